@@ -1,0 +1,1 @@
+//! Benchmarks of mtcp against tokio on the kernel and other peers.

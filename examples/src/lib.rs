@@ -1,0 +1,1 @@
+//! tokio-style programs ported to mtcp.

@@ -1,0 +1,1 @@
+//! `#[mtcp::main]` and `#[mtcp::test]`.

@@ -1,0 +1,17 @@
+//! The user-level TCP/IP stack behind mtcp.
+//!
+//! Everything below the socket API lives here, with no async and no threads:
+//! wire formats ([`wire`]), the NIC layer and its backends ([`nic`]), ARP,
+//! IPv4 and ICMP, the TCP engine, flow table, timers, TX priority lists, flow
+//! events, per-core pools and statistics. Time is always passed in
+//! ([`time::Instant`]) and randomness is seeded ([`rand::Rng`]), so the whole
+//! stack is deterministic and testable without a clock.
+#![deny(unsafe_code)]
+#![warn(missing_docs, missing_debug_implementations, unreachable_pub)]
+
+pub mod config;
+pub mod nic;
+pub mod rand;
+pub mod stats;
+pub mod time;
+pub mod wire;

@@ -1,0 +1,1 @@
+//! The NIC layer: device trait, frame pool, backends.

@@ -1,0 +1,1 @@
+//! Per-core statistics counters.
