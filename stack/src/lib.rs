@@ -10,8 +10,10 @@
 #![warn(missing_docs, missing_debug_implementations, unreachable_pub)]
 
 pub mod config;
+pub mod iface;
 pub mod nic;
 pub mod rand;
 pub mod stats;
+pub mod tcp;
 pub mod time;
 pub mod wire;

@@ -1,0 +1,1 @@
+//! TODO(tcp): flow_table

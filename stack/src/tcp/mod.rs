@@ -1,0 +1,23 @@
+//! The TCP engine: RFC 9293 state machine built the mTCP way (per-core flow
+//! table, TCB slab, chunk pool, TX priority lists, batched flow events, a
+//! millisecond timer wheel and a coarse timer list).
+
+// Algorithms, each pure and separately tested.
+pub mod congestion;
+pub mod isn;
+pub mod reassembly;
+pub mod rtt;
+pub mod sack;
+pub mod syncookie;
+
+// Per-core machinery and the state machine.
+pub mod buffer;
+pub mod events;
+pub mod flow_table;
+pub mod scenario;
+pub mod socket;
+pub mod stack;
+pub mod state;
+pub mod tcb;
+pub mod timer;
+pub mod tx_list;

@@ -1,0 +1,1 @@
+//! TODO(tcp): tx_list
