@@ -209,6 +209,11 @@ impl Cubic {
         (flight_size as f64 * BETA) as usize
     }
 
+    /// Ends the current epoch (after idle): the next CA ACK starts a new one.
+    pub(super) fn end_epoch(&mut self) {
+        self.epoch_start = None;
+    }
+
     /// An RTO (§4.8): the next congestion-avoidance epoch starts with K = 0.
     pub(super) fn on_timeout(&mut self) {
         self.after_timeout = true;
@@ -451,6 +456,29 @@ mod tests {
         let c = cc.cubic().unwrap();
         assert_eq!(c.k(), 0.0);
         assert!(c.w_max() >= 49.0 && c.w_max() < 60.0, "W_max {}", c.w_max());
+    }
+
+    #[test]
+    fn idle_restart_ends_epoch() {
+        let mut cc = after_loss_at(100);
+        round(&mut cc, Instant::from_secs(1));
+        assert_eq!(
+            cc.cubic().unwrap().epoch_start(),
+            Some(Instant::from_secs(1))
+        );
+        cc.restart_after_idle();
+        assert_eq!(cc.cubic().unwrap().epoch_start(), None);
+        // Back in slow start (cwnd = IW < ssthresh): no epoch until CA.
+        assert!(cc.in_slow_start());
+        let mut now = Instant::from_secs(30);
+        while cc.in_slow_start() {
+            assert_eq!(cc.cubic().unwrap().epoch_start(), None);
+            round(&mut cc, now);
+            now += RTT;
+        }
+        round(&mut cc, now);
+        let start = cc.cubic().unwrap().epoch_start().unwrap();
+        assert!(start >= Instant::from_secs(30) && start <= now);
     }
 
     #[test]

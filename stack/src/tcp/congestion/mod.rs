@@ -366,6 +366,17 @@ impl Congestion {
         self.slow_start_after_rto = true;
     }
 
+    /// Nothing was sent for longer than the RTO (RFC 5681 §4.1): cwnd is
+    /// reduced to at most the restart window (the initial window) so that a
+    /// stale window is not dumped into the network at once. For CUBIC the
+    /// current epoch ends too, so growth restarts from the new cwnd.
+    pub fn restart_after_idle(&mut self) {
+        self.cwnd = self.cwnd.min(initial_window(self.mss));
+        if let Algo::Cubic(c) = &mut self.algo {
+            c.end_epoch();
+        }
+    }
+
     /// The algorithm's new ssthresh after a loss, at least 2 SMSS.
     fn reduce(&mut self, now: Instant, flight_size: usize) -> usize {
         let ssthresh = match &mut self.algo {
@@ -419,6 +430,24 @@ mod tests {
         // A zero MSS is treated as 1.
         cc.set_mss(0);
         assert_eq!(cc.mss(), 1);
+    }
+
+    #[test]
+    fn restart_after_idle_caps_at_initial_window() {
+        for alg in [Algorithm::NewReno, Algorithm::Cubic] {
+            let mut cc = Congestion::new(alg, MSS);
+            for i in 1..=20u32 {
+                cc.on_ack(Instant::ZERO, SeqNumber(i * 1000), MSS, None, 0);
+            }
+            assert_eq!(cc.cwnd(), 24 * MSS);
+            cc.restart_after_idle();
+            assert_eq!(cc.cwnd(), initial_window(MSS));
+            assert_eq!(cc.ssthresh(), INITIAL_SSTHRESH);
+            // A window already below the restart window is kept.
+            cc.on_rto(Instant::ZERO, SeqNumber(50_000), 10 * MSS);
+            cc.restart_after_idle();
+            assert_eq!(cc.cwnd(), MSS);
+        }
     }
 
     /// Both algorithms share the recovery bookkeeping.
