@@ -541,6 +541,7 @@ impl Interface {
 
     /// Sends a gratuitous ARP request announcing our address (at start-up,
     /// or after an address or MAC change).
+    ///
     /// `_now` is taken for symmetry with the other calls; an announcement
     /// starts no timer.
     pub fn announce<S: FrameSink>(&mut self, _now: Instant, out: &mut S) {
