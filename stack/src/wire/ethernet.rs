@@ -1,6 +1,8 @@
 //! Ethernet II frames (with 802.1Q tag recognition).
 //!
-//! TODO(wire): checked view `EthernetFrame<T>`, `EthernetRepr` parse/emit.
+//! [`EthernetFrame`] is a checked zero-copy view; [`EthernetRepr`] is the
+//! parsed header. A single 802.1Q tag is recognised: the header is then 18
+//! bytes, the inner EtherType is reported and the VLAN id kept.
 
 use core::fmt;
 
@@ -47,5 +49,363 @@ impl fmt::Display for EthernetAddress {
 impl fmt::Debug for EthernetAddress {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         fmt::Display::fmt(self, f)
+    }
+}
+
+impl EthernetAddress {
+    /// The address from its first six bytes.
+    ///
+    /// # Panics
+    /// Panics when `bytes` is shorter than six bytes.
+    pub fn from_bytes(bytes: &[u8]) -> EthernetAddress {
+        let mut a = [0u8; 6];
+        a.copy_from_slice(&bytes[..6]);
+        EthernetAddress(a)
+    }
+
+    /// The six bytes of the address.
+    pub const fn as_bytes(&self) -> &[u8; 6] {
+        &self.0
+    }
+}
+
+/// The EtherType of a frame (IEEE 802.3 Length/Type above 0x0600).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum EtherType {
+    /// IPv4, 0x0800.
+    Ipv4,
+    /// ARP, 0x0806.
+    Arp,
+    /// An 802.1Q VLAN tag, 0x8100.
+    Vlan,
+    /// Anything else.
+    Unknown(u16),
+}
+
+impl From<u16> for EtherType {
+    fn from(v: u16) -> EtherType {
+        match v {
+            0x0800 => EtherType::Ipv4,
+            0x0806 => EtherType::Arp,
+            0x8100 => EtherType::Vlan,
+            other => EtherType::Unknown(other),
+        }
+    }
+}
+
+impl From<EtherType> for u16 {
+    fn from(v: EtherType) -> u16 {
+        match v {
+            EtherType::Ipv4 => 0x0800,
+            EtherType::Arp => 0x0806,
+            EtherType::Vlan => 0x8100,
+            EtherType::Unknown(other) => other,
+        }
+    }
+}
+
+impl fmt::Display for EtherType {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            EtherType::Ipv4 => f.write_str("IPv4"),
+            EtherType::Arp => f.write_str("ARP"),
+            EtherType::Vlan => f.write_str("802.1Q"),
+            EtherType::Unknown(v) => write!(f, "0x{v:04x}"),
+        }
+    }
+}
+
+mod field {
+    use core::ops::{Range, RangeFrom};
+
+    pub(super) const DESTINATION: Range<usize> = 0..6;
+    pub(super) const SOURCE: Range<usize> = 6..12;
+    pub(super) const ETHERTYPE: Range<usize> = 12..14;
+    pub(super) const PAYLOAD: RangeFrom<usize> = 14..;
+    /// The 802.1Q tag control information (PCP, DEI, VID), after a 0x8100.
+    pub(super) const VLAN_TCI: Range<usize> = 14..16;
+    /// The EtherType after the tag.
+    pub(super) const INNER_ETHERTYPE: Range<usize> = 16..18;
+    pub(super) const TAGGED_PAYLOAD: RangeFrom<usize> = 18..;
+    pub(super) const VID_MASK: u16 = 0x0fff;
+}
+
+/// The length of an untagged Ethernet II header.
+pub const HEADER_LEN: usize = field::PAYLOAD.start;
+/// The length of an Ethernet header with one 802.1Q tag.
+pub const VLAN_HEADER_LEN: usize = field::TAGGED_PAYLOAD.start;
+
+/// A checked zero-copy view of an Ethernet II frame.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct EthernetFrame<T: AsRef<[u8]>> {
+    buffer: T,
+}
+
+#[inline]
+fn be16(b: &[u8]) -> u16 {
+    u16::from_be_bytes([b[0], b[1]])
+}
+
+impl<T: AsRef<[u8]>> EthernetFrame<T> {
+    /// Wraps a buffer without checking its length.
+    pub const fn new_unchecked(buffer: T) -> EthernetFrame<T> {
+        EthernetFrame { buffer }
+    }
+
+    /// Wraps a buffer and checks that the header (with its tag, if any) fits.
+    ///
+    /// # Errors
+    /// [`Error::Truncated`](super::Error::Truncated) when it does not.
+    pub fn new_checked(buffer: T) -> super::Result<EthernetFrame<T>> {
+        let f = Self::new_unchecked(buffer);
+        f.check_len()?;
+        Ok(f)
+    }
+
+    /// Checks that the header, including an 802.1Q tag, fits in the buffer.
+    ///
+    /// # Errors
+    /// [`Error::Truncated`](super::Error::Truncated) when it does not.
+    pub fn check_len(&self) -> super::Result<()> {
+        let b = self.buffer.as_ref();
+        if b.len() < HEADER_LEN {
+            return Err(super::Error::Truncated);
+        }
+        if be16(&b[field::ETHERTYPE]) == 0x8100 && b.len() < VLAN_HEADER_LEN {
+            return Err(super::Error::Truncated);
+        }
+        Ok(())
+    }
+
+    /// The underlying buffer.
+    pub fn into_inner(self) -> T {
+        self.buffer
+    }
+
+    /// 14, or 18 with an 802.1Q tag.
+    pub fn header_len(&self) -> usize {
+        if self.outer_ethertype() == EtherType::Vlan {
+            VLAN_HEADER_LEN
+        } else {
+            HEADER_LEN
+        }
+    }
+
+    /// The destination address.
+    pub fn dst_addr(&self) -> EthernetAddress {
+        EthernetAddress::from_bytes(&self.buffer.as_ref()[field::DESTINATION])
+    }
+
+    /// The source address.
+    pub fn src_addr(&self) -> EthernetAddress {
+        EthernetAddress::from_bytes(&self.buffer.as_ref()[field::SOURCE])
+    }
+
+    /// The EtherType at offset 12 (0x8100 for a tagged frame).
+    pub fn outer_ethertype(&self) -> EtherType {
+        EtherType::from(be16(&self.buffer.as_ref()[field::ETHERTYPE]))
+    }
+
+    /// The EtherType of the payload: after the tag when there is one.
+    pub fn ethertype(&self) -> EtherType {
+        if self.outer_ethertype() == EtherType::Vlan {
+            EtherType::from(be16(&self.buffer.as_ref()[field::INNER_ETHERTYPE]))
+        } else {
+            self.outer_ethertype()
+        }
+    }
+
+    /// The VLAN id (12 bits) of a tagged frame.
+    pub fn vlan_id(&self) -> Option<u16> {
+        if self.outer_ethertype() == EtherType::Vlan {
+            Some(be16(&self.buffer.as_ref()[field::VLAN_TCI]) & field::VID_MASK)
+        } else {
+            None
+        }
+    }
+
+    /// The payload, after the tag when there is one.
+    pub fn payload(&self) -> &[u8] {
+        &self.buffer.as_ref()[self.header_len()..]
+    }
+}
+
+impl<T: AsRef<[u8]> + AsMut<[u8]>> EthernetFrame<T> {
+    /// Sets the destination address.
+    pub fn set_dst_addr(&mut self, a: EthernetAddress) {
+        self.buffer.as_mut()[field::DESTINATION].copy_from_slice(&a.0);
+    }
+
+    /// Sets the source address.
+    pub fn set_src_addr(&mut self, a: EthernetAddress) {
+        self.buffer.as_mut()[field::SOURCE].copy_from_slice(&a.0);
+    }
+
+    /// Sets the EtherType at offset 12 (untagged frame).
+    pub fn set_ethertype(&mut self, t: EtherType) {
+        self.buffer.as_mut()[field::ETHERTYPE].copy_from_slice(&u16::from(t).to_be_bytes());
+    }
+
+    /// Writes an 802.1Q tag with VLAN id `vid` (PCP and DEI zero) and the
+    /// inner EtherType `inner`.
+    ///
+    /// # Panics
+    /// Panics when the buffer is shorter than 18 bytes.
+    pub fn set_vlan(&mut self, vid: u16, inner: EtherType) {
+        let b = self.buffer.as_mut();
+        b[field::ETHERTYPE].copy_from_slice(&0x8100u16.to_be_bytes());
+        b[field::VLAN_TCI].copy_from_slice(&(vid & field::VID_MASK).to_be_bytes());
+        b[field::INNER_ETHERTYPE].copy_from_slice(&u16::from(inner).to_be_bytes());
+    }
+
+    /// The payload, mutable, after the tag when there is one.
+    pub fn payload_mut(&mut self) -> &mut [u8] {
+        let h = self.header_len();
+        &mut self.buffer.as_mut()[h..]
+    }
+}
+
+/// A parsed Ethernet II header.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct EthernetRepr {
+    /// Source MAC.
+    pub src_addr: EthernetAddress,
+    /// Destination MAC.
+    pub dst_addr: EthernetAddress,
+    /// The payload's EtherType (the inner one for a tagged frame).
+    pub ethertype: EtherType,
+    /// The VLAN id (12 bits) when the frame carries an 802.1Q tag.
+    pub vlan: Option<u16>,
+}
+
+impl EthernetRepr {
+    /// Parses the header of a checked frame.
+    ///
+    /// # Errors
+    /// [`Error::Truncated`](super::Error::Truncated) when the header does not
+    /// fit (the view was not checked).
+    pub fn parse<T: AsRef<[u8]>>(frame: &EthernetFrame<T>) -> super::Result<EthernetRepr> {
+        frame.check_len()?;
+        Ok(EthernetRepr {
+            src_addr: frame.src_addr(),
+            dst_addr: frame.dst_addr(),
+            ethertype: frame.ethertype(),
+            vlan: frame.vlan_id(),
+        })
+    }
+
+    /// The header length: 14, or 18 with a VLAN tag.
+    pub const fn header_len(&self) -> usize {
+        if self.vlan.is_some() {
+            VLAN_HEADER_LEN
+        } else {
+            HEADER_LEN
+        }
+    }
+
+    /// The frame length for a payload of `payload_len` bytes (no FCS).
+    pub const fn buffer_len(&self, payload_len: usize) -> usize {
+        self.header_len() + payload_len
+    }
+
+    /// Writes the header.
+    ///
+    /// # Panics
+    /// Panics when the buffer is shorter than [`header_len`](Self::header_len).
+    pub fn emit<T: AsRef<[u8]> + AsMut<[u8]>>(&self, frame: &mut EthernetFrame<T>) {
+        frame.set_dst_addr(self.dst_addr);
+        frame.set_src_addr(self.src_addr);
+        match self.vlan {
+            Some(vid) => frame.set_vlan(vid, self.ethertype),
+            None => frame.set_ethertype(self.ethertype),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::wire::Error;
+
+    const SRC: EthernetAddress = EthernetAddress([0x02, 0, 0, 0, 0, 1]);
+    const DST: EthernetAddress = EthernetAddress([0x02, 0, 0, 0, 0, 2]);
+
+    #[test]
+    fn untagged_round_trip() {
+        let repr = EthernetRepr {
+            src_addr: SRC,
+            dst_addr: DST,
+            ethertype: EtherType::Ipv4,
+            vlan: None,
+        };
+        let mut buf = [0u8; 20];
+        repr.emit(&mut EthernetFrame::new_unchecked(&mut buf[..]));
+        assert_eq!(&buf[0..6], &DST.0);
+        assert_eq!(&buf[6..12], &SRC.0);
+        assert_eq!(&buf[12..14], &[0x08, 0x00]);
+        let f = EthernetFrame::new_checked(&buf[..]).unwrap();
+        assert_eq!(EthernetRepr::parse(&f).unwrap(), repr);
+        assert_eq!(f.payload().len(), 6);
+        assert_eq!(repr.buffer_len(6), 20);
+    }
+
+    #[test]
+    fn vlan_round_trip_and_payload() {
+        let repr = EthernetRepr {
+            src_addr: SRC,
+            dst_addr: EthernetAddress::BROADCAST,
+            ethertype: EtherType::Arp,
+            vlan: Some(42),
+        };
+        let mut buf = [0u8; 22];
+        buf[18..].copy_from_slice(&[1, 2, 3, 4]);
+        repr.emit(&mut EthernetFrame::new_unchecked(&mut buf[..]));
+        assert_eq!(&buf[12..18], &[0x81, 0x00, 0x00, 42, 0x08, 0x06]);
+        let f = EthernetFrame::new_checked(&buf[..]).unwrap();
+        assert_eq!(f.header_len(), 18);
+        assert_eq!(f.outer_ethertype(), EtherType::Vlan);
+        assert_eq!(f.payload(), &[1, 2, 3, 4]);
+        assert_eq!(EthernetRepr::parse(&f).unwrap(), repr);
+    }
+
+    #[test]
+    fn vlan_id_masks_priority_bits() {
+        let mut buf = [0u8; 18];
+        buf[12..18].copy_from_slice(&[0x81, 0x00, 0xe1, 0x23, 0x08, 0x00]);
+        let f = EthernetFrame::new_checked(&buf[..]).unwrap();
+        assert_eq!(f.vlan_id(), Some(0x123));
+        assert_eq!(f.ethertype(), EtherType::Ipv4);
+    }
+
+    #[test]
+    fn truncated() {
+        assert_eq!(
+            EthernetFrame::new_checked(&[0u8; 13][..]).unwrap_err(),
+            Error::Truncated
+        );
+        let mut buf = [0u8; 17];
+        buf[12] = 0x81;
+        assert_eq!(
+            EthernetFrame::new_checked(&buf[..]).unwrap_err(),
+            Error::Truncated
+        );
+        assert!(EthernetFrame::new_checked(&[0u8; 14][..]).is_ok());
+    }
+
+    #[test]
+    fn ethertype_conversions() {
+        for v in [0x0800u16, 0x0806, 0x8100, 0x86dd, 0] {
+            assert_eq!(u16::from(EtherType::from(v)), v);
+        }
+        assert_eq!(EtherType::from(0x86dd), EtherType::Unknown(0x86dd));
+        assert_eq!(EtherType::Unknown(0x86dd).to_string(), "0x86dd");
+    }
+
+    #[test]
+    fn address_kinds() {
+        assert!(EthernetAddress::BROADCAST.is_broadcast());
+        assert!(EthernetAddress([0x01, 0, 0x5e, 0, 0, 1]).is_multicast());
+        assert!(SRC.is_unicast() && SRC.is_local());
+        assert_eq!(SRC.to_string(), "02:00:00:00:00:01");
     }
 }

@@ -1,0 +1,180 @@
+//! Interface counters: frames in and out, ARP and ICMP activity, and drops
+//! by reason.
+
+use core::fmt;
+
+/// Why the interface dropped a frame or an outgoing packet.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum DropReason {
+    /// The destination MAC is neither ours nor broadcast.
+    NotForUsMac,
+    /// The destination IPv4 address is not ours (nor a broadcast we accept).
+    NotForUsIp,
+    /// An IPv4 fragment (not reassembled).
+    Fragment,
+    /// A header or length field runs past the frame.
+    Truncated,
+    /// A checksum does not verify.
+    BadChecksum,
+    /// A field holds a forbidden value.
+    Malformed,
+    /// A well-formed protocol or message type this interface does not handle.
+    UnsupportedProtocol,
+    /// An outgoing packet waiting for ARP found the queue (or the table of
+    /// pending resolutions) full.
+    ArpQueueOverflow,
+    /// No route (off-link without a gateway), or ARP resolution gave up.
+    Unreachable,
+    /// The frame sink had no buffer for an outgoing frame.
+    NoTxBuffer,
+}
+
+impl DropReason {
+    /// Every reason, in counter order.
+    pub const ALL: [DropReason; 10] = [
+        DropReason::NotForUsMac,
+        DropReason::NotForUsIp,
+        DropReason::Fragment,
+        DropReason::Truncated,
+        DropReason::BadChecksum,
+        DropReason::Malformed,
+        DropReason::UnsupportedProtocol,
+        DropReason::ArpQueueOverflow,
+        DropReason::Unreachable,
+        DropReason::NoTxBuffer,
+    ];
+
+    const fn index(self) -> usize {
+        match self {
+            DropReason::NotForUsMac => 0,
+            DropReason::NotForUsIp => 1,
+            DropReason::Fragment => 2,
+            DropReason::Truncated => 3,
+            DropReason::BadChecksum => 4,
+            DropReason::Malformed => 5,
+            DropReason::UnsupportedProtocol => 6,
+            DropReason::ArpQueueOverflow => 7,
+            DropReason::Unreachable => 8,
+            DropReason::NoTxBuffer => 9,
+        }
+    }
+
+    /// A short snake_case name, used by `Display`.
+    pub const fn name(self) -> &'static str {
+        match self {
+            DropReason::NotForUsMac => "not_for_us_mac",
+            DropReason::NotForUsIp => "not_for_us_ip",
+            DropReason::Fragment => "fragment",
+            DropReason::Truncated => "truncated",
+            DropReason::BadChecksum => "bad_checksum",
+            DropReason::Malformed => "malformed",
+            DropReason::UnsupportedProtocol => "unsupported_protocol",
+            DropReason::ArpQueueOverflow => "arp_queue_overflow",
+            DropReason::Unreachable => "unreachable",
+            DropReason::NoTxBuffer => "no_tx_buffer",
+        }
+    }
+}
+
+impl fmt::Display for DropReason {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+/// Counters owned by an interface.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct IfaceStats {
+    /// Frames handed to `receive`.
+    pub rx_frames: u64,
+    /// Frames written to the sink.
+    pub tx_frames: u64,
+    /// ARP requests sent (resolutions, retries and announcements).
+    pub arp_requests_sent: u64,
+    /// ARP replies sent.
+    pub arp_replies_sent: u64,
+    /// ARP entries learned or refreshed.
+    pub arp_learned: u64,
+    /// ICMP echo replies sent.
+    pub icmp_echo_replies: u64,
+    /// TCP segments handed to the caller.
+    pub tcp_delivered: u64,
+    /// Outgoing packets queued waiting for ARP.
+    pub arp_queued: u64,
+    /// Queued packets sent after resolution.
+    pub arp_flushed: u64,
+    drops: [u64; DropReason::ALL.len()],
+}
+
+impl IfaceStats {
+    /// Counts one drop.
+    pub fn count_drop(&mut self, reason: DropReason) {
+        self.drops[reason.index()] += 1;
+    }
+
+    /// Drops for one reason.
+    pub fn drops(&self, reason: DropReason) -> u64 {
+        self.drops[reason.index()]
+    }
+
+    /// All drops.
+    pub fn total_drops(&self) -> u64 {
+        self.drops.iter().sum()
+    }
+}
+
+impl fmt::Display for IfaceStats {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "rx_frames={} tx_frames={} arp_requests_sent={} arp_replies_sent={} arp_learned={} \
+             icmp_echo_replies={} tcp_delivered={} arp_queued={} arp_flushed={}",
+            self.rx_frames,
+            self.tx_frames,
+            self.arp_requests_sent,
+            self.arp_replies_sent,
+            self.arp_learned,
+            self.icmp_echo_replies,
+            self.tcp_delivered,
+            self.arp_queued,
+            self.arp_flushed
+        )?;
+        for r in DropReason::ALL {
+            let n = self.drops(r);
+            if n != 0 {
+                write!(f, " drop.{r}={n}")?;
+            }
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn counts_and_display() {
+        let mut s = IfaceStats {
+            rx_frames: 3,
+            ..IfaceStats::default()
+        };
+        s.count_drop(DropReason::BadChecksum);
+        s.count_drop(DropReason::BadChecksum);
+        s.count_drop(DropReason::NotForUsMac);
+        assert_eq!(s.drops(DropReason::BadChecksum), 2);
+        assert_eq!(s.total_drops(), 3);
+        let text = s.to_string();
+        assert!(text.starts_with("rx_frames=3 "));
+        assert!(text.contains("drop.bad_checksum=2"));
+        assert!(text.contains("drop.not_for_us_mac=1"));
+        assert!(!text.contains("drop.fragment"));
+    }
+
+    #[test]
+    fn indices_are_distinct() {
+        for (i, r) in DropReason::ALL.iter().enumerate() {
+            assert_eq!(r.index(), i);
+        }
+    }
+}
