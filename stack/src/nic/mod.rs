@@ -24,8 +24,10 @@ use std::os::fd::RawFd;
 use crate::time::Duration;
 use crate::wire::ethernet::EthernetAddress;
 
+pub mod faults;
 mod frame;
 pub mod memory;
+pub mod pcap;
 
 pub mod rss;
 pub mod spsc;
