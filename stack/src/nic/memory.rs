@@ -332,7 +332,13 @@ impl NicQueue for MemoryQueue {
         for frame in frames.drain(..) {
             let data = frame.as_slice();
             self.counters.tx_bytes += data.len() as u64;
-            match self.rss.steer(data) {
+            // One queue: nothing to steer, as on a NIC without RSS.
+            let steer = if self.tx.len() == 1 {
+                Steer::Queue(0)
+            } else {
+                self.rss.steer(data)
+            };
+            match steer {
                 Steer::Queue(q) => self.push_to(q, data),
                 Steer::AllQueues => {
                     for q in 0..self.tx.len() {

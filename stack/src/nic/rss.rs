@@ -139,6 +139,15 @@ impl Toeplitz {
             .fold(0, |acc, (&b, row)| acc ^ row[usize::from(b)])
     }
 
+    /// The hash of `head` followed by `tail` (as if concatenated).
+    #[inline]
+    fn hash_parts(&self, head: &[u8; 8], tail: &[u8; 4]) -> u32 {
+        head.iter()
+            .chain(tail.iter())
+            .zip(self.table.iter())
+            .fold(0, |acc, (&b, row)| acc ^ row[usize::from(b)])
+    }
+
     /// The hash of an IPv4 address pair.
     #[inline]
     pub fn hash_ipv4(&self, src: Ipv4Address, dst: Ipv4Address) -> u32 {
@@ -276,61 +285,82 @@ fn be16(b: &[u8], at: usize) -> Option<u16> {
     Some(u16::from_be_bytes([*b.get(at)?, *b.get(at + 1)?]))
 }
 
-fn ipv4_at(b: &[u8], at: usize) -> Option<Ipv4Address> {
-    let o: [u8; 4] = b.get(at..at + 4)?.try_into().ok()?;
-    Some(Ipv4Address::from(o))
+/// Where the hashed fields of a frame are, as borrowed slices of the frame
+/// itself (hashing straight from the frame avoids building a key in memory).
+#[derive(Debug, Clone, Copy)]
+enum FlowInput<'a> {
+    /// Source and destination addresses, then source and destination ports.
+    Ports(&'a [u8; 8], &'a [u8; 4]),
+    /// Source and destination addresses.
+    Pair(&'a [u8; 8]),
+    Unhashable,
+    NotIpv4,
 }
 
-/// Extracts what RSS hashes from an Ethernet frame (one 802.1Q tag is
-/// skipped). Never panics, whatever the bytes.
-pub fn flow_key(frame: &[u8]) -> FlowKey {
+fn flow_input(frame: &[u8]) -> FlowInput<'_> {
     use offsets::*;
     let Some(mut ethertype) = be16(frame, ETH_TYPE) else {
-        return FlowKey::NotIpv4;
+        return FlowInput::NotIpv4;
     };
     let mut l3 = ETH_HEADER_LEN;
     if ethertype == ETHERTYPE_VLAN {
         let Some(inner) = be16(frame, ETH_TYPE + VLAN_TAG_LEN) else {
-            return FlowKey::NotIpv4;
+            return FlowInput::NotIpv4;
         };
         ethertype = inner;
         l3 += VLAN_TAG_LEN;
     }
     if ethertype != ETHERTYPE_IPV4 {
-        return FlowKey::NotIpv4;
+        return FlowInput::NotIpv4;
     }
     let Some(ip) = frame.get(l3..) else {
-        return FlowKey::Unhashable;
+        return FlowInput::Unhashable;
     };
     let Some(&ver_ihl) = ip.get(IP_VER_IHL) else {
-        return FlowKey::Unhashable;
+        return FlowInput::Unhashable;
     };
     let ihl = usize::from(ver_ihl & 0x0f) * 4;
     if ver_ihl >> 4 != 4 || ihl < IP_MIN_HEADER_LEN || ip.len() < ihl {
-        return FlowKey::Unhashable;
+        return FlowInput::Unhashable;
     }
-    let (Some(src), Some(dst), Some(frag)) = (
-        ipv4_at(ip, IP_SRC),
-        ipv4_at(ip, IP_DST),
-        be16(ip, IP_FLAGS_FRAG),
-    ) else {
-        return FlowKey::Unhashable;
+    // ihl >= 20, so the addresses and the fragment field are present.
+    let Some(addrs) = ip
+        .get(IP_SRC..IP_DST + 4)
+        .and_then(|a| <&[u8; 8]>::try_from(a).ok())
+    else {
+        return FlowInput::Unhashable;
     };
+    let frag = be16(ip, IP_FLAGS_FRAG).unwrap_or(0);
     let proto = ip[IP_PROTOCOL];
-    if (proto == PROTO_TCP || proto == PROTO_UDP)
-        && frag & IP_FRAG_MASK == 0
-        && ip.len() >= ihl + L4_PORTS_LEN
-    {
-        if let (Some(sport), Some(dport)) = (be16(ip, ihl + L4_SPORT), be16(ip, ihl + L4_DPORT)) {
-            return FlowKey::Ipv4Ports {
-                src,
-                dst,
-                sport,
-                dport,
-            };
+    if (proto == PROTO_TCP || proto == PROTO_UDP) && frag & IP_FRAG_MASK == 0 {
+        let ports = ip
+            .get(ihl + L4_SPORT..ihl + L4_DPORT + 2)
+            .and_then(|p| <&[u8; L4_PORTS_LEN]>::try_from(p).ok());
+        if let Some(ports) = ports {
+            return FlowInput::Ports(addrs, ports);
         }
     }
-    FlowKey::Ipv4 { src, dst }
+    FlowInput::Pair(addrs)
+}
+
+/// Extracts what RSS hashes from an Ethernet frame (one 802.1Q tag is
+/// skipped). Never panics, whatever the bytes.
+pub fn flow_key(frame: &[u8]) -> FlowKey {
+    let addr = |b: &[u8]| Ipv4Address::new(b[0], b[1], b[2], b[3]);
+    match flow_input(frame) {
+        FlowInput::Ports(a, p) => FlowKey::Ipv4Ports {
+            src: addr(&a[..4]),
+            dst: addr(&a[4..]),
+            sport: u16::from_be_bytes([p[0], p[1]]),
+            dport: u16::from_be_bytes([p[2], p[3]]),
+        },
+        FlowInput::Pair(a) => FlowKey::Ipv4 {
+            src: addr(&a[..4]),
+            dst: addr(&a[4..]),
+        },
+        FlowInput::Unhashable => FlowKey::Unhashable,
+        FlowInput::NotIpv4 => FlowKey::NotIpv4,
+    }
 }
 
 /// Where RSS sends a frame.
@@ -398,10 +428,13 @@ impl Rss {
     /// anything else.
     #[inline]
     pub fn steer(&self, frame: &[u8]) -> Steer {
-        match flow_key(frame) {
-            FlowKey::NotIpv4 => Steer::AllQueues,
-            key => Steer::Queue(self.reta.queue_for(self.hash_key(&key))),
-        }
+        let hash = match flow_input(frame) {
+            FlowInput::NotIpv4 => return Steer::AllQueues,
+            FlowInput::Ports(addrs, ports) => self.hasher.hash_parts(addrs, ports),
+            FlowInput::Pair(addrs) => self.hasher.hash(addrs),
+            FlowInput::Unhashable => 0,
+        };
+        Steer::Queue(self.reta.queue_for(hash))
     }
 
     /// The queue receiving TCP/UDP packets from `remote:remote_port` to
@@ -697,6 +730,31 @@ mod tests {
             buf[14] = 0x40 | (rng.next_u32() as u8 & 0x0f);
             let n = rng.range(0, 81) as usize;
             let _ = flow_key(&buf[..n]);
+        }
+    }
+
+    #[test]
+    fn steer_agrees_with_flow_key_hash() {
+        let rss = Rss::symmetric(16);
+        let mut rng = Rng::new(8);
+        for _ in 0..20_000 {
+            let mut f = tcp_frame(
+                rng.next_u32().to_be_bytes(),
+                rng.next_u32().to_be_bytes(),
+                rng.next_u32() as u16,
+                rng.next_u32() as u16,
+            );
+            f[14 + 9] = [6, 17, 1, 47][rng.range(0, 4) as usize];
+            if rng.chance(0.1) {
+                f[14 + 6] = 0x20;
+            }
+            let n = rng.range(10, f.len() as u64 + 1) as usize;
+            let key = flow_key(&f[..n]);
+            let want = match key {
+                FlowKey::NotIpv4 => Steer::AllQueues,
+                k => Steer::Queue(rss.reta().queue_for(rss.hash_key(&k))),
+            };
+            assert_eq!(rss.steer(&f[..n]), want, "{key:?}");
         }
     }
 
