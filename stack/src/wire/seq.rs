@@ -42,7 +42,10 @@ impl Add<usize> for SeqNumber {
     /// Panics when `rhs` does not fit in 31 bits: such a distance has no
     /// meaning in sequence space.
     fn add(self, rhs: usize) -> SeqNumber {
-        assert!(rhs <= i32::MAX as usize, "sequence distance {rhs} too large");
+        assert!(
+            rhs <= i32::MAX as usize,
+            "sequence distance {rhs} too large"
+        );
         SeqNumber(self.0.wrapping_add(rhs as u32))
     }
 }
@@ -58,7 +61,10 @@ impl Sub<usize> for SeqNumber {
     /// # Panics
     /// Panics when `rhs` does not fit in 31 bits.
     fn sub(self, rhs: usize) -> SeqNumber {
-        assert!(rhs <= i32::MAX as usize, "sequence distance {rhs} too large");
+        assert!(
+            rhs <= i32::MAX as usize,
+            "sequence distance {rhs} too large"
+        );
         SeqNumber(self.0.wrapping_sub(rhs as u32))
     }
 }
