@@ -328,3 +328,62 @@ fn heavy_loss_small_transfer() {
         transfer(200 + seed, faults, 50_000, 50_000, TcpConfig::default());
     }
 }
+
+#[test]
+fn lossy_link_newreno_without_sack_or_timestamps() {
+    let faults = Faults {
+        drop: 0.03,
+        dup: 0.01,
+        reorder: 0.03,
+    };
+    let cfg = TcpConfig {
+        congestion: mtcp_stack::tcp::CongestionKind::NewReno,
+        sack: false,
+        timestamps: false,
+        window_scaling: false,
+        ..TcpConfig::default()
+    };
+    let mut fast = 0;
+    for seed in 0..6 {
+        let net = transfer(300 + seed, faults, 200_000, 100_000, cfg.clone());
+        fast += net.a.stats().fast_retransmits + net.b.stats().fast_retransmits;
+    }
+    assert!(fast > 0, "no fast retransmit in lossy runs");
+}
+
+#[test]
+fn lossy_link_sack_recovery_is_used() {
+    let faults = Faults {
+        drop: 0.03,
+        dup: 0.0,
+        reorder: 0.0,
+    };
+    let mut fast = 0;
+    let mut rto = 0;
+    for seed in 0..4 {
+        let net = transfer(400 + seed, faults, 1 << 20, 1 << 18, TcpConfig::default());
+        fast += net.a.stats().fast_retransmits;
+        rto += net.a.stats().rto_expired;
+    }
+    assert!(fast > 0, "SACK recovery never started");
+    assert!(fast > rto, "recovery mostly by RTO: fast {fast}, rto {rto}");
+}
+
+#[test]
+fn small_buffers_and_chunks() {
+    let cfg = TcpConfig {
+        chunk_size: 256,
+        chunk_count: 512,
+        send_buffer: 8 * 1024,
+        recv_buffer: 4 * 1024,
+        ..TcpConfig::default()
+    };
+    let faults = Faults {
+        drop: 0.02,
+        dup: 0.02,
+        reorder: 0.05,
+    };
+    for seed in 0..4 {
+        transfer(500 + seed, faults, 100_000, 60_000, cfg.clone());
+    }
+}

@@ -6,6 +6,7 @@
 //! RFC 5961 (challenge ACKs, RST and SYN checks, ACK acceptability) and
 //! RFC 7323 (PAWS, TS.Recent) are folded into the steps where they apply.
 
+use super::congestion::{AckOutcome, Congestion};
 use super::events::FlowEvents;
 use super::flow_table::FlowKey;
 use super::isn::FourTuple;
@@ -124,8 +125,7 @@ impl TcpStack {
         if cfg.keepalive_default {
             t.hot.flags.set(TcbFlags::KEEPALIVE);
         }
-        t.send.cwnd = cfg.initial_window * u32::from(DEFAULT_MSS);
-        t.send.ssthresh = u32::MAX / 2;
+        t.cc = Congestion::new(cfg.congestion, usize::from(DEFAULT_MSS));
         t.timers.last_rx = now;
     }
 
@@ -159,7 +159,7 @@ impl TcpStack {
         let peer = o.mss.unwrap_or(DEFAULT_MSS).max(MIN_MSS);
         let mss = peer.min(cfg.mss()) - if ts { 12 } else { 0 };
         t.send.mss = mss;
-        t.send.cwnd = cfg.initial_window * u32::from(mss);
+        t.cc.set_mss(usize::from(mss));
     }
 
     /// §3.10.7.2 LISTEN.
@@ -759,34 +759,21 @@ impl TcpStack {
             t.timers.retries = 0;
             t.rtt.reset_backoff();
             t.timers.persist_shift = 0;
-            // Congestion control.
-            let mss = u32::from(t.send.mss);
-            if t.has(TcbFlags::IN_RECOVERY) {
-                if seg.ack >= t.send.recover {
-                    // Full ACK (RFC 6582 §3.2 step 3): deflate.
-                    t.hot.flags.clear(TcbFlags::IN_RECOVERY);
-                    t.send.cwnd = t.send.ssthresh.max(mss);
-                } else {
-                    // Partial ACK: retransmit the next hole, deflate by the
-                    // amount acked, add back one MSS.
-                    t.hot.flags.set(TcbFlags::REXMIT_ONE);
-                    t.send.cwnd = t
-                        .send
-                        .cwnd
-                        .saturating_sub(acked as u32)
-                        .saturating_add(mss)
-                        .max(mss);
-                }
-            } else if t.send.cwnd < t.send.ssthresh {
-                t.send.cwnd = t.send.cwnd.saturating_add((acked as u32).min(mss));
-            } else {
-                t.send.acked_accum = t.send.acked_accum.saturating_add(acked as u32);
-                if t.send.acked_accum >= t.send.cwnd {
-                    t.send.acked_accum -= t.send.cwnd;
-                    t.send.cwnd = t.send.cwnd.saturating_add(mss);
-                }
+            // SACK scoreboard (RFC 6675 Update()) and congestion control.
+            if t.has(TcbFlags::SACK) {
+                t.sb.update(seg.ack, t.send.max, seg.options.sack());
             }
-            t.send.dupacks = 0;
+            let flight = t.send.max - seg.ack;
+            let outcome = t.cc.on_ack(now, seg.ack, acked, t.rtt.srtt(), flight);
+            match outcome {
+                AckOutcome::PartialAck if !t.has(TcbFlags::SACK) => {
+                    // RFC 6582 §3.2 step 4: retransmit the first unacked
+                    // segment.
+                    t.hot.flags.set(TcbFlags::REXMIT_ONE);
+                }
+                AckOutcome::RecoveryExited => t.sb.end_recovery(),
+                _ => {}
+            }
             // RFC 6298 (5.2)/(5.3): stop the timer when all is acked,
             // otherwise restart it.
             t.timers.rto_at = if t.hot.snd.una == t.send.max {
@@ -805,31 +792,46 @@ impl TcpStack {
             if more {
                 self.queue(index, TxKind::Send);
             }
-        } else if seg.ack == una
-            && no_text
-            && !seg.flags.fin()
-            && seg_wnd == t.hot.snd.wnd
-            && t.send.max > una
-        {
-            // RFC 5681 §2: a duplicate ACK.
-            self.stats.dup_acks += 1;
-            t.send.dupacks += 1;
-            let mss = u32::from(t.send.mss);
-            if t.send.dupacks == 3 && !t.has(TcbFlags::IN_RECOVERY) && una >= t.send.recover {
-                // Fast retransmit (RFC 5681 §3.2, RFC 6582 §3.2 step 2).
-                let flight = (t.send.max - una) as u32;
-                t.send.ssthresh = (flight / 2).max(2 * mss);
-                t.send.cwnd = t.send.ssthresh + 3 * mss;
-                t.send.recover = t.send.max;
-                t.hot.flags.set(TcbFlags::IN_RECOVERY);
-                t.hot.flags.set(TcbFlags::REXMIT_ONE);
-                t.sampler.on_retransmit();
-                self.stats.fast_retransmits += 1;
-                self.queue(index, TxKind::Send);
-            } else if t.send.dupacks > 3 && t.has(TcbFlags::IN_RECOVERY) {
-                // Inflate for each further duplicate (a segment left).
-                t.send.cwnd = t.send.cwnd.saturating_add(mss);
-                self.queue(index, TxKind::Send);
+        } else if seg.ack == una {
+            let newly_sacked = if t.has(TcbFlags::SACK) {
+                t.sb.update(una, t.send.max, seg.options.sack())
+            } else {
+                0
+            };
+            // RFC 5681 §2 (and RFC 6675 §2 with SACK): a duplicate ACK.
+            let dup = t.send.max > una
+                && no_text
+                && !seg.flags.fin()
+                && (seg_wnd == t.hot.snd.wnd || newly_sacked > 0);
+            if dup {
+                self.stats.dup_acks += 1;
+                let mss = usize::from(t.send.mss);
+                let mut fast = t.cc.on_duplicate_ack(now, una, t.send.max);
+                if !fast
+                    && t.has(TcbFlags::SACK)
+                    && !t.cc.in_recovery()
+                    && t.sb.is_lost(una, mss)
+                    && t.cc.recover().is_none_or(|r| una > r)
+                {
+                    // RFC 6675 §5: loss detected by SACK before three
+                    // duplicate ACKs.
+                    t.cc.enter_recovery(now, t.send.max, t.send.max - una);
+                    fast = true;
+                }
+                if fast {
+                    // Fast retransmit (RFC 5681 §3.2, RFC 6675 §5).
+                    if t.has(TcbFlags::SACK) {
+                        t.sb.start_recovery(una);
+                        t.send.recovery_point = t.send.max;
+                    }
+                    t.hot.flags.set(TcbFlags::REXMIT_ONE);
+                    t.sampler.on_retransmit();
+                    self.stats.fast_retransmits += 1;
+                    self.queue(index, TxKind::Send);
+                } else if t.cc.in_recovery() {
+                    // cwnd inflated (or pipe shrank): more may go.
+                    self.queue(index, TxKind::Send);
+                }
             }
         }
         // Window update: "If SND.UNA =< SEG.ACK =< SND.NXT, the send window

@@ -9,6 +9,7 @@
 //! sender SWS avoidance, the FIN, and a pure ACK only when an ACK is still
 //! owed after that (a data segment carries the ACK otherwise).
 
+use super::sack::SegKind;
 use super::stack::{Reply, TcpStack};
 use super::state::State;
 use super::tcb::{Tcb, TcbFlags};
@@ -17,6 +18,10 @@ use crate::time::Instant;
 use crate::wire::ipv4::Ipv4Address;
 use crate::wire::tcp::{TcpFlags, TcpOptions, TcpRepr};
 use crate::wire::SeqNumber;
+
+/// `emit` had no frame buffer left.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Blocked;
 
 /// The emit callback of [`TcpStack::dispatch`]: (source address,
 /// destination address, segment) → whether a frame was available.
@@ -207,143 +212,147 @@ impl TcpStack {
         if self.tcbs.at(index).has(TcbFlags::REXMIT_ONE) && n < budget {
             let t = self.tcbs.at_mut(index);
             t.hot.flags.clear(TcbFlags::REXMIT_ONE);
-            let len = t.sndbuf.len().min(usize::from(t.send.mss));
-            let fin = t.has(TcbFlags::FIN_SENT) && len == t.sndbuf.len();
-            if len > 0 || fin {
-                let got = t.sndbuf.read_at(&self.pool, 0, &mut self.scratch[..len]);
-                let options = Self::data_options(t, now);
-                let window = advertise(t, rcv_space(t, pool_free));
-                let mut flags = TcpFlags::ACK;
-                if fin {
-                    flags = flags | TcpFlags::FIN;
-                }
-                let repr = TcpRepr {
-                    src_port: t.key.local_port,
-                    dst_port: t.key.remote_port,
-                    seq: t.hot.snd.una,
-                    ack: t.hot.rcv.nxt,
-                    flags,
-                    window,
-                    urgent: 0,
-                    options,
-                    payload: &self.scratch[..got],
-                };
-                if !emit(src, dst, &repr) {
-                    t.hot.flags.set(TcbFlags::REXMIT_ONE);
+            let una = t.hot.snd.una;
+            let mss = usize::from(t.send.mss);
+            match self.send_segment(index, now, una, mss, emit) {
+                Err(Blocked) => {
+                    self.tcbs.at_mut(index).hot.flags.set(TcbFlags::REXMIT_ONE);
                     return (n, true);
                 }
-                Self::after_ack_sent(t);
-                t.sampler.on_retransmit();
-                if t.hot.snd.nxt < t.hot.snd.una + got + usize::from(fin) {
-                    t.hot.snd.nxt = t.hot.snd.una + got + usize::from(fin);
+                Ok(Some(end)) => {
+                    n += 1;
+                    let t = self.tcbs.at_mut(index);
+                    t.sampler.on_retransmit();
+                    if t.has(TcbFlags::SACK) {
+                        t.sb.mark_retransmitted(end);
+                    }
                 }
-                if t.timers.rto_at.is_none() {
-                    t.timers.rto_at = Some(now + t.rtt.rto());
-                }
-                self.stats.retransmits += 1;
-                self.stats.segs_out += 1;
-                self.stats.bytes_out += got as u64;
-                n += 1;
+                Ok(None) => {}
             }
         }
 
-        // New data (or go-back-N retransmission after an RTO), then FIN.
-        loop {
-            if n >= budget {
+        let t = self.tcbs.at(index);
+        if t.has(TcbFlags::SACK) && t.cc.in_recovery() {
+            // RFC 6675 §5 (C): while cwnd - pipe >= 1 SMSS, send what
+            // NextSeg() picks: lost holes, new data, other holes, rescue.
+            loop {
+                if n >= budget {
+                    let t = self.tcbs.at_mut(index);
+                    let id = t.id(index);
+                    self.lists.send.push(id, &mut t.hot.lists);
+                    break;
+                }
+                let t = self.tcbs.at(index);
+                let (una, max) = (t.hot.snd.una, t.send.max);
+                let mss = usize::from(t.send.mss);
+                let pipe = t.sb.pipe(una, max, mss);
+                if pipe + mss > t.cc.cwnd() {
+                    break;
+                }
+                let in_flight = max - una;
+                let unsent = t.sndbuf.len().saturating_sub(in_flight);
+                let wnd_edge = una + (t.hot.snd.wnd as usize).min(i32::MAX as usize);
+                let room = if wnd_edge > max { wnd_edge - max } else { 0 };
+                let fin_unsent = self.fin_allowed(index) && !t.has(TcbFlags::FIN_SENT);
+                let sendable_new = unsent.min(room) + usize::from(fin_unsent && unsent <= room);
+                let Some(next) = t.sb.next_seg(una, max, mss, sendable_new) else {
+                    break;
+                };
+                match self.send_segment(index, now, next.start, next.len(), emit) {
+                    Err(Blocked) => return (n, true),
+                    Ok(None) => break,
+                    Ok(Some(end)) => {
+                        n += 1;
+                        let t = self.tcbs.at_mut(index);
+                        match next.kind {
+                            SegKind::Lost | SegKind::Unsacked => t.sb.mark_retransmitted(end),
+                            SegKind::Rescue => {
+                                let rp = t.send.recovery_point;
+                                t.sb.mark_rescue(rp);
+                            }
+                            SegKind::New => {}
+                        }
+                    }
+                }
+            }
+        } else {
+            // New data (or go-back-N retransmission after an RTO), then FIN.
+            loop {
+                if n >= budget {
+                    let t = self.tcbs.at_mut(index);
+                    let id = t.id(index);
+                    self.lists.send.push(id, &mut t.hot.lists);
+                    break;
+                }
+                let fin_allowed = self.fin_allowed(index);
                 let t = self.tcbs.at_mut(index);
-                let id = t.id(index);
-                self.lists.send.push(id, &mut t.hot.lists);
-                break;
-            }
-            let t = self.tcbs.at_mut(index);
-            let buffered = t.sndbuf.len();
-            let una = t.hot.snd.una;
-            let nxt = t.hot.snd.nxt;
-            let off = nxt - una;
-            let unsent = buffered.saturating_sub(off);
-            let wnd = t.hot.snd.wnd.min(t.send.cwnd) as usize;
-            let limit_seq = una + wnd.min(i32::MAX as usize);
-            let usable = if limit_seq > nxt { limit_seq - nxt } else { 0 };
-            let mss = usize::from(t.send.mss);
-            let mut len = unsent.min(mss).min(usable);
-            let fin_allowed = t.has(TcbFlags::FIN_QUEUED)
-                && matches!(state, State::FinWait1 | State::Closing | State::LastAck)
-                && off <= buffered;
-            let fin = fin_allowed && off + len == buffered;
-            if len == 0 && !fin {
-                // Zero window with data waiting and nothing in flight: the
-                // persist timer probes for the window.
-                if unsent > 0
-                    && t.hot.snd.wnd == 0
+                let buffered = t.sndbuf.len();
+                let una = t.hot.snd.una;
+                let nxt = t.hot.snd.nxt;
+                let off = nxt - una;
+                let unsent = buffered.saturating_sub(off);
+                let wnd = (t.hot.snd.wnd as usize).min(t.cc.cwnd());
+                let limit_seq = una + wnd.min(i32::MAX as usize);
+                let usable = if limit_seq > nxt { limit_seq - nxt } else { 0 };
+                let mss = usize::from(t.send.mss);
+                let len = unsent.min(mss).min(usable);
+                let fin = fin_allowed && off <= buffered && off + len == buffered;
+                if len == 0 && !fin {
+                    // Zero window with data waiting and nothing in flight:
+                    // the persist timer probes for the window.
+                    if unsent > 0
+                        && t.hot.snd.wnd == 0
+                        && t.send.max == una
+                        && t.timers.persist_at.is_none()
+                    {
+                        let d = t.rtt.rto() * (1u32 << t.timers.persist_shift.min(10));
+                        t.timers.persist_at = Some(now + d.min(self.cfg.rto_max));
+                    }
+                    break;
+                }
+                let retransmission = nxt < t.send.max;
+                if len < mss && !fin && !retransmission {
+                    // Nagle (RFC 9293 §3.7.4): hold a small segment while
+                    // data is unacknowledged, unless NODELAY.
+                    let unacked = t.send.max > una;
+                    if unacked && !t.has(TcbFlags::NODELAY) {
+                        break;
+                    }
+                    // Sender SWS avoidance: a window-limited small segment
+                    // only when it is at least half the largest window seen,
+                    // or when the override (persist) timer said so.
+                    if len < unsent
+                        && len < (t.send.max_wnd as usize / 2).max(1)
+                        && !t.has(TcbFlags::SWS_OVERRIDE)
+                    {
+                        if t.send.max == una && t.timers.persist_at.is_none() {
+                            t.timers.persist_at = Some(now + t.rtt.rto());
+                        }
+                        break;
+                    }
+                }
+                if !retransmission
                     && t.send.max == una
-                    && t.timers.persist_at.is_none()
+                    && now.saturating_duration_since(t.timers.last_tx) > t.rtt.rto()
                 {
-                    let d = t.rtt.rto() * (1u32 << t.timers.persist_shift.min(10));
-                    t.timers.persist_at = Some(now + d.min(self.cfg.rto_max));
+                    // RFC 5681 §4.1: restart after an idle period.
+                    t.cc.restart_after_idle();
                 }
-                break;
-            }
-            let retransmission = nxt < t.send.max;
-            if len < mss && !fin && !retransmission {
-                // Nagle (RFC 9293 §3.7.4): hold a small segment while data
-                // is unacknowledged, unless NODELAY.
-                let unacked = t.send.max > una;
-                if unacked && !t.has(TcbFlags::NODELAY) {
+                match self.send_segment(index, now, nxt, len, emit) {
+                    Err(Blocked) => return (n, true),
+                    Ok(None) => break,
+                    Ok(Some(_)) => {
+                        n += 1;
+                        self.tcbs
+                            .at_mut(index)
+                            .hot
+                            .flags
+                            .clear(TcbFlags::SWS_OVERRIDE);
+                    }
+                }
+                if fin {
                     break;
                 }
-                // Sender SWS avoidance: a window-limited small segment only
-                // when it is at least half the largest window seen.
-                if len < unsent && len < (t.send.max_wnd as usize / 2).max(1) {
-                    break;
-                }
-            }
-            if len > 0 {
-                len = t.sndbuf.read_at(&self.pool, off, &mut self.scratch[..len]);
-            }
-            let options = Self::data_options(t, now);
-            let window = advertise(t, rcv_space(t, pool_free));
-            let mut flags = TcpFlags::ACK;
-            if len > 0 && off + len == buffered {
-                flags = flags | TcpFlags::PSH;
-            }
-            if fin {
-                flags = flags | TcpFlags::FIN;
-            }
-            let repr = TcpRepr {
-                src_port: t.key.local_port,
-                dst_port: t.key.remote_port,
-                seq: nxt,
-                ack: t.hot.rcv.nxt,
-                flags,
-                window,
-                urgent: 0,
-                options,
-                payload: &self.scratch[..len],
-            };
-            if !emit(src, dst, &repr) {
-                return (n, true);
-            }
-            Self::after_ack_sent(t);
-            let end = nxt + len + usize::from(fin);
-            if retransmission {
-                self.stats.retransmits += 1;
-            } else if !t.has(TcbFlags::TIMESTAMPS) && len > 0 {
-                t.sampler.start(end, now);
-            }
-            t.hot.snd.nxt = end;
-            t.send.max = t.send.max.max(end);
-            if fin {
-                t.hot.flags.set(TcbFlags::FIN_SENT);
-            }
-            if t.timers.rto_at.is_none() {
-                t.timers.rto_at = Some(now + t.rtt.rto());
-            }
-            t.timers.persist_at = None;
-            self.stats.segs_out += 1;
-            self.stats.bytes_out += len as u64;
-            n += 1;
-            if fin {
-                break;
             }
         }
 
@@ -375,6 +384,96 @@ impl TcpStack {
         }
         self.rearm(index);
         (n, false)
+    }
+
+    /// May our FIN go out (after the queued data)?
+    fn fin_allowed(&self, index: u32) -> bool {
+        let t = self.tcbs.at(index);
+        t.has(TcbFlags::FIN_QUEUED)
+            && matches!(
+                t.hot.state,
+                State::FinWait1 | State::Closing | State::LastAck
+            )
+    }
+
+    /// Emits one segment of the connection at `index` starting at `seq`
+    /// (SND.UNA <= seq), with up to `len` bytes of data from the send
+    /// buffer and the FIN when it ends the stream. Returns the sequence
+    /// number just past what was sent, `None` when there was nothing to
+    /// send at `seq`, or `Blocked` when `emit` had no frame.
+    fn send_segment(
+        &mut self,
+        index: u32,
+        now: Instant,
+        seq: SeqNumber,
+        len: usize,
+        emit: &mut Emit<'_>,
+    ) -> Result<Option<SeqNumber>, Blocked> {
+        let pool_free = self.pool.free_chunks() * self.pool.chunk_size();
+        let fin_allowed = self.fin_allowed(index);
+        let t = self.tcbs.at_mut(index);
+        let (src, dst) = (t.key.local_ip, t.key.remote_ip);
+        let una = t.hot.snd.una;
+        if seq < una {
+            return Ok(None);
+        }
+        let off = seq - una;
+        let buffered = t.sndbuf.len();
+        let data = if off < buffered {
+            len.min(buffered - off).min(self.scratch.len())
+        } else {
+            0
+        };
+        let fin = fin_allowed && off + data == buffered;
+        if data == 0 && !fin {
+            return Ok(None);
+        }
+        let data = t.sndbuf.read_at(&self.pool, off, &mut self.scratch[..data]);
+        let options = Self::data_options(t, now);
+        let window = advertise(t, rcv_space(t, pool_free));
+        let mut flags = TcpFlags::ACK;
+        if data > 0 && off + data == buffered {
+            flags = flags | TcpFlags::PSH;
+        }
+        if fin {
+            flags = flags | TcpFlags::FIN;
+        }
+        let repr = TcpRepr {
+            src_port: t.key.local_port,
+            dst_port: t.key.remote_port,
+            seq,
+            ack: t.hot.rcv.nxt,
+            flags,
+            window,
+            urgent: 0,
+            options,
+            payload: &self.scratch[..data],
+        };
+        if !emit(src, dst, &repr) {
+            return Err(Blocked);
+        }
+        Self::after_ack_sent(t);
+        let end = seq + data + usize::from(fin);
+        if seq < t.send.max {
+            self.stats.retransmits += 1;
+        } else if !t.has(TcbFlags::TIMESTAMPS) && data > 0 {
+            t.sampler.start(end, now);
+        }
+        if seq == t.hot.snd.nxt || end > t.hot.snd.nxt && seq <= t.hot.snd.nxt {
+            t.hot.snd.nxt = end;
+        }
+        t.send.max = t.send.max.max(end);
+        if fin {
+            t.hot.flags.set(TcbFlags::FIN_SENT);
+        }
+        if t.timers.rto_at.is_none() {
+            t.timers.rto_at = Some(now + t.rtt.rto());
+        }
+        t.timers.persist_at = None;
+        t.timers.last_tx = now;
+        self.stats.segs_out += 1;
+        self.stats.bytes_out += data as u64;
+        Ok(Some(end))
     }
 
     /// Bookkeeping after any segment that carries our current ACK.

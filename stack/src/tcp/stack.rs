@@ -31,15 +31,9 @@ use crate::wire::SeqNumber;
 use core::fmt;
 use std::collections::VecDeque;
 
-/// Which congestion control algorithm new connections use.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub enum CongestionKind {
-    /// NewReno (RFC 5681 / RFC 6582).
-    NewReno,
-    /// CUBIC (RFC 9438).
-    #[default]
-    Cubic,
-}
+/// Which congestion control algorithm new connections use (NewReno or
+/// CUBIC).
+pub use super::congestion::Algorithm as CongestionKind;
 
 /// Keepalive timing (RFC 9293 §3.8.4; off unless enabled per socket or by
 /// [`TcpConfig::keepalive_default`]).
@@ -124,8 +118,6 @@ pub struct TcpConfig {
     /// Let a new connection take over a 4-tuple in TIME-WAIT when that is
     /// safe (RFC 6191 spirit).
     pub time_wait_reuse: bool,
-    /// Initial congestion window, segments (RFC 6928).
-    pub initial_window: u32,
     /// Seed of the per-core random generator (ISN secret, hash seeds, …).
     pub seed: u64,
 }
@@ -141,7 +133,7 @@ impl Default for TcpConfig {
             mtu: 1500,
             msl: Duration::from_secs(30),
             delayed_ack: Duration::from_millis(40),
-            congestion: CongestionKind::default(),
+            congestion: CongestionKind::Cubic,
             syn_backlog: 1024,
             syn_cookies: true,
             rto_initial: Duration::from_secs(1),
@@ -160,7 +152,6 @@ impl Default for TcpConfig {
             sack: true,
             window_scaling: true,
             time_wait_reuse: true,
-            initial_window: 10,
             seed: 0x6d74_6370,
         }
     }
@@ -244,9 +235,6 @@ impl TcpConfig {
         }
         if self.ooo_max_ranges == 0 {
             return err("ooo_max_ranges", 0, "at least 1");
-        }
-        if self.initial_window == 0 {
-            return err("initial_window", 0, "at least 1");
         }
         Ok(())
     }

@@ -50,10 +50,12 @@
 //! ```
 
 use super::buffer::{RecvBuffer, SendBuffer};
+use super::congestion::{Algorithm, Congestion};
 use super::events::{FlowEvents, WakerSlots};
 use super::flow_table::FlowKey;
 use super::reassembly::Assembler;
 use super::rtt::{RttEstimator, RttSampler};
+use super::sack::Scoreboard;
 use super::socket::TcpError;
 use super::state::State;
 use super::tx_list::ListFlags;
@@ -61,6 +63,9 @@ use crate::time::{Duration, Instant};
 use crate::wire::ipv4::Ipv4Address;
 use crate::wire::SeqNumber;
 use core::fmt;
+
+/// SACKed ranges the sender remembers per connection.
+pub const SCOREBOARD_RANGES: usize = 16;
 
 /// Names a socket: a slab index plus the generation of that slot, checked on
 /// every call so that an id kept after close never reaches a new socket.
@@ -128,8 +133,8 @@ impl TcbFlags {
     pub const KEEPALIVE: u32 = 1 << 10;
     /// The peer's FIN was received (EOF after the buffered data).
     pub const FIN_RECEIVED: u32 = 1 << 11;
-    /// In fast recovery.
-    pub const IN_RECOVERY: u32 = 1 << 12;
+    /// A window update must go out (the user read and opened the window).
+    pub const WINDOW_UPDATE: u32 = 1 << 12;
     /// The SYN (or SYN-ACK) must be (re)sent.
     pub const SYN_PENDING: u32 = 1 << 13;
     /// A zero-window or keepalive probe must be sent.
@@ -140,6 +145,9 @@ impl TcbFlags {
     pub const REXMIT_ONE: u32 = 1 << 16;
     /// Created from a SYN cookie.
     pub const FROM_COOKIE: u32 = 1 << 17;
+    /// The persist timer fired with a small non-zero window: send what
+    /// fits, overriding sender SWS avoidance once (RFC 9293 §3.8.6.2.1).
+    pub const SWS_OVERRIDE: u32 = 1 << 18;
 
     /// True when `bit` is set.
     #[inline]
@@ -225,18 +233,10 @@ pub struct SendVars {
     pub mss: u16,
     /// The peer's window shift (Snd.Wind.Shift).
     pub wscale: u8,
-    /// Duplicate ACKs in a row.
-    pub dupacks: u32,
-    /// `recover` of RFC 6582 (NewReno): SND.MAX when recovery began.
-    pub recover: SeqNumber,
     /// Most bytes the user may queue.
     pub limit: u32,
-    /// Congestion window, bytes.
-    pub cwnd: u32,
-    /// Slow-start threshold, bytes.
-    pub ssthresh: u32,
-    /// Bytes acked since the last cwnd growth in congestion avoidance.
-    pub acked_accum: u32,
+    /// SND.MAX when the current SACK recovery began (RFC 6675 RecoveryPoint).
+    pub recovery_point: SeqNumber,
 }
 
 /// The cold receive variables.
@@ -287,6 +287,8 @@ pub struct Timers {
     pub ka_probes: u8,
     /// Last time a segment arrived (for keepalive idle).
     pub last_rx: Instant,
+    /// Last time data was sent (restart after idle, RFC 5681 §4.1).
+    pub last_tx: Instant,
     /// No ACK answers an out-of-window pure ACK before this time.
     pub oow_ack_at: Instant,
 }
@@ -383,6 +385,10 @@ pub struct Tcb {
     pub rcvbuf: RecvBuffer,
     /// Out-of-order ranges beyond RCV.NXT.
     pub ooo: Assembler,
+    /// Congestion control (NewReno or CUBIC) and fast-recovery state.
+    pub cc: Congestion,
+    /// The SACK scoreboard (RFC 6675).
+    pub sb: Scoreboard,
     /// Read and write wakers.
     pub wakers: WakerSlots,
     /// The error to report to the user.
@@ -406,6 +412,8 @@ impl Tcb {
             sndbuf: SendBuffer::new(),
             rcvbuf: RecvBuffer::new(),
             ooo: Assembler::new(ooo_ranges),
+            cc: Congestion::new(Algorithm::NewReno, 536),
+            sb: Scoreboard::new(SCOREBOARD_RANGES),
             wakers: WakerSlots::default(),
             error: None,
             listen: ListenVars::default(),
@@ -427,6 +435,7 @@ impl Tcb {
         self.sndbuf = SendBuffer::new();
         self.rcvbuf = RecvBuffer::new();
         self.ooo.clear();
+        self.sb.clear();
         self.wakers = WakerSlots::default();
         self.error = None;
         self.listen = ListenVars::default();

@@ -41,7 +41,11 @@ impl TcpStack {
             // backing off exponentially; never give up while the peer
             // answers.
             let unsent = t.sndbuf.len() > t.hot.snd.nxt - t.hot.snd.una;
-            if t.hot.snd.wnd == 0 && unsent {
+            if t.hot.snd.wnd > 0 && unsent {
+                // A small window held back by SWS avoidance: send anyway.
+                t.hot.flags.set(TcbFlags::SWS_OVERRIDE);
+                self.queue(index, TxKind::Send);
+            } else if t.hot.snd.wnd == 0 && unsent {
                 t.hot.flags.set(TcbFlags::PROBE);
                 t.timers.persist_shift = t.timers.persist_shift.saturating_add(1);
                 let d = t.rtt.rto() * (1u32 << t.timers.persist_shift.min(10));
@@ -94,14 +98,11 @@ impl TcpStack {
                 // unacknowledged segment: go back to SND.UNA.
                 t.rtt.backoff();
                 t.sampler.on_retransmit();
-                let mss = u32::from(t.send.mss);
-                let flight = (t.send.max - t.hot.snd.una) as u32;
-                t.send.ssthresh = (flight / 2).max(2 * mss);
-                t.send.cwnd = mss;
-                t.send.acked_accum = 0;
-                t.send.dupacks = 0;
-                t.send.recover = t.send.max;
-                t.hot.flags.clear(TcbFlags::IN_RECOVERY);
+                let flight = t.send.max - t.hot.snd.una;
+                t.cc.on_rto(now, t.send.max, flight);
+                // RFC 6675 §5.1: after an RTO the receiver may have reneged;
+                // start over without SACK information.
+                t.sb.clear();
                 t.hot.flags.clear(TcbFlags::REXMIT_ONE);
                 t.hot.snd.nxt = t.hot.snd.una;
                 t.timers.rto_at = Some(now + t.rtt.rto());
