@@ -725,7 +725,11 @@ impl TcpStack {
     /// idle policy.
     pub fn next_deadline(&self) -> Option<Instant> {
         let w = self.wheel.next_deadline();
-        let c = self.time_wait.next_deadline();
+        // The coarse list is looked at once per second.
+        let c = self
+            .time_wait
+            .next_deadline()
+            .map(|t| t.max(self.last_coarse + Duration::from_secs(1)));
         match (w, c) {
             (Some(a), Some(b)) => Some(a.min(b)),
             (a, b) => a.or(b),
