@@ -27,4 +27,22 @@ macro_rules! scenarios {
     };
 }
 
-scenarios!(handshake_passive, handshake_active);
+scenarios!(
+    handshake_passive,
+    handshake_active,
+    delayed_ack,
+    rto_backoff,
+    fast_retransmit,
+    fin_simultaneous,
+    half_close,
+    rst_rfc5961,
+    zero_window_probe,
+    time_wait_reuse,
+    syn_cookie,
+    paws,
+    connect_refused,
+    retry_limit,
+    syn_retries,
+    nagle,
+    keepalive,
+);

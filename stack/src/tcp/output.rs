@@ -48,6 +48,7 @@ pub(crate) fn advertise(t: &mut Tcb, space: usize) -> u16 {
     } else {
         0
     };
+    let space = space.min(65535 << shift);
     let step = usize::from(t.receive.mss)
         .min(t.receive.limit as usize / 2)
         .max(1);

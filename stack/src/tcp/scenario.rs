@@ -560,6 +560,10 @@ impl Scenario {
         let Some(got) = self.out.pop_front() else {
             return Err(format!("expected {text}, but nothing was sent"));
         };
+        if want.flags.syn() {
+            // Each SYN we send starts a new sequence space.
+            self.our_isn = Some(got.seq.0);
+        }
         let shown = self.show(&got);
         let fail = |why: &str| Err(format!("{why}\n  expected: {text}\n  got:      {shown}"));
         let early = self.now.saturating_duration_since(got.at);

@@ -339,7 +339,13 @@ impl TcpStack {
             if t.hot.state.accepts_data() {
                 let free = self.pool.free_chunks() * self.pool.chunk_size();
                 let t = self.tcbs.at(index);
-                let space = rcv_space(t, free);
+                let shift = if t.has(TcbFlags::WSCALE) {
+                    t.receive.wscale
+                } else {
+                    0
+                };
+                // No update can offer more than the window field holds.
+                let space = rcv_space(t, free).min(65535 << shift);
                 let cur = if t.receive.adv_edge > t.hot.rcv.nxt {
                     t.receive.adv_edge - t.hot.rcv.nxt
                 } else {
