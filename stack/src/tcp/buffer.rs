@@ -1,1 +1,544 @@
-//! TODO(tcp): buffer
+//! The per-core chunk pool and the socket buffers built on it.
+//!
+//! One big byte arena is allocated at start-up and cut into fixed-size chunks
+//! (2 KiB by default) named by `u32` ids. Free chunks form an intrusive list
+//! through the `next` array; the same array links the chunks of a socket
+//! buffer into a chain. A [`SendBuffer`] or [`RecvBuffer`] is a handful of
+//! integers (head, tail, start offset, lengths): it takes chunks lazily when
+//! data is queued and gives them back as soon as they are drained, so an idle
+//! connection holds no chunk at all.
+//!
+//! Pool exhaustion is an ordinary outcome ([`PoolExhausted`]): the caller
+//! shrinks the receive window or answers `WouldBlock` to a write.
+
+use core::fmt;
+
+/// "No chunk" in a chain or in the free list.
+pub const NIL: u32 = u32::MAX;
+
+/// The pool has no free chunk left.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PoolExhausted;
+
+impl fmt::Display for PoolExhausted {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("buffer pool exhausted")
+    }
+}
+
+/// A per-core pool of fixed-size byte chunks in one preallocated arena.
+pub struct ChunkPool {
+    arena: Vec<u8>,
+    next: Vec<u32>,
+    free_head: u32,
+    free: usize,
+    chunk_size: usize,
+}
+
+impl fmt::Debug for ChunkPool {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ChunkPool")
+            .field("chunk_size", &self.chunk_size)
+            .field("capacity", &self.capacity())
+            .field("free", &self.free)
+            .finish()
+    }
+}
+
+impl ChunkPool {
+    /// A pool of `count` chunks of `chunk_size` bytes each.
+    ///
+    /// # Panics
+    /// Panics when `chunk_size` is zero or `count` does not fit a `u32` id
+    /// (configuration is validated before this is called).
+    pub fn new(chunk_size: usize, count: usize) -> ChunkPool {
+        assert!(chunk_size > 0, "chunk size must be positive");
+        assert!(count < NIL as usize, "too many chunks");
+        let next = (0..count)
+            .map(|i| if i + 1 < count { i as u32 + 1 } else { NIL })
+            .collect();
+        ChunkPool {
+            arena: vec![0; chunk_size * count],
+            next,
+            free_head: if count > 0 { 0 } else { NIL },
+            free: count,
+            chunk_size,
+        }
+    }
+
+    /// Bytes per chunk.
+    pub fn chunk_size(&self) -> usize {
+        self.chunk_size
+    }
+
+    /// Total number of chunks.
+    pub fn capacity(&self) -> usize {
+        self.next.len()
+    }
+
+    /// Chunks currently free.
+    pub fn free_chunks(&self) -> usize {
+        self.free
+    }
+
+    /// Chunks currently held by buffers.
+    pub fn in_use(&self) -> usize {
+        self.capacity() - self.free
+    }
+
+    fn alloc(&mut self) -> Result<u32, PoolExhausted> {
+        let c = self.free_head;
+        if c == NIL {
+            return Err(PoolExhausted);
+        }
+        self.free_head = self.next[c as usize];
+        self.next[c as usize] = NIL;
+        self.free -= 1;
+        Ok(c)
+    }
+
+    fn release(&mut self, c: u32) {
+        self.next[c as usize] = self.free_head;
+        self.free_head = c;
+        self.free += 1;
+    }
+
+    fn chunk(&self, c: u32) -> &[u8] {
+        let s = c as usize * self.chunk_size;
+        &self.arena[s..s + self.chunk_size]
+    }
+
+    fn chunk_mut(&mut self, c: u32) -> &mut [u8] {
+        let s = c as usize * self.chunk_size;
+        &mut self.arena[s..s + self.chunk_size]
+    }
+}
+
+/// A chain of chunks holding a byte stream that starts `start` bytes into
+/// the head chunk. Logical offset 0 is the first byte of the stream.
+#[derive(Debug, Clone, Copy)]
+struct Chain {
+    head: u32,
+    tail: u32,
+    start: u32,
+    chunks: u32,
+}
+
+impl Chain {
+    const EMPTY: Chain = Chain {
+        head: NIL,
+        tail: NIL,
+        start: 0,
+        chunks: 0,
+    };
+
+    /// Bytes addressable from logical offset 0 to the end of the tail chunk.
+    fn room(&self, cs: usize) -> usize {
+        (self.chunks as usize * cs).saturating_sub(self.start as usize)
+    }
+
+    /// Grows the chain until `room() >= end`.
+    fn reserve(&mut self, pool: &mut ChunkPool, end: usize) -> Result<(), PoolExhausted> {
+        let cs = pool.chunk_size;
+        while self.room(cs) < end {
+            let c = pool.alloc()?;
+            if self.tail == NIL {
+                self.head = c;
+            } else {
+                pool.next[self.tail as usize] = c;
+            }
+            self.tail = c;
+            self.chunks += 1;
+        }
+        Ok(())
+    }
+
+    /// Calls `f(chunk, offset_in_chunk, len)` for the pieces of `[off, off+len)`.
+    fn walk(&self, pool: &ChunkPool, off: usize, len: usize, mut f: impl FnMut(u32, usize, usize)) {
+        let cs = pool.chunk_size;
+        let mut pos = off + self.start as usize;
+        let mut c = self.head;
+        for _ in 0..pos / cs {
+            c = pool.next[c as usize];
+        }
+        pos %= cs;
+        let mut left = len;
+        while left > 0 && c != NIL {
+            let n = left.min(cs - pos);
+            f(c, pos, n);
+            left -= n;
+            pos = 0;
+            c = pool.next[c as usize];
+        }
+    }
+
+    fn copy_in(&self, pool: &mut ChunkPool, off: usize, data: &[u8]) {
+        // An index-based loop, because `walk` would borrow the pool.
+        let mut done = 0;
+        let cs = pool.chunk_size;
+        let mut pos = off + self.start as usize;
+        let mut c = self.head;
+        for _ in 0..pos / cs {
+            c = pool.next[c as usize];
+        }
+        pos %= cs;
+        while done < data.len() && c != NIL {
+            let n = (data.len() - done).min(cs - pos);
+            pool.chunk_mut(c)[pos..pos + n].copy_from_slice(&data[done..done + n]);
+            done += n;
+            pos = 0;
+            c = pool.next[c as usize];
+        }
+    }
+
+    fn copy_out(&self, pool: &ChunkPool, off: usize, buf: &mut [u8]) {
+        let mut done = 0;
+        self.walk(pool, off, buf.len(), |c, pos, n| {
+            buf[done..done + n].copy_from_slice(&pool.chunk(c)[pos..pos + n]);
+            done += n;
+        });
+    }
+
+    /// Drops `n` bytes from the front, releasing chunks left empty.
+    fn advance(&mut self, pool: &mut ChunkPool, n: usize) {
+        let cs = pool.chunk_size;
+        let mut pos = self.start as usize + n;
+        while pos >= cs && self.head != NIL {
+            let c = self.head;
+            self.head = pool.next[c as usize];
+            pool.release(c);
+            self.chunks -= 1;
+            pos -= cs;
+        }
+        if self.head == NIL {
+            self.tail = NIL;
+            pos = 0;
+        }
+        self.start = pos as u32;
+    }
+
+    fn clear(&mut self, pool: &mut ChunkPool) {
+        let mut c = self.head;
+        while c != NIL {
+            let n = pool.next[c as usize];
+            pool.release(c);
+            c = n;
+        }
+        *self = Chain::EMPTY;
+    }
+}
+
+/// The send buffer of one connection: bytes written by the user and not yet
+/// acknowledged. Offset 0 is SND.UNA (of data; SYN and FIN are not stored).
+#[derive(Debug, Clone, Copy)]
+pub struct SendBuffer {
+    chain: Chain,
+    len: usize,
+}
+
+impl Default for SendBuffer {
+    fn default() -> SendBuffer {
+        SendBuffer::new()
+    }
+}
+
+impl SendBuffer {
+    /// An empty buffer holding no chunk.
+    pub const fn new() -> SendBuffer {
+        SendBuffer {
+            chain: Chain::EMPTY,
+            len: 0,
+        }
+    }
+
+    /// Bytes queued.
+    pub fn len(&self) -> usize {
+        self.len
+    }
+
+    /// True when nothing is queued.
+    pub fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+
+    /// Chunks held.
+    pub fn chunks(&self) -> usize {
+        self.chain.chunks as usize
+    }
+
+    /// Appends as much of `data` as the pool allows; returns the count.
+    ///
+    /// # Errors
+    /// [`PoolExhausted`] when not a single byte could be queued.
+    pub fn append(&mut self, pool: &mut ChunkPool, data: &[u8]) -> Result<usize, PoolExhausted> {
+        if data.is_empty() {
+            return Ok(0);
+        }
+        let cs = pool.chunk_size;
+        let want = self.len + data.len();
+        let _ = self.chain.reserve(pool, want);
+        let n = self.chain.room(cs).min(want) - self.len;
+        if n == 0 {
+            return Err(PoolExhausted);
+        }
+        self.chain.copy_in(pool, self.len, &data[..n]);
+        self.len += n;
+        Ok(n)
+    }
+
+    /// Copies bytes from `offset` into `buf`; returns how many were copied.
+    pub fn read_at(&self, pool: &ChunkPool, offset: usize, buf: &mut [u8]) -> usize {
+        if offset >= self.len {
+            return 0;
+        }
+        let n = buf.len().min(self.len - offset);
+        self.chain.copy_out(pool, offset, &mut buf[..n]);
+        n
+    }
+
+    /// Drops `n` acknowledged bytes from the front (clamped to the length).
+    pub fn consume(&mut self, pool: &mut ChunkPool, n: usize) {
+        let n = n.min(self.len);
+        self.len -= n;
+        if self.len == 0 {
+            self.chain.clear(pool);
+        } else {
+            self.chain.advance(pool, n);
+        }
+    }
+
+    /// Gives every chunk back.
+    pub fn clear(&mut self, pool: &mut ChunkPool) {
+        self.chain.clear(pool);
+        self.len = 0;
+    }
+}
+
+/// The receive buffer of one connection. Offset 0 is the next byte the user
+/// reads; `[0, len)` is contiguous, readable data; bytes may also be written
+/// beyond `len` (out-of-order data, bounded by the advertised window), whose
+/// validity the caller tracks with the reassembly `Assembler`.
+#[derive(Debug, Clone, Copy)]
+pub struct RecvBuffer {
+    chain: Chain,
+    len: usize,
+    /// End of the highest byte ever written, relative to offset 0.
+    high: usize,
+}
+
+impl Default for RecvBuffer {
+    fn default() -> RecvBuffer {
+        RecvBuffer::new()
+    }
+}
+
+impl RecvBuffer {
+    /// An empty buffer holding no chunk.
+    pub const fn new() -> RecvBuffer {
+        RecvBuffer {
+            chain: Chain::EMPTY,
+            len: 0,
+            high: 0,
+        }
+    }
+
+    /// Contiguous bytes ready to be read.
+    pub fn len(&self) -> usize {
+        self.len
+    }
+
+    /// True when nothing is readable.
+    pub fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+
+    /// Chunks held.
+    pub fn chunks(&self) -> usize {
+        self.chain.chunks as usize
+    }
+
+    /// Chunks that hold only bytes beyond the contiguous end (out of order).
+    pub fn ooo_chunks(&self, pool: &ChunkPool) -> usize {
+        let cs = pool.chunk_size;
+        let used = (self.chain.start as usize + self.len).div_ceil(cs);
+        self.chunks().saturating_sub(used)
+    }
+
+    /// Writes `data` at `offset` (which may be beyond `len`).
+    ///
+    /// # Errors
+    /// [`PoolExhausted`] when the chunks to hold it cannot be taken; chunks
+    /// taken on the way are kept (they hold nothing yet and are reused).
+    pub fn write_at(
+        &mut self,
+        pool: &mut ChunkPool,
+        offset: usize,
+        data: &[u8],
+    ) -> Result<(), PoolExhausted> {
+        if data.is_empty() {
+            return Ok(());
+        }
+        let end = offset + data.len();
+        self.chain.reserve(pool, end)?;
+        self.chain.copy_in(pool, offset, data);
+        self.high = self.high.max(end);
+        Ok(())
+    }
+
+    /// Marks `n` more bytes (already written) as contiguous and readable.
+    pub fn commit(&mut self, n: usize) {
+        self.len += n;
+        self.high = self.high.max(self.len);
+    }
+
+    /// Copies up to `buf.len()` readable bytes out and consumes them.
+    pub fn read(&mut self, pool: &mut ChunkPool, buf: &mut [u8]) -> usize {
+        let n = buf.len().min(self.len);
+        if n == 0 {
+            return 0;
+        }
+        self.chain.copy_out(pool, 0, &mut buf[..n]);
+        self.len -= n;
+        self.high -= n;
+        if self.high == 0 {
+            self.chain.clear(pool);
+        } else {
+            self.chain.advance(pool, n);
+        }
+        n
+    }
+
+    /// Drops up to `n` readable bytes without copying them; returns the count.
+    pub fn discard(&mut self, pool: &mut ChunkPool, n: usize) -> usize {
+        let n = n.min(self.len);
+        if n == 0 {
+            return 0;
+        }
+        self.len -= n;
+        self.high -= n;
+        if self.high == 0 {
+            self.chain.clear(pool);
+        } else {
+            self.chain.advance(pool, n);
+        }
+        n
+    }
+
+    /// Gives every chunk back and forgets all data.
+    pub fn clear(&mut self, pool: &mut ChunkPool) {
+        self.chain.clear(pool);
+        self.len = 0;
+        self.high = 0;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn pattern(n: usize, seed: u8) -> Vec<u8> {
+        (0..n)
+            .map(|i| (i as u8).wrapping_mul(31).wrapping_add(seed))
+            .collect()
+    }
+
+    #[test]
+    fn pool_alloc_release_counts() {
+        let mut p = ChunkPool::new(64, 3);
+        assert_eq!(p.free_chunks(), 3);
+        let a = p.alloc().unwrap();
+        let b = p.alloc().unwrap();
+        let c = p.alloc().unwrap();
+        assert_eq!(p.alloc(), Err(PoolExhausted));
+        assert_eq!(p.in_use(), 3);
+        p.release(b);
+        p.release(a);
+        p.release(c);
+        assert_eq!(p.free_chunks(), 3);
+        assert_eq!(p.in_use(), 0);
+    }
+
+    #[test]
+    fn send_append_peek_consume_across_chunks() {
+        let mut p = ChunkPool::new(16, 10);
+        let mut sb = SendBuffer::new();
+        assert_eq!(sb.chunks(), 0);
+        let data = pattern(100, 3);
+        assert_eq!(sb.append(&mut p, &data[..37]).unwrap(), 37);
+        assert_eq!(sb.append(&mut p, &data[37..]).unwrap(), 63);
+        assert_eq!(sb.len(), 100);
+        assert_eq!(sb.chunks(), 7);
+        let mut out = [0u8; 30];
+        assert_eq!(sb.read_at(&p, 10, &mut out), 30);
+        assert_eq!(&out[..], &data[10..40]);
+        assert_eq!(sb.read_at(&p, 90, &mut out), 10);
+        assert_eq!(&out[..10], &data[90..]);
+        sb.consume(&mut p, 33);
+        assert_eq!(sb.chunks(), 5);
+        assert_eq!(sb.read_at(&p, 0, &mut out), 30);
+        assert_eq!(&out[..], &data[33..63]);
+        sb.consume(&mut p, 67);
+        assert!(sb.is_empty());
+        assert_eq!(p.in_use(), 0);
+    }
+
+    #[test]
+    fn send_append_partial_when_pool_runs_out() {
+        let mut p = ChunkPool::new(16, 2);
+        let mut sb = SendBuffer::new();
+        assert_eq!(sb.append(&mut p, &pattern(40, 1)).unwrap(), 32);
+        assert_eq!(sb.append(&mut p, b"x"), Err(PoolExhausted));
+        sb.consume(&mut p, 16);
+        assert_eq!(sb.append(&mut p, &pattern(40, 1)).unwrap(), 16);
+        sb.clear(&mut p);
+        assert_eq!(p.in_use(), 0);
+    }
+
+    #[test]
+    fn recv_in_order_and_out_of_order() {
+        let mut p = ChunkPool::new(16, 10);
+        let mut rb = RecvBuffer::new();
+        let data = pattern(80, 9);
+        // Out of order first: bytes 40..80.
+        rb.write_at(&mut p, 40, &data[40..]).unwrap();
+        assert_eq!(rb.len(), 0);
+        assert_eq!(rb.ooo_chunks(&p), 5);
+        rb.write_at(&mut p, 0, &data[..40]).unwrap();
+        rb.commit(80);
+        assert_eq!(rb.ooo_chunks(&p), 0);
+        let mut out = vec![0u8; 50];
+        assert_eq!(rb.read(&mut p, &mut out), 50);
+        assert_eq!(&out[..], &data[..50]);
+        assert_eq!(rb.read(&mut p, &mut out), 30);
+        assert_eq!(&out[..30], &data[50..]);
+        assert_eq!(rb.chunks(), 0);
+        assert_eq!(p.in_use(), 0);
+    }
+
+    #[test]
+    fn recv_keeps_ooo_chunks_after_front_drained() {
+        let mut p = ChunkPool::new(16, 10);
+        let mut rb = RecvBuffer::new();
+        rb.write_at(&mut p, 0, &[1; 10]).unwrap();
+        rb.commit(10);
+        rb.write_at(&mut p, 40, &[2; 8]).unwrap();
+        let mut out = [0u8; 10];
+        assert_eq!(rb.read(&mut p, &mut out), 10);
+        assert!(rb.chunks() > 0);
+        rb.write_at(&mut p, 0, &[3; 30]).unwrap();
+        rb.commit(38);
+        let mut all = [0u8; 38];
+        assert_eq!(rb.read(&mut p, &mut all), 38);
+        assert_eq!(&all[30..], &[2; 8]);
+        assert_eq!(p.in_use(), 0);
+    }
+
+    #[test]
+    fn recv_write_fails_cleanly_on_exhaustion() {
+        let mut p = ChunkPool::new(16, 2);
+        let mut rb = RecvBuffer::new();
+        assert_eq!(rb.write_at(&mut p, 0, &[0; 40]), Err(PoolExhausted));
+        rb.clear(&mut p);
+        assert_eq!(p.in_use(), 0);
+    }
+}

@@ -1,1 +1,310 @@
-//! TODO(tcp): flow_table
+//! The per-core flow table: 4-tuple → [`SocketId`], and the listener table.
+//!
+//! Open addressing with linear probing over a power-of-two array of at least
+//! twice the socket count, so the load factor never passes one half.
+//! Deletion shifts later entries of the same probe run backwards (no
+//! tombstones). The hash is a keyed multiply-xorshift mix with a per-run seed,
+//! so an attacker who cannot see the seed cannot aim flows at one bucket.
+//! Lookup cost does not grow with the number of connections.
+
+use super::tcb::SocketId;
+use crate::wire::ipv4::Ipv4Address;
+
+/// The 4-tuple of a connection, seen from this host.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct FlowKey {
+    /// Our address.
+    pub local_ip: Ipv4Address,
+    /// Our port.
+    pub local_port: u16,
+    /// The peer's address.
+    pub remote_ip: Ipv4Address,
+    /// The peer's port.
+    pub remote_port: u16,
+}
+
+impl FlowKey {
+    /// A key from its four parts.
+    pub fn new(
+        local_ip: Ipv4Address,
+        local_port: u16,
+        remote_ip: Ipv4Address,
+        remote_port: u16,
+    ) -> FlowKey {
+        FlowKey {
+            local_ip,
+            local_port,
+            remote_ip,
+            remote_port,
+        }
+    }
+}
+
+#[inline]
+fn mix(mut x: u64) -> u64 {
+    x ^= x >> 33;
+    x = x.wrapping_mul(0xff51_afd7_ed55_8ccd);
+    x ^= x >> 33;
+    x = x.wrapping_mul(0xc4ce_b9fe_1a85_ec53);
+    x ^ (x >> 33)
+}
+
+/// The keyed hash of a flow key.
+#[inline]
+pub fn flow_hash(seed: u64, key: &FlowKey) -> u64 {
+    let a = (u64::from(u32::from(key.local_ip)) << 32) | u64::from(u32::from(key.remote_ip));
+    let b = (u64::from(key.local_port) << 16) | u64::from(key.remote_port);
+    mix(mix(a ^ seed).wrapping_add(b) ^ seed.rotate_left(29))
+}
+
+/// The table is full (more entries than it was sized for).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct TableFull;
+
+/// 4-tuple → socket id, preallocated, open addressing.
+#[derive(Debug)]
+pub struct FlowTable {
+    slots: Vec<Option<(FlowKey, SocketId)>>,
+    mask: usize,
+    len: usize,
+    max: usize,
+    seed: u64,
+}
+
+impl FlowTable {
+    /// A table for up to `max_entries` flows (sized to a power of two at
+    /// least twice that), hashed with `seed`.
+    pub fn new(max_entries: usize, seed: u64) -> FlowTable {
+        let size = (max_entries.max(1) * 2).next_power_of_two();
+        FlowTable {
+            slots: vec![None; size],
+            mask: size - 1,
+            len: 0,
+            max: max_entries.max(1),
+            seed,
+        }
+    }
+
+    /// Entries stored.
+    pub fn len(&self) -> usize {
+        self.len
+    }
+
+    /// True when empty.
+    pub fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+
+    /// Number of buckets.
+    pub fn buckets(&self) -> usize {
+        self.slots.len()
+    }
+
+    fn home(&self, key: &FlowKey) -> usize {
+        flow_hash(self.seed, key) as usize & self.mask
+    }
+
+    fn find(&self, key: &FlowKey) -> Option<usize> {
+        let mut i = self.home(key);
+        // Bounded: the table is never more than half full.
+        for _ in 0..self.slots.len() {
+            match &self.slots[i] {
+                None => return None,
+                Some((k, _)) if k == key => return Some(i),
+                Some(_) => i = (i + 1) & self.mask,
+            }
+        }
+        None
+    }
+
+    /// The socket of `key`, if any.
+    pub fn get(&self, key: &FlowKey) -> Option<SocketId> {
+        self.find(key).and_then(|i| self.slots[i].map(|(_, id)| id))
+    }
+
+    /// Inserts or replaces the entry for `key`.
+    ///
+    /// # Errors
+    /// [`TableFull`] when the table already holds its maximum.
+    pub fn insert(&mut self, key: FlowKey, id: SocketId) -> Result<(), TableFull> {
+        if let Some(i) = self.find(&key) {
+            self.slots[i] = Some((key, id));
+            return Ok(());
+        }
+        if self.len >= self.max {
+            return Err(TableFull);
+        }
+        let mut i = self.home(&key);
+        while self.slots[i].is_some() {
+            i = (i + 1) & self.mask;
+        }
+        self.slots[i] = Some((key, id));
+        self.len += 1;
+        Ok(())
+    }
+
+    /// Removes `key`; returns its socket if it was present.
+    pub fn remove(&mut self, key: &FlowKey) -> Option<SocketId> {
+        let mut hole = self.find(key)?;
+        let id = self.slots[hole].take().map(|(_, id)| id);
+        self.len -= 1;
+        // Backward-shift deletion: move later entries of the run into the
+        // hole when their home position allows it.
+        let mut j = hole;
+        loop {
+            j = (j + 1) & self.mask;
+            let Some((k, _)) = self.slots[j] else { break };
+            let home = self.home(&k);
+            // The entry at j may move to `hole` when `home` is not in the
+            // cyclic interval (hole, j].
+            let dist_home = j.wrapping_sub(home) & self.mask;
+            let dist_hole = j.wrapping_sub(hole) & self.mask;
+            if dist_home >= dist_hole {
+                self.slots[hole] = self.slots[j].take();
+                hole = j;
+            }
+        }
+        id
+    }
+}
+
+/// Listening sockets by (local address, port). An unspecified local address
+/// (0.0.0.0) matches every local address; an exact address wins.
+#[derive(Debug)]
+pub struct ListenerTable {
+    entries: Vec<(Ipv4Address, u16, SocketId)>,
+}
+
+impl ListenerTable {
+    /// A table for up to `capacity` listeners (grows if needed; listeners
+    /// are set up by the application, not per packet).
+    pub fn new(capacity: usize) -> ListenerTable {
+        ListenerTable {
+            entries: Vec::with_capacity(capacity),
+        }
+    }
+
+    /// The listener for a segment to `ip:port`.
+    pub fn lookup(&self, ip: Ipv4Address, port: u16) -> Option<SocketId> {
+        let mut wildcard = None;
+        for &(a, p, id) in &self.entries {
+            if p == port {
+                if a == ip {
+                    return Some(id);
+                }
+                if a.is_unspecified() {
+                    wildcard = Some(id);
+                }
+            }
+        }
+        wildcard
+    }
+
+    /// True when exactly `ip:port` is taken (or overlaps a wildcard).
+    pub fn conflicts(&self, ip: Ipv4Address, port: u16) -> bool {
+        self.entries
+            .iter()
+            .any(|&(a, p, _)| p == port && (a == ip || a.is_unspecified() || ip.is_unspecified()))
+    }
+
+    /// Adds a listener.
+    pub fn insert(&mut self, ip: Ipv4Address, port: u16, id: SocketId) {
+        self.entries.push((ip, port, id));
+    }
+
+    /// Removes the listener `id`.
+    pub fn remove(&mut self, id: SocketId) {
+        self.entries.retain(|&(_, _, i)| i != id);
+    }
+
+    /// Number of listeners.
+    pub fn len(&self) -> usize {
+        self.entries.len()
+    }
+
+    /// True when there is no listener.
+    pub fn is_empty(&self) -> bool {
+        self.entries.is_empty()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::rand::Rng;
+
+    fn key(n: u32) -> FlowKey {
+        FlowKey::new(
+            Ipv4Address::new(10, 0, 0, 1),
+            80,
+            Ipv4Address::from(0x0a01_0000 + (n >> 10)),
+            (n & 0x3ff) as u16 + 1024,
+        )
+    }
+
+    #[test]
+    fn insert_get_remove() {
+        let mut t = FlowTable::new(100, 7);
+        assert!(t.buckets() >= 200 && t.buckets().is_power_of_two());
+        for n in 0..100 {
+            t.insert(key(n), SocketId::new(n, 1)).unwrap();
+        }
+        assert_eq!(t.insert(key(1000), SocketId::new(0, 0)), Err(TableFull));
+        for n in 0..100 {
+            assert_eq!(t.get(&key(n)), Some(SocketId::new(n, 1)));
+        }
+        assert_eq!(t.get(&key(500)), None);
+        for n in (0..100).step_by(2) {
+            assert_eq!(t.remove(&key(n)), Some(SocketId::new(n, 1)));
+        }
+        for n in 0..100 {
+            let want = (n % 2 == 1).then(|| SocketId::new(n, 1));
+            assert_eq!(t.get(&key(n)), want, "{n}");
+        }
+        assert_eq!(t.len(), 50);
+    }
+
+    #[test]
+    fn random_churn_matches_model() {
+        let mut rng = Rng::new(11);
+        let mut t = FlowTable::new(64, 99);
+        let mut model = std::collections::HashMap::new();
+        for step in 0..20_000u32 {
+            let k = key(rng.range(0, 200) as u32);
+            if rng.chance(0.5) && model.len() < 64 {
+                t.insert(k, SocketId::new(step, 0)).unwrap();
+                model.insert(k, SocketId::new(step, 0));
+            } else {
+                assert_eq!(t.remove(&k), model.remove(&k));
+            }
+            if step % 97 == 0 {
+                for n in 0..200 {
+                    assert_eq!(t.get(&key(n)), model.get(&key(n)).copied());
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn hash_depends_on_seed() {
+        let k = key(3);
+        assert_ne!(flow_hash(1, &k), flow_hash(2, &k));
+    }
+
+    #[test]
+    fn listeners_exact_beats_wildcard() {
+        let mut l = ListenerTable::new(4);
+        let a = Ipv4Address::new(10, 0, 0, 1);
+        l.insert(Ipv4Address::UNSPECIFIED, 80, SocketId::new(1, 0));
+        l.insert(a, 80, SocketId::new(2, 0));
+        assert_eq!(l.lookup(a, 80), Some(SocketId::new(2, 0)));
+        assert_eq!(
+            l.lookup(Ipv4Address::new(10, 0, 0, 2), 80),
+            Some(SocketId::new(1, 0))
+        );
+        assert_eq!(l.lookup(a, 81), None);
+        assert!(l.conflicts(a, 80));
+        l.remove(SocketId::new(2, 0));
+        assert_eq!(l.lookup(a, 80), Some(SocketId::new(1, 0)));
+    }
+}

@@ -1,1 +1,655 @@
-//! TODO(tcp): socket
+//! The sans-IO socket API the runtime calls on a [`TcpStack`]: listen,
+//! accept, connect, send, recv, shutdown, close, abort, options, wakers.
+//!
+//! Every call is a plain function call on the core's stack: `send` appends
+//! to the send buffer and queues the TCB on the send list, `recv` copies out
+//! of the receive buffer; neither touches the device. Errors are the small
+//! [`TcpError`] enum, which the runtime maps to `std::io::ErrorKind`.
+
+use super::events::FlowEvents;
+use super::flow_table::FlowKey;
+use super::output::rcv_space;
+use super::stack::{PortFilter, TcpConfig, TcpStack};
+use super::state::State;
+use super::tcb::{SocketId, TcbFlags};
+use super::tx_list::TxKind;
+use crate::time::{Duration, Instant};
+use crate::wire::ipv4::Ipv4Address;
+use core::fmt;
+use core::task::Waker;
+use std::net::SocketAddrV4;
+
+/// Why a socket call failed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum TcpError {
+    /// Not now: no data, no buffer space, no connection to accept.
+    WouldBlock,
+    /// The peer answered our SYN with a RST.
+    ConnectionRefused,
+    /// The peer reset the connection.
+    ConnectionReset,
+    /// Retransmissions (or keepalive probes) went unanswered.
+    TimedOut,
+    /// The local address is taken.
+    AddrInUse,
+    /// No local address or ephemeral port is available.
+    AddrNotAvailable,
+    /// Writing after shutdown or close.
+    BrokenPipe,
+    /// The socket is not connected (e.g. a listener).
+    NotConnected,
+    /// An argument is invalid.
+    InvalidInput,
+    /// No TCB, flow-table slot or buffer is left.
+    NoResources,
+    /// The socket id is stale or unknown.
+    InvalidSocket,
+}
+
+impl fmt::Display for TcpError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            TcpError::WouldBlock => "operation would block",
+            TcpError::ConnectionRefused => "connection refused",
+            TcpError::ConnectionReset => "connection reset by peer",
+            TcpError::TimedOut => "connection timed out",
+            TcpError::AddrInUse => "address in use",
+            TcpError::AddrNotAvailable => "address not available",
+            TcpError::BrokenPipe => "broken pipe",
+            TcpError::NotConnected => "not connected",
+            TcpError::InvalidInput => "invalid input",
+            TcpError::NoResources => "no resources left",
+            TcpError::InvalidSocket => "invalid socket",
+        })
+    }
+}
+
+impl std::error::Error for TcpError {}
+
+/// Result of a socket call.
+pub type Result<T> = core::result::Result<T, TcpError>;
+
+impl TcpStack {
+    fn index_of(&self, id: SocketId) -> Result<u32> {
+        self.tcbs
+            .get(id)
+            .map(|_| id.index())
+            .ok_or(TcpError::InvalidSocket)
+    }
+
+    /// Installs the filter that active opens use to pick ephemeral ports
+    /// (RSS-aware: accept only tuples whose replies reach this core).
+    pub fn set_port_filter(&mut self, filter: PortFilter) {
+        self.port_filter = Some(filter);
+    }
+
+    /// Opens a listener on `local` (0.0.0.0 for every local address).
+    ///
+    /// # Errors
+    /// `AddrNotAvailable` (not a local address), `InvalidInput` (port 0),
+    /// `AddrInUse`, `NoResources`.
+    pub fn listen(&mut self, local: SocketAddrV4, backlog: usize) -> Result<SocketId> {
+        let ip = *local.ip();
+        if !ip.is_unspecified() && !self.is_local(ip) {
+            return Err(TcpError::AddrNotAvailable);
+        }
+        if local.port() == 0 {
+            return Err(TcpError::InvalidInput);
+        }
+        if self.listeners.conflicts(ip, local.port()) {
+            return Err(TcpError::AddrInUse);
+        }
+        let id = self.tcbs.alloc().ok_or(TcpError::NoResources)?;
+        let t = self.tcbs.at_mut(id.index());
+        t.key = FlowKey::new(ip, local.port(), Ipv4Address::UNSPECIFIED, 0);
+        t.hot.state = State::Listen;
+        t.hot.flags.set(TcbFlags::USER_OWNED);
+        t.listen.backlog = backlog.clamp(1, self.cfg.max_sockets) as u32;
+        self.listeners.insert(ip, local.port(), id);
+        Ok(id)
+    }
+
+    /// Takes the next established connection from a listener's queue.
+    ///
+    /// # Errors
+    /// `WouldBlock` when none is ready; `InvalidSocket`; `InvalidInput`
+    /// when `listener` is not listening.
+    pub fn accept(&mut self, listener: SocketId) -> Result<SocketId> {
+        let li = self.index_of(listener)?;
+        let l = self.tcbs.at(li);
+        if l.hot.state != State::Listen {
+            return Err(TcpError::InvalidInput);
+        }
+        let head = l.listen.accept_head;
+        if head == u32::MAX {
+            return Err(TcpError::WouldBlock);
+        }
+        let c = self.tcbs.at_mut(head);
+        let next = c.listen.accept_next;
+        c.listen.accept_next = u32::MAX;
+        c.listen.in_accept_queue = false;
+        c.hot.flags.set(TcbFlags::USER_OWNED);
+        let id = c.id(head);
+        let closed = c.hot.state == State::Closed;
+        let l = self.tcbs.at_mut(li);
+        l.listen.accept_head = next;
+        if next == u32::MAX {
+            l.listen.accept_tail = u32::MAX;
+        }
+        l.listen.accept_len -= 1;
+        if closed {
+            // Reset before it was accepted: the user sees the error.
+            self.event(head, FlowEvents::CLOSED | FlowEvents::ERROR);
+        }
+        Ok(id)
+    }
+
+    /// Opens a connection to `remote` (active open). Without `local`, the
+    /// first local address and an ephemeral port that the port filter
+    /// accepts (and that is not in use) are chosen.
+    ///
+    /// # Errors
+    /// `InvalidInput` (unspecified remote, port 0), `AddrNotAvailable`
+    /// (no port left, or `local` is not ours), `AddrInUse`, `NoResources`.
+    pub fn connect(
+        &mut self,
+        now: Instant,
+        remote: SocketAddrV4,
+        local: Option<SocketAddrV4>,
+    ) -> Result<SocketId> {
+        self.now = now;
+        let rip = *remote.ip();
+        if rip.is_unspecified() || remote.port() == 0 {
+            return Err(TcpError::InvalidInput);
+        }
+        let lip = match local {
+            Some(l) if !l.ip().is_unspecified() => {
+                if !self.is_local(*l.ip()) {
+                    return Err(TcpError::AddrNotAvailable);
+                }
+                *l.ip()
+            }
+            _ => self.local_addrs[0],
+        };
+        let mut min_iss = None;
+        let key = match local.map(|l| l.port()).filter(|&p| p != 0) {
+            Some(port) => {
+                let key = FlowKey::new(lip, port, rip, remote.port());
+                if self.flows.get(&key).is_some() {
+                    match self.reusable_time_wait(&key, now) {
+                        Some(iss) => min_iss = Some(iss),
+                        None => return Err(TcpError::AddrInUse),
+                    }
+                }
+                key
+            }
+            None => {
+                let (key, m) = self.pick_port(lip, rip, remote.port(), now)?;
+                min_iss = m;
+                key
+            }
+        };
+        if self.tcbs.in_use() >= self.tcbs.capacity() {
+            return Err(TcpError::NoResources);
+        }
+        if min_iss.is_some() {
+            self.take_over_time_wait(&key);
+        }
+        let id = self.tcbs.alloc().ok_or(TcpError::NoResources)?;
+        let index = id.index();
+        if self.flows.insert(key, id).is_err() {
+            self.tcbs.free(id);
+            return Err(TcpError::NoResources);
+        }
+        self.init_connection(index, key, now);
+        let mut iss = self.isn.isn(
+            now,
+            key.local_ip,
+            key.local_port,
+            key.remote_ip,
+            key.remote_port,
+        );
+        if let Some(m) = min_iss {
+            if iss <= m {
+                iss = m + 65536 * 2;
+            }
+        }
+        let t = self.tcbs.at_mut(index);
+        t.hot.flags.set(TcbFlags::USER_OWNED);
+        t.hot.flags.set(TcbFlags::SYN_PENDING);
+        if !self.cfg.window_scaling {
+            t.receive.wscale = 0;
+        }
+        t.send.iss = iss;
+        t.hot.snd.una = iss;
+        t.hot.snd.nxt = iss;
+        t.send.max = iss;
+        t.hot.state = State::SynSent;
+        self.queue(index, TxKind::Control);
+        Ok(id)
+    }
+
+    /// A TIME-WAIT flow at `key` that a new active open may take over:
+    /// returns the old SND.MAX (the new ISS must be above it).
+    fn reusable_time_wait(&self, key: &FlowKey, now: Instant) -> Option<crate::wire::SeqNumber> {
+        if !self.cfg.time_wait_reuse {
+            return None;
+        }
+        let id = self.flows.get(key)?;
+        let t = self.tcbs.get(id)?;
+        if t.hot.state != State::TimeWait {
+            return None;
+        }
+        // As Linux's tcp_tw_reuse: only with timestamps (PAWS protects the
+        // new incarnation) and after one second in TIME-WAIT.
+        let entered = t.timers.time_wait_at? - self.cfg.msl * 2;
+        if !t.has(TcbFlags::TIMESTAMPS)
+            || now.saturating_duration_since(entered) < Duration::from_secs(1)
+        {
+            return None;
+        }
+        Some(t.send.max)
+    }
+
+    fn pick_port(
+        &mut self,
+        lip: Ipv4Address,
+        rip: Ipv4Address,
+        rport: u16,
+        now: Instant,
+    ) -> Result<(FlowKey, Option<crate::wire::SeqNumber>)> {
+        let (lo, hi) = self.cfg.ephemeral_ports;
+        let span = u32::from(hi - lo) + 1;
+        let mut fallback = None;
+        for _ in 0..span {
+            let port = self.next_port;
+            self.next_port = if port >= hi { lo } else { port + 1 };
+            if let Some(f) = &self.port_filter {
+                if !f(lip, port, rip, rport) {
+                    continue;
+                }
+            }
+            if self.listeners.conflicts(lip, port) {
+                continue;
+            }
+            let key = FlowKey::new(lip, port, rip, rport);
+            if self.flows.get(&key).is_none() {
+                return Ok((key, None));
+            }
+            if fallback.is_none() {
+                if let Some(iss) = self.reusable_time_wait(&key, now) {
+                    fallback = Some((key, Some(iss)));
+                }
+            }
+        }
+        fallback.ok_or(TcpError::AddrNotAvailable)
+    }
+
+    /// Queues `data` for sending; returns how many bytes were taken.
+    ///
+    /// # Errors
+    /// `WouldBlock` when the send buffer (or the pool) is full;
+    /// `BrokenPipe` after shutdown or close; the connection's error once it
+    /// failed; `NotConnected` on a listener.
+    pub fn send(&mut self, id: SocketId, data: &[u8]) -> Result<usize> {
+        let index = self.index_of(id)?;
+        let t = self.tcbs.at_mut(index);
+        match t.hot.state {
+            State::Listen => return Err(TcpError::NotConnected),
+            State::Closed => return Err(t.error.unwrap_or(TcpError::BrokenPipe)),
+            s if !s.can_send() || t.has(TcbFlags::FIN_QUEUED) => return Err(TcpError::BrokenPipe),
+            _ => {}
+        }
+        if data.is_empty() {
+            return Ok(0);
+        }
+        let room = (t.send.limit as usize).saturating_sub(t.sndbuf.len());
+        if room == 0 {
+            return Err(TcpError::WouldBlock);
+        }
+        let n = t
+            .sndbuf
+            .append(&mut self.pool, &data[..data.len().min(room)])
+            .map_err(|_| TcpError::WouldBlock)?;
+        if t.hot.state.is_synchronized() {
+            self.queue(index, TxKind::Send);
+        }
+        Ok(n)
+    }
+
+    /// Copies received bytes into `buf`.
+    ///
+    /// # Errors
+    /// `WouldBlock` when nothing is buffered and the peer has not closed;
+    /// the connection's error after a reset or timeout; `NotConnected` on a
+    /// listener. `Ok(0)` is end of stream (the peer's FIN).
+    pub fn recv(&mut self, id: SocketId, buf: &mut [u8]) -> Result<usize> {
+        let index = self.index_of(id)?;
+        let t = self.tcbs.at_mut(index);
+        if t.hot.state == State::Listen {
+            return Err(TcpError::NotConnected);
+        }
+        if !t.rcvbuf.is_empty() {
+            if buf.is_empty() {
+                return Ok(0);
+            }
+            let n = t.rcvbuf.read(&mut self.pool, buf);
+            // Window update when reading opened the window noticeably
+            // (receiver SWS avoidance: by 2 MSS or half the buffer).
+            if t.hot.state.accepts_data() {
+                let free = self.pool.free_chunks() * self.pool.chunk_size();
+                let t = self.tcbs.at(index);
+                let shift = if t.has(TcbFlags::WSCALE) {
+                    t.receive.wscale
+                } else {
+                    0
+                };
+                // No update can offer more than the window field holds.
+                let space = rcv_space(t, free).min(65535 << shift);
+                let cur = if t.receive.adv_edge > t.hot.rcv.nxt {
+                    t.receive.adv_edge - t.hot.rcv.nxt
+                } else {
+                    0
+                };
+                let step = (2 * usize::from(t.receive.mss)).min(t.receive.limit as usize / 2);
+                if space >= cur + step {
+                    self.tcbs.at_mut(index).hot.flags.set(TcbFlags::ACK_NOW);
+                    self.queue(index, TxKind::Ack);
+                }
+            }
+            return Ok(n);
+        }
+        if t.has(TcbFlags::FIN_RECEIVED) {
+            return Ok(0);
+        }
+        match t.hot.state {
+            State::Closed => match t.error {
+                Some(e) => Err(e),
+                None => Ok(0),
+            },
+            _ => Err(TcpError::WouldBlock),
+        }
+    }
+
+    /// Bytes ready to read.
+    ///
+    /// # Errors
+    /// `InvalidSocket`.
+    pub fn recv_queue(&self, id: SocketId) -> Result<usize> {
+        Ok(self
+            .tcbs
+            .get(id)
+            .ok_or(TcpError::InvalidSocket)?
+            .rcvbuf
+            .len())
+    }
+
+    /// Bytes queued for sending (unacknowledged included).
+    ///
+    /// # Errors
+    /// `InvalidSocket`.
+    pub fn send_queue(&self, id: SocketId) -> Result<usize> {
+        Ok(self
+            .tcbs
+            .get(id)
+            .ok_or(TcpError::InvalidSocket)?
+            .sndbuf
+            .len())
+    }
+
+    /// True when `recv` would not return `WouldBlock`.
+    pub fn is_readable(&self, id: SocketId) -> bool {
+        self.tcbs.get(id).is_some_and(|t| {
+            !t.rcvbuf.is_empty()
+                || t.has(TcbFlags::FIN_RECEIVED)
+                || t.hot.state == State::Closed
+                || (t.hot.state == State::Listen && t.listen.accept_len > 0)
+        })
+    }
+
+    /// True when `send` would not return `WouldBlock`.
+    pub fn is_writable(&self, id: SocketId) -> bool {
+        self.tcbs.get(id).is_some_and(|t| {
+            !t.hot.state.can_send()
+                || t.hot.state.is_synchronized() && (t.sndbuf.len() as u32) < t.send.limit
+        })
+    }
+
+    /// Closes the sending direction: a FIN follows the queued data.
+    ///
+    /// # Errors
+    /// `InvalidSocket`; `NotConnected` on a listener.
+    pub fn shutdown_write(&mut self, id: SocketId) -> Result<()> {
+        let index = self.index_of(id)?;
+        let t = self.tcbs.at_mut(index);
+        let next = match t.hot.state {
+            State::Listen => return Err(TcpError::NotConnected),
+            // SYN-SENT: "delete the TCB" — nothing was ever sent.
+            State::SynSent => {
+                self.enter_closed(index, None);
+                return Ok(());
+            }
+            // SYN-RECEIVED / ESTABLISHED: "form a FIN segment and send it,
+            // and enter FIN-WAIT-1 state". (In SYN-RECEIVED the FIN waits
+            // for the handshake, as queued data does.)
+            State::SynReceived | State::Established => State::FinWait1,
+            // CLOSE-WAIT: "send a FIN segment, enter LAST-ACK state".
+            State::CloseWait => State::LastAck,
+            _ => return Ok(()),
+        };
+        t.hot.flags.set(TcbFlags::FIN_QUEUED);
+        if t.hot.state != State::SynReceived {
+            t.hot.state = next;
+            self.queue(index, TxKind::Control);
+        }
+        Ok(())
+    }
+
+    /// Closes the socket gracefully; its slot is released once the
+    /// connection has fully ended. A listener drops its queued
+    /// connections (with RSTs). Unread received data makes this an abort
+    /// (RFC 2525 §2.17), as in Linux.
+    ///
+    /// # Errors
+    /// `InvalidSocket`.
+    pub fn close(&mut self, id: SocketId) -> Result<()> {
+        let index = self.index_of(id)?;
+        let t = self.tcbs.at_mut(index);
+        t.hot.flags.set(TcbFlags::USER_CLOSED);
+        t.wakers.read = None;
+        t.wakers.write = None;
+        match t.hot.state {
+            State::Listen => {
+                let mut c = t.listen.accept_head;
+                self.listeners.remove(id);
+                while c != u32::MAX {
+                    let next = self.tcbs.at(c).listen.accept_next;
+                    let ct = self.tcbs.at_mut(c);
+                    ct.listen.in_accept_queue = false;
+                    ct.hot.flags.set(TcbFlags::USER_CLOSED);
+                    if ct.hot.state == State::Closed {
+                        self.free_socket(c);
+                    } else {
+                        self.abort_index(c);
+                    }
+                    c = next;
+                }
+                self.free_socket(index);
+            }
+            State::Closed => self.free_socket(index),
+            State::SynSent => self.enter_closed(index, None),
+            _ if !t.rcvbuf.is_empty() => self.abort_index(index),
+            State::FinWait2 => {
+                let now = self.now;
+                self.arm_fin_wait_2(index, now);
+            }
+            _ => {
+                self.shutdown_write(id)?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Resets the connection (RST) and releases the socket at once.
+    ///
+    /// # Errors
+    /// `InvalidSocket`.
+    pub fn abort(&mut self, id: SocketId) -> Result<()> {
+        let index = self.index_of(id)?;
+        let t = self.tcbs.at_mut(index);
+        t.hot.flags.set(TcbFlags::USER_CLOSED);
+        if t.hot.state == State::Listen {
+            return self.close(id);
+        }
+        self.abort_index(index);
+        if self.tcbs.get(id).is_some() {
+            self.free_socket(index);
+        }
+        Ok(())
+    }
+
+    /// Turns Nagle's algorithm off (`true`) or on.
+    ///
+    /// # Errors
+    /// `InvalidSocket`.
+    pub fn set_nodelay(&mut self, id: SocketId, nodelay: bool) -> Result<()> {
+        let index = self.index_of(id)?;
+        let t = self.tcbs.at_mut(index);
+        if nodelay {
+            t.hot.flags.set(TcbFlags::NODELAY);
+            if !t.sndbuf.is_empty() && t.hot.state.is_synchronized() {
+                self.queue(index, TxKind::Send);
+            }
+        } else {
+            t.hot.flags.clear(TcbFlags::NODELAY);
+        }
+        Ok(())
+    }
+
+    /// Nagle's algorithm is off.
+    ///
+    /// # Errors
+    /// `InvalidSocket`.
+    pub fn nodelay(&self, id: SocketId) -> Result<bool> {
+        Ok(self
+            .tcbs
+            .get(id)
+            .ok_or(TcpError::InvalidSocket)?
+            .has(TcbFlags::NODELAY))
+    }
+
+    /// Turns keepalive on or off (timing from [`TcpConfig::keepalive`]).
+    ///
+    /// # Errors
+    /// `InvalidSocket`.
+    pub fn set_keepalive(&mut self, id: SocketId, on: bool) -> Result<()> {
+        let index = self.index_of(id)?;
+        let now = self.now;
+        let t = self.tcbs.at_mut(index);
+        if on {
+            t.hot.flags.set(TcbFlags::KEEPALIVE);
+            if t.opts.ka_idle.is_zero() {
+                t.opts.ka_idle = self.cfg.keepalive.idle;
+                t.opts.ka_interval = self.cfg.keepalive.interval;
+                t.opts.ka_count = self.cfg.keepalive.count;
+            }
+            if matches!(t.hot.state, State::Established | State::CloseWait) {
+                self.arm_keepalive(index, now);
+            }
+        } else {
+            t.hot.flags.clear(TcbFlags::KEEPALIVE);
+        }
+        Ok(())
+    }
+
+    /// Sets the send buffer limit, bytes.
+    ///
+    /// # Errors
+    /// `InvalidSocket`; `InvalidInput` for 0.
+    pub fn set_send_buffer(&mut self, id: SocketId, bytes: usize) -> Result<()> {
+        if bytes == 0 || bytes > (1 << 30) {
+            return Err(TcpError::InvalidInput);
+        }
+        let index = self.index_of(id)?;
+        self.tcbs.at_mut(index).send.limit = bytes as u32;
+        Ok(())
+    }
+
+    /// Sets the receive buffer limit, bytes (before connecting, it also
+    /// sets the window scale we offer).
+    ///
+    /// # Errors
+    /// `InvalidSocket`; `InvalidInput` below 1024.
+    pub fn set_recv_buffer(&mut self, id: SocketId, bytes: usize) -> Result<()> {
+        if !(1024..=(1 << 30)).contains(&bytes) {
+            return Err(TcpError::InvalidInput);
+        }
+        let index = self.index_of(id)?;
+        let t = self.tcbs.at_mut(index);
+        t.receive.limit = bytes as u32;
+        if t.hot.state == State::SynSent && t.has(TcbFlags::SYN_PENDING) && self.cfg.window_scaling
+        {
+            t.receive.wscale = TcpConfig::wscale_for(bytes);
+        }
+        Ok(())
+    }
+
+    /// Our address.
+    ///
+    /// # Errors
+    /// `InvalidSocket`.
+    pub fn local_addr(&self, id: SocketId) -> Result<SocketAddrV4> {
+        let t = self.tcbs.get(id).ok_or(TcpError::InvalidSocket)?;
+        Ok(SocketAddrV4::new(t.key.local_ip, t.key.local_port))
+    }
+
+    /// The peer's address.
+    ///
+    /// # Errors
+    /// `InvalidSocket`; `NotConnected` on a listener.
+    pub fn peer_addr(&self, id: SocketId) -> Result<SocketAddrV4> {
+        let t = self.tcbs.get(id).ok_or(TcpError::InvalidSocket)?;
+        if t.hot.state == State::Listen {
+            return Err(TcpError::NotConnected);
+        }
+        Ok(SocketAddrV4::new(t.key.remote_ip, t.key.remote_port))
+    }
+
+    /// The connection state.
+    ///
+    /// # Errors
+    /// `InvalidSocket`.
+    pub fn state(&self, id: SocketId) -> Result<State> {
+        Ok(self.tcbs.get(id).ok_or(TcpError::InvalidSocket)?.hot.state)
+    }
+
+    /// Registers the waker to wake on readable / acceptable / connected /
+    /// closed / error.
+    ///
+    /// # Errors
+    /// `InvalidSocket`.
+    pub fn register_read_waker(&mut self, id: SocketId, waker: &Waker) -> Result<()> {
+        let index = self.index_of(id)?;
+        self.tcbs.at_mut(index).wakers.register_read(waker);
+        Ok(())
+    }
+
+    /// Registers the waker to wake on writable / connected / closed / error.
+    ///
+    /// # Errors
+    /// `InvalidSocket`.
+    pub fn register_write_waker(&mut self, id: SocketId, waker: &Waker) -> Result<()> {
+        let index = self.index_of(id)?;
+        self.tcbs.at_mut(index).wakers.register_write(waker);
+        Ok(())
+    }
+
+    /// Takes the pending error of the connection, if any.
+    ///
+    /// # Errors
+    /// `InvalidSocket`.
+    pub fn take_error(&mut self, id: SocketId) -> Result<Option<TcpError>> {
+        let index = self.index_of(id)?;
+        Ok(self.tcbs.at_mut(index).error.take())
+    }
+}

@@ -1,1 +1,818 @@
-//! TODO(tcp): stack
+//! The per-core TCP engine: [`TcpStack`], its configuration and counters.
+//!
+//! One `TcpStack` per core owns the flow table, the TCB slab, the chunk pool,
+//! the timer wheel, the TX lists and the flow-event queue. The runtime calls,
+//! once per tick and in this order (mTCP's `core.c` loop):
+//!
+//! 1. [`TcpStack::input`] for each received segment;
+//! 2. [`TcpStack::poll_timers`];
+//! 3. [`TcpStack::wake_pending`] (or [`TcpStack::drain_events`]);
+//! 4. application calls (`send`, `recv`, `accept`, …, in `socket.rs`);
+//! 5. [`TcpStack::dispatch`], which turns the control, ACK and data lists
+//!    into segments within a budget.
+//!
+//! Nothing here reads a clock, touches a device or allocates per packet.
+
+use super::buffer::ChunkPool;
+use super::events::{EventQueue, FlowEvents};
+use super::flow_table::{FlowKey, FlowTable, ListenerTable};
+use super::isn::IsnGenerator;
+use super::socket::TcpError;
+use super::state::State;
+use super::syncookie::SynCookies;
+use super::tcb::{SocketId, TcbFlags, TcbSlab};
+use super::timer::{CoarseList, TimerWheel};
+use super::tx_list::{TxKind, TxLists};
+use crate::rand::Rng;
+use crate::time::{Duration, Instant};
+use crate::wire::ipv4::Ipv4Address;
+use crate::wire::tcp::{TcpFlags, TcpOptions};
+use crate::wire::SeqNumber;
+use core::fmt;
+use std::collections::VecDeque;
+
+/// Which congestion control algorithm new connections use (NewReno or
+/// CUBIC).
+pub use super::congestion::Algorithm as CongestionKind;
+
+/// Keepalive timing (RFC 9293 §3.8.4; off unless enabled per socket or by
+/// [`TcpConfig::keepalive_default`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct KeepaliveConfig {
+    /// Idle time before the first probe.
+    pub idle: Duration,
+    /// Time between unanswered probes.
+    pub interval: Duration,
+    /// Unanswered probes before the connection times out.
+    pub count: u8,
+}
+
+impl Default for KeepaliveConfig {
+    fn default() -> KeepaliveConfig {
+        KeepaliveConfig {
+            idle: Duration::from_secs(7200),
+            interval: Duration::from_secs(75),
+            count: 9,
+        }
+    }
+}
+
+/// The configuration of one core's TCP engine.
+#[derive(Debug, Clone)]
+pub struct TcpConfig {
+    /// Most sockets (listeners, connections, TIME-WAIT included) per core;
+    /// the TCB slab and the flow table are preallocated to it.
+    pub max_sockets: usize,
+    /// Bytes per buffer chunk.
+    pub chunk_size: usize,
+    /// Chunks in the per-core pool (`chunk_size * chunk_count` bytes).
+    pub chunk_count: usize,
+    /// Default send buffer limit per socket, bytes.
+    pub send_buffer: usize,
+    /// Default receive buffer limit per socket, bytes (also sets our
+    /// window scale).
+    pub recv_buffer: usize,
+    /// IP MTU; the MSS we advertise is `mtu - 40`.
+    pub mtu: usize,
+    /// Maximum segment lifetime; TIME-WAIT lasts 2×MSL.
+    pub msl: Duration,
+    /// Delayed-ACK timeout (at most 500 ms by RFC 9293; 40 ms default).
+    pub delayed_ack: Duration,
+    /// Congestion control for new connections.
+    pub congestion: CongestionKind,
+    /// Most half-open (SYN-RECEIVED) children per listener; past it, SYN
+    /// cookies (when on) or drops.
+    pub syn_backlog: usize,
+    /// Answer SYN floods with SYN cookies.
+    pub syn_cookies: bool,
+    /// RTO before the first RTT sample.
+    pub rto_initial: Duration,
+    /// Lower bound of the RTO.
+    pub rto_min: Duration,
+    /// Upper bound of the RTO (backoff included).
+    pub rto_max: Duration,
+    /// SYN / SYN-ACK retransmissions before giving up.
+    pub syn_retries: u8,
+    /// Data retransmissions without progress before giving up.
+    pub data_retries: u8,
+    /// Keepalive timing.
+    pub keepalive: KeepaliveConfig,
+    /// Keepalive on for every new socket.
+    pub keepalive_default: bool,
+    /// Most out-of-order ranges kept per connection.
+    pub ooo_max_ranges: usize,
+    /// Most chunks holding out-of-order data, per core.
+    pub ooo_max_chunks: usize,
+    /// Default segment budget of one `dispatch` call (for the runtime).
+    pub tx_budget: usize,
+    /// Challenge ACKs per second, per core (RFC 5961 §7).
+    pub challenge_ack_limit: u32,
+    /// Ephemeral ports for active opens, inclusive.
+    pub ephemeral_ports: (u16, u16),
+    /// Offer timestamps (RFC 7323).
+    pub timestamps: bool,
+    /// Offer SACK (RFC 2018).
+    pub sack: bool,
+    /// Offer window scaling (RFC 7323).
+    pub window_scaling: bool,
+    /// Let a new connection take over a 4-tuple in TIME-WAIT when that is
+    /// safe (RFC 6191 spirit).
+    pub time_wait_reuse: bool,
+    /// Seed of the per-core random generator (ISN secret, hash seeds, …).
+    pub seed: u64,
+}
+
+impl Default for TcpConfig {
+    fn default() -> TcpConfig {
+        TcpConfig {
+            max_sockets: 4096,
+            chunk_size: 2048,
+            chunk_count: 16384,
+            send_buffer: 256 * 1024,
+            recv_buffer: 256 * 1024,
+            mtu: 1500,
+            msl: Duration::from_secs(30),
+            delayed_ack: Duration::from_millis(40),
+            congestion: CongestionKind::Cubic,
+            syn_backlog: 1024,
+            syn_cookies: true,
+            rto_initial: Duration::from_secs(1),
+            rto_min: Duration::from_millis(200),
+            rto_max: Duration::from_secs(60),
+            syn_retries: 6,
+            data_retries: 15,
+            keepalive: KeepaliveConfig::default(),
+            keepalive_default: false,
+            ooo_max_ranges: 8,
+            ooo_max_chunks: 4096,
+            tx_budget: 256,
+            challenge_ack_limit: 1000,
+            ephemeral_ports: (32768, 60999),
+            timestamps: true,
+            sack: true,
+            window_scaling: true,
+            time_wait_reuse: true,
+            seed: 0x6d74_6370,
+        }
+    }
+}
+
+/// A configuration value out of range: names the field, the value and what
+/// was expected.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ConfigError {
+    /// The field.
+    pub field: &'static str,
+    /// The value given.
+    pub value: u64,
+    /// What was expected.
+    pub expected: &'static str,
+}
+
+impl fmt::Display for ConfigError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "tcp config: {} = {} is invalid, expected {}",
+            self.field, self.value, self.expected
+        )
+    }
+}
+
+impl std::error::Error for ConfigError {}
+
+impl TcpConfig {
+    /// Checks every field.
+    ///
+    /// # Errors
+    /// The first field out of range.
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        let err = |field, value: usize, expected| {
+            Err(ConfigError {
+                field,
+                value: value as u64,
+                expected,
+            })
+        };
+        if self.max_sockets == 0 || self.max_sockets > (1 << 24) {
+            return err("max_sockets", self.max_sockets, "1..=16777216");
+        }
+        if self.chunk_size < 64 || self.chunk_size > (1 << 20) {
+            return err("chunk_size", self.chunk_size, "64..=1048576");
+        }
+        if self.chunk_count == 0 || self.chunk_count >= u32::MAX as usize {
+            return err("chunk_count", self.chunk_count, "1..4294967295");
+        }
+        if self.mtu < 576 || self.mtu > 65535 {
+            return err("mtu", self.mtu, "576..=65535");
+        }
+        if self.send_buffer == 0 || self.send_buffer > (1 << 30) {
+            return err("send_buffer", self.send_buffer, "1..=1073741824");
+        }
+        if self.recv_buffer < 1024 || self.recv_buffer > (1 << 30) {
+            return err("recv_buffer", self.recv_buffer, "1024..=1073741824");
+        }
+        if self.delayed_ack > Duration::from_millis(500) {
+            return err(
+                "delayed_ack",
+                self.delayed_ack.as_millis() as usize,
+                "at most 500 ms",
+            );
+        }
+        if self.rto_min.is_zero() || self.rto_min > self.rto_max {
+            return err(
+                "rto_min",
+                self.rto_min.as_millis() as usize,
+                "positive and at most rto_max",
+            );
+        }
+        if self.ephemeral_ports.0 == 0 || self.ephemeral_ports.0 > self.ephemeral_ports.1 {
+            return err(
+                "ephemeral_ports",
+                usize::from(self.ephemeral_ports.0),
+                "a non-empty range of non-zero ports",
+            );
+        }
+        if self.ooo_max_ranges == 0 {
+            return err("ooo_max_ranges", 0, "at least 1");
+        }
+        Ok(())
+    }
+
+    /// The MSS we advertise: MTU minus the IPv4 and TCP headers.
+    pub fn mss(&self) -> u16 {
+        (self.mtu - 40).min(65535) as u16
+    }
+
+    /// Our window shift for a receive buffer of `limit` bytes.
+    pub fn wscale_for(limit: usize) -> u8 {
+        let mut s = 0u8;
+        while s < 14 && (limit >> s) > 65535 {
+            s += 1;
+        }
+        s
+    }
+}
+
+/// Segments dropped, by reason.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct DropStats {
+    /// To an address that is not ours.
+    pub not_local: u64,
+    /// To no socket (answered with RST unless it was a RST).
+    pub no_socket: u64,
+    /// Outside the receive window.
+    pub out_of_window: u64,
+    /// PAWS (old timestamp).
+    pub paws: u64,
+    /// Unacceptable ACK.
+    pub bad_ack: u64,
+    /// SYN queue full (no cookies).
+    pub syn_queue_full: u64,
+    /// Accept queue full.
+    pub accept_queue_full: u64,
+    /// No free TCB or flow-table slot.
+    pub no_tcb: u64,
+    /// Out-of-order data over the per-connection or per-core limit.
+    pub ooo_limit: u64,
+    /// Data the buffer pool could not hold.
+    pub pool_exhausted: u64,
+    /// Segments without ACK in a synchronized state, and other ignored ones.
+    pub ignored: u64,
+    /// Stateless replies dropped because their queue was full.
+    pub reply_queue_full: u64,
+    /// SYN cookies that did not verify.
+    pub bad_cookie: u64,
+}
+
+/// Per-core TCP counters.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct TcpStats {
+    /// Segments received.
+    pub segs_in: u64,
+    /// Segments sent.
+    pub segs_out: u64,
+    /// Payload bytes received in order.
+    pub bytes_in: u64,
+    /// Payload bytes sent (retransmissions included).
+    pub bytes_out: u64,
+    /// Segments retransmitted.
+    pub retransmits: u64,
+    /// Retransmission timeouts.
+    pub rto_expired: u64,
+    /// Fast retransmits.
+    pub fast_retransmits: u64,
+    /// Duplicate ACKs received.
+    pub dup_acks: u64,
+    /// Challenge ACKs sent (RFC 5961).
+    pub challenge_acks: u64,
+    /// Challenge ACKs suppressed by the rate limit.
+    pub challenge_acks_limited: u64,
+    /// RSTs sent.
+    pub resets_sent: u64,
+    /// RSTs accepted.
+    pub resets_received: u64,
+    /// SYN cookies sent.
+    pub syn_cookies_sent: u64,
+    /// SYN cookies accepted.
+    pub syn_cookies_accepted: u64,
+    /// Connections opened actively (connect).
+    pub active_opens: u64,
+    /// Connections opened passively (accepted handshakes).
+    pub passive_opens: u64,
+    /// Connections that ended (any way).
+    pub conns_closed: u64,
+    /// Connections that timed out.
+    pub conns_timed_out: u64,
+    /// Connections reset by the peer.
+    pub conns_reset: u64,
+    /// TIME-WAIT 4-tuples taken over by a new connection.
+    pub time_wait_reused: u64,
+    /// Zero-window probes sent.
+    pub window_probes: u64,
+    /// Keepalive probes sent.
+    pub keepalive_probes: u64,
+    /// Segments with URG (urgent data is not supported; treated as data).
+    pub urgent_ignored: u64,
+    /// Drops by reason.
+    pub drops: DropStats,
+}
+
+impl fmt::Display for TcpStats {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let d = &self.drops;
+        let rows: [(&str, u64); 36] = [
+            ("segs_in", self.segs_in),
+            ("segs_out", self.segs_out),
+            ("bytes_in", self.bytes_in),
+            ("bytes_out", self.bytes_out),
+            ("retransmits", self.retransmits),
+            ("rto_expired", self.rto_expired),
+            ("fast_retransmits", self.fast_retransmits),
+            ("dup_acks", self.dup_acks),
+            ("challenge_acks", self.challenge_acks),
+            ("challenge_acks_limited", self.challenge_acks_limited),
+            ("resets_sent", self.resets_sent),
+            ("resets_received", self.resets_received),
+            ("syn_cookies_sent", self.syn_cookies_sent),
+            ("syn_cookies_accepted", self.syn_cookies_accepted),
+            ("active_opens", self.active_opens),
+            ("passive_opens", self.passive_opens),
+            ("conns_closed", self.conns_closed),
+            ("conns_timed_out", self.conns_timed_out),
+            ("conns_reset", self.conns_reset),
+            ("time_wait_reused", self.time_wait_reused),
+            ("window_probes", self.window_probes),
+            ("keepalive_probes", self.keepalive_probes),
+            ("urgent_ignored", self.urgent_ignored),
+            ("drop_not_local", d.not_local),
+            ("drop_no_socket", d.no_socket),
+            ("drop_out_of_window", d.out_of_window),
+            ("drop_paws", d.paws),
+            ("drop_bad_ack", d.bad_ack),
+            ("drop_syn_queue_full", d.syn_queue_full),
+            ("drop_accept_queue_full", d.accept_queue_full),
+            ("drop_no_tcb", d.no_tcb),
+            ("drop_ooo_limit", d.ooo_limit),
+            ("drop_pool_exhausted", d.pool_exhausted),
+            ("drop_ignored", d.ignored),
+            ("drop_reply_queue_full", d.reply_queue_full),
+            ("drop_bad_cookie", d.bad_cookie),
+        ];
+        for (name, v) in rows {
+            writeln!(f, "tcp.{name} {v}")?;
+        }
+        Ok(())
+    }
+}
+
+/// A segment that belongs to no TCB (RST to a closed port, SYN-ACK with a
+/// cookie, challenge ACK for a freed socket), queued for `dispatch`.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Reply {
+    pub(crate) src: Ipv4Address,
+    pub(crate) dst: Ipv4Address,
+    pub(crate) src_port: u16,
+    pub(crate) dst_port: u16,
+    pub(crate) seq: SeqNumber,
+    pub(crate) ack: SeqNumber,
+    pub(crate) flags: TcpFlags,
+    pub(crate) window: u16,
+    pub(crate) options: TcpOptions,
+}
+
+/// Most stateless replies waiting for `dispatch`.
+pub(crate) const REPLY_QUEUE: usize = 1024;
+
+/// The port filter of active opens: (local ip, local port, remote ip,
+/// remote port) → whether the flow's replies reach this core.
+pub type PortFilter = Box<dyn Fn(Ipv4Address, u16, Ipv4Address, u16) -> bool>;
+
+/// One core's TCP engine. See the module docs for the call order.
+pub struct TcpStack {
+    pub(crate) cfg: TcpConfig,
+    pub(crate) local_addrs: Vec<Ipv4Address>,
+    pub(crate) tcbs: TcbSlab,
+    pub(crate) pool: ChunkPool,
+    pub(crate) flows: FlowTable,
+    pub(crate) listeners: ListenerTable,
+    pub(crate) wheel: TimerWheel,
+    pub(crate) time_wait: CoarseList,
+    pub(crate) lists: TxLists,
+    pub(crate) events: EventQueue,
+    pub(crate) replies: VecDeque<Reply>,
+    pub(crate) rng: Rng,
+    pub(crate) isn: IsnGenerator,
+    pub(crate) stats: TcpStats,
+    pub(crate) port_filter: Option<PortFilter>,
+    pub(crate) next_port: u16,
+    pub(crate) scratch: Vec<u8>,
+    pub(crate) expired: Vec<u32>,
+    pub(crate) expired_tw: Vec<(SocketId, Instant)>,
+    pub(crate) ooo_chunks: usize,
+    pub(crate) challenge_window: (u64, u32),
+    pub(crate) last_coarse: Instant,
+    pub(crate) now: Instant,
+    pub(crate) cookies: SynCookies,
+}
+
+impl fmt::Debug for TcpStack {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("TcpStack")
+            .field("local_addrs", &self.local_addrs)
+            .field("sockets", &self.tcbs.in_use())
+            .field("flows", &self.flows.len())
+            .field("chunks_in_use", &self.pool.in_use())
+            .finish_non_exhaustive()
+    }
+}
+
+impl TcpStack {
+    /// A stack for the local addresses `addrs`, with every pool allocated.
+    ///
+    /// # Errors
+    /// A [`ConfigError`] naming the first bad field.
+    pub fn new(cfg: TcpConfig, addrs: &[Ipv4Address]) -> Result<TcpStack, ConfigError> {
+        cfg.validate()?;
+        if addrs.is_empty() {
+            return Err(ConfigError {
+                field: "local addresses",
+                value: 0,
+                expected: "at least one IPv4 address",
+            });
+        }
+        let mut rng = Rng::new(cfg.seed);
+        let mut secret = [0u8; 16];
+        rng.fill(&mut secret);
+        let mut cookie_secret = [0u8; 16];
+        rng.fill(&mut cookie_secret);
+        let hash_seed = rng.next_u64();
+        let span = u64::from(cfg.ephemeral_ports.1 - cfg.ephemeral_ports.0) + 1;
+        let next_port = cfg.ephemeral_ports.0 + rng.range(0, span) as u16;
+        let n = cfg.max_sockets;
+        Ok(TcpStack {
+            tcbs: TcbSlab::new(n, cfg.ooo_max_ranges),
+            pool: ChunkPool::new(cfg.chunk_size, cfg.chunk_count),
+            flows: FlowTable::new(n, hash_seed),
+            listeners: ListenerTable::new(16),
+            wheel: TimerWheel::new(n, Instant::ZERO),
+            time_wait: CoarseList::new(n),
+            lists: TxLists::new(n),
+            events: EventQueue::new(n),
+            replies: VecDeque::with_capacity(REPLY_QUEUE),
+            isn: IsnGenerator::new(secret),
+            stats: TcpStats::default(),
+            port_filter: None,
+            next_port,
+            scratch: vec![0; 65536],
+            expired: Vec::with_capacity(n),
+            expired_tw: Vec::with_capacity(n),
+            ooo_chunks: 0,
+            challenge_window: (0, 0),
+            last_coarse: Instant::ZERO,
+            now: Instant::ZERO,
+            local_addrs: addrs.to_vec(),
+            cookies: SynCookies::new(cookie_secret),
+            rng,
+            cfg,
+        })
+    }
+
+    /// The configuration.
+    pub fn config(&self) -> &TcpConfig {
+        &self.cfg
+    }
+
+    /// The counters.
+    pub fn stats(&self) -> &TcpStats {
+        &self.stats
+    }
+
+    /// Chunks of the buffer pool in use (0 when every buffer is drained).
+    pub fn chunks_in_use(&self) -> usize {
+        self.pool.in_use()
+    }
+
+    /// Sockets (TCBs) in use, listeners and TIME-WAIT included.
+    pub fn sockets_in_use(&self) -> usize {
+        self.tcbs.in_use()
+    }
+
+    /// Flows in the flow table.
+    pub fn flows(&self) -> usize {
+        self.flows.len()
+    }
+
+    /// True when `ip` is one of ours.
+    pub fn is_local(&self, ip: Ipv4Address) -> bool {
+        self.local_addrs.contains(&ip)
+    }
+
+    // ----- small helpers shared by input, output, timers and the API -----
+
+    /// Queues socket `index` on a TX list.
+    pub(crate) fn queue(&mut self, index: u32, kind: TxKind) {
+        let t = self.tcbs.at_mut(index);
+        let id = t.id(index);
+        self.lists.get(kind).push(id, &mut t.hot.lists);
+    }
+
+    /// Records a flow event.
+    pub(crate) fn event(&mut self, index: u32, ev: FlowEvents) {
+        let t = self.tcbs.at_mut(index);
+        let id = t.id(index);
+        self.events.record(id, &mut t.hot.events, ev);
+    }
+
+    /// Puts socket `index` on the wheel at its earliest deadline.
+    pub(crate) fn rearm(&mut self, index: u32) {
+        match self.tcbs.at(index).timers.earliest() {
+            Some(at) => self.wheel.arm(index, at),
+            None => self.wheel.cancel(index),
+        }
+    }
+
+    /// Queues a stateless reply.
+    pub(crate) fn reply(&mut self, r: Reply) {
+        if self.replies.len() >= REPLY_QUEUE {
+            self.stats.drops.reply_queue_full += 1;
+            return;
+        }
+        self.replies.push_back(r);
+    }
+
+    /// RFC 5961 §7: may a challenge ACK go out now?
+    pub(crate) fn challenge_allowed(&mut self, now: Instant) -> bool {
+        let sec = now.total_micros() / 1_000_000;
+        if self.challenge_window.0 != sec {
+            self.challenge_window = (sec, 0);
+        }
+        if self.challenge_window.1 >= self.cfg.challenge_ack_limit {
+            self.stats.challenge_acks_limited += 1;
+            return false;
+        }
+        self.challenge_window.1 += 1;
+        self.stats.challenge_acks += 1;
+        true
+    }
+
+    /// Our TSval at `now` for a connection with `offset`.
+    pub(crate) fn ts_val(now: Instant, offset: u32) -> u32 {
+        (now.total_millis() as u32).wrapping_add(offset)
+    }
+
+    /// The connection at `index` has ended (CLOSED): leaves the flow table
+    /// and the timers, drops what is no longer needed, reports `err` and
+    /// frees the slot when nobody will ask about it any more.
+    pub(crate) fn enter_closed(&mut self, index: u32, err: Option<TcpError>) {
+        let (id, key, was, parent, in_syn_queue, owned, user_closed) = {
+            let t = self.tcbs.at_mut(index);
+            let was = t.hot.state;
+            t.hot.state = State::Closed;
+            t.timers.rto_at = None;
+            t.timers.delack_at = None;
+            t.timers.persist_at = None;
+            t.timers.keepalive_at = None;
+            t.timers.time_wait_at = None;
+            t.sndbuf.clear(&mut self.pool);
+            if err.is_some() {
+                t.error = err;
+            }
+            (
+                t.id(index),
+                t.key,
+                was,
+                t.listen.parent,
+                t.listen.in_syn_queue,
+                t.has(TcbFlags::USER_OWNED),
+                t.has(TcbFlags::USER_CLOSED),
+            )
+        };
+        if was == State::Closed {
+            return;
+        }
+        if self.flows.get(&key) == Some(id) {
+            self.flows.remove(&key);
+        }
+        self.wheel.cancel(index);
+        if was != State::Listen {
+            self.stats.conns_closed += 1;
+        }
+        if in_syn_queue {
+            if let Some(p) = parent.and_then(|p| self.tcbs.get_mut(p)) {
+                p.listen.syn_count = p.listen.syn_count.saturating_sub(1);
+            }
+            self.tcbs.at_mut(index).listen.in_syn_queue = false;
+        }
+        let in_accept = self.tcbs.at(index).listen.in_accept_queue;
+        if user_closed || (!owned && !in_accept) {
+            self.free_socket(index);
+        } else {
+            let mut ev = FlowEvents::CLOSED | FlowEvents::READABLE | FlowEvents::WRITABLE;
+            if err.is_some() {
+                ev = ev | FlowEvents::ERROR;
+            }
+            self.event(index, ev);
+        }
+    }
+
+    /// Gives the slot and every chunk back.
+    pub(crate) fn free_socket(&mut self, index: u32) {
+        let t = self.tcbs.at_mut(index);
+        let id = t.id(index);
+        let before = t.rcvbuf.ooo_chunks(&self.pool);
+        self.ooo_chunks = self.ooo_chunks.saturating_sub(before);
+        t.sndbuf.clear(&mut self.pool);
+        t.rcvbuf.clear(&mut self.pool);
+        t.ooo.clear();
+        t.wakers.wake_all();
+        let key = t.key;
+        let was_listen = t.hot.state == State::Listen;
+        if self.flows.get(&key) == Some(id) {
+            self.flows.remove(&key);
+        }
+        if was_listen {
+            self.listeners.remove(id);
+        }
+        self.wheel.cancel(index);
+        self.tcbs.free(id);
+    }
+
+    /// Enters TIME-WAIT (or restarts its timer) at `now`.
+    pub(crate) fn enter_time_wait(&mut self, index: u32, now: Instant) {
+        let at = now + self.cfg.msl * 2;
+        let t = self.tcbs.at_mut(index);
+        t.hot.state = State::TimeWait;
+        t.timers.rto_at = None;
+        t.timers.persist_at = None;
+        t.timers.keepalive_at = None;
+        t.timers.delack_at = None;
+        t.timers.time_wait_at = Some(at);
+        t.sndbuf.clear(&mut self.pool);
+        let id = t.id(index);
+        self.time_wait.push(id, at);
+        self.rearm(index);
+        self.event(index, FlowEvents::READABLE);
+    }
+
+    /// The flow key `key` is in TIME-WAIT and may be taken over by a new
+    /// connection: returns the old socket's index after freeing its flow.
+    pub(crate) fn take_over_time_wait(&mut self, key: &FlowKey) -> Option<(u32, SeqNumber)> {
+        let id = self.flows.get(key)?;
+        let t = self.tcbs.get(id)?;
+        if t.hot.state != State::TimeWait {
+            return None;
+        }
+        let old_snd = t.send.max;
+        self.stats.time_wait_reused += 1;
+        self.enter_closed(id.index(), None);
+        Some((id.index(), old_snd))
+    }
+
+    // ----- timers -----
+
+    /// Runs every timer due at `now`: retransmission, delayed ACK, persist,
+    /// keepalive (wheel) and TIME-WAIT (coarse list, once per second).
+    pub fn poll_timers(&mut self, now: Instant) {
+        self.now = now;
+        let mut expired = core::mem::take(&mut self.expired);
+        expired.clear();
+        self.wheel.expire(now, &mut expired);
+        for &index in &expired {
+            self.on_timer(index, now);
+        }
+        self.expired = expired;
+        if now.saturating_duration_since(self.last_coarse) >= Duration::from_secs(1) {
+            self.poll_coarse(now);
+        }
+    }
+
+    fn poll_coarse(&mut self, now: Instant) {
+        self.last_coarse = now;
+        let mut tw = core::mem::take(&mut self.expired_tw);
+        tw.clear();
+        self.time_wait.expire(now, &mut tw);
+        for &(id, at) in &tw {
+            let Some(t) = self.tcbs.get(id) else { continue };
+            if t.hot.state == State::TimeWait && t.timers.time_wait_at == Some(at) {
+                self.enter_closed(id.index(), None);
+            }
+        }
+        self.expired_tw = tw;
+    }
+
+    /// The earliest time at which `poll_timers` has work, for the runtime's
+    /// idle policy.
+    pub fn next_deadline(&self) -> Option<Instant> {
+        let w = self.wheel.next_deadline();
+        // The coarse list is looked at once per second.
+        let c = self
+            .time_wait
+            .next_deadline()
+            .map(|t| t.max(self.last_coarse + Duration::from_secs(1)));
+        match (w, c) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        }
+    }
+
+    /// True when output is queued (any TX list or stateless reply).
+    pub fn has_output(&self) -> bool {
+        !self.replies.is_empty() || !self.lists.is_empty()
+    }
+
+    // ----- events -----
+
+    /// Delivers this tick's flow events: each registered waker with a
+    /// pending event is woken once. Returns the number of wakers woken.
+    pub fn wake_pending(&mut self) -> usize {
+        let mut woken = 0;
+        while let Some(id) = self.events.pop() {
+            if let Some(t) = self.tcbs.get_mut(id) {
+                let ev = core::mem::take(&mut t.hot.events);
+                woken += t.wakers.wake(ev);
+            }
+        }
+        woken
+    }
+
+    /// Drains this tick's flow events into `f(socket, events)` (for callers
+    /// that do not use wakers).
+    pub fn drain_events(&mut self, f: &mut dyn FnMut(SocketId, FlowEvents)) {
+        while let Some(id) = self.events.pop() {
+            if let Some(t) = self.tcbs.get_mut(id) {
+                let ev = core::mem::take(&mut t.hot.events);
+                if !ev.is_empty() {
+                    f(id, ev);
+                }
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn default_config_is_valid() {
+        TcpConfig::default().validate().unwrap();
+        assert_eq!(TcpConfig::default().mss(), 1460);
+    }
+
+    #[test]
+    fn bad_config_names_the_field() {
+        let cfg = TcpConfig {
+            mtu: 100,
+            ..TcpConfig::default()
+        };
+        let e = cfg.validate().unwrap_err();
+        assert_eq!(e.field, "mtu");
+        assert!(e.to_string().contains("mtu = 100"));
+        let cfg = TcpConfig {
+            ephemeral_ports: (5, 4),
+            ..TcpConfig::default()
+        };
+        assert_eq!(cfg.validate().unwrap_err().field, "ephemeral_ports");
+        assert!(TcpStack::new(TcpConfig::default(), &[]).is_err());
+    }
+
+    #[test]
+    fn wscale_from_buffer() {
+        assert_eq!(TcpConfig::wscale_for(65535), 0);
+        assert_eq!(TcpConfig::wscale_for(65536), 1);
+        assert_eq!(TcpConfig::wscale_for(256 * 1024), 3);
+        assert_eq!(TcpConfig::wscale_for(1 << 30), 14);
+    }
+
+    #[test]
+    fn stats_display_lists_counters() {
+        let s = TcpStats {
+            segs_in: 3,
+            ..TcpStats::default()
+        };
+        let text = s.to_string();
+        assert!(text.contains("tcp.segs_in 3"));
+        assert!(text.contains("tcp.drop_paws 0"));
+    }
+}

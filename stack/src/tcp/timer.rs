@@ -1,1 +1,292 @@
-//! TODO(tcp): timer
+//! Timers: a millisecond wheel for the fine-grained timers and a coarse FIFO
+//! for TIME-WAIT.
+//!
+//! The wheel ([`TimerWheel`]) has 4096 one-millisecond slots. Each socket has
+//! at most one entry, at the earliest of its deadlines (retransmission,
+//! delayed ACK, persist, keepalive, SYN retries); the entry lives in an
+//! intrusive doubly linked list per slot, threaded through arrays indexed by
+//! the socket's slab index, so arming never allocates. Entries further than
+//! the wheel's span wait in their slot until their own expiry comes round
+//! (the stored expiry is the rounds count). Cancellation is lazy: the stack
+//! keeps the real deadlines in the TCB; when an entry fires, the stack checks
+//! them and re-arms if they moved later. Moving a deadline earlier re-links
+//! the entry.
+//!
+//! TIME-WAIT entries all share one timeout, so [`CoarseList`] keeps them in a
+//! FIFO that stays sorted by appending, checked once per second.
+
+use super::tcb::SocketId;
+use crate::time::Instant;
+use std::collections::VecDeque;
+
+/// Number of slots in the wheel.
+pub const WHEEL_SLOTS: usize = 4096;
+const NIL: u32 = u32::MAX;
+
+/// A hashed timer wheel of one-millisecond slots.
+#[derive(Debug)]
+pub struct TimerWheel {
+    heads: Vec<u32>,
+    next: Vec<u32>,
+    prev: Vec<u32>,
+    expires: Vec<u64>,
+    armed: Vec<bool>,
+    /// Last millisecond processed.
+    current: u64,
+    count: usize,
+}
+
+fn ms_ceil(t: Instant) -> u64 {
+    t.total_micros().div_ceil(1000)
+}
+
+impl TimerWheel {
+    /// A wheel for socket indices `0..capacity`, starting at `now`.
+    pub fn new(capacity: usize, now: Instant) -> TimerWheel {
+        TimerWheel {
+            heads: vec![NIL; WHEEL_SLOTS],
+            next: vec![NIL; capacity],
+            prev: vec![NIL; capacity],
+            expires: vec![0; capacity],
+            armed: vec![false; capacity],
+            current: now.total_millis(),
+            count: 0,
+        }
+    }
+
+    /// Entries armed.
+    pub fn len(&self) -> usize {
+        self.count
+    }
+
+    /// True when nothing is armed.
+    pub fn is_empty(&self) -> bool {
+        self.count == 0
+    }
+
+    /// When `index` is armed, its expiry (millisecond resolution).
+    pub fn armed_at(&self, index: u32) -> Option<Instant> {
+        let i = index as usize;
+        self.armed[i].then(|| Instant::from_millis(self.expires[i]))
+    }
+
+    fn unlink(&mut self, i: usize) {
+        let (p, n) = (self.prev[i], self.next[i]);
+        if p == NIL {
+            let slot = (self.expires[i] as usize) % WHEEL_SLOTS;
+            self.heads[slot] = n;
+        } else {
+            self.next[p as usize] = n;
+        }
+        if n != NIL {
+            self.prev[n as usize] = p;
+        }
+        self.armed[i] = false;
+        self.count -= 1;
+    }
+
+    fn link(&mut self, i: usize, ms: u64) {
+        let slot = (ms as usize) % WHEEL_SLOTS;
+        self.expires[i] = ms;
+        self.prev[i] = NIL;
+        self.next[i] = self.heads[slot];
+        if self.heads[slot] != NIL {
+            self.prev[self.heads[slot] as usize] = i as u32;
+        }
+        self.heads[slot] = i as u32;
+        self.armed[i] = true;
+        self.count += 1;
+    }
+
+    /// Makes `index` fire no later than `at`. An entry already due earlier is
+    /// left alone (lazy: the stack re-arms later deadlines when it fires).
+    pub fn arm(&mut self, index: u32, at: Instant) {
+        let i = index as usize;
+        let ms = ms_ceil(at).max(self.current + 1);
+        if self.armed[i] {
+            if self.expires[i] <= ms {
+                return;
+            }
+            self.unlink(i);
+        }
+        self.link(i, ms);
+    }
+
+    /// Removes the entry of `index`, if any (used when a socket is freed).
+    pub fn cancel(&mut self, index: u32) {
+        if self.armed[index as usize] {
+            self.unlink(index as usize);
+        }
+    }
+
+    /// Moves the wheel to `now`, pushing every index whose entry is due to
+    /// `out`. Work is bounded by the slots passed (at most one full turn)
+    /// plus the entries in them.
+    pub fn expire(&mut self, now: Instant, out: &mut Vec<u32>) {
+        let now_ms = now.total_millis();
+        if now_ms <= self.current {
+            return;
+        }
+        let span = (now_ms - self.current).min(WHEEL_SLOTS as u64);
+        for k in 1..=span {
+            let slot = ((self.current + k) as usize) % WHEEL_SLOTS;
+            let mut e = self.heads[slot];
+            while e != NIL {
+                let i = e as usize;
+                e = self.next[i];
+                if self.expires[i] <= now_ms {
+                    self.unlink(i);
+                    out.push(i as u32);
+                }
+            }
+        }
+        self.current = now_ms;
+    }
+
+    /// The earliest armed expiry, found by scanning forward from the current
+    /// slot (an entry more than one turn away may make this early, which is
+    /// harmless: the caller wakes, nothing fires).
+    pub fn next_deadline(&self) -> Option<Instant> {
+        if self.count == 0 {
+            return None;
+        }
+        for k in 1..=WHEEL_SLOTS as u64 {
+            let slot = ((self.current + k) as usize) % WHEEL_SLOTS;
+            let mut e = self.heads[slot];
+            let mut best = u64::MAX;
+            while e != NIL {
+                best = best.min(self.expires[e as usize]);
+                e = self.next[e as usize];
+            }
+            if best != u64::MAX {
+                return Some(Instant::from_millis(best.min(self.current + k)));
+            }
+        }
+        None
+    }
+}
+
+/// A FIFO of (socket, expiry) for timers that all share one timeout
+/// (TIME-WAIT): appending keeps it sorted. Stale entries (the socket was
+/// freed or its deadline moved) are recognised by the caller.
+#[derive(Debug)]
+pub struct CoarseList {
+    queue: VecDeque<(SocketId, Instant)>,
+}
+
+impl CoarseList {
+    /// A list with room for `capacity` entries before it grows.
+    pub fn new(capacity: usize) -> CoarseList {
+        CoarseList {
+            queue: VecDeque::with_capacity(capacity),
+        }
+    }
+
+    /// Appends an entry; `at` must not be before the last entry's expiry.
+    pub fn push(&mut self, id: SocketId, at: Instant) {
+        debug_assert!(self.queue.back().is_none_or(|&(_, t)| t <= at));
+        self.queue.push_back((id, at));
+    }
+
+    /// Pops every entry due at `now` into `out`.
+    pub fn expire(&mut self, now: Instant, out: &mut Vec<(SocketId, Instant)>) {
+        while let Some(&(id, at)) = self.queue.front() {
+            if at > now {
+                break;
+            }
+            self.queue.pop_front();
+            out.push((id, at));
+        }
+    }
+
+    /// The expiry of the first entry.
+    pub fn next_deadline(&self) -> Option<Instant> {
+        self.queue.front().map(|&(_, t)| t)
+    }
+
+    /// Entries queued (stale ones included).
+    pub fn len(&self) -> usize {
+        self.queue.len()
+    }
+
+    /// True when empty.
+    pub fn is_empty(&self) -> bool {
+        self.queue.is_empty()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn ms(n: u64) -> Instant {
+        Instant::from_millis(n)
+    }
+
+    #[test]
+    fn fires_in_order_of_expiry() {
+        let mut w = TimerWheel::new(8, ms(0));
+        w.arm(1, ms(10));
+        w.arm(2, ms(5));
+        w.arm(3, ms(5000)); // beyond one turn
+        let mut out = Vec::new();
+        w.expire(ms(4), &mut out);
+        assert!(out.is_empty());
+        w.expire(ms(5), &mut out);
+        assert_eq!(out, vec![2]);
+        out.clear();
+        w.expire(ms(4200), &mut out);
+        assert_eq!(out, vec![1]);
+        out.clear();
+        assert_eq!(w.len(), 1);
+        w.expire(ms(5000), &mut out);
+        assert_eq!(out, vec![3]);
+        assert!(w.is_empty());
+    }
+
+    #[test]
+    fn arm_earlier_moves_later_is_lazy() {
+        let mut w = TimerWheel::new(4, ms(0));
+        w.arm(0, ms(100));
+        w.arm(0, ms(50));
+        assert_eq!(w.armed_at(0), Some(ms(50)));
+        w.arm(0, ms(200));
+        assert_eq!(w.armed_at(0), Some(ms(50)));
+        assert_eq!(w.len(), 1);
+        let mut out = Vec::new();
+        w.expire(ms(60), &mut out);
+        assert_eq!(out, vec![0]);
+    }
+
+    #[test]
+    fn cancel_and_next_deadline() {
+        let mut w = TimerWheel::new(4, ms(0));
+        assert_eq!(w.next_deadline(), None);
+        w.arm(0, ms(30));
+        w.arm(1, ms(20));
+        w.arm(2, ms(20));
+        assert_eq!(w.next_deadline(), Some(ms(20)));
+        w.cancel(1);
+        w.cancel(2);
+        assert_eq!(w.next_deadline(), Some(ms(30)));
+        w.cancel(0);
+        assert!(w.is_empty());
+        // A deadline in the past fires on the next millisecond.
+        let mut w = TimerWheel::new(1, ms(100));
+        w.arm(0, ms(3));
+        let mut out = Vec::new();
+        w.expire(ms(101), &mut out);
+        assert_eq!(out, vec![0]);
+    }
+
+    #[test]
+    fn coarse_list_fifo() {
+        let mut c = CoarseList::new(4);
+        c.push(SocketId::new(1, 0), ms(100));
+        c.push(SocketId::new(2, 0), ms(200));
+        let mut out = Vec::new();
+        c.expire(ms(150), &mut out);
+        assert_eq!(out, vec![(SocketId::new(1, 0), ms(100))]);
+        assert_eq!(c.next_deadline(), Some(ms(200)));
+    }
+}

@@ -1,1 +1,173 @@
-//! TODO(tcp): tx_list
+//! The transmit priority lists of mTCP: `control_list` (SYN, SYN-ACK, FIN,
+//! RST), `ack_list` (pure ACKs, window updates) and `send_list` (data).
+//!
+//! Each list is a FIFO of socket ids preallocated to the socket count; an id
+//! sits in a list at most once, guarded by an `on_*_list` bit kept on the TCB
+//! (see [`ListFlags`]). `dispatch` drains the lists in that order within a
+//! per-tick budget; output is pulled from the TCBs queued, not pushed per
+//! write.
+
+use super::tcb::SocketId;
+use std::collections::VecDeque;
+
+/// The `on_*_list` bits of a TCB.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct ListFlags(pub u8);
+
+impl ListFlags {
+    /// On the control list.
+    pub const ON_CONTROL_LIST: u8 = 1;
+    /// On the ACK list.
+    pub const ON_ACK_LIST: u8 = 2;
+    /// On the send (data) list.
+    pub const ON_SEND_LIST: u8 = 4;
+    /// On the flow-event queue.
+    pub const ON_EVENT_QUEUE: u8 = 8;
+
+    /// True when `bit` is set.
+    pub fn has(self, bit: u8) -> bool {
+        self.0 & bit != 0
+    }
+}
+
+/// Which list.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TxKind {
+    /// SYN, SYN-ACK, FIN, RST.
+    Control,
+    /// Pure ACKs and window updates.
+    Ack,
+    /// Data.
+    Send,
+}
+
+impl TxKind {
+    /// The TCB bit guarding this list.
+    pub fn bit(self) -> u8 {
+        match self {
+            TxKind::Control => ListFlags::ON_CONTROL_LIST,
+            TxKind::Ack => ListFlags::ON_ACK_LIST,
+            TxKind::Send => ListFlags::ON_SEND_LIST,
+        }
+    }
+}
+
+/// One FIFO of socket ids.
+#[derive(Debug)]
+pub struct TxList {
+    queue: VecDeque<SocketId>,
+    bit: u8,
+}
+
+impl TxList {
+    /// A list guarded by `bit`, with room for `capacity` ids.
+    pub fn new(bit: u8, capacity: usize) -> TxList {
+        TxList {
+            queue: VecDeque::with_capacity(capacity),
+            bit,
+        }
+    }
+
+    /// Queues `id` unless `flags` says it is already queued.
+    /// Returns true when it was added.
+    pub fn push(&mut self, id: SocketId, flags: &mut ListFlags) -> bool {
+        if flags.has(self.bit) {
+            return false;
+        }
+        flags.0 |= self.bit;
+        self.queue.push_back(id);
+        true
+    }
+
+    /// Puts `id` back at the front (output stopped for lack of frames).
+    pub fn push_front(&mut self, id: SocketId, flags: &mut ListFlags) {
+        if !flags.has(self.bit) {
+            flags.0 |= self.bit;
+            self.queue.push_front(id);
+        }
+    }
+
+    /// The next id; the caller clears the bit on that TCB (when the id is
+    /// still valid).
+    pub fn pop(&mut self) -> Option<SocketId> {
+        self.queue.pop_front()
+    }
+
+    /// Clears this list's bit in `flags`.
+    pub fn clear_flag(&self, flags: &mut ListFlags) {
+        flags.0 &= !self.bit;
+    }
+
+    /// Ids queued.
+    pub fn len(&self) -> usize {
+        self.queue.len()
+    }
+
+    /// True when empty.
+    pub fn is_empty(&self) -> bool {
+        self.queue.is_empty()
+    }
+}
+
+/// The three lists.
+#[derive(Debug)]
+pub struct TxLists {
+    /// `control_list`.
+    pub control: TxList,
+    /// `ack_list`.
+    pub ack: TxList,
+    /// `send_list`.
+    pub send: TxList,
+}
+
+impl TxLists {
+    /// Lists sized for `capacity` sockets.
+    pub fn new(capacity: usize) -> TxLists {
+        TxLists {
+            control: TxList::new(ListFlags::ON_CONTROL_LIST, capacity),
+            ack: TxList::new(ListFlags::ON_ACK_LIST, capacity),
+            send: TxList::new(ListFlags::ON_SEND_LIST, capacity),
+        }
+    }
+
+    /// The list of `kind`.
+    pub fn get(&mut self, kind: TxKind) -> &mut TxList {
+        match kind {
+            TxKind::Control => &mut self.control,
+            TxKind::Ack => &mut self.ack,
+            TxKind::Send => &mut self.send,
+        }
+    }
+
+    /// True when all lists are empty.
+    pub fn is_empty(&self) -> bool {
+        self.control.is_empty() && self.ack.is_empty() && self.send.is_empty()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn id_queued_once_per_list() {
+        let mut lists = TxLists::new(4);
+        let mut f = ListFlags::default();
+        let id = SocketId::new(3, 1);
+        assert!(lists.ack.push(id, &mut f));
+        assert!(!lists.ack.push(id, &mut f));
+        assert!(lists.send.push(id, &mut f));
+        assert!(lists.control.push(id, &mut f));
+        assert_eq!(lists.ack.len(), 1);
+        assert_eq!(lists.ack.pop(), Some(id));
+        lists.ack.clear_flag(&mut f);
+        assert!(!f.has(ListFlags::ON_ACK_LIST));
+        assert!(f.has(ListFlags::ON_SEND_LIST));
+        assert!(lists.ack.push(id, &mut f));
+        lists.get(TxKind::Ack).pop();
+        lists.ack.clear_flag(&mut f);
+        lists.ack.push_front(id, &mut f);
+        assert_eq!(lists.ack.pop(), Some(id));
+        assert!(!lists.is_empty());
+    }
+}

@@ -1,0 +1,548 @@
+//! Output: turning queued TCBs into segments (mTCP's `FlushTCPSendingBuffer`
+//! and friends).
+//!
+//! [`TcpStack::dispatch`] drains, in priority order, the stateless replies
+//! (RSTs to closed ports, cookie SYN-ACKs), the control list, the ACK list
+//! and the send list, within a segment budget. Each TCB taken from a list
+//! sends everything it may right now: SYN or SYN-ACK, a probe, a fast
+//! retransmission, new data within min(SND.WND, cwnd) subject to Nagle and
+//! sender SWS avoidance, the FIN, and a pure ACK only when an ACK is still
+//! owed after that (a data segment carries the ACK otherwise).
+
+use super::sack::SegKind;
+use super::stack::{Reply, TcpStack};
+use super::state::State;
+use super::tcb::{Tcb, TcbFlags};
+use super::tx_list::{ListFlags, TxKind};
+use crate::time::Instant;
+use crate::wire::ipv4::Ipv4Address;
+use crate::wire::tcp::{TcpFlags, TcpOptions, TcpRepr};
+use crate::wire::SeqNumber;
+
+/// `emit` had no frame buffer left.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Blocked;
+
+/// The emit callback of [`TcpStack::dispatch`]: (source address,
+/// destination address, segment) → whether a frame was available.
+pub type Emit<'e> = dyn FnMut(Ipv4Address, Ipv4Address, &TcpRepr) -> bool + 'e;
+
+/// The receive window we may offer now, in bytes from RCV.NXT.
+pub(crate) fn rcv_space(t: &Tcb, pool_free_bytes: usize) -> usize {
+    let limit = t.receive.limit as usize;
+    limit.saturating_sub(t.rcvbuf.len()).min(pool_free_bytes)
+}
+
+/// Works out the window field of an outgoing segment and records the right
+/// edge it advertises (never moved left, RFC 9293 §3.8.6.2.2; opened only
+/// by at least min(MSS, buffer/2), receiver SWS avoidance, §3.8.6.2.2).
+pub(crate) fn advertise(t: &mut Tcb, space: usize) -> u16 {
+    let nxt = t.hot.rcv.nxt;
+    let cur = if t.receive.adv_edge > nxt {
+        t.receive.adv_edge - nxt
+    } else {
+        0
+    };
+    let shift = if t.has(TcbFlags::WSCALE) {
+        t.receive.wscale
+    } else {
+        0
+    };
+    let space = space.min(65535 << shift);
+    let step = usize::from(t.receive.mss)
+        .min(t.receive.limit as usize / 2)
+        .max(1);
+    let field = if space > cur && space - cur >= step {
+        (space >> shift).min(65535)
+    } else {
+        // Keep the current edge (rounded up so it never moves left).
+        cur.div_ceil(1 << shift).min(65535)
+    };
+    let real = field << shift;
+    t.hot.rcv.wnd = real as u32;
+    let edge = nxt + real.min(i32::MAX as usize);
+    if edge > t.receive.adv_edge {
+        t.receive.adv_edge = edge;
+    }
+    field as u16
+}
+
+impl TcpStack {
+    /// Builds the options of a non-SYN segment: timestamps and SACK blocks.
+    fn data_options(t: &Tcb, now: Instant) -> TcpOptions {
+        let mut o = TcpOptions::default();
+        if t.has(TcbFlags::TIMESTAMPS) {
+            o.timestamp = Some((Self::ts_val(now, t.opts.ts_offset), t.receive.ts_recent));
+        }
+        if t.has(TcbFlags::SACK) && !t.ooo.is_empty() {
+            let n = if o.timestamp.is_some() { 3 } else { 4 };
+            for b in t.ooo.sack_blocks(t.hot.rcv.nxt).take(n) {
+                o.push_sack(b);
+            }
+        }
+        o
+    }
+
+    /// Builds the options of our SYN or SYN-ACK.
+    fn syn_options(&self, t: &Tcb, now: Instant) -> TcpOptions {
+        let mut o = TcpOptions {
+            mss: Some(t.receive.mss),
+            ..TcpOptions::default()
+        };
+        // An active opener offers what is configured; a passive one answers
+        // with what was negotiated.
+        let (ws, sack, ts) = if t.hot.state == State::SynSent {
+            (self.cfg.window_scaling, self.cfg.sack, self.cfg.timestamps)
+        } else {
+            (
+                t.has(TcbFlags::WSCALE),
+                t.has(TcbFlags::SACK),
+                t.has(TcbFlags::TIMESTAMPS),
+            )
+        };
+        if ws {
+            o.window_scale = Some(t.receive.wscale);
+        }
+        o.sack_permitted = sack;
+        if ts {
+            let ecr = if t.hot.state == State::SynSent {
+                0
+            } else {
+                t.receive.ts_recent
+            };
+            o.timestamp = Some((Self::ts_val(now, t.opts.ts_offset), ecr));
+        }
+        o
+    }
+
+    /// Sends what the TCB at `index` may send now. Returns the segments
+    /// emitted and whether `emit` ran out of frames.
+    pub(crate) fn output(
+        &mut self,
+        index: u32,
+        now: Instant,
+        budget: usize,
+        emit: &mut Emit<'_>,
+    ) -> (usize, bool) {
+        let pool_free = self.pool.free_chunks() * self.pool.chunk_size();
+        let mut n = 0;
+        let state = self.tcbs.at(index).hot.state;
+        let (src, dst) = {
+            let k = &self.tcbs.at(index).key;
+            (k.local_ip, k.remote_ip)
+        };
+
+        // SYN (SYN-SENT) or SYN-ACK (SYN-RECEIVED).
+        if matches!(state, State::SynSent | State::SynReceived) {
+            let t = self.tcbs.at(index);
+            if !t.has(TcbFlags::SYN_PENDING) {
+                return (0, false);
+            }
+            let options = self.syn_options(t, now);
+            let t = self.tcbs.at_mut(index);
+            let space = rcv_space(t, pool_free);
+            let window = space.min(65535) as u16;
+            if t.receive.adv_edge < t.hot.rcv.nxt + usize::from(window) {
+                t.receive.adv_edge = t.hot.rcv.nxt + usize::from(window);
+            }
+            let syn_ack = state == State::SynReceived;
+            let repr = TcpRepr {
+                src_port: t.key.local_port,
+                dst_port: t.key.remote_port,
+                seq: t.send.iss,
+                ack: if syn_ack { t.hot.rcv.nxt } else { SeqNumber(0) },
+                flags: if syn_ack {
+                    TcpFlags::SYN | TcpFlags::ACK
+                } else {
+                    TcpFlags::SYN
+                },
+                window,
+                urgent: 0,
+                options,
+                payload: &[],
+            };
+            if !emit(src, dst, &repr) {
+                return (0, true);
+            }
+            if t.send.max > t.send.iss + 1 || t.timers.retries > 0 {
+                self.stats.retransmits += 1;
+            }
+            t.hot.flags.clear(TcbFlags::SYN_PENDING);
+            t.hot.snd.nxt = t.send.iss + 1;
+            t.send.max = t.send.max.max(t.send.iss + 1);
+            if syn_ack {
+                t.receive.last_ack_sent = t.hot.rcv.nxt;
+            }
+            if t.timers.rto_at.is_none() {
+                t.timers.rto_at = Some(now + t.rtt.rto());
+            }
+            self.stats.segs_out += 1;
+            self.rearm(index);
+            return (1, false);
+        }
+        if !state.is_synchronized() {
+            return (0, false);
+        }
+
+        // A zero-window or keepalive probe: SEG.SEQ = SND.UNA - 1, no data,
+        // which the peer finds unacceptable and answers with an ACK.
+        if self.tcbs.at(index).has(TcbFlags::PROBE) {
+            let t = self.tcbs.at_mut(index);
+            let options = Self::data_options(t, now);
+            let window = advertise(t, rcv_space(t, pool_free));
+            let repr = TcpRepr {
+                src_port: t.key.local_port,
+                dst_port: t.key.remote_port,
+                seq: t.hot.snd.una - 1,
+                ack: t.hot.rcv.nxt,
+                flags: TcpFlags::ACK,
+                window,
+                urgent: 0,
+                options,
+                payload: &[],
+            };
+            if !emit(src, dst, &repr) {
+                return (n, true);
+            }
+            t.hot.flags.clear(TcbFlags::PROBE);
+            self.stats.segs_out += 1;
+            n += 1;
+        }
+
+        // Fast retransmission / partial ACK: the segment at SND.UNA, once.
+        if self.tcbs.at(index).has(TcbFlags::REXMIT_ONE) && n < budget {
+            let t = self.tcbs.at_mut(index);
+            t.hot.flags.clear(TcbFlags::REXMIT_ONE);
+            let una = t.hot.snd.una;
+            let mss = usize::from(t.send.mss);
+            match self.send_segment(index, now, una, mss, emit) {
+                Err(Blocked) => {
+                    self.tcbs.at_mut(index).hot.flags.set(TcbFlags::REXMIT_ONE);
+                    return (n, true);
+                }
+                Ok(Some(end)) => {
+                    n += 1;
+                    let t = self.tcbs.at_mut(index);
+                    t.sampler.on_retransmit();
+                    if t.has(TcbFlags::SACK) {
+                        t.sb.mark_retransmitted(end);
+                    }
+                }
+                Ok(None) => {}
+            }
+        }
+
+        let t = self.tcbs.at(index);
+        if t.has(TcbFlags::SACK) && t.cc.in_recovery() {
+            // RFC 6675 §5 (C): while cwnd - pipe >= 1 SMSS, send what
+            // NextSeg() picks: lost holes, new data, other holes, rescue.
+            loop {
+                if n >= budget {
+                    let t = self.tcbs.at_mut(index);
+                    let id = t.id(index);
+                    self.lists.send.push(id, &mut t.hot.lists);
+                    break;
+                }
+                let t = self.tcbs.at(index);
+                let (una, max) = (t.hot.snd.una, t.send.max);
+                let mss = usize::from(t.send.mss);
+                let pipe = t.sb.pipe(una, max, mss);
+                if pipe + mss > t.cc.cwnd() {
+                    break;
+                }
+                let in_flight = max - una;
+                let unsent = t.sndbuf.len().saturating_sub(in_flight);
+                let wnd_edge = una + (t.hot.snd.wnd as usize).min(i32::MAX as usize);
+                let room = if wnd_edge > max { wnd_edge - max } else { 0 };
+                let fin_unsent = self.fin_allowed(index) && !t.has(TcbFlags::FIN_SENT);
+                let sendable_new = unsent.min(room) + usize::from(fin_unsent && unsent <= room);
+                let Some(next) = t.sb.next_seg(una, max, mss, sendable_new) else {
+                    break;
+                };
+                match self.send_segment(index, now, next.start, next.len(), emit) {
+                    Err(Blocked) => return (n, true),
+                    Ok(None) => break,
+                    Ok(Some(end)) => {
+                        n += 1;
+                        let t = self.tcbs.at_mut(index);
+                        match next.kind {
+                            SegKind::Lost | SegKind::Unsacked => t.sb.mark_retransmitted(end),
+                            SegKind::Rescue => {
+                                let rp = t.send.recovery_point;
+                                t.sb.mark_rescue(rp);
+                            }
+                            SegKind::New => {}
+                        }
+                    }
+                }
+            }
+        } else {
+            // New data (or go-back-N retransmission after an RTO), then FIN.
+            loop {
+                if n >= budget {
+                    let t = self.tcbs.at_mut(index);
+                    let id = t.id(index);
+                    self.lists.send.push(id, &mut t.hot.lists);
+                    break;
+                }
+                let fin_allowed = self.fin_allowed(index);
+                let t = self.tcbs.at_mut(index);
+                let buffered = t.sndbuf.len();
+                let una = t.hot.snd.una;
+                let nxt = t.hot.snd.nxt;
+                let off = nxt - una;
+                let unsent = buffered.saturating_sub(off);
+                let wnd = (t.hot.snd.wnd as usize).min(t.cc.cwnd());
+                let limit_seq = una + wnd.min(i32::MAX as usize);
+                let usable = if limit_seq > nxt { limit_seq - nxt } else { 0 };
+                let mss = usize::from(t.send.mss);
+                let len = unsent.min(mss).min(usable);
+                let fin = fin_allowed && off <= buffered && off + len == buffered;
+                if len == 0 && !fin {
+                    // Zero window with data waiting and nothing in flight:
+                    // the persist timer probes for the window.
+                    if unsent > 0
+                        && t.hot.snd.wnd == 0
+                        && t.send.max == una
+                        && t.timers.persist_at.is_none()
+                    {
+                        let d = t.rtt.rto() * (1u32 << t.timers.persist_shift.min(10));
+                        t.timers.persist_at = Some(now + d.min(self.cfg.rto_max));
+                    }
+                    break;
+                }
+                let retransmission = nxt < t.send.max;
+                if len < mss && !fin && !retransmission {
+                    // Nagle (RFC 9293 §3.7.4): hold a small segment while
+                    // data is unacknowledged, unless NODELAY.
+                    let unacked = t.send.max > una;
+                    if unacked && !t.has(TcbFlags::NODELAY) {
+                        break;
+                    }
+                    // Sender SWS avoidance: a window-limited small segment
+                    // only when it is at least half the largest window seen,
+                    // or when the override (persist) timer said so.
+                    if len < unsent
+                        && len < (t.send.max_wnd as usize / 2).max(1)
+                        && !t.has(TcbFlags::SWS_OVERRIDE)
+                    {
+                        if t.send.max == una && t.timers.persist_at.is_none() {
+                            t.timers.persist_at = Some(now + t.rtt.rto());
+                        }
+                        break;
+                    }
+                }
+                if !retransmission
+                    && t.send.max == una
+                    && now.saturating_duration_since(t.timers.last_tx) > t.rtt.rto()
+                {
+                    // RFC 5681 §4.1: restart after an idle period.
+                    t.cc.restart_after_idle();
+                }
+                match self.send_segment(index, now, nxt, len, emit) {
+                    Err(Blocked) => return (n, true),
+                    Ok(None) => break,
+                    Ok(Some(_)) => {
+                        n += 1;
+                        self.tcbs
+                            .at_mut(index)
+                            .hot
+                            .flags
+                            .clear(TcbFlags::SWS_OVERRIDE);
+                    }
+                }
+                if fin {
+                    break;
+                }
+            }
+        }
+
+        // An ACK still owed goes out alone. Its sequence number is SND.MAX
+        // (Linux's snd_nxt, which never rewinds): after a go-back-N rewind,
+        // SND.NXT may be below the peer's RCV.NXT, and an ACK the peer finds
+        // unacceptable would only make it answer with another ACK.
+        let t = self.tcbs.at_mut(index);
+        if t.has(TcbFlags::ACK_NOW) {
+            let options = Self::data_options(t, now);
+            let window = advertise(t, rcv_space(t, pool_free));
+            let repr = TcpRepr {
+                src_port: t.key.local_port,
+                dst_port: t.key.remote_port,
+                seq: t.send.max,
+                ack: t.hot.rcv.nxt,
+                flags: TcpFlags::ACK,
+                window,
+                urgent: 0,
+                options,
+                payload: &[],
+            };
+            if !emit(src, dst, &repr) {
+                return (n, true);
+            }
+            Self::after_ack_sent(t);
+            self.stats.segs_out += 1;
+            n += 1;
+        }
+        self.rearm(index);
+        (n, false)
+    }
+
+    /// May our FIN go out (after the queued data)?
+    fn fin_allowed(&self, index: u32) -> bool {
+        let t = self.tcbs.at(index);
+        t.has(TcbFlags::FIN_QUEUED)
+            && matches!(
+                t.hot.state,
+                State::FinWait1 | State::Closing | State::LastAck
+            )
+    }
+
+    /// Emits one segment of the connection at `index` starting at `seq`
+    /// (SND.UNA <= seq), with up to `len` bytes of data from the send
+    /// buffer and the FIN when it ends the stream. Returns the sequence
+    /// number just past what was sent, `None` when there was nothing to
+    /// send at `seq`, or `Blocked` when `emit` had no frame.
+    fn send_segment(
+        &mut self,
+        index: u32,
+        now: Instant,
+        seq: SeqNumber,
+        len: usize,
+        emit: &mut Emit<'_>,
+    ) -> Result<Option<SeqNumber>, Blocked> {
+        let pool_free = self.pool.free_chunks() * self.pool.chunk_size();
+        let fin_allowed = self.fin_allowed(index);
+        let t = self.tcbs.at_mut(index);
+        let (src, dst) = (t.key.local_ip, t.key.remote_ip);
+        let una = t.hot.snd.una;
+        if seq < una {
+            return Ok(None);
+        }
+        let off = seq - una;
+        let buffered = t.sndbuf.len();
+        let data = if off < buffered {
+            len.min(buffered - off).min(self.scratch.len())
+        } else {
+            0
+        };
+        let fin = fin_allowed && off + data == buffered;
+        if data == 0 && !fin {
+            return Ok(None);
+        }
+        let data = t.sndbuf.read_at(&self.pool, off, &mut self.scratch[..data]);
+        let options = Self::data_options(t, now);
+        let window = advertise(t, rcv_space(t, pool_free));
+        let mut flags = TcpFlags::ACK;
+        if data > 0 && off + data == buffered {
+            flags = flags | TcpFlags::PSH;
+        }
+        if fin {
+            flags = flags | TcpFlags::FIN;
+        }
+        let repr = TcpRepr {
+            src_port: t.key.local_port,
+            dst_port: t.key.remote_port,
+            seq,
+            ack: t.hot.rcv.nxt,
+            flags,
+            window,
+            urgent: 0,
+            options,
+            payload: &self.scratch[..data],
+        };
+        if !emit(src, dst, &repr) {
+            return Err(Blocked);
+        }
+        Self::after_ack_sent(t);
+        let end = seq + data + usize::from(fin);
+        if seq < t.send.max {
+            self.stats.retransmits += 1;
+        } else if !t.has(TcbFlags::TIMESTAMPS) && data > 0 {
+            t.sampler.start(end, now);
+        }
+        if seq == t.hot.snd.nxt || end > t.hot.snd.nxt && seq <= t.hot.snd.nxt {
+            t.hot.snd.nxt = end;
+        }
+        t.send.max = t.send.max.max(end);
+        if fin {
+            t.hot.flags.set(TcbFlags::FIN_SENT);
+        }
+        if t.timers.rto_at.is_none() {
+            t.timers.rto_at = Some(now + t.rtt.rto());
+        }
+        t.timers.persist_at = None;
+        t.timers.last_tx = now;
+        self.stats.segs_out += 1;
+        self.stats.bytes_out += data as u64;
+        Ok(Some(end))
+    }
+
+    /// Bookkeeping after any segment that carries our current ACK.
+    fn after_ack_sent(t: &mut Tcb) {
+        t.hot.flags.clear(TcbFlags::ACK_NOW);
+        t.hot.flags.clear(TcbFlags::ACK_DELAYED);
+        t.timers.delack_at = None;
+        t.receive.unacked_bytes = 0;
+        t.receive.last_ack_sent = t.hot.rcv.nxt;
+    }
+
+    /// Turns queued work into segments, within `budget` segments: the
+    /// stateless replies and the control list first, then the ACK list,
+    /// then the send list (mTCP's priority order). `emit(src, dst, seg)`
+    /// returns false when no frame buffer is left: dispatch stops and keeps
+    /// the rest queued. Returns the number of segments emitted.
+    pub fn dispatch(&mut self, now: Instant, budget: usize, emit: &mut Emit<'_>) -> usize {
+        self.now = now;
+        let mut sent = 0;
+        while sent < budget {
+            let Some(r) = self.replies.front().copied() else {
+                break;
+            };
+            let repr = reply_repr(&r);
+            if !emit(r.src, r.dst, &repr) {
+                return sent;
+            }
+            self.replies.pop_front();
+            self.stats.segs_out += 1;
+            sent += 1;
+        }
+        for kind in [TxKind::Control, TxKind::Ack, TxKind::Send] {
+            while sent < budget {
+                let Some(id) = self.lists.get(kind).pop() else {
+                    break;
+                };
+                let Some(t) = self.tcbs.get_mut(id) else {
+                    continue;
+                };
+                t.hot.lists.0 &= !kind.bit();
+                if kind == TxKind::Ack && t.hot.lists.has(ListFlags::ON_SEND_LIST) {
+                    // The data segment will carry this ACK (or send it alone
+                    // when no data can go).
+                    continue;
+                }
+                let (n, blocked) = self.output(id.index(), now, budget - sent, emit);
+                sent += n;
+                if blocked {
+                    let t = self.tcbs.at_mut(id.index());
+                    self.lists.get(kind).push_front(id, &mut t.hot.lists);
+                    return sent;
+                }
+            }
+        }
+        sent
+    }
+}
+
+fn reply_repr(r: &Reply) -> TcpRepr<'static> {
+    TcpRepr {
+        src_port: r.src_port,
+        dst_port: r.dst_port,
+        seq: r.seq,
+        ack: r.ack,
+        flags: r.flags,
+        window: r.window,
+        urgent: 0,
+        options: r.options,
+        payload: &[],
+    }
+}

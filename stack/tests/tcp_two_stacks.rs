@@ -1,0 +1,389 @@
+//! Two `TcpStack`s in one thread, exchanging the segments `dispatch` emits
+//! over a simulated link in virtual time, with seeded loss, duplication
+//! and reordering. Every byte must arrive exactly once and in order.
+
+use mtcp_stack::rand::Rng;
+use mtcp_stack::tcp::{SocketId, State, TcpConfig, TcpError, TcpStack};
+use mtcp_stack::time::{Duration, Instant};
+use mtcp_stack::wire::ipv4::Ipv4Address;
+use mtcp_stack::wire::tcp::TcpRepr;
+use std::net::SocketAddrV4;
+
+const A: Ipv4Address = Ipv4Address::new(10, 0, 0, 1);
+const B: Ipv4Address = Ipv4Address::new(10, 0, 0, 2);
+
+struct InFlight {
+    at: Instant,
+    order: u64,
+    to_b: bool,
+    src: Ipv4Address,
+    dst: Ipv4Address,
+    repr: TcpRepr<'static>,
+    data: Vec<u8>,
+}
+
+#[derive(Clone, Copy)]
+struct Faults {
+    drop: f64,
+    dup: f64,
+    reorder: f64,
+}
+
+struct Net {
+    a: TcpStack,
+    b: TcpStack,
+    now: Instant,
+    queue: Vec<InFlight>,
+    rng: Rng,
+    faults: Faults,
+    latency: Duration,
+    order: u64,
+    delivered: u64,
+}
+
+impl Net {
+    fn new(seed: u64, faults: Faults, cfg: TcpConfig) -> Net {
+        let a = TcpStack::new(
+            TcpConfig {
+                seed: seed ^ 0xa,
+                ..cfg.clone()
+            },
+            &[A],
+        )
+        .unwrap();
+        let b = TcpStack::new(
+            TcpConfig {
+                seed: seed ^ 0xb,
+                ..cfg
+            },
+            &[B],
+        )
+        .unwrap();
+        Net {
+            a,
+            b,
+            now: Instant::ZERO,
+            queue: Vec::new(),
+            rng: Rng::new(seed),
+            faults,
+            latency: Duration::from_micros(500),
+            order: 0,
+            delivered: 0,
+        }
+    }
+
+    fn flush(&mut self) {
+        for to_b in [true, false] {
+            let mut out: Vec<(Ipv4Address, Ipv4Address, TcpRepr<'static>, Vec<u8>)> = Vec::new();
+            let stack = if to_b { &mut self.a } else { &mut self.b };
+            stack.dispatch(self.now, 1000, &mut |s, d, r| {
+                out.push((s, d, detach(r), r.payload.to_vec()));
+                true
+            });
+            for (src, dst, repr, data) in out {
+                if self.rng.chance(self.faults.drop) {
+                    continue;
+                }
+                let copies = if self.rng.chance(self.faults.dup) {
+                    2
+                } else {
+                    1
+                };
+                for _ in 0..copies {
+                    let mut at = self.now + self.latency;
+                    if self.rng.chance(self.faults.reorder) {
+                        at += Duration::from_micros(self.rng.range(100, 3000));
+                    }
+                    self.order += 1;
+                    self.queue.push(InFlight {
+                        at,
+                        order: self.order,
+                        to_b,
+                        src,
+                        dst,
+                        repr,
+                        data: data.clone(),
+                    });
+                }
+            }
+        }
+    }
+
+    /// Advances to the next event (a delivery or a timer), at most `max`.
+    fn step(&mut self, max: Duration) {
+        self.flush();
+        let next_pkt = self.queue.iter().map(|p| p.at).min();
+        let next_timer = [self.a.next_deadline(), self.b.next_deadline()]
+            .into_iter()
+            .flatten()
+            .min();
+        let mut next = self.now + max;
+        for t in [next_pkt, next_timer].into_iter().flatten() {
+            next = next.min(t.max(self.now + Duration::from_micros(1)));
+        }
+        self.now = next;
+        // Deliver everything due, in order of arrival time.
+        self.queue.sort_by_key(|p| (p.at, p.order));
+        let due: Vec<InFlight> = {
+            let n = self.queue.iter().take_while(|p| p.at <= self.now).count();
+            self.queue.drain(..n).collect()
+        };
+        for p in due {
+            let mut repr = p.repr;
+            repr.payload = &p.data;
+            if std::env::var_os("MTCP_TRACE").is_some() {
+                eprintln!(
+                    "{} {} {:?} seq={} ack={} len={} win={} {:?}",
+                    self.now,
+                    if p.to_b { "A>B" } else { "B>A" },
+                    repr.flags,
+                    repr.seq,
+                    repr.ack,
+                    repr.payload.len(),
+                    repr.window,
+                    repr.options
+                );
+            }
+            let stack = if p.to_b { &mut self.b } else { &mut self.a };
+            stack.input(self.now, p.src, p.dst, &repr);
+            self.delivered += 1;
+        }
+        self.a.poll_timers(self.now);
+        self.b.poll_timers(self.now);
+        self.flush();
+    }
+}
+
+fn detach(r: &TcpRepr) -> TcpRepr<'static> {
+    TcpRepr {
+        src_port: r.src_port,
+        dst_port: r.dst_port,
+        seq: r.seq,
+        ack: r.ack,
+        flags: r.flags,
+        window: r.window,
+        urgent: r.urgent,
+        options: r.options,
+        payload: &[],
+    }
+}
+
+fn pattern(len: usize, seed: u64) -> Vec<u8> {
+    let mut r = Rng::new(seed);
+    let mut v = vec![0u8; len];
+    r.fill(&mut v);
+    v
+}
+
+struct Side {
+    id: SocketId,
+    out: Vec<u8>,
+    sent: usize,
+    shut: bool,
+    got: Vec<u8>,
+    eof: bool,
+}
+
+impl Side {
+    fn pump(&mut self, s: &mut TcpStack) {
+        while self.sent < self.out.len() {
+            match s.send(self.id, &self.out[self.sent..]) {
+                Ok(n) => self.sent += n,
+                Err(TcpError::WouldBlock) => break,
+                Err(e) => panic!("send: {e}"),
+            }
+        }
+        if self.sent == self.out.len() && !self.shut {
+            s.shutdown_write(self.id).unwrap();
+            self.shut = true;
+        }
+        let mut buf = [0u8; 4096];
+        while !self.eof {
+            match s.recv(self.id, &mut buf) {
+                Ok(0) => self.eof = true,
+                Ok(n) => self.got.extend_from_slice(&buf[..n]),
+                Err(TcpError::WouldBlock) => break,
+                Err(e) => panic!("recv: {e}"),
+            }
+        }
+    }
+}
+
+/// Transfers `a_len` bytes A→B and `b_len` bytes B→A, both half-closing.
+fn transfer(seed: u64, faults: Faults, a_len: usize, b_len: usize, cfg: TcpConfig) -> Net {
+    let mut net = Net::new(seed, faults, cfg);
+    let l = net.b.listen(SocketAddrV4::new(B, 80), 16).unwrap();
+    let c = net
+        .a
+        .connect(net.now, SocketAddrV4::new(B, 80), None)
+        .unwrap();
+    let mut server: Option<Side> = None;
+    let mut client = Side {
+        id: c,
+        out: pattern(a_len, seed),
+        sent: 0,
+        shut: false,
+        got: Vec::new(),
+        eof: false,
+    };
+    let b_data = pattern(b_len, seed + 1);
+    let limit = Instant::from_secs(600);
+    loop {
+        net.step(Duration::from_millis(10));
+        if server.is_none() {
+            if let Ok(id) = net.b.accept(l) {
+                server = Some(Side {
+                    id,
+                    out: b_data.clone(),
+                    sent: 0,
+                    shut: false,
+                    got: Vec::new(),
+                    eof: false,
+                });
+            }
+        }
+        if net.a.state(c).unwrap() != State::SynSent {
+            client.pump(&mut net.a);
+        }
+        if let Some(s) = server.as_mut() {
+            s.pump(&mut net.b);
+        }
+        let done = client.eof && server.as_ref().is_some_and(|s| s.eof);
+        if done {
+            break;
+        }
+        assert!(
+            net.now < limit,
+            "seed {seed}: transfer stalled: client sent {} got {}, server {:?}",
+            client.sent,
+            client.got.len(),
+            server.as_ref().map(|s| (s.sent, s.got.len()))
+        );
+    }
+    let s = server.unwrap();
+    assert!(
+        s.got == client.out,
+        "seed {seed}: A→B data differs ({} vs {} bytes)",
+        s.got.len(),
+        client.out.len()
+    );
+    assert!(
+        client.got == b_data,
+        "seed {seed}: B→A data differs ({} vs {} bytes)",
+        client.got.len(),
+        b_data.len()
+    );
+    net.a.close(c).unwrap();
+    net.b.close(s.id).unwrap();
+    net.b.close(l).unwrap();
+    // Let the FIN exchange and TIME-WAIT finish.
+    let end = net.now + Duration::from_secs(200);
+    while net.now < end {
+        net.step(Duration::from_secs(1));
+    }
+    assert_eq!(net.a.sockets_in_use(), 0, "seed {seed}: A sockets");
+    assert_eq!(net.b.sockets_in_use(), 0, "seed {seed}: B sockets");
+    assert_eq!(net.a.chunks_in_use(), 0, "seed {seed}: A chunks");
+    assert_eq!(net.b.chunks_in_use(), 0, "seed {seed}: B chunks");
+    net
+}
+
+const CLEAN: Faults = Faults {
+    drop: 0.0,
+    dup: 0.0,
+    reorder: 0.0,
+};
+
+#[test]
+fn clean_link_small_transfer() {
+    let net = transfer(1, CLEAN, 10_000, 5_000, TcpConfig::default());
+    assert_eq!(net.a.stats().retransmits, 0);
+}
+
+#[test]
+fn clean_link_megabytes_both_ways() {
+    transfer(2, CLEAN, 3 << 20, 2 << 20, TcpConfig::default());
+}
+
+#[test]
+fn lossy_link_every_byte_once_in_order() {
+    let faults = Faults {
+        drop: 0.02,
+        dup: 0.01,
+        reorder: 0.05,
+    };
+    for seed in 0..8 {
+        transfer(100 + seed, faults, 300_000, 200_000, TcpConfig::default());
+    }
+}
+
+#[test]
+fn heavy_loss_small_transfer() {
+    let faults = Faults {
+        drop: 0.10,
+        dup: 0.05,
+        reorder: 0.10,
+    };
+    for seed in 0..6 {
+        transfer(200 + seed, faults, 50_000, 50_000, TcpConfig::default());
+    }
+}
+
+#[test]
+fn lossy_link_newreno_without_sack_or_timestamps() {
+    let faults = Faults {
+        drop: 0.03,
+        dup: 0.01,
+        reorder: 0.03,
+    };
+    let cfg = TcpConfig {
+        congestion: mtcp_stack::tcp::CongestionKind::NewReno,
+        sack: false,
+        timestamps: false,
+        window_scaling: false,
+        ..TcpConfig::default()
+    };
+    let mut fast = 0;
+    for seed in 0..6 {
+        let net = transfer(300 + seed, faults, 200_000, 100_000, cfg.clone());
+        fast += net.a.stats().fast_retransmits + net.b.stats().fast_retransmits;
+    }
+    assert!(fast > 0, "no fast retransmit in lossy runs");
+}
+
+#[test]
+fn lossy_link_sack_recovery_is_used() {
+    let faults = Faults {
+        drop: 0.03,
+        dup: 0.0,
+        reorder: 0.0,
+    };
+    let mut fast = 0;
+    let mut rto = 0;
+    for seed in 0..4 {
+        let net = transfer(400 + seed, faults, 1 << 20, 1 << 18, TcpConfig::default());
+        fast += net.a.stats().fast_retransmits;
+        rto += net.a.stats().rto_expired;
+    }
+    assert!(fast > 0, "SACK recovery never started");
+    assert!(fast > rto, "recovery mostly by RTO: fast {fast}, rto {rto}");
+}
+
+#[test]
+fn small_buffers_and_chunks() {
+    let cfg = TcpConfig {
+        chunk_size: 256,
+        chunk_count: 512,
+        send_buffer: 8 * 1024,
+        recv_buffer: 4 * 1024,
+        ..TcpConfig::default()
+    };
+    let faults = Faults {
+        drop: 0.02,
+        dup: 0.02,
+        reorder: 0.05,
+    };
+    for seed in 0..4 {
+        transfer(500 + seed, faults, 100_000, 60_000, cfg.clone());
+    }
+}
