@@ -13,6 +13,7 @@ pub mod config;
 pub mod iface;
 pub mod nic;
 pub mod rand;
+pub mod stack;
 pub mod stats;
 pub mod tcp;
 pub mod time;

@@ -1,0 +1,455 @@
+//! One core's whole stack: a NIC queue, the frame pool, the interface (ARP,
+//! IPv4, ICMP) and the TCP engine, driven by the reactor in two calls per
+//! tick.
+//!
+//! ```text
+//!   poll(now)  : loopback frames, RX burst → iface → TCP input,
+//!                TCP timers, ARP timers, one batch of flow-event wake-ups
+//!   flush(now) : TCP control → ACK → data lists into frames, one TX burst
+//! ```
+//!
+//! Segments to one of our own addresses (or to 127.0.0.0/8) never reach the
+//! device: they are built into frames on a loopback list and received at the
+//! next `poll`, as the kernel's loopback does, so one process can be its own
+//! client.
+
+use core::fmt;
+
+use crate::iface::{self, FrameSink, Interface, InterfaceConfig, Received};
+use crate::nic::rss::Rss;
+use crate::nic::{Frame, FramePool, NicQueue};
+use crate::stats::{DropReason, Stats};
+use crate::tcp::stack::{TcpConfig, TcpStack};
+use crate::time::{Duration, Instant};
+use crate::wire::ethernet::{EthernetAddress, EthernetRepr};
+use crate::wire::frame::{emit_tcp_frame, parse_tcp_frame};
+use crate::wire::ipv4::{IpProtocol, Ipv4Address, Ipv4Cidr, Ipv4Repr};
+use crate::wire::tcp::{TcpPacket, TcpRepr};
+
+/// Everything a [`Stack`] needs besides its NIC queue.
+#[derive(Debug, Clone)]
+pub struct StackConfig {
+    /// Our address and subnet.
+    pub addr: Ipv4Cidr,
+    /// The default gateway.
+    pub gateway: Option<Ipv4Address>,
+    /// Our MAC; `None` takes the device's, else a locally administered one
+    /// derived from the address.
+    pub mac: Option<EthernetAddress>,
+    /// The TCP engine's settings.
+    pub tcp: TcpConfig,
+    /// Frames in this core's pool (RX, TX and loopback together).
+    pub frames: usize,
+    /// The most frames taken from the device per RX burst.
+    pub rx_batch: usize,
+}
+
+impl Default for StackConfig {
+    fn default() -> StackConfig {
+        StackConfig {
+            addr: Ipv4Cidr {
+                address: Ipv4Address::new(10, 0, 0, 1),
+                prefix_len: 24,
+            },
+            gateway: None,
+            mac: None,
+            tcp: TcpConfig::default(),
+            frames: 4096,
+            rx_batch: 64,
+        }
+    }
+}
+
+/// Why a [`Stack`] could not be built.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum StackError {
+    /// The TCP configuration is invalid (the message says which field).
+    Tcp(String),
+    /// The frame pool or batch size is zero.
+    InvalidArgument(&'static str),
+}
+
+impl fmt::Display for StackError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            StackError::Tcp(e) => write!(f, "invalid TCP configuration: {e}"),
+            StackError::InvalidArgument(what) => write!(f, "invalid stack configuration: {what}"),
+        }
+    }
+}
+
+impl std::error::Error for StackError {}
+
+/// The MAC used when neither the configuration nor the device gives one:
+/// locally administered, derived from the IPv4 address so that two stacks
+/// with different addresses differ.
+pub fn default_mac(addr: Ipv4Address) -> EthernetAddress {
+    let o = addr.octets();
+    EthernetAddress([0x02, 0x6d, o[0], o[1], o[2], o[3]])
+}
+
+/// One core's stack. See the module docs.
+pub struct Stack {
+    nic: Box<dyn NicQueue>,
+    pool: FramePool,
+    rx: Vec<Frame>,
+    tx: Vec<Frame>,
+    loopback: Vec<Frame>,
+    loopback_next: Vec<Frame>,
+    iface: Interface,
+    tcp: TcpStack,
+    stats: Stats,
+    rx_batch: usize,
+    verify_tcp: bool,
+    fill_tcp: bool,
+    announced: bool,
+}
+
+impl fmt::Debug for Stack {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Stack")
+            .field("addr", &self.iface.config().cidr)
+            .field("mac", &self.iface.config().mac)
+            .field("queue", &self.nic.info().queue)
+            .field("flows", &self.tcp.flows())
+            .finish_non_exhaustive()
+    }
+}
+
+/// Writes frames into pool buffers appended to a TX list.
+struct TxSink<'a> {
+    pool: &'a mut FramePool,
+    tx: &'a mut Vec<Frame>,
+}
+
+impl FrameSink for TxSink<'_> {
+    fn with_frame<F: FnOnce(&mut [u8])>(&mut self, len: usize, fill: F) -> bool {
+        let Some(mut frame) = self.pool.alloc() else {
+            return false;
+        };
+        if len > frame.capacity() {
+            self.pool.free(frame);
+            return false;
+        }
+        frame.set_len(len);
+        fill(frame.as_mut_slice());
+        self.tx.push(frame);
+        true
+    }
+}
+
+fn map_iface_drop(r: iface::DropReason) -> DropReason {
+    use iface::DropReason as I;
+    match r {
+        I::NotForUsMac | I::NotForUsIp => DropReason::NotForUs,
+        I::Fragment => DropReason::Fragment,
+        I::Truncated => DropReason::Truncated,
+        I::BadChecksum => DropReason::BadChecksum,
+        I::Malformed => DropReason::Malformed,
+        I::UnsupportedProtocol | I::Unreachable => DropReason::Unsupported,
+        I::ArpQueueOverflow => DropReason::ArpQueueFull,
+        I::NoTxBuffer => DropReason::NoBuffer,
+    }
+}
+
+fn map_wire_error(e: crate::wire::Error) -> DropReason {
+    match e {
+        crate::wire::Error::Truncated => DropReason::Truncated,
+        crate::wire::Error::BadChecksum => DropReason::BadChecksum,
+        crate::wire::Error::Malformed => DropReason::Malformed,
+        crate::wire::Error::Unsupported => DropReason::Unsupported,
+    }
+}
+
+impl Stack {
+    /// Builds a stack over `nic`, allocating every pool now.
+    ///
+    /// # Errors
+    /// [`StackError`] when the configuration is invalid.
+    pub fn new(config: StackConfig, nic: Box<dyn NicQueue>) -> Result<Stack, StackError> {
+        if config.frames == 0 {
+            return Err(StackError::InvalidArgument("frames must be at least 1"));
+        }
+        if config.rx_batch == 0 {
+            return Err(StackError::InvalidArgument("rx_batch must be at least 1"));
+        }
+        let info = *nic.info();
+        let mac = config
+            .mac
+            .or(info.mac)
+            .unwrap_or_else(|| default_mac(config.addr.address));
+        let mut icfg = InterfaceConfig::new(mac, config.addr, config.gateway);
+        icfg.mtu = info.mtu;
+        icfg.verify_rx_checksums = !info.caps.rx_checksum;
+        icfg.fill_tx_checksums = !info.caps.tx_checksum;
+        let mut tcfg = config.tcp.clone();
+        tcfg.mtu = tcfg.mtu.min(info.mtu);
+        let locals = [config.addr.address, Ipv4Address::LOCALHOST];
+        let mut tcp = TcpStack::new(tcfg, &locals).map_err(|e| StackError::Tcp(e.to_string()))?;
+        if info.queues > 1 {
+            // Active opens pick ports whose replies hash back to this queue.
+            let rss = Rss::symmetric(info.queues);
+            let queue = info.queue;
+            tcp.set_port_filter(Box::new(move |lip, lport, rip, rport| {
+                rip == lip
+                    || rip.is_loopback()
+                    || rss.queue_for_reply(lip, lport, rip, rport) == queue
+            }));
+        }
+        let batch = config.rx_batch;
+        Ok(Stack {
+            nic,
+            pool: FramePool::new(config.frames),
+            rx: Vec::with_capacity(batch),
+            tx: Vec::with_capacity(config.frames),
+            loopback: Vec::with_capacity(config.frames),
+            loopback_next: Vec::with_capacity(config.frames),
+            iface: Interface::new(icfg),
+            tcp,
+            stats: Stats::default(),
+            rx_batch: batch,
+            verify_tcp: !info.caps.rx_checksum,
+            fill_tcp: !info.caps.tx_checksum,
+            announced: false,
+        })
+    }
+
+    /// The TCP engine: the socket API lives here.
+    pub fn tcp(&self) -> &TcpStack {
+        &self.tcp
+    }
+
+    /// The TCP engine, mutable.
+    pub fn tcp_mut(&mut self) -> &mut TcpStack {
+        &mut self.tcp
+    }
+
+    /// The interface (ARP cache, IPv4 address, counters).
+    pub fn iface(&self) -> &Interface {
+        &self.iface
+    }
+
+    /// The interface, mutable (static ARP entries, tests).
+    pub fn iface_mut(&mut self) -> &mut Interface {
+        &mut self.iface
+    }
+
+    /// The NIC queue this stack drives.
+    pub fn nic(&self) -> &dyn NicQueue {
+        &*self.nic
+    }
+
+    /// Frame-level counters (frames and bytes in and out, drops by reason).
+    pub fn stats(&self) -> &Stats {
+        &self.stats
+    }
+
+    /// Frames free in the pool.
+    pub fn frames_available(&self) -> usize {
+        self.pool.available()
+    }
+
+    /// The frame pool's size.
+    pub fn frames_capacity(&self) -> usize {
+        self.pool.capacity()
+    }
+
+    /// The first half of a tick: loopback frames, one RX burst through the
+    /// interface into TCP, TCP and ARP timers, then one batch of flow-event
+    /// wake-ups. Returns whether anything happened.
+    pub fn poll(&mut self, now: Instant) -> bool {
+        let mut work = false;
+        if !self.announced {
+            self.announced = true;
+            let mut sink = TxSink {
+                pool: &mut self.pool,
+                tx: &mut self.tx,
+            };
+            self.iface.announce(now, &mut sink);
+        }
+
+        // Loopback frames sent last tick.
+        core::mem::swap(&mut self.loopback, &mut self.loopback_next);
+        for frame in self.loopback_next.drain(..) {
+            work = true;
+            self.stats.record_rx(frame.len());
+            match parse_tcp_frame(frame.as_slice(), false) {
+                Ok((_, ip, seg)) => self.tcp.input(now, ip.src_addr, ip.dst_addr, &seg),
+                Err(e) => self.stats.record_drop(map_wire_error(e)),
+            }
+            self.pool.free(frame);
+        }
+
+        // One RX burst.
+        let n = self
+            .nic
+            .rx_burst(&mut self.pool, &mut self.rx, self.rx_batch);
+        if n > 0 {
+            work = true;
+            let mut frames = core::mem::take(&mut self.rx);
+            for frame in frames.drain(..) {
+                self.input_frame(now, &frame);
+                self.pool.free(frame);
+            }
+            self.rx = frames;
+        }
+
+        // Timers.
+        self.tcp.poll_timers(now);
+        let mut sink = TxSink {
+            pool: &mut self.pool,
+            tx: &mut self.tx,
+        };
+        self.iface.poll(now, &mut sink);
+
+        // One batch of flow events.
+        if self.tcp.wake_pending() > 0 {
+            work = true;
+        }
+        work
+    }
+
+    fn input_frame(&mut self, now: Instant, frame: &Frame) {
+        self.stats.record_rx(frame.len());
+        let mut sink = TxSink {
+            pool: &mut self.pool,
+            tx: &mut self.tx,
+        };
+        match self.iface.receive(now, frame.as_slice(), &mut sink) {
+            Received::Tcp { ip, tcp_bytes } => {
+                let seg = TcpPacket::new_checked(tcp_bytes)
+                    .and_then(|p| TcpRepr::parse(&p, ip.src_addr, ip.dst_addr, self.verify_tcp));
+                match seg {
+                    Ok(seg) => self.tcp.input(now, ip.src_addr, ip.dst_addr, &seg),
+                    Err(e) => self.stats.record_drop(map_wire_error(e)),
+                }
+            }
+            Received::Nothing => {}
+            Received::Dropped(reason) => self.stats.record_drop(map_iface_drop(reason)),
+        }
+    }
+
+    /// The second half of a tick: the TCP control, ACK and data lists turned
+    /// into frames (within the engine's budget), then one TX burst. Returns
+    /// whether anything was sent.
+    pub fn flush(&mut self, now: Instant) -> bool {
+        let budget = self.tcp.config().tx_budget;
+        let Stack {
+            tcp,
+            iface,
+            pool,
+            tx,
+            loopback,
+            stats,
+            fill_tcp,
+            ..
+        } = self;
+        let fill = *fill_tcp;
+        let mac = iface.config().mac;
+        let ours = iface.ipv4_addr();
+        let mut emit = |src: Ipv4Address, dst: Ipv4Address, seg: &TcpRepr| -> bool {
+            if dst == ours || dst.is_loopback() {
+                // Loopback: build the whole frame, received next tick.
+                let Some(mut frame) = pool.alloc() else {
+                    stats.record_drop(DropReason::NoBuffer);
+                    return false;
+                };
+                let eth = EthernetRepr {
+                    src_addr: mac,
+                    dst_addr: mac,
+                    ethertype: crate::wire::ethernet::EtherType::Ipv4,
+                    vlan: None,
+                };
+                let ip = Ipv4Repr {
+                    src_addr: src,
+                    dst_addr: dst,
+                    protocol: IpProtocol::Tcp,
+                    payload_len: seg.buffer_len(),
+                    ttl: 64,
+                    ident: 0,
+                    dont_frag: true,
+                    dscp_ecn: 0,
+                };
+                match emit_tcp_frame(frame.buffer_mut(), &eth, &ip, seg, true) {
+                    Ok(len) => {
+                        frame.set_len(len);
+                        loopback.push(frame);
+                        true
+                    }
+                    Err(_) => {
+                        pool.free(frame);
+                        stats.record_drop(DropReason::NoBuffer);
+                        false
+                    }
+                }
+            } else {
+                let mut sink = TxSink {
+                    pool: &mut *pool,
+                    tx: &mut *tx,
+                };
+                let len = seg.buffer_len();
+                let r = iface.send_ipv4(
+                    now,
+                    dst,
+                    IpProtocol::Tcp,
+                    len,
+                    |buf| {
+                        let mut p = TcpPacket::new_unchecked(buf);
+                        seg.emit(&mut p, src, dst, fill);
+                    },
+                    &mut sink,
+                );
+                match r {
+                    Ok(_) => true,
+                    // No frame buffer: stop, the engine keeps the rest.
+                    Err(iface::SendError::NoTxBuffer) => false,
+                    // Unroutable or waiting on a full ARP queue: this
+                    // segment is lost (retransmission recovers), go on.
+                    Err(_) => true,
+                }
+            }
+        };
+        let sent = tcp.dispatch(now, budget, &mut emit);
+        let mut work = sent > 0;
+        if !self.tx.is_empty() {
+            work = true;
+            let bytes_before: usize = self.tx.iter().map(Frame::len).sum();
+            let taken = self.nic.tx_burst(&mut self.tx, &mut self.pool);
+            // Frames the device did not take stay queued for the next tick
+            // (bounded by the pool).
+            let bytes_after: usize = self.tx.iter().map(Frame::len).sum();
+            self.stats.tx_frames += taken as u64;
+            self.stats.tx_bytes += (bytes_before - bytes_after) as u64;
+        }
+        work
+    }
+
+    /// When the next timer is due (TCP or ARP), if any; loopback frames
+    /// waiting count as due now.
+    pub fn next_deadline(&self) -> Option<Instant> {
+        if !self.loopback.is_empty() || !self.tx.is_empty() {
+            return Some(Instant::ZERO);
+        }
+        match (self.tcp.next_deadline(), self.iface.next_poll_at()) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        }
+    }
+
+    /// True when work is waiting that needs no device input: loopback
+    /// frames, unsent frames, or TCP output queued by the application.
+    pub fn has_pending_work(&self) -> bool {
+        !self.loopback.is_empty() || !self.tx.is_empty() || self.tcp.has_output()
+    }
+
+    /// True when the device has frames waiting.
+    pub fn rx_pending(&self) -> bool {
+        self.nic.rx_pending()
+    }
+
+    /// Parks the thread on the device until frames may be waiting or
+    /// `timeout` passes.
+    pub fn wait_rx(&self, timeout: Duration) {
+        self.nic.wait_rx(timeout)
+    }
+}

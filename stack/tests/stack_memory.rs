@@ -1,0 +1,269 @@
+//! Whole stacks (NIC queue + interface + TCP) over the in-memory NIC, in
+//! virtual time.
+
+use std::net::SocketAddrV4;
+
+use mtcp_stack::nic::memory::{MemoryNic, MemoryNicConfig};
+use mtcp_stack::nic::{FramePool, NicQueue};
+use mtcp_stack::stack::{Stack, StackConfig};
+use mtcp_stack::stats::DropReason;
+use mtcp_stack::tcp::state::State;
+use mtcp_stack::tcp::TcpError;
+use mtcp_stack::time::{Duration, Instant};
+use mtcp_stack::wire::ipv4::{Ipv4Address, Ipv4Cidr};
+
+fn cfg(addr: [u8; 4]) -> StackConfig {
+    let mut c = StackConfig {
+        addr: Ipv4Cidr {
+            address: Ipv4Address::from(addr),
+            prefix_len: 24,
+        },
+        ..StackConfig::default()
+    };
+    c.tcp.max_sockets = 256;
+    c.tcp.chunk_count = 2048;
+    c.frames = 1024;
+    c
+}
+
+const SERVER: [u8; 4] = [10, 0, 0, 1];
+const CLIENT: [u8; 4] = [10, 0, 0, 2];
+
+fn pair(queues: usize) -> (Vec<Stack>, Vec<Stack>) {
+    let (a, b) = MemoryNic::pair_with(&MemoryNicConfig {
+        queues,
+        ..MemoryNicConfig::default()
+    })
+    .unwrap();
+    let servers = a
+        .split_boxed()
+        .into_iter()
+        .map(|q| Stack::new(cfg(SERVER), q).unwrap())
+        .collect();
+    let clients = b
+        .split_boxed()
+        .into_iter()
+        .map(|q| Stack::new(cfg(CLIENT), q).unwrap())
+        .collect();
+    (servers, clients)
+}
+
+/// One tick of every stack, then time moves on by 100 µs.
+fn tick(stacks: &mut [&mut Stack], now: &mut Instant) {
+    for s in stacks.iter_mut() {
+        s.poll(*now);
+        s.flush(*now);
+    }
+    *now += Duration::from_micros(100);
+}
+
+fn addr(ip: [u8; 4], port: u16) -> SocketAddrV4 {
+    SocketAddrV4::new(Ipv4Address::from(ip), port)
+}
+
+/// Moves `data` from `from` (socket `fs`) to `to` (socket `ts`) while ticking.
+fn transfer(
+    stacks: &mut [Stack],
+    from: (usize, mtcp_stack::tcp::tcb::SocketId),
+    to: (usize, mtcp_stack::tcp::tcb::SocketId),
+    data: &[u8],
+    now: &mut Instant,
+) -> Vec<u8> {
+    let mut sent = 0;
+    let mut got = Vec::new();
+    let mut buf = vec![0u8; 65536];
+    for _ in 0..200_000 {
+        if sent < data.len() {
+            match stacks[from.0].tcp_mut().send(from.1, &data[sent..]) {
+                Ok(n) => sent += n,
+                Err(TcpError::WouldBlock) => {}
+                Err(e) => panic!("send: {e}"),
+            }
+        }
+        loop {
+            match stacks[to.0].tcp_mut().recv(to.1, &mut buf) {
+                Ok(0) => break,
+                Ok(n) => got.extend_from_slice(&buf[..n]),
+                Err(TcpError::WouldBlock) => break,
+                Err(e) => panic!("recv: {e}"),
+            }
+        }
+        if got.len() == data.len() {
+            return got;
+        }
+        let mut refs: Vec<&mut Stack> = stacks.iter_mut().collect();
+        tick(&mut refs, now);
+    }
+    panic!("transfer stalled: sent {sent}, received {}", got.len());
+}
+
+#[test]
+fn handshake_and_data_both_ways_over_the_memory_nic() {
+    let (mut s, mut c) = pair(1);
+    let mut stacks = vec![s.remove(0), c.remove(0)];
+    let mut now = Instant::from_secs(1);
+    let l = stacks[0]
+        .tcp_mut()
+        .listen(addr([0, 0, 0, 0], 7), 16)
+        .unwrap();
+    let cs = stacks[1]
+        .tcp_mut()
+        .connect(now, addr(SERVER, 7), None)
+        .unwrap();
+    let mut ss = None;
+    for _ in 0..100 {
+        let mut refs: Vec<&mut Stack> = stacks.iter_mut().collect();
+        tick(&mut refs, &mut now);
+        if let Ok(id) = stacks[0].tcp_mut().accept(l) {
+            ss = Some(id);
+            break;
+        }
+    }
+    let ss = ss.expect("server accepted the connection (ARP then handshake)");
+    assert_eq!(stacks[1].tcp().state(cs).unwrap(), State::Established);
+    let up: Vec<u8> = (0..300_000u32).map(|i| (i * 7 % 251) as u8).collect();
+    let down: Vec<u8> = (0..200_000u32).map(|i| (i * 13 % 241) as u8).collect();
+    assert_eq!(transfer(&mut stacks, (1, cs), (0, ss), &up, &mut now), up);
+    assert_eq!(
+        transfer(&mut stacks, (0, ss), (1, cs), &down, &mut now),
+        down
+    );
+    // Both learnt each other's MAC by ARP.
+    assert!(stacks[0].stats().rx_frames > 100);
+    assert_eq!(stacks[0].stats().total_drops(), 0, "{}", stacks[0].stats());
+    assert_eq!(stacks[1].stats().total_drops(), 0, "{}", stacks[1].stats());
+    // Close both ways; the client ends in TIME-WAIT, the server closed.
+    stacks[1].tcp_mut().close(cs).unwrap();
+    for _ in 0..100 {
+        let mut refs: Vec<&mut Stack> = stacks.iter_mut().collect();
+        tick(&mut refs, &mut now);
+    }
+    let mut buf = [0u8; 16];
+    assert_eq!(
+        stacks[0].tcp_mut().recv(ss, &mut buf),
+        Ok(0),
+        "EOF after FIN"
+    );
+    stacks[0].tcp_mut().close(ss).unwrap();
+    for _ in 0..100 {
+        let mut refs: Vec<&mut Stack> = stacks.iter_mut().collect();
+        tick(&mut refs, &mut now);
+    }
+    assert_eq!(stacks[0].tcp().chunks_in_use(), 0);
+    assert_eq!(stacks[1].tcp().chunks_in_use(), 0);
+    assert_eq!(stacks[0].frames_available(), stacks[0].frames_capacity());
+    assert_eq!(stacks[1].frames_available(), stacks[1].frames_capacity());
+}
+
+#[test]
+fn loopback_to_own_address_and_localhost() {
+    let (mut s, _c) = pair(1);
+    let mut stacks = vec![s.remove(0)];
+    let mut now = Instant::from_secs(1);
+    let l = stacks[0]
+        .tcp_mut()
+        .listen(addr([0, 0, 0, 0], 80), 16)
+        .unwrap();
+    for target in [SERVER, [127, 0, 0, 1]] {
+        let cs = stacks[0]
+            .tcp_mut()
+            .connect(now, addr(target, 80), None)
+            .unwrap();
+        let mut ss = None;
+        for _ in 0..20 {
+            let mut refs: Vec<&mut Stack> = stacks.iter_mut().collect();
+            tick(&mut refs, &mut now);
+            if let Ok(id) = stacks[0].tcp_mut().accept(l) {
+                ss = Some(id);
+                break;
+            }
+        }
+        let ss = ss.expect("accepted over loopback");
+        let msg: Vec<u8> = (0..50_000u32).map(|i| i as u8).collect();
+        assert_eq!(transfer(&mut stacks, (0, cs), (0, ss), &msg, &mut now), msg);
+        // Nothing went to the device.
+        assert_eq!(
+            stacks[0].nic().counters().tx_frames,
+            1,
+            "only the gratuitous ARP"
+        );
+        stacks[0].tcp_mut().abort(cs).unwrap();
+        stacks[0].tcp_mut().close(ss).unwrap();
+        for _ in 0..10 {
+            let mut refs: Vec<&mut Stack> = stacks.iter_mut().collect();
+            tick(&mut refs, &mut now);
+        }
+    }
+}
+
+#[test]
+fn two_queues_each_flow_stays_on_its_core() {
+    let (servers, clients) = pair(2);
+    let mut stacks: Vec<Stack> = servers.into_iter().chain(clients).collect();
+    // stacks[0], [1]: server queues 0 and 1; [2], [3]: client queues 0 and 1.
+    let mut now = Instant::from_secs(1);
+    let l0 = stacks[0]
+        .tcp_mut()
+        .listen(addr([0, 0, 0, 0], 9), 64)
+        .unwrap();
+    let l1 = stacks[1]
+        .tcp_mut()
+        .listen(addr([0, 0, 0, 0], 9), 64)
+        .unwrap();
+    let mut conns = Vec::new();
+    for i in 0..8 {
+        let core = 2 + i % 2;
+        let id = stacks[core]
+            .tcp_mut()
+            .connect(now, addr(SERVER, 9), None)
+            .unwrap();
+        conns.push((core, id));
+    }
+    let mut accepted = [0usize; 2];
+    for _ in 0..200 {
+        let mut refs: Vec<&mut Stack> = stacks.iter_mut().collect();
+        tick(&mut refs, &mut now);
+        while stacks[0].tcp_mut().accept(l0).is_ok() {
+            accepted[0] += 1;
+        }
+        while stacks[1].tcp_mut().accept(l1).is_ok() {
+            accepted[1] += 1;
+        }
+    }
+    // Client core k's flows were steered to server queue k, both ways.
+    assert_eq!(accepted, [4, 4]);
+    for (core, id) in conns {
+        assert_eq!(stacks[core].tcp().state(id).unwrap(), State::Established);
+    }
+}
+
+#[test]
+fn garbage_frames_are_dropped_and_counted() {
+    let (a, b) = MemoryNic::pair(1, 256);
+    let mut stack = Stack::new(cfg(SERVER), a.split_boxed().remove(0)).unwrap();
+    let mut peer = b.split().remove(0);
+    let mut pool = FramePool::new(64);
+    let mut rng = mtcp_stack::rand::Rng::new(5);
+    let mut now = Instant::from_secs(1);
+    let mut frames = Vec::new();
+    for i in 0..200 {
+        let mut f = pool.alloc().unwrap();
+        let len = 14 + (i % 100);
+        f.set_len(len);
+        rng.fill(f.as_mut_slice());
+        // Half of them claim to be IPv4 for us.
+        if i % 2 == 0 {
+            f.as_mut_slice()[..6].copy_from_slice(&[0xff; 6]);
+            f.as_mut_slice()[12..14].copy_from_slice(&[0x08, 0x00]);
+        }
+        frames.push(f);
+        peer.tx_burst(&mut frames, &mut pool);
+        stack.poll(now);
+        stack.flush(now);
+        now += Duration::from_millis(1);
+    }
+    let st = stack.stats();
+    assert_eq!(st.rx_frames, 200);
+    assert!(st.total_drops() >= 190, "{st}");
+    assert!(st.drops(DropReason::Malformed) + st.drops(DropReason::Truncated) > 0);
+}
