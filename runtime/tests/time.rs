@@ -111,7 +111,7 @@ fn a_dropped_timeout_cancels_its_timer() {
             let t = time::timeout(Duration::from_secs(3600), std::future::ready(()));
             assert!(t.await.is_ok());
         }
-        let mut s = pin!(time::sleep(Duration::from_secs(3600)));
+        let mut s = Box::pin(time::sleep(Duration::from_secs(3600)));
         let polled = std::future::poll_fn(|cx| {
             assert!(s.as_mut().poll(cx).is_pending());
             std::task::Poll::Ready(())
