@@ -5,7 +5,7 @@ use quote::{quote, quote_spanned, ToTokens};
 use syn::parse::Parser;
 use syn::punctuated::Punctuated;
 use syn::spanned::Spanned;
-use syn::{Expr, ExprLit, ItemFn, Lit, MetaNameValue, Path, Token};
+use syn::{Expr, ExprLit, ItemFn, Lit, MetaNameValue, Path, ReturnType, Token};
 
 /// Which attribute is being expanded.
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
@@ -45,13 +45,8 @@ struct Config {
     crate_path: Path,
 }
 
-impl Default for Config {
-    fn default() -> Config {
-        Config {
-            cores: None,
-            crate_path: syn::parse_quote!(::mtcp),
-        }
-    }
+fn default_crate_path() -> Path {
+    syn::parse_quote!(::mtcp)
 }
 
 const OPTIONS: &str = "`cores`, `flavor`, `worker_threads`, `crate`";
@@ -172,7 +167,7 @@ impl RawConfig {
             crate_path: self
                 .crate_path
                 .map(|(p, _)| p)
-                .unwrap_or_else(|| Config::default().crate_path),
+                .unwrap_or_else(default_crate_path),
         })
     }
 }
@@ -222,7 +217,7 @@ pub(crate) fn main(args: TokenStream, item: TokenStream, kind: Kind) -> TokenStr
         .and_then(|c| check_fn(&input, kind).map(|()| c));
     match config {
         Ok(config) => expand(input, kind, &config),
-        Err(e) => with_error(expand(input, kind, &Config::default()), e),
+        Err(e) => with_error(expand_inert(input), e),
     }
 }
 
@@ -236,7 +231,7 @@ fn with_error(mut tokens: TokenStream, error: syn::Error) -> TokenStream {
 /// ```text
 /// fn f() -> T {
 ///     async fn __mtcp_body() -> T { body }
-///     ::mtcp::runtime::__main_entry(cores, __mtcp_body)
+///     ::mtcp::runtime::__main_entry(cores, __mtcp_body, ::mtcp::runtime::__report)
 /// }
 /// ```
 ///
@@ -257,19 +252,53 @@ fn expand(mut input: ItemFn, kind: Kind, config: &Config) -> TokenStream {
         Kind::Main => quote_spanned!(span=> __main_entry),
         Kind::Test => quote_spanned!(span=> __test_entry),
     };
+    // `main` and tests return `Termination` types (the compiler checks):
+    // the other cores' outputs are reported like `main`'s. Any other
+    // function's output on cores other than 0 is dropped.
+    let report = if kind == Kind::Test || input.sig.ident == "main" {
+        quote_spanned!(span=> #crate_path::runtime::__report)
+    } else {
+        quote_spanned!(span=> #crate_path::runtime::__ignore)
+    };
     let block = quote_spanned! {span=>
         {
             async fn #inner_ident() #output #body
-            #crate_path::runtime::#entry(#cores, #inner_ident)
+            #crate_path::runtime::#entry(#cores, #inner_ident, #report)
         }
     };
     input.sig.asyncness = None;
     input.block = syn::parse2(block).expect("the expansion is a block");
-    let header = match kind {
+    with_header(input, kind)
+}
+
+/// The expansion next to a `compile_error!`: the function, no longer async,
+/// with its body still type-checked as an async block (so editors keep
+/// working and no follow-up errors appear) but never run.
+fn expand_inert(mut input: ItemFn) -> TokenStream {
+    let body = &input.block;
+    let output = match &input.sig.output {
+        ReturnType::Default => quote!(()),
+        ReturnType::Type(_, ty) => quote!(#ty),
+    };
+    let span = body.brace_token.span.join();
+    let block = quote_spanned! {span=>
+        {
+            let __mtcp_body: ::core::pin::Pin<&mut dyn ::core::future::Future<Output = #output>> =
+                ::core::pin::pin!(async move #body);
+            let _ = __mtcp_body;
+            ::core::panic!("this function failed to compile")
+        }
+    };
+    input.sig.asyncness = None;
+    input.block = syn::parse2(block).expect("the expansion is a block");
+    input.into_token_stream()
+}
+
+fn with_header(input: ItemFn, kind: Kind) -> TokenStream {
+    let mut tokens = match kind {
         Kind::Main => TokenStream::new(),
         Kind::Test => quote!(#[::core::prelude::v1::test]),
     };
-    let mut tokens = header;
     input.to_tokens(&mut tokens);
     tokens
 }

@@ -387,12 +387,15 @@ impl Runtime {
 
     /// The entry point of `#[mtcp::main]` with more than one core: core 0 on
     /// the calling thread (its output needs no `Send`), the others on their
-    /// own threads, their outputs reported (like `main`'s) on their thread.
-    fn main_on_cores<M, F>(&self, main: M) -> io::Result<(F::Output, Vec<usize>)>
+    /// own threads, their outputs handed to `report` there (false: failed).
+    fn main_on_cores<M, F>(
+        &self,
+        main: M,
+        report: fn(F::Output) -> bool,
+    ) -> io::Result<(F::Output, Vec<usize>)>
     where
         M: Fn() -> F + Send + Sync + 'static,
         F: Future + 'static,
-        F::Output: Termination,
     {
         let n = self.config.cores;
         let startup = Arc::new(Startup::new(self.config.clone(), n, true));
@@ -403,7 +406,7 @@ impl Runtime {
             let out = s.run_core(i, true, true, || m());
             match out {
                 Outcome::Done(v) => {
-                    if !is_success(v.report()) {
+                    if !report(v) {
                         f.lock().unwrap_or_else(|e| e.into_inner()).push(i);
                     }
                 }
@@ -623,24 +626,23 @@ impl Future for ShutdownRequested {
 
 /// Entry point of `#[mtcp::main]`: runs `main` on `cores` cores (default
 /// 1) and returns core 0's output. With one core it runs on the calling
-/// thread. With more, each other core's output is reported on its own thread
-/// as `main`'s would be (an `Err` is printed), and the process exits with
-/// status 1 after the run if any of them failed.
+/// thread. With more, each other core's output goes to `report` on that
+/// core's thread (the macro passes [`__report`] for `main` and tests, which
+/// prints an `Err` like `main` would, and [`__ignore`] otherwise); the
+/// process exits with status 1 after the run if any of them failed.
 ///
 /// A core that fails to start prints one line and exits with status 1.
 /// The integrator maps `MTCP_*` settings here, in one place.
 #[doc(hidden)]
-pub fn __main_entry<M, F>(cores: Option<usize>, main: M) -> F::Output
+pub fn __main_entry<M, F>(cores: Option<usize>, main: M, report: fn(F::Output) -> bool) -> F::Output
 where
     M: Fn() -> F + Send + Sync + 'static,
     F: Future + 'static,
-    F::Output: Termination,
 {
     let builder = Builder::new().cores(cores.unwrap_or(1));
-    match run_entry(builder, main) {
+    match run_entry(builder, main, report) {
         Ok((v, failures)) => {
             if !failures.is_empty() {
-                let _ = v.report();
                 eprintln!("mtcp: the main function failed on cores {failures:?}");
                 std::process::exit(1);
             }
@@ -657,14 +659,13 @@ where
 /// panics (failing the test).
 #[doc(hidden)]
 #[track_caller]
-pub fn __test_entry<M, F>(cores: Option<usize>, main: M) -> F::Output
+pub fn __test_entry<M, F>(cores: Option<usize>, main: M, report: fn(F::Output) -> bool) -> F::Output
 where
     M: Fn() -> F + Send + Sync + 'static,
     F: Future + 'static,
-    F::Output: Termination,
 {
     let builder = Builder::new().cores(cores.unwrap_or(1));
-    match run_entry(builder, main) {
+    match run_entry(builder, main, report) {
         Ok((v, failures)) => {
             assert!(
                 failures.is_empty(),
@@ -676,15 +677,32 @@ where
     }
 }
 
-fn run_entry<M, F>(builder: Builder, main: M) -> io::Result<(F::Output, Vec<usize>)>
+/// Reports a main or test output as `main` would (an `Err` is printed);
+/// false if it failed.
+#[doc(hidden)]
+pub fn __report<T: Termination>(output: T) -> bool {
+    is_success(output.report())
+}
+
+/// Drops an output that has no success or failure.
+#[doc(hidden)]
+pub fn __ignore<T>(output: T) -> bool {
+    drop(output);
+    true
+}
+
+fn run_entry<M, F>(
+    builder: Builder,
+    main: M,
+    report: fn(F::Output) -> bool,
+) -> io::Result<(F::Output, Vec<usize>)>
 where
     M: Fn() -> F + Send + Sync + 'static,
     F: Future + 'static,
-    F::Output: Termination,
 {
     let rt = builder.build()?;
     if rt.cores() == 1 {
         return rt.try_block_on(main()).map(|v| (v, Vec::new()));
     }
-    rt.main_on_cores(main)
+    rt.main_on_cores(main, report)
 }
