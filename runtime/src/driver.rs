@@ -1,9 +1,18 @@
 //! The hook between the reactor loop and an I/O source.
 //!
 //! Each core owns one [`IoDriver`]. The reactor calls it at fixed points of
-//! every tick (see [`crate::reactor`]): [`poll`](IoDriver::poll) before the
-//! timers and tasks, [`flush`](IoDriver::flush) after them, and
-//! [`park`](IoDriver::park) when the core has nothing to do. The TCP stack
+//! every tick:
+//!
+//! 1. read `now` once; drain the core's cross-thread inbox;
+//! 2. [`poll(now)`](IoDriver::poll): RX burst, stack input and timers,
+//!    flow-event wakes;
+//! 3. the runtime's timers;
+//! 4. ready tasks, up to the task budget;
+//! 5. [`flush(now)`](IoDriver::flush): TX lists, TX burst;
+//! 6. if nothing did work: spin a few ticks, then
+//!    [`park(timeout)`](IoDriver::park) until the earliest runtime timer or
+//!    [`next_deadline`](IoDriver::next_deadline), input, or a cross-thread
+//!    wake (through the [`unparker`](IoDriver::unparker)). The TCP stack
 //! plugs in here; without one, [`NoNetwork`] parks the thread, which is all a
 //! runtime of timers and tasks needs.
 //!
@@ -214,4 +223,27 @@ pub fn with_io_driver<D: IoDriver, R>(f: impl FnOnce(&mut D) -> R) -> Option<R> 
         Some(f(d))
     })
     .flatten()
+}
+
+/// The current tick's time as the stack sees it (microseconds since the
+/// runtime's start), read once per tick; `None` off a runtime thread.
+///
+/// Socket calls made from a task pass this to the stack, so every decision
+/// in one tick uses the same clock reading.
+pub fn tick_now() -> Option<StackInstant> {
+    crate::context::with_core(|core| core.tick_now.get())
+}
+
+/// Converts a [`time::Instant`](crate::time::Instant) to the stack's time
+/// base (saturating at the runtime's start); `None` off a runtime thread.
+pub fn to_stack_instant(t: crate::time::Instant) -> Option<StackInstant> {
+    crate::context::with_core(|core| core.clock.stack_instant(t.into_std()))
+}
+
+/// Converts a stack instant to a [`time::Instant`](crate::time::Instant);
+/// `None` off a runtime thread.
+pub fn from_stack_instant(t: StackInstant) -> Option<crate::time::Instant> {
+    crate::context::with_core(|core| core.clock.instant_of_stack(t))
+        .flatten()
+        .map(crate::time::Instant::from_std)
 }

@@ -26,6 +26,7 @@ use std::task::{Context, Poll, Waker};
 use std::time::Instant as StdInstant;
 
 use crossbeam_channel::Receiver;
+use mtcp_stack::time::Instant as StackInstant;
 
 use crate::builder::{Config, IdlePolicy};
 use crate::driver::{CoreId, IoDriver};
@@ -56,6 +57,8 @@ pub(crate) struct Core {
     /// Wakers fired by the wheel this tick (capacity reused).
     fired: RefCell<Vec<Waker>>,
     stop: Cell<bool>,
+    /// The current tick's time, as the stack sees it.
+    pub(crate) tick_now: Cell<StackInstant>,
 }
 
 impl std::fmt::Debug for Core {
@@ -104,6 +107,7 @@ impl Core {
             config,
             fired: RefCell::new(Vec::with_capacity(64)),
             stop: Cell::new(false),
+            tick_now: Cell::new(StackInstant::ZERO),
         })
     }
 
@@ -125,6 +129,7 @@ impl Core {
         loop {
             let now = StdInstant::now();
             let stack_now = self.clock.stack_instant(now);
+            self.tick_now.set(stack_now);
 
             let mut work = self.drain_inbox();
             if self.stop.get() {

@@ -445,3 +445,31 @@ fn a_main_future_that_polls_itself_ready_via_poll_fn() {
     }));
     assert_eq!(n, 3);
 }
+
+#[test]
+fn tick_time_is_shared_with_the_stack() {
+    assert!(mtcp::driver::tick_now().is_none());
+    rt().block_on(async {
+        let t0 = mtcp::driver::tick_now().unwrap();
+        mtcp::time::sleep(Duration::from_millis(3)).await;
+        let t1 = mtcp::driver::tick_now().unwrap();
+        assert!(t1 - t0 >= Duration::from_millis(3), "{t0} {t1}");
+        let now = mtcp::time::Instant::now();
+        let s = mtcp::driver::to_stack_instant(now).unwrap();
+        assert!(s >= t1);
+        let back = mtcp::driver::from_stack_instant(s).unwrap();
+        assert!(back <= now && now - back < Duration::from_micros(2));
+    });
+}
+
+#[test]
+fn public_types_have_the_expected_auto_traits() {
+    fn send_sync<T: Send + Sync>() {}
+    fn send<T: Send>() {}
+    send_sync::<Runtime>();
+    send_sync::<Builder>();
+    send_sync::<mtcp::time::error::Elapsed>();
+    send::<mtcp::time::Sleep>();
+    send::<mtcp::time::Interval>();
+    send::<mtcp::time::Timeout<mtcp::time::Sleep>>();
+}

@@ -1,6 +1,6 @@
 //! Utilities for tracking time, shaped like `tokio::time`.
 //!
-//! Timers run on the current core's millisecond [timer wheel](wheel): a
+//! Timers run on the current core's millisecond timer wheel: a
 //! [`Sleep`] registers on its first poll, fires no earlier than its deadline
 //! (deadlines round up to the next millisecond), and is cancelled when
 //! dropped. All of these must be polled on a thread running an mtcp runtime.
