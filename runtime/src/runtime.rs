@@ -555,6 +555,79 @@ pub fn run_on(core: usize, f: impl FnOnce() + Send + 'static) -> Result<(), RunO
     }
 }
 
+/// A handle to a running runtime's cores, usable from any thread (it is
+/// `Send + Sync + Clone`): send closures to a core or request shutdown, e.g.
+/// from a signal-handling thread.
+///
+/// # Examples
+///
+/// ```
+/// use mtcp::runtime::Handle;
+///
+/// # mtcp::runtime::block_on(async {
+/// let handle = Handle::current();
+/// let (tx, rx) = mtcp::sync::oneshot::channel();
+/// std::thread::spawn(move || {
+///     handle.run_on(0, move || tx.send(mtcp::runtime::current_core()).unwrap()).unwrap();
+/// });
+/// assert_eq!(rx.await.unwrap(), 0);
+/// # });
+/// ```
+#[derive(Clone)]
+pub struct Handle {
+    peers: Arc<[Arc<Remote>]>,
+}
+
+impl fmt::Debug for Handle {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Handle")
+            .field("cores", &self.peers.len())
+            .finish()
+    }
+}
+
+impl Handle {
+    /// The handle of the runtime running the caller.
+    ///
+    /// # Panics
+    ///
+    /// Off a runtime thread.
+    #[track_caller]
+    pub fn current() -> Handle {
+        let peers = context::expect_core("mtcp::runtime::Handle::current", |c| {
+            c.peers.borrow().clone()
+        });
+        Handle { peers }
+    }
+
+    /// The number of cores.
+    pub fn core_count(&self) -> usize {
+        self.peers.len()
+    }
+
+    /// Runs `f` on core `core`'s thread at its next tick. See [`run_on`].
+    ///
+    /// # Errors
+    ///
+    /// [`RunOnError`] if there is no such core or it has stopped (the run
+    /// is over).
+    pub fn run_on(&self, core: usize, f: impl FnOnce() + Send + 'static) -> Result<(), RunOnError> {
+        let remote = self.peers.get(core).ok_or(RunOnError::NoSuchCore)?;
+        if remote.send(Msg::Run(Box::new(f))) {
+            Ok(())
+        } else {
+            Err(RunOnError::Stopped)
+        }
+    }
+
+    /// Asks every core to shut down gracefully. See [`request_shutdown`].
+    pub fn request_shutdown(&self) {
+        for p in self.peers.iter() {
+            p.send(Msg::Shutdown);
+        }
+    }
+}
+
 /// Asks every core of the caller's runtime to shut down gracefully: each
 /// core's [`shutdown_requested`] future completes, so the program can wind
 /// down (stop accepting, finish requests) and return from its main future.
@@ -564,12 +637,7 @@ pub fn run_on(core: usize, f: impl FnOnce() + Send + 'static) -> Result<(), RunO
 /// Off a runtime thread.
 #[track_caller]
 pub fn request_shutdown() {
-    let peers = context::expect_core("mtcp::runtime::request_shutdown", |c| {
-        c.peers.borrow().clone()
-    });
-    for p in peers.iter() {
-        p.send(Msg::Shutdown);
-    }
+    Handle::current().request_shutdown();
 }
 
 /// Whether a shutdown was requested on this core.

@@ -222,3 +222,31 @@ fn runtimes_run_one_after_another_and_side_by_side() {
     }
     assert_eq!(a.join().unwrap(), vec![0, 1]);
 }
+
+#[test]
+fn a_handle_works_from_plain_threads() {
+    let rt = Builder::new().cores(2).build().unwrap();
+    let out = rt.block_on_each_core(|| async {
+        if runtime::current_core() == 0 {
+            let handle = runtime::Handle::current();
+            assert_eq!(handle.core_count(), 2);
+            let (tx, rx) = oneshot::channel();
+            std::thread::spawn(move || {
+                handle
+                    .run_on(1, move || {
+                        mtcp::spawn(async move { tx.send(runtime::current_core()).unwrap() });
+                    })
+                    .unwrap();
+                assert_eq!(handle.run_on(2, || {}), Err(RunOnError::NoSuchCore));
+                handle.request_shutdown();
+            });
+            assert_eq!(rx.await.unwrap(), 1);
+        }
+        runtime::shutdown_requested().await;
+        runtime::current_core()
+    });
+    assert_eq!(out, vec![0, 1]);
+    // After the run, a kept handle reports the cores as stopped.
+    let kept = rt.block_on(async { runtime::Handle::current() });
+    assert_eq!(kept.run_on(0, || {}), Err(RunOnError::Stopped));
+}
