@@ -473,3 +473,21 @@ fn public_types_have_the_expected_auto_traits() {
     send::<mtcp::time::Interval>();
     send::<mtcp::time::Timeout<mtcp::time::Sleep>>();
 }
+
+#[test]
+fn spawn_blocking_runs_off_the_core() {
+    rt().block_on(async {
+        let core_thread = std::thread::current().id();
+        let h = mtcp::task::spawn_blocking(move || {
+            std::thread::sleep(Duration::from_millis(10));
+            assert_ne!(std::thread::current().id(), core_thread);
+            6 * 7
+        });
+        assert!(!h.is_finished());
+        assert_eq!(h.await.unwrap(), 42);
+        let err = mtcp::task::spawn_blocking(|| panic!("blocking failed"))
+            .await
+            .unwrap_err();
+        assert!(err.is_panic());
+    });
+}

@@ -133,7 +133,7 @@ pub(crate) trait Task {
 }
 
 /// What a [`JoinHandle`] holds of a task.
-trait Joinable<T> {
+pub(crate) trait Joinable<T> {
     fn poll_join(&self, cx: &mut Context<'_>) -> Poll<Result<T, JoinError>>;
     fn abort(&self);
     fn is_finished(&self) -> bool;
@@ -291,6 +291,10 @@ pub struct JoinHandle<T> {
 }
 
 impl<T> JoinHandle<T> {
+    pub(crate) fn from_joinable(task: Rc<dyn Joinable<T>>) -> JoinHandle<T> {
+        JoinHandle { task: Some(task) }
+    }
+
     /// Cancels the task. If it has not finished yet, its future is dropped
     /// at its next turn on the run queue (not during this call) and awaiting
     /// the handle gives a [`JoinError`] with

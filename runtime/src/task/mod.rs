@@ -1,4 +1,4 @@
-//! Tasks: [`spawn`], [`JoinHandle`], [`yield_now`].
+//! Tasks: [`spawn`], [`JoinHandle`], [`yield_now`], [`spawn_blocking`].
 //!
 //! Tasks are core-local: a task runs on the core that spawned it, from start
 //! to finish, so its future need not be `Send`. Each core keeps its tasks in
@@ -8,6 +8,7 @@
 //! no atomic operation and no allocation; a wake from another thread goes
 //! through the core's cross-thread queue.
 
+mod blocking;
 pub(crate) mod executor;
 mod join;
 pub(crate) mod waker;
@@ -15,6 +16,7 @@ mod yield_now;
 
 use std::future::Future;
 
+pub use blocking::spawn_blocking;
 pub use join::{JoinError, JoinHandle};
 pub use yield_now::yield_now;
 
