@@ -1,7 +1,106 @@
 //! mtcp: an async runtime whose reactor is a user-level TCP/IP stack.
 //!
-//! One thread per core; each core owns a NIC queue, a [`mtcp_stack`] stack
-//! and an executor, so a socket call is a plain function call.
-#![warn(missing_docs, missing_debug_implementations, unreachable_pub)]
+//! One thread per core; each core owns a NIC queue, a [`mtcp_stack`] stack,
+//! a timer wheel and an executor, so a socket call is a plain function call.
+//! The API follows tokio's: a tokio program ports by renaming `tokio` to
+//! `mtcp`.
+//!
+//! ```
+//! use std::time::Duration;
+//!
+//! #[mtcp::main]
+//! async fn main() {
+//!     let handle = mtcp::spawn(async {
+//!         mtcp::time::sleep(Duration::from_millis(1)).await;
+//!         "hello"
+//!     });
+//!     assert_eq!(handle.await.unwrap(), "hello");
+//! }
+//! ```
+//!
+//! # Differences from tokio
+//!
+//! - Tasks never move between cores, so [`spawn`] does not require `Send`,
+//!   and [`JoinHandle`](task::JoinHandle) is not `Send`.
+//! - `#[mtcp::main(cores = N)]` runs the main body once on each of `N`
+//!   cores (thread per core, shared nothing). tokio's `flavor` and
+//!   `worker_threads` options are accepted but run the body once.
+//! - [`io`] and [`sync`] are tokio's own runtime-independent types,
+//!   re-exported.
+#![warn(
+    missing_docs,
+    missing_debug_implementations,
+    unreachable_pub,
+    unsafe_op_in_unsafe_fn
+)]
 
 pub use mtcp_stack as stack;
+
+mod builder;
+mod context;
+#[doc(hidden)]
+pub mod driver;
+mod reactor;
+pub mod runtime;
+pub mod task;
+pub mod time;
+
+pub use task::spawn;
+
+/// Marks an async function to run as the program's entry point on an mtcp
+/// runtime.
+///
+/// `#[mtcp::main]` runs the body on one core, on the main thread.
+/// `#[mtcp::main(cores = N)]` starts `N` cores (one pinned thread each) and
+/// runs the body once on *each* core; the program ends when every core's
+/// body has returned, with core 0's return value.
+///
+/// For source compatibility with tokio, `flavor = "current_thread"`,
+/// `flavor = "multi_thread"`, `worker_threads = N` and `crate = "path"` are
+/// accepted; the first three do not replicate the body (only `cores` does).
+///
+/// ```
+/// #[mtcp::main]
+/// async fn main() -> Result<(), Box<dyn std::error::Error>> {
+///     mtcp::task::yield_now().await;
+///     Ok(())
+/// }
+/// ```
+pub use mtcp_macros::main;
+
+/// Marks an async test function to run on an mtcp runtime; `cores = N`
+/// runs the body on each of `N` cores.
+///
+/// ```no_run
+/// #[mtcp::test]
+/// async fn adds() {
+///     assert_eq!(mtcp::spawn(async { 1 + 1 }).await.unwrap(), 2);
+/// }
+///
+/// #[mtcp::test(cores = 2)]
+/// async fn runs_on_each_core() {
+///     assert!(mtcp::runtime::current_core() < 2);
+/// }
+/// ```
+pub use mtcp_macros::test;
+
+/// Asynchronous I/O traits, extension traits and utilities: tokio's
+/// runtime-independent `io` module, re-exported.
+pub mod io {
+    pub use tokio::io::*;
+}
+
+/// Synchronization primitives (channels, mutexes, notify, semaphores):
+/// tokio's runtime-independent `sync` module, re-exported. They work on any
+/// executor, mtcp's included, and across cores.
+pub mod sync {
+    pub use tokio::sync::*;
+}
+
+/// futures-io's `AsyncRead`/`AsyncWrite` traits, for libraries written
+/// against the `futures` ecosystem.
+pub mod futures_io {
+    pub use futures_io::{AsyncBufRead, AsyncRead, AsyncSeek, AsyncWrite};
+}
+
+pub use tokio::{join, pin, select, try_join};

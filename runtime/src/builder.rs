@@ -1,0 +1,254 @@
+//! [`Builder`]: configures and builds a [`Runtime`].
+
+use std::any::Any;
+use std::fmt;
+use std::io;
+use std::sync::Arc;
+
+use crate::driver::{CoreId, DriverContext, DriverFactory, IoDriver, NoNetwork};
+use crate::runtime::Runtime;
+
+/// What a core does when a tick found no work.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum IdlePolicy {
+    /// Never park: tick again at once (lowest latency, burns the core; for
+    /// benchmarks).
+    BusyPoll,
+    /// Tick `spin` more times, then park until the next timer or driver
+    /// deadline, input, or a cross-thread wake (the default, with
+    /// `spin = 64`).
+    Adaptive {
+        /// Idle ticks before parking.
+        spin: u32,
+    },
+}
+
+impl Default for IdlePolicy {
+    fn default() -> IdlePolicy {
+        IdlePolicy::Adaptive { spin: 64 }
+    }
+}
+
+/// The default task budget: polls per tick before the core goes back to I/O.
+pub const DEFAULT_TASK_BUDGET: usize = 256;
+
+/// Builds a [`Runtime`] with custom settings.
+///
+/// # Examples
+///
+/// ```
+/// use mtcp::runtime::{Builder, IdlePolicy};
+///
+/// let rt = Builder::new()
+///     .cores(1)
+///     .idle_policy(IdlePolicy::Adaptive { spin: 16 })
+///     .task_budget(128)
+///     .build()
+///     .unwrap();
+/// assert_eq!(rt.block_on(async { 1 + 1 }), 2);
+/// ```
+pub struct Builder {
+    cores: Option<usize>,
+    idle: Option<IdlePolicy>,
+    task_budget: Option<usize>,
+    pin_threads: bool,
+    factory: Option<DriverFactory>,
+    extra: Option<Arc<dyn Any + Send + Sync>>,
+}
+
+impl fmt::Debug for Builder {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Builder")
+            .field("cores", &self.cores)
+            .field("idle", &self.idle)
+            .field("task_budget", &self.task_budget)
+            .field("pin_threads", &self.pin_threads)
+            .field("io_driver_factory", &self.factory.is_some())
+            .field("extra", &self.extra.is_some())
+            .finish()
+    }
+}
+
+impl Default for Builder {
+    fn default() -> Builder {
+        Builder::new()
+    }
+}
+
+impl Builder {
+    /// Default settings: one core, adaptive idling, a budget of
+    /// [`DEFAULT_TASK_BUDGET`] polls per tick, pinned threads, no network
+    /// device.
+    pub fn new() -> Builder {
+        Builder {
+            cores: None,
+            idle: None,
+            task_budget: None,
+            pin_threads: true,
+            factory: None,
+            extra: None,
+        }
+    }
+
+    /// Number of cores (threads, each with its own executor, timers and I/O
+    /// driver). Default 1.
+    pub fn cores(mut self, n: usize) -> Builder {
+        self.cores = Some(n);
+        self
+    }
+
+    /// Never park when idle (`true`), or idle adaptively (`false`, the
+    /// default).
+    pub fn busy_poll(mut self, on: bool) -> Builder {
+        self.idle = Some(if on {
+            IdlePolicy::BusyPoll
+        } else {
+            IdlePolicy::default()
+        });
+        self
+    }
+
+    /// What a core does when it has no work. See [`IdlePolicy`].
+    pub fn idle_policy(mut self, policy: IdlePolicy) -> Builder {
+        self.idle = Some(policy);
+        self
+    }
+
+    /// Task polls per tick before the core polls I/O again (at least 1).
+    pub fn task_budget(mut self, polls: usize) -> Builder {
+        self.task_budget = Some(polls);
+        self
+    }
+
+    /// Pin each core's thread to its own CPU (default `true`). Threads stay
+    /// unpinned, with one warning, when the machine has fewer CPUs than
+    /// cores. The thread calling [`Runtime::block_on`] is never pinned.
+    pub fn pin_threads(mut self, on: bool) -> Builder {
+        self.pin_threads = on;
+        self
+    }
+
+    /// Installs the I/O driver factory, called once per core on that core's
+    /// thread when it starts. Without one, cores use [`NoNetwork`].
+    #[doc(hidden)]
+    pub fn io_driver_factory(mut self, factory: DriverFactory) -> Builder {
+        self.factory = Some(factory);
+        self
+    }
+
+    /// Free-form configuration for the I/O driver (network settings), handed
+    /// to the factory as [`DriverContext::extra`].
+    #[doc(hidden)]
+    pub fn extra<T: Any + Send + Sync>(mut self, value: T) -> Builder {
+        self.extra = Some(Arc::new(value));
+        self
+    }
+
+    /// The extra configuration, if it is a `T`.
+    #[doc(hidden)]
+    pub fn get_extra<T: Any>(&self) -> Option<&T> {
+        self.extra.as_deref()?.downcast_ref::<T>()
+    }
+
+    /// The cores set explicitly, if any (explicit settings win over the
+    /// environment).
+    #[doc(hidden)]
+    pub fn get_cores(&self) -> Option<usize> {
+        self.cores
+    }
+
+    /// The idle policy set explicitly, if any.
+    #[doc(hidden)]
+    pub fn get_idle_policy(&self) -> Option<IdlePolicy> {
+        self.idle
+    }
+
+    /// Checks the settings and builds the runtime. Cores start when the
+    /// runtime runs a future ([`Runtime::block_on`],
+    /// [`Runtime::block_on_each_core`]).
+    ///
+    /// # Errors
+    ///
+    /// `InvalidInput`, with a message naming the setting, for zero cores or a
+    /// zero task budget.
+    pub fn build(self) -> io::Result<Runtime> {
+        let cores = self.cores.unwrap_or(1);
+        if cores == 0 {
+            return Err(invalid("cores = 0: expected at least 1"));
+        }
+        if cores > 4096 {
+            return Err(invalid(&format!("cores = {cores}: expected at most 4096")));
+        }
+        let task_budget = self.task_budget.unwrap_or(DEFAULT_TASK_BUDGET);
+        if task_budget == 0 {
+            return Err(invalid("task_budget = 0: expected at least 1"));
+        }
+        Ok(Runtime::from_config(Config {
+            cores,
+            idle: self.idle.unwrap_or_default(),
+            task_budget,
+            pin_threads: self.pin_threads,
+            factory: self.factory,
+            extra: self.extra,
+        }))
+    }
+}
+
+fn invalid(msg: &str) -> io::Error {
+    io::Error::new(io::ErrorKind::InvalidInput, format!("mtcp: {msg}"))
+}
+
+/// A built runtime's settings, shared by its cores.
+pub(crate) struct Config {
+    pub(crate) cores: usize,
+    pub(crate) idle: IdlePolicy,
+    pub(crate) task_budget: usize,
+    pub(crate) pin_threads: bool,
+    factory: Option<DriverFactory>,
+    extra: Option<Arc<dyn Any + Send + Sync>>,
+}
+
+impl fmt::Debug for Config {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Config")
+            .field("cores", &self.cores)
+            .field("idle", &self.idle)
+            .field("task_budget", &self.task_budget)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Config {
+    /// Builds core `id`'s driver, on its thread.
+    pub(crate) fn make_driver(&self, id: CoreId) -> io::Result<Box<dyn IoDriver>> {
+        match &self.factory {
+            Some(f) => f(&DriverContext::new(id, self.extra.clone())),
+            None => Ok(Box::new(NoNetwork::new())),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn bad_settings_fail_with_the_setting_named() {
+        let e = Builder::new().cores(0).build().unwrap_err();
+        assert_eq!(e.kind(), io::ErrorKind::InvalidInput);
+        assert!(e.to_string().contains("cores = 0"), "{e}");
+        let e = Builder::new().task_budget(0).build().unwrap_err();
+        assert!(e.to_string().contains("task_budget = 0"), "{e}");
+    }
+
+    #[test]
+    fn settings_and_extra_are_kept() {
+        let b = Builder::new().cores(3).busy_poll(true).extra(42u32);
+        assert_eq!(b.get_cores(), Some(3));
+        assert_eq!(b.get_idle_policy(), Some(IdlePolicy::BusyPoll));
+        assert_eq!(b.get_extra::<u32>(), Some(&42));
+        assert_eq!(b.get_extra::<u64>(), None);
+        let rt = b.build().unwrap();
+        assert_eq!(rt.cores(), 3);
+    }
+}

@@ -1,0 +1,265 @@
+//! The per-core reactor loop: one thread, one [`Core`], one tick at a time.
+//!
+//! A tick, in the order of mTCP's `core.c` and DESIGN.md "One core, one
+//! tick":
+//!
+//! 1. read `now` once;
+//! 2. drain the core's inbox (cross-thread wakes, [`run_on`] closures,
+//!    shutdown), bounded;
+//! 3. `io.poll(now)`: RX burst, stack input and timers, flow-event wakes;
+//! 4. fire the runtime's timers (the [wheel](crate::time::wheel));
+//! 5. run ready tasks, the main future first, up to the task budget;
+//! 6. `io.flush(now)`: TX lists and TX burst;
+//! 7. when nothing happened: spin a few idle ticks, then park in
+//!    `io.park(timeout)` until the earliest timer or driver deadline, or a
+//!    cross-thread wake ([`IdlePolicy`]).
+//!
+//! [`run_on`]: crate::runtime::run_on
+//! [`IdlePolicy`]: crate::runtime::IdlePolicy
+
+use std::cell::{Cell, RefCell};
+use std::future::Future;
+use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::pin::pin;
+use std::sync::Arc;
+use std::task::{Context, Poll, Waker};
+use std::time::Instant as StdInstant;
+
+use crossbeam_channel::Receiver;
+use mtcp_stack::time::Instant as StackInstant;
+
+use crate::builder::{Config, IdlePolicy};
+use crate::driver::{CoreId, IoDriver};
+use crate::task::executor::Executor;
+use crate::task::waker::{self, CoreKey, Msg, Remote, TaskKey, REGISTRY};
+use crate::time::wheel::{TimerKey, Wheel};
+use crate::time::Clock;
+
+/// Inbox messages handled per tick at most; the rest wait a tick.
+const INBOX_BUDGET: usize = 1024;
+
+/// Everything one core owns. Lives in the core thread's thread-local
+/// context while the loop runs.
+pub(crate) struct Core {
+    pub(crate) key: CoreKey,
+    pub(crate) id: CoreId,
+    pub(crate) exec: Executor,
+    pub(crate) timers: RefCell<Wheel>,
+    pub(crate) clock: Clock,
+    pub(crate) driver: RefCell<Box<dyn IoDriver>>,
+    pub(crate) remote: Arc<Remote>,
+    inbox: Receiver<Msg>,
+    /// Every core's inbox, by index (this one included); set once all cores
+    /// have started.
+    pub(crate) peers: RefCell<Arc<[Arc<Remote>]>>,
+    pub(crate) shutdown: Shutdown,
+    pub(crate) config: Arc<Config>,
+    /// Wakers fired by the wheel this tick (capacity reused).
+    fired: RefCell<Vec<Waker>>,
+    stop: Cell<bool>,
+    /// The current tick's time, as the stack sees it.
+    pub(crate) tick_now: Cell<StackInstant>,
+}
+
+impl std::fmt::Debug for Core {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Core")
+            .field("id", &self.id)
+            .field("exec", &self.exec)
+            .finish_non_exhaustive()
+    }
+}
+
+/// A core's graceful shutdown signal.
+#[derive(Debug, Default)]
+pub(crate) struct Shutdown {
+    pub(crate) requested: Cell<bool>,
+    pub(crate) waiters: RefCell<Vec<Waker>>,
+}
+
+impl Shutdown {
+    fn fire(&self) {
+        self.requested.set(true);
+        let waiters = std::mem::take(&mut *self.waiters.borrow_mut());
+        waiters.into_iter().for_each(Waker::wake);
+    }
+}
+
+impl Core {
+    /// Builds core `id` on the calling thread: its driver (through the
+    /// configured factory), inbox and registry entry.
+    pub(crate) fn new(id: CoreId, config: Arc<Config>, epoch: StdInstant) -> std::io::Result<Core> {
+        let driver = config.make_driver(id)?;
+        let (remote, inbox) = Remote::new(driver.unparker());
+        let key = REGISTRY.register(remote.clone());
+        let peers: Arc<[Arc<Remote>]> = Arc::from(vec![remote.clone()]);
+        Ok(Core {
+            key,
+            id,
+            exec: Executor::new(key),
+            timers: RefCell::new(Wheel::with_capacity(256)),
+            clock: Clock::new(epoch),
+            driver: RefCell::new(driver),
+            remote,
+            inbox,
+            peers: RefCell::new(peers),
+            shutdown: Shutdown::default(),
+            config,
+            fired: RefCell::new(Vec::with_capacity(64)),
+            stop: Cell::new(false),
+            tick_now: Cell::new(StackInstant::ZERO),
+        })
+    }
+
+    /// Runs the loop until `main` completes (`linger == false`), or, with
+    /// `linger`, until a `Stop` message after `main` completed (calling
+    /// `on_main_done` once). Returns `None` if stopped before `main`
+    /// completed.
+    pub(crate) fn run<F: Future>(
+        &self,
+        main: F,
+        linger: bool,
+        on_main_done: &dyn Fn(),
+    ) -> Option<F::Output> {
+        let mut main = pin!(main);
+        let mut output: Option<F::Output> = None;
+        let main_waker = waker::waker(self.key, TaskKey::MAIN);
+        let budget = self.config.task_budget;
+        let mut idle_ticks: u32 = 0;
+        loop {
+            let now = StdInstant::now();
+            let stack_now = self.clock.stack_instant(now);
+            self.tick_now.set(stack_now);
+
+            let mut work = self.drain_inbox();
+            if self.stop.get() {
+                return output;
+            }
+            work |= self.driver.borrow_mut().poll(stack_now);
+            work |= self.fire_timers(now) > 0;
+
+            let mut polled = 0;
+            if output.is_none() && self.exec.take_main_scheduled() {
+                polled += 1;
+                let mut cx = Context::from_waker(&main_waker);
+                if let Poll::Ready(v) = main.as_mut().poll(&mut cx) {
+                    if !linger {
+                        return Some(v);
+                    }
+                    output = Some(v);
+                    on_main_done();
+                }
+            }
+            polled += self.exec.run(budget.saturating_sub(polled).max(1));
+            work |= polled > 0;
+            work |= self.driver.borrow_mut().flush(stack_now);
+
+            if work || self.exec.has_ready() {
+                idle_ticks = 0;
+                continue;
+            }
+            match self.config.idle {
+                IdlePolicy::BusyPoll => std::hint::spin_loop(),
+                IdlePolicy::Adaptive { spin } => {
+                    if idle_ticks < spin {
+                        idle_ticks += 1;
+                        std::hint::spin_loop();
+                    } else {
+                        idle_ticks = 0;
+                        self.park();
+                    }
+                }
+            }
+        }
+    }
+
+    /// Handles queued messages. Returns whether there were any.
+    fn drain_inbox(&self) -> bool {
+        self.remote.begin_drain();
+        let mut n = 0;
+        while n < INBOX_BUDGET {
+            let Ok(msg) = self.inbox.try_recv() else {
+                break;
+            };
+            n += 1;
+            match msg {
+                Msg::Wake(token) => {
+                    let (core, task) = waker::untoken(token);
+                    if core == self.key {
+                        self.exec.schedule(task);
+                    }
+                }
+                Msg::Run(f) => {
+                    if let Err(payload) = catch_unwind(AssertUnwindSafe(f)) {
+                        log::error!(
+                            "mtcp: a run_on closure panicked on core {}: {}",
+                            self.id.index(),
+                            panic_message(&*payload)
+                        );
+                    }
+                }
+                Msg::CancelTimer(bits) => {
+                    self.timers.borrow_mut().remove(TimerKey::from_bits(bits));
+                }
+                Msg::Shutdown => self.shutdown.fire(),
+                Msg::Stop => {
+                    self.stop.set(true);
+                    self.shutdown.fire();
+                    break;
+                }
+            }
+        }
+        n > 0
+    }
+
+    fn fire_timers(&self, now: StdInstant) -> usize {
+        let now_ms = self.clock.now_ms(now);
+        let mut fired = self.fired.borrow_mut();
+        let count = self.timers.borrow_mut().advance(now_ms, &mut fired);
+        // Woken outside the wheel's borrow: a waker may be anyone's.
+        for w in fired.drain(..) {
+            w.wake();
+        }
+        count
+    }
+
+    fn park(&self) {
+        let timer = self
+            .timers
+            .borrow()
+            .next_deadline()
+            .and_then(|ms| self.clock.instant_of_ms(ms));
+        let mut driver = self.driver.borrow_mut();
+        let io = driver
+            .next_deadline()
+            .and_then(|t| self.clock.instant_of_stack(t));
+        let deadline = match (timer, io) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        };
+        let timeout = deadline.map(|d| d.saturating_duration_since(StdInstant::now()));
+        if timeout.is_some_and(|t| t.is_zero()) {
+            return;
+        }
+        driver.park(timeout);
+    }
+
+    /// Drops every task, then stops the driver and leaves the registry.
+    /// Called with the core still installed, so destructors can reach it.
+    pub(crate) fn teardown(&self) {
+        self.exec.shutdown();
+        self.driver.borrow_mut().shutdown();
+        REGISTRY.unregister(self.key);
+    }
+}
+
+/// The text of a panic payload, for log lines.
+pub(crate) fn panic_message(payload: &(dyn std::any::Any + Send)) -> &str {
+    if let Some(s) = payload.downcast_ref::<&'static str>() {
+        s
+    } else if let Some(s) = payload.downcast_ref::<String>() {
+        s
+    } else {
+        "Box<dyn Any>"
+    }
+}

@@ -1,0 +1,72 @@
+//! Tasks: [`spawn`], [`JoinHandle`], [`yield_now`], [`spawn_blocking`].
+//!
+//! Tasks are core-local: a task runs on the core that spawned it, from start
+//! to finish, so its future need not be `Send`. Each core keeps its tasks in
+//! a slab and runs them from a FIFO queue, at most a budget of polls per
+//! tick, so I/O is polled between batches. Wakers carry the task's slab
+//! position instead of a pointer, so cloning, dropping and local waking cost
+//! no atomic operation and no allocation; a wake from another thread goes
+//! through the core's cross-thread queue.
+
+mod blocking;
+pub(crate) mod executor;
+mod join;
+pub(crate) mod waker;
+mod yield_now;
+
+use std::future::Future;
+
+pub use blocking::spawn_blocking;
+pub use join::{JoinError, JoinHandle};
+pub use yield_now::yield_now;
+
+/// Spawns a task on the current core and returns a handle to await its
+/// output.
+///
+/// The task starts at the core's next turn through its run queue (not
+/// inside this call) and stays on this core. The future need not be `Send`.
+/// A panic in the task is caught: awaiting the handle gives a [`JoinError`]
+/// with [`is_panic`](JoinError::is_panic), and the runtime keeps going.
+/// Dropping the handle detaches the task.
+///
+/// # Panics
+///
+/// If called off a thread running an mtcp runtime (inside
+/// [`Runtime::block_on`](crate::runtime::Runtime::block_on),
+/// `#[mtcp::main]` or `#[mtcp::test]`).
+///
+/// # Examples
+///
+/// ```
+/// # mtcp::runtime::block_on(async {
+/// let handles: Vec<_> = (0..10).map(|i| mtcp::spawn(async move { i * 2 })).collect();
+/// let mut sum = 0;
+/// for h in handles {
+///     sum += h.await.unwrap();
+/// }
+/// assert_eq!(sum, 90);
+/// # });
+/// ```
+#[track_caller]
+pub fn spawn<F>(future: F) -> JoinHandle<F::Output>
+where
+    F: Future + 'static,
+    F::Output: 'static,
+{
+    crate::context::expect_core("mtcp::spawn", |core| core.exec.spawn(future))
+}
+
+/// Same as [`spawn`]: every mtcp task is local to its core. Kept so tokio
+/// code using `spawn_local` ports unchanged.
+///
+/// # Panics
+///
+/// Off a runtime thread, like [`spawn`].
+#[track_caller]
+pub fn spawn_local<F>(future: F) -> JoinHandle<F::Output>
+where
+    F: Future + 'static,
+    F::Output: 'static,
+{
+    crate::context::expect_core("mtcp::task::spawn_local", |core| core.exec.spawn(future))
+}

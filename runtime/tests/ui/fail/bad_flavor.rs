@@ -1,0 +1,2 @@
+#[mtcp::main(flavor = "work_stealing")]
+async fn main() {}

@@ -1,0 +1,2 @@
+#[mtcp::main(cores = "four")]
+async fn main() {}

@@ -1,0 +1,2 @@
+#[mtcp::main(cores = 0)]
+async fn main() {}

@@ -1,0 +1,5 @@
+#[mtcp::test]
+#[test]
+async fn twice() {}
+
+fn main() {}

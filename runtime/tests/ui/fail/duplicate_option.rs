@@ -1,0 +1,2 @@
+#[mtcp::main(cores = 2, cores = 3)]
+async fn main() {}

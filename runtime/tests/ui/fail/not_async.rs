@@ -1,0 +1,2 @@
+#[mtcp::main]
+fn main() {}

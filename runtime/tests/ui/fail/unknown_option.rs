@@ -1,0 +1,2 @@
+#[mtcp::main(threads = 4)]
+async fn main() {}
