@@ -40,6 +40,7 @@ mod builder;
 mod context;
 #[doc(hidden)]
 pub mod driver;
+pub mod net;
 mod reactor;
 pub mod runtime;
 pub mod task;

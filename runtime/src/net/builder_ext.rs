@@ -1,0 +1,118 @@
+//! The [`Builder`]'s network settings: where a runtime gets its device and
+//! the stack its addresses.
+
+use std::io;
+use std::path::PathBuf;
+
+use mtcp_stack::config::DeviceSpec;
+use mtcp_stack::nic::faults::FaultConfig;
+use mtcp_stack::nic::NicQueue;
+use mtcp_stack::tcp::stack::TcpConfig;
+use mtcp_stack::wire::ethernet::EthernetAddress;
+use mtcp_stack::wire::ipv4::{Ipv4Address, Ipv4Cidr};
+
+use super::config::NetConfig;
+use crate::runtime::Builder;
+
+impl Builder {
+    /// A builder configured from the environment: `MTCP_CORES` and the
+    /// network variables (`MTCP_DEVICE`, `MTCP_ADDR`, `MTCP_GATEWAY`,
+    /// `MTCP_MAC`, `MTCP_PCAP`, `MTCP_FAULTS`, `MTCP_DPDK_ARGS`). Settings
+    /// made afterwards on the builder win over the environment.
+    /// `#[mtcp::main]` uses this.
+    ///
+    /// # Errors
+    /// `InvalidInput` with one line naming the bad variable, its value and
+    /// the expected form.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let rt = mtcp::runtime::Builder::from_env().unwrap().build().unwrap();
+    /// rt.block_on(async {
+    ///     let l = mtcp::net::TcpListener::bind("0.0.0.0:0").await.unwrap();
+    ///     assert!(l.local_addr().unwrap().port() != 0);
+    /// });
+    /// ```
+    pub fn from_env() -> io::Result<Builder> {
+        let config = mtcp_stack::config::Config::from_env()
+            .map_err(|e| io::Error::new(io::ErrorKind::InvalidInput, e.to_string()))?;
+        Ok(Builder::new()
+            .cores(config.cores)
+            .net(NetConfig::from_config(&config)))
+    }
+
+    /// Gives the runtime a network: every core gets a stack over its queue
+    /// of the configured device.
+    pub fn net(self, config: NetConfig) -> Builder {
+        let factory = config.clone().driver_factory();
+        self.extra(config).io_driver_factory(factory)
+    }
+
+    /// The network settings so far (the defaults when none were made).
+    pub fn net_config(&self) -> NetConfig {
+        self.get_extra::<NetConfig>().cloned().unwrap_or_default()
+    }
+
+    fn update_net(self, f: impl FnOnce(&mut NetConfig)) -> Builder {
+        let mut config = self.net_config();
+        f(&mut config);
+        self.net(config)
+    }
+
+    /// The device (`MTCP_DEVICE`).
+    pub fn device(self, device: DeviceSpec) -> Builder {
+        self.update_net(|c| c.device = device)
+    }
+
+    /// The stack's address and prefix (`MTCP_ADDR`).
+    pub fn addr(self, addr: Ipv4Cidr) -> Builder {
+        self.update_net(|c| c.addr = addr)
+    }
+
+    /// The default gateway (`MTCP_GATEWAY`).
+    pub fn gateway(self, gateway: Ipv4Address) -> Builder {
+        self.update_net(|c| c.gateway = Some(gateway))
+    }
+
+    /// The stack's MAC address (`MTCP_MAC`).
+    pub fn mac(self, mac: EthernetAddress) -> Builder {
+        self.update_net(|c| c.mac = Some(mac))
+    }
+
+    /// Writes every frame to this pcap file (`MTCP_PCAP`).
+    pub fn pcap(self, path: impl Into<PathBuf>) -> Builder {
+        let path = path.into();
+        self.update_net(|c| c.pcap = Some(path))
+    }
+
+    /// Device-level fault injection (`MTCP_FAULTS`).
+    pub fn faults(self, faults: FaultConfig) -> Builder {
+        self.update_net(|c| c.faults = Some(faults))
+    }
+
+    /// The TCP engine's settings (buffer sizes, connections, timers, …).
+    pub fn tcp_config(self, tcp: TcpConfig) -> Builder {
+        self.update_net(|c| c.tcp = tcp)
+    }
+
+    /// The most connections per core (TCBs preallocated at start).
+    pub fn max_connections(self, n: usize) -> Builder {
+        self.update_net(|c| c.tcp.max_sockets = n)
+    }
+
+    /// Per-socket send and receive buffer limits, in bytes.
+    pub fn buffer_sizes(self, send: usize, recv: usize) -> Builder {
+        self.update_net(|c| {
+            c.tcp.send_buffer = send;
+            c.tcp.recv_buffer = recv;
+        })
+    }
+
+    /// Uses these NIC queues, one per core in core order, instead of opening
+    /// a device: e.g. the two ports of an in-memory NIC pair joining a server
+    /// runtime and a client runtime.
+    pub fn nic_queues(self, queues: Vec<Box<dyn NicQueue>>) -> Builder {
+        self.update_net(|c| *c = c.clone().with_queues(queues))
+    }
+}

@@ -1,0 +1,228 @@
+//! The network half of a runtime's configuration, and opening its device.
+
+use std::fmt;
+use std::io;
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex, OnceLock};
+
+use mtcp_stack::config::{Config, DeviceSpec};
+use mtcp_stack::nic::faults::{FaultConfig, FaultyQueue};
+use mtcp_stack::nic::memory::{MemoryNic, MemoryNicConfig};
+use mtcp_stack::nic::pcap::{PcapQueue, PcapWriter};
+use mtcp_stack::nic::NicQueue;
+use mtcp_stack::stack::{Stack, StackConfig};
+use mtcp_stack::tcp::stack::TcpConfig;
+use mtcp_stack::wire::ethernet::EthernetAddress;
+use mtcp_stack::wire::ipv4::{Ipv4Address, Ipv4Cidr};
+
+use super::driver::StackDriver;
+use crate::driver::{DriverContext, DriverFactory, IoDriver};
+
+/// The network settings of a runtime: the device, the stack's addresses,
+/// capture and fault injection, and the TCP engine's settings.
+///
+/// [`NetConfig::from_env`] reads the `MTCP_*` variables (see
+/// `docs/configuration.md`); the [`Builder`](crate::runtime::Builder)'s
+/// network setters change single fields.
+#[derive(Clone)]
+pub struct NetConfig {
+    /// The device (`MTCP_DEVICE`).
+    pub device: DeviceSpec,
+    /// DPDK EAL arguments (`MTCP_DPDK_ARGS`).
+    pub dpdk_args: Vec<String>,
+    /// The stack's address and prefix (`MTCP_ADDR`).
+    pub addr: Ipv4Cidr,
+    /// The default gateway (`MTCP_GATEWAY`).
+    pub gateway: Option<Ipv4Address>,
+    /// The stack's MAC (`MTCP_MAC`); `None`: the device's, else a locally
+    /// administered one.
+    pub mac: Option<EthernetAddress>,
+    /// Capture file (`MTCP_PCAP`).
+    pub pcap: Option<PathBuf>,
+    /// Fault injection (`MTCP_FAULTS`).
+    pub faults: Option<FaultConfig>,
+    /// The TCP engine (buffer sizes, maximum connections, timers, …).
+    pub tcp: TcpConfig,
+    /// Frames in each core's pool.
+    pub frames: usize,
+    /// Frames per RX burst.
+    pub rx_batch: usize,
+    /// Queues given explicitly (one per core), instead of opening `device`.
+    pub(crate) queues: Option<Arc<Mutex<Vec<Option<Box<dyn NicQueue>>>>>>,
+}
+
+impl fmt::Debug for NetConfig {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("NetConfig")
+            .field("device", &self.device)
+            .field("addr", &self.addr)
+            .field("gateway", &self.gateway)
+            .field("mac", &self.mac)
+            .field("pcap", &self.pcap)
+            .field("faults", &self.faults)
+            .field("explicit_queues", &self.queues.is_some())
+            .finish_non_exhaustive()
+    }
+}
+
+impl Default for NetConfig {
+    fn default() -> NetConfig {
+        NetConfig::from_config(&Config::default())
+    }
+}
+
+impl NetConfig {
+    /// The settings of `config` (parsed `MTCP_*` variables) with the
+    /// engine's defaults.
+    pub fn from_config(config: &Config) -> NetConfig {
+        let stack = StackConfig::default();
+        NetConfig {
+            device: config.device.clone(),
+            dpdk_args: config.dpdk_args.clone(),
+            addr: config.addr,
+            gateway: config.gateway,
+            mac: config.mac,
+            pcap: config.pcap.clone(),
+            faults: config.faults,
+            tcp: stack.tcp,
+            frames: stack.frames,
+            rx_batch: stack.rx_batch,
+            queues: None,
+        }
+    }
+
+    /// Reads the `MTCP_*` variables.
+    ///
+    /// # Errors
+    /// `InvalidInput` with one line naming the variable, its value and the
+    /// expected form.
+    pub fn from_env() -> io::Result<NetConfig> {
+        let config = Config::from_env()
+            .map_err(|e| io::Error::new(io::ErrorKind::InvalidInput, e.to_string()))?;
+        Ok(NetConfig::from_config(&config))
+    }
+
+    /// Uses these queues (one per core, in core order) instead of opening
+    /// [`device`](Self::device): e.g. the ports of an in-memory NIC pair
+    /// joining two runtimes.
+    pub fn with_queues(mut self, queues: Vec<Box<dyn NicQueue>>) -> NetConfig {
+        self.queues = Some(Arc::new(Mutex::new(queues.into_iter().map(Some).collect())));
+        self
+    }
+
+    fn stack_config(&self) -> StackConfig {
+        StackConfig {
+            addr: self.addr,
+            gateway: self.gateway,
+            mac: self.mac,
+            tcp: self.tcp.clone(),
+            frames: self.frames,
+            rx_batch: self.rx_batch,
+        }
+    }
+
+    /// Opens the device with one queue per core, wrapped for capture and
+    /// fault injection as configured.
+    fn open(&self, cores: usize) -> io::Result<Vec<Box<dyn NicQueue>>> {
+        let queues: Vec<Box<dyn NicQueue>> = match &self.queues {
+            Some(given) => {
+                let mut given = given.lock().map_err(|_| io::Error::other("mtcp: poisoned"))?;
+                if given.len() != cores {
+                    return Err(io::Error::new(
+                        io::ErrorKind::InvalidInput,
+                        format!(
+                            "mtcp: {} NIC queues given for {cores} cores: expected one per core",
+                            given.len()
+                        ),
+                    ));
+                }
+                given
+                    .iter_mut()
+                    .map(|q| q.take().ok_or_else(|| io::Error::other("mtcp: NIC queues already used")))
+                    .collect::<io::Result<_>>()?
+            }
+            None => open_device(&self.device, &self.dpdk_args, cores)?,
+        };
+        let pcap = match &self.pcap {
+            Some(path) => Some(
+                PcapWriter::create(path)
+                    .map_err(|e| {
+                        io::Error::new(
+                            e.kind(),
+                            format!("MTCP_PCAP={:?}: cannot create the file: {e}", path.display()),
+                        )
+                    })?
+                    .shared(),
+            ),
+            None => None,
+        };
+        Ok(queues
+            .into_iter()
+            .enumerate()
+            .map(|(i, mut q)| {
+                if let Some(f) = self.faults {
+                    let mut f = f;
+                    f.seed = f.seed.wrapping_add(i as u64 * 0x9e37_79b9);
+                    q = Box::new(FaultyQueue::new(q, f));
+                }
+                if let Some(w) = &pcap {
+                    q = Box::new(PcapQueue::new(q, w.clone()));
+                }
+                q
+            })
+            .collect())
+    }
+
+    /// A driver factory building each core's [`Stack`] over its queue. The
+    /// device is opened once, by the first core to start, with one queue
+    /// per core of the runtime.
+    pub(crate) fn driver_factory(self) -> DriverFactory {
+        type Slots = Result<Mutex<Vec<Option<Box<dyn NicQueue>>>>, (io::ErrorKind, String)>;
+        let opened: Arc<OnceLock<Slots>> = Arc::new(OnceLock::new());
+        Arc::new(move |cx: &DriverContext| {
+            let cores = cx.core().count();
+            let slots = opened.get_or_init(|| {
+                self.open(cores)
+                    .map(|qs| Mutex::new(qs.into_iter().map(Some).collect()))
+                    .map_err(|e| (e.kind(), e.to_string()))
+            });
+            let slots = slots
+                .as_ref()
+                .map_err(|(kind, msg)| io::Error::new(*kind, msg.clone()))?;
+            let index = cx.core().index();
+            let queue = slots
+                .lock()
+                .ok()
+                .and_then(|mut s| s.get_mut(index).and_then(Option::take))
+                .ok_or_else(|| io::Error::other(format!("mtcp: no NIC queue for core {index}")))?;
+            let stack = Stack::new(self.stack_config(), queue)
+                .map_err(|e| io::Error::new(io::ErrorKind::InvalidInput, e.to_string()))?;
+            Ok(Box::new(StackDriver::new(stack)) as Box<dyn IoDriver>)
+        })
+    }
+}
+
+/// Opens `device` with `queues` queues.
+fn open_device(
+    device: &DeviceSpec,
+    _dpdk_args: &[String],
+    queues: usize,
+) -> io::Result<Vec<Box<dyn NicQueue>>> {
+    match device {
+        DeviceSpec::Memory => {
+            // A port of a fresh pair; its peer port is dropped, so only the
+            // stack's own loopback reaches it. Two runtimes talk over a
+            // pair given with `NetConfig::with_queues`.
+            let (port, _peer) = MemoryNic::pair_with(&MemoryNicConfig {
+                queues,
+                ..MemoryNicConfig::default()
+            })
+            .map_err(|e| io::Error::other(format!("MTCP_DEVICE=memory: {e}")))?;
+            Ok(port.split_boxed())
+        }
+        other => Err(io::Error::new(
+            io::ErrorKind::Unsupported,
+            format!("MTCP_DEVICE={other}: this device is not built into this mtcp"),
+        )),
+    }
+}

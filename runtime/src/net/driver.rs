@@ -1,0 +1,156 @@
+//! The TCP stack as a core's I/O driver, and how futures reach it.
+
+use std::any::Any;
+use std::fmt;
+use std::io;
+use std::sync::Arc;
+use std::time::Duration;
+
+use mtcp_stack::stack::Stack;
+use mtcp_stack::tcp::TcpError;
+use mtcp_stack::time::Instant as StackInstant;
+
+use crate::driver::{with_io_driver, IoDriver, Unparker};
+
+/// One core's [`Stack`] driven by the reactor: `poll` is the RX half of the
+/// tick, `flush` the TX half; idle parking waits on the device.
+pub(crate) struct StackDriver {
+    stack: Stack,
+    thread: std::thread::Thread,
+    parks: u64,
+}
+
+impl StackDriver {
+    /// A driver for the calling (core) thread.
+    pub(crate) fn new(stack: Stack) -> StackDriver {
+        StackDriver {
+            stack,
+            thread: std::thread::current(),
+            parks: 0,
+        }
+    }
+}
+
+impl fmt::Debug for StackDriver {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("StackDriver")
+            .field("stack", &self.stack)
+            .field("parks", &self.parks)
+            .finish()
+    }
+}
+
+/// Longest park on a device that cannot be woken by a thread unpark (an
+/// fd-based device): cross-thread wakes are then seen within this time.
+const FD_PARK_SLICE: Duration = Duration::from_millis(1);
+
+impl IoDriver for StackDriver {
+    fn poll(&mut self, now: StackInstant) -> bool {
+        self.stack.poll(now)
+    }
+
+    fn flush(&mut self, now: StackInstant) -> bool {
+        self.stack.flush(now)
+    }
+
+    fn next_deadline(&self) -> Option<StackInstant> {
+        self.stack.next_deadline()
+    }
+
+    fn park(&mut self, timeout: Option<Duration>) {
+        if self.stack.has_pending_work() || self.stack.rx_pending() {
+            return;
+        }
+        self.parks += 1;
+        let t = timeout.unwrap_or(Duration::from_secs(3600));
+        if self.stack.nic().raw_fd().is_some() {
+            self.stack.wait_rx(t.min(FD_PARK_SLICE));
+        } else {
+            // The in-memory NIC parks the thread: an unpark wakes it.
+            self.stack.wait_rx(t);
+        }
+    }
+
+    fn unparker(&self) -> Unparker {
+        let thread = self.thread.clone();
+        Arc::new(move || thread.unpark())
+    }
+
+    fn as_any_mut(&mut self) -> &mut dyn Any {
+        self
+    }
+}
+
+/// Runs `f` on the current core's stack with the tick's time.
+///
+/// # Errors
+/// `Other` when called off a runtime thread or on a runtime without a
+/// network device.
+pub(crate) fn with_stack<R>(f: impl FnOnce(&mut Stack, StackInstant) -> R) -> io::Result<R> {
+    let now = crate::driver::tick_now();
+    with_io_driver(|d: &mut StackDriver| f(&mut d.stack, now.unwrap_or(StackInstant::ZERO)))
+        .ok_or_else(no_stack)
+}
+
+/// Like [`with_stack`], for code that must not fail (drop paths): `None`
+/// when there is no stack.
+pub(crate) fn try_with_stack<R>(f: impl FnOnce(&mut Stack, StackInstant) -> R) -> Option<R> {
+    with_stack(f).ok()
+}
+
+fn no_stack() -> io::Error {
+    if crate::context::in_runtime() {
+        io::Error::other(
+            "mtcp: this runtime has no network device (build it with Builder::from_env() \
+             or a network setting, or use #[mtcp::main])",
+        )
+    } else {
+        io::Error::other("mtcp: socket used outside an mtcp runtime thread")
+    }
+}
+
+/// Maps the stack's socket errors to `io::Error` with the usual kinds.
+pub(crate) fn to_io(e: TcpError) -> io::Error {
+    let kind = match e {
+        TcpError::WouldBlock => io::ErrorKind::WouldBlock,
+        TcpError::ConnectionRefused => io::ErrorKind::ConnectionRefused,
+        TcpError::ConnectionReset => io::ErrorKind::ConnectionReset,
+        TcpError::TimedOut => io::ErrorKind::TimedOut,
+        TcpError::AddrInUse => io::ErrorKind::AddrInUse,
+        TcpError::AddrNotAvailable => io::ErrorKind::AddrNotAvailable,
+        TcpError::BrokenPipe => io::ErrorKind::BrokenPipe,
+        TcpError::NotConnected | TcpError::InvalidSocket => io::ErrorKind::NotConnected,
+        TcpError::InvalidInput => io::ErrorKind::InvalidInput,
+        TcpError::NoResources => io::ErrorKind::OutOfMemory,
+    };
+    io::Error::new(kind, e)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn errors_map_to_the_usual_kinds() {
+        use io::ErrorKind as K;
+        let cases = [
+            (TcpError::ConnectionRefused, K::ConnectionRefused),
+            (TcpError::ConnectionReset, K::ConnectionReset),
+            (TcpError::TimedOut, K::TimedOut),
+            (TcpError::AddrInUse, K::AddrInUse),
+            (TcpError::AddrNotAvailable, K::AddrNotAvailable),
+            (TcpError::BrokenPipe, K::BrokenPipe),
+            (TcpError::NotConnected, K::NotConnected),
+            (TcpError::InvalidInput, K::InvalidInput),
+        ];
+        for (e, k) in cases {
+            assert_eq!(to_io(e).kind(), k, "{e}");
+        }
+    }
+
+    #[test]
+    fn no_stack_off_runtime() {
+        let e = with_stack(|_, _| ()).unwrap_err();
+        assert!(e.to_string().contains("outside an mtcp runtime"), "{e}");
+    }
+}

@@ -1,0 +1,105 @@
+//! A socket id bound to the core whose stack owns it.
+
+use std::fmt;
+use std::io;
+use std::net::{SocketAddr, SocketAddrV4};
+
+use mtcp_stack::tcp::tcb::SocketId;
+
+use super::driver::{to_io, try_with_stack, with_stack};
+
+/// A TCP socket of one core's stack. Closing happens on drop, on the owning
+/// core (sent there if the handle was dropped elsewhere).
+pub(crate) struct Socket {
+    pub(crate) id: SocketId,
+    pub(crate) core: usize,
+}
+
+impl fmt::Debug for Socket {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Socket")
+            .field("id", &self.id)
+            .field("core", &self.core)
+            .finish()
+    }
+}
+
+impl Socket {
+    pub(crate) fn new(id: SocketId) -> Socket {
+        Socket {
+            id,
+            core: crate::runtime::current_core(),
+        }
+    }
+
+    /// Checks that the caller runs on the socket's core.
+    pub(crate) fn check_core(&self) -> io::Result<()> {
+        if crate::context::in_runtime() && crate::runtime::current_core() == self.core {
+            Ok(())
+        } else {
+            Err(io::Error::other(format!(
+                "mtcp: a socket of core {} used from another thread; sockets stay on the \
+                 core that created them",
+                self.core
+            )))
+        }
+    }
+
+    /// Runs `f` on this socket's stack.
+    pub(crate) fn with<R>(
+        &self,
+        f: impl FnOnce(&mut mtcp_stack::stack::Stack, mtcp_stack::time::Instant, SocketId) -> R,
+    ) -> io::Result<R> {
+        self.check_core()?;
+        with_stack(|s, now| f(s, now, self.id))
+    }
+
+    pub(crate) fn local_addr(&self) -> io::Result<SocketAddr> {
+        self.with(|s, _, id| s.tcp().local_addr(id))?
+            .map(SocketAddr::V4)
+            .map_err(to_io)
+    }
+
+    pub(crate) fn peer_addr(&self) -> io::Result<SocketAddr> {
+        self.with(|s, _, id| s.tcp().peer_addr(id))?
+            .map(SocketAddr::V4)
+            .map_err(to_io)
+    }
+}
+
+impl Drop for Socket {
+    fn drop(&mut self) {
+        let id = self.id;
+        if self.check_core().is_ok() {
+            let _ = try_with_stack(|s, _| s.tcp_mut().close(id));
+        } else {
+            // Dropped on another core: close it where it lives. (Off any
+            // runtime thread there is no way there; the socket then ends
+            // with its runtime.)
+            if crate::context::in_runtime() {
+                let _ = crate::runtime::Handle::current().run_on(self.core, move || {
+                    let _ = try_with_stack(|s, _| s.tcp_mut().close(id));
+                });
+            }
+        }
+    }
+}
+
+/// Resolves `addr` to IPv4 socket addresses (the stack is IPv4 only).
+pub(crate) fn resolve_v4(addr: impl std::net::ToSocketAddrs) -> io::Result<Vec<SocketAddrV4>> {
+    let all: Vec<SocketAddr> = addr.to_socket_addrs()?.collect();
+    let v4: Vec<SocketAddrV4> = all
+        .iter()
+        .filter_map(|a| match a {
+            SocketAddr::V4(a) => Some(*a),
+            SocketAddr::V6(a) => a.ip().to_ipv4_mapped().map(|ip| SocketAddrV4::new(ip, a.port())),
+        })
+        .collect();
+    if v4.is_empty() {
+        return Err(io::Error::new(
+            io::ErrorKind::AddrNotAvailable,
+            format!("mtcp: no IPv4 address among {all:?} (the stack is IPv4 only)"),
+        ));
+    }
+    Ok(v4)
+}
