@@ -90,6 +90,40 @@ impl Builder {
         }
     }
 
+    /// Same as [`Builder::new`]; for tokio source compatibility.
+    pub fn new_current_thread() -> Builder {
+        Builder::new()
+    }
+
+    /// Same as [`Builder::new`] (one core unless [`cores`](Self::cores) is
+    /// set); for tokio source compatibility. mtcp never moves tasks between
+    /// threads: use `cores` for several cores.
+    pub fn new_multi_thread() -> Builder {
+        Builder::new()
+    }
+
+    /// Accepted for tokio source compatibility; does nothing (I/O and time
+    /// are always enabled).
+    pub fn enable_all(self) -> Builder {
+        self
+    }
+
+    /// Accepted for tokio source compatibility; does nothing.
+    pub fn enable_io(self) -> Builder {
+        self
+    }
+
+    /// Accepted for tokio source compatibility; does nothing.
+    pub fn enable_time(self) -> Builder {
+        self
+    }
+
+    /// Accepted for tokio source compatibility; does nothing (it does not
+    /// set the number of cores: see [`cores`](Self::cores)).
+    pub fn worker_threads(self, _n: usize) -> Builder {
+        self
+    }
+
     /// Number of cores (threads, each with its own executor, timers and I/O
     /// driver). Default 1.
     pub fn cores(mut self, n: usize) -> Builder {
@@ -250,5 +284,13 @@ mod tests {
         assert_eq!(b.get_extra::<u64>(), None);
         let rt = b.build().unwrap();
         assert_eq!(rt.cores(), 3);
+        // A tokio-style builder chain ports unchanged.
+        let rt = Builder::new_multi_thread()
+            .worker_threads(4)
+            .enable_all()
+            .build()
+            .unwrap();
+        assert_eq!(rt.cores(), 1);
+        assert_eq!(rt.block_on(async { 5 }), 5);
     }
 }

@@ -21,7 +21,12 @@
 //! # Differences from tokio
 //!
 //! - Tasks never move between cores, so [`spawn`] does not require `Send`,
-//!   and [`JoinHandle`](task::JoinHandle) is not `Send`.
+//!   and [`JoinHandle`](task::JoinHandle) is not `Send`: await it on the
+//!   core that spawned the task.
+//! - Timers have millisecond resolution and never fire early, like tokio's.
+//! - [`task::spawn_blocking`] starts a thread per call (no pool).
+//! - A [`Runtime`](runtime::Runtime) starts its cores for each `block_on`
+//!   and stops them (dropping left-over tasks) when it returns.
 //! - `#[mtcp::main(cores = N)]` runs the main body once on each of `N`
 //!   cores (thread per core, shared nothing). tokio's `flavor` and
 //!   `worker_threads` options are accepted but run the body once.

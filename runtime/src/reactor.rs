@@ -139,7 +139,10 @@ impl Core {
             work |= self.fire_timers(now) > 0;
 
             let mut polled = 0;
-            if output.is_none() && self.exec.take_main_scheduled() {
+            // Always take the flag: a stale wake of a finished main future
+            // must not keep the core from idling.
+            let main_woken = self.exec.take_main_scheduled();
+            if main_woken && output.is_none() {
                 polled += 1;
                 let mut cx = Context::from_waker(&main_waker);
                 if let Poll::Ready(v) = main.as_mut().poll(&mut cx) {

@@ -250,3 +250,38 @@ fn a_handle_works_from_plain_threads() {
     let kept = rt.block_on(async { runtime::Handle::current() });
     assert_eq!(kept.run_on(0, || {}), Err(RunOnError::Stopped));
 }
+
+thread_local! {
+    static PARKS_AT_WAKE: std::cell::Cell<u64> = const { std::cell::Cell::new(0) };
+}
+
+fn parks() -> u64 {
+    mtcp::driver::with_io_driver(|d: &mut mtcp::driver::NoNetwork| d.parks()).unwrap()
+}
+
+#[test]
+fn a_finished_main_woken_again_does_not_keep_its_core_busy() {
+    let rt = Builder::new().cores(2).build().unwrap();
+    let out = rt.block_on_each_core(|| async {
+        if runtime::current_core() == 1 {
+            // Leave a clone of main's waker behind, woken after main returns.
+            let waker = std::future::poll_fn(|cx| std::task::Poll::Ready(cx.waker().clone())).await;
+            mtcp::spawn(async move {
+                mtcp::time::sleep(Duration::from_millis(5)).await;
+                waker.wake();
+                PARKS_AT_WAKE.with(|p| p.set(parks()));
+            });
+            return (0, 0);
+        }
+        mtcp::time::sleep(Duration::from_millis(60)).await;
+        let (tx, rx) = oneshot::channel();
+        runtime::run_on(1, move || {
+            tx.send((PARKS_AT_WAKE.with(|p| p.get()), parks())).unwrap();
+        })
+        .unwrap();
+        rx.await.unwrap()
+    });
+    // Core 1 parked again after the stale wake of its finished main.
+    let (at_wake, later) = out[0];
+    assert!(at_wake >= 1 && later > at_wake, "{:?}", out[0]);
+}

@@ -491,3 +491,38 @@ fn spawn_blocking_runs_off_the_core() {
         assert!(err.is_panic());
     });
 }
+
+#[test]
+fn no_wake_is_lost_under_a_cross_thread_storm() {
+    rt().block_on(async {
+        let (tx, mut rx) = mtcp::sync::mpsc::unbounded_channel::<u32>();
+        let threads: Vec<_> = (0..4)
+            .map(|t| {
+                let tx = tx.clone();
+                std::thread::spawn(move || {
+                    for i in 0..2000 {
+                        tx.send(t * 10_000 + i).unwrap();
+                        if i % 64 == 0 {
+                            // Let the core go idle and park now and then.
+                            std::thread::sleep(Duration::from_micros(200));
+                        }
+                    }
+                })
+            })
+            .collect();
+        drop(tx);
+        let received = mtcp::time::timeout(Duration::from_secs(30), async {
+            let mut n = 0;
+            while rx.recv().await.is_some() {
+                n += 1;
+            }
+            n
+        })
+        .await
+        .expect("a lost wake-up would hang here");
+        assert_eq!(received, 8000);
+        for t in threads {
+            t.join().unwrap();
+        }
+    });
+}
