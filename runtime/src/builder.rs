@@ -54,6 +54,7 @@ pub struct Builder {
     pin_threads: bool,
     factory: Option<DriverFactory>,
     extra: Option<Arc<dyn Any + Send + Sync>>,
+    deferred_error: Option<String>,
 }
 
 impl fmt::Debug for Builder {
@@ -87,19 +88,32 @@ impl Builder {
             pin_threads: true,
             factory: None,
             extra: None,
+            deferred_error: None,
         }
     }
 
-    /// Same as [`Builder::new`]; for tokio source compatibility.
+    /// For tokio source compatibility: one core, configured from the
+    /// environment with its network (see [`Builder::from_env`]); a bad
+    /// `MTCP_*` variable makes [`build`](Self::build) fail.
     pub fn new_current_thread() -> Builder {
-        Builder::new()
+        Builder::from_env_or_deferred().cores(1)
     }
 
-    /// Same as [`Builder::new`] (one core unless [`cores`](Self::cores) is
-    /// set); for tokio source compatibility. mtcp never moves tasks between
-    /// threads: use `cores` for several cores.
+    /// For tokio source compatibility: configured from the environment like
+    /// [`new_current_thread`](Self::new_current_thread), with `MTCP_CORES`
+    /// cores. mtcp never moves tasks between threads: `cores` (not
+    /// `worker_threads`) sets thread-per-core replication.
     pub fn new_multi_thread() -> Builder {
-        Builder::new()
+        Builder::from_env_or_deferred()
+    }
+
+    /// [`Builder::from_env`], or a builder whose `build` reports the error.
+    fn from_env_or_deferred() -> Builder {
+        Builder::from_env().unwrap_or_else(|e| {
+            let mut b = Builder::new();
+            b.deferred_error = Some(e.to_string());
+            b
+        })
     }
 
     /// Accepted for tokio source compatibility; does nothing (I/O and time
@@ -206,6 +220,9 @@ impl Builder {
     /// `InvalidInput`, with a message naming the setting, for zero cores or a
     /// zero task budget.
     pub fn build(self) -> io::Result<Runtime> {
+        if let Some(e) = self.deferred_error {
+            return Err(io::Error::new(io::ErrorKind::InvalidInput, e));
+        }
         let cores = self.cores.unwrap_or(1);
         if cores == 0 {
             return Err(invalid("cores = 0: expected at least 1"));

@@ -217,13 +217,15 @@ fn stop_all(peers: &[Arc<Remote>]) {
 }
 
 impl Runtime {
-    /// A runtime with default settings (see [`Builder::new`]).
+    /// A runtime configured from the environment, network included (see
+    /// [`Builder::from_env`]), as tokio's `Runtime::new` has I/O enabled.
     ///
     /// # Errors
     ///
-    /// Never with the defaults; kept for tokio's signature.
+    /// A bad `MTCP_*` variable (one line naming it), or a device that
+    /// cannot be opened.
     pub fn new() -> io::Result<Runtime> {
-        Builder::new().build()
+        Builder::from_env()?.build()
     }
 
     pub(crate) fn from_config(config: Config) -> Runtime {
@@ -707,7 +709,13 @@ where
     M: Fn() -> F + Send + Sync + 'static,
     F: Future + 'static,
 {
-    let builder = Builder::new().cores(cores.unwrap_or(1));
+    let builder = match entry_builder(cores) {
+        Ok(b) => b,
+        Err(e) => {
+            eprintln!("{e}");
+            std::process::exit(1);
+        }
+    };
     match run_entry(builder, main, report) {
         Ok((v, failures)) => {
             if !failures.is_empty() {
@@ -732,7 +740,7 @@ where
     M: Fn() -> F + Send + Sync + 'static,
     F: Future + 'static,
 {
-    let builder = Builder::new().cores(cores.unwrap_or(1));
+    let builder = entry_builder(cores).unwrap_or_else(|e| panic!("{e}"));
     match run_entry(builder, main, report) {
         Ok((v, failures)) => {
             assert!(
@@ -743,6 +751,16 @@ where
         }
         Err(e) => panic!("{e}"),
     }
+}
+
+/// The builder of the entry macros: the environment (`MTCP_*`), with the
+/// macro's `cores` winning over `MTCP_CORES`.
+fn entry_builder(cores: Option<usize>) -> io::Result<Builder> {
+    let builder = Builder::from_env()?;
+    Ok(match cores {
+        Some(n) => builder.cores(n),
+        None => builder,
+    })
 }
 
 /// Reports a main or test output as `main` would (an `Err` is printed);

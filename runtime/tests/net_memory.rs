@@ -25,7 +25,9 @@ fn small(b: Builder) -> Builder {
 
 #[test]
 fn echo_over_loopback_in_one_runtime() {
-    let rt = small(Builder::new().addr(cidr([10, 0, 0, 1]))).build().unwrap();
+    let rt = small(Builder::new().addr(cidr([10, 0, 0, 1])))
+        .build()
+        .unwrap();
     rt.block_on(async {
         let listener = TcpListener::bind("0.0.0.0:7000").await.unwrap();
         let server = mtcp::spawn(async move {
@@ -90,12 +92,20 @@ fn no_network_runtime_says_so() {
 #[test]
 fn two_runtimes_over_a_memory_nic_pair() {
     let (a, b) = MemoryNic::pair(1, 1024);
-    let server_rt = small(Builder::new().addr(cidr([10, 0, 0, 1])).nic_queues(a.split_boxed()))
-        .build()
-        .unwrap();
-    let client_rt = small(Builder::new().addr(cidr([10, 0, 0, 2])).nic_queues(b.split_boxed()))
-        .build()
-        .unwrap();
+    let server_rt = small(
+        Builder::new()
+            .addr(cidr([10, 0, 0, 1]))
+            .nic_queues(a.split_boxed()),
+    )
+    .build()
+    .unwrap();
+    let client_rt = small(
+        Builder::new()
+            .addr(cidr([10, 0, 0, 2]))
+            .nic_queues(b.split_boxed()),
+    )
+    .build()
+    .unwrap();
     let server = std::thread::spawn(move || {
         server_rt.block_on(async {
             let listener = TcpListener::bind("0.0.0.0:8080").await.unwrap();

@@ -126,7 +126,9 @@ impl NetConfig {
     fn open(&self, cores: usize) -> io::Result<Vec<Box<dyn NicQueue>>> {
         let queues: Vec<Box<dyn NicQueue>> = match &self.queues {
             Some(given) => {
-                let mut given = given.lock().map_err(|_| io::Error::other("mtcp: poisoned"))?;
+                let mut given = given
+                    .lock()
+                    .map_err(|_| io::Error::other("mtcp: poisoned"))?;
                 if given.len() != cores {
                     return Err(io::Error::new(
                         io::ErrorKind::InvalidInput,
@@ -138,7 +140,10 @@ impl NetConfig {
                 }
                 given
                     .iter_mut()
-                    .map(|q| q.take().ok_or_else(|| io::Error::other("mtcp: NIC queues already used")))
+                    .map(|q| {
+                        q.take()
+                            .ok_or_else(|| io::Error::other("mtcp: NIC queues already used"))
+                    })
                     .collect::<io::Result<_>>()?
             }
             None => open_device(&self.device, &self.dpdk_args, cores)?,
@@ -149,7 +154,10 @@ impl NetConfig {
                     .map_err(|e| {
                         io::Error::new(
                             e.kind(),
-                            format!("MTCP_PCAP={:?}: cannot create the file: {e}", path.display()),
+                            format!(
+                                "MTCP_PCAP={:?}: cannot create the file: {e}",
+                                path.display()
+                            ),
                         )
                     })?
                     .shared(),

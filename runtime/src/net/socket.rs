@@ -92,7 +92,10 @@ pub(crate) fn resolve_v4(addr: impl std::net::ToSocketAddrs) -> io::Result<Vec<S
         .iter()
         .filter_map(|a| match a {
             SocketAddr::V4(a) => Some(*a),
-            SocketAddr::V6(a) => a.ip().to_ipv4_mapped().map(|ip| SocketAddrV4::new(ip, a.port())),
+            SocketAddr::V6(a) => a
+                .ip()
+                .to_ipv4_mapped()
+                .map(|ip| SocketAddrV4::new(ip, a.port())),
         })
         .collect();
     if v4.is_empty() {

@@ -137,7 +137,9 @@ impl TcpStream {
     /// # Errors
     /// `NotConnected` once the socket is gone.
     pub fn nodelay(&self) -> io::Result<bool> {
-        self.socket.with(|s, _, id| s.tcp().nodelay(id))?.map_err(to_io)
+        self.socket
+            .with(|s, _, id| s.tcp().nodelay(id))?
+            .map_err(to_io)
     }
 
     /// Turns TCP keepalive on or off for this connection.
@@ -193,7 +195,9 @@ impl TcpStream {
     /// # Errors
     /// `WouldBlock` when nothing is available; connection errors.
     pub fn try_read(&self, buf: &mut [u8]) -> io::Result<usize> {
-        self.socket.with(|s, _, id| s.tcp_mut().recv(id, buf))?.map_err(to_io)
+        self.socket
+            .with(|s, _, id| s.tcp_mut().recv(id, buf))?
+            .map_err(to_io)
     }
 
     /// Writes what fits now without waiting.
@@ -201,7 +205,9 @@ impl TcpStream {
     /// # Errors
     /// `WouldBlock` when the send buffer is full; connection errors.
     pub fn try_write(&self, buf: &[u8]) -> io::Result<usize> {
-        self.socket.with(|s, _, id| s.tcp_mut().send(id, buf))?.map_err(to_io)
+        self.socket
+            .with(|s, _, id| s.tcp_mut().send(id, buf))?
+            .map_err(to_io)
     }
 
     /// Polls for read readiness, registering the task's waker otherwise.
@@ -303,11 +309,13 @@ pub(crate) fn poll_write(
 
 /// Half-closes the sending direction: the FIN is queued behind the data.
 pub(crate) fn poll_shutdown(socket: &Socket) -> Poll<io::Result<()>> {
-    ready(socket.with(|s, _, id| match s.tcp_mut().shutdown_write(id) {
-        // Already shut down, or the connection is gone: nothing to send.
-        Ok(()) | Err(TcpError::BrokenPipe) => Poll::Ready(Ok(())),
-        Err(e) => Poll::Ready(Err(to_io(e))),
-    }))
+    ready(
+        socket.with(|s, _, id| match s.tcp_mut().shutdown_write(id) {
+            // Already shut down, or the connection is gone: nothing to send.
+            Ok(()) | Err(TcpError::BrokenPipe) => Poll::Ready(Ok(())),
+            Err(e) => Poll::Ready(Err(to_io(e))),
+        }),
+    )
 }
 
 impl AsyncRead for TcpStream {
