@@ -1,0 +1,477 @@
+//! The real-device backends against the Linux kernel as the peer.
+//!
+//! Each test builds its topology (scripts/netns.sh for the veth pair, its
+//! own namespace for TAP), opens the device inside the stack's namespace on
+//! a dedicated thread (a socket belongs to the namespace it was created
+//! in), and drives an `iface::Interface` over it while the kernel pings the
+//! stack or connects to it. The tests need root and `ip`; without them they
+//! print a skip line and pass, unless `MTCP_REQUIRE_NETNS=1`, which turns a
+//! missing privilege or namespace into a failure. Tests in this binary share
+//! the namespaces, so they run one at a time under a static mutex.
+#![cfg(target_os = "linux")]
+
+use std::net::Ipv4Addr;
+use std::process::Command;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{mpsc, Arc, Mutex, MutexGuard};
+use std::thread;
+use std::time::{Duration as StdDuration, Instant as StdInstant};
+
+use mtcp_stack::iface::{FrameSink, IfaceStats, Interface, InterfaceConfig, Received};
+use mtcp_stack::nic::sys::enter_netns;
+use mtcp_stack::nic::tap::TapQueue;
+use mtcp_stack::nic::{Frame, FramePool, NicError, NicQueue, QueueCounters};
+use mtcp_stack::time::{Duration, Instant};
+use mtcp_stack::wire::ethernet::EthernetAddress;
+use mtcp_stack::wire::ipv4::Ipv4Cidr;
+use mtcp_stack::wire::tcp::{TcpFlags, TcpPacket};
+
+static SERIAL: Mutex<()> = Mutex::new(());
+
+const STK_NS: &str = "mtcp-stk";
+const PEER_NS: &str = "mtcp-peer";
+const STK_IF: &str = "mtcp-s0";
+const PEER_IF: &str = "mtcp-p0";
+const STACK_IP: Ipv4Addr = Ipv4Addr::new(10, 99, 0, 2);
+const TAP_NS: &str = "mtcp-tap";
+const TAP_IF: &str = "mtcp-t0";
+const TAP_STACK_IP: Ipv4Addr = Ipv4Addr::new(10, 98, 0, 2);
+const STACK_MAC: EthernetAddress = EthernetAddress([0x02, 0x00, 0x6d, 0x74, 0x63, 0x70]);
+
+fn serial() -> MutexGuard<'static, ()> {
+    SERIAL.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+fn required() -> bool {
+    std::env::var("MTCP_REQUIRE_NETNS").as_deref() == Ok("1")
+}
+
+/// Prints why the test is skipped and returns, or fails when the
+/// environment demands the namespaces.
+fn skip(test: &str, why: &str) {
+    if required() {
+        panic!("{test}: MTCP_REQUIRE_NETNS=1 but {why}");
+    }
+    eprintln!(
+        "SKIP {test}: {why} (run as root with iproute2; MTCP_REQUIRE_NETNS=1 makes this fail)"
+    );
+}
+
+fn sh(args: &[&str]) -> Result<String, String> {
+    let out = Command::new(args[0])
+        .args(&args[1..])
+        .output()
+        .map_err(|e| format!("{}: {e}", args.join(" ")))?;
+    if out.status.success() {
+        Ok(String::from_utf8_lossy(&out.stdout).into_owned())
+    } else {
+        Err(format!(
+            "{} failed: {}",
+            args.join(" "),
+            String::from_utf8_lossy(&out.stderr).trim()
+        ))
+    }
+}
+
+fn have(cmd: &str) -> bool {
+    Command::new("sh")
+        .args(["-c", &format!("command -v {cmd}")])
+        .output()
+        .map(|o| o.status.success())
+        .unwrap_or(false)
+}
+
+/// Checks privilege and tools; `Err` says what is missing.
+fn environment() -> Result<(), String> {
+    // SAFETY: geteuid has no preconditions.
+    if unsafe { libc::geteuid() } != 0 {
+        return Err("not root".into());
+    }
+    if !have("ip") {
+        return Err("`ip` (iproute2) is missing".into());
+    }
+    Ok(())
+}
+
+/// Brings the veth topology up (peer TX checksum offload on or off).
+fn veth_up(offload: bool) -> Result<(), String> {
+    environment()?;
+    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/../scripts/netns.sh");
+    let out = Command::new("bash")
+        .arg(script)
+        .arg("up")
+        .env("PEER_TX_OFFLOAD", if offload { "on" } else { "off" })
+        .output()
+        .map_err(|e| format!("scripts/netns.sh: {e}"))?;
+    if !out.status.success() {
+        return Err(format!(
+            "scripts/netns.sh up failed: {}",
+            String::from_utf8_lossy(&out.stderr).trim()
+        ));
+    }
+    // The stack's MAC is new to the peer; stale entries would hide ARP.
+    sh(&["ip", "-n", PEER_NS, "neigh", "flush", "dev", PEER_IF]).ok();
+    Ok(())
+}
+
+/// Writes the interface's frames into the TX vector, from the pool.
+struct Sink<'a> {
+    pool: &'a mut FramePool,
+    out: &'a mut Vec<Frame>,
+}
+
+impl FrameSink for Sink<'_> {
+    fn with_frame<F: FnOnce(&mut [u8])>(&mut self, len: usize, fill: F) -> bool {
+        let Some(mut frame) = self.pool.alloc() else {
+            return false;
+        };
+        if len > frame.capacity() {
+            self.pool.free(frame);
+            return false;
+        }
+        frame.set_len(len);
+        fill(frame.as_mut_slice());
+        self.out.push(frame);
+        true
+    }
+}
+
+/// What a serving thread saw.
+struct Served<Q> {
+    queues: Vec<Q>,
+    counters: Vec<QueueCounters>,
+    stats: Vec<IfaceStats>,
+    /// (queue, peer port) of every SYN whose checksum verified.
+    syns_ok: Vec<(usize, u16)>,
+    /// SYNs whose checksum did not verify.
+    syns_bad: u32,
+}
+
+/// Opens a device with `open` inside namespace `ns` on a new thread and
+/// drives one `Interface` per queue over it until `stop` is set (or 30 s
+/// pass). `ready` gets the open result.
+fn serve<Q, O>(
+    ns: &'static str,
+    cidr: Ipv4Cidr,
+    open: O,
+    stop: Arc<AtomicBool>,
+    ready: mpsc::Sender<Result<(), NicError>>,
+) -> thread::JoinHandle<Option<Served<Q>>>
+where
+    Q: NicQueue + 'static,
+    O: FnOnce() -> Result<Vec<Q>, NicError> + Send + 'static,
+{
+    thread::spawn(move || {
+        if let Err(e) = enter_netns(ns) {
+            ready.send(Err(e)).ok();
+            return None;
+        }
+        let mut queues = match open() {
+            Ok(q) => q,
+            Err(e) => {
+                ready.send(Err(e)).ok();
+                return None;
+            }
+        };
+        ready.send(Ok(())).ok();
+        let n = queues.len();
+        let mut ifaces: Vec<Interface> = (0..n)
+            .map(|_| {
+                let mut cfg = InterfaceConfig::new(STACK_MAC, cidr, None);
+                cfg.mtu = queues[0].info().mtu;
+                Interface::new(cfg)
+            })
+            .collect();
+        let mut pools: Vec<FramePool> = (0..n).map(|_| FramePool::new(256)).collect();
+        let mut rx = Vec::with_capacity(64);
+        let mut tx = Vec::with_capacity(64);
+        let mut served = Served {
+            queues: Vec::new(),
+            counters: Vec::new(),
+            stats: Vec::new(),
+            syns_ok: Vec::new(),
+            syns_bad: 0,
+        };
+        let epoch = StdInstant::now();
+        let deadline = epoch + StdDuration::from_secs(30);
+        while !stop.load(Ordering::Relaxed) && StdInstant::now() < deadline {
+            let now = Instant::from_micros(epoch.elapsed().as_micros() as u64);
+            let mut busy = false;
+            for q in 0..n {
+                let (queue, iface, pool) = (&mut queues[q], &mut ifaces[q], &mut pools[q]);
+                queue.rx_burst(pool, &mut rx, 32);
+                busy |= !rx.is_empty();
+                for frame in rx.drain(..) {
+                    let mut sink = Sink { pool, out: &mut tx };
+                    if let Received::Tcp { ip, tcp_bytes } =
+                        iface.receive(now, frame.as_slice(), &mut sink)
+                    {
+                        if let Ok(p) = TcpPacket::new_checked(tcp_bytes) {
+                            if p.flags().contains(TcpFlags::SYN) {
+                                if p.verify_checksum(ip.src_addr, ip.dst_addr) {
+                                    served.syns_ok.push((q, p.src_port()));
+                                } else {
+                                    served.syns_bad += 1;
+                                }
+                            }
+                        }
+                    }
+                    pool.free(frame);
+                }
+                iface.poll(now, &mut Sink { pool, out: &mut tx });
+                // Bounded: the TX ring frees slots as the kernel sends.
+                for _ in 0..100 {
+                    if tx.is_empty() {
+                        break;
+                    }
+                    queue.tx_burst(&mut tx, pool);
+                }
+                for f in tx.drain(..) {
+                    pool.free(f);
+                }
+            }
+            if !busy && n == 1 {
+                queues[0].wait_rx(Duration::from_millis(5));
+            }
+        }
+        served.counters = queues.iter().map(|q| q.counters()).collect();
+        served.stats = ifaces.iter().map(|i| i.stats().clone()).collect();
+        served.queues = queues;
+        Some(served)
+    })
+}
+
+/// Runs a device test body: starts the server, waits for the open result,
+/// runs `peer`, stops the server and returns what it saw.
+fn with_server<Q, O>(
+    test: &str,
+    ns: &'static str,
+    cidr: Ipv4Cidr,
+    open: O,
+    peer: impl FnOnce() -> Result<(), String>,
+) -> Option<(Served<Q>, Result<(), String>)>
+where
+    Q: NicQueue + 'static,
+    O: FnOnce() -> Result<Vec<Q>, NicError> + Send + 'static,
+{
+    let stop = Arc::new(AtomicBool::new(false));
+    let (tx, rx) = mpsc::channel();
+    let handle = serve(ns, cidr, open, stop.clone(), tx);
+    match rx.recv_timeout(StdDuration::from_secs(20)) {
+        Ok(Ok(())) => {}
+        Ok(Err(e)) => {
+            handle.join().ok();
+            panic!("{test}: opening the device failed: {e}");
+        }
+        Err(_) => panic!("{test}: the device did not open within 20 s"),
+    }
+    let result = peer();
+    stop.store(true, Ordering::Relaxed);
+    let served = handle.join().expect("server thread panicked")?;
+    Some((served, result))
+}
+
+/// Pings `addr` from namespace `ns`, `count` times: with `ping` when it is
+/// installed, else with a raw ICMP socket.
+fn ping(ns: &'static str, addr: Ipv4Addr, count: u16) -> Result<(), String> {
+    if have("ping") {
+        let a = addr.to_string();
+        let c = count.to_string();
+        return sh(&[
+            "ip", "netns", "exec", ns, "ping", "-c", &c, "-i", "0.2", "-W", "2", &a,
+        ])
+        .map(|_| ());
+    }
+    thread::spawn(move || raw_ping(ns, addr, count))
+        .join()
+        .map_err(|_| "pinger panicked".to_string())?
+}
+
+fn icmp_checksum(b: &[u8]) -> u16 {
+    let mut sum = 0u32;
+    for c in b.chunks(2) {
+        let w = if c.len() == 2 {
+            u16::from_be_bytes([c[0], c[1]])
+        } else {
+            u16::from_be_bytes([c[0], 0])
+        };
+        sum += u32::from(w);
+    }
+    while sum > 0xffff {
+        sum = (sum & 0xffff) + (sum >> 16);
+    }
+    !(sum as u16)
+}
+
+/// ICMP echo through a raw socket from inside namespace `ns`; every
+/// request must be answered within 2 s.
+fn raw_ping(ns: &str, addr: Ipv4Addr, count: u16) -> Result<(), String> {
+    enter_netns(ns).map_err(|e| format!("setns {ns}: {e}"))?;
+    // SAFETY: plain socket call.
+    let fd = unsafe { libc::socket(libc::AF_INET, libc::SOCK_RAW, libc::IPPROTO_ICMP) };
+    if fd < 0 {
+        return Err(format!(
+            "raw ICMP socket: {}",
+            std::io::Error::last_os_error()
+        ));
+    }
+    let tv = libc::timeval {
+        tv_sec: 0,
+        tv_usec: 200_000,
+    };
+    // SAFETY: valid timeval of the size passed.
+    unsafe {
+        libc::setsockopt(
+            fd,
+            libc::SOL_SOCKET,
+            libc::SO_RCVTIMEO,
+            (&tv as *const libc::timeval).cast(),
+            core::mem::size_of::<libc::timeval>() as u32,
+        );
+    }
+    let ident = std::process::id() as u16;
+    let mut result = Ok(());
+    for seq in 1..=count {
+        let mut req = [0u8; 64];
+        req[0] = 8;
+        req[4..6].copy_from_slice(&ident.to_be_bytes());
+        req[6..8].copy_from_slice(&seq.to_be_bytes());
+        for (i, b) in req[8..].iter_mut().enumerate() {
+            *b = i as u8;
+        }
+        let c = icmp_checksum(&req);
+        req[2..4].copy_from_slice(&c.to_be_bytes());
+        let sa = libc::sockaddr_in {
+            sin_family: libc::AF_INET as u16,
+            sin_port: 0,
+            sin_addr: libc::in_addr {
+                s_addr: u32::from(addr).to_be(),
+            },
+            sin_zero: [0; 8],
+        };
+        // SAFETY: valid buffer and address of the sizes passed.
+        unsafe {
+            libc::sendto(
+                fd,
+                req.as_ptr().cast(),
+                req.len(),
+                0,
+                (&sa as *const libc::sockaddr_in).cast(),
+                core::mem::size_of::<libc::sockaddr_in>() as u32,
+            );
+        }
+        let start = StdInstant::now();
+        let mut answered = false;
+        while start.elapsed() < StdDuration::from_secs(2) {
+            let mut buf = [0u8; 256];
+            // SAFETY: valid writable buffer of the size passed.
+            let n = unsafe { libc::recv(fd, buf.as_mut_ptr().cast(), buf.len(), 0) };
+            if n < 28 {
+                continue;
+            }
+            let ihl = usize::from(buf[0] & 0xf) * 4;
+            let icmp = &buf[ihl..n as usize];
+            if icmp.len() >= 8
+                && icmp[0] == 0
+                && icmp[4..6] == ident.to_be_bytes()
+                && icmp[6..8] == seq.to_be_bytes()
+                && icmp_checksum(icmp) == 0
+                && icmp[8..] == req[8..]
+            {
+                answered = true;
+                break;
+            }
+        }
+        if !answered {
+            result = Err(format!("no echo reply for seq {seq} from {addr}"));
+            break;
+        }
+    }
+    // SAFETY: `fd` is ours and closed once.
+    unsafe { libc::close(fd) };
+    result
+}
+
+fn stack_cidr() -> Ipv4Cidr {
+    Ipv4Cidr {
+        address: STACK_IP,
+        prefix_len: 24,
+    }
+}
+
+/// Asserts the server answered pings: frames went both ways, ARP and
+/// ICMP replies were sent.
+fn assert_answered<Q>(test: &str, served: &Served<Q>, result: Result<(), String>) {
+    let c = served
+        .counters
+        .iter()
+        .fold(QueueCounters::default(), |a, c| QueueCounters {
+            rx_frames: a.rx_frames + c.rx_frames,
+            tx_frames: a.tx_frames + c.tx_frames,
+            ..a
+        });
+    let replies: u64 = served.stats.iter().map(|s| s.icmp_echo_replies).sum();
+    let arp: u64 = served.stats.iter().map(|s| s.arp_replies_sent).sum();
+    eprintln!(
+        "{test}: rx {} tx {} frames, {arp} ARP replies, {replies} echo replies",
+        c.rx_frames, c.tx_frames
+    );
+    result.unwrap_or_else(|e| panic!("{test}: the kernel got no answers: {e}"));
+    assert!(replies >= 3, "{test}: {replies} echo replies");
+    assert!(arp >= 1, "{test}: no ARP reply sent");
+    assert!(c.rx_frames >= 4 && c.tx_frames >= 4, "{test}: {c:?}");
+}
+
+// ---------------------------------------------------------------- TAP
+
+/// TAP: the tap `mtcp-t0` lives in namespace `mtcp-tap`; its kernel side
+/// (10.98.0.1/24) is the peer, the stack answers as 10.98.0.2.
+#[test]
+fn tap_answers_kernel_ping() {
+    let _g = serial();
+    if let Err(why) = environment() {
+        return skip("tap_answers_kernel_ping", &why);
+    }
+    if !std::path::Path::new("/dev/net/tun").exists() {
+        return skip("tap_answers_kernel_ping", "/dev/net/tun is missing");
+    }
+    let listed = sh(&["ip", "netns", "list"]).unwrap_or_default();
+    if !listed.split_whitespace().any(|w| w == TAP_NS) {
+        sh(&["ip", "netns", "add", TAP_NS]).expect("ip netns add mtcp-tap");
+    }
+    sh(&["ip", "-n", TAP_NS, "link", "set", "lo", "up"]).ok();
+    let cidr = Ipv4Cidr {
+        address: TAP_STACK_IP,
+        prefix_len: 24,
+    };
+    let Some((served, result)) = with_server(
+        "tap",
+        TAP_NS,
+        cidr,
+        || TapQueue::open(TAP_IF).map(|q| vec![q]),
+        || {
+            sh(&[
+                "ip",
+                "-n",
+                TAP_NS,
+                "addr",
+                "replace",
+                "10.98.0.1/24",
+                "dev",
+                TAP_IF,
+            ])?;
+            sh(&["ip", "-n", TAP_NS, "neigh", "flush", "dev", TAP_IF]).ok();
+            ping(TAP_NS, TAP_STACK_IP, 3)
+        },
+    ) else {
+        return;
+    };
+    assert_eq!(served.queues[0].info().mac, None);
+    assert_eq!(served.queues[0].info().mtu, 1500);
+    assert!(served.queues[0].raw_fd().is_some());
+    assert_answered("tap", &served, result);
+    drop(served);
+    // Non-persistent: the interface is gone with its queue.
+    let gone = sh(&["ip", "-n", TAP_NS, "link", "show", TAP_IF]);
+    assert!(gone.is_err(), "the TAP outlived its queue");
+}
