@@ -33,6 +33,8 @@ pub mod rss;
 pub mod spsc;
 
 #[cfg(target_os = "linux")]
+pub mod af_packet;
+#[cfg(target_os = "linux")]
 pub mod sys;
 #[cfg(target_os = "linux")]
 pub mod tap;

@@ -215,6 +215,7 @@ impl Mmap {
         Self::from_raw(p, len)
     }
 
+    #[allow(dead_code)] // used by the AF_XDP backend
     /// Maps `len` bytes of zeroed anonymous memory, private and read-write.
     pub(crate) fn anonymous(len: usize) -> Result<Mmap, NicError> {
         // SAFETY: as for `shared`; no file is involved.
@@ -247,6 +248,7 @@ impl Mmap {
 
     /// Its length in bytes.
     #[inline]
+    #[allow(dead_code)] // used by tests and the AF_XDP backend
     pub(crate) fn len(&self) -> usize {
         self.len
     }
@@ -284,15 +286,6 @@ pub fn enter_netns(name: &str) -> Result<(), NicError> {
     // SAFETY: `fd` is an open namespace file; setns only changes the
     // calling thread's namespace.
     cvt(unsafe { libc::setns(fd.as_raw_fd(), libc::CLONE_NEWNET) })?;
-    Ok(())
-}
-
-/// Sets `O_NONBLOCK` on `fd`.
-pub(crate) fn set_nonblocking(fd: RawFd) -> Result<(), NicError> {
-    // SAFETY: fcntl on a descriptor the caller owns, no pointers.
-    let flags = cvt(unsafe { libc::fcntl(fd, libc::F_GETFL) })?;
-    // SAFETY: as above.
-    cvt(unsafe { libc::fcntl(fd, libc::F_SETFL, flags | libc::O_NONBLOCK) })?;
     Ok(())
 }
 
