@@ -22,6 +22,7 @@ use mtcp_stack::nic::af_packet::{AfPacketDevice, AfPacketQueue};
 use mtcp_stack::nic::rss::Rss;
 use mtcp_stack::nic::sys::enter_netns;
 use mtcp_stack::nic::tap::TapQueue;
+use mtcp_stack::nic::xdp::{XdpDevice, XdpQueue};
 use mtcp_stack::nic::{Frame, FramePool, NicError, NicQueue, QueueCounters};
 use mtcp_stack::time::{Duration, Instant};
 use mtcp_stack::wire::ethernet::EthernetAddress;
@@ -640,4 +641,122 @@ fn af_packet_two_queues_resteer_by_rss() {
             served.syns_ok
         );
     }
+}
+
+// -------------------------------------------------------------- AF_XDP
+
+/// Whether the XDP program is still attached to the stack's interface.
+fn xdp_attached() -> bool {
+    sh(&["ip", "-n", STK_NS, "link", "show", STK_IF])
+        .map(|s| s.contains("xdp"))
+        .unwrap_or(false)
+}
+
+#[test]
+fn xdp_answers_kernel_ping() {
+    let _g = serial();
+    if let Err(why) = veth_up(false) {
+        return skip("xdp_answers_kernel_ping", &why);
+    }
+    let Some((served, result)) = with_server(
+        "xdp",
+        STK_NS,
+        stack_cidr(),
+        || XdpDevice::open(STK_IF, 1),
+        || {
+            assert!(xdp_attached(), "no XDP program on {STK_IF} while open");
+            ping(PEER_NS, STACK_IP, 3)
+        },
+    ) else {
+        return;
+    };
+    let q: &XdpQueue = &served.queues[0];
+    eprintln!(
+        "xdp: native {} zero-copy {} kicks {}",
+        q.native(),
+        q.zero_copy(),
+        q.kicks()
+    );
+    assert!(q.raw_fd().is_some());
+    assert_answered("xdp", &served, result);
+    drop(served);
+    assert!(!xdp_attached(), "the XDP program outlived its queues");
+}
+
+/// A second XDP device on the same interface while the first is open is
+/// refused as busy, not silently stacked.
+#[test]
+fn xdp_second_open_is_busy() {
+    let _g = serial();
+    if let Err(why) = veth_up(false) {
+        return skip("xdp_second_open_is_busy", &why);
+    }
+    let r = thread::spawn(|| {
+        enter_netns(STK_NS).unwrap();
+        let first = XdpDevice::open(STK_IF, 1).expect("first open");
+        let second = XdpDevice::open(STK_IF, 1).err();
+        drop(first);
+        // At once: open waits out the kernel's deferred release.
+        let third = XdpDevice::open(STK_IF, 1).map(|_| ()).err();
+        (second, third)
+    })
+    .join()
+    .unwrap();
+    assert_eq!(r.0, Some(NicError::Busy));
+    assert_eq!(r.1, None, "reopening after close failed");
+}
+
+// --------------------------------------------------------------- errors
+
+#[test]
+fn open_errors_are_clear() {
+    let _g = serial();
+    let e = AfPacketDevice::open("mtcp-nosuch0", 1).expect_err("opened a missing interface");
+    assert_eq!(e, NicError::NoSuchInterface);
+    assert!(e.to_string().contains("no such network interface"), "{e}");
+    assert_eq!(
+        XdpDevice::open("mtcp-nosuch0", 1).err(),
+        Some(NicError::NoSuchInterface)
+    );
+    assert_eq!(
+        AfPacketDevice::open("lo", 0).err(),
+        Some(NicError::InvalidArgument)
+    );
+    assert_eq!(TapQueue::open("").err(), Some(NicError::InvalidArgument));
+    assert_eq!(
+        TapQueue::open("much-too-long-a-name").err(),
+        Some(NicError::InvalidArgument)
+    );
+    if environment().is_ok() {
+        // `lo` is not a TAP: attaching to it must fail, not succeed.
+        assert_eq!(TapQueue::open("lo").err(), Some(NicError::Io(libc::EINVAL)));
+        // A missing interface inside the stack's namespace too.
+        if veth_up(false).is_ok() {
+            let e = thread::spawn(|| {
+                enter_netns(STK_NS).unwrap();
+                AfPacketDevice::open("mtcp-nosuch0", 1).err()
+            })
+            .join()
+            .unwrap();
+            assert_eq!(e, Some(NicError::NoSuchInterface));
+        }
+    } else {
+        // Unprivileged: opening a real interface is refused clearly.
+        assert_eq!(
+            AfPacketDevice::open("lo", 1).err(),
+            Some(NicError::PermissionDenied)
+        );
+    }
+    for e in [
+        NicError::NoSuchInterface,
+        NicError::PermissionDenied,
+        NicError::Busy,
+    ] {
+        let s = e.to_string();
+        assert!(!s.is_empty() && !s.contains('\n'), "{s:?}");
+    }
+    assert_eq!(
+        enter_netns("mtcp-no-such-ns").err(),
+        Some(NicError::NoSuchInterface)
+    );
 }

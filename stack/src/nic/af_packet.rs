@@ -151,12 +151,14 @@ impl AfPacketDevice {
                 },
                 counters: QueueCounters::default(),
                 csum_completed: 0,
-                handed_over: 0,
                 steering: None,
             });
         }
         if queues > 1 {
-            wire_steering(&mut out)?;
+            let fds: Vec<RawFd> = out.iter().map(|q| q.fd.as_raw_fd()).collect();
+            for (q, st) in out.iter_mut().zip(Steering::set(&fds)?) {
+                q.steering = Some(st);
+            }
         }
         Ok(out)
     }
@@ -212,9 +214,12 @@ fn open_socket(ifindex: u32) -> Result<(OwnedFd, Mmap), NicError> {
     Ok((fd, ring))
 }
 
-/// The re-steering state of one queue of a multi-queue device.
+/// The software RSS re-steering state of one queue of a multi-queue device
+/// (shared by the AF_PACKET and AF_XDP backends; see the module
+/// documentation).
 #[derive(Debug)]
-struct Steering {
+pub(super) struct Steering {
+    me: usize,
     rss: Rss,
     /// Rings to the other queues, by target queue (`None` for ourselves).
     to: Vec<Option<Producer>>,
@@ -224,8 +229,10 @@ struct Steering {
     events: Vec<Arc<OwnedFd>>,
     /// Targets written to during this burst.
     touched: Vec<bool>,
-    /// epoll over our socket and our eventfd, for `raw_fd`.
+    /// epoll over our device descriptor and our eventfd, for `raw_fd`.
     epoll: OwnedFd,
+    /// Frames handed to other queues.
+    handed_over: u64,
 }
 
 fn eventfd() -> Result<OwnedFd, NicError> {
@@ -233,44 +240,164 @@ fn eventfd() -> Result<OwnedFd, NicError> {
     owned_fd(unsafe { libc::eventfd(0, libc::EFD_NONBLOCK | libc::EFD_CLOEXEC) })
 }
 
-fn wire_steering(queues: &mut [AfPacketQueue]) -> Result<(), NicError> {
-    let n = queues.len();
-    let events: Vec<Arc<OwnedFd>> = (0..n)
-        .map(|_| eventfd().map(Arc::new))
-        .collect::<Result<_, _>>()?;
-    let mut to: Vec<Vec<Option<Producer>>> =
-        (0..n).map(|_| (0..n).map(|_| None).collect()).collect();
-    let mut from: Vec<Vec<Consumer>> = (0..n).map(|_| Vec::new()).collect();
-    for (src, row) in to.iter_mut().enumerate() {
-        for (dst, slot) in row.iter_mut().enumerate() {
-            if src != dst {
-                let (p, c) = spsc::channel(HANDOFF_SLOTS);
-                *slot = Some(p);
-                from[dst].push(c);
+impl Steering {
+    /// The steering states of `fds.len()` queues whose device descriptors
+    /// (readable when frames arrive) are `fds`.
+    pub(super) fn set(fds: &[RawFd]) -> Result<Vec<Steering>, NicError> {
+        let n = fds.len();
+        let events: Vec<Arc<OwnedFd>> = (0..n)
+            .map(|_| eventfd().map(Arc::new))
+            .collect::<Result<_, _>>()?;
+        let mut to: Vec<Vec<Option<Producer>>> =
+            (0..n).map(|_| (0..n).map(|_| None).collect()).collect();
+        let mut from: Vec<Vec<Consumer>> = (0..n).map(|_| Vec::new()).collect();
+        for (src, row) in to.iter_mut().enumerate() {
+            for (dst, slot) in row.iter_mut().enumerate() {
+                if src != dst {
+                    let (p, c) = spsc::channel(HANDOFF_SLOTS);
+                    *slot = Some(p);
+                    from[dst].push(c);
+                }
+            }
+        }
+        let mut out = Vec::with_capacity(n);
+        for (me, (to, from)) in to.into_iter().zip(from).enumerate() {
+            // SAFETY: plain system call.
+            let epoll = owned_fd(unsafe { libc::epoll_create1(libc::EPOLL_CLOEXEC) })?;
+            for fd in [fds[me], events[me].as_raw_fd()] {
+                let mut ev = libc::epoll_event {
+                    events: libc::EPOLLIN as u32,
+                    u64: fd as u64,
+                };
+                // SAFETY: `ev` is a valid epoll_event; both descriptors
+                // are open.
+                cvt(unsafe {
+                    libc::epoll_ctl(epoll.as_raw_fd(), libc::EPOLL_CTL_ADD, fd, &mut ev)
+                })?;
+            }
+            out.push(Steering {
+                me,
+                rss: Rss::symmetric(n),
+                to,
+                from,
+                events: events.clone(),
+                touched: vec![false; n],
+                epoll,
+                handed_over: 0,
+            });
+        }
+        Ok(out)
+    }
+
+    /// Drains the rings from other queues into `out`.
+    pub(super) fn drain(
+        &mut self,
+        pool: &mut FramePool,
+        out: &mut Vec<Frame>,
+        max: usize,
+        counters: &mut QueueCounters,
+    ) -> usize {
+        let mut got = 0;
+        let mut any = false;
+        'rings: for ring in &mut self.from {
+            while got < max && ring.has_pending() {
+                let Some(mut frame) = pool.alloc() else {
+                    counters.rx_no_buffer += 1;
+                    ring.release();
+                    break 'rings;
+                };
+                let copied = ring.pop_with(|data| {
+                    frame.buffer_mut()[..data.len()].copy_from_slice(data);
+                    frame.set_len(data.len());
+                });
+                if copied.is_none() {
+                    pool.free(frame);
+                    break;
+                }
+                any = true;
+                counters.rx_bytes += frame.len() as u64;
+                out.push(frame);
+                got += 1;
+            }
+            ring.release();
+        }
+        if any {
+            // Clear our wake-up; a later hand-off writes it again.
+            let mut v = 0u64;
+            // SAFETY: reads 8 bytes into `v`; the eventfd is nonblocking.
+            unsafe {
+                libc::read(
+                    self.events[self.me].as_raw_fd(),
+                    (&mut v as *mut u64).cast(),
+                    8,
+                );
+            }
+        }
+        got
+    }
+
+    /// Where a received frame goes: `true` to keep it on this queue.
+    /// Frames for other queues are copied into their rings (broadcasts to
+    /// every other queue, and kept).
+    pub(super) fn keep(&mut self, frame: &Frame, counters: &mut QueueCounters) -> bool {
+        let data = frame.as_slice();
+        let target = match self.rss.steer(data) {
+            Steer::Queue(q) if q == self.me => return true,
+            Steer::Queue(q) => Some(q),
+            Steer::AllQueues => None,
+        };
+        for (q, p) in self.to.iter_mut().enumerate() {
+            if target.is_some_and(|t| t != q) {
+                continue;
+            }
+            if let Some(p) = p {
+                if p.push(data).is_ok() {
+                    self.touched[q] = true;
+                    self.handed_over += 1;
+                } else {
+                    counters.ring_full_drops += 1;
+                }
+            }
+        }
+        target.is_none()
+    }
+
+    /// Publishes hand-offs and wakes their targets.
+    pub(super) fn flush(&mut self) {
+        for q in 0..self.touched.len() {
+            if !core::mem::take(&mut self.touched[q]) {
+                continue;
+            }
+            if let Some(Some(p)) = self.to.get_mut(q) {
+                p.publish();
+            }
+            let one = 1u64;
+            // SAFETY: writes 8 bytes from `one` to an open eventfd.
+            unsafe {
+                libc::write(self.events[q].as_raw_fd(), (&one as *const u64).cast(), 8);
             }
         }
     }
-    for ((q, to), from) in queues.iter_mut().zip(to).zip(from) {
-        // SAFETY: plain system call.
-        let epoll = owned_fd(unsafe { libc::epoll_create1(libc::EPOLL_CLOEXEC) })?;
-        for fd in [q.fd.as_raw_fd(), events[q.info.queue].as_raw_fd()] {
-            let mut ev = libc::epoll_event {
-                events: libc::EPOLLIN as u32,
-                u64: fd as u64,
-            };
-            // SAFETY: `ev` is a valid epoll_event; both descriptors are open.
-            cvt(unsafe { libc::epoll_ctl(epoll.as_raw_fd(), libc::EPOLL_CTL_ADD, fd, &mut ev) })?;
-        }
-        q.steering = Some(Steering {
-            rss: Rss::symmetric(n),
-            to,
-            from,
-            events: events.clone(),
-            touched: vec![false; n],
-            epoll,
-        });
+
+    /// True when another queue handed frames over.
+    pub(super) fn pending(&self) -> bool {
+        self.from.iter().any(Consumer::has_pending)
     }
-    Ok(())
+
+    /// Our eventfd.
+    pub(super) fn event_fd(&self) -> RawFd {
+        self.events[self.me].as_raw_fd()
+    }
+
+    /// The epoll descriptor covering the device descriptor and our eventfd.
+    pub(super) fn epoll_fd(&self) -> RawFd {
+        self.epoll.as_raw_fd()
+    }
+
+    /// Frames handed to other queues.
+    pub(super) fn handed_over(&self) -> u64 {
+        self.handed_over
+    }
 }
 
 /// One AF_PACKET queue. See the module documentation.
@@ -283,7 +410,6 @@ pub struct AfPacketQueue {
     info: DeviceInfo,
     counters: QueueCounters,
     csum_completed: u64,
-    handed_over: u64,
     steering: Option<Steering>,
 }
 
@@ -297,7 +423,7 @@ impl AfPacketQueue {
     /// Frames this queue received but handed to another queue (RSS
     /// re-steering; broadcast frames count once per target).
     pub fn handed_over(&self) -> u64 {
-        self.handed_over
+        self.steering.as_ref().map_or(0, Steering::handed_over)
     }
 
     #[inline]
@@ -374,107 +500,6 @@ impl AfPacketQueue {
         }
         Some(())
     }
-
-    /// Drains the rings from other queues into `out`.
-    fn drain_handoffs(&mut self, pool: &mut FramePool, out: &mut Vec<Frame>, max: usize) -> usize {
-        let Some(st) = self.steering.as_mut() else {
-            return 0;
-        };
-        let mut got = 0;
-        let mut any = false;
-        'rings: for ring in &mut st.from {
-            while got < max && ring.has_pending() {
-                let Some(mut frame) = pool.alloc() else {
-                    self.counters.rx_no_buffer += 1;
-                    ring.release();
-                    break 'rings;
-                };
-                let copied = ring.pop_with(|data| {
-                    frame.buffer_mut()[..data.len()].copy_from_slice(data);
-                    frame.set_len(data.len());
-                });
-                if copied.is_none() {
-                    pool.free(frame);
-                    break;
-                }
-                any = true;
-                self.counters.rx_bytes += frame.len() as u64;
-                out.push(frame);
-                got += 1;
-            }
-            ring.release();
-        }
-        if any {
-            // Clear our wake-up; a later hand-off writes it again.
-            let mut v = 0u64;
-            // SAFETY: reads 8 bytes into `v`; the eventfd is nonblocking.
-            unsafe {
-                libc::read(
-                    st.events[self.info.queue].as_raw_fd(),
-                    (&mut v as *mut u64).cast(),
-                    8,
-                );
-            }
-        }
-        got
-    }
-
-    /// Where a received frame goes: `true` to keep it here. Frames for
-    /// other queues are copied into their rings.
-    fn resteer(&mut self, frame: &Frame) -> bool {
-        let me = self.info.queue;
-        let Some(st) = self.steering.as_mut() else {
-            return true;
-        };
-        let data = frame.as_slice();
-        match st.rss.steer(data) {
-            Steer::Queue(q) if q == me => true,
-            Steer::Queue(q) => {
-                if let Some(Some(p)) = st.to.get_mut(q) {
-                    if p.push(data).is_ok() {
-                        st.touched[q] = true;
-                        self.handed_over += 1;
-                    } else {
-                        self.counters.ring_full_drops += 1;
-                    }
-                }
-                false
-            }
-            Steer::AllQueues => {
-                for (q, p) in st.to.iter_mut().enumerate() {
-                    if let Some(p) = p {
-                        if p.push(data).is_ok() {
-                            st.touched[q] = true;
-                            self.handed_over += 1;
-                        } else {
-                            self.counters.ring_full_drops += 1;
-                        }
-                    }
-                }
-                true
-            }
-        }
-    }
-
-    /// Publishes hand-offs and wakes their targets.
-    fn flush_handoffs(&mut self) {
-        let Some(st) = self.steering.as_mut() else {
-            return;
-        };
-        for q in 0..st.touched.len() {
-            if !core::mem::take(&mut st.touched[q]) {
-                continue;
-            }
-            if let Some(Some(p)) = st.to.get_mut(q) {
-                p.publish();
-            }
-            let one = 1u64;
-            // SAFETY: writes 8 bytes from `one` to an open eventfd.
-            unsafe {
-                libc::write(st.events[q].as_raw_fd(), (&one as *const u64).cast(), 8);
-            }
-        }
-    }
 }
 
 /// Completes the partial checksum of an IPv4 TCP or UDP frame whose
@@ -530,7 +555,10 @@ impl NicQueue for AfPacketQueue {
     }
 
     fn rx_burst(&mut self, pool: &mut FramePool, out: &mut Vec<Frame>, max: usize) -> usize {
-        let mut got = self.drain_handoffs(pool, out, max);
+        let mut got = match self.steering.as_mut() {
+            Some(st) => st.drain(pool, out, max, &mut self.counters),
+            None => 0,
+        };
         // Bounded: at most one pass over the ring.
         for _ in 0..SLOTS {
             if got >= max {
@@ -548,7 +576,12 @@ impl NicQueue for AfPacketQueue {
             let kept = self.take_rx(slot, status, &mut frame).is_some();
             Self::status(slot).store(libc::TP_STATUS_KERNEL, Ordering::Release);
             self.rx_next = (self.rx_next + 1) % SLOTS;
-            if kept && self.resteer(&frame) {
+            let keep = kept
+                && match self.steering.as_mut() {
+                    Some(st) => st.keep(&frame, &mut self.counters),
+                    None => true,
+                };
+            if keep {
                 self.counters.rx_bytes += frame.len() as u64;
                 out.push(frame);
                 got += 1;
@@ -556,7 +589,9 @@ impl NicQueue for AfPacketQueue {
                 pool.free(frame);
             }
         }
-        self.flush_handoffs();
+        if let Some(st) = self.steering.as_mut() {
+            st.flush();
+        }
         self.counters.rx_frames += got as u64;
         got
     }
@@ -615,10 +650,7 @@ impl NicQueue for AfPacketQueue {
     fn rx_pending(&self) -> bool {
         let slot = self.rx_slot(self.rx_next);
         Self::status(slot).load(Ordering::Acquire) & libc::TP_STATUS_USER != 0
-            || self
-                .steering
-                .as_ref()
-                .is_some_and(|st| st.from.iter().any(Consumer::has_pending))
+            || self.steering.as_ref().is_some_and(Steering::pending)
     }
 
     fn wait_rx(&self, timeout: Duration) {
@@ -626,17 +658,14 @@ impl NicQueue for AfPacketQueue {
             return;
         }
         match &self.steering {
-            Some(st) => sys::wait_readable(
-                &[self.fd.as_raw_fd(), st.events[self.info.queue].as_raw_fd()],
-                timeout,
-            ),
+            Some(st) => sys::wait_readable(&[self.fd.as_raw_fd(), st.event_fd()], timeout),
             None => sys::wait_readable(&[self.fd.as_raw_fd()], timeout),
         }
     }
 
     fn raw_fd(&self) -> Option<RawFd> {
         Some(match &self.steering {
-            Some(st) => st.epoll.as_raw_fd(),
+            Some(st) => st.epoll_fd(),
             None => self.fd.as_raw_fd(),
         })
     }

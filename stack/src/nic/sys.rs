@@ -215,7 +215,6 @@ impl Mmap {
         Self::from_raw(p, len)
     }
 
-    #[allow(dead_code)] // used by the AF_XDP backend
     /// Maps `len` bytes of zeroed anonymous memory, private and read-write.
     pub(crate) fn anonymous(len: usize) -> Result<Mmap, NicError> {
         // SAFETY: as for `shared`; no file is involved.
@@ -248,7 +247,6 @@ impl Mmap {
 
     /// Its length in bytes.
     #[inline]
-    #[allow(dead_code)] // used by tests and the AF_XDP backend
     pub(crate) fn len(&self) -> usize {
         self.len
     }
