@@ -706,6 +706,187 @@ fn xdp_second_open_is_busy() {
     assert_eq!(r.1, None, "reopening after close failed");
 }
 
+/// The default veth has one RX queue: a second AF_XDP queue cannot bind.
+#[test]
+fn xdp_more_queues_than_the_veth_has_is_refused() {
+    let _g = serial();
+    if let Err(why) = veth_up(false) {
+        return skip("xdp_more_queues_than_the_veth_has_is_refused", &why);
+    }
+    let e = thread::spawn(|| {
+        enter_netns(STK_NS).unwrap();
+        XdpDevice::open(STK_IF, 2).err()
+    })
+    .join()
+    .unwrap();
+    assert_eq!(e, Some(NicError::InvalidArgument));
+}
+
+const XQ_STK_NS: &str = "mtcp-xq-stk";
+const XQ_PEER_NS: &str = "mtcp-xq-peer";
+const XQ_STK_IF: &str = "mtcp-xs0";
+const XQ_PEER_IF: &str = "mtcp-xp0";
+const XQ_STACK_IP: Ipv4Addr = Ipv4Addr::new(10, 96, 0, 2);
+const XQ_PEER_IP: Ipv4Addr = Ipv4Addr::new(10, 96, 0, 1);
+
+/// A veth pair with two RX/TX queues on each end, in namespaces of its own
+/// (netns.sh makes single-queue veths).
+fn two_queue_veth_up() -> Result<(), String> {
+    environment()?;
+    let listed = sh(&["ip", "netns", "list"])?;
+    for ns in [XQ_STK_NS, XQ_PEER_NS] {
+        if !listed.split_whitespace().any(|w| w == ns) {
+            sh(&["ip", "netns", "add", ns])?;
+        }
+    }
+    if sh(&["ip", "-n", XQ_STK_NS, "link", "show", XQ_STK_IF]).is_err() {
+        sh(&[
+            "ip",
+            "-n",
+            XQ_STK_NS,
+            "link",
+            "add",
+            XQ_STK_IF,
+            "numrxqueues",
+            "2",
+            "numtxqueues",
+            "2",
+            "type",
+            "veth",
+            "peer",
+            "name",
+            XQ_PEER_IF,
+            "netns",
+            XQ_PEER_NS,
+            "numrxqueues",
+            "2",
+            "numtxqueues",
+            "2",
+        ])?;
+    }
+    sh(&["ip", "-n", XQ_STK_NS, "link", "set", XQ_STK_IF, "up"])?;
+    sh(&[
+        "ip",
+        "-n",
+        XQ_PEER_NS,
+        "addr",
+        "replace",
+        "10.96.0.1/24",
+        "dev",
+        XQ_PEER_IF,
+    ])?;
+    sh(&["ip", "-n", XQ_PEER_NS, "link", "set", XQ_PEER_IF, "up"])?;
+    sh(&["ip", "-n", XQ_PEER_NS, "neigh", "flush", "dev", XQ_PEER_IF]).ok();
+    if have("ethtool") {
+        sh(&[
+            "ip", "netns", "exec", XQ_PEER_NS, "ethtool", "-K", XQ_PEER_IF, "tx", "off",
+        ])
+        .ok();
+    }
+    Ok(())
+}
+
+/// SYNs from the kernel in namespace `ns` to `dst:80`, one per source port.
+fn kernel_syns_to(ns: &'static str, dst: Ipv4Addr, ports: Vec<u16>) -> Result<(), String> {
+    thread::spawn(move || -> Result<(), String> {
+        enter_netns(ns).map_err(|e| format!("setns: {e}"))?;
+        let mut streams = Vec::new();
+        for port in ports {
+            // SAFETY: plain socket calls on descriptors we own; addresses
+            // are valid for the sizes passed.
+            unsafe {
+                let fd = libc::socket(libc::AF_INET, libc::SOCK_STREAM | libc::SOCK_NONBLOCK, 0);
+                if fd < 0 {
+                    return Err("socket".into());
+                }
+                let mut sa: libc::sockaddr_in = core::mem::zeroed();
+                sa.sin_family = libc::AF_INET as u16;
+                sa.sin_port = port.to_be();
+                if libc::bind(fd, (&sa as *const libc::sockaddr_in).cast(), 16) < 0 {
+                    libc::close(fd);
+                    return Err(format!("bind {port}: {}", std::io::Error::last_os_error()));
+                }
+                sa.sin_port = 80u16.to_be();
+                sa.sin_addr.s_addr = u32::from(dst).to_be();
+                libc::connect(fd, (&sa as *const libc::sockaddr_in).cast(), 16);
+                streams.push(fd);
+            }
+        }
+        thread::sleep(StdDuration::from_millis(1500));
+        for fd in streams {
+            // SAFETY: each descriptor is ours and closed once.
+            unsafe { libc::close(fd) };
+        }
+        Ok(())
+    })
+    .join()
+    .map_err(|_| "peer thread panicked".to_string())?
+}
+
+/// Two AF_XDP queues on a two-queue veth: the peer's frames land on either
+/// RX queue (the kernel's choice); re-steering puts every SYN on the queue
+/// the stack's RSS names, and ping works across both.
+#[test]
+fn xdp_two_queues_resteer_by_rss() {
+    let _g = serial();
+    if let Err(why) = two_queue_veth_up() {
+        return skip("xdp_two_queues_resteer_by_rss", &why);
+    }
+    let rss = Rss::symmetric(2);
+    let mut ports = Vec::new();
+    for q in 0..2 {
+        let mut start = 42000u16 + 700 * q as u16;
+        for _ in 0..4 {
+            let p = rss
+                .ports_for_queue(XQ_PEER_IP, XQ_STACK_IP, 80, 42000..=50000, start, q)
+                .next()
+                .expect("a port for the queue");
+            ports.push(p);
+            start = p + 1;
+        }
+    }
+    let cidr = Ipv4Cidr {
+        address: XQ_STACK_IP,
+        prefix_len: 24,
+    };
+    let Some((served, result)) = with_server(
+        "xdp two queues",
+        XQ_STK_NS,
+        cidr,
+        || XdpDevice::open(XQ_STK_IF, 2),
+        || {
+            ping(XQ_PEER_NS, XQ_STACK_IP, 3)?;
+            kernel_syns_to(XQ_PEER_NS, XQ_STACK_IP, ports.clone())
+        },
+    ) else {
+        return;
+    };
+    result.unwrap();
+    let handed: Vec<u64> = served.queues.iter().map(|q| q.handed_over()).collect();
+    eprintln!(
+        "xdp two queues: SYNs {:?}, handed over {handed:?}",
+        served.syns_ok
+    );
+    assert!(served.queues.iter().all(|q| q.raw_fd().is_some()));
+    let replies: u64 = served.stats.iter().map(|s| s.icmp_echo_replies).sum();
+    assert!(replies >= 3, "{replies} echo replies");
+    assert_eq!(served.syns_bad, 0);
+    for (q, sport) in &served.syns_ok {
+        assert_eq!(
+            *q,
+            rss.queue_for_reply(XQ_STACK_IP, 80, XQ_PEER_IP, *sport),
+            "SYN from port {sport} surfaced on the wrong queue"
+        );
+    }
+    for q in 0..2 {
+        assert!(
+            served.syns_ok.iter().any(|&(sq, _)| sq == q),
+            "queue {q} saw no SYN: {:?}",
+            served.syns_ok
+        );
+    }
+}
+
 // --------------------------------------------------------------- errors
 
 #[test]

@@ -323,7 +323,9 @@ impl Socket {
             queue,
             libc::XDP_ZEROCOPY | libc::XDP_USE_NEED_WAKEUP,
         );
-        if r.is_err() {
+        if let Err(e) = r {
+            // A veth answers EOPNOTSUPP: no XSK buffer-pool support.
+            log::debug!("AF_XDP zero-copy bind refused ({e}); using copy mode");
             zero_copy = false;
             r = bind(
                 raw,
@@ -332,7 +334,11 @@ impl Socket {
                 libc::XDP_COPY | libc::XDP_USE_NEED_WAKEUP,
             );
         }
-        r?;
+        // EINVAL: most often a queue the interface does not have.
+        r.map_err(|e| match e {
+            NicError::Io(libc::EINVAL) => NicError::InvalidArgument,
+            e => e,
+        })?;
         Ok(Socket {
             fd,
             rx,
