@@ -889,6 +889,84 @@ fn xdp_two_queues_resteer_by_rss() {
 
 // --------------------------------------------------------------- errors
 
+/// A multi-queue TAP with two queues: the kernel spreads its frames by its
+/// own hash; re-steering puts every SYN on the queue the stack's RSS names.
+#[test]
+fn tap_two_queues_resteer_by_rss() {
+    let _g = serial();
+    if let Err(why) = environment() {
+        return skip("tap_two_queues_resteer_by_rss", &why);
+    }
+    let listed = sh(&["ip", "netns", "list"]).unwrap_or_default();
+    if !listed.split_whitespace().any(|w| w == TAP_NS) {
+        sh(&["ip", "netns", "add", TAP_NS]).expect("ip netns add mtcp-tap");
+    }
+    let stack_ip = Ipv4Addr::new(10, 98, 1, 2);
+    let peer_ip = Ipv4Addr::new(10, 98, 1, 1);
+    let rss = Rss::symmetric(2);
+    let mut ports = Vec::new();
+    for q in 0..2 {
+        let mut start = 43000u16 + 700 * q as u16;
+        for _ in 0..4 {
+            let p = rss
+                .ports_for_queue(peer_ip, stack_ip, 80, 43000..=51000, start, q)
+                .next()
+                .expect("a port for the queue");
+            ports.push(p);
+            start = p + 1;
+        }
+    }
+    let cidr = Ipv4Cidr {
+        address: stack_ip,
+        prefix_len: 24,
+    };
+    let Some((served, result)) = with_server(
+        "tap two queues",
+        TAP_NS,
+        cidr,
+        || TapQueue::open_multi("mtcp-t1", 2),
+        || {
+            sh(&[
+                "ip",
+                "-n",
+                TAP_NS,
+                "addr",
+                "replace",
+                "10.98.1.1/24",
+                "dev",
+                "mtcp-t1",
+            ])?;
+            ping(TAP_NS, stack_ip, 3)?;
+            kernel_syns_to(TAP_NS, stack_ip, ports.clone())
+        },
+    ) else {
+        return;
+    };
+    result.unwrap();
+    let handed: Vec<u64> = served.queues.iter().map(|q| q.handed_over()).collect();
+    eprintln!(
+        "tap two queues: SYNs {:?}, handed over {handed:?}",
+        served.syns_ok
+    );
+    let replies: u64 = served.stats.iter().map(|s| s.icmp_echo_replies).sum();
+    assert!(replies >= 3, "{replies} echo replies");
+    assert_eq!(served.syns_bad, 0);
+    for (q, sport) in &served.syns_ok {
+        assert_eq!(
+            *q,
+            rss.queue_for_reply(stack_ip, 80, peer_ip, *sport),
+            "SYN from port {sport} surfaced on the wrong queue"
+        );
+    }
+    for q in 0..2 {
+        assert!(
+            served.syns_ok.iter().any(|&(sq, _)| sq == q),
+            "queue {q} saw no SYN: {:?}",
+            served.syns_ok
+        );
+    }
+}
+
 #[test]
 fn open_errors_are_clear() {
     let _g = serial();

@@ -14,10 +14,17 @@
 //! A TAP moves one frame per `read`/`write`; that is inherent to the
 //! interface. `rx_burst` reads until the kernel has nothing more (`EAGAIN`)
 //! or `max` frames, and `tx_burst` writes a whole burst, once per tick.
+//!
+//! [`TapQueue::open_multi`] opens a multi-queue TAP (`IFF_MULTI_QUEUE`),
+//! one descriptor per queue. The kernel spreads the frames it sends over
+//! the queues by its own flow hash, not the stack's symmetric Toeplitz
+//! hash, so the queues re-steer in software exactly as the AF_PACKET
+//! backend does (see [`af_packet`](super::af_packet)).
 #![allow(unsafe_code)]
 
 use std::os::fd::{AsRawFd, OwnedFd, RawFd};
 
+use super::af_packet::Steering;
 use super::sys::{self, errno, owned_fd};
 use super::{Capabilities, DeviceInfo, Frame, FramePool, NicError, NicQueue, QueueCounters};
 use crate::time::Duration;
@@ -29,6 +36,7 @@ pub struct TapQueue {
     info: DeviceInfo,
     counters: QueueCounters,
     tx_errors: u64,
+    steering: Option<Steering>,
 }
 
 impl TapQueue {
@@ -50,6 +58,28 @@ impl TapQueue {
     pub fn open(ifname: &str) -> Result<TapQueue, NicError> {
         let mut queues = Self::open_with_flags(ifname, 1, 0)?;
         queues.pop().ok_or(NicError::InvalidArgument)
+    }
+
+    /// Opens (creating when missing) the multi-queue TAP `ifname` with
+    /// `queues` queues, re-steered by symmetric Toeplitz RSS when there is
+    /// more than one.
+    ///
+    /// # Errors
+    /// As [`TapQueue::open`]; [`NicError::InvalidArgument`] for zero
+    /// queues; [`NicError::Io`]`(EINVAL)` when `ifname` is an existing
+    /// single-queue TAP.
+    pub fn open_multi(ifname: &str, queues: usize) -> Result<Vec<TapQueue>, NicError> {
+        if queues > 64 {
+            return Err(NicError::InvalidArgument);
+        }
+        let mut out = Self::open_with_flags(ifname, queues, libc::IFF_MULTI_QUEUE)?;
+        if queues > 1 {
+            let fds: Vec<RawFd> = out.iter().map(|q| q.fd.as_raw_fd()).collect();
+            for (q, st) in out.iter_mut().zip(Steering::set(&fds)?) {
+                q.steering = Some(st);
+            }
+        }
+        Ok(out)
     }
 
     fn open_with_flags(
@@ -74,6 +104,7 @@ impl TapQueue {
                 },
                 counters: QueueCounters::default(),
                 tx_errors: 0,
+                steering: None,
             });
         }
         sys::if_set_up(ifname)?;
@@ -121,6 +152,11 @@ impl TapQueue {
     pub fn tx_errors(&self) -> u64 {
         self.tx_errors
     }
+
+    /// Frames handed to another queue by software re-steering.
+    pub fn handed_over(&self) -> u64 {
+        self.steering.as_ref().map_or(0, Steering::handed_over)
+    }
 }
 
 impl NicQueue for TapQueue {
@@ -129,8 +165,14 @@ impl NicQueue for TapQueue {
     }
 
     fn rx_burst(&mut self, pool: &mut FramePool, out: &mut Vec<Frame>, max: usize) -> usize {
-        let mut got = 0;
-        while got < max {
+        let mut got = match self.steering.as_mut() {
+            Some(st) => st.drain(pool, out, max, &mut self.counters),
+            None => 0,
+        };
+        // Bounded by `max` kept frames plus as many handed over.
+        let mut reads = 0;
+        while got < max && reads < 2 * max {
+            reads += 1;
             let Some(mut frame) = pool.alloc() else {
                 self.counters.rx_no_buffer += 1;
                 break;
@@ -144,9 +186,20 @@ impl NicQueue for TapQueue {
                 break;
             }
             frame.set_len(n as usize);
+            let keep = match self.steering.as_mut() {
+                Some(st) => st.keep(&frame, &mut self.counters),
+                None => true,
+            };
+            if !keep {
+                pool.free(frame);
+                continue;
+            }
             self.counters.rx_bytes += n as u64;
             out.push(frame);
             got += 1;
+        }
+        if let Some(st) = self.steering.as_mut() {
+            st.flush();
         }
         self.counters.rx_frames += got as u64;
         got
@@ -182,6 +235,9 @@ impl NicQueue for TapQueue {
     }
 
     fn rx_pending(&self) -> bool {
+        if self.steering.as_ref().is_some_and(Steering::pending) {
+            return true;
+        }
         let mut p = libc::pollfd {
             fd: self.fd.as_raw_fd(),
             events: libc::POLLIN,
@@ -192,11 +248,21 @@ impl NicQueue for TapQueue {
     }
 
     fn wait_rx(&self, timeout: Duration) {
-        sys::wait_readable(&[self.fd.as_raw_fd()], timeout);
+        match &self.steering {
+            Some(st) => {
+                if !st.pending() {
+                    sys::wait_readable(&[self.fd.as_raw_fd(), st.event_fd()], timeout);
+                }
+            }
+            None => sys::wait_readable(&[self.fd.as_raw_fd()], timeout),
+        }
     }
 
     fn raw_fd(&self) -> Option<RawFd> {
-        Some(self.fd.as_raw_fd())
+        Some(match &self.steering {
+            Some(st) => st.epoll_fd(),
+            None => self.fd.as_raw_fd(),
+        })
     }
 
     fn counters(&self) -> QueueCounters {
