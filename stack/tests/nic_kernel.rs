@@ -113,7 +113,10 @@ fn veth_up(offload: bool) -> Result<(), String> {
         ));
     }
     // The stack's MAC is new to the peer; stale entries would hide ARP.
-    sh(&["ip", "-n", PEER_NS, "neigh", "flush", "dev", PEER_IF]).ok();
+    sh(&[
+        "ip", "-n", PEER_NS, "neigh", "flush", "dev", PEER_IF, "nud", "all",
+    ])
+    .ok();
     Ok(())
 }
 
@@ -776,7 +779,10 @@ fn two_queue_veth_up() -> Result<(), String> {
         XQ_PEER_IF,
     ])?;
     sh(&["ip", "-n", XQ_PEER_NS, "link", "set", XQ_PEER_IF, "up"])?;
-    sh(&["ip", "-n", XQ_PEER_NS, "neigh", "flush", "dev", XQ_PEER_IF]).ok();
+    sh(&[
+        "ip", "-n", XQ_PEER_NS, "neigh", "flush", "dev", XQ_PEER_IF, "nud", "all",
+    ])
+    .ok();
     if have("ethtool") {
         sh(&[
             "ip", "netns", "exec", XQ_PEER_NS, "ethtool", "-K", XQ_PEER_IF, "tx", "off",
@@ -1018,4 +1024,244 @@ fn open_errors_are_clear() {
         enter_netns("mtcp-no-such-ns").err(),
         Some(NicError::NoSuchInterface)
     );
+}
+
+// ----------------------------------------------------------- throughput
+
+/// A 64-byte UDP frame from the stack to `dst_mac` (nobody's MAC: the
+/// peer's kernel drops it at once), for TX measurements.
+fn udp_frame(pool: &mut FramePool, dst_mac: [u8; 6]) -> Frame {
+    let mut f = pool.alloc().expect("pool");
+    f.set_len(60);
+    let b = f.as_mut_slice();
+    b.fill(0);
+    b[0..6].copy_from_slice(&dst_mac);
+    b[6..12].copy_from_slice(&STACK_MAC.0);
+    b[12..14].copy_from_slice(&0x0800u16.to_be_bytes());
+    b[14] = 0x45;
+    b[16..18].copy_from_slice(&46u16.to_be_bytes());
+    b[22] = 64;
+    b[23] = 17;
+    b[26..30].copy_from_slice(&STACK_IP.octets());
+    b[30..34].copy_from_slice(&[10, 99, 0, 1]);
+    let c = icmp_checksum(&b[14..34]);
+    b[24..26].copy_from_slice(&c.to_be_bytes());
+    b[34..36].copy_from_slice(&9u16.to_be_bytes());
+    b[36..38].copy_from_slice(&9u16.to_be_bytes());
+    b[38..40].copy_from_slice(&26u16.to_be_bytes());
+    f
+}
+
+/// Measures RX (the kernel peer floods 18-byte UDP datagrams at the stack
+/// from one thread) and TX (the stack sends 60-byte frames in bursts of 32)
+/// for one device, one queue, one second each.
+fn measure<Q: NicQueue + 'static>(
+    name: &str,
+    ns: &'static str,
+    peer_ns: &'static str,
+    stack_ip: Ipv4Addr,
+    open: impl FnOnce() -> Result<Vec<Q>, NicError> + Send + 'static,
+) {
+    let stop = Arc::new(AtomicBool::new(false));
+    let (ready_tx, ready_rx) = mpsc::channel::<()>();
+    let stop2 = stop.clone();
+    let server = thread::spawn(move || {
+        enter_netns(ns).unwrap();
+        let mut q = open().unwrap().remove(0);
+        ready_tx.send(()).unwrap();
+        let mut pool = FramePool::new(512);
+        let mut rx = Vec::with_capacity(64);
+        // RX phase: until `stop`.
+        let mut frames = 0u64;
+        let mut first: Option<StdInstant> = None;
+        let mut last = StdInstant::now();
+        while !stop2.load(Ordering::Relaxed) {
+            let n = q.rx_burst(&mut pool, &mut rx, 64);
+            if n > 0 {
+                let now = StdInstant::now();
+                first.get_or_insert(now);
+                last = now;
+                frames += n as u64;
+                for f in rx.drain(..) {
+                    pool.free(f);
+                }
+            }
+        }
+        let rx_secs = first.map_or(0.0, |f| (last - f).as_secs_f64());
+        // TX phase: one second of bursts.
+        let mut tx = Vec::with_capacity(32);
+        let start = StdInstant::now();
+        let mut sent = 0u64;
+        while start.elapsed() < StdDuration::from_secs(1) {
+            while tx.len() < 32 {
+                tx.push(udp_frame(&mut pool, [0x02, 0, 0, 0, 0, 0x99]));
+            }
+            sent += q.tx_burst(&mut tx, &mut pool) as u64;
+        }
+        let tx_secs = start.elapsed().as_secs_f64();
+        for f in tx.drain(..) {
+            pool.free(f);
+        }
+        let drops = q.counters().ring_full_drops;
+        (frames, rx_secs, sent, tx_secs, drops)
+    });
+    ready_rx.recv().unwrap();
+    let peer_ns_name = peer_ns;
+    let flooder = thread::spawn(move || {
+        enter_netns(peer_ns_name).unwrap();
+        let sock = std::net::UdpSocket::bind("0.0.0.0:0").unwrap();
+        let start = StdInstant::now();
+        let mut n = 0u64;
+        let payload = [0u8; 18];
+        while start.elapsed() < StdDuration::from_secs(1) {
+            for _ in 0..64 {
+                if sock.send_to(&payload, (stack_ip, 9)).is_ok() {
+                    n += 1;
+                }
+            }
+        }
+        n
+    });
+    let offered = flooder.join().unwrap();
+    thread::sleep(StdDuration::from_millis(100));
+    stop.store(true, Ordering::Relaxed);
+    let (frames, rx_secs, sent, tx_secs, drops) = server.join().unwrap();
+    eprintln!(
+        "{name}: RX {:.0} frames/s ({frames} of {offered} offered, {drops} dropped by a full ring), TX {:.0} frames/s",
+        frames as f64 / rx_secs.max(1e-9),
+        sent as f64 / tx_secs
+    );
+}
+
+/// `rx_packets` of interface `ifname` in namespace `ns`.
+fn rx_packets(ns: &str, ifname: &str) -> u64 {
+    let path = format!("/sys/class/net/{ifname}/statistics/rx_packets");
+    sh(&["ip", "netns", "exec", ns, "cat", &path])
+        .ok()
+        .and_then(|s| s.trim().parse().ok())
+        .unwrap_or(0)
+}
+
+/// Sends 1000 frames in bursts of up to 200 (larger than any kernel TX
+/// batch) and checks the kernel's end received every one.
+fn send_all<Q: NicQueue>(q: &mut Q, ns: &str, peer_if: &str) {
+    let before = rx_packets(ns, peer_if);
+    let mut pool = FramePool::new(512);
+    let mut tx = Vec::new();
+    let mut queued = 0;
+    let deadline = StdInstant::now() + StdDuration::from_secs(10);
+    while queued < 1000 && StdInstant::now() < deadline {
+        while tx.len() < 200 && queued + tx.len() < 1000 {
+            tx.push(udp_frame(&mut pool, [0x02, 0, 0, 0, 0, 0x99]));
+        }
+        queued += q.tx_burst(&mut tx, &mut pool);
+    }
+    assert_eq!(queued, 1000, "the device took only {queued} frames");
+    // Later bursts flush what an earlier one left in the ring.
+    let mut empty = Vec::new();
+    let mut got = 0;
+    while StdInstant::now() < deadline {
+        q.tx_burst(&mut empty, &mut pool);
+        got = rx_packets(ns, peer_if) - before;
+        if got >= 1000 {
+            break;
+        }
+        thread::sleep(StdDuration::from_millis(20));
+    }
+    assert!(got >= 1000, "the kernel received {got} of 1000 frames");
+    assert_eq!(q.counters().tx_frames, 1000);
+}
+
+#[test]
+fn every_backend_delivers_large_bursts() {
+    let _g = serial();
+    if let Err(why) = veth_up(false) {
+        return skip("every_backend_delivers_large_bursts", &why);
+    }
+    thread::spawn(|| {
+        enter_netns(STK_NS).unwrap();
+        let mut q = AfPacketDevice::open(STK_IF, 1).unwrap().remove(0);
+        send_all(&mut q, PEER_NS, PEER_IF);
+        drop(q);
+        let mut q = XdpDevice::open(STK_IF, 1).unwrap().remove(0);
+        send_all(&mut q, PEER_NS, PEER_IF);
+    })
+    .join()
+    .unwrap();
+    let listed = sh(&["ip", "netns", "list"]).unwrap_or_default();
+    if !listed.split_whitespace().any(|w| w == TAP_NS) {
+        sh(&["ip", "netns", "add", TAP_NS]).unwrap();
+    }
+    thread::spawn(|| {
+        enter_netns(TAP_NS).unwrap();
+        let mut q = TapQueue::open(TAP_IF).unwrap();
+        send_all(&mut q, TAP_NS, TAP_IF);
+    })
+    .join()
+    .unwrap();
+}
+
+#[test]
+#[ignore = "measurement: run with --ignored --nocapture"]
+fn throughput() {
+    let _g = serial();
+    if let Err(why) = veth_up(false) {
+        return skip("throughput", &why);
+    }
+    let mac = STACK_MAC.0.map(|b| format!("{b:02x}")).join(":");
+    sh(&[
+        "ip",
+        "-n",
+        PEER_NS,
+        "neigh",
+        "replace",
+        "10.99.0.2",
+        "lladdr",
+        &mac,
+        "dev",
+        PEER_IF,
+    ])
+    .unwrap();
+    measure("af_packet", STK_NS, PEER_NS, STACK_IP, || {
+        AfPacketDevice::open(STK_IF, 1)
+    });
+    measure("xdp", STK_NS, PEER_NS, STACK_IP, || {
+        XdpDevice::open(STK_IF, 1)
+    });
+    let listed = sh(&["ip", "netns", "list"]).unwrap_or_default();
+    if !listed.split_whitespace().any(|w| w == TAP_NS) {
+        sh(&["ip", "netns", "add", TAP_NS]).unwrap();
+    }
+    measure("tap", TAP_NS, TAP_NS, TAP_STACK_IP, move || {
+        let q = TapQueue::open(TAP_IF)?;
+        sh(&[
+            "ip",
+            "-n",
+            TAP_NS,
+            "addr",
+            "replace",
+            "10.98.0.1/24",
+            "dev",
+            TAP_IF,
+        ])
+        .unwrap();
+        sh(&[
+            "ip",
+            "-n",
+            TAP_NS,
+            "neigh",
+            "replace",
+            "10.98.0.2",
+            "lladdr",
+            &mac,
+            "dev",
+            TAP_IF,
+        ])
+        .unwrap();
+        Ok(vec![q])
+    });
+    sh(&[
+        "ip", "-n", PEER_NS, "neigh", "flush", "dev", PEER_IF, "nud", "all",
+    ])
+    .ok();
 }

@@ -8,7 +8,7 @@
 //! mapping:
 //!
 //! ```text
-//!   mapping: [ RX: 512 slots of 2048 bytes ][ TX: 512 slots of 2048 bytes ]
+//!   mapping: [ RX: 2048 slots of 2048 bytes ][ TX: 2048 slots of 2048 bytes ]
 //!   slot:    [ tpacket2_hdr | sockaddr_ll | … frame … ]
 //!            tp_status: KERNEL ⇄ USER (RX), AVAILABLE → SEND_REQUEST → AVAILABLE (TX)
 //! ```
@@ -70,6 +70,7 @@
 //! RSS, only for the flows the kernel placed on the wrong socket.
 #![allow(unsafe_code)]
 
+use core::cell::Cell;
 use core::sync::atomic::{AtomicU32, AtomicUsize, Ordering};
 use std::os::fd::{AsRawFd, OwnedFd, RawFd};
 use std::sync::Arc;
@@ -85,8 +86,10 @@ use crate::wire::checksum;
 const SLOT_SIZE: usize = 2048;
 /// Bytes per ring block: 32 slots.
 const BLOCK_SIZE: usize = 1 << 16;
-/// Blocks in each ring: 16, so 512 slots per direction.
-const BLOCKS: usize = 16;
+/// Blocks in each ring: 64, so 2048 slots (4 MiB) per direction, enough
+/// to ride out a few milliseconds of the thread being descheduled at
+/// several hundred thousand frames per second.
+const BLOCKS: usize = 64;
 const SLOTS: usize = BLOCKS * BLOCK_SIZE / SLOT_SIZE;
 /// `TPACKET_ALIGN(sizeof(struct tpacket2_hdr))`: where `sockaddr_ll` is in
 /// an RX slot, and where frame data starts in a TX slot.
@@ -151,6 +154,7 @@ impl AfPacketDevice {
                 },
                 counters: QueueCounters::default(),
                 csum_completed: 0,
+                kernel_drops: Cell::new(0),
                 steering: None,
             });
         }
@@ -410,6 +414,9 @@ pub struct AfPacketQueue {
     info: DeviceInfo,
     counters: QueueCounters,
     csum_completed: u64,
+    /// Frames the kernel dropped because the RX ring was full
+    /// (`PACKET_STATISTICS`, which resets on read, accumulated here).
+    kernel_drops: Cell<u64>,
     steering: Option<Steering>,
 }
 
@@ -671,7 +678,22 @@ impl NicQueue for AfPacketQueue {
     }
 
     fn counters(&self) -> QueueCounters {
-        self.counters
+        let zero = libc::tpacket_stats {
+            tp_packets: 0,
+            tp_drops: 0,
+        };
+        if let Ok(st) = sys::getsockopt(
+            self.fd.as_raw_fd(),
+            libc::SOL_PACKET,
+            libc::PACKET_STATISTICS,
+            zero,
+        ) {
+            self.kernel_drops
+                .set(self.kernel_drops.get() + u64::from(st.tp_drops));
+        }
+        let mut c = self.counters;
+        c.ring_full_drops += self.kernel_drops.get();
+        c
     }
 }
 
@@ -738,7 +760,7 @@ mod tests {
 
     #[test]
     fn ring_geometry() {
-        assert_eq!(SLOTS, 512);
+        assert_eq!(SLOTS, 2048);
         assert_eq!(BLOCK_SIZE % SLOT_SIZE, 0);
         assert_eq!(
             HDR_LEN,

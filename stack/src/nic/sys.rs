@@ -308,6 +308,21 @@ pub(crate) fn setsockopt<T>(
     Ok(())
 }
 
+/// `getsockopt` of a plain value (all-zero is a valid `T`).
+pub(crate) fn getsockopt<T: Copy>(
+    fd: RawFd,
+    level: libc::c_int,
+    name: libc::c_int,
+    zero: T,
+) -> Result<T, NicError> {
+    let mut value = zero;
+    let mut len = core::mem::size_of::<T>() as libc::socklen_t;
+    // SAFETY: `value` is writable for `len` bytes for the duration of the
+    // call; the kernel writes at most `len` bytes.
+    cvt(unsafe { libc::getsockopt(fd, level, name, (&mut value as *mut T).cast(), &mut len) })?;
+    Ok(value)
+}
+
 /// Pads `frame` (a buffer of at least [`MIN_FRAME_LEN`] bytes) with zeros
 /// from `len` to the Ethernet minimum and returns the padded length.
 #[inline]

@@ -564,11 +564,22 @@ impl NicQueue for XdpQueue {
         if posted > 0 {
             sock.tx.submit();
         }
-        // Copy mode sends only from sendto(); zero-copy asks for a kick
-        // through the flag.
-        if posted > 0 && (!sock.zero_copy || sock.tx.needs_wakeup()) {
+        // Copy mode sends only from sendto(), and at most 32 frames per call
+        // (the kernel's TX batch), so kick while descriptors are left
+        // (bounded; the rest go with the next burst). Zero-copy asks for a
+        // kick through the ring flag.
+        for _ in 0..(RING / 32) {
+            let outstanding = RING - sock.tx.free();
+            if outstanding == 0 || (sock.zero_copy && !sock.tx.needs_wakeup()) {
+                break;
+            }
+            let before = outstanding;
             sock.kick();
             self.kicks += 1;
+            if RING - sock.tx.free() >= before {
+                // No progress (the device is busy): try again next burst.
+                break;
+            }
         }
         for frame in frames.drain(..taken) {
             pool.free(frame);
@@ -598,7 +609,20 @@ impl NicQueue for XdpQueue {
     }
 
     fn counters(&self) -> QueueCounters {
-        self.counters
+        let mut c = self.counters;
+        // SAFETY: all-zero is a valid xdp_statistics.
+        let zero: libc::xdp_statistics = unsafe { core::mem::zeroed() };
+        if let Ok(st) = sys::getsockopt(
+            self.sock.fd.as_raw_fd(),
+            libc::SOL_XDP,
+            libc::XDP_STATISTICS,
+            zero,
+        ) {
+            // Cumulative in the kernel: frames lost for want of RX ring or
+            // fill ring space.
+            c.ring_full_drops += st.rx_dropped + st.rx_ring_full;
+        }
+        c
     }
 }
 
