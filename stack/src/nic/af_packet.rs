@@ -448,11 +448,11 @@ impl AfPacketQueue {
     }
 
     #[inline]
-    fn status(slot: *mut u8) -> &'static AtomicU32 {
-        // SAFETY: every slot starts with the 4-byte-aligned `tp_status`
-        // word, which the kernel and we access atomically; the mapping
-        // outlives every use of the reference (it is never held across
-        // calls).
+    fn status(&self, slot: *mut u8) -> &AtomicU32 {
+        // SAFETY: `slot` comes from `rx_slot`/`tx_slot`, so it points into
+        // `self.ring`, which lives as long as the returned borrow of
+        // `self`; every slot starts with the 4-byte-aligned `tp_status`
+        // word, which the kernel and we access only atomically.
         unsafe { &*(slot.cast::<AtomicU32>()) }
     }
 
@@ -572,7 +572,7 @@ impl NicQueue for AfPacketQueue {
                 break;
             }
             let slot = self.rx_slot(self.rx_next);
-            let status = Self::status(slot).load(Ordering::Acquire);
+            let status = self.status(slot).load(Ordering::Acquire);
             if status & libc::TP_STATUS_USER == 0 {
                 break;
             }
@@ -581,7 +581,8 @@ impl NicQueue for AfPacketQueue {
                 break;
             };
             let kept = self.take_rx(slot, status, &mut frame).is_some();
-            Self::status(slot).store(libc::TP_STATUS_KERNEL, Ordering::Release);
+            self.status(slot)
+                .store(libc::TP_STATUS_KERNEL, Ordering::Release);
             self.rx_next = (self.rx_next + 1) % SLOTS;
             let keep = kept
                 && match self.steering.as_mut() {
@@ -607,11 +608,12 @@ impl NicQueue for AfPacketQueue {
         let mut taken = 0;
         for frame in frames.iter_mut() {
             let slot = self.tx_slot(self.tx_next);
-            let status = Self::status(slot).load(Ordering::Acquire);
+            let status = self.status(slot).load(Ordering::Acquire);
             if status == libc::TP_STATUS_WRONG_FORMAT {
                 // Rejected earlier (PACKET_LOSS normally skips these):
                 // reclaim the slot.
-                Self::status(slot).store(libc::TP_STATUS_AVAILABLE, Ordering::Release);
+                self.status(slot)
+                    .store(libc::TP_STATUS_AVAILABLE, Ordering::Release);
             } else if status != libc::TP_STATUS_AVAILABLE {
                 break;
             }
@@ -628,7 +630,8 @@ impl NicQueue for AfPacketQueue {
                 core::ptr::copy_nonoverlapping(frame.buffer().as_ptr(), slot.add(HDR_LEN), len);
                 (slot.add(TP_LEN) as *mut u32).write_unaligned(len as u32);
             }
-            Self::status(slot).store(libc::TP_STATUS_SEND_REQUEST, Ordering::Release);
+            self.status(slot)
+                .store(libc::TP_STATUS_SEND_REQUEST, Ordering::Release);
             self.tx_next = (self.tx_next + 1) % SLOTS;
             self.counters.tx_frames += 1;
             self.counters.tx_bytes += len as u64;
@@ -656,7 +659,7 @@ impl NicQueue for AfPacketQueue {
 
     fn rx_pending(&self) -> bool {
         let slot = self.rx_slot(self.rx_next);
-        Self::status(slot).load(Ordering::Acquire) & libc::TP_STATUS_USER != 0
+        self.status(slot).load(Ordering::Acquire) & libc::TP_STATUS_USER != 0
             || self.steering.as_ref().is_some_and(Steering::pending)
     }
 
