@@ -32,6 +32,17 @@ pub mod pcap;
 pub mod rss;
 pub mod spsc;
 
+#[cfg(target_os = "linux")]
+pub mod af_packet;
+#[cfg(target_os = "linux")]
+mod bpf;
+#[cfg(target_os = "linux")]
+pub mod sys;
+#[cfg(target_os = "linux")]
+pub mod tap;
+#[cfg(target_os = "linux")]
+pub mod xdp;
+
 pub use frame::{Frame, FramePool, FRAME_CAPACITY};
 
 /// Offloads a device performs, so the stack can skip the work.
@@ -92,6 +103,14 @@ pub enum NicError {
     Unsupported,
     /// A system call failed with this `errno`.
     Io(i32),
+    /// The named network interface does not exist (in this network
+    /// namespace).
+    NoSuchInterface,
+    /// The caller lacks the privilege (CAP_NET_ADMIN, CAP_NET_RAW,
+    /// CAP_BPF) the device needs.
+    PermissionDenied,
+    /// The device or queue is in use by someone else.
+    Busy,
 }
 
 impl fmt::Display for NicError {
@@ -106,6 +125,13 @@ impl fmt::Display for NicError {
                 "I/O error: {}",
                 std::io::Error::from_raw_os_error(*errno)
             ),
+            NicError::NoSuchInterface => {
+                f.write_str("no such network interface (check the name and the network namespace)")
+            }
+            NicError::PermissionDenied => f.write_str(
+                "permission denied: the device needs root or CAP_NET_ADMIN/CAP_NET_RAW/CAP_BPF",
+            ),
+            NicError::Busy => f.write_str("device or queue busy: another program is using it"),
         }
     }
 }

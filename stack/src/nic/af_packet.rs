@@ -1,0 +1,786 @@
+//! AF_PACKET with memory-mapped rings: any Linux interface (a veth, a real
+//! NIC) as a device, without a driver of our own.
+//!
+//! # Rings
+//!
+//! Each queue is one `AF_PACKET`/`SOCK_RAW` socket bound to the interface,
+//! with a `TPACKET_V2` RX ring and a `TPACKET_V2` TX ring in one shared
+//! mapping:
+//!
+//! ```text
+//!   mapping: [ RX: 2048 slots of 2048 bytes ][ TX: 2048 slots of 2048 bytes ]
+//!   slot:    [ tpacket2_hdr | sockaddr_ll | … frame … ]
+//!            tp_status: KERNEL ⇄ USER (RX), AVAILABLE → SEND_REQUEST → AVAILABLE (TX)
+//! ```
+//!
+//! * RX costs no system call: `rx_burst` walks slots whose status is
+//!   `TP_STATUS_USER`, copies each frame into a pool [`Frame`] and hands
+//!   the slot back to the kernel.
+//! * TX fills `TP_STATUS_AVAILABLE` slots, marks them `SEND_REQUEST`, and
+//!   flushes the whole burst with one `send()` (`MSG_DONTWAIT`).
+//! * `PACKET_QDISC_BYPASS` skips the qdisc layer on TX; `PACKET_LOSS`
+//!   makes the kernel skip (not stall on) a malformed TX frame.
+//! * `PACKET_MR_PROMISC` membership: the stack's MAC need not be the
+//!   interface's. Frames the host itself sends (`PACKET_OUTGOING`) are
+//!   ignored (`PACKET_IGNORE_OUTGOING`, and checked per frame).
+//!
+//! **Why TPACKET_V2 and not V3.** V3 hands the RX ring to user space a
+//! *block* at a time: a block is retired when full or when its timer
+//! (`tp_retire_blk_tov`, milliseconds, jiffy-granular) fires. Under
+//! request/response traffic a block is never full, so every received
+//! segment would wait up to the timeout — a millisecond or more added to
+//! every round trip of a stack whose whole point is microseconds. V2 makes
+//! each frame visible the moment the kernel has copied it, and fixed
+//! 2048-byte slots waste nothing for 1514-byte frames.
+//!
+//! # Checksums
+//!
+//! A frame the kernel sent with checksum offload (`CHECKSUM_PARTIAL`: the
+//! peer end of a veth with `tx on`) arrives flagged
+//! `TP_STATUS_CSUMNOTREADY`: its TCP/UDP checksum field holds only the
+//! pseudo-header sum. `rx_burst` completes it in software (the ones'
+//! complement sum over the whole L4 segment, the partial field included),
+//! so the stack verifies it like any other frame and pcap captures stay
+//! valid. Frames flagged `TP_STATUS_CSUM_VALID` are still verified by the
+//! stack: the flag is per frame and the [`NicQueue`] interface carries no
+//! per-frame metadata, so the device reports no RX checksum offload.
+//!
+//! # Several queues: software re-steering
+//!
+//! The sockets of one device join a `PACKET_FANOUT` group
+//! (`PACKET_FANOUT_HASH`: the kernel's flow hash keeps each flow on one
+//! socket, so nothing is reordered). That hash is not the stack's
+//! symmetric Toeplitz hash, and the stack chooses ephemeral ports so that
+//! *Toeplitz* brings replies back to the connecting core. So each queue
+//! re-steers in software:
+//!
+//! ```text
+//!   kernel fanout ─▶ socket q ─▶ rx_burst(q): Rss::steer(frame)
+//!                                  ├─ q          → returned to the caller
+//!                                  ├─ r ≠ q      → SPSC ring q→r, eventfd r
+//!                                  └─ all (ARP)  → returned, and copied to every r
+//!   rx_burst(r) first drains its rings from the other queues.
+//! ```
+//!
+//! There is one lock-free [`spsc`](super::spsc) ring per ordered pair of
+//! queues; a queue handing frames over writes the target's `eventfd` once
+//! per burst, so a target parked in [`NicQueue::wait_rx`] (or polling
+//! [`NicQueue::raw_fd`], an epoll descriptor covering both its socket and
+//! its eventfd) wakes up. Frames are copied once more than with hardware
+//! RSS, only for the flows the kernel placed on the wrong socket.
+#![allow(unsafe_code)]
+
+use core::cell::Cell;
+use core::sync::atomic::{AtomicU32, AtomicUsize, Ordering};
+use std::os::fd::{AsRawFd, OwnedFd, RawFd};
+use std::sync::Arc;
+
+use super::rss::{Rss, Steer};
+use super::spsc::{self, Consumer, Producer};
+use super::sys::{self, cvt, owned_fd, setsockopt, Mmap};
+use super::{Capabilities, DeviceInfo, Frame, FramePool, NicError, NicQueue, QueueCounters};
+use crate::time::Duration;
+use crate::wire::checksum;
+
+/// Bytes per ring slot (header + a full frame with a VLAN tag).
+const SLOT_SIZE: usize = 2048;
+/// Bytes per ring block: 32 slots.
+const BLOCK_SIZE: usize = 1 << 16;
+/// Blocks in each ring: 64, so 2048 slots (4 MiB) per direction, enough
+/// to ride out a few milliseconds of the thread being descheduled at
+/// several hundred thousand frames per second.
+const BLOCKS: usize = 64;
+const SLOTS: usize = BLOCKS * BLOCK_SIZE / SLOT_SIZE;
+/// `TPACKET_ALIGN(sizeof(struct tpacket2_hdr))`: where `sockaddr_ll` is in
+/// an RX slot, and where frame data starts in a TX slot.
+const HDR_LEN: usize = 32;
+const TPACKET_V2: libc::c_int = 1;
+/// Slots in each re-steering ring.
+const HANDOFF_SLOTS: usize = 256;
+
+// tpacket2_hdr field offsets.
+const TP_LEN: usize = 4;
+const TP_SNAPLEN: usize = 8;
+const TP_MAC: usize = 12;
+const TP_VLAN_TCI: usize = 24;
+const TP_VLAN_TPID: usize = 26;
+// sockaddr_ll.sll_pkttype, relative to the sockaddr_ll.
+const SLL_PKTTYPE: usize = 10;
+
+static FANOUT_SEQ: AtomicUsize = AtomicUsize::new(0);
+
+/// Opens AF_PACKET queues on an interface. See the module documentation.
+#[derive(Debug)]
+pub struct AfPacketDevice;
+
+impl AfPacketDevice {
+    /// Opens `queues` queues on `ifname` (in the calling thread's network
+    /// namespace). With more than one queue the sockets join one fanout
+    /// group and re-steer by symmetric Toeplitz RSS.
+    ///
+    /// # Errors
+    /// [`NicError::NoSuchInterface`], [`NicError::PermissionDenied`]
+    /// (needs CAP_NET_RAW), [`NicError::InvalidArgument`] for zero queues,
+    /// [`NicError::Io`] for any other failure of the set-up calls.
+    pub fn open(ifname: &str, queues: usize) -> Result<Vec<AfPacketQueue>, NicError> {
+        if queues == 0 || queues > 64 {
+            return Err(NicError::InvalidArgument);
+        }
+        let ifindex = sys::ifindex(ifname)?;
+        let mtu = sys::if_mtu(ifname)?;
+        let mac = sys::if_mac(ifname).ok();
+        let fanout_id = ((std::process::id() as usize)
+            .wrapping_mul(31)
+            .wrapping_add(FANOUT_SEQ.fetch_add(1, Ordering::Relaxed))
+            & 0xffff) as u32;
+        let mut out = Vec::with_capacity(queues);
+        for queue in 0..queues {
+            let (fd, ring) = open_socket(ifindex)?;
+            if queues > 1 {
+                let arg = fanout_id | (libc::PACKET_FANOUT_HASH << 16);
+                setsockopt(fd.as_raw_fd(), libc::SOL_PACKET, libc::PACKET_FANOUT, &arg)?;
+            }
+            out.push(AfPacketQueue {
+                fd,
+                ring,
+                rx_next: 0,
+                tx_next: 0,
+                info: DeviceInfo {
+                    mac,
+                    mtu,
+                    queue,
+                    queues,
+                    caps: Capabilities::default(),
+                },
+                counters: QueueCounters::default(),
+                csum_completed: 0,
+                kernel_drops: Cell::new(0),
+                steering: None,
+            });
+        }
+        if queues > 1 {
+            let fds: Vec<RawFd> = out.iter().map(|q| q.fd.as_raw_fd()).collect();
+            for (q, st) in out.iter_mut().zip(Steering::set(&fds)?) {
+                q.steering = Some(st);
+            }
+        }
+        Ok(out)
+    }
+}
+
+/// Creates, configures and binds one socket; returns it and its rings.
+fn open_socket(ifindex: u32) -> Result<(OwnedFd, Mmap), NicError> {
+    // Protocol 0: nothing is queued before bind() picks the interface.
+    // SAFETY: plain system call.
+    let fd = owned_fd(unsafe {
+        libc::socket(
+            libc::AF_PACKET,
+            libc::SOCK_RAW | libc::SOCK_CLOEXEC | libc::SOCK_NONBLOCK,
+            0,
+        )
+    })?;
+    let raw = fd.as_raw_fd();
+    setsockopt(raw, libc::SOL_PACKET, libc::PACKET_VERSION, &TPACKET_V2)?;
+    let one: libc::c_int = 1;
+    setsockopt(raw, libc::SOL_PACKET, libc::PACKET_QDISC_BYPASS, &one)?;
+    setsockopt(raw, libc::SOL_PACKET, libc::PACKET_LOSS, &one)?;
+    // Since Linux 4.20; older kernels get the per-frame check only.
+    setsockopt(raw, libc::SOL_PACKET, libc::PACKET_IGNORE_OUTGOING, &one).ok();
+    let req = libc::tpacket_req {
+        tp_block_size: BLOCK_SIZE as u32,
+        tp_block_nr: BLOCKS as u32,
+        tp_frame_size: SLOT_SIZE as u32,
+        tp_frame_nr: SLOTS as u32,
+    };
+    setsockopt(raw, libc::SOL_PACKET, libc::PACKET_RX_RING, &req)?;
+    setsockopt(raw, libc::SOL_PACKET, libc::PACKET_TX_RING, &req)?;
+    let ring = Mmap::shared(raw, 2 * BLOCKS * BLOCK_SIZE, 0)?;
+    let mreq = libc::packet_mreq {
+        mr_ifindex: ifindex as libc::c_int,
+        mr_type: libc::PACKET_MR_PROMISC as libc::c_ushort,
+        mr_alen: 0,
+        mr_address: [0; 8],
+    };
+    setsockopt(raw, libc::SOL_PACKET, libc::PACKET_ADD_MEMBERSHIP, &mreq)?;
+    // SAFETY: all-zero is a valid sockaddr_ll.
+    let mut sll: libc::sockaddr_ll = unsafe { core::mem::zeroed() };
+    sll.sll_family = libc::AF_PACKET as u16;
+    sll.sll_protocol = (libc::ETH_P_ALL as u16).to_be();
+    sll.sll_ifindex = ifindex as libc::c_int;
+    // SAFETY: `sll` is a valid sockaddr_ll of the size passed.
+    cvt(unsafe {
+        libc::bind(
+            raw,
+            (&sll as *const libc::sockaddr_ll).cast(),
+            core::mem::size_of::<libc::sockaddr_ll>() as libc::socklen_t,
+        )
+    })?;
+    Ok((fd, ring))
+}
+
+/// The software RSS re-steering state of one queue of a multi-queue device
+/// (shared by the AF_PACKET and AF_XDP backends; see the module
+/// documentation).
+#[derive(Debug)]
+pub(super) struct Steering {
+    me: usize,
+    rss: Rss,
+    /// Rings to the other queues, by target queue (`None` for ourselves).
+    to: Vec<Option<Producer>>,
+    /// Rings from the other queues.
+    from: Vec<Consumer>,
+    /// Every queue's eventfd, by queue.
+    events: Vec<Arc<OwnedFd>>,
+    /// Targets written to during this burst.
+    touched: Vec<bool>,
+    /// epoll over our device descriptor and our eventfd, for `raw_fd`.
+    epoll: OwnedFd,
+    /// Frames handed to other queues.
+    handed_over: u64,
+}
+
+fn eventfd() -> Result<OwnedFd, NicError> {
+    // SAFETY: plain system call.
+    owned_fd(unsafe { libc::eventfd(0, libc::EFD_NONBLOCK | libc::EFD_CLOEXEC) })
+}
+
+impl Steering {
+    /// The steering states of `fds.len()` queues whose device descriptors
+    /// (readable when frames arrive) are `fds`.
+    pub(super) fn set(fds: &[RawFd]) -> Result<Vec<Steering>, NicError> {
+        let n = fds.len();
+        let events: Vec<Arc<OwnedFd>> = (0..n)
+            .map(|_| eventfd().map(Arc::new))
+            .collect::<Result<_, _>>()?;
+        let mut to: Vec<Vec<Option<Producer>>> =
+            (0..n).map(|_| (0..n).map(|_| None).collect()).collect();
+        let mut from: Vec<Vec<Consumer>> = (0..n).map(|_| Vec::new()).collect();
+        for (src, row) in to.iter_mut().enumerate() {
+            for (dst, slot) in row.iter_mut().enumerate() {
+                if src != dst {
+                    let (p, c) = spsc::channel(HANDOFF_SLOTS);
+                    *slot = Some(p);
+                    from[dst].push(c);
+                }
+            }
+        }
+        let mut out = Vec::with_capacity(n);
+        for (me, (to, from)) in to.into_iter().zip(from).enumerate() {
+            // SAFETY: plain system call.
+            let epoll = owned_fd(unsafe { libc::epoll_create1(libc::EPOLL_CLOEXEC) })?;
+            for fd in [fds[me], events[me].as_raw_fd()] {
+                let mut ev = libc::epoll_event {
+                    events: libc::EPOLLIN as u32,
+                    u64: fd as u64,
+                };
+                // SAFETY: `ev` is a valid epoll_event; both descriptors
+                // are open.
+                cvt(unsafe {
+                    libc::epoll_ctl(epoll.as_raw_fd(), libc::EPOLL_CTL_ADD, fd, &mut ev)
+                })?;
+            }
+            out.push(Steering {
+                me,
+                rss: Rss::symmetric(n),
+                to,
+                from,
+                events: events.clone(),
+                touched: vec![false; n],
+                epoll,
+                handed_over: 0,
+            });
+        }
+        Ok(out)
+    }
+
+    /// Drains the rings from other queues into `out`.
+    pub(super) fn drain(
+        &mut self,
+        pool: &mut FramePool,
+        out: &mut Vec<Frame>,
+        max: usize,
+        counters: &mut QueueCounters,
+    ) -> usize {
+        let mut got = 0;
+        let mut any = false;
+        'rings: for ring in &mut self.from {
+            while got < max && ring.has_pending() {
+                let Some(mut frame) = pool.alloc() else {
+                    counters.rx_no_buffer += 1;
+                    ring.release();
+                    break 'rings;
+                };
+                let copied = ring.pop_with(|data| {
+                    frame.buffer_mut()[..data.len()].copy_from_slice(data);
+                    frame.set_len(data.len());
+                });
+                if copied.is_none() {
+                    pool.free(frame);
+                    break;
+                }
+                any = true;
+                counters.rx_bytes += frame.len() as u64;
+                out.push(frame);
+                got += 1;
+            }
+            ring.release();
+        }
+        if any {
+            // Clear our wake-up; a later hand-off writes it again.
+            let mut v = 0u64;
+            // SAFETY: reads 8 bytes into `v`; the eventfd is nonblocking.
+            unsafe {
+                libc::read(
+                    self.events[self.me].as_raw_fd(),
+                    (&mut v as *mut u64).cast(),
+                    8,
+                );
+            }
+        }
+        got
+    }
+
+    /// Where a received frame goes: `true` to keep it on this queue.
+    /// Frames for other queues are copied into their rings (broadcasts to
+    /// every other queue, and kept).
+    pub(super) fn keep(&mut self, frame: &Frame, counters: &mut QueueCounters) -> bool {
+        let data = frame.as_slice();
+        let target = match self.rss.steer(data) {
+            Steer::Queue(q) if q == self.me => return true,
+            Steer::Queue(q) => Some(q),
+            Steer::AllQueues => None,
+        };
+        for (q, p) in self.to.iter_mut().enumerate() {
+            if target.is_some_and(|t| t != q) {
+                continue;
+            }
+            if let Some(p) = p {
+                if p.push(data).is_ok() {
+                    self.touched[q] = true;
+                    self.handed_over += 1;
+                } else {
+                    counters.ring_full_drops += 1;
+                }
+            }
+        }
+        target.is_none()
+    }
+
+    /// Publishes hand-offs and wakes their targets.
+    pub(super) fn flush(&mut self) {
+        for q in 0..self.touched.len() {
+            if !core::mem::take(&mut self.touched[q]) {
+                continue;
+            }
+            if let Some(Some(p)) = self.to.get_mut(q) {
+                p.publish();
+            }
+            let one = 1u64;
+            // SAFETY: writes 8 bytes from `one` to an open eventfd.
+            unsafe {
+                libc::write(self.events[q].as_raw_fd(), (&one as *const u64).cast(), 8);
+            }
+        }
+    }
+
+    /// True when another queue handed frames over.
+    pub(super) fn pending(&self) -> bool {
+        self.from.iter().any(Consumer::has_pending)
+    }
+
+    /// Our eventfd.
+    pub(super) fn event_fd(&self) -> RawFd {
+        self.events[self.me].as_raw_fd()
+    }
+
+    /// The epoll descriptor covering the device descriptor and our eventfd.
+    pub(super) fn epoll_fd(&self) -> RawFd {
+        self.epoll.as_raw_fd()
+    }
+
+    /// Frames handed to other queues.
+    pub(super) fn handed_over(&self) -> u64 {
+        self.handed_over
+    }
+}
+
+/// One AF_PACKET queue. See the module documentation.
+#[derive(Debug)]
+pub struct AfPacketQueue {
+    fd: OwnedFd,
+    ring: Mmap,
+    rx_next: usize,
+    tx_next: usize,
+    info: DeviceInfo,
+    counters: QueueCounters,
+    csum_completed: u64,
+    /// Frames the kernel dropped because the RX ring was full
+    /// (`PACKET_STATISTICS`, which resets on read, accumulated here).
+    kernel_drops: Cell<u64>,
+    steering: Option<Steering>,
+}
+
+impl AfPacketQueue {
+    /// Frames whose partial TCP/UDP checksum (`TP_STATUS_CSUMNOTREADY`)
+    /// was completed in software.
+    pub fn csum_completed(&self) -> u64 {
+        self.csum_completed
+    }
+
+    /// Frames this queue received but handed to another queue (RSS
+    /// re-steering; broadcast frames count once per target).
+    pub fn handed_over(&self) -> u64 {
+        self.steering.as_ref().map_or(0, Steering::handed_over)
+    }
+
+    #[inline]
+    fn rx_slot(&self, i: usize) -> *mut u8 {
+        // SAFETY: `i < SLOTS`, so the slot lies inside the RX half of the
+        // mapping.
+        unsafe { self.ring.ptr().add(i * SLOT_SIZE) }
+    }
+
+    #[inline]
+    fn tx_slot(&self, i: usize) -> *mut u8 {
+        // SAFETY: `i < SLOTS`, so the slot lies inside the TX half of the
+        // mapping, which follows the RX half.
+        unsafe { self.ring.ptr().add(BLOCKS * BLOCK_SIZE + i * SLOT_SIZE) }
+    }
+
+    #[inline]
+    fn status(&self, slot: *mut u8) -> &AtomicU32 {
+        // SAFETY: `slot` comes from `rx_slot`/`tx_slot`, so it points into
+        // `self.ring`, which lives as long as the returned borrow of
+        // `self`; every slot starts with the 4-byte-aligned `tp_status`
+        // word, which the kernel and we access only atomically.
+        unsafe { &*(slot.cast::<AtomicU32>()) }
+    }
+
+    /// Copies the frame in RX slot `slot` into `frame`; `None` when the
+    /// frame is to be skipped (outgoing, malformed header).
+    fn take_rx(&mut self, slot: *mut u8, status: u32, frame: &mut Frame) -> Option<()> {
+        // SAFETY: the slot is ours (status USER) until we hand it back;
+        // every offset read is inside the 2048-byte slot.
+        let (pkttype, len, mac, tci, tpid) = unsafe {
+            (
+                *slot.add(HDR_LEN + SLL_PKTTYPE),
+                (slot.add(TP_SNAPLEN) as *const u32).read_unaligned() as usize,
+                (slot.add(TP_MAC) as *const u16).read_unaligned() as usize,
+                (slot.add(TP_VLAN_TCI) as *const u16).read_unaligned(),
+                (slot.add(TP_VLAN_TPID) as *const u16).read_unaligned(),
+            )
+        };
+        if pkttype == libc::PACKET_OUTGOING || len < 14 || mac + len > SLOT_SIZE {
+            return None;
+        }
+        // SAFETY: `mac + len <= SLOT_SIZE` was checked above.
+        let data = unsafe { core::slice::from_raw_parts(slot.add(mac), len) };
+        let buf = frame.buffer_mut();
+        let total = if status & libc::TP_STATUS_VLAN_VALID != 0 {
+            // The kernel stripped the 802.1Q tag into the header: put it
+            // back where it was on the wire.
+            let tpid = if status & libc::TP_STATUS_VLAN_TPID_VALID != 0 {
+                tpid
+            } else {
+                0x8100
+            };
+            if len + 4 > buf.len() {
+                return None;
+            }
+            buf[..12].copy_from_slice(&data[..12]);
+            buf[12..14].copy_from_slice(&tpid.to_be_bytes());
+            buf[14..16].copy_from_slice(&tci.to_be_bytes());
+            buf[16..len + 4].copy_from_slice(&data[12..]);
+            len + 4
+        } else {
+            if len > buf.len() {
+                return None;
+            }
+            buf[..len].copy_from_slice(data);
+            len
+        };
+        frame.set_len(total);
+        if status & libc::TP_STATUS_CSUMNOTREADY != 0
+            && complete_partial_checksum(frame.as_mut_slice())
+        {
+            self.csum_completed += 1;
+        }
+        Some(())
+    }
+}
+
+/// Completes the partial checksum of an IPv4 TCP or UDP frame whose
+/// checksum field holds only the pseudo-header sum (`CHECKSUM_PARTIAL`).
+/// Returns false, leaving the frame alone, when it is not such a frame or
+/// is truncated.
+pub fn complete_partial_checksum(frame: &mut [u8]) -> bool {
+    let mut l3 = 14;
+    let Some(t) = frame.get(12..14) else {
+        return false;
+    };
+    let mut ethertype = u16::from_be_bytes([t[0], t[1]]);
+    if ethertype == 0x8100 || ethertype == 0x88a8 {
+        let Some(t) = frame.get(16..18) else {
+            return false;
+        };
+        ethertype = u16::from_be_bytes([t[0], t[1]]);
+        l3 = 18;
+    }
+    if ethertype != 0x0800 {
+        return false;
+    }
+    let Some(ip) = frame.get(l3..) else {
+        return false;
+    };
+    if ip.len() < 20 || ip[0] >> 4 != 4 {
+        return false;
+    }
+    let ihl = usize::from(ip[0] & 0x0f) * 4;
+    let total = usize::from(u16::from_be_bytes([ip[2], ip[3]]));
+    let field = match ip[9] {
+        6 => 16,
+        17 => 6,
+        _ => return false,
+    };
+    if ihl < 20 || total < ihl + field + 2 || total > ip.len() {
+        return false;
+    }
+    let start = l3 + ihl;
+    let end = l3 + total;
+    let sum = checksum::data(&frame[start..end]);
+    let mut value = checksum::finish(sum);
+    if ip[9] == 17 && value == 0 {
+        value = 0xffff;
+    }
+    frame[start + field..start + field + 2].copy_from_slice(&value.to_be_bytes());
+    true
+}
+
+impl NicQueue for AfPacketQueue {
+    fn info(&self) -> &DeviceInfo {
+        &self.info
+    }
+
+    fn rx_burst(&mut self, pool: &mut FramePool, out: &mut Vec<Frame>, max: usize) -> usize {
+        let mut got = match self.steering.as_mut() {
+            Some(st) => st.drain(pool, out, max, &mut self.counters),
+            None => 0,
+        };
+        // Bounded: at most one pass over the ring.
+        for _ in 0..SLOTS {
+            if got >= max {
+                break;
+            }
+            let slot = self.rx_slot(self.rx_next);
+            let status = self.status(slot).load(Ordering::Acquire);
+            if status & libc::TP_STATUS_USER == 0 {
+                break;
+            }
+            let Some(mut frame) = pool.alloc() else {
+                self.counters.rx_no_buffer += 1;
+                break;
+            };
+            let kept = self.take_rx(slot, status, &mut frame).is_some();
+            self.status(slot)
+                .store(libc::TP_STATUS_KERNEL, Ordering::Release);
+            self.rx_next = (self.rx_next + 1) % SLOTS;
+            let keep = kept
+                && match self.steering.as_mut() {
+                    Some(st) => st.keep(&frame, &mut self.counters),
+                    None => true,
+                };
+            if keep {
+                self.counters.rx_bytes += frame.len() as u64;
+                out.push(frame);
+                got += 1;
+            } else {
+                pool.free(frame);
+            }
+        }
+        if let Some(st) = self.steering.as_mut() {
+            st.flush();
+        }
+        self.counters.rx_frames += got as u64;
+        got
+    }
+
+    fn tx_burst(&mut self, frames: &mut Vec<Frame>, pool: &mut FramePool) -> usize {
+        let mut taken = 0;
+        for frame in frames.iter_mut() {
+            let slot = self.tx_slot(self.tx_next);
+            let status = self.status(slot).load(Ordering::Acquire);
+            if status == libc::TP_STATUS_WRONG_FORMAT {
+                // Rejected earlier (PACKET_LOSS normally skips these):
+                // reclaim the slot.
+                self.status(slot)
+                    .store(libc::TP_STATUS_AVAILABLE, Ordering::Release);
+            } else if status != libc::TP_STATUS_AVAILABLE {
+                break;
+            }
+            let len = frame.len();
+            let len = sys::pad_frame(frame.buffer_mut(), len);
+            if len > SLOT_SIZE - HDR_LEN {
+                // Cannot be sent; drop rather than jam the burst.
+                taken += 1;
+                continue;
+            }
+            // SAFETY: the slot is AVAILABLE, so the kernel does not touch
+            // it until we set SEND_REQUEST; `HDR_LEN + len <= SLOT_SIZE`.
+            unsafe {
+                core::ptr::copy_nonoverlapping(frame.buffer().as_ptr(), slot.add(HDR_LEN), len);
+                (slot.add(TP_LEN) as *mut u32).write_unaligned(len as u32);
+            }
+            self.status(slot)
+                .store(libc::TP_STATUS_SEND_REQUEST, Ordering::Release);
+            self.tx_next = (self.tx_next + 1) % SLOTS;
+            self.counters.tx_frames += 1;
+            self.counters.tx_bytes += len as u64;
+            taken += 1;
+        }
+        if taken > 0 {
+            // SAFETY: a zero-length send with a null buffer flushes the
+            // TX ring; no memory is passed.
+            // A failure (EAGAIN, ENOBUFS) leaves the frames SEND_REQUEST;
+            // they go with the next flush.
+            unsafe {
+                libc::send(
+                    self.fd.as_raw_fd(),
+                    core::ptr::null(),
+                    0,
+                    libc::MSG_DONTWAIT,
+                )
+            };
+        }
+        for frame in frames.drain(..taken) {
+            pool.free(frame);
+        }
+        taken
+    }
+
+    fn rx_pending(&self) -> bool {
+        let slot = self.rx_slot(self.rx_next);
+        self.status(slot).load(Ordering::Acquire) & libc::TP_STATUS_USER != 0
+            || self.steering.as_ref().is_some_and(Steering::pending)
+    }
+
+    fn wait_rx(&self, timeout: Duration) {
+        if self.rx_pending() {
+            return;
+        }
+        match &self.steering {
+            Some(st) => sys::wait_readable(&[self.fd.as_raw_fd(), st.event_fd()], timeout),
+            None => sys::wait_readable(&[self.fd.as_raw_fd()], timeout),
+        }
+    }
+
+    fn raw_fd(&self) -> Option<RawFd> {
+        Some(match &self.steering {
+            Some(st) => st.epoll_fd(),
+            None => self.fd.as_raw_fd(),
+        })
+    }
+
+    fn counters(&self) -> QueueCounters {
+        let zero = libc::tpacket_stats {
+            tp_packets: 0,
+            tp_drops: 0,
+        };
+        if let Ok(st) = sys::getsockopt(
+            self.fd.as_raw_fd(),
+            libc::SOL_PACKET,
+            libc::PACKET_STATISTICS,
+            zero,
+        ) {
+            self.kernel_drops
+                .set(self.kernel_drops.get() + u64::from(st.tp_drops));
+        }
+        let mut c = self.counters;
+        c.ring_full_drops += self.kernel_drops.get();
+        c
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::wire::ipv4::Ipv4Address;
+    use crate::wire::tcp::TcpPacket;
+
+    /// An Ethernet/IPv4/TCP frame whose checksum field holds the
+    /// pseudo-header sum, as the kernel leaves it with CHECKSUM_PARTIAL.
+    fn partial_tcp_frame(payload: &[u8]) -> Vec<u8> {
+        let src = Ipv4Address::new(10, 99, 0, 1);
+        let dst = Ipv4Address::new(10, 99, 0, 2);
+        let tcp_len = 20 + payload.len();
+        let mut f = vec![0u8; 14 + 20 + tcp_len];
+        f[12..14].copy_from_slice(&0x0800u16.to_be_bytes());
+        let ip = &mut f[14..34];
+        ip[0] = 0x45;
+        ip[2..4].copy_from_slice(&((20 + tcp_len) as u16).to_be_bytes());
+        ip[8] = 64;
+        ip[9] = 6;
+        ip[12..16].copy_from_slice(&src.octets());
+        ip[16..20].copy_from_slice(&dst.octets());
+        let tcp = &mut f[34..];
+        tcp[0..2].copy_from_slice(&40000u16.to_be_bytes());
+        tcp[2..4].copy_from_slice(&80u16.to_be_bytes());
+        tcp[4..8].copy_from_slice(&0x01020304u32.to_be_bytes());
+        tcp[12] = 5 << 4;
+        tcp[13] = 0x02;
+        tcp[14..16].copy_from_slice(&64240u16.to_be_bytes());
+        tcp[20..].copy_from_slice(payload);
+        let pseudo = checksum::pseudo_header_v4(src, dst, 6, tcp_len as u32);
+        tcp[16..18].copy_from_slice(&pseudo.to_be_bytes());
+        f
+    }
+
+    #[test]
+    fn partial_checksum_is_completed() {
+        for payload in [&b""[..], b"x", b"hello, kernel"] {
+            let mut f = partial_tcp_frame(payload);
+            {
+                let p = TcpPacket::new_checked(&f[34..]).unwrap();
+                assert!(!p.verify_checksum([10, 99, 0, 1].into(), [10, 99, 0, 2].into()));
+            }
+            assert!(complete_partial_checksum(&mut f));
+            let p = TcpPacket::new_checked(&f[34..]).unwrap();
+            assert!(p.verify_checksum([10, 99, 0, 1].into(), [10, 99, 0, 2].into()));
+        }
+    }
+
+    #[test]
+    fn partial_checksum_ignores_other_frames() {
+        let mut arp = vec![0u8; 42];
+        arp[12..14].copy_from_slice(&0x0806u16.to_be_bytes());
+        assert!(!complete_partial_checksum(&mut arp));
+        let mut truncated = partial_tcp_frame(b"abc");
+        truncated.truncate(40);
+        let before = truncated.clone();
+        assert!(!complete_partial_checksum(&mut truncated));
+        assert_eq!(truncated, before);
+        assert!(!complete_partial_checksum(&mut []));
+    }
+
+    #[test]
+    fn ring_geometry() {
+        assert_eq!(SLOTS, 2048);
+        assert_eq!(BLOCK_SIZE % SLOT_SIZE, 0);
+        assert_eq!(
+            HDR_LEN,
+            (core::mem::size_of::<libc::tpacket2_hdr>() + 15) & !15
+        );
+        const { assert!(HDR_LEN + 1518 <= SLOT_SIZE) };
+    }
+
+    #[test]
+    fn bad_arguments() {
+        assert_eq!(
+            AfPacketDevice::open("lo", 0).err(),
+            Some(NicError::InvalidArgument)
+        );
+        assert_eq!(
+            AfPacketDevice::open("mtcp-no-such0", 1).err(),
+            Some(NicError::NoSuchInterface)
+        );
+    }
+}
