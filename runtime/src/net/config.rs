@@ -9,7 +9,10 @@ use mtcp_stack::config::{Config, DeviceSpec};
 use mtcp_stack::nic::faults::{FaultConfig, FaultyQueue};
 use mtcp_stack::nic::memory::{MemoryNic, MemoryNicConfig};
 use mtcp_stack::nic::pcap::{PcapQueue, PcapWriter};
-use mtcp_stack::nic::NicQueue;
+use mtcp_stack::nic::af_packet::AfPacketDevice;
+use mtcp_stack::nic::tap::TapQueue;
+use mtcp_stack::nic::xdp::XdpDevice;
+use mtcp_stack::nic::{NicError, NicQueue};
 use mtcp_stack::stack::{Stack, StackConfig};
 use mtcp_stack::tcp::stack::TcpConfig;
 use mtcp_stack::wire::ethernet::EthernetAddress;
@@ -228,9 +231,43 @@ fn open_device(
             .map_err(|e| io::Error::other(format!("MTCP_DEVICE=memory: {e}")))?;
             Ok(port.split_boxed())
         }
-        other => Err(io::Error::new(
-            io::ErrorKind::Unsupported,
-            format!("MTCP_DEVICE={other}: this device is not built into this mtcp"),
-        )),
+        DeviceSpec::Tap(name) => {
+            let r = if queues == 1 {
+                TapQueue::open(name).map(|q| vec![Box::new(q) as Box<dyn NicQueue>])
+            } else {
+                TapQueue::open_multi(name, queues).map(boxed)
+            };
+            r.map_err(|e| device_error(device, e))
+        }
+        DeviceSpec::AfPacket(name) => AfPacketDevice::open(name, queues)
+            .map(boxed)
+            .map_err(|e| device_error(device, e)),
+        DeviceSpec::Xdp(name) => XdpDevice::open(name, queues)
+            .map(boxed)
+            .map_err(|e| device_error(device, e)),
+        DeviceSpec::Dpdk => open_dpdk(_dpdk_args, queues),
     }
+}
+
+fn boxed<Q: NicQueue + 'static>(qs: Vec<Q>) -> Vec<Box<dyn NicQueue>> {
+    qs.into_iter().map(|q| Box::new(q) as Box<dyn NicQueue>).collect()
+}
+
+/// One line naming the variable, its value and what went wrong.
+fn device_error(device: &DeviceSpec, e: NicError) -> io::Error {
+    let kind = match e {
+        NicError::PermissionDenied => io::ErrorKind::PermissionDenied,
+        NicError::NoSuchInterface => io::ErrorKind::NotFound,
+        NicError::Busy => io::ErrorKind::AddrInUse,
+        _ => io::ErrorKind::Other,
+    };
+    io::Error::new(kind, format!("MTCP_DEVICE={device}: {e}"))
+}
+
+fn open_dpdk(_args: &[String], _queues: usize) -> io::Result<Vec<Box<dyn NicQueue>>> {
+    Err(io::Error::new(
+        io::ErrorKind::Unsupported,
+        "MTCP_DEVICE=dpdk: this build has no DPDK support; rebuild with `--features dpdk` \
+         (needs: apt-get install -y libdpdk-dev pkg-config libclang-dev)",
+    ))
 }
