@@ -1,6 +1,6 @@
 //! In-memory NIC throughput: frames per second through `tx_burst` and
 //! `rx_burst` at batch 32, with frames of 64 to 128 bytes spread over many
-//! TCP flows (so RSS steering is exercised).
+//! TCP flows (RSS steering runs when a port has more than one queue).
 //!
 //! * `nic/single_thread/round_trip_batch32`: one thread moves a batch from
 //!   port A to port B and back. Throughput counts frames per direction.
@@ -9,7 +9,9 @@
 //!   queues, whose replies come back to the matching queues of port A.
 //! * `nic/two_threads/round_trip_batch32`: a second thread runs port B as an
 //!   echo peer; port A keeps four batches circulating. Throughput counts
-//!   frames per direction (each frame goes there and back).
+//!   frames per direction (each frame goes there and back). The threads are
+//!   not pinned: on a machine shared with other work, pinning keeps a thread
+//!   off the core that happens to be free.
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
