@@ -417,7 +417,13 @@ impl<Q: NicQueue> NicQueue for FaultyQueue<Q> {
     }
 
     fn wait_rx(&self, timeout: Duration) {
-        if !self.rx_ready.is_empty() || self.rx.held.is_some() {
+        // Frames waiting here (received, or held back on either path) go
+        // out only on the next burst call: do not park on them.
+        if !self.rx_ready.is_empty()
+            || self.rx.held.is_some()
+            || self.tx.held.is_some()
+            || !self.tx_ready.is_empty()
+        {
             return;
         }
         self.inner.wait_rx(timeout)
@@ -701,6 +707,10 @@ mod tests {
         let mut out = Vec::new();
         a.tx_burst(&mut vec![seq_frame(&mut pool, 1)], &mut pool);
         assert_eq!(b.rx_burst(&mut pool, &mut out, 8), 0, "held");
+        // Parking now would strand the held frame: wait_rx returns at once.
+        let t0 = std::time::Instant::now();
+        a.wait_rx(Duration::from_secs(5));
+        assert!(t0.elapsed() < Duration::from_secs(2));
         a.tx_burst(&mut Vec::new(), &mut pool);
         assert_eq!(b.rx_burst(&mut pool, &mut out, 8), 1, "released");
         // Two frames: the first is held and goes out after the second.

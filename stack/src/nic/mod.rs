@@ -86,7 +86,8 @@ pub struct QueueCounters {
     pub tx_bytes: u64,
     /// Frames the device could not deliver because a receive ring was full.
     pub ring_full_drops: u64,
-    /// Frames left in the device because the frame pool was empty.
+    /// `rx_burst` calls cut short because the frame pool was empty (the
+    /// frames stay in the device until buffers come back).
     pub rx_no_buffer: u64,
 }
 
