@@ -6,10 +6,10 @@ use std::path::PathBuf;
 use std::sync::{Arc, Mutex, OnceLock};
 
 use mtcp_stack::config::{Config, DeviceSpec};
+use mtcp_stack::nic::af_packet::AfPacketDevice;
 use mtcp_stack::nic::faults::{FaultConfig, FaultyQueue};
 use mtcp_stack::nic::memory::{MemoryNic, MemoryNicConfig};
 use mtcp_stack::nic::pcap::{PcapQueue, PcapWriter};
-use mtcp_stack::nic::af_packet::AfPacketDevice;
 use mtcp_stack::nic::tap::TapQueue;
 use mtcp_stack::nic::xdp::XdpDevice;
 use mtcp_stack::nic::{NicError, NicQueue};
@@ -250,7 +250,9 @@ fn open_device(
 }
 
 fn boxed<Q: NicQueue + 'static>(qs: Vec<Q>) -> Vec<Box<dyn NicQueue>> {
-    qs.into_iter().map(|q| Box::new(q) as Box<dyn NicQueue>).collect()
+    qs.into_iter()
+        .map(|q| Box::new(q) as Box<dyn NicQueue>)
+        .collect()
 }
 
 /// One line naming the variable, its value and what went wrong.
