@@ -1,1 +1,556 @@
-//! Configuration from the environment (MTCP_* variables).
+//! Configuration from the environment (the `MTCP_*` variables).
+//!
+//! | variable | meaning | default |
+//! |---|---|---|
+//! | `MTCP_DEVICE` | `memory` \| `tap:IFNAME` \| `af_packet:IFNAME` \| `xdp:IFNAME` \| `dpdk` | `memory` |
+//! | `MTCP_DPDK_ARGS` | DPDK EAL arguments, required for `dpdk` | — |
+//! | `MTCP_ADDR` | IPv4 address and prefix, e.g. `10.99.0.2/24` | `10.0.0.1/24` |
+//! | `MTCP_GATEWAY` | default gateway (on the `MTCP_ADDR` subnet) | none |
+//! | `MTCP_MAC` | the stack's MAC address | the device's |
+//! | `MTCP_CORES` | number of cores (threads) | 1 |
+//! | `MTCP_PCAP` | write every frame to this pcap file | off |
+//! | `MTCP_FAULTS` | fault injection, e.g. `drop=0.02,seed=7` | off |
+//!
+//! An empty (or all-blank) value means the variable is unset, so
+//! `MTCP_FAULTS= prog` turns faults off. A bad value is an error naming the
+//! variable, the value and what was expected, on one line:
+//!
+//! ```text
+//! MTCP_ADDR="10.0.0/24": expected an IPv4 address with prefix length, e.g. 10.99.0.2/24
+//! ```
+
+use core::fmt;
+use std::path::PathBuf;
+
+use crate::nic::faults::FaultConfig;
+use crate::wire::ethernet::EthernetAddress;
+use crate::wire::ipv4::{Ipv4Address, Ipv4Cidr};
+
+/// `MTCP_DEVICE`
+pub const VAR_DEVICE: &str = "MTCP_DEVICE";
+/// `MTCP_DPDK_ARGS`
+pub const VAR_DPDK_ARGS: &str = "MTCP_DPDK_ARGS";
+/// `MTCP_ADDR`
+pub const VAR_ADDR: &str = "MTCP_ADDR";
+/// `MTCP_GATEWAY`
+pub const VAR_GATEWAY: &str = "MTCP_GATEWAY";
+/// `MTCP_MAC`
+pub const VAR_MAC: &str = "MTCP_MAC";
+/// `MTCP_CORES`
+pub const VAR_CORES: &str = "MTCP_CORES";
+/// `MTCP_PCAP`
+pub const VAR_PCAP: &str = "MTCP_PCAP";
+/// `MTCP_FAULTS`
+pub const VAR_FAULTS: &str = "MTCP_FAULTS";
+
+/// The most cores `MTCP_CORES` accepts.
+pub const MAX_CORES: usize = 1024;
+
+const EXPECT_DEVICE: &str = "memory, tap:IFNAME, af_packet:IFNAME, xdp:IFNAME or dpdk \
+     (IFNAME: 1 to 15 characters, no '/' or blanks)";
+const EXPECT_DPDK_ARGS: &str = "DPDK EAL arguments when MTCP_DEVICE=dpdk, e.g. \
+     -l 0 --no-huge --no-pci -m 256 --vdev=net_af_packet0,iface=veth0";
+const EXPECT_ADDR: &str = "an IPv4 address with prefix length, e.g. 10.99.0.2/24";
+const EXPECT_GATEWAY: &str = "an IPv4 address on the MTCP_ADDR subnet, other than \
+     MTCP_ADDR itself, e.g. 10.99.0.1";
+const EXPECT_MAC: &str = "a unicast MAC address, e.g. 02:00:00:00:00:01";
+const EXPECT_CORES: &str = "a number of cores from 1 to 1024, e.g. 4";
+
+/// Which device the stack runs on.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub enum DeviceSpec {
+    /// The in-memory NIC (no real network).
+    #[default]
+    Memory,
+    /// A TAP interface.
+    Tap(String),
+    /// A raw AF_PACKET socket on an interface.
+    AfPacket(String),
+    /// An AF_XDP socket on an interface.
+    Xdp(String),
+    /// DPDK, with `Config::dpdk_args` as EAL arguments.
+    Dpdk,
+}
+
+impl fmt::Display for DeviceSpec {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            DeviceSpec::Memory => f.write_str("memory"),
+            DeviceSpec::Tap(i) => write!(f, "tap:{i}"),
+            DeviceSpec::AfPacket(i) => write!(f, "af_packet:{i}"),
+            DeviceSpec::Xdp(i) => write!(f, "xdp:{i}"),
+            DeviceSpec::Dpdk => f.write_str("dpdk"),
+        }
+    }
+}
+
+/// The stack's configuration.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Config {
+    /// `MTCP_DEVICE`.
+    pub device: DeviceSpec,
+    /// `MTCP_DPDK_ARGS`, split on whitespace.
+    pub dpdk_args: Vec<String>,
+    /// `MTCP_ADDR`.
+    pub addr: Ipv4Cidr,
+    /// `MTCP_GATEWAY`.
+    pub gateway: Option<Ipv4Address>,
+    /// `MTCP_MAC`; `None` means the device's, else a locally administered one.
+    pub mac: Option<EthernetAddress>,
+    /// `MTCP_CORES`, at least 1.
+    pub cores: usize,
+    /// `MTCP_PCAP`.
+    pub pcap: Option<PathBuf>,
+    /// `MTCP_FAULTS`.
+    pub faults: Option<FaultConfig>,
+}
+
+impl Default for Config {
+    fn default() -> Config {
+        Config {
+            device: DeviceSpec::Memory,
+            dpdk_args: Vec::new(),
+            addr: Ipv4Cidr {
+                address: Ipv4Address::new(10, 0, 0, 1),
+                prefix_len: 24,
+            },
+            gateway: None,
+            mac: None,
+            cores: 1,
+            pcap: None,
+            faults: None,
+        }
+    }
+}
+
+/// A bad configuration value.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConfigError {
+    /// The variable, e.g. `MTCP_ADDR`.
+    pub var: &'static str,
+    /// The value it had.
+    pub value: String,
+    /// What was expected, with an example.
+    pub expected: &'static str,
+}
+
+/// One line: `MTCP_ADDR="10.0.0/24": expected an IPv4 address with prefix
+/// length, e.g. 10.99.0.2/24` (the value is quoted and escaped).
+impl fmt::Display for ConfigError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "{}={:?}: expected {}",
+            self.var, self.value, self.expected
+        )
+    }
+}
+
+impl std::error::Error for ConfigError {}
+
+impl Config {
+    /// Reads the configuration from the process environment.
+    ///
+    /// # Errors
+    /// The first bad variable, see [`Config::from_lookup`].
+    pub fn from_env() -> Result<Config, ConfigError> {
+        Config::from_lookup(|k| std::env::var_os(k).map(|v| v.to_string_lossy().into_owned()))
+    }
+
+    /// Reads the configuration from `lookup` (a variable name to its value),
+    /// so tests need not touch the environment.
+    ///
+    /// # Errors
+    /// The first bad variable, in the order of the table in the module
+    /// documentation (`MTCP_DEVICE` first).
+    pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<Config, ConfigError> {
+        let get = |var: &'static str| lookup(var).filter(|v| !v.trim().is_empty());
+        let err = |var: &'static str, value: &str, expected: &'static str| ConfigError {
+            var,
+            value: value.to_owned(),
+            expected,
+        };
+        let mut cfg = Config::default();
+
+        if let Some(v) = get(VAR_DEVICE) {
+            cfg.device =
+                parse_device(v.trim()).ok_or_else(|| err(VAR_DEVICE, &v, EXPECT_DEVICE))?;
+        }
+        let dpdk_args = lookup(VAR_DPDK_ARGS).unwrap_or_default();
+        cfg.dpdk_args = dpdk_args.split_whitespace().map(str::to_owned).collect();
+        if cfg.device == DeviceSpec::Dpdk && cfg.dpdk_args.is_empty() {
+            return Err(err(VAR_DPDK_ARGS, &dpdk_args, EXPECT_DPDK_ARGS));
+        }
+        if let Some(v) = get(VAR_ADDR) {
+            cfg.addr = parse_ipv4_cidr(v.trim())
+                .filter(|c| is_host_address(c.address))
+                .ok_or_else(|| err(VAR_ADDR, &v, EXPECT_ADDR))?;
+        }
+        if let Some(v) = get(VAR_GATEWAY) {
+            let gw = parse_ipv4(v.trim())
+                .filter(|&g| {
+                    is_host_address(g)
+                        && g != cfg.addr.address
+                        && cfg.addr.contains(g)
+                        && (cfg.addr.prefix_len >= 31 || g != cfg.addr.broadcast())
+                })
+                .ok_or_else(|| err(VAR_GATEWAY, &v, EXPECT_GATEWAY))?;
+            cfg.gateway = Some(gw);
+        }
+        if let Some(v) = get(VAR_MAC) {
+            let mac = parse_mac(v.trim())
+                .filter(|m| m.is_unicast() && *m != EthernetAddress([0; 6]))
+                .ok_or_else(|| err(VAR_MAC, &v, EXPECT_MAC))?;
+            cfg.mac = Some(mac);
+        }
+        if let Some(v) = get(VAR_CORES) {
+            cfg.cores = parse_decimal(v.trim())
+                .filter(|n| (1..=MAX_CORES as u64).contains(n))
+                .ok_or_else(|| err(VAR_CORES, &v, EXPECT_CORES))? as usize;
+        }
+        if let Some(v) = get(VAR_PCAP) {
+            cfg.pcap = Some(PathBuf::from(v));
+        }
+        if let Some(v) = get(VAR_FAULTS) {
+            let faults = v
+                .trim()
+                .parse::<FaultConfig>()
+                .map_err(|e| err(VAR_FAULTS, &v, e.expected()))?;
+            cfg.faults = Some(faults);
+        }
+        Ok(cfg)
+    }
+}
+
+fn parse_device(s: &str) -> Option<DeviceSpec> {
+    match s {
+        "memory" => return Some(DeviceSpec::Memory),
+        "dpdk" => return Some(DeviceSpec::Dpdk),
+        _ => {}
+    }
+    let (kind, ifname) = s.split_once(':')?;
+    let valid = (1..=15).contains(&ifname.len())
+        && ifname != "."
+        && ifname != ".."
+        && !ifname
+            .chars()
+            .any(|c| c == '/' || c == ':' || c.is_whitespace() || c.is_control());
+    if !valid {
+        return None;
+    }
+    let ifname = ifname.to_owned();
+    match kind {
+        "tap" => Some(DeviceSpec::Tap(ifname)),
+        "af_packet" => Some(DeviceSpec::AfPacket(ifname)),
+        "xdp" => Some(DeviceSpec::Xdp(ifname)),
+        _ => None,
+    }
+}
+
+/// Digits only (no sign, no blanks), fitting a `u64`.
+fn parse_decimal(s: &str) -> Option<u64> {
+    if s.is_empty() || !s.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    s.parse().ok()
+}
+
+/// A host address: not 0.0.0.0, not multicast, not 255.255.255.255.
+fn is_host_address(a: Ipv4Address) -> bool {
+    !a.is_unspecified() && !a.is_multicast() && !a.is_broadcast()
+}
+
+/// Parses dotted-quad IPv4 (`10.0.0.1`).
+pub fn parse_ipv4(s: &str) -> Option<Ipv4Address> {
+    s.parse().ok()
+}
+
+/// Parses `ADDRESS/PREFIX` (`10.99.0.2/24`), prefix 0 to 32.
+pub fn parse_ipv4_cidr(s: &str) -> Option<Ipv4Cidr> {
+    let (addr, prefix) = s.split_once('/')?;
+    let prefix_len = parse_decimal(prefix).filter(|&p| p <= 32)? as u8;
+    Some(Ipv4Cidr {
+        address: parse_ipv4(addr)?,
+        prefix_len,
+    })
+}
+
+/// Parses a MAC address written as six colon-separated pairs of hex digits
+/// (`aa:bb:cc:dd:ee:ff`, either case).
+pub fn parse_mac(s: &str) -> Option<EthernetAddress> {
+    let mut mac = [0u8; 6];
+    let mut parts = s.split(':');
+    for byte in mac.iter_mut() {
+        let p = parts.next()?;
+        if p.len() != 2 || !p.bytes().all(|b| b.is_ascii_hexdigit()) {
+            return None;
+        }
+        *byte = u8::from_str_radix(p, 16).ok()?;
+    }
+    if parts.next().is_some() {
+        return None;
+    }
+    Some(EthernetAddress(mac))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn cfg(vars: &[(&str, &str)]) -> Result<Config, ConfigError> {
+        let vars: Vec<(String, String)> = vars
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        Config::from_lookup(move |k| vars.iter().find(|(n, _)| n == k).map(|(_, v)| v.clone()))
+    }
+
+    fn bad(var: &str, value: &str) -> ConfigError {
+        let e = cfg(&[(var, value)]).unwrap_err();
+        assert_eq!(e.var, var, "{e}");
+        assert_eq!(e.value, value);
+        e
+    }
+
+    #[test]
+    fn defaults_when_nothing_is_set() {
+        let c = cfg(&[]).unwrap();
+        assert_eq!(c, Config::default());
+        assert_eq!(c.device, DeviceSpec::Memory);
+        assert_eq!(c.addr.address, Ipv4Address::new(10, 0, 0, 1));
+        assert_eq!(c.addr.prefix_len, 24);
+        assert_eq!(
+            (c.cores, c.gateway, c.mac, c.pcap, c.faults),
+            (1, None, None, None, None)
+        );
+    }
+
+    #[test]
+    fn empty_values_mean_unset() {
+        let all = [
+            VAR_DEVICE,
+            VAR_DPDK_ARGS,
+            VAR_ADDR,
+            VAR_GATEWAY,
+            VAR_MAC,
+            VAR_CORES,
+            VAR_PCAP,
+            VAR_FAULTS,
+        ];
+        let vars: Vec<(&str, &str)> = all.iter().map(|v| (*v, "")).collect();
+        assert_eq!(cfg(&vars).unwrap(), Config::default());
+        let vars: Vec<(&str, &str)> = all.iter().map(|v| (*v, "  ")).collect();
+        assert_eq!(cfg(&vars).unwrap(), Config::default());
+    }
+
+    #[test]
+    fn device_forms() {
+        let dev = |v: &str| cfg(&[(VAR_DEVICE, v)]).unwrap().device;
+        assert_eq!(dev("memory"), DeviceSpec::Memory);
+        assert_eq!(dev("tap:tap0"), DeviceSpec::Tap("tap0".into()));
+        assert_eq!(dev("af_packet:veth0"), DeviceSpec::AfPacket("veth0".into()));
+        assert_eq!(dev("xdp:eth1"), DeviceSpec::Xdp("eth1".into()));
+        assert_eq!(dev(" xdp:eth1 "), DeviceSpec::Xdp("eth1".into()));
+        assert_eq!(
+            dev("af_packet:abcdefghijklmno").to_string(),
+            "af_packet:abcdefghijklmno"
+        );
+        for v in [
+            "Memory",
+            "tap",
+            "tap:",
+            "tap:a/b",
+            "tap:a b",
+            "tap:..",
+            "af_packet:abcdefghijklmnop",
+            "xdp:eth0:1",
+            "netmap:eth0",
+            "dpdk:0",
+        ] {
+            assert_eq!(bad(VAR_DEVICE, v).expected, EXPECT_DEVICE);
+        }
+    }
+
+    #[test]
+    fn dpdk_needs_its_arguments() {
+        let e = cfg(&[(VAR_DEVICE, "dpdk")]).unwrap_err();
+        assert_eq!(e.var, VAR_DPDK_ARGS);
+        assert!(e
+            .to_string()
+            .starts_with("MTCP_DPDK_ARGS=\"\": expected DPDK EAL arguments"));
+        let e = cfg(&[(VAR_DEVICE, "dpdk"), (VAR_DPDK_ARGS, "   ")]).unwrap_err();
+        assert_eq!(e.var, VAR_DPDK_ARGS);
+        let c = cfg(&[
+            (VAR_DEVICE, "dpdk"),
+            (
+                VAR_DPDK_ARGS,
+                "-l 0  --no-huge\t--vdev=net_af_packet0,iface=veth0",
+            ),
+        ])
+        .unwrap();
+        assert_eq!(c.device, DeviceSpec::Dpdk);
+        assert_eq!(
+            c.dpdk_args,
+            ["-l", "0", "--no-huge", "--vdev=net_af_packet0,iface=veth0"]
+        );
+        // Ignored (but kept) for other devices.
+        let c = cfg(&[(VAR_DPDK_ARGS, "-l 0")]).unwrap();
+        assert_eq!(c.device, DeviceSpec::Memory);
+        assert_eq!(c.dpdk_args.len(), 2);
+    }
+
+    #[test]
+    fn addr_forms_and_the_documented_error_line() {
+        let c = cfg(&[(VAR_ADDR, "10.99.0.2/24")]).unwrap();
+        assert_eq!(c.addr.address, Ipv4Address::new(10, 99, 0, 2));
+        assert_eq!(c.addr.prefix_len, 24);
+        assert_eq!(
+            cfg(&[(VAR_ADDR, "192.168.1.9/32")])
+                .unwrap()
+                .addr
+                .prefix_len,
+            32
+        );
+        assert_eq!(
+            cfg(&[(VAR_ADDR, "192.168.1.9/0")]).unwrap().addr.prefix_len,
+            0
+        );
+        assert_eq!(
+            bad(VAR_ADDR, "10.0.0/24").to_string(),
+            "MTCP_ADDR=\"10.0.0/24\": expected an IPv4 address with prefix length, e.g. 10.99.0.2/24"
+        );
+        for v in [
+            "10.0.0.1",
+            "10.0.0.1/",
+            "10.0.0.1/33",
+            "10.0.0.1/+8",
+            "10.0.0.1/24/1",
+            "10.0.0.256/24",
+            "0.0.0.0/0",
+            "224.0.0.1/4",
+            "255.255.255.255/32",
+            "host/24",
+        ] {
+            assert_eq!(bad(VAR_ADDR, v).expected, EXPECT_ADDR, "{v}");
+        }
+    }
+
+    #[test]
+    fn error_display_is_one_line_even_with_odd_values() {
+        let e = bad(VAR_ADDR, "10.0.0.1/24\nMTCP_CORES=4");
+        let line = e.to_string();
+        assert!(!line.contains('\n'), "{line}");
+        assert!(line.starts_with("MTCP_ADDR=\"10.0.0.1/24\\nMTCP_CORES=4\": expected "));
+    }
+
+    #[test]
+    fn gateway_forms() {
+        let c = cfg(&[(VAR_ADDR, "10.99.0.2/24"), (VAR_GATEWAY, "10.99.0.1")]).unwrap();
+        assert_eq!(c.gateway, Some(Ipv4Address::new(10, 99, 0, 1)));
+        // Checked against the default address when MTCP_ADDR is unset.
+        assert!(cfg(&[(VAR_GATEWAY, "10.0.0.254")]).is_ok());
+        for v in [
+            "10.1.0.1",
+            "10.0.0.1",
+            "10.0.0.255",
+            "10.0.0",
+            "gw",
+            "0.0.0.0",
+        ] {
+            assert_eq!(bad(VAR_GATEWAY, v).expected, EXPECT_GATEWAY, "{v}");
+        }
+        // A /31 has no broadcast address.
+        let c = cfg(&[(VAR_ADDR, "10.0.0.0/31"), (VAR_GATEWAY, "10.0.0.1")]).unwrap();
+        assert!(c.gateway.is_some());
+    }
+
+    #[test]
+    fn mac_forms() {
+        let c = cfg(&[(VAR_MAC, "02:AB:cd:00:11:ff")]).unwrap();
+        assert_eq!(c.mac, Some(EthernetAddress([2, 0xab, 0xcd, 0, 0x11, 0xff])));
+        for v in [
+            "02:ab:cd:00:11",
+            "02:ab:cd:00:11:ff:00",
+            "02-ab-cd-00-11-ff",
+            "2:ab:cd:00:11:ff",
+            "02:ab:cd:00:11:fg",
+            "01:00:5e:00:00:01",
+            "ff:ff:ff:ff:ff:ff",
+            "00:00:00:00:00:00",
+            "02:ab:cd:00:11:+f",
+        ] {
+            assert_eq!(bad(VAR_MAC, v).expected, EXPECT_MAC, "{v}");
+        }
+        assert_eq!(
+            parse_mac("aa:bb:cc:dd:ee:ff"),
+            Some(EthernetAddress([0xaa, 0xbb, 0xcc, 0xdd, 0xee, 0xff]))
+        );
+        assert_eq!(parse_mac(""), None);
+        assert_eq!(parse_mac("é:bb:cc:dd:ee:ff"), None);
+    }
+
+    #[test]
+    fn cores_forms() {
+        assert_eq!(cfg(&[(VAR_CORES, "4")]).unwrap().cores, 4);
+        assert_eq!(cfg(&[(VAR_CORES, " 1 ")]).unwrap().cores, 1);
+        assert_eq!(cfg(&[(VAR_CORES, "1024")]).unwrap().cores, 1024);
+        for v in [
+            "0",
+            "-1",
+            "+2",
+            "1025",
+            "four",
+            "2.0",
+            "99999999999999999999999",
+        ] {
+            assert_eq!(bad(VAR_CORES, v).expected, EXPECT_CORES, "{v}");
+        }
+    }
+
+    #[test]
+    fn pcap_and_faults_forms() {
+        let c = cfg(&[
+            (VAR_PCAP, "/tmp/x y.pcap"),
+            (
+                VAR_FAULTS,
+                "drop=0.02,dup=0.01,reorder=0.05,corrupt=0.005,seed=7",
+            ),
+        ])
+        .unwrap();
+        assert_eq!(c.pcap, Some(PathBuf::from("/tmp/x y.pcap")));
+        let f = c.faults.unwrap();
+        assert_eq!(
+            (f.drop, f.dup, f.reorder, f.corrupt, f.seed),
+            (0.02, 0.01, 0.05, 0.005, 7)
+        );
+        let e = bad(VAR_FAULTS, "drop=2");
+        assert!(
+            e.to_string()
+                .contains("drop=P with P a probability in [0, 1]"),
+            "{e}"
+        );
+        let e = bad(VAR_FAULTS, "loss=0.1");
+        assert!(
+            e.expected
+                .contains("keys drop, dup, reorder, corrupt, seed"),
+            "{e}"
+        );
+        let e = bad(VAR_FAULTS, "seed=x");
+        assert!(e.expected.starts_with("seed=N"), "{e}");
+    }
+
+    #[test]
+    fn first_bad_variable_wins_in_table_order() {
+        let e = cfg(&[(VAR_CORES, "0"), (VAR_DEVICE, "bogus"), (VAR_ADDR, "x")]).unwrap_err();
+        assert_eq!(e.var, VAR_DEVICE);
+        let e = cfg(&[(VAR_CORES, "0"), (VAR_ADDR, "x")]).unwrap_err();
+        assert_eq!(e.var, VAR_ADDR);
+    }
+
+    #[test]
+    fn from_env_reads_the_process_environment() {
+        // Only checks agreement: the test does not modify the environment.
+        let direct = Config::from_lookup(|k| std::env::var(k).ok());
+        assert_eq!(Config::from_env().is_ok(), direct.is_ok());
+    }
+}

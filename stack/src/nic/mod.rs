@@ -1,1 +1,179 @@
-//! The NIC layer: device trait, frame pool, backends.
+//! The NIC layer: the per-queue device trait, frames and their pool, and the
+//! backends.
+//!
+//! A device is seen by a core as one [`NicQueue`]: an RX queue and a TX queue
+//! it owns alone, used in bursts. Frames are owned buffers ([`Frame`]) taken
+//! from and given back to the core's [`FramePool`], so nothing is allocated
+//! per packet.
+//!
+//! ```text
+//!   core 0                 core 1                      (one thread each)
+//!   ┌──────────┐           ┌──────────┐
+//!   │ NicQueue │  q0       │ NicQueue │  q1             rx_burst / tx_burst
+//!   └────┬─────┘           └────┬─────┘
+//!        └────────── device ────┘                      RSS steers flows to queues
+//! ```
+//!
+//! Backends: [`memory`] (two ports joined by lock-free rings, RSS by
+//! symmetric Toeplitz hash). Wrappers: [`faults`] (seeded loss, duplication,
+//! reordering, corruption) and [`pcap`] (capture to a file).
+
+use core::fmt;
+use std::os::fd::RawFd;
+
+use crate::time::Duration;
+use crate::wire::ethernet::EthernetAddress;
+
+pub mod faults;
+mod frame;
+pub mod memory;
+pub mod pcap;
+
+pub mod rss;
+pub mod spsc;
+
+pub use frame::{Frame, FramePool, FRAME_CAPACITY};
+
+/// Offloads a device performs, so the stack can skip the work.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Capabilities {
+    /// Received frames' IPv4/TCP/UDP checksums were verified by the device;
+    /// frames with bad checksums never reach the stack.
+    pub rx_checksum: bool,
+    /// The device fills in IPv4/TCP/UDP checksums on transmit.
+    pub tx_checksum: bool,
+    /// The device segments TCP payloads larger than the MSS (TSO).
+    pub tso: bool,
+}
+
+/// What a queue tells its core about the device behind it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct DeviceInfo {
+    /// The device's MAC address, when it has one.
+    pub mac: Option<EthernetAddress>,
+    /// The IP MTU in bytes (1500 for Ethernet): the largest IPv4 packet the
+    /// device carries, without the 14-byte Ethernet header.
+    pub mtu: usize,
+    /// This queue's index, `0..queues`.
+    pub queue: usize,
+    /// How many queues the device has (one per core).
+    pub queues: usize,
+    /// Offloads.
+    pub caps: Capabilities,
+}
+
+/// Counters a queue keeps about its own traffic.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct QueueCounters {
+    /// Frames handed to the stack by `rx_burst`.
+    pub rx_frames: u64,
+    /// Bytes in those frames.
+    pub rx_bytes: u64,
+    /// Frames taken by `tx_burst`.
+    pub tx_frames: u64,
+    /// Bytes in those frames.
+    pub tx_bytes: u64,
+    /// Frames the device could not deliver because a receive ring was full.
+    pub ring_full_drops: u64,
+    /// Frames left in the device because the frame pool was empty.
+    pub rx_no_buffer: u64,
+}
+
+/// Why a device could not be opened or used.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum NicError {
+    /// A frame is larger than [`FRAME_CAPACITY`] or the device's MTU.
+    FrameTooLarge,
+    /// A parameter is out of range (zero queues, zero ring size, …).
+    InvalidArgument,
+    /// The device or its peer is gone.
+    Disconnected,
+    /// The device is not supported on this system or build.
+    Unsupported,
+    /// A system call failed with this `errno`.
+    Io(i32),
+}
+
+impl fmt::Display for NicError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            NicError::FrameTooLarge => f.write_str("frame too large"),
+            NicError::InvalidArgument => f.write_str("invalid argument"),
+            NicError::Disconnected => f.write_str("device disconnected"),
+            NicError::Unsupported => f.write_str("device not supported"),
+            NicError::Io(errno) => write!(
+                f,
+                "I/O error: {}",
+                std::io::Error::from_raw_os_error(*errno)
+            ),
+        }
+    }
+}
+
+impl std::error::Error for NicError {}
+
+/// One RX/TX queue pair of a device, owned by one core.
+///
+/// All I/O is in bursts. The trait is object safe: the runtime holds a
+/// `Box<dyn NicQueue>` and wrappers ([`faults::FaultyQueue`],
+/// [`pcap::PcapQueue`]) stack on top of any queue, boxed or not.
+pub trait NicQueue: Send {
+    /// The device's properties as seen from this queue.
+    fn info(&self) -> &DeviceInfo;
+
+    /// Receives up to `max` frames, appending them to `out`; returns how many
+    /// were appended. Buffers come from `pool`; when the pool runs dry the
+    /// remaining frames stay in the device (or are dropped and counted, as
+    /// the device does).
+    fn rx_burst(&mut self, pool: &mut FramePool, out: &mut Vec<Frame>, max: usize) -> usize;
+
+    /// Sends frames from the front of `frames`; returns how many were taken.
+    /// Their buffers go back to `pool`. Frames not taken (the device's TX
+    /// ring is full) stay in `frames`, in order, for the next call.
+    fn tx_burst(&mut self, frames: &mut Vec<Frame>, pool: &mut FramePool) -> usize;
+
+    /// True when `rx_burst` would return at least one frame now (a hint:
+    /// a wrapper may still drop it).
+    fn rx_pending(&self) -> bool;
+
+    /// Parks the calling thread until frames may be pending or `timeout`
+    /// passes. It may return early; the caller re-checks. Used by the
+    /// runtime's idle policy when a tick did nothing.
+    fn wait_rx(&self, timeout: Duration);
+
+    /// A file descriptor that becomes readable when frames arrive, for
+    /// devices that have one (TAP, AF_PACKET), so the runtime can poll it
+    /// together with other descriptors.
+    fn raw_fd(&self) -> Option<RawFd> {
+        None
+    }
+
+    /// This queue's own counters.
+    fn counters(&self) -> QueueCounters {
+        QueueCounters::default()
+    }
+}
+
+impl<Q: NicQueue + ?Sized> NicQueue for Box<Q> {
+    fn info(&self) -> &DeviceInfo {
+        (**self).info()
+    }
+    fn rx_burst(&mut self, pool: &mut FramePool, out: &mut Vec<Frame>, max: usize) -> usize {
+        (**self).rx_burst(pool, out, max)
+    }
+    fn tx_burst(&mut self, frames: &mut Vec<Frame>, pool: &mut FramePool) -> usize {
+        (**self).tx_burst(frames, pool)
+    }
+    fn rx_pending(&self) -> bool {
+        (**self).rx_pending()
+    }
+    fn wait_rx(&self, timeout: Duration) {
+        (**self).wait_rx(timeout)
+    }
+    fn raw_fd(&self) -> Option<RawFd> {
+        (**self).raw_fd()
+    }
+    fn counters(&self) -> QueueCounters {
+        (**self).counters()
+    }
+}
