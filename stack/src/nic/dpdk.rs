@@ -852,21 +852,35 @@ impl DpdkQueue {
         DpdkQueue::software_checksums_ok(data)
     }
 
-    /// TX offload flags for a frame: with TX checksum offload the stack
-    /// leaves the IPv4 checksum zero and puts the pseudo-header sum in the
-    /// TCP checksum, which is what DPDK's `RTE_MBUF_F_TX_*_CKSUM` expect.
+    /// Sets the TX checksum offload request on `m` when the device has it.
     fn tx_offload(&self, m: *mut sys::rte_mbuf, data: &[u8]) {
-        if !self.info.caps.tx_checksum || data.len() < 14 + 20 || data[12..14] != [0x08, 0x00] {
+        if !self.info.caps.tx_checksum {
             return;
         }
-        let l3 = u16::from(data[14] & 0x0f) * 4;
-        let mut flags = sys::MTCP_RTE_MBUF_F_TX_IPV4 | sys::MTCP_RTE_MBUF_F_TX_IP_CKSUM;
-        if data[23] == 6 {
-            flags |= sys::MTCP_RTE_MBUF_F_TX_TCP_CKSUM;
+        if let Some((flags, l2, l3)) = tx_offload_flags(data) {
+            // SAFETY: `m` is an mbuf we allocated and still own.
+            unsafe { sys::mtcp_rte_pktmbuf_set_tx_offload(m, flags, l2, l3, 0) };
         }
-        // SAFETY: `m` is an mbuf we allocated and still own.
-        unsafe { sys::mtcp_rte_pktmbuf_set_tx_offload(m, flags, 14, l3, 0) };
     }
+}
+
+/// The mbuf offload flags and header lengths (L2, L3) asking the device to
+/// fill a frame's checksums: IPv4 header checksum for every IPv4 frame, TCP
+/// checksum for TCP. With TX checksum offload the stack leaves the IPv4
+/// checksum zero and puts the pseudo-header sum in the TCP checksum field,
+/// which is what DPDK's `RTE_MBUF_F_TX_*_CKSUM` expect. `None` for other
+/// frames (ARP).
+fn tx_offload_flags(frame: &[u8]) -> Option<(u64, u16, u16)> {
+    let eth = EthernetFrame::new_checked(frame).ok()?;
+    if eth.ethertype() != EtherType::Ipv4 {
+        return None;
+    }
+    let ip = Ipv4Packet::new_checked(eth.payload()).ok()?;
+    let mut flags = sys::MTCP_RTE_MBUF_F_TX_IPV4 | sys::MTCP_RTE_MBUF_F_TX_IP_CKSUM;
+    if ip.protocol() == IpProtocol::Tcp {
+        flags |= sys::MTCP_RTE_MBUF_F_TX_TCP_CKSUM;
+    }
+    Some((flags, eth.header_len() as u16, ip.header_len() as u16))
 }
 
 impl NicQueue for DpdkQueue {
@@ -1038,5 +1052,118 @@ impl NicQueue for DpdkQueue {
 
     fn counters(&self) -> QueueCounters {
         self.counters
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    //! What can be checked without EAL; the device itself is exercised by
+    //! `tests/nic_dpdk.rs` over DPDK's virtual devices.
+    use super::*;
+    use crate::wire::checksum;
+
+    /// An Ethernet + IPv4 frame around `l4` (protocol `proto`), with a
+    /// correct header checksum.
+    fn ipv4_frame(proto: u8, l4: &[u8]) -> Vec<u8> {
+        let mut f = vec![0x02, 0, 0, 0, 0, 1, 0x02, 0, 0, 0, 0, 2, 0x08, 0x00];
+        let total = (20 + l4.len()) as u16;
+        let mut ip = vec![0x45, 0];
+        ip.extend_from_slice(&total.to_be_bytes());
+        ip.extend_from_slice(&[0, 1, 0x40, 0, 64, proto, 0, 0, 10, 0, 0, 1, 10, 0, 0, 2]);
+        let c = !checksum::data(&ip);
+        ip[10..12].copy_from_slice(&c.to_be_bytes());
+        f.extend_from_slice(&ip);
+        f.extend_from_slice(l4);
+        f
+    }
+
+    fn icmp_echo() -> Vec<u8> {
+        let mut m = vec![8, 0, 0, 0, 0, 1, 0, 1, b'p', b'i', b'n', b'g'];
+        let c = !checksum::data(&m);
+        m[2..4].copy_from_slice(&c.to_be_bytes());
+        m
+    }
+
+    fn tcp_syn() -> Vec<u8> {
+        let mut t = vec![0u8; 20];
+        t[0..2].copy_from_slice(&40000u16.to_be_bytes());
+        t[2..4].copy_from_slice(&80u16.to_be_bytes());
+        t[12] = 5 << 4;
+        t[13] = 0x02;
+        t[14..16].copy_from_slice(&65535u16.to_be_bytes());
+        let ph = checksum::pseudo_header_v4([10, 0, 0, 1].into(), [10, 0, 0, 2].into(), 6, 20);
+        let c = !checksum::combine(&[ph, checksum::data(&t)]);
+        t[16..18].copy_from_slice(&c.to_be_bytes());
+        t
+    }
+
+    #[test]
+    fn software_checksums_accept_good_frames() {
+        assert!(DpdkQueue::software_checksums_ok(&ipv4_frame(
+            1,
+            &icmp_echo()
+        )));
+        assert!(DpdkQueue::software_checksums_ok(&ipv4_frame(6, &tcp_syn())));
+        // Not IPv4, or too short to judge: left to the stack.
+        assert!(DpdkQueue::software_checksums_ok(&[0xff; 42]));
+        assert!(DpdkQueue::software_checksums_ok(&[0; 5]));
+    }
+
+    #[test]
+    fn software_checksums_reject_corruption() {
+        let mut f = ipv4_frame(1, &icmp_echo());
+        *f.last_mut().unwrap() ^= 1;
+        assert!(!DpdkQueue::software_checksums_ok(&f));
+        let mut f = ipv4_frame(6, &tcp_syn());
+        f[14 + 20 + 4] ^= 0x80; // sequence number
+        assert!(!DpdkQueue::software_checksums_ok(&f));
+        let mut f = ipv4_frame(6, &tcp_syn());
+        f[14 + 8] -= 1; // TTL: the IPv4 header checksum breaks
+        assert!(!DpdkQueue::software_checksums_ok(&f));
+    }
+
+    #[test]
+    fn tx_offload_flags_by_protocol() {
+        let tcp = tx_offload_flags(&ipv4_frame(6, &tcp_syn())).unwrap();
+        assert_eq!(
+            tcp,
+            (
+                sys::MTCP_RTE_MBUF_F_TX_IPV4
+                    | sys::MTCP_RTE_MBUF_F_TX_IP_CKSUM
+                    | sys::MTCP_RTE_MBUF_F_TX_TCP_CKSUM,
+                14,
+                20
+            )
+        );
+        let icmp = tx_offload_flags(&ipv4_frame(1, &icmp_echo())).unwrap();
+        assert_eq!(
+            icmp.0,
+            sys::MTCP_RTE_MBUF_F_TX_IPV4 | sys::MTCP_RTE_MBUF_F_TX_IP_CKSUM
+        );
+        let mut arp = ipv4_frame(1, &icmp_echo());
+        arp[12..14].copy_from_slice(&[0x08, 0x06]);
+        assert_eq!(tx_offload_flags(&arp), None);
+    }
+
+    #[test]
+    fn options_and_errors() {
+        let o = DpdkOptions::default();
+        assert!(
+            o.mbufs_per_queue as usize > usize::from(o.rx_desc) + usize::from(o.tx_desc) + BURST
+        );
+        // Argument checks come before EAL is touched.
+        assert_eq!(
+            DpdkDevice::open(&[], None, 0).unwrap_err(),
+            NicError::InvalidArgument
+        );
+        let bad = DpdkOptions {
+            mbufs_per_queue: 0,
+            ..o
+        };
+        assert_eq!(
+            DpdkDevice::open_with(&[], None, 1, &bad).unwrap_err(),
+            NicError::InvalidArgument
+        );
+        assert_eq!(rte_error(-libc::ENODEV), NicError::Io(libc::ENODEV));
     }
 }
