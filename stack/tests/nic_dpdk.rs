@@ -226,6 +226,57 @@ fn child_ring_loopback() {
     println!("ring: loopback, pool and shutdown checks passed");
 }
 
+// ---- net_null: two queues on two threads ----------------------------------
+
+#[test]
+fn null_two_queues() {
+    run_child("child_null_two_queues", &[]);
+}
+
+#[test]
+#[ignore = "run in its own process by null_two_queues"]
+fn child_null_two_queues() {
+    assert!(in_child(), "run through null_two_queues");
+    // net_null reports RSS and 1024 queues: the multi-queue path (RSS
+    // configuration with the symmetric key, one mempool per queue).
+    let queues = DpdkDevice::open(&eal_args("net_null0"), None, 2).expect("open net_null0");
+    assert_eq!(queues.len(), 2);
+    let threads: Vec<_> = queues
+        .into_iter()
+        .enumerate()
+        .map(|(i, mut q)| {
+            assert_eq!((q.info().queue, q.info().queues), (i, 2));
+            assert!(q.hardware_rss());
+            std::thread::spawn(move || {
+                let total = q.mbufs_total();
+                let mut pool = FramePool::new(128);
+                // The sink takes everything.
+                let mut tx: Vec<Frame> = (0..100).map(|j| test_frame(&mut pool, j, 128)).collect();
+                assert_eq!(q.tx_burst(&mut tx, &mut pool), 100);
+                assert!(tx.is_empty());
+                // The source always has a full burst of 64-byte frames.
+                let mut rx = Vec::new();
+                assert_eq!(q.rx_burst(&mut pool, &mut rx, 40), 40);
+                assert!(rx.iter().all(|f| f.len() == 64));
+                // Bounded by the frame pool: 88 left of 128.
+                assert_eq!(q.rx_burst(&mut pool, &mut rx, 1000), 88);
+                assert_eq!(pool.available(), 0);
+                assert_eq!(q.rx_burst(&mut pool, &mut rx, 10), 0);
+                assert_eq!(q.mbufs_available(), total, "every mbuf freed");
+                let c = q.counters();
+                assert_eq!((c.tx_frames, c.rx_frames), (100, 128));
+                q
+            })
+        })
+        .collect();
+    let queues: Vec<DpdkQueue> = threads
+        .into_iter()
+        .map(|t| t.join().expect("queue thread"))
+        .collect();
+    drop(queues);
+    println!("null: two queues on two threads passed");
+}
+
 // ---- the netns topology ----------------------------------------------------
 
 fn ns_prefix() -> String {
@@ -321,17 +372,17 @@ fn af_xdp_answers_ping() {
     }
 }
 
-/// Enters the stack's namespace (this thread only), then opens the vdev:
+/// Enters namespace `ns` (this thread only), then opens the vdev:
 /// the PMD creates its socket in the caller's namespace.
-fn open_in_stack_ns(vdev: &str) -> Result<Vec<DpdkQueue>, NicError> {
-    let path = format!("/var/run/netns/{}-stk", ns_prefix());
+fn open_in_ns(ns: &str, vdev: &str, queues: usize) -> Result<Vec<DpdkQueue>, NicError> {
+    let path = format!("/var/run/netns/{ns}");
     let vdev = vdev.to_string();
     std::thread::spawn(move || {
         let ns = std::fs::File::open(&path).unwrap_or_else(|e| panic!("{path}: {e}"));
         // SAFETY: setns on a valid namespace fd affects only this thread.
         let ret = unsafe { libc::setns(ns.as_raw_fd(), libc::CLONE_NEWNET) };
         assert_eq!(ret, 0, "setns {path}: {}", std::io::Error::last_os_error());
-        DpdkDevice::open(&eal_args(&vdev), None, 1)
+        DpdkDevice::open(&eal_args(&vdev), None, queues)
     })
     .join()
     .expect("EAL thread")
@@ -372,12 +423,39 @@ fn inet_checksum(data: &[u8]) -> u16 {
 
 const PINGS: u16 = 3;
 
-/// The kernel of the peer namespace pings 10.99.0.2 `PINGS` times over a raw
-/// ICMP socket (ARP resolution included, as `ping` would); returns how many
-/// echo replies came back. Runs in its own thread, which enters the peer
-/// namespace.
-fn kernel_ping() -> std::thread::JoinHandle<u16> {
-    let path = format!("/var/run/netns/{}-peer", ns_prefix());
+/// Where the kernel peer lives and which address the stack has.
+#[derive(Clone)]
+struct Peer {
+    /// The peer's namespace.
+    ns: String,
+    /// The peer's interface (in `ns`).
+    dev: String,
+    /// The stack's address (a /24 shared with the peer).
+    stack_ip: [u8; 4],
+    /// The stack's MAC when it must differ from the device's.
+    stack_mac: Option<EthernetAddress>,
+}
+
+impl Peer {
+    /// The veth topology of scripts/netns.sh.
+    fn veth() -> Peer {
+        let p = ns_prefix();
+        Peer {
+            ns: format!("{p}-peer"),
+            dev: format!("{p}-p0"),
+            stack_ip: [10, 99, 0, 2],
+            stack_mac: None,
+        }
+    }
+}
+
+/// The kernel of the peer namespace pings the stack `PINGS` times over a
+/// raw ICMP socket (ARP resolution included, as `ping` would); returns how
+/// many correct echo replies came back. Runs in its own thread, which enters
+/// the peer namespace.
+fn kernel_ping(peer: &Peer) -> std::thread::JoinHandle<u16> {
+    let path = format!("/var/run/netns/{}", peer.ns);
+    let ip = peer.stack_ip;
     std::thread::spawn(move || {
         let ns = std::fs::File::open(&path).unwrap_or_else(|e| panic!("{path}: {e}"));
         // SAFETY: setns on a valid namespace fd affects only this thread.
@@ -404,7 +482,7 @@ fn kernel_ping() -> std::thread::JoinHandle<u16> {
             sin_family: libc::AF_INET as u16,
             sin_port: 0,
             sin_addr: libc::in_addr {
-                s_addr: u32::from_ne_bytes([10, 99, 0, 2]),
+                s_addr: u32::from_ne_bytes(ip),
             },
             sin_zero: [0; 8],
         };
@@ -447,14 +525,14 @@ fn kernel_ping() -> std::thread::JoinHandle<u16> {
                 let pkt = &buf[..n as usize];
                 let ihl = usize::from(pkt[0] & 0x0f) * 4;
                 let Some(icmp) = pkt.get(ihl..) else { continue };
-                if pkt[12..16] == [10, 99, 0, 2]
+                if pkt[12..16] == ip
                     && icmp.len() == msg.len()
                     && icmp[0] == 0
                     && icmp[4..8] == msg[4..8]
                     && icmp[8..] == msg[8..]
                     && inet_checksum(icmp) == 0
                 {
-                    println!("echo reply {seq} from 10.99.0.2");
+                    println!("echo reply {seq} from {}", Ipv4Address::from(ip));
                     replies += 1;
                     break;
                 }
@@ -466,36 +544,32 @@ fn kernel_ping() -> std::thread::JoinHandle<u16> {
     })
 }
 
-/// Drives an `Interface` at 10.99.0.2/24 over `q` while the peer's kernel
-/// pings it. Panics unless every ping is answered and the peer learnt our
-/// MAC by ARP.
-fn serve_ping(mut q: DpdkQueue) {
-    let p = ns_prefix();
-    let mac = q
-        .info()
-        .mac
+/// Drives an `Interface` at `peer.stack_ip`/24 over `q` while the peer's
+/// kernel pings it. Panics unless every ping is answered and the peer learnt
+/// our MAC by ARP. The interface leaves to the device the checksums the
+/// device offers to handle.
+fn serve_ping(mut q: DpdkQueue, peer: &Peer) {
+    let mac = peer
+        .stack_mac
+        .or(q.info().mac)
         .unwrap_or(EthernetAddress([0x02, 0, 0, 0x99, 0, 2]));
     let cidr = Ipv4Cidr {
-        address: Ipv4Address::new(10, 99, 0, 2),
+        address: Ipv4Address::from(peer.stack_ip),
         prefix_len: 24,
     };
-    let mut iface = Interface::new(InterfaceConfig::new(mac, cidr, None));
+    let mut config = InterfaceConfig::new(mac, cidr, None);
+    config.verify_rx_checksums = !q.info().caps.rx_checksum;
+    config.fill_tx_checksums = !q.info().caps.tx_checksum;
+    let mut iface = Interface::new(config);
     let mut pool = FramePool::new(256);
     let mut rx = Vec::with_capacity(64);
     let mut tx = Vec::with_capacity(64);
 
     // Forget what the peer learnt in earlier runs, so ARP is exercised.
     let _ = Command::new("ip")
-        .args([
-            "-n",
-            &format!("{p}-peer"),
-            "neigh",
-            "flush",
-            "dev",
-            &format!("{p}-p0"),
-        ])
+        .args(["-n", &peer.ns, "neigh", "flush", "dev", &peer.dev])
         .status();
-    let pinger = kernel_ping();
+    let pinger = kernel_ping(peer);
 
     let start = StdInstant::now();
     while !pinger.is_finished() {
@@ -525,11 +599,18 @@ fn serve_ping(mut q: DpdkQueue) {
         }
     }
     let replies = pinger.join().expect("pinger thread");
+    println!(
+        "queue counters {:?}, {:?}; interface drops: {}",
+        q.counters(),
+        q.dpdk_counters(),
+        iface.stats().total_drops()
+    );
     assert_eq!(replies, PINGS, "echo replies");
 
     // The kernel learnt our MAC by ARP.
     let neigh = Command::new("ip")
-        .args(["-n", &format!("{p}-peer"), "neigh", "show", "10.99.0.2"])
+        .args(["-n", &peer.ns, "neigh", "show"])
+        .arg(Ipv4Address::from(peer.stack_ip).to_string())
         .output()
         .expect("ip neigh");
     let neigh = String::from_utf8_lossy(&neigh.stdout).to_lowercase();
@@ -547,30 +628,96 @@ fn serve_ping(mut q: DpdkQueue) {
 #[ignore = "run in its own process by af_packet_answers_arp_and_ping"]
 fn child_af_packet_answers_arp_and_ping() {
     assert!(in_child(), "run through af_packet_answers_arp_and_ping");
-    let iface = format!("{}-s0", ns_prefix());
-    let mut queues =
-        open_in_stack_ns(&format!("net_af_packet0,iface={iface}")).expect("open net_af_packet0");
+    let p = ns_prefix();
+    let mut queues = open_in_ns(
+        &format!("{p}-stk"),
+        &format!("net_af_packet0,iface={p}-s0"),
+        1,
+    )
+    .expect("open net_af_packet0");
     assert_eq!(queues.len(), 1);
     let q = queues.pop().unwrap();
     assert!(q.info().mac.is_some(), "af_packet reports the veth MAC");
     // The queue is served from this (test) thread, not the EAL thread.
-    serve_ping(q);
+    serve_ping(q, &Peer::veth());
 }
 
 #[test]
 #[ignore = "run in its own process by af_xdp_answers_ping"]
 fn child_af_xdp_answers_ping() {
     assert!(in_child(), "run through af_xdp_answers_ping");
-    let iface = format!("{}-s0", ns_prefix());
-    match open_in_stack_ns(&format!(
-        "net_af_xdp0,iface={iface},start_queue=0,queue_count=1"
-    )) {
+    let p = ns_prefix();
+    match open_in_ns(
+        &format!("{p}-stk"),
+        &format!("net_af_xdp0,iface={p}-s0,start_queue=0,queue_count=1"),
+        1,
+    ) {
         Ok(mut queues) => {
             let q = queues.pop().expect("one queue");
-            serve_ping(q);
+            serve_ping(q, &Peer::veth());
         }
         Err(e) => println!(
             "AF_XDP UNAVAILABLE: opening net_af_xdp0 failed: {e} (the DPDK log above says why)"
         ),
     }
+}
+
+// ---- net_tap: checksum offload ---------------------------------------------
+
+#[test]
+fn tap_checksum_offload_answers_ping() {
+    // SAFETY: geteuid has no preconditions.
+    if unsafe { libc::geteuid() } != 0 {
+        assert!(
+            std::env::var("MTCP_REQUIRE_NETNS").as_deref() != Ok("1"),
+            "not root and MTCP_REQUIRE_NETNS=1"
+        );
+        eprintln!("SKIPPED tap_checksum_offload_answers_ping: not root");
+        return;
+    }
+    let ns = format!("{}-tap", ns_prefix());
+    let _ = Command::new("ip").args(["netns", "del", &ns]).status();
+    let ok = Command::new("ip").args(["netns", "add", &ns]).status();
+    assert!(
+        ok.map(|s| s.success()).unwrap_or(false),
+        "ip netns add {ns}"
+    );
+    let result = std::panic::catch_unwind(|| {
+        run_child(
+            "child_tap_checksum_offload_answers_ping",
+            &[("MTCP_NS_PREFIX", ns_prefix())],
+        )
+    });
+    let _ = Command::new("ip").args(["netns", "del", &ns]).status();
+    if let Err(e) = result {
+        std::panic::resume_unwind(e);
+    }
+}
+
+#[test]
+#[ignore = "run in its own process by tap_checksum_offload_answers_ping"]
+fn child_tap_checksum_offload_answers_ping() {
+    assert!(in_child(), "run through tap_checksum_offload_answers_ping");
+    let p = ns_prefix();
+    let (ns, dev) = (format!("{p}-tap"), format!("{p}-tap0"));
+    // The tap PMD accepts an RSS configuration but the kernel picks the
+    // queue: one queue, software steering.
+    let mut queues = open_in_ns(&ns, &format!("net_tap0,iface={dev}"), 2).expect("open net_tap0");
+    assert_eq!(queues.len(), 1);
+    let q = queues.pop().unwrap();
+    assert!(!q.hardware_rss());
+    // The tap PMD computes checksums in software and says so: the stack
+    // leaves the IPv4 header checksum zero and the device fills it.
+    assert!(q.info().caps.tx_checksum, "{:?}", q.info());
+    ip_in(&ns, &["addr", "add", "10.98.0.1/24", "dev", &dev]);
+    ip_in(&ns, &["link", "set", &dev, "up"]);
+    let peer = Peer {
+        ns,
+        dev,
+        stack_ip: [10, 98, 0, 2],
+        // The tap PMD gives the kernel's end the port's MAC: the stack
+        // needs its own (promiscuous mode lets its frames in).
+        stack_mac: Some(EthernetAddress([0x02, 0, 0, 0x98, 0, 2])),
+    };
+    serve_ping(q, &peer);
 }

@@ -520,6 +520,12 @@ fn port_name(id: u16) -> String {
         .into_owned()
 }
 
+/// Drivers that accept an RSS configuration but do not steer by the
+/// Toeplitz key and table we program: net_tap (the kernel's tun driver
+/// picks the queue by its own flow hash unless rte_flow rules load a BPF
+/// steering program). They get one queue, like drivers without RSS.
+const RSS_KEY_IGNORED: &[&str] = &["net_tap"];
+
 /// What `configure` found and set.
 struct Setup {
     queues: usize,
@@ -544,13 +550,24 @@ fn configure(port: &mut Port, want: usize, opts: &DpdkOptions) -> Result<Setup, 
     let rss_hf = (sys::MTCP_RTE_ETH_RSS_IPV4 | sys::MTCP_RTE_ETH_RSS_NONFRAG_IPV4_TCP)
         & info.flow_type_rss_offloads;
     let max = usize::from(info.max_rx_queues.min(info.max_tx_queues)).max(1);
-    let hardware_rss = want > 1 && max > 1 && rss_hf & sys::MTCP_RTE_ETH_RSS_NONFRAG_IPV4_TCP != 0;
+    let driver = if info.driver_name.is_null() {
+        String::new()
+    } else {
+        // SAFETY: the driver name is a static NUL-terminated string.
+        unsafe { CStr::from_ptr(info.driver_name) }
+            .to_string_lossy()
+            .into_owned()
+    };
+    let key_ignored = RSS_KEY_IGNORED.contains(&driver.as_str());
+    let hardware_rss =
+        want > 1 && max > 1 && rss_hf & sys::MTCP_RTE_ETH_RSS_NONFRAG_IPV4_TCP != 0 && !key_ignored;
     let queues = if hardware_rss { want.min(max) } else { 1 };
     if want > 1 && !hardware_rss {
         log::warn!(
-            "dpdk: port {id} ({}) has no RSS for IPv4/TCP (max queues {max}, rss flow types {:#x}): one queue, the runtime must steer flows in software",
+            "dpdk: port {id} ({}, driver {driver}) has no usable RSS for IPv4/TCP (max queues {max}, rss flow types {:#x}{}): one queue, the runtime must steer flows in software",
             port.name,
-            info.flow_type_rss_offloads
+            info.flow_type_rss_offloads,
+            if key_ignored { ", RSS key not honoured" } else { "" }
         );
     } else if queues < want {
         log::warn!("dpdk: port {id} has {max} queue pairs; using {queues} of the {want} asked");
