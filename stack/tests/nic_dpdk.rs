@@ -19,8 +19,13 @@
 //!   `iface::Interface` driven over the DPDK queue answers the kernel's ARP
 //!   and `ping`.
 //! - `af_xdp_answers_ping`: the same over `--vdev=net_af_xdp0`.
+//! - `null_two_queues`: `--vdev=net_null0` with two queues (RSS
+//!   configured), each served from its own thread.
+//! - `tap_checksum_offload_answers_ping`: `--vdev=net_tap0` in a fresh
+//!   namespace; the TAP PMD offers TX checksum offload (done in software),
+//!   so the interface leaves IPv4 checksums to the device.
 //!
-//! The netns tests need root and the `ip` tool; they bring the topology up
+//! The netns and tap tests need root and the `ip` tool; they bring the topology up
 //! with `scripts/netns.sh up` (`MTCP_NS_PREFIX` selects the names, default
 //! `mtcp`). Without root they skip with a message, unless
 //! `MTCP_REQUIRE_NETNS=1`, which turns the skip into a failure.
