@@ -680,7 +680,7 @@ fn tap_checksum_offload_answers_ping() {
         eprintln!("SKIPPED tap_checksum_offload_answers_ping: not root");
         return;
     }
-    let ns = format!("{}-tap", ns_prefix());
+    let ns = format!("{}-dpdktap", ns_prefix());
     let _ = Command::new("ip").args(["netns", "del", &ns]).status();
     let ok = Command::new("ip").args(["netns", "add", &ns]).status();
     assert!(
@@ -704,7 +704,7 @@ fn tap_checksum_offload_answers_ping() {
 fn child_tap_checksum_offload_answers_ping() {
     assert!(in_child(), "run through tap_checksum_offload_answers_ping");
     let p = ns_prefix();
-    let (ns, dev) = (format!("{p}-tap"), format!("{p}-tap0"));
+    let (ns, dev) = (format!("{p}-dpdktap"), format!("{p}-dtap0"));
     // The tap PMD accepts an RSS configuration but the kernel picks the
     // queue: one queue, software steering.
     let mut queues = open_in_ns(&ns, &format!("net_tap0,iface={dev}"), 2).expect("open net_tap0");

@@ -26,6 +26,7 @@
 //! needs neither DPDK nor libclang: it is a workspace member, so
 //! `cargo build --workspace` compiles it.
 #![allow(
+    unknown_lints,
     non_upper_case_globals,
     non_camel_case_types,
     non_snake_case,
