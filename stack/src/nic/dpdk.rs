@@ -118,7 +118,8 @@ pub struct DpdkCounters {
     /// Received frames dropped because they did not fit one mbuf segment or
     /// one [`Frame`].
     pub rx_oversize: u64,
-    /// Frames not sent because the mbuf pool was empty (left in `frames`).
+    /// `tx_burst` calls cut short because the mbuf pool could not supply a
+    /// burst (the frames stay in `frames`).
     pub tx_no_mbuf: u64,
     /// Frames taken by `tx_burst` but dropped: longer than the MTU allows.
     pub tx_oversize: u64,
@@ -408,6 +409,9 @@ impl DpdkDevice {
     ///
     /// Fewer queues than asked come back when the driver has fewer, or has
     /// no RSS for IPv4/TCP (then exactly one).
+    ///
+    /// When a configuration step fails the port is closed again (a virtual
+    /// device is then gone until the process restarts); EAL stays up.
     ///
     /// # Errors
     /// - `InvalidArgument`: `queues` is 0, an argument holds a NUL byte, or
