@@ -24,6 +24,8 @@ use std::os::fd::RawFd;
 use crate::time::Duration;
 use crate::wire::ethernet::EthernetAddress;
 
+#[cfg(feature = "dpdk")]
+pub mod dpdk;
 pub mod faults;
 mod frame;
 pub mod memory;
