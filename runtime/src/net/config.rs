@@ -266,10 +266,18 @@ fn device_error(device: &DeviceSpec, e: NicError) -> io::Error {
     io::Error::new(kind, format!("MTCP_DEVICE={device}: {e}"))
 }
 
+#[cfg(not(feature = "dpdk"))]
 fn open_dpdk(_args: &[String], _queues: usize) -> io::Result<Vec<Box<dyn NicQueue>>> {
     Err(io::Error::new(
         io::ErrorKind::Unsupported,
         "MTCP_DEVICE=dpdk: this build has no DPDK support; rebuild with `--features dpdk` \
          (needs: apt-get install -y libdpdk-dev pkg-config libclang-dev)",
     ))
+}
+
+#[cfg(feature = "dpdk")]
+fn open_dpdk(args: &[String], queues: usize) -> io::Result<Vec<Box<dyn NicQueue>>> {
+    mtcp_stack::nic::dpdk::DpdkDevice::open(args, None, queues)
+        .map(boxed)
+        .map_err(|e| device_error(&DeviceSpec::Dpdk, e))
 }
