@@ -26,6 +26,9 @@ pub(crate) const DEFAULT_MSS: u16 = 536;
 /// The smallest MSS we accept from a peer (smaller values are raised).
 pub(crate) const MIN_MSS: u16 = 64;
 
+/// Most duplicate ACKs one connection sends in one tick.
+const MAX_DUPACKS_PER_TICK: u8 = 16;
+
 /// Least time between two ACKs answering out-of-window pure ACKs.
 const OOW_ACK_INTERVAL: crate::time::Duration = crate::time::Duration::from_millis(500);
 
@@ -886,7 +889,14 @@ impl TcpStack {
             let after = t.rcvbuf.ooo_chunks(&self.pool);
             self.ooo_chunks = (self.ooo_chunks + after).saturating_sub(before);
             // RFC 5681 §4.2: an out-of-order segment is ACKed at once (a
-            // duplicate ACK, with SACK blocks when negotiated).
+            // duplicate ACK, with SACK blocks when negotiated), one ACK per
+            // segment.
+            let t = self.tcbs.at_mut(index);
+            t.receive.dupacks_owed = t
+                .receive
+                .dupacks_owed
+                .saturating_add(1)
+                .min(MAX_DUPACKS_PER_TICK);
             self.ack_now(index);
             return;
         }

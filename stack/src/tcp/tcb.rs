@@ -261,6 +261,8 @@ pub struct RecvVars {
     pub last_ack_sent: SeqNumber,
     /// Most bytes buffered for the user.
     pub limit: u32,
+    /// Duplicate ACKs owed for out-of-order segments of this tick.
+    pub dupacks_owed: u8,
     /// Sequence number of a FIN received out of order.
     pub fin_seq: Option<SeqNumber>,
 }
