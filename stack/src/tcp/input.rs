@@ -391,6 +391,23 @@ impl TcpStack {
             return;
         }
 
+        // Simultaneous open (RFC 9293 Figure 8): the peer's SYN-ACK repeats
+        // its SYN, now before RCV.NXT; its ACK completes our handshake.
+        if state == State::SynReceived
+            && seg.flags.syn()
+            && seg.flags.ack()
+            && !seg.flags.rst()
+            && seg.seq == t.receive.irs
+        {
+            let rest = TcpRepr {
+                seq: seg.seq + 1,
+                flags: seg.flags.without(TcpFlags::SYN),
+                ..*seg
+            };
+            self.synchronized_input(now, index, &rest);
+            return;
+        }
+
         // RFC 7323 §5.3 (PAWS), before the sequence check: a segment whose
         // TSval is older than TS.Recent is a duplicate; ACK it and drop it
         // (never for a RST).
@@ -457,6 +474,10 @@ impl TcpStack {
         let mut payload = seg.payload;
         let mut fin = seg.flags.fin();
         if strip_text {
+            // The text does not fit the zero window: tell the peer so.
+            if !seg.payload.is_empty() || seg.flags.fin() {
+                self.ack_now(index);
+            }
             payload = &[];
             fin = false;
         }

@@ -20,6 +20,8 @@ pub mod scenario;
 pub mod socket;
 pub mod stack;
 pub mod state;
+#[cfg(test)]
+mod state_tests;
 pub mod tcb;
 mod timeout;
 pub mod timer;

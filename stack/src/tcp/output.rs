@@ -134,6 +134,12 @@ impl TcpStack {
 
         // SYN (SYN-SENT) or SYN-ACK (SYN-RECEIVED).
         if matches!(state, State::SynSent | State::SynReceived) {
+            let t = self.tcbs.at_mut(index);
+            if state == State::SynReceived && t.has(TcbFlags::ACK_NOW) {
+                // An ACK owed in SYN-RECEIVED is our SYN-ACK again.
+                t.hot.flags.clear(TcbFlags::ACK_NOW);
+                t.hot.flags.set(TcbFlags::SYN_PENDING);
+            }
             let t = self.tcbs.at(index);
             if !t.has(TcbFlags::SYN_PENDING) {
                 return (0, false);
