@@ -389,3 +389,97 @@ fn small_buffers_and_chunks() {
         transfer(500 + seed, faults, 100_000, 60_000, cfg.clone());
     }
 }
+
+/// One connection per request (connect, 64-byte request and response,
+/// close) through a tiny ephemeral port range: TIME-WAIT is honoured and
+/// safely reused, so the ports never run out.
+fn connection_per_request(client_closes_first: bool) -> Net {
+    let cfg = TcpConfig {
+        ephemeral_ports: (40000, 40007),
+        ..TcpConfig::default()
+    };
+    let mut net = Net::new(77, CLEAN, cfg);
+    let l = net.b.listen(SocketAddrV4::new(B, 80), 64).unwrap();
+    let remote = SocketAddrV4::new(B, 80);
+    let mut done = 0;
+    let start = net.now;
+    while done < 100 {
+        let c = match net.a.connect(net.now, remote, None) {
+            Ok(c) => c,
+            Err(TcpError::AddrNotAvailable) => {
+                net.step(Duration::from_millis(100));
+                continue;
+            }
+            Err(e) => panic!("connect: {e}"),
+        };
+        let mut server = None;
+        let mut got_req = 0;
+        let mut got_resp = 0;
+        let mut sent_req = false;
+        let mut closed = (false, false);
+        let deadline = net.now + Duration::from_secs(30);
+        loop {
+            net.step(Duration::from_millis(5));
+            assert!(net.now < deadline, "request {done} stalled");
+            if server.is_none() {
+                server = net.b.accept(l).ok();
+            }
+            if !sent_req && net.a.state(c) == Ok(State::Established) {
+                assert_eq!(net.a.send(c, &[7; 64]), Ok(64));
+                sent_req = true;
+            }
+            let mut buf = [0u8; 128];
+            if let Some(s) = server {
+                while let Ok(n) = net.b.recv(s, &mut buf) {
+                    if n == 0 {
+                        break;
+                    }
+                    got_req += n;
+                    if got_req == 64 {
+                        assert_eq!(net.b.send(s, &[9; 64]), Ok(64));
+                        if !client_closes_first {
+                            net.b.close(s).unwrap();
+                            closed.1 = true;
+                        }
+                    }
+                }
+                if client_closes_first && closed.0 && !closed.1 && net.b.recv(s, &mut buf) == Ok(0)
+                {
+                    net.b.close(s).unwrap();
+                    closed.1 = true;
+                }
+            }
+            while let Ok(n) = net.a.recv(c, &mut buf) {
+                if n == 0 {
+                    break;
+                }
+                got_resp += n;
+            }
+            if got_resp == 64 && !closed.0 {
+                net.a.close(c).unwrap();
+                closed.0 = true;
+            }
+            if closed.0 && closed.1 {
+                break;
+            }
+        }
+        done += 1;
+    }
+    let elapsed = net.now - start;
+    // Without reuse, 100 connections over 8 ports would need 12 rounds of
+    // 60 s TIME-WAIT.
+    assert!(elapsed < Duration::from_secs(60), "took {elapsed:?}");
+    net
+}
+
+#[test]
+fn connection_per_request_client_holds_time_wait() {
+    let net = connection_per_request(true);
+    assert!(net.a.stats().time_wait_reused > 0);
+}
+
+#[test]
+fn connection_per_request_server_holds_time_wait() {
+    let net = connection_per_request(false);
+    assert!(net.b.stats().time_wait_reused > 0);
+}

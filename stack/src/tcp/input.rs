@@ -9,7 +9,7 @@
 use super::congestion::{AckOutcome, Congestion};
 use super::events::FlowEvents;
 use super::flow_table::FlowKey;
-use super::isn::FourTuple;
+use super::isn::{siphash24, FourTuple};
 use super::output::rcv_space;
 use super::socket::TcpError;
 use super::stack::{Reply, TcpConfig, TcpStack};
@@ -60,6 +60,7 @@ impl TcpStack {
             let index = id.index();
             let t = self.tcbs.at(index);
             let reuse = t.hot.state == State::TimeWait
+                && self.listeners.lookup(dst, seg.dst_port).is_some()
                 && seg.flags.syn()
                 && !seg.flags.ack()
                 && !seg.flags.rst()
@@ -111,7 +112,14 @@ impl TcpStack {
     /// Sets up the per-connection settings shared by active and passive
     /// opens.
     pub(crate) fn init_connection(&mut self, index: u32, key: FlowKey, now: Instant) {
-        let ts_offset = self.rng.next_u32();
+        // RFC 7323 §5.4: a random timestamp offset, the same for every
+        // connection between two addresses (as Linux), so that a new
+        // connection's TSvals continue the old one's and PAWS / TIME-WAIT
+        // reuse (RFC 6191) can rely on them.
+        let mut pair = [0u8; 8];
+        pair[..4].copy_from_slice(&key.local_ip.octets());
+        pair[4..].copy_from_slice(&key.remote_ip.octets());
+        let ts_offset = siphash24(&self.ts_secret, &pair) as u32;
         let cfg = &self.cfg;
         let t = self.tcbs.at_mut(index);
         t.key = key;
@@ -351,10 +359,8 @@ impl TcpStack {
             return; // Karn: ambiguous after a retransmitted SYN.
         }
         if let (true, Some((_, ecr))) = (t.has(TcbFlags::TIMESTAMPS), seg.options.timestamp) {
-            let sent = Instant::from_millis(u64::from(ecr.wrapping_sub(t.opts.ts_offset)));
-            let now_ms = Instant::from_millis(now.total_millis() & 0xffff_ffff);
-            if sent <= now_ms {
-                t.rtt.sample(now_ms - sent);
+            if let Some(rtt) = echo_rtt(now, ecr, t.opts.ts_offset) {
+                t.rtt.sample(rtt);
             }
         }
     }
@@ -452,8 +458,9 @@ impl TcpStack {
             self.stats.drops.out_of_window += 1;
             if !seg.flags.rst() {
                 if state == State::TimeWait && seg.flags.fin() {
-                    // A retransmitted FIN: restart the 2 MSL timeout.
-                    self.enter_time_wait(index, now);
+                    // A retransmitted FIN: restart the 2 MSL timeout (at
+                    // most once a second, so FINs cannot grow the list).
+                    self.restart_time_wait(index, now);
                 }
                 // Answering every out-of-window pure ACK can make two
                 // endpoints ping-pong ACKs forever; like Linux
@@ -615,7 +622,7 @@ impl TcpStack {
             // retransmission of the remote FIN. Acknowledge it, and restart
             // the 2 MSL timeout."
             if fin {
-                self.enter_time_wait(index, now);
+                self.restart_time_wait(index, now);
                 self.ack_now(index);
             }
             return;
@@ -769,12 +776,8 @@ impl TcpStack {
             // RTT (RFC 6298 / RFC 7323 §4.1).
             if t.has(TcbFlags::TIMESTAMPS) {
                 if let Some((_, ecr)) = seg.options.timestamp {
-                    let now_ms = now.total_millis() as u32;
-                    let sent_ms = ecr.wrapping_sub(t.opts.ts_offset);
-                    let rtt = now_ms.wrapping_sub(sent_ms);
-                    if (rtt as i32) >= 0 && ecr != 0 {
-                        t.rtt
-                            .sample(crate::time::Duration::from_millis(u64::from(rtt)));
+                    if let Some(rtt) = echo_rtt(now, ecr, t.opts.ts_offset) {
+                        t.rtt.sample(rtt);
                     }
                 }
             } else if let Some(rtt) = t.sampler.on_ack(seg.ack, now) {
@@ -983,7 +986,7 @@ impl TcpStack {
             State::FinWait2 => self.enter_time_wait(index, now),
             // "TIME-WAIT: Remain in the TIME-WAIT state. Restart the 2 MSL
             // time-wait timeout." Others remain.
-            State::TimeWait => self.enter_time_wait(index, now),
+            State::TimeWait => self.restart_time_wait(index, now),
             _ => {}
         }
     }
@@ -1151,6 +1154,22 @@ fn four_tuple(key: &FlowKey) -> FourTuple {
         remote_port: key.remote_port,
     }
 }
+
+/// The RTT measured by a timestamp echo (RFC 7323 §4.1): our clock now
+/// minus the TSval we sent, echoed in `ecr`. A zero, future or implausibly
+/// old echo (over [`MAX_ECHO_RTT_MS`]) gives no sample, so a forged echo
+/// cannot inflate the RTO.
+fn echo_rtt(now: Instant, ecr: u32, offset: u32) -> Option<crate::time::Duration> {
+    if ecr == 0 {
+        return None;
+    }
+    let now_ms = (now.total_millis() as u32).wrapping_add(offset);
+    let rtt = now_ms.wrapping_sub(ecr);
+    (rtt <= MAX_ECHO_RTT_MS).then(|| crate::time::Duration::from_millis(u64::from(rtt)))
+}
+
+/// Longest RTT a timestamp echo may report.
+const MAX_ECHO_RTT_MS: u32 = 60_000;
 
 /// RFC 6191 (and RFC 9293 §3.6.1 note): may a SYN reopen this TIME-WAIT
 /// connection? With timestamps, when its TSval is newer than TS.Recent;

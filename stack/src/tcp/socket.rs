@@ -66,6 +66,32 @@ impl fmt::Display for TcpError {
 
 impl std::error::Error for TcpError {}
 
+impl TcpError {
+    /// The `std::io::ErrorKind` the runtime reports for this error.
+    pub fn kind(self) -> std::io::ErrorKind {
+        use std::io::ErrorKind as K;
+        match self {
+            TcpError::WouldBlock => K::WouldBlock,
+            TcpError::ConnectionRefused => K::ConnectionRefused,
+            TcpError::ConnectionReset => K::ConnectionReset,
+            TcpError::TimedOut => K::TimedOut,
+            TcpError::AddrInUse => K::AddrInUse,
+            TcpError::AddrNotAvailable => K::AddrNotAvailable,
+            TcpError::BrokenPipe => K::BrokenPipe,
+            TcpError::NotConnected => K::NotConnected,
+            TcpError::InvalidInput => K::InvalidInput,
+            TcpError::NoResources => K::OutOfMemory,
+            TcpError::InvalidSocket => K::NotFound,
+        }
+    }
+}
+
+impl From<TcpError> for std::io::Error {
+    fn from(e: TcpError) -> std::io::Error {
+        std::io::Error::new(e.kind(), e)
+    }
+}
+
 /// Result of a socket call.
 pub type Result<T> = core::result::Result<T, TcpError>;
 

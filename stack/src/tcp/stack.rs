@@ -421,7 +421,6 @@ pub struct TcpStack {
     pub(crate) lists: TxLists,
     pub(crate) events: EventQueue,
     pub(crate) replies: VecDeque<Reply>,
-    pub(crate) rng: Rng,
     pub(crate) isn: IsnGenerator,
     pub(crate) stats: TcpStats,
     pub(crate) port_filter: Option<PortFilter>,
@@ -434,6 +433,7 @@ pub struct TcpStack {
     pub(crate) last_coarse: Instant,
     pub(crate) now: Instant,
     pub(crate) cookies: SynCookies,
+    pub(crate) ts_secret: [u8; 16],
 }
 
 impl fmt::Debug for TcpStack {
@@ -467,6 +467,8 @@ impl TcpStack {
         let mut cookie_secret = [0u8; 16];
         rng.fill(&mut cookie_secret);
         let hash_seed = rng.next_u64();
+        let mut ts_secret = [0u8; 16];
+        rng.fill(&mut ts_secret);
         let span = u64::from(cfg.ephemeral_ports.1 - cfg.ephemeral_ports.0) + 1;
         let next_port = cfg.ephemeral_ports.0 + rng.range(0, span) as u16;
         let n = cfg.max_sockets;
@@ -493,7 +495,7 @@ impl TcpStack {
             now: Instant::ZERO,
             local_addrs: addrs.to_vec(),
             cookies: SynCookies::new(cookie_secret),
-            rng,
+            ts_secret,
             cfg,
         })
     }
@@ -673,6 +675,20 @@ impl TcpStack {
         self.time_wait.push(id, at);
         self.rearm(index);
         self.event(index, FlowEvents::READABLE);
+    }
+
+    /// Restarts the TIME-WAIT timer (a retransmitted FIN), at most once per
+    /// second per connection.
+    pub(crate) fn restart_time_wait(&mut self, index: u32, now: Instant) {
+        let full = now + self.cfg.msl * 2;
+        let t = self.tcbs.at(index);
+        if t.timers
+            .time_wait_at
+            .is_some_and(|at| at + Duration::from_secs(1) > full)
+        {
+            return;
+        }
+        self.enter_time_wait(index, now);
     }
 
     /// The flow key `key` is in TIME-WAIT and may be taken over by a new
