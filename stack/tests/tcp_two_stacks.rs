@@ -483,3 +483,43 @@ fn connection_per_request_server_holds_time_wait() {
     let net = connection_per_request(false);
     assert!(net.b.stats().time_wait_reused > 0);
 }
+
+/// smoltcp's netsim, with more seeds: a sweep of loss rates.
+#[test]
+fn loss_rate_sweep() {
+    for (i, drop) in [0.0, 0.005, 0.01, 0.05, 0.1, 0.2].into_iter().enumerate() {
+        for seed in 0..3 {
+            let faults = Faults {
+                drop,
+                dup: drop / 2.0,
+                reorder: drop,
+            };
+            transfer(
+                1000 + 10 * i as u64 + seed,
+                faults,
+                64 * 1024,
+                48 * 1024,
+                TcpConfig::default(),
+            );
+        }
+    }
+}
+
+#[test]
+fn newreno_and_cubic_both_complete() {
+    let faults = Faults {
+        drop: 0.01,
+        dup: 0.0,
+        reorder: 0.01,
+    };
+    for kind in [
+        mtcp_stack::tcp::CongestionKind::NewReno,
+        mtcp_stack::tcp::CongestionKind::Cubic,
+    ] {
+        let cfg = TcpConfig {
+            congestion: kind,
+            ..TcpConfig::default()
+        };
+        transfer(2000, faults, 1 << 20, 1 << 20, cfg);
+    }
+}

@@ -572,6 +572,13 @@ mod tests {
             core::mem::size_of::<TcbHot>()
         );
         assert_eq!(core::mem::size_of::<SocketId>(), 8);
+        // An idle connection costs its TCB only (no buffer chunk): keep the
+        // whole block, cold parts included, within 1 KiB.
+        assert!(
+            core::mem::size_of::<Tcb>() <= 1024,
+            "{}",
+            core::mem::size_of::<Tcb>()
+        );
     }
 
     #[test]
