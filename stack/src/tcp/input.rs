@@ -941,7 +941,13 @@ impl TcpStack {
             t.rcvbuf.discard(&mut self.pool, n);
         }
         t.receive.unacked_bytes = t.receive.unacked_bytes.saturating_add(adv as u32);
-        let full = 2 * u32::from(t.send.mss);
+        let seen = payload.len().min(usize::from(t.receive.mss)) as u16;
+        t.receive.seg_size = t
+            .receive
+            .seg_size
+            .max(seen)
+            .max(DEFAULT_MSS.min(t.receive.mss));
+        let full = 2 * u32::from(t.receive.seg_size);
         if had_ooo || t.receive.unacked_bytes >= full {
             // Gap filled, or a second full-sized segment (RFC 5681 §4.2).
             self.ack_now(index);

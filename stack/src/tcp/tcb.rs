@@ -261,6 +261,9 @@ pub struct RecvVars {
     pub last_ack_sent: SeqNumber,
     /// Most bytes buffered for the user.
     pub limit: u32,
+    /// The peer's segment size as seen (largest payload received, at most
+    /// our MSS): "full-sized" for delayed ACKs, like Linux's `rcv_mss`.
+    pub seg_size: u16,
     /// Duplicate ACKs owed for out-of-order segments of this tick.
     pub dupacks_owed: u8,
     /// Sequence number of a FIN received out of order.
