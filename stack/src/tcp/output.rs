@@ -265,6 +265,13 @@ impl TcpStack {
                 let Some(next) = t.sb.next_seg(una, max, mss, sendable_new) else {
                     break;
                 };
+                if next.kind == SegKind::Rescue && t.sb.high_rxt().is_some_and(|h| next.end <= h) {
+                    // The rescue would resend what this recovery already
+                    // retransmitted: spend it without sending.
+                    let rp = t.send.recovery_point;
+                    self.tcbs.at_mut(index).sb.mark_rescue(rp);
+                    break;
+                }
                 match self.send_segment(index, now, next.start, next.len(), emit) {
                     Err(Blocked) => return (n, true),
                     Ok(None) => break,
