@@ -588,6 +588,28 @@ impl TcpStack {
         Ok(())
     }
 
+    /// Sets this socket's keepalive timing (idle time, probe interval, probe
+    /// count); [`set_keepalive`](Self::set_keepalive) turns it on.
+    ///
+    /// # Errors
+    /// `InvalidSocket`; `InvalidInput` for a zero idle time, interval or
+    /// count.
+    pub fn set_keepalive_timing(
+        &mut self,
+        id: SocketId,
+        timing: super::stack::KeepaliveConfig,
+    ) -> Result<()> {
+        if timing.idle.is_zero() || timing.interval.is_zero() || timing.count == 0 {
+            return Err(TcpError::InvalidInput);
+        }
+        let index = self.index_of(id)?;
+        let t = self.tcbs.at_mut(index);
+        t.opts.ka_idle = timing.idle;
+        t.opts.ka_interval = timing.interval;
+        t.opts.ka_count = timing.count;
+        Ok(())
+    }
+
     /// Sets the send buffer limit, bytes.
     ///
     /// # Errors

@@ -406,7 +406,7 @@ pub(crate) const REPLY_QUEUE: usize = 1024;
 
 /// The port filter of active opens: (local ip, local port, remote ip,
 /// remote port) → whether the flow's replies reach this core.
-pub type PortFilter = Box<dyn Fn(Ipv4Address, u16, Ipv4Address, u16) -> bool>;
+pub type PortFilter = Box<dyn Fn(Ipv4Address, u16, Ipv4Address, u16) -> bool + Send>;
 
 /// One core's TCP engine. See the module docs for the call order.
 pub struct TcpStack {
@@ -811,6 +811,12 @@ mod tests {
         };
         assert_eq!(cfg.validate().unwrap_err().field, "ephemeral_ports");
         assert!(TcpStack::new(TcpConfig::default(), &[]).is_err());
+    }
+
+    #[test]
+    fn stack_can_move_to_its_core_thread() {
+        fn is_send<T: Send>() {}
+        is_send::<TcpStack>();
     }
 
     #[test]

@@ -1420,6 +1420,27 @@ mod probes {
     }
 
     #[test]
+    fn keepalive_timing_per_socket() {
+        let mut t = established();
+        let timing = super::super::stack::KeepaliveConfig {
+            idle: Duration::from_secs(3),
+            interval: Duration::from_secs(1),
+            count: 1,
+        };
+        t.s.set_keepalive_timing(t.id, timing).unwrap();
+        t.s.set_keepalive(t.id, true).unwrap();
+        let (d, _) = t.wait_output(Duration::from_secs(10));
+        assert_eq!(d, Duration::from_secs(3));
+        t.advance(Duration::from_secs(1));
+        assert_eq!(t.state(), State::Closed);
+        let bad = super::super::stack::KeepaliveConfig { count: 0, ..timing };
+        assert_eq!(
+            t.s.set_keepalive_timing(t.id, bad),
+            Err(TcpError::InvalidInput)
+        );
+    }
+
+    #[test]
     fn keepalive_off_by_default() {
         let mut t = established();
         let (_, out) = t.wait_output(Duration::from_secs(8000));
@@ -1506,6 +1527,23 @@ mod options {
         send!(t, flags: ACK, seq: r(1), ack: ack, options: opts);
         let tcb = t.s.tcbs.get(t.id).unwrap();
         assert_eq!(tcb.rtt.srtt(), Some(Duration::from_millis(50)));
+    }
+
+    #[test]
+    fn forged_timestamp_echo_gives_no_rtt_sample() {
+        let mut t = ts_established();
+        t.write(10);
+        let o = recv!(t, [len: 10]);
+        let (val, _) = o.options.timestamp.unwrap();
+        let ack = t.l(11);
+        // An echo from the future, or from long ago, is no sample.
+        let opts = TcpOptions {
+            timestamp: Some((200, val.wrapping_add(1_000_000))),
+            ..TcpOptions::default()
+        };
+        send!(t, flags: ACK, seq: r(1), ack: ack, options: opts);
+        let tcb = t.s.tcbs.get(t.id).unwrap();
+        assert_eq!(tcb.rtt.srtt(), None);
     }
 
     #[test]
@@ -1635,6 +1673,17 @@ mod closing {
         send!(t, flags: SYN, seq: r(0));
         recv!(t, [flags: ACK, ack: r(2)]);
         assert_eq!(t.state(), State::TimeWait);
+    }
+
+    #[test]
+    fn time_wait_restarts_at_most_once_a_second() {
+        let mut t = time_wait();
+        let ack = t.l(2);
+        for _ in 0..10 {
+            send!(t, flags: FIN | ACK, seq: r(1), ack: ack);
+            t.out();
+        }
+        assert!(t.s.time_wait.len() <= 2, "{}", t.s.time_wait.len());
     }
 
     #[test]
@@ -1884,6 +1933,25 @@ mod machinery {
         t.s.connect(t.now, remote, None).unwrap();
         t.s.connect(t.now, remote, None).unwrap();
         assert_eq!(t.s.connect(t.now, remote, None), Err(TcpError::NoResources));
+    }
+
+    #[test]
+    fn idle_connection_holds_no_chunk() {
+        let mut t = established();
+        t.write(5000);
+        t.out();
+        let ack = t.l(1);
+        send!(t, flags: ACK | PSH, seq: r(1), ack: ack, payload: &[3; 3000]);
+        assert!(t.s.chunks_in_use() > 0);
+        assert_eq!(t.read_all().len(), 3000);
+        for acked in [4001, 5001] {
+            let ack = t.l(acked);
+            send!(t, flags: ACK, seq: r(3001), ack: ack);
+            t.out();
+        }
+        assert_eq!(t.s.send_queue(t.id), Ok(0));
+        assert_eq!(t.s.chunks_in_use(), 0);
+        assert_eq!(t.state(), State::Established);
     }
 
     #[test]
