@@ -523,3 +523,75 @@ fn newreno_and_cubic_both_complete() {
         transfer(2000, faults, 1 << 20, 1 << 20, cfg);
     }
 }
+
+/// Throughput of the engine alone (no simulated latency): run with
+/// `cargo test --release -p mtcp-stack --test tcp_two_stacks bulk_speed -- --ignored --nocapture`.
+#[test]
+#[ignore]
+fn bulk_speed() {
+    let mut a = TcpStack::new(TcpConfig::default(), &[A]).unwrap();
+    let mut b = TcpStack::new(TcpConfig::default(), &[B]).unwrap();
+    let l = b.listen(SocketAddrV4::new(B, 80), 4).unwrap();
+    let mut now = Instant::ZERO;
+    let c = a.connect(now, SocketAddrV4::new(B, 80), None).unwrap();
+    let total: usize = 512 << 20;
+    let chunk = vec![0x42u8; 64 * 1024];
+    let mut buf = vec![0u8; 64 * 1024];
+    let (mut sent, mut got) = (0usize, 0usize);
+    let mut s = None;
+    let mut frame = vec![0u8; 2048];
+    let start = std::time::Instant::now();
+    let mut segs = 0u64;
+    while got < total {
+        now += Duration::from_micros(10);
+        a.poll_timers(now);
+        b.poll_timers(now);
+        if sent < total {
+            if let Ok(n) = a.send(c, &chunk[..chunk.len().min(total - sent)]) {
+                sent += n;
+            }
+        }
+        let mut to_b: Vec<(TcpRepr<'static>, usize)> = Vec::new();
+        let mut store: Vec<u8> = Vec::new();
+        a.dispatch(now, 256, &mut |_, _, r| {
+            frame[..r.payload.len()].copy_from_slice(r.payload);
+            store.extend_from_slice(&frame[..r.payload.len()]);
+            to_b.push((detach(r), r.payload.len()));
+            true
+        });
+        let mut off = 0;
+        for (mut r, len) in to_b {
+            r.payload = &store[off..off + len];
+            off += len;
+            b.input(now, A, B, &r);
+            segs += 1;
+        }
+        if s.is_none() {
+            s = b.accept(l).ok();
+        }
+        if let Some(s) = s {
+            while let Ok(n) = b.recv(s, &mut buf) {
+                if n == 0 {
+                    break;
+                }
+                got += n;
+            }
+        }
+        let mut to_a: Vec<TcpRepr<'static>> = Vec::new();
+        b.dispatch(now, 256, &mut |_, _, r| {
+            to_a.push(detach(r));
+            true
+        });
+        for r in to_a {
+            a.input(now, B, A, &r);
+        }
+    }
+    let secs = start.elapsed().as_secs_f64();
+    eprintln!(
+        "{} MiB in {:.3} s: {:.2} Gbit/s, {:.2} Mseg/s",
+        total >> 20,
+        secs,
+        total as f64 * 8.0 / secs / 1e9,
+        segs as f64 / secs / 1e6
+    );
+}
