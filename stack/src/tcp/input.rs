@@ -310,6 +310,8 @@ impl TcpStack {
             self.stats.drops.ignored += 1;
             return;
         }
+        // The window our SYN offered (SYN windows are never scaled).
+        let offered = self.rcv_space_of(index).min(65535);
         let cfg = &self.cfg;
         let t = self.tcbs.at_mut(index);
         // "RCV.NXT is set to SEG.SEQ+1, IRS is set to SEG.SEQ. SND.UNA
@@ -317,7 +319,7 @@ impl TcpStack {
         Self::apply_syn_options(cfg, t, &seg.options, now);
         t.receive.irs = seg.seq;
         t.hot.rcv.nxt = seg.seq + 1;
-        t.receive.adv_edge = t.hot.rcv.nxt;
+        t.receive.adv_edge = t.hot.rcv.nxt + offered;
         t.hot.snd.wnd = u32::from(seg.window);
         t.send.max_wnd = t.hot.snd.wnd;
         t.send.wl1 = seg.seq;
@@ -331,6 +333,7 @@ impl TcpStack {
                 t.hot.snd.nxt = seg.ack;
             }
             t.hot.state = State::Established;
+            t.receive.last_ack_sent = t.hot.rcv.nxt;
             Self::rtt_on_handshake(t, seg, now);
             t.timers.rto_at = None;
             t.timers.retries = 0;
@@ -343,6 +346,16 @@ impl TcpStack {
             }
             self.event(index, FlowEvents::CONNECTED | FlowEvents::WRITABLE);
             self.rearm(index);
+            // "If there are other controls or text in the segment, continue
+            // processing at the sixth step": data or FIN on the SYN-ACK.
+            if !seg.payload.is_empty() || seg.flags.fin() {
+                let rest = TcpRepr {
+                    seq: seg.seq + 1,
+                    flags: seg.flags.without(TcpFlags::SYN),
+                    ..*seg
+                };
+                self.synchronized_input(now, index, &rest);
+            }
         } else {
             // "Otherwise, enter SYN-RECEIVED, form a SYN,ACK segment
             // <SEQ=ISS><ACK=RCV.NXT><CTL=SYN,ACK> and send it."

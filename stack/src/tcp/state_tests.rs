@@ -540,6 +540,17 @@ mod syn_sent {
     }
 
     #[test]
+    fn data_and_fin_on_the_syn_ack_are_received() {
+        let mut t = syn_sent();
+        let ack = t.l(1);
+        send!(t, flags: SYN | ACK | FIN, seq: r(0), ack: ack, payload: b"early");
+        assert_eq!(t.state(), State::CloseWait);
+        recv!(t, [flags: ACK, ack: r(7)]);
+        assert_eq!(t.read_all(), b"early");
+        assert_eq!(t.s.recv(t.id, &mut [0; 1]), Ok(0));
+    }
+
+    #[test]
     fn unacceptable_ack_gets_rst() {
         let mut t = syn_sent();
         let bad = t.l(5);
