@@ -333,10 +333,18 @@ impl TcpStack {
         if room == 0 {
             return Err(TcpError::WouldBlock);
         }
-        let n = t
+        let Ok(n) = t
             .sndbuf
             .append(&mut self.pool, &data[..data.len().min(room)])
-            .map_err(|_| TcpError::WouldBlock)?;
+        else {
+            // The pool is empty: no ACK of ours may ever free a chunk, so
+            // wait for chunks rather than for this socket's ACKs.
+            if !t.has(TcbFlags::WAIT_POOL) {
+                t.hot.flags.set(TcbFlags::WAIT_POOL);
+                self.pool_waiters.push_back(id);
+            }
+            return Err(TcpError::WouldBlock);
+        };
         if t.hot.state.is_synchronized() {
             self.queue(index, TxKind::Send);
         }

@@ -434,6 +434,7 @@ pub struct TcpStack {
     pub(crate) now: Instant,
     pub(crate) cookies: SynCookies,
     pub(crate) ts_secret: [u8; 16],
+    pub(crate) pool_waiters: VecDeque<SocketId>,
 }
 
 impl fmt::Debug for TcpStack {
@@ -496,6 +497,7 @@ impl TcpStack {
             local_addrs: addrs.to_vec(),
             cookies: SynCookies::new(cookie_secret),
             ts_secret,
+            pool_waiters: VecDeque::with_capacity(n),
             cfg,
         })
     }
@@ -759,9 +761,26 @@ impl TcpStack {
 
     // ----- events -----
 
+    /// Writers that found the chunk pool empty become writable once chunks
+    /// are free again (they retry, and wait again if they lose the race).
+    fn release_pool_waiters(&mut self) {
+        while self.pool.free_chunks() > 0 {
+            let Some(id) = self.pool_waiters.pop_front() else {
+                break;
+            };
+            if let Some(t) = self.tcbs.get_mut(id) {
+                if t.has(TcbFlags::WAIT_POOL) {
+                    t.hot.flags.clear(TcbFlags::WAIT_POOL);
+                    self.event(id.index(), FlowEvents::WRITABLE);
+                }
+            }
+        }
+    }
+
     /// Delivers this tick's flow events: each registered waker with a
     /// pending event is woken once. Returns the number of wakers woken.
     pub fn wake_pending(&mut self) -> usize {
+        self.release_pool_waiters();
         let mut woken = 0;
         while let Some(id) = self.events.pop() {
             if let Some(t) = self.tcbs.get_mut(id) {
@@ -775,6 +794,7 @@ impl TcpStack {
     /// Drains this tick's flow events into `f(socket, events)` (for callers
     /// that do not use wakers).
     pub fn drain_events(&mut self, f: &mut dyn FnMut(SocketId, FlowEvents)) {
+        self.release_pool_waiters();
         while let Some(id) = self.events.pop() {
             if let Some(t) = self.tcbs.get_mut(id) {
                 let ev = core::mem::take(&mut t.hot.events);

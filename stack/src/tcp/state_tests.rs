@@ -1013,6 +1013,32 @@ mod established {
     }
 
     #[test]
+    fn writer_blocked_on_the_pool_is_woken_when_chunks_free() {
+        let mut t = established_with(
+            TcpConfig {
+                chunk_count: 4,
+                ..cfg()
+            },
+            TcpOptions::default(),
+        );
+        // Another connection holds every chunk.
+        send!(t, flags: SYN, seq: r(0), src_port: RPORT + 1);
+        let iss = recv!(t, [flags: SYN | ACK]).seq;
+        send!(t, flags: ACK, seq: r(1), ack: iss + 1, src_port: RPORT + 1, payload: &[5; 2048]);
+        let other = t.s.accept(t.listener.unwrap()).unwrap();
+        t.out();
+        assert_eq!(t.s.send(t.id, b"x"), Err(TcpError::WouldBlock));
+        t.s.drain_events(&mut |_, _| {});
+        // The other reader drains its buffer: chunks come back.
+        let mut buf = [0u8; 4096];
+        assert_eq!(t.s.recv(other, &mut buf), Ok(2048));
+        let mut evs = Vec::new();
+        t.s.drain_events(&mut |id, ev| evs.push((id, ev)));
+        assert!(evs.contains(&(t.id, FlowEvents::WRITABLE)), "{evs:?}");
+        assert_eq!(t.s.send(t.id, b"x"), Ok(1));
+    }
+
+    #[test]
     fn window_shrinks_as_data_waits_and_reopens_on_read() {
         let mut t = established_with(
             TcpConfig {

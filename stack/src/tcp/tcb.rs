@@ -148,6 +148,9 @@ impl TcbFlags {
     /// The persist timer fired with a small non-zero window: send what
     /// fits, overriding sender SWS avoidance once (RFC 9293 §3.8.6.2.1).
     pub const SWS_OVERRIDE: u32 = 1 << 18;
+    /// A write found the chunk pool empty: wake the writer when chunks
+    /// are free again.
+    pub const WAIT_POOL: u32 = 1 << 19;
 
     /// True when `bit` is set.
     #[inline]
