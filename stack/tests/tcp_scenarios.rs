@@ -45,4 +45,9 @@ scenarios!(
     syn_retries,
     nagle,
     keepalive,
+    rst_closed_port,
+    sack_recovery,
+    challenge_ack_rate,
+    window_scale,
+    listen_backlog,
 );

@@ -345,7 +345,9 @@ fn lossy_link_newreno_without_sack_or_timestamps() {
     };
     let mut fast = 0;
     for seed in 0..6 {
-        let net = transfer(300 + seed, faults, 200_000, 100_000, cfg.clone());
+        // Mostly one way: duplicate ACKs must be pure ACKs (RFC 5681 §2),
+        // which a bulk reverse stream would replace by data segments.
+        let net = transfer(300 + seed, faults, 300_000, 1_000, cfg.clone());
         fast += net.a.stats().fast_retransmits + net.b.stats().fast_retransmits;
     }
     assert!(fast > 0, "no fast retransmit in lossy runs");
@@ -386,4 +388,210 @@ fn small_buffers_and_chunks() {
     for seed in 0..4 {
         transfer(500 + seed, faults, 100_000, 60_000, cfg.clone());
     }
+}
+
+/// One connection per request (connect, 64-byte request and response,
+/// close) through a tiny ephemeral port range: TIME-WAIT is honoured and
+/// safely reused, so the ports never run out.
+fn connection_per_request(client_closes_first: bool) -> Net {
+    let cfg = TcpConfig {
+        ephemeral_ports: (40000, 40007),
+        ..TcpConfig::default()
+    };
+    let mut net = Net::new(77, CLEAN, cfg);
+    let l = net.b.listen(SocketAddrV4::new(B, 80), 64).unwrap();
+    let remote = SocketAddrV4::new(B, 80);
+    let mut done = 0;
+    let start = net.now;
+    while done < 100 {
+        let c = match net.a.connect(net.now, remote, None) {
+            Ok(c) => c,
+            Err(TcpError::AddrNotAvailable) => {
+                net.step(Duration::from_millis(100));
+                continue;
+            }
+            Err(e) => panic!("connect: {e}"),
+        };
+        let mut server = None;
+        let mut got_req = 0;
+        let mut got_resp = 0;
+        let mut sent_req = false;
+        let mut closed = (false, false);
+        let deadline = net.now + Duration::from_secs(30);
+        loop {
+            net.step(Duration::from_millis(5));
+            assert!(net.now < deadline, "request {done} stalled");
+            if server.is_none() {
+                server = net.b.accept(l).ok();
+            }
+            if !sent_req && net.a.state(c) == Ok(State::Established) {
+                assert_eq!(net.a.send(c, &[7; 64]), Ok(64));
+                sent_req = true;
+            }
+            let mut buf = [0u8; 128];
+            if let Some(s) = server {
+                while let Ok(n) = net.b.recv(s, &mut buf) {
+                    if n == 0 {
+                        break;
+                    }
+                    got_req += n;
+                    if got_req == 64 {
+                        assert_eq!(net.b.send(s, &[9; 64]), Ok(64));
+                        if !client_closes_first {
+                            net.b.close(s).unwrap();
+                            closed.1 = true;
+                        }
+                    }
+                }
+                if client_closes_first && closed.0 && !closed.1 && net.b.recv(s, &mut buf) == Ok(0)
+                {
+                    net.b.close(s).unwrap();
+                    closed.1 = true;
+                }
+            }
+            while let Ok(n) = net.a.recv(c, &mut buf) {
+                if n == 0 {
+                    break;
+                }
+                got_resp += n;
+            }
+            if got_resp == 64 && !closed.0 {
+                net.a.close(c).unwrap();
+                closed.0 = true;
+            }
+            if closed.0 && closed.1 {
+                break;
+            }
+        }
+        done += 1;
+    }
+    let elapsed = net.now - start;
+    // Without reuse, 100 connections over 8 ports would need 12 rounds of
+    // 60 s TIME-WAIT.
+    assert!(elapsed < Duration::from_secs(60), "took {elapsed:?}");
+    net
+}
+
+#[test]
+fn connection_per_request_client_holds_time_wait() {
+    let net = connection_per_request(true);
+    assert!(net.a.stats().time_wait_reused > 0);
+}
+
+#[test]
+fn connection_per_request_server_holds_time_wait() {
+    let net = connection_per_request(false);
+    assert!(net.b.stats().time_wait_reused > 0);
+}
+
+/// smoltcp's netsim, with more seeds: a sweep of loss rates.
+#[test]
+fn loss_rate_sweep() {
+    for (i, drop) in [0.0, 0.005, 0.01, 0.05, 0.1, 0.2].into_iter().enumerate() {
+        for seed in 0..3 {
+            let faults = Faults {
+                drop,
+                dup: drop / 2.0,
+                reorder: drop,
+            };
+            transfer(
+                1000 + 10 * i as u64 + seed,
+                faults,
+                64 * 1024,
+                48 * 1024,
+                TcpConfig::default(),
+            );
+        }
+    }
+}
+
+#[test]
+fn newreno_and_cubic_both_complete() {
+    let faults = Faults {
+        drop: 0.01,
+        dup: 0.0,
+        reorder: 0.01,
+    };
+    for kind in [
+        mtcp_stack::tcp::CongestionKind::NewReno,
+        mtcp_stack::tcp::CongestionKind::Cubic,
+    ] {
+        let cfg = TcpConfig {
+            congestion: kind,
+            ..TcpConfig::default()
+        };
+        transfer(2000, faults, 1 << 20, 1 << 20, cfg);
+    }
+}
+
+/// Throughput of the engine alone (no simulated latency): run with
+/// `cargo test --release -p mtcp-stack --test tcp_two_stacks bulk_speed -- --ignored --nocapture`.
+#[test]
+#[ignore]
+fn bulk_speed() {
+    let mut a = TcpStack::new(TcpConfig::default(), &[A]).unwrap();
+    let mut b = TcpStack::new(TcpConfig::default(), &[B]).unwrap();
+    let l = b.listen(SocketAddrV4::new(B, 80), 4).unwrap();
+    let mut now = Instant::ZERO;
+    let c = a.connect(now, SocketAddrV4::new(B, 80), None).unwrap();
+    let total: usize = 512 << 20;
+    let chunk = vec![0x42u8; 64 * 1024];
+    let mut buf = vec![0u8; 64 * 1024];
+    let (mut sent, mut got) = (0usize, 0usize);
+    let mut s = None;
+    let mut frame = vec![0u8; 2048];
+    let start = std::time::Instant::now();
+    let mut segs = 0u64;
+    while got < total {
+        now += Duration::from_micros(10);
+        a.poll_timers(now);
+        b.poll_timers(now);
+        if sent < total {
+            if let Ok(n) = a.send(c, &chunk[..chunk.len().min(total - sent)]) {
+                sent += n;
+            }
+        }
+        let mut to_b: Vec<(TcpRepr<'static>, usize)> = Vec::new();
+        let mut store: Vec<u8> = Vec::new();
+        a.dispatch(now, 256, &mut |_, _, r| {
+            frame[..r.payload.len()].copy_from_slice(r.payload);
+            store.extend_from_slice(&frame[..r.payload.len()]);
+            to_b.push((detach(r), r.payload.len()));
+            true
+        });
+        let mut off = 0;
+        for (mut r, len) in to_b {
+            r.payload = &store[off..off + len];
+            off += len;
+            b.input(now, A, B, &r);
+            segs += 1;
+        }
+        if s.is_none() {
+            s = b.accept(l).ok();
+        }
+        if let Some(s) = s {
+            while let Ok(n) = b.recv(s, &mut buf) {
+                if n == 0 {
+                    break;
+                }
+                got += n;
+            }
+        }
+        let mut to_a: Vec<TcpRepr<'static>> = Vec::new();
+        b.dispatch(now, 256, &mut |_, _, r| {
+            to_a.push(detach(r));
+            true
+        });
+        for r in to_a {
+            a.input(now, B, A, &r);
+        }
+    }
+    let secs = start.elapsed().as_secs_f64();
+    eprintln!(
+        "{} MiB in {:.3} s: {:.2} Gbit/s, {:.2} Mseg/s",
+        total >> 20,
+        secs,
+        total as f64 * 8.0 / secs / 1e9,
+        segs as f64 / secs / 1e6
+    );
 }

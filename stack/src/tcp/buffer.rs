@@ -11,6 +11,7 @@
 //! Pool exhaustion is an ordinary outcome ([`PoolExhausted`]): the caller
 //! shrinks the receive window or answers `WouldBlock` to a write.
 
+use core::cell::Cell;
 use core::fmt;
 
 /// "No chunk" in a chain or in the free list.
@@ -116,21 +117,48 @@ impl ChunkPool {
 
 /// A chain of chunks holding a byte stream that starts `start` bytes into
 /// the head chunk. Logical offset 0 is the first byte of the stream.
-#[derive(Debug, Clone, Copy)]
+///
+/// `cursor` remembers the last chunk reached (its id and its position in the
+/// chain), so that sequential access — the next segment to send, the next
+/// in-order write — does not walk the chain from its head every time.
+#[derive(Debug, Clone)]
 struct Chain {
     head: u32,
     tail: u32,
     start: u32,
     chunks: u32,
+    cursor: Cell<(u32, u32)>,
 }
 
 impl Chain {
-    const EMPTY: Chain = Chain {
-        head: NIL,
-        tail: NIL,
-        start: 0,
-        chunks: 0,
-    };
+    const fn empty() -> Chain {
+        Chain {
+            head: NIL,
+            tail: NIL,
+            start: 0,
+            chunks: 0,
+            cursor: Cell::new((NIL, 0)),
+        }
+    }
+
+    /// The chunk holding chain position `k` (0 = head), walking from the
+    /// cursor when it is not past `k`.
+    fn nth(&self, pool: &ChunkPool, k: u32) -> u32 {
+        let (cc, ci) = self.cursor.get();
+        let (mut c, mut i) = if cc != NIL && ci <= k {
+            (cc, ci)
+        } else {
+            (self.head, 0)
+        };
+        while i < k && c != NIL {
+            c = pool.next[c as usize];
+            i += 1;
+        }
+        if c != NIL {
+            self.cursor.set((c, i));
+        }
+        c
+    }
 
     /// Bytes addressable from logical offset 0 to the end of the tail chunk.
     fn room(&self, cs: usize) -> usize {
@@ -157,10 +185,7 @@ impl Chain {
     fn walk(&self, pool: &ChunkPool, off: usize, len: usize, mut f: impl FnMut(u32, usize, usize)) {
         let cs = pool.chunk_size;
         let mut pos = off + self.start as usize;
-        let mut c = self.head;
-        for _ in 0..pos / cs {
-            c = pool.next[c as usize];
-        }
+        let mut c = self.nth(pool, (pos / cs) as u32);
         pos %= cs;
         let mut left = len;
         while left > 0 && c != NIL {
@@ -177,10 +202,7 @@ impl Chain {
         let mut done = 0;
         let cs = pool.chunk_size;
         let mut pos = off + self.start as usize;
-        let mut c = self.head;
-        for _ in 0..pos / cs {
-            c = pool.next[c as usize];
-        }
+        let mut c = self.nth(pool, (pos / cs) as u32);
         pos %= cs;
         while done < data.len() && c != NIL {
             let n = (data.len() - done).min(cs - pos);
@@ -203,13 +225,21 @@ impl Chain {
     fn advance(&mut self, pool: &mut ChunkPool, n: usize) {
         let cs = pool.chunk_size;
         let mut pos = self.start as usize + n;
+        let mut dropped = 0;
         while pos >= cs && self.head != NIL {
             let c = self.head;
             self.head = pool.next[c as usize];
             pool.release(c);
             self.chunks -= 1;
             pos -= cs;
+            dropped += 1;
         }
+        let (cc, ci) = self.cursor.get();
+        self.cursor.set(if cc != NIL && ci >= dropped {
+            (cc, ci - dropped)
+        } else {
+            (NIL, 0)
+        });
         if self.head == NIL {
             self.tail = NIL;
             pos = 0;
@@ -224,13 +254,13 @@ impl Chain {
             pool.release(c);
             c = n;
         }
-        *self = Chain::EMPTY;
+        *self = Chain::empty();
     }
 }
 
 /// The send buffer of one connection: bytes written by the user and not yet
 /// acknowledged. Offset 0 is SND.UNA (of data; SYN and FIN are not stored).
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone)]
 pub struct SendBuffer {
     chain: Chain,
     len: usize,
@@ -246,7 +276,7 @@ impl SendBuffer {
     /// An empty buffer holding no chunk.
     pub const fn new() -> SendBuffer {
         SendBuffer {
-            chain: Chain::EMPTY,
+            chain: Chain::empty(),
             len: 0,
         }
     }
@@ -318,7 +348,7 @@ impl SendBuffer {
 /// reads; `[0, len)` is contiguous, readable data; bytes may also be written
 /// beyond `len` (out-of-order data, bounded by the advertised window), whose
 /// validity the caller tracks with the reassembly `Assembler`.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone)]
 pub struct RecvBuffer {
     chain: Chain,
     len: usize,
@@ -336,7 +366,7 @@ impl RecvBuffer {
     /// An empty buffer holding no chunk.
     pub const fn new() -> RecvBuffer {
         RecvBuffer {
-            chain: Chain::EMPTY,
+            chain: Chain::empty(),
             len: 0,
             high: 0,
         }
@@ -530,6 +560,48 @@ mod tests {
         let mut all = [0u8; 38];
         assert_eq!(rb.read(&mut p, &mut all), 38);
         assert_eq!(&all[30..], &[2; 8]);
+        assert_eq!(p.in_use(), 0);
+    }
+
+    #[test]
+    fn random_ops_match_a_model() {
+        let mut rng = crate::rand::Rng::new(5);
+        let mut p = ChunkPool::new(64, 64);
+        let mut sb = SendBuffer::new();
+        let mut model: std::collections::VecDeque<u8> = Default::default();
+        let mut next = 0u8;
+        for _ in 0..20_000 {
+            match rng.range(0, 3) {
+                0 => {
+                    let n = rng.range(0, 300) as usize;
+                    let data: Vec<u8> = (0..n)
+                        .map(|_| {
+                            next = next.wrapping_add(1);
+                            next
+                        })
+                        .collect();
+                    let took = sb.append(&mut p, &data).unwrap_or(0);
+                    model.extend(&data[..took]);
+                    next = next.wrapping_sub((n - took) as u8);
+                }
+                1 => {
+                    let n = rng.range(0, 200) as usize;
+                    sb.consume(&mut p, n);
+                    for _ in 0..n.min(model.len()) {
+                        model.pop_front();
+                    }
+                }
+                _ => {
+                    let off = rng.range(0, model.len() as u64 + 1) as usize;
+                    let mut buf = vec![0u8; rng.range(0, 200) as usize];
+                    let n = sb.read_at(&p, off, &mut buf);
+                    let want: Vec<u8> = model.iter().skip(off).take(buf.len()).copied().collect();
+                    assert_eq!(&buf[..n], &want[..]);
+                }
+            }
+            assert_eq!(sb.len(), model.len());
+        }
+        sb.clear(&mut p);
         assert_eq!(p.in_use(), 0);
     }
 

@@ -9,7 +9,7 @@
 use super::congestion::{AckOutcome, Congestion};
 use super::events::FlowEvents;
 use super::flow_table::FlowKey;
-use super::isn::FourTuple;
+use super::isn::{siphash24, FourTuple};
 use super::output::rcv_space;
 use super::socket::TcpError;
 use super::stack::{Reply, TcpConfig, TcpStack};
@@ -25,6 +25,9 @@ use crate::wire::SeqNumber;
 pub(crate) const DEFAULT_MSS: u16 = 536;
 /// The smallest MSS we accept from a peer (smaller values are raised).
 pub(crate) const MIN_MSS: u16 = 64;
+
+/// Most duplicate ACKs one connection sends in one tick.
+const MAX_DUPACKS_PER_TICK: u8 = 16;
 
 /// Least time between two ACKs answering out-of-window pure ACKs.
 const OOW_ACK_INTERVAL: crate::time::Duration = crate::time::Duration::from_millis(500);
@@ -57,6 +60,7 @@ impl TcpStack {
             let index = id.index();
             let t = self.tcbs.at(index);
             let reuse = t.hot.state == State::TimeWait
+                && self.listeners.lookup(dst, seg.dst_port).is_some()
                 && seg.flags.syn()
                 && !seg.flags.ack()
                 && !seg.flags.rst()
@@ -108,7 +112,14 @@ impl TcpStack {
     /// Sets up the per-connection settings shared by active and passive
     /// opens.
     pub(crate) fn init_connection(&mut self, index: u32, key: FlowKey, now: Instant) {
-        let ts_offset = self.rng.next_u32();
+        // RFC 7323 §5.4: a random timestamp offset, the same for every
+        // connection between two addresses (as Linux), so that a new
+        // connection's TSvals continue the old one's and PAWS / TIME-WAIT
+        // reuse (RFC 6191) can rely on them.
+        let mut pair = [0u8; 8];
+        pair[..4].copy_from_slice(&key.local_ip.octets());
+        pair[4..].copy_from_slice(&key.remote_ip.octets());
+        let ts_offset = siphash24(&self.ts_secret, &pair) as u32;
         let cfg = &self.cfg;
         let t = self.tcbs.at_mut(index);
         t.key = key;
@@ -299,6 +310,8 @@ impl TcpStack {
             self.stats.drops.ignored += 1;
             return;
         }
+        // The window our SYN offered (SYN windows are never scaled).
+        let offered = self.rcv_space_of(index).min(65535);
         let cfg = &self.cfg;
         let t = self.tcbs.at_mut(index);
         // "RCV.NXT is set to SEG.SEQ+1, IRS is set to SEG.SEQ. SND.UNA
@@ -306,7 +319,7 @@ impl TcpStack {
         Self::apply_syn_options(cfg, t, &seg.options, now);
         t.receive.irs = seg.seq;
         t.hot.rcv.nxt = seg.seq + 1;
-        t.receive.adv_edge = t.hot.rcv.nxt;
+        t.receive.adv_edge = t.hot.rcv.nxt + offered;
         t.hot.snd.wnd = u32::from(seg.window);
         t.send.max_wnd = t.hot.snd.wnd;
         t.send.wl1 = seg.seq;
@@ -320,6 +333,7 @@ impl TcpStack {
                 t.hot.snd.nxt = seg.ack;
             }
             t.hot.state = State::Established;
+            t.receive.last_ack_sent = t.hot.rcv.nxt;
             Self::rtt_on_handshake(t, seg, now);
             t.timers.rto_at = None;
             t.timers.retries = 0;
@@ -332,6 +346,16 @@ impl TcpStack {
             }
             self.event(index, FlowEvents::CONNECTED | FlowEvents::WRITABLE);
             self.rearm(index);
+            // "If there are other controls or text in the segment, continue
+            // processing at the sixth step": data or FIN on the SYN-ACK.
+            if !seg.payload.is_empty() || seg.flags.fin() {
+                let rest = TcpRepr {
+                    seq: seg.seq + 1,
+                    flags: seg.flags.without(TcpFlags::SYN),
+                    ..*seg
+                };
+                self.synchronized_input(now, index, &rest);
+            }
         } else {
             // "Otherwise, enter SYN-RECEIVED, form a SYN,ACK segment
             // <SEQ=ISS><ACK=RCV.NXT><CTL=SYN,ACK> and send it."
@@ -348,10 +372,8 @@ impl TcpStack {
             return; // Karn: ambiguous after a retransmitted SYN.
         }
         if let (true, Some((_, ecr))) = (t.has(TcbFlags::TIMESTAMPS), seg.options.timestamp) {
-            let sent = Instant::from_millis(u64::from(ecr.wrapping_sub(t.opts.ts_offset)));
-            let now_ms = Instant::from_millis(now.total_millis() & 0xffff_ffff);
-            if sent <= now_ms {
-                t.rtt.sample(now_ms - sent);
+            if let Some(rtt) = echo_rtt(now, ecr, t.opts.ts_offset) {
+                t.rtt.sample(rtt);
             }
         }
     }
@@ -385,6 +407,23 @@ impl TcpStack {
         {
             self.tcbs.at_mut(index).hot.flags.set(TcbFlags::SYN_PENDING);
             self.queue(index, TxKind::Control);
+            return;
+        }
+
+        // Simultaneous open (RFC 9293 Figure 8): the peer's SYN-ACK repeats
+        // its SYN, now before RCV.NXT; its ACK completes our handshake.
+        if state == State::SynReceived
+            && seg.flags.syn()
+            && seg.flags.ack()
+            && !seg.flags.rst()
+            && seg.seq == t.receive.irs
+        {
+            let rest = TcpRepr {
+                seq: seg.seq + 1,
+                flags: seg.flags.without(TcpFlags::SYN),
+                ..*seg
+            };
+            self.synchronized_input(now, index, &rest);
             return;
         }
 
@@ -432,8 +471,9 @@ impl TcpStack {
             self.stats.drops.out_of_window += 1;
             if !seg.flags.rst() {
                 if state == State::TimeWait && seg.flags.fin() {
-                    // A retransmitted FIN: restart the 2 MSL timeout.
-                    self.enter_time_wait(index, now);
+                    // A retransmitted FIN: restart the 2 MSL timeout (at
+                    // most once a second, so FINs cannot grow the list).
+                    self.restart_time_wait(index, now);
                 }
                 // Answering every out-of-window pure ACK can make two
                 // endpoints ping-pong ACKs forever; like Linux
@@ -454,6 +494,10 @@ impl TcpStack {
         let mut payload = seg.payload;
         let mut fin = seg.flags.fin();
         if strip_text {
+            // The text does not fit the zero window: tell the peer so.
+            if !seg.payload.is_empty() || seg.flags.fin() {
+                self.ack_now(index);
+            }
             payload = &[];
             fin = false;
         }
@@ -591,7 +635,7 @@ impl TcpStack {
             // retransmission of the remote FIN. Acknowledge it, and restart
             // the 2 MSL timeout."
             if fin {
-                self.enter_time_wait(index, now);
+                self.restart_time_wait(index, now);
                 self.ack_now(index);
             }
             return;
@@ -745,12 +789,8 @@ impl TcpStack {
             // RTT (RFC 6298 / RFC 7323 §4.1).
             if t.has(TcbFlags::TIMESTAMPS) {
                 if let Some((_, ecr)) = seg.options.timestamp {
-                    let now_ms = now.total_millis() as u32;
-                    let sent_ms = ecr.wrapping_sub(t.opts.ts_offset);
-                    let rtt = now_ms.wrapping_sub(sent_ms);
-                    if (rtt as i32) >= 0 && ecr != 0 {
-                        t.rtt
-                            .sample(crate::time::Duration::from_millis(u64::from(rtt)));
+                    if let Some(rtt) = echo_rtt(now, ecr, t.opts.ts_offset) {
+                        t.rtt.sample(rtt);
                     }
                 }
             } else if let Some(rtt) = t.sampler.on_ack(seg.ack, now) {
@@ -886,7 +926,14 @@ impl TcpStack {
             let after = t.rcvbuf.ooo_chunks(&self.pool);
             self.ooo_chunks = (self.ooo_chunks + after).saturating_sub(before);
             // RFC 5681 §4.2: an out-of-order segment is ACKed at once (a
-            // duplicate ACK, with SACK blocks when negotiated).
+            // duplicate ACK, with SACK blocks when negotiated), one ACK per
+            // segment.
+            let t = self.tcbs.at_mut(index);
+            t.receive.dupacks_owed = t
+                .receive
+                .dupacks_owed
+                .saturating_add(1)
+                .min(MAX_DUPACKS_PER_TICK);
             self.ack_now(index);
             return;
         }
@@ -907,7 +954,13 @@ impl TcpStack {
             t.rcvbuf.discard(&mut self.pool, n);
         }
         t.receive.unacked_bytes = t.receive.unacked_bytes.saturating_add(adv as u32);
-        let full = 2 * u32::from(t.send.mss);
+        let seen = payload.len().min(usize::from(t.receive.mss)) as u16;
+        t.receive.seg_size = t
+            .receive
+            .seg_size
+            .max(seen)
+            .max(DEFAULT_MSS.min(t.receive.mss));
+        let full = 2 * u32::from(t.receive.seg_size);
         if had_ooo || t.receive.unacked_bytes >= full {
             // Gap filled, or a second full-sized segment (RFC 5681 §4.2).
             self.ack_now(index);
@@ -952,7 +1005,7 @@ impl TcpStack {
             State::FinWait2 => self.enter_time_wait(index, now),
             // "TIME-WAIT: Remain in the TIME-WAIT state. Restart the 2 MSL
             // time-wait timeout." Others remain.
-            State::TimeWait => self.enter_time_wait(index, now),
+            State::TimeWait => self.restart_time_wait(index, now),
             _ => {}
         }
     }
@@ -1120,6 +1173,22 @@ fn four_tuple(key: &FlowKey) -> FourTuple {
         remote_port: key.remote_port,
     }
 }
+
+/// The RTT measured by a timestamp echo (RFC 7323 §4.1): our clock now
+/// minus the TSval we sent, echoed in `ecr`. A zero, future or implausibly
+/// old echo (over [`MAX_ECHO_RTT_MS`]) gives no sample, so a forged echo
+/// cannot inflate the RTO.
+fn echo_rtt(now: Instant, ecr: u32, offset: u32) -> Option<crate::time::Duration> {
+    if ecr == 0 {
+        return None;
+    }
+    let now_ms = (now.total_millis() as u32).wrapping_add(offset);
+    let rtt = now_ms.wrapping_sub(ecr);
+    (rtt <= MAX_ECHO_RTT_MS).then(|| crate::time::Duration::from_millis(u64::from(rtt)))
+}
+
+/// Longest RTT a timestamp echo may report.
+const MAX_ECHO_RTT_MS: u32 = 60_000;
 
 /// RFC 6191 (and RFC 9293 §3.6.1 note): may a SYN reopen this TIME-WAIT
 /// connection? With timestamps, when its TSval is newer than TS.Recent;

@@ -134,6 +134,12 @@ impl TcpStack {
 
         // SYN (SYN-SENT) or SYN-ACK (SYN-RECEIVED).
         if matches!(state, State::SynSent | State::SynReceived) {
+            let t = self.tcbs.at_mut(index);
+            if state == State::SynReceived && t.has(TcbFlags::ACK_NOW) {
+                // An ACK owed in SYN-RECEIVED is our SYN-ACK again.
+                t.hot.flags.clear(TcbFlags::ACK_NOW);
+                t.hot.flags.set(TcbFlags::SYN_PENDING);
+            }
             let t = self.tcbs.at(index);
             if !t.has(TcbFlags::SYN_PENDING) {
                 return (0, false);
@@ -259,6 +265,13 @@ impl TcpStack {
                 let Some(next) = t.sb.next_seg(una, max, mss, sendable_new) else {
                     break;
                 };
+                if next.kind == SegKind::Rescue && t.sb.high_rxt().is_some_and(|h| next.end <= h) {
+                    // The rescue would resend what this recovery already
+                    // retransmitted: spend it without sending.
+                    let rp = t.send.recovery_point;
+                    self.tcbs.at_mut(index).sb.mark_rescue(rp);
+                    break;
+                }
                 match self.send_segment(index, now, next.start, next.len(), emit) {
                     Err(Blocked) => return (n, true),
                     Ok(None) => break,
@@ -361,8 +374,15 @@ impl TcpStack {
         // (Linux's snd_nxt, which never rewinds): after a go-back-N rewind,
         // SND.NXT may be below the peer's RCV.NXT, and an ACK the peer finds
         // unacceptable would only make it answer with another ACK.
+        // Several out-of-order segments in one tick each owe the peer a
+        // duplicate ACK (its fast retransmit counts them), as mTCP's
+        // `ack_cnt`: data segments sent meanwhile do not count as
+        // duplicates.
         let t = self.tcbs.at_mut(index);
-        if t.has(TcbFlags::ACK_NOW) {
+        let copies = usize::from(t.receive.dupacks_owed).max(1);
+        let owed = t.has(TcbFlags::ACK_NOW) || t.receive.dupacks_owed > 0;
+        for _ in 0..if owed { copies } else { 0 } {
+            let t = self.tcbs.at_mut(index);
             let options = Self::data_options(t, now);
             let window = advertise(t, rcv_space(t, pool_free));
             let repr = TcpRepr {
@@ -380,9 +400,11 @@ impl TcpStack {
                 return (n, true);
             }
             Self::after_ack_sent(t);
+            t.receive.dupacks_owed = t.receive.dupacks_owed.saturating_sub(1);
             self.stats.segs_out += 1;
             n += 1;
         }
+        self.tcbs.at_mut(index).receive.dupacks_owed = 0;
         self.rearm(index);
         (n, false)
     }

@@ -66,6 +66,32 @@ impl fmt::Display for TcpError {
 
 impl std::error::Error for TcpError {}
 
+impl TcpError {
+    /// The `std::io::ErrorKind` the runtime reports for this error.
+    pub fn kind(self) -> std::io::ErrorKind {
+        use std::io::ErrorKind as K;
+        match self {
+            TcpError::WouldBlock => K::WouldBlock,
+            TcpError::ConnectionRefused => K::ConnectionRefused,
+            TcpError::ConnectionReset => K::ConnectionReset,
+            TcpError::TimedOut => K::TimedOut,
+            TcpError::AddrInUse => K::AddrInUse,
+            TcpError::AddrNotAvailable => K::AddrNotAvailable,
+            TcpError::BrokenPipe => K::BrokenPipe,
+            TcpError::NotConnected => K::NotConnected,
+            TcpError::InvalidInput => K::InvalidInput,
+            TcpError::NoResources => K::OutOfMemory,
+            TcpError::InvalidSocket => K::NotFound,
+        }
+    }
+}
+
+impl From<TcpError> for std::io::Error {
+    fn from(e: TcpError) -> std::io::Error {
+        std::io::Error::new(e.kind(), e)
+    }
+}
+
 /// Result of a socket call.
 pub type Result<T> = core::result::Result<T, TcpError>;
 
@@ -307,10 +333,18 @@ impl TcpStack {
         if room == 0 {
             return Err(TcpError::WouldBlock);
         }
-        let n = t
+        let Ok(n) = t
             .sndbuf
             .append(&mut self.pool, &data[..data.len().min(room)])
-            .map_err(|_| TcpError::WouldBlock)?;
+        else {
+            // The pool is empty: no ACK of ours may ever free a chunk, so
+            // wait for chunks rather than for this socket's ACKs.
+            if !t.has(TcbFlags::WAIT_POOL) {
+                t.hot.flags.set(TcbFlags::WAIT_POOL);
+                self.pool_waiters.push_back(id);
+            }
+            return Err(TcpError::WouldBlock);
+        };
         if t.hot.state.is_synchronized() {
             self.queue(index, TxKind::Send);
         }
@@ -559,6 +593,28 @@ impl TcpStack {
         } else {
             t.hot.flags.clear(TcbFlags::KEEPALIVE);
         }
+        Ok(())
+    }
+
+    /// Sets this socket's keepalive timing (idle time, probe interval, probe
+    /// count); [`set_keepalive`](Self::set_keepalive) turns it on.
+    ///
+    /// # Errors
+    /// `InvalidSocket`; `InvalidInput` for a zero idle time, interval or
+    /// count.
+    pub fn set_keepalive_timing(
+        &mut self,
+        id: SocketId,
+        timing: super::stack::KeepaliveConfig,
+    ) -> Result<()> {
+        if timing.idle.is_zero() || timing.interval.is_zero() || timing.count == 0 {
+            return Err(TcpError::InvalidInput);
+        }
+        let index = self.index_of(id)?;
+        let t = self.tcbs.at_mut(index);
+        t.opts.ka_idle = timing.idle;
+        t.opts.ka_interval = timing.interval;
+        t.opts.ka_count = timing.count;
         Ok(())
     }
 

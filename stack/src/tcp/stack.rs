@@ -406,7 +406,7 @@ pub(crate) const REPLY_QUEUE: usize = 1024;
 
 /// The port filter of active opens: (local ip, local port, remote ip,
 /// remote port) → whether the flow's replies reach this core.
-pub type PortFilter = Box<dyn Fn(Ipv4Address, u16, Ipv4Address, u16) -> bool>;
+pub type PortFilter = Box<dyn Fn(Ipv4Address, u16, Ipv4Address, u16) -> bool + Send>;
 
 /// One core's TCP engine. See the module docs for the call order.
 pub struct TcpStack {
@@ -421,7 +421,6 @@ pub struct TcpStack {
     pub(crate) lists: TxLists,
     pub(crate) events: EventQueue,
     pub(crate) replies: VecDeque<Reply>,
-    pub(crate) rng: Rng,
     pub(crate) isn: IsnGenerator,
     pub(crate) stats: TcpStats,
     pub(crate) port_filter: Option<PortFilter>,
@@ -434,6 +433,8 @@ pub struct TcpStack {
     pub(crate) last_coarse: Instant,
     pub(crate) now: Instant,
     pub(crate) cookies: SynCookies,
+    pub(crate) ts_secret: [u8; 16],
+    pub(crate) pool_waiters: VecDeque<SocketId>,
 }
 
 impl fmt::Debug for TcpStack {
@@ -467,6 +468,8 @@ impl TcpStack {
         let mut cookie_secret = [0u8; 16];
         rng.fill(&mut cookie_secret);
         let hash_seed = rng.next_u64();
+        let mut ts_secret = [0u8; 16];
+        rng.fill(&mut ts_secret);
         let span = u64::from(cfg.ephemeral_ports.1 - cfg.ephemeral_ports.0) + 1;
         let next_port = cfg.ephemeral_ports.0 + rng.range(0, span) as u16;
         let n = cfg.max_sockets;
@@ -493,7 +496,8 @@ impl TcpStack {
             now: Instant::ZERO,
             local_addrs: addrs.to_vec(),
             cookies: SynCookies::new(cookie_secret),
-            rng,
+            ts_secret,
+            pool_waiters: VecDeque::with_capacity(n),
             cfg,
         })
     }
@@ -675,6 +679,20 @@ impl TcpStack {
         self.event(index, FlowEvents::READABLE);
     }
 
+    /// Restarts the TIME-WAIT timer (a retransmitted FIN), at most once per
+    /// second per connection.
+    pub(crate) fn restart_time_wait(&mut self, index: u32, now: Instant) {
+        let full = now + self.cfg.msl * 2;
+        let t = self.tcbs.at(index);
+        if t.timers
+            .time_wait_at
+            .is_some_and(|at| at + Duration::from_secs(1) > full)
+        {
+            return;
+        }
+        self.enter_time_wait(index, now);
+    }
+
     /// The flow key `key` is in TIME-WAIT and may be taken over by a new
     /// connection: returns the old socket's index after freeing its flow.
     pub(crate) fn take_over_time_wait(&mut self, key: &FlowKey) -> Option<(u32, SeqNumber)> {
@@ -743,9 +761,26 @@ impl TcpStack {
 
     // ----- events -----
 
+    /// Writers that found the chunk pool empty become writable once chunks
+    /// are free again (they retry, and wait again if they lose the race).
+    fn release_pool_waiters(&mut self) {
+        while self.pool.free_chunks() > 0 {
+            let Some(id) = self.pool_waiters.pop_front() else {
+                break;
+            };
+            if let Some(t) = self.tcbs.get_mut(id) {
+                if t.has(TcbFlags::WAIT_POOL) {
+                    t.hot.flags.clear(TcbFlags::WAIT_POOL);
+                    self.event(id.index(), FlowEvents::WRITABLE);
+                }
+            }
+        }
+    }
+
     /// Delivers this tick's flow events: each registered waker with a
     /// pending event is woken once. Returns the number of wakers woken.
     pub fn wake_pending(&mut self) -> usize {
+        self.release_pool_waiters();
         let mut woken = 0;
         while let Some(id) = self.events.pop() {
             if let Some(t) = self.tcbs.get_mut(id) {
@@ -759,6 +794,7 @@ impl TcpStack {
     /// Drains this tick's flow events into `f(socket, events)` (for callers
     /// that do not use wakers).
     pub fn drain_events(&mut self, f: &mut dyn FnMut(SocketId, FlowEvents)) {
+        self.release_pool_waiters();
         while let Some(id) = self.events.pop() {
             if let Some(t) = self.tcbs.get_mut(id) {
                 let ev = core::mem::take(&mut t.hot.events);
@@ -795,6 +831,12 @@ mod tests {
         };
         assert_eq!(cfg.validate().unwrap_err().field, "ephemeral_ports");
         assert!(TcpStack::new(TcpConfig::default(), &[]).is_err());
+    }
+
+    #[test]
+    fn stack_can_move_to_its_core_thread() {
+        fn is_send<T: Send>() {}
+        is_send::<TcpStack>();
     }
 
     #[test]

@@ -148,6 +148,9 @@ impl TcbFlags {
     /// The persist timer fired with a small non-zero window: send what
     /// fits, overriding sender SWS avoidance once (RFC 9293 §3.8.6.2.1).
     pub const SWS_OVERRIDE: u32 = 1 << 18;
+    /// A write found the chunk pool empty: wake the writer when chunks
+    /// are free again.
+    pub const WAIT_POOL: u32 = 1 << 19;
 
     /// True when `bit` is set.
     #[inline]
@@ -261,6 +264,11 @@ pub struct RecvVars {
     pub last_ack_sent: SeqNumber,
     /// Most bytes buffered for the user.
     pub limit: u32,
+    /// The peer's segment size as seen (largest payload received, at most
+    /// our MSS): "full-sized" for delayed ACKs, like Linux's `rcv_mss`.
+    pub seg_size: u16,
+    /// Duplicate ACKs owed for out-of-order segments of this tick.
+    pub dupacks_owed: u8,
     /// Sequence number of a FIN received out of order.
     pub fin_seq: Option<SeqNumber>,
 }
@@ -570,6 +578,13 @@ mod tests {
             core::mem::size_of::<TcbHot>()
         );
         assert_eq!(core::mem::size_of::<SocketId>(), 8);
+        // An idle connection costs its TCB only (no buffer chunk): keep the
+        // whole block, cold parts included, within 1 KiB.
+        assert!(
+            core::mem::size_of::<Tcb>() <= 1024,
+            "{}",
+            core::mem::size_of::<Tcb>()
+        );
     }
 
     #[test]
