@@ -1059,7 +1059,7 @@ impl TcpStack {
         self.enter_closed(index, None);
     }
 
-    /// The peer's window, for tests and the scenario runner.
+    /// The receive window the connection at `index` could offer now.
     pub(crate) fn rcv_space_of(&self, index: u32) -> usize {
         rcv_space(
             self.tcbs.at(index),
