@@ -595,3 +595,105 @@ fn bulk_speed() {
         segs as f64 / secs / 1e6
     );
 }
+
+/// Many flows at once over a lossy link: the flow table, the TX lists and
+/// the shared chunk pool keep every stream intact.
+#[test]
+fn many_parallel_flows() {
+    let faults = Faults {
+        drop: 0.02,
+        dup: 0.01,
+        reorder: 0.02,
+    };
+    let cfg = TcpConfig {
+        max_sockets: 256,
+        chunk_count: 4096,
+        ..TcpConfig::default()
+    };
+    let mut net = Net::new(4242, faults, cfg);
+    let l = net.b.listen(SocketAddrV4::new(B, 80), 256).unwrap();
+    const FLOWS: usize = 100;
+    let mut clients: Vec<Side> = (0..FLOWS)
+        .map(|i| Side {
+            id: net
+                .a
+                .connect(net.now, SocketAddrV4::new(B, 80), None)
+                .unwrap(),
+            out: pattern(20_000 + i * 97, i as u64),
+            sent: 0,
+            shut: false,
+            got: Vec::new(),
+            eof: false,
+        })
+        .collect();
+    let mut servers: Vec<Side> = Vec::new();
+    let limit = Instant::from_secs(300);
+    loop {
+        net.step(Duration::from_millis(10));
+        while let Ok(id) = net.b.accept(l) {
+            // The server echoes what it receives, then half-closes.
+            servers.push(Side {
+                id,
+                out: Vec::new(),
+                sent: 0,
+                shut: false,
+                got: Vec::new(),
+                eof: false,
+            });
+        }
+        for c in clients.iter_mut() {
+            if net.a.state(c.id).unwrap() != State::SynSent {
+                c.pump(&mut net.a);
+            }
+        }
+        for s in servers.iter_mut() {
+            let before = s.got.len();
+            let mut buf = [0u8; 4096];
+            while let Ok(n) = net.b.recv(s.id, &mut buf) {
+                if n == 0 {
+                    s.eof = true;
+                    break;
+                }
+                s.got.extend_from_slice(&buf[..n]);
+            }
+            if s.got.len() > before {
+                s.out.extend_from_slice(&s.got[before..]);
+            }
+            while s.sent < s.out.len() {
+                match net.b.send(s.id, &s.out[s.sent..]) {
+                    Ok(n) => s.sent += n,
+                    Err(TcpError::WouldBlock) => break,
+                    Err(e) => panic!("server send: {e}"),
+                }
+            }
+            if s.eof && s.sent == s.out.len() && !s.shut {
+                net.b.shutdown_write(s.id).unwrap();
+                s.shut = true;
+            }
+        }
+        if clients.iter().all(|c| c.eof) {
+            break;
+        }
+        assert!(
+            net.now < limit,
+            "stalled: {} of {FLOWS} done",
+            clients.iter().filter(|c| c.eof).count()
+        );
+    }
+    for c in &clients {
+        assert!(c.got == c.out, "flow {:?}: echo differs", c.id);
+    }
+    for c in clients {
+        net.a.close(c.id).unwrap();
+    }
+    for s in servers {
+        net.b.close(s.id).unwrap();
+    }
+    net.b.close(l).unwrap();
+    let end = net.now + Duration::from_secs(200);
+    while net.now < end {
+        net.step(Duration::from_secs(1));
+    }
+    assert_eq!((net.a.sockets_in_use(), net.b.sockets_in_use()), (0, 0));
+    assert_eq!((net.a.chunks_in_use(), net.b.chunks_in_use()), (0, 0));
+}

@@ -29,6 +29,9 @@ pub(crate) const MIN_MSS: u16 = 64;
 /// Most duplicate ACKs one connection sends in one tick.
 const MAX_DUPACKS_PER_TICK: u8 = 16;
 
+/// RFC 6298 (5.7): the RTO after a handshake whose SYN timed out.
+const SYN_TIMEOUT_RTO: crate::time::Duration = crate::time::Duration::from_secs(3);
+
 /// Least time between two ACKs answering out-of-window pure ACKs.
 const OOW_ACK_INTERVAL: crate::time::Duration = crate::time::Duration::from_millis(500);
 
@@ -334,7 +337,7 @@ impl TcpStack {
             }
             t.hot.state = State::Established;
             t.receive.last_ack_sent = t.hot.rcv.nxt;
-            Self::rtt_on_handshake(t, seg, now);
+            Self::rtt_on_handshake(cfg, t, seg, now);
             t.timers.rto_at = None;
             t.timers.retries = 0;
             t.hot.flags.set(TcbFlags::ACK_NOW);
@@ -367,9 +370,16 @@ impl TcpStack {
     }
 
     /// The RTT sample of a completed handshake.
-    fn rtt_on_handshake(t: &mut Tcb, seg: &TcpRepr, now: Instant) {
+    fn rtt_on_handshake(cfg: &TcpConfig, t: &mut Tcb, seg: &TcpRepr, now: Instant) {
         if t.timers.retries > 0 {
-            return; // Karn: ambiguous after a retransmitted SYN.
+            // Karn: no sample after a retransmitted SYN. RFC 6298 (5.7):
+            // "the RTO MUST be re-initialized to 3 seconds when data
+            // transmission begins" (when it was less).
+            if !t.rtt.has_sample() {
+                let initial = cfg.rto_initial.max(SYN_TIMEOUT_RTO);
+                t.rtt = super::rtt::RttEstimator::new(initial, cfg.rto_min, cfg.rto_max);
+            }
+            return;
         }
         if let (true, Some((_, ecr))) = (t.has(TcbFlags::TIMESTAMPS), seg.options.timestamp) {
             if let Some(rtt) = echo_rtt(now, ecr, t.opts.ts_offset) {
@@ -598,6 +608,7 @@ impl TcpStack {
             // to: SND.WND <- SEG.WND, SND.WL1 <- SEG.SEQ, SND.WL2 <-
             // SEG.ACK. If the segment acknowledgment is not acceptable,
             // form a reset segment <SEQ=SEG.ACK><CTL=RST> and send it."
+            let cfg = &self.cfg;
             let t = self.tcbs.at_mut(index);
             if !(t.hot.snd.una < seg.ack && seg.ack <= t.send.max) {
                 let key = t.key;
@@ -610,7 +621,7 @@ impl TcpStack {
             t.send.max_wnd = t.send.max_wnd.max(t.hot.snd.wnd);
             t.send.wl1 = seg.seq;
             t.send.wl2 = seg.ack;
-            Self::rtt_on_handshake(t, seg, now);
+            Self::rtt_on_handshake(cfg, t, seg, now);
             // The SYN is acknowledged.
             t.hot.snd.una = t.send.iss + 1;
             if t.hot.snd.nxt < t.hot.snd.una {
@@ -1059,7 +1070,7 @@ impl TcpStack {
         self.enter_closed(index, None);
     }
 
-    /// The peer's window, for tests and the scenario runner.
+    /// The receive window the connection at `index` could offer now.
     pub(crate) fn rcv_space_of(&self, index: u32) -> usize {
         rcv_space(
             self.tcbs.at(index),

@@ -615,6 +615,20 @@ mod syn_sent {
     }
 
     #[test]
+    fn rto_is_3_s_after_a_syn_timeout() {
+        let mut t = syn_sent();
+        let (d, _) = t.wait_output(Duration::from_secs(2));
+        assert_eq!(d, Duration::from_secs(1));
+        let ack = t.l(1);
+        send!(t, flags: SYN | ACK, seq: r(0), ack: ack);
+        t.out();
+        t.write(10);
+        t.out();
+        let (d, _) = t.wait_output(Duration::from_secs(10));
+        assert_eq!(d, Duration::from_secs(3));
+    }
+
+    #[test]
     fn ephemeral_ports_follow_the_filter() {
         let mut t = T::new(TcpConfig {
             ephemeral_ports: (40000, 40009),
