@@ -21,6 +21,9 @@ use mtcp_stack::wire::ipv4::{Ipv4Address, Ipv4Cidr};
 use super::driver::StackDriver;
 use crate::driver::{DriverContext, DriverFactory, IoDriver};
 
+/// NIC queues waiting for their cores, one slot per core.
+pub(crate) type QueueSlots = Arc<Mutex<Vec<Option<Box<dyn NicQueue>>>>>;
+
 /// The network settings of a runtime: the device, the stack's addresses,
 /// capture and fault injection, and the TCP engine's settings.
 ///
@@ -51,7 +54,7 @@ pub struct NetConfig {
     /// Frames per RX burst.
     pub rx_batch: usize,
     /// Queues given explicitly (one per core), instead of opening `device`.
-    pub(crate) queues: Option<Arc<Mutex<Vec<Option<Box<dyn NicQueue>>>>>>,
+    pub(crate) queues: Option<QueueSlots>,
 }
 
 impl fmt::Debug for NetConfig {
