@@ -45,6 +45,7 @@ mod builder;
 mod context;
 #[doc(hidden)]
 pub mod driver;
+mod logger;
 pub mod net;
 mod reactor;
 pub mod runtime;

@@ -17,7 +17,9 @@ use crate::runtime::Builder;
 impl Builder {
     /// A builder configured from the environment: `MTCP_CORES` and the
     /// network variables (`MTCP_DEVICE`, `MTCP_ADDR`, `MTCP_GATEWAY`,
-    /// `MTCP_MAC`, `MTCP_PCAP`, `MTCP_FAULTS`, `MTCP_DPDK_ARGS`). Settings
+    /// `MTCP_MAC`, `MTCP_PCAP`, `MTCP_FAULTS`, `MTCP_DPDK_ARGS`), and
+    /// installs a stderr logger for `RUST_LOG` (default `warn`) unless the
+    /// program installed one. Settings
     /// made afterwards on the builder win over the environment.
     /// `#[mtcp::main]` uses this.
     ///
@@ -35,6 +37,7 @@ impl Builder {
     /// });
     /// ```
     pub fn from_env() -> io::Result<Builder> {
+        crate::logger::init_from_env();
         let config = mtcp_stack::config::Config::from_env()
             .map_err(|e| io::Error::new(io::ErrorKind::InvalidInput, e.to_string()))?;
         Ok(Builder::new()
