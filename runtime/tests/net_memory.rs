@@ -163,3 +163,23 @@ fn two_runtimes_over_a_memory_nic_pair() {
     });
     assert_eq!(server.join().unwrap(), total);
 }
+
+#[test]
+fn the_stack_outlives_one_block_on() {
+    let rt = small(Builder::new()).build().unwrap();
+    for round in 0..3u16 {
+        rt.block_on(async move {
+            let port = 7100 + round;
+            let l = TcpListener::bind(("0.0.0.0", port)).await.unwrap();
+            let server = mtcp::spawn(async move {
+                let (mut s, _) = l.accept().await.unwrap();
+                s.write_all(b"again").await.unwrap();
+            });
+            let mut c = TcpStream::connect(("10.0.0.1", port)).await.unwrap();
+            let mut buf = [0u8; 5];
+            c.read_exact(&mut buf).await.unwrap();
+            assert_eq!(&buf, b"again");
+            server.await.unwrap();
+        });
+    }
+}

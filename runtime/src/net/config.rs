@@ -189,31 +189,48 @@ impl NetConfig {
 
     /// A driver factory building each core's [`Stack`] over its queue. The
     /// device is opened once, by the first core to start, with one queue
-    /// per core of the runtime.
+    /// per core of the runtime. A core's stack outlives one `block_on`: its
+    /// driver hands it back when the core stops, and the next start of that
+    /// core takes it up again.
     pub(crate) fn driver_factory(self) -> DriverFactory {
-        type Slots = Result<Mutex<Vec<Option<Box<dyn NicQueue>>>>, (io::ErrorKind, String)>;
+        type Slots = Result<Arc<Mutex<Vec<CoreSlot>>>, (io::ErrorKind, String)>;
         let opened: Arc<OnceLock<Slots>> = Arc::new(OnceLock::new());
         Arc::new(move |cx: &DriverContext| {
             let cores = cx.core().count();
             let slots = opened.get_or_init(|| {
                 self.open(cores)
-                    .map(|qs| Mutex::new(qs.into_iter().map(Some).collect()))
+                    .map(|qs| Arc::new(Mutex::new(qs.into_iter().map(CoreSlot::Queue).collect())))
                     .map_err(|e| (e.kind(), e.to_string()))
             });
             let slots = slots
                 .as_ref()
                 .map_err(|(kind, msg)| io::Error::new(*kind, msg.clone()))?;
             let index = cx.core().index();
-            let queue = slots
-                .lock()
-                .ok()
-                .and_then(|mut s| s.get_mut(index).and_then(Option::take))
-                .ok_or_else(|| io::Error::other(format!("mtcp: no NIC queue for core {index}")))?;
-            let stack = Stack::new(self.stack_config(), queue)
-                .map_err(|e| io::Error::new(io::ErrorKind::InvalidInput, e.to_string()))?;
-            Ok(Box::new(StackDriver::new(stack)) as Box<dyn IoDriver>)
+            let taken = slots.lock().ok().and_then(|mut s| {
+                s.get_mut(index)
+                    .map(|slot| std::mem::replace(slot, CoreSlot::InUse))
+            });
+            let stack = match taken {
+                Some(CoreSlot::Queue(queue)) => Stack::new(self.stack_config(), queue)
+                    .map_err(|e| io::Error::new(io::ErrorKind::InvalidInput, e.to_string()))?,
+                Some(CoreSlot::Stack(stack)) => *stack,
+                Some(CoreSlot::InUse) | None => {
+                    return Err(io::Error::other(format!(
+                        "mtcp: core {index}'s NIC queue is in use by another run"
+                    )))
+                }
+            };
+            Ok(Box::new(StackDriver::new(stack, slots.clone(), index)) as Box<dyn IoDriver>)
         })
     }
+}
+
+/// What a core finds when it starts: its queue (first start), its stack
+/// (handed back by the previous run), or nothing (in use).
+pub(crate) enum CoreSlot {
+    Queue(Box<dyn NicQueue>),
+    Stack(Box<Stack>),
+    InUse,
 }
 
 /// Opens `device` with `queues` queues.

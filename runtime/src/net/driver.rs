@@ -3,31 +3,43 @@
 use std::any::Any;
 use std::fmt;
 use std::io;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use mtcp_stack::stack::Stack;
 use mtcp_stack::tcp::TcpError;
 use mtcp_stack::time::Instant as StackInstant;
 
+use super::config::CoreSlot;
 use crate::driver::{with_io_driver, IoDriver, Unparker};
 
 /// One core's [`Stack`] driven by the reactor: `poll` is the RX half of the
 /// tick, `flush` the TX half; idle parking waits on the device.
 pub(crate) struct StackDriver {
-    stack: Stack,
+    stack: Option<Box<Stack>>,
     thread: std::thread::Thread,
     parks: u64,
+    home: Arc<Mutex<Vec<CoreSlot>>>,
+    index: usize,
 }
 
 impl StackDriver {
-    /// A driver for the calling (core) thread.
-    pub(crate) fn new(stack: Stack) -> StackDriver {
+    /// A driver for the calling (core) thread; on shutdown the stack goes
+    /// back to `home[index]` for the core's next start.
+    pub(crate) fn new(stack: Stack, home: Arc<Mutex<Vec<CoreSlot>>>, index: usize) -> StackDriver {
         StackDriver {
-            stack,
+            stack: Some(Box::new(stack)),
             thread: std::thread::current(),
             parks: 0,
+            home,
+            index,
         }
+    }
+
+    fn stack(&mut self) -> &mut Stack {
+        self.stack
+            .as_mut()
+            .expect("the stack is present until shutdown")
     }
 }
 
@@ -46,28 +58,41 @@ const FD_PARK_SLICE: Duration = Duration::from_millis(1);
 
 impl IoDriver for StackDriver {
     fn poll(&mut self, now: StackInstant) -> bool {
-        self.stack.poll(now)
+        self.stack().poll(now)
     }
 
     fn flush(&mut self, now: StackInstant) -> bool {
-        self.stack.flush(now)
+        self.stack().flush(now)
     }
 
     fn next_deadline(&self) -> Option<StackInstant> {
-        self.stack.next_deadline()
+        self.stack.as_ref().and_then(|s| s.next_deadline())
     }
 
     fn park(&mut self, timeout: Option<Duration>) {
-        if self.stack.has_pending_work() || self.stack.rx_pending() {
+        let Some(stack) = self.stack.as_ref() else {
+            return;
+        };
+        if stack.has_pending_work() || stack.rx_pending() {
             return;
         }
         self.parks += 1;
         let t = timeout.unwrap_or(Duration::from_secs(3600));
-        if self.stack.nic().raw_fd().is_some() {
-            self.stack.wait_rx(t.min(FD_PARK_SLICE));
+        if stack.nic().raw_fd().is_some() {
+            stack.wait_rx(t.min(FD_PARK_SLICE));
         } else {
             // The in-memory NIC parks the thread: an unpark wakes it.
-            self.stack.wait_rx(t);
+            stack.wait_rx(t);
+        }
+    }
+
+    fn shutdown(&mut self) {
+        if let Some(stack) = self.stack.take() {
+            if let Ok(mut home) = self.home.lock() {
+                if let Some(slot) = home.get_mut(self.index) {
+                    *slot = CoreSlot::Stack(stack);
+                }
+            }
         }
     }
 
@@ -88,8 +113,13 @@ impl IoDriver for StackDriver {
 /// network device.
 pub(crate) fn with_stack<R>(f: impl FnOnce(&mut Stack, StackInstant) -> R) -> io::Result<R> {
     let now = crate::driver::tick_now();
-    with_io_driver(|d: &mut StackDriver| f(&mut d.stack, now.unwrap_or(StackInstant::ZERO)))
-        .ok_or_else(no_stack)
+    with_io_driver(|d: &mut StackDriver| {
+        d.stack
+            .as_deref_mut()
+            .map(|s| f(s, now.unwrap_or(StackInstant::ZERO)))
+    })
+    .flatten()
+    .ok_or_else(no_stack)
 }
 
 /// Like [`with_stack`], for code that must not fail (drop paths): `None`
