@@ -13,6 +13,7 @@ pub mod cli;
 pub mod loops;
 pub mod measurement;
 pub mod mtcp_peer;
+pub mod plot;
 pub mod report;
 pub mod scenario;
 pub mod sys;
