@@ -55,6 +55,18 @@ pub enum Command {
         /// The size of each connection's read buffer.
         size: usize,
     },
+    /// Internal: open and hold idle tokio connections in this (child)
+    /// process, for the `idle` scenario. Not shown in the usage.
+    HoldTokioIdle {
+        /// The core to pin the client thread to.
+        core: usize,
+        /// The server's loopback port.
+        port: u16,
+        /// Connections to open.
+        count: usize,
+        /// This client's index, which picks its source addresses.
+        index: usize,
+    },
 }
 
 /// A parsed `compare` command line.
@@ -172,7 +184,7 @@ impl fmt::Display for CliError {
 impl std::error::Error for CliError {}
 
 /// The options that take a value, by name.
-const VALUE_OPTIONS: [&str; 8] = [
+const VALUE_OPTIONS: [&str; 9] = [
     "--seconds",
     "--conns",
     "--size",
@@ -181,6 +193,7 @@ const VALUE_OPTIONS: [&str; 8] = [
     "--rounds",
     "--idle-conns",
     "--serve-tokio-idle",
+    "--hold-tokio-idle",
 ];
 
 /// The flags (options without a value), by name.
@@ -209,6 +222,7 @@ where
     let mut idle_conns: Option<usize> = None;
     let mut million = false;
     let mut serve: Option<(usize, usize)> = None;
+    let mut hold: Option<Command> = None;
 
     while let Some(arg) = args.next() {
         if arg == "-h" {
@@ -274,6 +288,24 @@ where
                 }
                 systems = Some(list);
             }
+            "--hold-tokio-idle" => {
+                // `--hold-tokio-idle CORE,PORT,COUNT,INDEX` (internal).
+                let bad = || CliError::BadValue {
+                    option,
+                    value: value.clone(),
+                    expected: "CORE,PORT,COUNT,INDEX",
+                };
+                let fields: Vec<&str> = value.split(',').collect();
+                let [core, port, count, index] = fields[..] else {
+                    return Err(bad());
+                };
+                hold = Some(Command::HoldTokioIdle {
+                    core: core.parse().map_err(|_| bad())?,
+                    port: port.parse().map_err(|_| bad())?,
+                    count: count.parse().map_err(|_| bad())?,
+                    index: index.parse().map_err(|_| bad())?,
+                });
+            }
             _ => {
                 // `--serve-tokio-idle CORE,SIZE` (internal).
                 let bad = || CliError::BadValue {
@@ -291,6 +323,9 @@ where
 
     if let Some((core, size)) = serve {
         return Ok(Command::ServeTokioIdle { core, size });
+    }
+    if let Some(hold) = hold {
+        return Ok(hold);
     }
     let scenario = scenario.ok_or(CliError::MissingScenario)?;
     if busy_poll && adaptive {
@@ -467,6 +502,24 @@ mod tests {
             parse("--serve-tokio-idle 0"),
             Err(CliError::BadValue { .. })
         ));
+        assert_eq!(
+            parse("--hold-tokio-idle 1,4000,20000,3"),
+            Ok(Command::HoldTokioIdle {
+                core: 1,
+                port: 4000,
+                count: 20000,
+                index: 3
+            })
+        );
+        for bad in ["1,2,3", "1,2,3,4,5", "1,70000,3,4", "a,2,3,4"] {
+            assert!(
+                matches!(
+                    parse(&format!("--hold-tokio-idle {bad}")),
+                    Err(CliError::BadValue { .. })
+                ),
+                "{bad}"
+            );
+        }
     }
 
     #[test]

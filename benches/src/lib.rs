@@ -18,6 +18,7 @@ pub mod report;
 pub mod scenario;
 pub mod sys;
 pub mod system;
+pub mod tokio_idle;
 pub mod tokio_peer;
 
 pub use measurement::{Latency, Measurement, Metrics};

@@ -3,6 +3,8 @@
 #![allow(unsafe_code)]
 
 use std::fs;
+use std::io;
+use std::os::fd::AsRawFd;
 
 use core_affinity::CoreId;
 
@@ -42,6 +44,32 @@ pub fn raise_nofile(wanted: u64) -> u64 {
         lim.rlim_max
     } else {
         lim.rlim_cur
+    }
+}
+
+/// Sets `IP_BIND_ADDRESS_NO_PORT` on a socket, so that a later `bind` to
+/// port 0 leaves the choice of port to `connect`.
+///
+/// # Errors
+///
+/// The `setsockopt` error.
+pub fn bind_address_no_port(socket: &impl AsRawFd) -> io::Result<()> {
+    let on: libc::c_int = 1;
+    // SAFETY: the descriptor is a live socket owned by `socket`; the option
+    // value points at a c_int that outlives the call, with its size.
+    let rc = unsafe {
+        libc::setsockopt(
+            socket.as_raw_fd(),
+            libc::IPPROTO_IP,
+            libc::IP_BIND_ADDRESS_NO_PORT,
+            (&on as *const libc::c_int).cast(),
+            std::mem::size_of::<libc::c_int>() as libc::socklen_t,
+        )
+    };
+    if rc == 0 {
+        Ok(())
+    } else {
+        Err(io::Error::last_os_error())
     }
 }
 

@@ -9,15 +9,12 @@
 //! one listener per core. The client and server bodies are the generic
 //! loops of [`crate::loops`].
 //!
-//! `idle` runs the server in a child process (this same binary with the
-//! hidden `--serve-tokio-idle CORE,SIZE` mode) so that its resident memory
-//! can be read from `/proc/PID/statm` apart from the client's.
+//! `idle` runs in helper processes, see [`crate::tokio_idle`].
 
-use std::io::{self, BufRead, BufReader, Write};
+use std::io;
 use std::net::{Ipv4Addr, SocketAddr};
 use std::path::PathBuf;
-use std::process::{Child, ChildStdin, ChildStdout, Command, Stdio};
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{mpsc, Arc, Once};
 use std::thread;
 use std::time::{Duration, Instant};
@@ -26,40 +23,32 @@ use core_affinity::CoreId;
 use tokio::net::{TcpListener, TcpSocket, TcpStream};
 
 use crate::loops::{self, BulkStats, TxStats, Window, GRACE};
-use crate::measurement::{Measurement, Metrics};
+use crate::measurement::Measurement;
 use crate::scenario::{Scenario, ScenarioConfig};
 use crate::sys;
 use crate::System;
 
 /// The listen backlog of the servers.
-const BACKLOG: u32 = 4096;
-
-/// Idle connections per loopback source address (the ephemeral port range
-/// holds about 28 000 ports per address pair).
-const CONNS_PER_SOURCE: usize = 20_000;
-
-/// Connects in flight at once while opening idle connections.
-const IDLE_CONNECTS_IN_FLIGHT: usize = 256;
+pub(crate) const BACKLOG: u32 = 4096;
 
 /// The tokio client/server pair on kernel loopback.
 #[derive(Debug, Clone, Default)]
 pub struct TokioSystem {
-    idle_server_exe: Option<PathBuf>,
+    helper_exe: Option<PathBuf>,
 }
 
 impl TokioSystem {
-    /// The tokio system; `idle` spawns the current executable as its server.
+    /// The tokio system; `idle` runs the current executable as its helper
+    /// processes.
     pub fn new() -> TokioSystem {
-        TokioSystem {
-            idle_server_exe: None,
-        }
+        TokioSystem { helper_exe: None }
     }
 
     /// The tokio system with `exe` (a build of `compare`) as the `idle`
-    /// server process; for callers, such as tests, that are not `compare`.
-    pub fn with_idle_server_exe(exe: PathBuf) -> TokioSystem {
+    /// helper processes; for callers, such as tests, that are not `compare`.
+    pub fn with_helper_exe(exe: PathBuf) -> TokioSystem {
         TokioSystem {
-            idle_server_exe: Some(exe),
+            helper_exe: Some(exe),
         }
     }
 }
@@ -81,25 +70,25 @@ impl System for TokioSystem {
             Scenario::Connect => run_connect(config),
             Scenario::Bulk => run_bulk(config),
             Scenario::Idle => {
-                let exe = match &self.idle_server_exe {
+                let exe = match &self.helper_exe {
                     Some(exe) => exe.clone(),
                     None => std::env::current_exe()
                         .map_err(|e| format!("cannot find own executable: {e}"))?,
                 };
-                run_idle(config, &exe)
+                crate::tokio_idle::run_idle(config, &exe)
             }
         }
     }
 }
 
-fn runtime() -> Result<tokio::runtime::Runtime, String> {
+pub(crate) fn runtime() -> Result<tokio::runtime::Runtime, String> {
     tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
         .map_err(|e| format!("cannot build a tokio runtime: {e}"))
 }
 
-fn note_once(note: Option<String>) {
+pub(crate) fn note_once(note: Option<String>) {
     static NOTED: Once = Once::new();
     if let Some(note) = note {
         NOTED.call_once(|| eprintln!("tokio: {note}"));
@@ -418,283 +407,6 @@ fn run_bulk(config: &ScenarioConfig) -> Result<Measurement, String> {
     Ok(m)
 }
 
-/// The child process serving idle connections, and its pipes.
-struct IdleServer {
-    child: Child,
-    stdin: ChildStdin,
-    stdout: BufReader<ChildStdout>,
-    addr: SocketAddr,
-}
-
-impl IdleServer {
-    fn spawn(exe: &PathBuf, core: usize, size: usize) -> Result<IdleServer, String> {
-        let mut child = Command::new(exe)
-            .arg("--serve-tokio-idle")
-            .arg(format!("{core},{size}"))
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .spawn()
-            .map_err(|e| format!("cannot start {}: {e}", exe.display()))?;
-        let (Some(stdin), Some(stdout)) = (child.stdin.take(), child.stdout.take()) else {
-            let _ = child.kill();
-            return Err("idle server without pipes".into());
-        };
-        let mut server = IdleServer {
-            child,
-            stdin,
-            stdout: BufReader::new(stdout),
-            addr: SocketAddr::from((Ipv4Addr::LOCALHOST, 0)),
-        };
-        let line = server.line()?;
-        let port = line
-            .strip_prefix("port ")
-            .and_then(|p| p.trim().parse::<u16>().ok())
-            .ok_or_else(|| server.fail(format!("idle server said `{}`", line.trim())))?;
-        server.addr.set_port(port);
-        Ok(server)
-    }
-
-    fn line(&mut self) -> Result<String, String> {
-        let mut line = String::new();
-        match self.stdout.read_line(&mut line) {
-            Ok(n) if n > 0 => Ok(line),
-            Ok(_) => Err("idle server exited".into()),
-            Err(e) => Err(format!("idle server pipe: {e}")),
-        }
-    }
-
-    fn fail(&mut self, error: String) -> String {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-        error
-    }
-
-    /// Connections the server has accepted so far.
-    fn accepted(&mut self) -> Result<usize, String> {
-        writeln!(self.stdin, "count")
-            .and_then(|()| self.stdin.flush())
-            .map_err(|e| format!("idle server pipe: {e}"))?;
-        let line = self.line()?;
-        line.trim()
-            .strip_prefix("accepted ")
-            .and_then(|n| n.parse().ok())
-            .ok_or_else(|| format!("idle server said `{}`", line.trim()))
-    }
-
-    fn stop(mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-/// What the idle client thread reports once it has opened its connections.
-struct Opened {
-    established: usize,
-    error: Option<String>,
-}
-
-fn run_idle(config: &ScenarioConfig, exe: &PathBuf) -> Result<Measurement, String> {
-    let (server_cores, client_cores, note) = sys::placement(1);
-    note_once(note);
-    let wanted = config.conns;
-    let server_core = server_cores[0].map_or(usize::MAX, |c| c.id);
-    let mut server = IdleServer::spawn(exe, server_core, config.size)?;
-    let pid = server.child.id();
-    // Let the child settle, then take the baselines.
-    thread::sleep(Duration::from_millis(200));
-    let rss_before = sys::rss_bytes(pid).map_err(|e| server.fail(e))?;
-    let slab_before = sys::slab_bytes();
-
-    let addr = server.addr;
-    let client_core = client_cores[0];
-    let (opened_tx, opened_rx) = mpsc::channel::<Opened>();
-    let (release_tx, release_rx) = mpsc::channel::<()>();
-    let client = thread::spawn(move || {
-        sys::pin(client_core);
-        let limit = sys::raise_nofile(wanted as u64 + 1024);
-        let rt = match runtime() {
-            Ok(rt) => rt,
-            Err(e) => {
-                let _ = opened_tx.send(Opened {
-                    established: 0,
-                    error: Some(e),
-                });
-                return;
-            }
-        };
-        let (streams, mut error) = rt.block_on(open_idle(addr, wanted));
-        if streams.len() < wanted && error.is_none() {
-            error = Some(format!("stopped at the open-file limit {limit}"));
-        }
-        let _ = opened_tx.send(Opened {
-            established: streams.len(),
-            error,
-        });
-        // Hold the connections until the server's memory has been read.
-        let _ = release_rx.recv();
-        drop(streams);
-    });
-
-    let result = (|| -> Result<Measurement, String> {
-        let opened = opened_rx
-            .recv()
-            .map_err(|_| "the idle client thread died".to_string())?;
-        if let Some(e) = &opened.error {
-            eprintln!(
-                "tokio: idle: opened {} of {wanted} connections: {e}",
-                opened.established
-            );
-        }
-        if opened.established == 0 {
-            return Err(opened
-                .error
-                .unwrap_or_else(|| "no connection opened".into()));
-        }
-        // Wait until the server holds them all (or stops making progress).
-        let mut accepted = server.accepted()?;
-        let mut last_progress = Instant::now();
-        while accepted < opened.established && last_progress.elapsed() < Duration::from_secs(5) {
-            thread::sleep(Duration::from_millis(50));
-            let now = server.accepted()?;
-            if now > accepted {
-                last_progress = Instant::now();
-            }
-            accepted = now;
-        }
-        thread::sleep(Duration::from_millis(300));
-        let accepted = server.accepted()?;
-        let rss_after = sys::rss_bytes(pid)?;
-        let slab_after = sys::slab_bytes();
-        if accepted == 0 {
-            return Err("the idle server accepted nothing".into());
-        }
-        let kernel = match (slab_before, slab_after) {
-            // Both ends of every loopback connection are kernel sockets.
-            (Some(b), Some(a)) => Some(a.saturating_sub(b) as f64 / (2 * accepted) as f64),
-            _ => None,
-        };
-        Ok(Measurement {
-            system: "tokio".into(),
-            cores: 1,
-            conns: accepted,
-            size: config.size,
-            seconds: 0.0,
-            rounds: 1,
-            metrics: Metrics::Idle {
-                requested: wanted,
-                bytes_per_conn: rss_after.saturating_sub(rss_before) as f64 / accepted as f64,
-                kernel_bytes_per_conn: kernel,
-            },
-        })
-    })();
-    let _ = release_tx.send(());
-    let _ = client.join();
-    server.stop();
-    result
-}
-
-/// Opens up to `wanted` connections to `addr`, from loopback sources
-/// 127.0.0.1, 127.0.0.2, ... ([`CONNS_PER_SOURCE`] each, to stay inside the
-/// ephemeral port range). Stops at the first error and returns it.
-async fn open_idle(addr: SocketAddr, wanted: usize) -> (Vec<TcpStream>, Option<String>) {
-    let mut streams = Vec::with_capacity(wanted);
-    let mut in_flight = tokio::task::JoinSet::new();
-    let mut next = 0usize;
-    let mut error = None;
-    while streams.len() < wanted {
-        while error.is_none() && next < wanted && in_flight.len() < IDLE_CONNECTS_IN_FLIGHT {
-            let source = source_address(next);
-            in_flight.spawn(async move {
-                let socket = TcpSocket::new_v4()?;
-                socket.bind(SocketAddr::from((source, 0)))?;
-                socket.connect(addr).await
-            });
-            next += 1;
-        }
-        match in_flight.join_next().await {
-            Some(Ok(Ok(stream))) => streams.push(stream),
-            Some(Ok(Err(e))) => {
-                error.get_or_insert_with(|| format!("connect #{}: {e}", streams.len()));
-            }
-            Some(Err(e)) => {
-                error.get_or_insert_with(|| format!("connect task: {e}"));
-            }
-            None => break,
-        }
-    }
-    (streams, error)
-}
-
-/// The loopback source address of idle connection `i`.
-fn source_address(i: usize) -> Ipv4Addr {
-    let n = (i / CONNS_PER_SOURCE) as u32 + 1;
-    Ipv4Addr::from(u32::from(Ipv4Addr::new(127, 0, 0, 0)) + (n & 0x00ff_ffff))
-}
-
-/// The child side of `idle`: pins to `core` (if it exists), listens on an
-/// ephemeral loopback port, prints `port N`, and holds every accepted
-/// connection in an echo task with a `size`-byte buffer. Each `count` line
-/// on stdin is answered with `accepted N`; end of stdin ends the process.
-///
-/// # Errors
-///
-/// Why the server could not start.
-pub fn serve_idle(core: usize, size: usize) -> Result<(), String> {
-    sys::raise_nofile(2_000_000);
-    let core_id = core_affinity::get_core_ids()
-        .unwrap_or_default()
-        .into_iter()
-        .find(|c| c.id == core);
-    sys::pin(core_id);
-    let rt = runtime()?;
-    let accepted = Arc::new(AtomicUsize::new(0));
-    let counter = Arc::clone(&accepted);
-    rt.block_on(async move {
-        let socket = TcpSocket::new_v4().map_err(|e| format!("socket: {e}"))?;
-        socket
-            .bind(SocketAddr::from((Ipv4Addr::LOCALHOST, 0)))
-            .map_err(|e| format!("bind: {e}"))?;
-        let listener = socket.listen(BACKLOG).map_err(|e| format!("listen: {e}"))?;
-        let port = listener
-            .local_addr()
-            .map_err(|e| format!("local_addr: {e}"))?
-            .port();
-        {
-            let mut out = io::stdout().lock();
-            writeln!(out, "port {port}")
-                .and_then(|()| out.flush())
-                .map_err(|e| e.to_string())?;
-        }
-        thread::spawn(move || {
-            for line in io::stdin().lock().lines() {
-                let Ok(line) = line else { break };
-                if line.trim() == "count" {
-                    let mut out = io::stdout().lock();
-                    let n = counter.load(Ordering::Acquire);
-                    if writeln!(out, "accepted {n}")
-                        .and_then(|()| out.flush())
-                        .is_err()
-                    {
-                        break;
-                    }
-                }
-            }
-            std::process::exit(0);
-        });
-        loop {
-            match listener.accept().await {
-                Ok((stream, _)) => {
-                    accepted.fetch_add(1, Ordering::AcqRel);
-                    tokio::spawn(async move {
-                        let _ = loops::echo_server(stream, size).await;
-                    });
-                }
-                Err(_) => tokio::time::sleep(Duration::from_millis(10)).await,
-            }
-        }
-    })
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -705,20 +417,6 @@ mod tests {
             let sum: usize = (0..parts).map(|i| share(total, parts, i)).sum();
             assert_eq!(sum, total);
         }
-    }
-
-    #[test]
-    fn idle_sources_change_every_block() {
-        assert_eq!(source_address(0), Ipv4Addr::new(127, 0, 0, 1));
-        assert_eq!(
-            source_address(CONNS_PER_SOURCE - 1),
-            Ipv4Addr::new(127, 0, 0, 1)
-        );
-        assert_eq!(
-            source_address(CONNS_PER_SOURCE),
-            Ipv4Addr::new(127, 0, 0, 2)
-        );
-        assert_eq!(source_address(1_000_000), Ipv4Addr::new(127, 0, 0, 51));
     }
 
     #[test]

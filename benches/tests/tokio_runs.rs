@@ -64,7 +64,7 @@ fn bulk_moves_bytes() {
 
 #[test]
 fn idle_memory_per_connection() {
-    let m = TokioSystem::with_idle_server_exe(compare_exe())
+    let m = TokioSystem::with_helper_exe(compare_exe())
         .run(&config(Scenario::Idle, 500))
         .unwrap();
     let Metrics::Idle {

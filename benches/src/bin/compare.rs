@@ -7,7 +7,7 @@ use std::process::ExitCode;
 use benches::cli::{self, Command, USAGE};
 use benches::report::{self, Outcome};
 use benches::system;
-use benches::tokio_peer;
+use benches::tokio_idle;
 
 fn main() -> ExitCode {
     let command = match cli::parse_args(std::env::args().skip(1)) {
@@ -23,13 +23,18 @@ fn main() -> ExitCode {
             return ExitCode::SUCCESS;
         }
         Command::ServeTokioIdle { core, size } => {
-            return match tokio_peer::serve_idle(core, size) {
-                Ok(()) => ExitCode::SUCCESS,
-                Err(e) => {
-                    eprintln!("compare: idle server: {e}");
-                    ExitCode::FAILURE
-                }
-            };
+            return helper_exit("idle server", tokio_idle::serve_idle(core, size));
+        }
+        Command::HoldTokioIdle {
+            core,
+            port,
+            count,
+            index,
+        } => {
+            return helper_exit(
+                "idle client",
+                tokio_idle::hold_idle(core, port, count, index),
+            );
         }
         Command::Run(options) => options,
     };
@@ -79,5 +84,15 @@ fn main() -> ExitCode {
         ExitCode::FAILURE
     } else {
         ExitCode::SUCCESS
+    }
+}
+
+fn helper_exit(what: &str, result: Result<(), String>) -> ExitCode {
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("compare: {what}: {e}");
+            ExitCode::FAILURE
+        }
     }
 }
