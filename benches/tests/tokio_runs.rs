@@ -48,7 +48,16 @@ fn connect_cycles_leave_time_wait_behind() {
         panic!("{m:?}")
     };
     assert!(conns_per_s > 0.0, "{m:?}");
-    assert!(time_wait, "{m:?}");
+    // TIME-WAIT is kept unless the kernel's table of TIME-WAIT sockets is
+    // full (net.ipv4.tcp_max_tw_buckets), which other tests can cause.
+    let table_full = match (
+        benches::sys::time_wait_sockets(),
+        benches::sys::max_tw_buckets(),
+    ) {
+        (Some(tw), Some(max)) => tw as f64 >= 0.9 * max as f64,
+        _ => false,
+    };
+    assert!(time_wait || table_full, "{m:?}");
     assert_eq!(errors, 0);
     assert!(latency.p50_us <= latency.p99_us);
 }
