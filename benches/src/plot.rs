@@ -252,7 +252,12 @@ pub fn connect_chart(ms: &[Measurement], path: &Path) -> Result<(), String> {
     for (i, (system, v)) in groups.iter().enumerate() {
         for m in v {
             if let Metrics::Connect { conns_per_s, .. } = m.metrics {
-                bars.push((format!("{system}, {} loops", m.conns), i, conns_per_s));
+                let plural = if m.conns == 1 { "" } else { "s" };
+                bars.push((
+                    format!("{system}, {} loop{plural}", m.conns),
+                    i,
+                    conns_per_s,
+                ));
             }
         }
     }
@@ -308,6 +313,29 @@ pub fn connect_chart(ms: &[Measurement], path: &Path) -> Result<(), String> {
         }))
         .map_err(err)?;
     root.present().map_err(err)
+}
+
+/// Markdown tables of the measurements, one per scenario present, in the
+/// contract's scenario order, each under a `### scenario` heading.
+pub fn markdown_tables(ms: &[Measurement]) -> String {
+    let mut out = String::new();
+    for scenario in crate::scenario::Scenario::ALL {
+        let rows: Vec<crate::report::Outcome> = ms
+            .iter()
+            .filter(|m| m.scenario() == scenario)
+            .cloned()
+            .map(crate::report::Outcome::Ran)
+            .collect();
+        if rows.is_empty() {
+            continue;
+        }
+        if !out.is_empty() {
+            out.push('\n');
+        }
+        out.push_str(&format!("### {scenario}\n\n"));
+        out.push_str(&crate::report::markdown(scenario, &rows));
+    }
+    out
 }
 
 /// Writes every chart the measurements allow into `dir` and returns the
@@ -429,6 +457,19 @@ mod tests {
         let lat = std::fs::read_to_string(dir.join(LATENCY_FILE)).unwrap();
         assert!(lat.contains("p99.9"), "{lat}");
         let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    #[test]
+    fn tables_by_scenario() {
+        let md = markdown_tables(&[connect("tokio", 10.0), echo("tokio", 1, 5.0)]);
+        let echo_at = md.find("### echo\n\n| system |").unwrap();
+        let connect_at = md.find("### connect\n\n| system |").unwrap();
+        assert!(echo_at < connect_at, "{md}");
+        assert!(
+            md.contains("| tokio | 1 | 1 | 5 | 10.0 | 30.0 | 90.0 |"),
+            "{md}"
+        );
+        assert_eq!(markdown_tables(&[]), "");
     }
 
     #[test]

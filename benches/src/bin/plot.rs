@@ -1,5 +1,6 @@
 //! `plot OUT_DIR [FILE...]`: turns `compare --json` lines (from the files,
 //! or stdin when none or `-` is given) into SVG charts in OUT_DIR.
+//! `plot --markdown [FILE...]` prints them as markdown tables instead.
 
 use std::io::Read;
 use std::path::Path;
@@ -43,6 +44,14 @@ fn main() -> ExitCode {
     let (measurements, bad) = plot::parse_lines(&text);
     for b in &bad {
         eprintln!("plot: skipped {b}");
+    }
+    if dir == "--markdown" {
+        if measurements.is_empty() {
+            eprintln!("plot: no measurements");
+            return ExitCode::FAILURE;
+        }
+        print!("{}", plot::markdown_tables(&measurements));
+        return ExitCode::SUCCESS;
     }
     match plot::write_all(&measurements, Path::new(dir)) {
         Ok(written) => {
