@@ -51,27 +51,26 @@ fn main() -> ExitCode {
         let round = system::compare(&systems, &config, options.rounds, &mut |what| {
             eprintln!("compare: running {what}")
         });
-        for outcome in &round {
+        for outcome in round {
+            // A skipped system is listed once, not once per connection count.
+            if let Outcome::Skipped { system, .. } = &outcome {
+                if outcomes
+                    .iter()
+                    .any(|o| o == &outcome || o.system() == system)
+                {
+                    continue;
+                }
+            }
             if options.json {
-                match outcome {
+                match &outcome {
                     Outcome::Ran(m) => println!("{}", m.to_json_line()),
                     other => eprintln!("compare: {}", other.note().unwrap_or_default()),
                 }
             }
+            outcomes.push(outcome);
         }
-        outcomes.extend(round);
     }
     if !options.json {
-        // Skipped systems are listed once, not once per connection count.
-        let mut seen = Vec::new();
-        outcomes.retain(|o| match o {
-            Outcome::Skipped { system, .. } => {
-                let first = !seen.contains(system);
-                seen.push(system.clone());
-                first
-            }
-            _ => true,
-        });
         print!("{}", report::markdown(options.scenario, &outcomes));
     }
     let failed = outcomes.iter().any(|o| matches!(o, Outcome::Failed { .. }));
