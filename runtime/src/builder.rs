@@ -52,6 +52,7 @@ pub struct Builder {
     idle: Option<IdlePolicy>,
     task_budget: Option<usize>,
     pin_threads: bool,
+    first_cpu: usize,
     factory: Option<DriverFactory>,
     extra: Option<Arc<dyn Any + Send + Sync>>,
     deferred_error: Option<String>,
@@ -86,6 +87,7 @@ impl Builder {
             idle: None,
             task_budget: None,
             pin_threads: true,
+            first_cpu: 0,
             factory: None,
             extra: None,
             deferred_error: None,
@@ -176,6 +178,14 @@ impl Builder {
         self
     }
 
+    /// Pins core `i` to CPU `first_cpu + i` (default 0), so that two
+    /// runtimes in one process (a server and a load generator, say) get
+    /// their own CPUs.
+    pub fn first_cpu(mut self, cpu: usize) -> Builder {
+        self.first_cpu = cpu;
+        self
+    }
+
     /// Installs the I/O driver factory, called once per core on that core's
     /// thread when it starts. Without one, cores use [`NoNetwork`].
     #[doc(hidden)]
@@ -239,6 +249,7 @@ impl Builder {
             idle: self.idle.unwrap_or_default(),
             task_budget,
             pin_threads: self.pin_threads,
+            first_cpu: self.first_cpu,
             factory: self.factory,
             extra: self.extra,
         }))
@@ -255,6 +266,7 @@ pub(crate) struct Config {
     pub(crate) idle: IdlePolicy,
     pub(crate) task_budget: usize,
     pub(crate) pin_threads: bool,
+    pub(crate) first_cpu: usize,
     factory: Option<DriverFactory>,
     extra: Option<Arc<dyn Any + Send + Sync>>,
 }

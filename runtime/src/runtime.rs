@@ -71,10 +71,13 @@ impl Startup {
         let n = config.cores;
         let cpus = if pin && config.pin_threads {
             match core_affinity::get_core_ids() {
-                Some(ids) if ids.len() >= n => Some(ids),
+                Some(ids) if ids.len() >= config.first_cpu + n => {
+                    Some(ids[config.first_cpu..config.first_cpu + n].to_vec())
+                }
                 other => {
                     log::warn!(
-                        "mtcp: {n} cores requested but {} CPUs are available; core threads are not pinned",
+                        "mtcp: {n} cores from CPU {} requested but {} CPUs are available; core threads are not pinned",
+                        config.first_cpu,
                         other.map_or(0, |ids| ids.len())
                     );
                     None

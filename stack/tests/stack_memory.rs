@@ -151,6 +151,9 @@ fn handshake_and_data_both_ways_over_the_memory_nic() {
     }
     assert_eq!(stacks[0].tcp().chunks_in_use(), 0);
     assert_eq!(stacks[1].tcp().chunks_in_use(), 0);
+    // The client closed first: it holds the 4-tuple in TIME-WAIT.
+    assert_eq!(stacks[1].tcp().time_wait_sockets(), 1);
+    assert_eq!(stacks[0].tcp().time_wait_sockets(), 0);
     assert_eq!(stacks[0].frames_available(), stacks[0].frames_capacity());
     assert_eq!(stacks[1].frames_available(), stacks[1].frames_capacity());
 }

@@ -22,3 +22,62 @@ pub use stream::TcpStream;
 pub mod tcp {
     pub use super::split::{OwnedReadHalf, OwnedWriteHalf, ReadHalf, ReuniteError, WriteHalf};
 }
+
+use mtcp_stack::iface::IfaceStats;
+use mtcp_stack::stats::Stats;
+use mtcp_stack::tcp::stack::TcpStats;
+
+/// A snapshot of the current core's stack: frame counters and drops by
+/// reason, interface (ARP/IPv4/ICMP) and TCP counters, and what is in use.
+#[derive(Debug, Clone)]
+pub struct CoreStats {
+    /// Frames and bytes in and out, drops by reason.
+    pub frames: Stats,
+    /// ARP, IPv4 and ICMP counters.
+    pub iface: IfaceStats,
+    /// TCP counters.
+    pub tcp: TcpStats,
+    /// TCBs in use (connections, listeners, TIME-WAIT).
+    pub sockets: usize,
+    /// Connections in TIME-WAIT.
+    pub time_wait: usize,
+    /// Buffer chunks in use.
+    pub chunks_in_use: usize,
+}
+
+impl std::fmt::Display for CoreStats {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        writeln!(f, "{}", self.frames)?;
+        writeln!(f, "{}", self.iface)?;
+        writeln!(f, "{}", self.tcp)?;
+        write!(
+            f,
+            "sockets {} (time-wait {}), chunks in use {}",
+            self.sockets, self.time_wait, self.chunks_in_use
+        )
+    }
+}
+
+/// The current core's stack counters.
+///
+/// # Errors
+/// `Other` off a runtime thread or on a runtime without a network device.
+///
+/// # Examples
+///
+/// ```
+/// # mtcp::runtime::Builder::from_env().unwrap().build().unwrap().block_on(async {
+/// let stats = mtcp::net::core_stats().unwrap();
+/// println!("{stats}");
+/// # });
+/// ```
+pub fn core_stats() -> std::io::Result<CoreStats> {
+    driver::with_stack(|s, _| CoreStats {
+        frames: *s.stats(),
+        iface: s.iface().stats().clone(),
+        tcp: s.tcp().stats().clone(),
+        sockets: s.tcp().sockets_in_use(),
+        time_wait: s.tcp().time_wait_sockets(),
+        chunks_in_use: s.tcp().chunks_in_use(),
+    })
+}

@@ -418,6 +418,8 @@ pub struct TcpStack {
     pub(crate) listeners: ListenerTable,
     pub(crate) wheel: TimerWheel,
     pub(crate) time_wait: CoarseList,
+    /// Connections now in TIME-WAIT.
+    pub(crate) time_wait_sockets: usize,
     pub(crate) lists: TxLists,
     pub(crate) events: EventQueue,
     pub(crate) replies: VecDeque<Reply>,
@@ -480,6 +482,7 @@ impl TcpStack {
             listeners: ListenerTable::new(16),
             wheel: TimerWheel::new(n, Instant::ZERO),
             time_wait: CoarseList::new(n),
+            time_wait_sockets: 0,
             lists: TxLists::new(n),
             events: EventQueue::new(n),
             replies: VecDeque::with_capacity(REPLY_QUEUE),
@@ -527,7 +530,13 @@ impl TcpStack {
         self.flows.len()
     }
 
-    /// True when `ip` is one of ours.
+    /// Connections now in TIME-WAIT (each holds its 4-tuple for 2×MSL, or
+    /// until a newer SYN reuses it).
+    pub fn time_wait_sockets(&self) -> usize {
+        self.time_wait_sockets
+    }
+
+    /// True when `ip` is one of this stack's addresses.
     pub fn is_local(&self, ip: Ipv4Address) -> bool {
         self.local_addrs.contains(&ip)
     }
@@ -615,6 +624,9 @@ impl TcpStack {
         if was == State::Closed {
             return;
         }
+        if was == State::TimeWait {
+            self.time_wait_sockets -= 1;
+        }
         if self.flows.get(&key) == Some(id) {
             self.flows.remove(&key);
         }
@@ -666,6 +678,9 @@ impl TcpStack {
     pub(crate) fn enter_time_wait(&mut self, index: u32, now: Instant) {
         let at = now + self.cfg.msl * 2;
         let t = self.tcbs.at_mut(index);
+        if t.hot.state != State::TimeWait {
+            self.time_wait_sockets += 1;
+        }
         t.hot.state = State::TimeWait;
         t.timers.rto_at = None;
         t.timers.persist_at = None;
