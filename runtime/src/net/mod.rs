@@ -75,7 +75,7 @@ pub fn core_stats() -> std::io::Result<CoreStats> {
     driver::with_stack(|s, _| CoreStats {
         frames: *s.stats(),
         iface: s.iface().stats().clone(),
-        tcp: s.tcp().stats().clone(),
+        tcp: *s.tcp().stats(),
         sockets: s.tcp().sockets_in_use(),
         time_wait: s.tcp().time_wait_sockets(),
         chunks_in_use: s.tcp().chunks_in_use(),
