@@ -138,7 +138,7 @@ fn bench_input(c: &mut Criterion) {
             b.input(now, A, B, black_box(&seg));
             seg.seq = seg.seq + payload.len();
             let n = b.recv(sb, &mut buf).unwrap();
-            debug_assert_eq!(n, 64);
+            assert_eq!(n, 64, "the segment was accepted in order");
             batch += 1;
             if batch == 32 {
                 batch = 0;
@@ -150,7 +150,6 @@ fn bench_input(c: &mut Criterion) {
             }
         })
     });
-    assert!(b.stats().segs_in > 1000);
     g.finish();
 }
 
@@ -197,11 +196,11 @@ fn bench_send_dispatch(c: &mut Criterion) {
                 ack.ack = last_end;
                 now += Duration::from_micros(5);
                 a.input(now, B, A, &ack);
+                assert_eq!(a.send_queue(ca).unwrap(), 0, "every byte acknowledged");
             }
             total
         })
     });
-    assert_eq!(a.send_queue(ca).unwrap(), 0, "every byte acknowledged");
     g.finish();
 }
 
