@@ -286,3 +286,118 @@ fn must_65_mss_only_on_syn_segments() {
     let syn = out(&mut x, now);
     assert_eq!(syn[0].repr.options.mss, Some(1460));
 }
+
+mod whole_stack {
+    //! Requirements checked at the `Stack` level (frames over the memory NIC).
+
+    use super::*;
+    use mtcp_stack::nic::memory::MemoryNic;
+    use mtcp_stack::nic::{FramePool, NicQueue};
+    use mtcp_stack::stack::{Stack, StackConfig};
+    use mtcp_stack::stats::DropReason;
+    use mtcp_stack::wire::ethernet::{EtherType, EthernetAddress, EthernetRepr};
+    use mtcp_stack::wire::frame::emit_tcp_frame;
+    use mtcp_stack::wire::ipv4::{IpProtocol, Ipv4Cidr, Ipv4Repr};
+
+    const PEER_MAC: EthernetAddress = EthernetAddress([2, 0, 0, 0, 0, 9]);
+
+    fn syn_frame(pool: &mut FramePool, dst: Ipv4Address, corrupt: bool) -> mtcp_stack::nic::Frame {
+        let seg = TcpRepr {
+            src_port: 4000,
+            dst_port: 80,
+            seq: SeqNumber(1000),
+            ack: SeqNumber(0),
+            flags: TcpFlags::SYN,
+            window: 65535,
+            urgent: 0,
+            options: TcpOptions::default(),
+            payload: &[],
+        };
+        let eth = EthernetRepr {
+            src_addr: PEER_MAC,
+            // Broadcast MAC: the interface takes it, so only the IP
+            // address decides.
+            dst_addr: EthernetAddress::BROADCAST,
+            ethertype: EtherType::Ipv4,
+            vlan: None,
+        };
+        let ip = Ipv4Repr {
+            src_addr: B,
+            dst_addr: dst,
+            protocol: IpProtocol::Tcp,
+            payload_len: seg.buffer_len(),
+            ttl: 64,
+            ident: 1,
+            dont_frag: true,
+            dscp_ecn: 0,
+        };
+        let mut f = pool.alloc().unwrap();
+        let len = emit_tcp_frame(f.buffer_mut(), &eth, &ip, &seg, true).unwrap();
+        f.set_len(len);
+        if corrupt {
+            // Flip a bit of the TCP sequence number: the checksum no longer
+            // matches (the IPv4 header checksum still does).
+            f.as_mut_slice()[14 + 20 + 4] ^= 0x01;
+        }
+        f
+    }
+
+    fn server() -> (Stack, Box<dyn NicQueue>) {
+        let (a, b) = MemoryNic::pair(1, 256);
+        let cfg = StackConfig {
+            addr: Ipv4Cidr {
+                address: A,
+                prefix_len: 24,
+            },
+            ..StackConfig::default()
+        };
+        let mut s = Stack::new(cfg, a.split_boxed().remove(0)).unwrap();
+        s.tcp_mut().listen(SocketAddrV4::new(A, 80), 4).unwrap();
+        (s, b.split_boxed().remove(0))
+    }
+
+    /// MUST-3 (§3.1): a segment with a bad checksum is dropped before TCP
+    /// sees it; the same segment with a good checksum opens a connection.
+    #[test]
+    fn must_3_bad_tcp_checksum_is_dropped() {
+        let (mut s, mut peer) = server();
+        let mut pool = FramePool::new(8);
+        let now = Instant::from_secs(1);
+        let mut frames = vec![syn_frame(&mut pool, A, true)];
+        peer.tx_burst(&mut frames, &mut pool);
+        s.poll(now);
+        assert_eq!(s.stats().drops(DropReason::BadChecksum), 1, "{}", s.stats());
+        assert_eq!(s.tcp().stats().segs_in, 0);
+        assert_eq!(s.tcp().sockets_in_use(), 1);
+        let mut frames = vec![syn_frame(&mut pool, A, false)];
+        peer.tx_burst(&mut frames, &mut pool);
+        s.poll(now);
+        assert_eq!(s.tcp().stats().segs_in, 1);
+        assert_eq!(s.tcp().sockets_in_use(), 2, "listener + SYN-RECEIVED child");
+    }
+
+    /// MUST-57 (§3.9.2.1 / RFC 1122 §4.2.3.10): a SYN to a broadcast
+    /// address is silently discarded.
+    #[test]
+    fn must_57_syn_to_broadcast_is_discarded() {
+        let (mut s, mut peer) = server();
+        let mut pool = FramePool::new(8);
+        let now = Instant::from_secs(1);
+        for dst in [Ipv4Address::BROADCAST, Ipv4Address::new(10, 0, 0, 255)] {
+            let mut frames = vec![syn_frame(&mut pool, dst, false)];
+            peer.tx_burst(&mut frames, &mut pool);
+            s.poll(now);
+            s.flush(now);
+        }
+        assert_eq!(s.tcp().stats().segs_in, 0);
+        assert_eq!(s.tcp().sockets_in_use(), 1);
+        assert_eq!(s.stats().drops(DropReason::NotForUs), 2);
+        let mut rx = Vec::new();
+        peer.rx_burst(&mut pool, &mut rx, 8);
+        let ipv4 = rx
+            .iter()
+            .filter(|f| f.as_slice()[12..14] == [0x08, 0x00])
+            .count();
+        assert_eq!(ipv4, 0, "no IPv4 frame sent back (ARP announcements only)");
+    }
+}
