@@ -136,7 +136,7 @@ fn bench_input(c: &mut Criterion) {
         bch.iter(|| {
             seg.payload = &payload;
             b.input(now, A, B, black_box(&seg));
-            seg.seq = seg.seq + payload.len();
+            seg.seq += payload.len();
             let n = b.recv(sb, &mut buf).unwrap();
             assert_eq!(n, 64, "the segment was accepted in order");
             batch += 1;
@@ -192,7 +192,7 @@ fn bench_send_dispatch(c: &mut Criterion) {
                 total += start.elapsed();
                 done += k;
                 // Untimed: acknowledge everything sent.
-                last_end = last_end + (k as usize * payload.len());
+                last_end += k as usize * payload.len();
                 ack.ack = last_end;
                 now += Duration::from_micros(5);
                 a.input(now, B, A, &ack);
