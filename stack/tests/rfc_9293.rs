@@ -412,6 +412,32 @@ fn must_9_default_isn_secret_is_not_a_constant() {
     assert_ne!(isn(), isn(), "ISN predictable from the default seed");
 }
 
+/// MUST-39 (§3.8.6.2.2): receiver SWS avoidance: reading a little of a full
+/// buffer does not open the window (the right edge moves only by at least
+/// min(MSS, buffer / 2)); reading the rest does, with a window update.
+#[test]
+fn must_39_receiver_sws_avoidance() {
+    script(
+        "config recv_buffer 4096
+config timestamps false
+0.000 listen 8080
+0.000 < S 0:0(0) win 65535 <mss 1000>
+0.000 > S. 0:0(0) ack 1 win 4096 <mss 1460>
++0.010 < . 1:1(0) ack 1 win 65535
++0 accept
++0 < . 1:1001(1000) ack 1 win 65535
++0 < . 1001:2001(1000) ack 1 win 65535
++0 > . 1:1(0) ack 2001 win 2096
++0 < . 2001:3001(1000) ack 1 win 65535
++0 < . 3001:4001(1000) ack 1 win 65535
++0 > . 1:1(0) ack 4001 win 96
++0.010 read 500
++0.100 read 3500
++0 > . 1:1(0) ack 4001 win 4096
+",
+    );
+}
+
 mod whole_stack {
     //! Requirements checked at the `Stack` level (frames over the memory NIC).
 
