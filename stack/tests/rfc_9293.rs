@@ -507,6 +507,20 @@ fn shld_11_default_r2_at_least_100_s_and_must_28_keepalive_default() {
     );
 }
 
+/// MUST-40 (§3.8.6.3): the ACK delay is less than 0.5 s: the default is
+/// 40 ms and a configuration above 500 ms is refused.
+#[test]
+fn must_40_delayed_ack_below_half_a_second() {
+    assert!(TcpConfig::default().delayed_ack < Duration::from_millis(500));
+    let bad = TcpConfig {
+        delayed_ack: Duration::from_millis(501),
+        ..TcpConfig::default()
+    };
+    let e = bad.validate().unwrap_err();
+    assert_eq!(e.field, "delayed_ack");
+    assert!(TcpStack::new(bad, &[A]).is_err());
+}
+
 mod whole_stack {
     //! Requirements checked at the `Stack` level (frames over the memory NIC).
 
