@@ -521,6 +521,26 @@ fn must_40_delayed_ack_below_half_a_second() {
     assert!(TcpStack::new(bad, &[A]).is_err());
 }
 
+/// MUST-58/MUST-59 (§3.10.7.4): segments processed together are ACKed
+/// together: a burst of in-order full-sized segments delivered in one tick
+/// gets one cumulative ACK, sent after all of them were processed.
+#[test]
+fn must_59_one_ack_for_a_burst_of_segments() {
+    let (mut a, mut b, c, _s, now) = established(TcpConfig::default());
+    a.send(c, &[3u8; 5 * 1400]).unwrap();
+    let segs = out(&mut a, now);
+    assert!(segs.len() >= 3, "{} segments", segs.len());
+    let end = segs
+        .iter()
+        .map(|s| s.repr.seq + s.data.len())
+        .max()
+        .unwrap();
+    deliver(&mut b, now, &segs);
+    let acks = out(&mut b, now);
+    assert_eq!(acks.len(), 1, "one ACK for the burst");
+    assert_eq!(acks[0].repr.ack, end, "acknowledging all of it");
+}
+
 mod whole_stack {
     //! Requirements checked at the `Stack` level (frames over the memory NIC).
 
