@@ -353,6 +353,12 @@ impl Interface {
         if !self.accepts(ip.dst_addr) {
             return self.drop_frame(DropReason::NotForUsIp);
         }
+        // RFC 1122 §3.2.1.3: a datagram whose source is a broadcast or
+        // multicast address is discarded.
+        let src = ip.src_addr;
+        if src.is_broadcast() || src.is_multicast() || src == self.config.cidr.broadcast() {
+            return self.drop_frame(DropReason::Malformed);
+        }
         let unicast = ip.dst_addr == self.ipv4_addr();
         match ip.protocol {
             IpProtocol::Tcp if unicast => {

@@ -52,6 +52,13 @@ impl TcpStack {
             self.stats.drops.not_local += 1;
             return;
         }
+        // MUST-63 (RFC 9293 §3.9.2.3, RFC 1122 §4.2.3.10): a segment from a
+        // broadcast, multicast or unspecified source is silently dropped
+        // (no SYN-ACK, no RST).
+        if src.is_broadcast() || src.is_multicast() || src.is_unspecified() {
+            self.stats.drops.bad_source += 1;
+            return;
+        }
         // Sixth step, URG: urgent data is not supported; it is delivered
         // as ordinary data and counted.
         if seg.flags.contains(TcpFlags::URG) {

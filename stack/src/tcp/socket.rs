@@ -185,7 +185,10 @@ impl TcpStack {
     ) -> Result<SocketId> {
         self.now = now;
         let rip = *remote.ip();
-        if rip.is_unspecified() || remote.port() == 0 {
+        // MUST-46 (RFC 9293 §3.9.1.1): no connection to a broadcast or
+        // multicast address.
+        if rip.is_unspecified() || rip.is_broadcast() || rip.is_multicast() || remote.port() == 0
+        {
             return Err(TcpError::InvalidInput);
         }
         let lip = match local {
@@ -194,6 +197,11 @@ impl TcpStack {
                     return Err(TcpError::AddrNotAvailable);
                 }
                 *l.ip()
+            }
+            // To a loopback address, from the loopback address (as the
+            // kernel's source address selection does).
+            _ if rip.is_loopback() && self.is_local(Ipv4Address::LOCALHOST) => {
+                Ipv4Address::LOCALHOST
             }
             _ => self.local_addrs[0],
         };

@@ -91,7 +91,9 @@ pub struct TcpConfig {
     pub rto_min: Duration,
     /// Upper bound of the RTO (backoff included).
     pub rto_max: Duration,
-    /// SYN / SYN-ACK retransmissions before giving up.
+    /// SYN / SYN-ACK retransmissions before giving up. The default, 7,
+    /// keeps retrying for about 3 minutes with the default RTOs (RFC 9293
+    /// MUST-23; Linux's 6 gives up after about 2).
     pub syn_retries: u8,
     /// Data retransmissions without progress before giving up.
     pub data_retries: u8,
@@ -139,7 +141,7 @@ impl Default for TcpConfig {
             rto_initial: Duration::from_secs(1),
             rto_min: Duration::from_millis(200),
             rto_max: Duration::from_secs(60),
-            syn_retries: 6,
+            syn_retries: 7,
             data_retries: 15,
             keepalive: KeepaliveConfig::default(),
             keepalive_default: false,
@@ -259,6 +261,8 @@ impl TcpConfig {
 pub struct DropStats {
     /// To an address that is not ours.
     pub not_local: u64,
+    /// From a broadcast, multicast or unspecified source (RFC 1122 §4.2.3.10).
+    pub bad_source: u64,
     /// To no socket (answered with RST unless it was a RST).
     pub no_socket: u64,
     /// Outside the receive window.
@@ -341,7 +345,7 @@ pub struct TcpStats {
 impl fmt::Display for TcpStats {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let d = &self.drops;
-        let rows: [(&str, u64); 36] = [
+        let rows: [(&str, u64); 37] = [
             ("segs_in", self.segs_in),
             ("segs_out", self.segs_out),
             ("bytes_in", self.bytes_in),
@@ -366,6 +370,7 @@ impl fmt::Display for TcpStats {
             ("keepalive_probes", self.keepalive_probes),
             ("urgent_ignored", self.urgent_ignored),
             ("drop_not_local", d.not_local),
+            ("drop_bad_source", d.bad_source),
             ("drop_no_socket", d.no_socket),
             ("drop_out_of_window", d.out_of_window),
             ("drop_paws", d.paws),

@@ -119,6 +119,13 @@ impl TcpStack {
                 self.enter_closed(index, None);
             }
             State::Established | State::CloseWait if t.has(TcbFlags::KEEPALIVE) => {
+                // MUST-26 (RFC 9293 §3.8.4): probe only when no sent data
+                // is outstanding; retransmission handles a silent peer then.
+                if t.hot.snd.una != t.send.max {
+                    t.timers.ka_probes = 0;
+                    t.timers.keepalive_at = Some(now + t.opts.ka_idle);
+                    return;
+                }
                 let idle = now.saturating_duration_since(t.timers.last_rx);
                 if idle < t.opts.ka_idle && t.timers.ka_probes == 0 {
                     t.timers.keepalive_at = Some(t.timers.last_rx + t.opts.ka_idle);
