@@ -142,7 +142,7 @@ fn must_63_syn_from_broadcast_or_multicast_source_is_dropped() {
 /// MSS, which accounts for the TCP options the segment carries: every
 /// segment fits the MTU, also when it carries SACK blocks.
 #[test]
-#[ignore = "MUST-16 not met: send_segment sizes data by send.mss (TS option only), SACK blocks overflow the MTU"]
+
 fn must_16_full_segments_with_sack_blocks_fit_the_mtu() {
     let (mut a, mut b, c, s, mut now) = established(TcpConfig::default());
     // b sends two segments; the first is lost, so a holds out-of-order data

@@ -16,7 +16,7 @@ use super::tcb::{Tcb, TcbFlags};
 use super::tx_list::{ListFlags, TxKind};
 use crate::time::Instant;
 use crate::wire::ipv4::Ipv4Address;
-use crate::wire::tcp::{TcpFlags, TcpOptions, TcpRepr};
+use crate::wire::tcp::{options_len, TcpFlags, TcpOptions, TcpRepr};
 use crate::wire::SeqNumber;
 
 /// `emit` had no frame buffer left.
@@ -442,8 +442,14 @@ impl TcpStack {
         }
         let off = seq - una;
         let buffered = t.sndbuf.len();
+        let options = Self::data_options(t, now);
+        // MUST-16 (RFC 9293 §3.7.1): the data fits the effective send MSS
+        // less the options this segment carries. `send.mss` already allows
+        // for the timestamp option; SACK blocks take more room.
+        let ts_room = if t.has(TcbFlags::TIMESTAMPS) { 12 } else { 0 };
+        let room = (usize::from(t.send.mss) + ts_room).saturating_sub(options_len(&options));
         let data = if off < buffered {
-            len.min(buffered - off).min(self.scratch.len())
+            len.min(buffered - off).min(room).min(self.scratch.len())
         } else {
             0
         };
@@ -452,7 +458,6 @@ impl TcpStack {
             return Ok(None);
         }
         let data = t.sndbuf.read_at(&self.pool, off, &mut self.scratch[..data]);
-        let options = Self::data_options(t, now);
         let window = advertise(t, rcv_space(t, pool_free));
         let mut flags = TcpFlags::ACK;
         if data > 0 && off + data == buffered {
