@@ -396,7 +396,7 @@ fn must_26_no_keepalive_while_data_is_outstanding() {
 /// constant: two stacks built with the default configuration must not pick
 /// the same ISN for the same connection at the same time.
 #[test]
-#[ignore = "MUST-9 not met: the ISN secret derives from TcpConfig::seed, a public constant by default"]
+
 fn must_9_default_isn_secret_is_not_a_constant() {
     let isn = || {
         let mut a = TcpStack::new(TcpConfig::default(), &[A]).unwrap();
@@ -444,7 +444,7 @@ config timestamps false
 /// answering (here the peer ACKs the first segment, offers a zero window,
 /// and answers every later segment with the same ACK).
 #[test]
-#[ignore = "MUST-35 not met: after a shrink to zero with data in flight, RTOs send nothing (window 0) and the retry limit times the connection out"]
+
 fn must_35_window_shrunk_to_zero_is_probed_not_timed_out() {
     let cfg = TcpConfig {
         data_retries: 3,

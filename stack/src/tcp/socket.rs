@@ -187,8 +187,7 @@ impl TcpStack {
         let rip = *remote.ip();
         // MUST-46 (RFC 9293 §3.9.1.1): no connection to a broadcast or
         // multicast address.
-        if rip.is_unspecified() || rip.is_broadcast() || rip.is_multicast() || remote.port() == 0
-        {
+        if rip.is_unspecified() || rip.is_broadcast() || rip.is_multicast() || remote.port() == 0 {
             return Err(TcpError::InvalidInput);
         }
         let lip = match local {

@@ -120,8 +120,23 @@ pub struct TcpConfig {
     /// Let a new connection take over a 4-tuple in TIME-WAIT when that is
     /// safe (RFC 6191 spirit).
     pub time_wait_reuse: bool,
-    /// Seed of the per-core random generator (ISN secret, hash seeds, …).
+    /// Seed of the per-core random generator: the ISN and SYN-cookie
+    /// secrets (RFC 6528), hash seeds, timestamp offsets. The default draws
+    /// a fresh one from the operating system's randomness for every
+    /// configuration (RFC 9293 MUST-9: the ISN function must not be
+    /// computable from outside); set it for a reproducible run (tests,
+    /// simulations).
     pub seed: u64,
+}
+
+/// A fresh secret seed: std's `RandomState` keys come from the operating
+/// system's randomness (and differ per call), mixed with the wall clock.
+fn secret_seed() -> u64 {
+    use std::hash::BuildHasher;
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_nanos() as u64);
+    std::collections::hash_map::RandomState::new().hash_one(nanos)
 }
 
 impl Default for TcpConfig {
@@ -154,7 +169,7 @@ impl Default for TcpConfig {
             sack: true,
             window_scaling: true,
             time_wait_reuse: true,
-            seed: 0x6d74_6370,
+            seed: secret_seed(),
         }
     }
 }

@@ -87,6 +87,31 @@ impl TcpStack {
                 if t.hot.snd.una == t.send.max {
                     return;
                 }
+                if t.hot.snd.wnd == 0 {
+                    // MUST-35, SHLD-17 (RFC 9293 §3.8.6.1): the peer shrank
+                    // its window to zero under data in flight. Probe it as
+                    // a zero window; while the peer answers (anything heard
+                    // since the last timeout), the connection stays open.
+                    let answered = now.saturating_duration_since(t.timers.last_rx) <= t.rtt.rto();
+                    if answered {
+                        t.timers.retries = 0;
+                    } else if t.timers.retries >= self.cfg.data_retries {
+                        self.stats.conns_timed_out += 1;
+                        self.enter_closed(index, Some(TcpError::TimedOut));
+                        return;
+                    } else {
+                        t.timers.retries += 1;
+                    }
+                    t.rtt.backoff();
+                    t.sampler.on_retransmit();
+                    // Resend from SND.UNA once the window opens.
+                    t.hot.snd.nxt = t.hot.snd.una;
+                    t.hot.flags.set(TcbFlags::PROBE);
+                    t.timers.rto_at = Some(now + t.rtt.rto());
+                    self.stats.window_probes += 1;
+                    self.queue(index, TxKind::Send);
+                    return;
+                }
                 if t.timers.retries >= self.cfg.data_retries {
                     self.stats.conns_timed_out += 1;
                     self.enter_closed(index, Some(TcpError::TimedOut));
