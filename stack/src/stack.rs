@@ -186,6 +186,9 @@ impl Stack {
         tcfg.mtu = tcfg.mtu.min(info.mtu);
         let locals = [config.addr.address, Ipv4Address::LOCALHOST];
         let mut tcp = TcpStack::new(tcfg, &locals).map_err(|e| StackError::Tcp(e.to_string()))?;
+        if config.addr.prefix_len < 31 {
+            tcp.set_broadcast_addrs(&[config.addr.broadcast()]);
+        }
         if info.queues > 1 {
             // Active opens pick ports whose replies hash back to this queue.
             let rss = Rss::symmetric(info.queues);

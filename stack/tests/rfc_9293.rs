@@ -1,7 +1,6 @@
 //! RFC 9293 Appendix B requirements that no other test covered (see
-//! docs/conformance.md). Tests marked `#[ignore = "... not met ..."]` state
-//! what the RFC requires and fail on the current engine: they document a
-//! known violation and start passing once it is fixed.
+//! docs/conformance.md), the seven violations found by the first review
+//! included (they failed before their fixes).
 
 use std::net::SocketAddrV4;
 
@@ -556,6 +555,15 @@ mod whole_stack {
     const PEER_MAC: EthernetAddress = EthernetAddress([2, 0, 0, 0, 0, 9]);
 
     fn syn_frame(pool: &mut FramePool, dst: Ipv4Address, corrupt: bool) -> mtcp_stack::nic::Frame {
+        syn_frame_from(pool, B, dst, corrupt)
+    }
+
+    fn syn_frame_from(
+        pool: &mut FramePool,
+        src: Ipv4Address,
+        dst: Ipv4Address,
+        corrupt: bool,
+    ) -> mtcp_stack::nic::Frame {
         let seg = TcpRepr {
             src_port: 4000,
             dst_port: 80,
@@ -576,7 +584,7 @@ mod whole_stack {
             vlan: None,
         };
         let ip = Ipv4Repr {
-            src_addr: B,
+            src_addr: src,
             dst_addr: dst,
             protocol: IpProtocol::Tcp,
             payload_len: seg.buffer_len(),
@@ -653,5 +661,43 @@ mod whole_stack {
             .filter(|f| f.as_slice()[12..14] == [0x08, 0x00])
             .count();
         assert_eq!(ipv4, 0, "no IPv4 frame sent back (ARP announcements only)");
+    }
+
+    /// MUST-63 at the interface (RFC 1122 §3.2.1.3): a SYN whose source is
+    /// the subnet's broadcast address (which the TCP engine cannot know) or
+    /// a multicast address is discarded before TCP, unanswered.
+    #[test]
+    fn must_63_syn_from_subnet_broadcast_dropped_by_the_interface() {
+        let (mut s, mut peer) = server();
+        let mut pool = FramePool::new(8);
+        let now = Instant::from_secs(1);
+        for src in [
+            Ipv4Address::new(10, 0, 0, 255),
+            Ipv4Address::new(224, 0, 0, 9),
+        ] {
+            let mut frames = vec![syn_frame_from(&mut pool, src, A, false)];
+            peer.tx_burst(&mut frames, &mut pool);
+            s.poll(now);
+            s.flush(now);
+        }
+        assert_eq!(s.tcp().stats().segs_in, 0, "TCP saw nothing");
+        assert_eq!(s.stats().drops(DropReason::Malformed), 2, "{}", s.stats());
+        let mut rx = Vec::new();
+        peer.rx_burst(&mut pool, &mut rx, 16);
+        // Only the gratuitous ARP went out: no SYN-ACK, no RST.
+        assert_eq!(rx.len(), 1);
+    }
+
+    /// MUST-46 for the subnet's broadcast address, which only the stack
+    /// (not the TCP engine alone) knows.
+    #[test]
+    fn must_46_connect_to_the_subnet_broadcast_is_rejected() {
+        let (mut s, _peer) = server();
+        let r = s.tcp_mut().connect(
+            Instant::from_secs(1),
+            SocketAddrV4::new(Ipv4Address::new(10, 0, 0, 255), 80),
+            None,
+        );
+        assert_eq!(r.unwrap_err(), TcpError::InvalidInput);
     }
 }

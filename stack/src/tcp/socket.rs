@@ -103,6 +103,14 @@ impl TcpStack {
             .ok_or(TcpError::InvalidSocket)
     }
 
+    /// The directed broadcast addresses of our subnets, which the engine
+    /// cannot derive from its addresses alone: `connect` refuses them
+    /// (RFC 9293 MUST-46).
+    pub fn set_broadcast_addrs(&mut self, addrs: &[Ipv4Address]) {
+        self.broadcasts.clear();
+        self.broadcasts.extend_from_slice(addrs);
+    }
+
     /// Installs the filter that active opens use to pick ephemeral ports
     /// (RSS-aware: accept only tuples whose replies reach this core).
     pub fn set_port_filter(&mut self, filter: PortFilter) {
@@ -187,7 +195,12 @@ impl TcpStack {
         let rip = *remote.ip();
         // MUST-46 (RFC 9293 §3.9.1.1): no connection to a broadcast or
         // multicast address.
-        if rip.is_unspecified() || rip.is_broadcast() || rip.is_multicast() || remote.port() == 0 {
+        if rip.is_unspecified()
+            || rip.is_broadcast()
+            || rip.is_multicast()
+            || self.broadcasts.contains(&rip)
+            || remote.port() == 0
+        {
             return Err(TcpError::InvalidInput);
         }
         let lip = match local {

@@ -440,6 +440,8 @@ pub struct TcpStack {
     pub(crate) time_wait: CoarseList,
     /// Connections now in TIME-WAIT.
     pub(crate) time_wait_sockets: usize,
+    /// Directed broadcast addresses of our subnets (`connect` refuses them).
+    pub(crate) broadcasts: Vec<Ipv4Address>,
     pub(crate) lists: TxLists,
     pub(crate) events: EventQueue,
     pub(crate) replies: VecDeque<Reply>,
@@ -503,6 +505,7 @@ impl TcpStack {
             wheel: TimerWheel::new(n, Instant::ZERO),
             time_wait: CoarseList::new(n),
             time_wait_sockets: 0,
+            broadcasts: Vec::new(),
             lists: TxLists::new(n),
             events: EventQueue::new(n),
             replies: VecDeque::with_capacity(REPLY_QUEUE),

@@ -1,0 +1,353 @@
+//! Echo over a real veth pair with the Linux kernel as the client: mtcp's
+//! `echo` example on AF_PACKET, on AF_XDP and (when given a DPDK build) on
+//! DPDK's `net_af_xdp`, against a tokio echo server on the kernel's own
+//! stack over the same veth. Reports transactions/s, latency and the
+//! server's CPU time per transaction (user + system, from /proc).
+//!
+//! Needs root and network namespaces (`scripts/netns.sh up` is run here).
+//!
+//! ```sh
+//! cargo build --release -p examples
+//! cargo run --release -p benches --bin veth -- --echo target/release/echo [--seconds 5] [--conns 8]
+//!     [--dpdk-echo PATH_TO_ECHO_BUILT_WITH_--features_dpdk] [--json]
+//! ```
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::{SocketAddr, TcpStream};
+use std::process::{Child, Command, Stdio};
+use std::sync::mpsc;
+use std::thread;
+use std::time::{Duration, Instant};
+
+use hdrhistogram::Histogram;
+
+const STACK_NS: &str = "mtcp-stk";
+const PEER_NS: &str = "mtcp-peer";
+const STACK_IF: &str = "mtcp-s0";
+const MTCP_ADDR: &str = "10.99.0.2";
+const KERNEL_ADDR: &str = "10.99.0.3";
+const PORT: u16 = 8080;
+
+struct Options {
+    echo: String,
+    dpdk_echo: Option<String>,
+    seconds: f64,
+    conns: usize,
+    json: bool,
+}
+
+fn parse() -> Result<Options, String> {
+    let mut o = Options {
+        echo: "target/release/echo".into(),
+        dpdk_echo: None,
+        seconds: 5.0,
+        conns: 8,
+        json: false,
+    };
+    let mut args = std::env::args().skip(1);
+    while let Some(a) = args.next() {
+        let mut val = |n: &str| args.next().ok_or(format!("{n} needs a value"));
+        match a.as_str() {
+            "--echo" => o.echo = val("--echo")?,
+            "--dpdk-echo" => o.dpdk_echo = Some(val("--dpdk-echo")?),
+            "--seconds" => {
+                o.seconds = val("--seconds")?
+                    .parse()
+                    .map_err(|_| "--seconds: expected a number")?
+            }
+            "--conns" => {
+                o.conns = val("--conns")?
+                    .parse()
+                    .map_err(|_| "--conns: expected a whole number")?
+            }
+            "--json" => o.json = true,
+            "--serve-tokio" => {
+                serve_tokio(&val("--serve-tokio")?);
+                std::process::exit(0);
+            }
+            other => return Err(format!("unknown argument {other:?}")),
+        }
+    }
+    Ok(o)
+}
+
+/// The tokio echo server (run inside the stack's namespace, on the kernel
+/// address given to the veth for this run).
+fn serve_tokio(addr: &str) {
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("tokio runtime");
+    rt.block_on(async {
+        let listener = tokio::net::TcpListener::bind(addr).await.expect("bind");
+        eprintln!("listening on {addr}");
+        loop {
+            let (s, _) = listener.accept().await.expect("accept");
+            let _ = s.set_nodelay(true);
+            tokio::spawn(async move {
+                let _ = benches::loops::echo_server(s, 4096).await;
+            });
+        }
+    });
+}
+
+fn sh(args: &[&str]) -> Result<(), String> {
+    let st = Command::new(args[0])
+        .args(&args[1..])
+        .status()
+        .map_err(|e| format!("{}: {e}", args.join(" ")))?;
+    if st.success() {
+        Ok(())
+    } else {
+        Err(format!("{} failed: {st}", args.join(" ")))
+    }
+}
+
+/// The server's CPU time (user + system) in seconds.
+fn cpu_seconds(pid: u32) -> Result<f64, String> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).map_err(|e| e.to_string())?;
+    let rest = stat.rsplit_once(')').map(|(_, r)| r).ok_or("bad stat")?;
+    let f: Vec<&str> = rest.split_whitespace().collect();
+    // Fields after the command: state is 0, utime 11, stime 12.
+    let ticks: f64 = f[11].parse::<f64>().unwrap_or(0.0) + f[12].parse::<f64>().unwrap_or(0.0);
+    // SAFETY: sysconf has no preconditions.
+    let hz = unsafe { libc::sysconf(libc::_SC_CLK_TCK) } as f64;
+    Ok(ticks / hz)
+}
+
+struct Server {
+    child: Child,
+}
+
+impl Server {
+    /// Starts `cmd` in the stack's namespace and waits for "listening on".
+    fn start(env: &[(&str, &str)], cmd: &[&str]) -> Result<Server, String> {
+        let mut c = Command::new("ip");
+        c.args(["netns", "exec", STACK_NS, "env"]);
+        for (k, v) in env {
+            c.arg(format!("{k}={v}"));
+        }
+        c.args(cmd).stdout(Stdio::null()).stderr(Stdio::piped());
+        let mut child = c.spawn().map_err(|e| format!("spawn {cmd:?}: {e}"))?;
+        let stderr = child.stderr.take().ok_or("no stderr")?;
+        let (tx, rx) = mpsc::channel();
+        thread::spawn(move || {
+            let mut lines = BufReader::new(stderr).lines();
+            for line in lines.by_ref().map_while(Result::ok) {
+                if line.contains("listening on") {
+                    let _ = tx.send(Ok(()));
+                    break;
+                }
+                let _ = tx.send(Err(line));
+            }
+            for _ in lines {}
+        });
+        let deadline = Instant::now() + Duration::from_secs(30);
+        let mut log = Vec::new();
+        loop {
+            match rx.recv_timeout(deadline.saturating_duration_since(Instant::now())) {
+                Ok(Ok(())) => return Ok(Server { child }),
+                Ok(Err(line)) => log.push(line),
+                Err(_) => {
+                    let _ = child.kill();
+                    return Err(format!("server did not start: {}", log.join(" | ")));
+                }
+            }
+        }
+    }
+
+    fn pid(&self) -> u32 {
+        // `ip netns exec` and `env` exec the server in place.
+        self.child.id()
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Kernel clients in the peer namespace: `conns` threads, one connection
+/// each, 64-byte request/response for `seconds`.
+fn clients(
+    addr: SocketAddr,
+    conns: usize,
+    seconds: f64,
+) -> Result<(u64, Histogram<u64>, f64), String> {
+    let start = Instant::now() + Duration::from_millis(300);
+    let end = start + Duration::from_secs_f64(seconds);
+    let threads: Vec<_> = (0..conns)
+        .map(|_| {
+            thread::spawn(move || -> Result<(u64, Histogram<u64>), String> {
+                mtcp::stack::nic::sys::enter_netns(PEER_NS).map_err(|e| format!("netns: {e}"))?;
+                let mut h = Histogram::<u64>::new_with_bounds(1, 60_000_000_000, 3)
+                    .map_err(|e| e.to_string())?;
+                let mut s = TcpStream::connect_timeout(&addr, Duration::from_secs(5))
+                    .map_err(|e| format!("connect {addr}: {e}"))?;
+                s.set_nodelay(true).map_err(|e| e.to_string())?;
+                s.set_read_timeout(Some(Duration::from_secs(5)))
+                    .map_err(|e| e.to_string())?;
+                let msg = [0x61u8; 64];
+                let mut back = [0u8; 64];
+                let mut n = 0;
+                loop {
+                    let t0 = Instant::now();
+                    if t0 >= end {
+                        break;
+                    }
+                    s.write_all(&msg).map_err(|e| e.to_string())?;
+                    s.read_exact(&mut back).map_err(|e| e.to_string())?;
+                    if t0 >= start {
+                        n += 1;
+                        let _ = h.record(t0.elapsed().as_nanos().max(1) as u64);
+                    }
+                }
+                Ok((n, h))
+            })
+        })
+        .collect();
+    let mut total = 0;
+    let mut hist =
+        Histogram::<u64>::new_with_bounds(1, 60_000_000_000, 3).map_err(|e| e.to_string())?;
+    for t in threads {
+        let (n, h) = t.join().map_err(|_| "client panicked")??;
+        total += n;
+        hist.add(h).map_err(|e| e.to_string())?;
+    }
+    Ok((total, hist, seconds))
+}
+
+/// Starts one system's server; returns it with the address to reach.
+type Starter<'a> = Box<dyn Fn() -> Result<(Server, SocketAddr), String> + 'a>;
+
+struct Row {
+    system: String,
+    tx_per_s: f64,
+    p50_us: f64,
+    p99_us: f64,
+    cpu_us_per_tx: f64,
+}
+
+fn measure(name: &str, server: Server, addr: SocketAddr, o: &Options) -> Result<Row, String> {
+    let cpu0 = cpu_seconds(server.pid())?;
+    let t0 = Instant::now();
+    let (n, hist, _) = clients(addr, o.conns, o.seconds)?;
+    let wall = t0.elapsed().as_secs_f64();
+    let cpu = cpu_seconds(server.pid())? - cpu0;
+    drop(server);
+    let measured = o.seconds;
+    // CPU over the whole client run (connect + warm-up + window) per
+    // transaction of the window: an upper bound of the per-transaction cost.
+    let _ = wall;
+    Ok(Row {
+        system: name.into(),
+        tx_per_s: n as f64 / measured,
+        p50_us: hist.value_at_quantile(0.5) as f64 / 1000.0,
+        p99_us: hist.value_at_quantile(0.99) as f64 / 1000.0,
+        cpu_us_per_tx: if n > 0 {
+            cpu * 1e6 / n as f64
+        } else {
+            f64::NAN
+        },
+    })
+}
+
+fn mtcp_server(echo: &str, device: &str, extra: &[(&str, &str)]) -> Result<Server, String> {
+    let _ = sh(&["ip", "-n", PEER_NS, "neigh", "flush", "dev", "mtcp-p0"]);
+    let mut env = vec![("MTCP_DEVICE", device), ("MTCP_ADDR", "10.99.0.2/24")];
+    env.extend_from_slice(extra);
+    Server::start(&env, &[echo, "0.0.0.0:8080"])
+}
+
+fn main() {
+    let o = match parse() {
+        Ok(o) => o,
+        Err(e) => {
+            eprintln!("veth: {e}");
+            std::process::exit(2);
+        }
+    };
+    if let Err(e) = sh(&["scripts/netns.sh", "up"]) {
+        eprintln!("veth: needs root and network namespaces: {e}");
+        std::process::exit(1);
+    }
+    let mtcp_addr: SocketAddr = format!("{MTCP_ADDR}:{PORT}").parse().expect("addr");
+    let kernel_addr: SocketAddr = format!("{KERNEL_ADDR}:{PORT}").parse().expect("addr");
+    let mut rows = Vec::new();
+    let af_packet = format!("af_packet:{STACK_IF}");
+    let xdp = format!("xdp:{STACK_IF}");
+    let mut runs: Vec<(String, Starter<'_>)> = vec![
+        (
+            "mtcp af_packet".into(),
+            Box::new(|| mtcp_server(&o.echo, &af_packet, &[]).map(|s| (s, mtcp_addr))),
+        ),
+        (
+            "mtcp xdp".into(),
+            Box::new(|| mtcp_server(&o.echo, &xdp, &[]).map(|s| (s, mtcp_addr))),
+        ),
+    ];
+    if let Some(dpdk) = &o.dpdk_echo {
+        let args = format!(
+            "-l 0 --no-huge --no-pci -m 256 --no-shconf --no-telemetry --vdev=net_af_xdp0,iface={STACK_IF}"
+        );
+        let dpdk = dpdk.clone();
+        runs.push((
+            "mtcp dpdk net_af_xdp".into(),
+            Box::new(move || {
+                mtcp_server(&dpdk, "dpdk", &[("MTCP_DPDK_ARGS", args.as_str())])
+                    .map(|s| (s, mtcp_addr))
+            }),
+        ));
+    }
+    let me = std::env::current_exe().expect("own path");
+    let me = me.to_string_lossy().into_owned();
+    runs.push((
+        "tokio (kernel)".into(),
+        Box::new(move || {
+            sh(&[
+                "ip",
+                "-n",
+                STACK_NS,
+                "addr",
+                "replace",
+                "10.99.0.3/24",
+                "dev",
+                STACK_IF,
+            ])?;
+            let kernel = format!("{KERNEL_ADDR}:{PORT}");
+            Server::start(&[], &[me.as_str(), "--serve-tokio", kernel.as_str()])
+                .map(|s| (s, kernel_addr))
+        }),
+    ));
+    for (name, start) in &runs {
+        eprintln!("veth: {name} ...");
+        let r = start().and_then(|(server, addr)| measure(name, server, addr, &o));
+        if name.starts_with("tokio") {
+            let _ = sh(&["ip", "-n", STACK_NS, "addr", "flush", "dev", STACK_IF]);
+        }
+        match r {
+            Ok(row) => rows.push(row),
+            Err(e) => eprintln!("veth: {name}: {e}"),
+        }
+        thread::sleep(Duration::from_millis(500));
+    }
+    if o.json {
+        for r in &rows {
+            println!(
+                "{{\"scenario\":\"veth-echo\",\"system\":{:?},\"conns\":{},\"tx_per_s\":{:.0},\"p50_us\":{:.1},\"p99_us\":{:.1},\"server_cpu_us_per_tx\":{:.2}}}",
+                r.system, o.conns, r.tx_per_s, r.p50_us, r.p99_us, r.cpu_us_per_tx
+            );
+        }
+    } else {
+        println!("| server | conns | tx/s | p50 µs | p99 µs | server CPU µs/tx |");
+        println!("|---|--:|--:|--:|--:|--:|");
+        for r in &rows {
+            println!(
+                "| {} | {} | {:.0} | {:.1} | {:.1} | {:.2} |",
+                r.system, o.conns, r.tx_per_s, r.p50_us, r.p99_us, r.cpu_us_per_tx
+            );
+        }
+    }
+}
