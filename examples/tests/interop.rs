@@ -310,13 +310,20 @@ impl Server {
         let (tx, rx) = mpsc::channel();
         {
             let log = log.clone();
+            let cores = topo.cores;
             thread::spawn(move || {
+                // `#[mtcp::main]` runs `main` on every core: each binds its
+                // own listener and prints its own line.
                 let mut tx = Some(tx);
+                let mut listening = 0;
                 for line in BufReader::new(stderr).lines() {
                     let Ok(line) = line else { break };
                     if line.contains("listening on") {
-                        if let Some(tx) = tx.take() {
-                            tx.send(()).ok();
+                        listening += 1;
+                        if listening == cores {
+                            if let Some(tx) = tx.take() {
+                                tx.send(()).ok();
+                            }
                         }
                     }
                     let mut log = log.lock().unwrap_or_else(|e| e.into_inner());
@@ -330,12 +337,46 @@ impl Server {
         if rx.recv_timeout(START_TIMEOUT).is_err() {
             let status = server.child.try_wait().ok().flatten();
             panic!(
-                "{}\nno `listening on` within {START_TIMEOUT:?} (exit: {status:?}); stderr:\n{}",
+                "{}\nnot one `listening on` per core within {START_TIMEOUT:?} (exit: {status:?}); stderr:\n{}",
                 server.what,
                 server.log()
             );
         }
         server
+    }
+
+    /// CPU time (clock ticks) of each core's thread: core 0 runs on the
+    /// main thread, the others on `mtcp-core-N` threads.
+    fn core_cpu(&self) -> Vec<(String, u64)> {
+        let pid = self.child.id().to_string();
+        let dir = format!("/proc/{pid}/task");
+        let mut out = Vec::new();
+        let Ok(tasks) = std::fs::read_dir(&dir) else {
+            return out;
+        };
+        for task in tasks.flatten() {
+            let path = task.path();
+            let comm = std::fs::read_to_string(path.join("comm")).unwrap_or_default();
+            let main = path.file_name().and_then(|n| n.to_str()) == Some(pid.as_str());
+            let comm = if main {
+                "mtcp-core-0 (main)"
+            } else {
+                comm.trim()
+            };
+            if !comm.starts_with("mtcp-core-") {
+                continue;
+            }
+            let stat = std::fs::read_to_string(path.join("stat")).unwrap_or_default();
+            // Fields after the parenthesised name: state is field 3, utime
+            // 14 and stime 15.
+            let rest = stat.rsplit_once(')').map(|(_, r)| r).unwrap_or("");
+            let f: Vec<&str> = rest.split_whitespace().collect();
+            let ticks = f.get(11).and_then(|v| v.parse::<u64>().ok()).unwrap_or(0)
+                + f.get(12).and_then(|v| v.parse::<u64>().ok()).unwrap_or(0);
+            out.push((comm.to_string(), ticks));
+        }
+        out.sort();
+        out
     }
 
     fn log(&self) -> String {
@@ -842,8 +883,13 @@ fn proxy(test: &str, backend: Backend, cores: usize) {
     let t = Instant::now();
     let upstream = KernelEcho::start(&topo);
     let server = start_proxy(test, &topo);
+    let before = server.core_cpu();
     run_plan(&topo, PROXY_PORT, PROXY, test);
+    let after = server.core_cpu();
     server.finish();
+    if cores > 1 {
+        check_both_cores_worked(test, &before, &after);
+    }
     let accepted = upstream.accepted.load(Ordering::Relaxed);
     drop(upstream);
     let expected = 1 + PROXY.parallel.0 + PROXY.sequential + PROXY.concurrent + 1;
@@ -899,11 +945,39 @@ fn two_cores(test: &str, backend: Backend) {
         };
         let t = Instant::now();
         let server = start_echo(test, &topo, &[]);
+        let before = server.core_cpu();
         run_plan(&topo, ECHO_PORT, FULL, test);
+        let after = server.core_cpu();
         server.finish();
+        check_both_cores_worked(test, &before, &after);
         eprintln!("{test}: echo passed in {:.2?}", t.elapsed());
     }
     proxy(&format!("{test}: proxy"), backend, 2);
+}
+
+/// Both core threads must have spent CPU time on the checks: each core
+/// serves the flows that hash to it, so a core that did (almost) nothing
+/// means the flows were not spread.
+fn check_both_cores_worked(test: &str, before: &[(String, u64)], after: &[(String, u64)]) {
+    let used: Vec<(String, u64)> = after
+        .iter()
+        .map(|(name, t)| {
+            let t0 = before
+                .iter()
+                .find(|(n, _)| n == name)
+                .map_or(0, |(_, t0)| *t0);
+            (name.clone(), t.saturating_sub(t0))
+        })
+        .collect();
+    eprintln!("{test}: CPU ticks per core during the checks: {used:?}");
+    assert_eq!(used.len(), 2, "{test}: expected two core threads");
+    let total: u64 = used.iter().map(|(_, t)| t).sum();
+    for (name, t) in &used {
+        assert!(
+            *t * 10 >= total,
+            "{test}: {name} used {t} of {total} ticks: the flows did not spread over both cores"
+        );
+    }
 }
 
 /// Whether TX checksum offload is on for the peer's interface.
