@@ -602,10 +602,33 @@ fn fill(seed: u64, buf: &mut [u8]) {
     }
 }
 
+/// Set while a test injects faults: the peer's neighbour entry for the
+/// stack may then fail (its unicast ARP probes or their replies dropped),
+/// and a connect fails with `EHOSTUNREACH` instead of retrying.
+static FAULTS_ACTIVE: AtomicBool = AtomicBool::new(false);
+
 fn connect(addr: SocketAddr) -> TcpStream {
     let t = Instant::now();
-    let s = TcpStream::connect_timeout(&addr, IO_TIMEOUT)
-        .unwrap_or_else(|e| panic!("connect {addr}: {e} after {:?}", t.elapsed()));
+    let mut tries = 0;
+    let s = loop {
+        match TcpStream::connect_timeout(&addr, IO_TIMEOUT) {
+            Ok(s) => break s,
+            Err(e)
+                if e.raw_os_error() == Some(libc::EHOSTUNREACH)
+                    && FAULTS_ACTIVE.load(Ordering::Relaxed)
+                    && tries < 3 =>
+            {
+                tries += 1;
+                eprintln!(
+                    "connect {addr}: EHOSTUNREACH after {:?} under injected faults \
+                     (the peer's neighbour entry failed); retry {tries}",
+                    t.elapsed()
+                );
+                thread::sleep(Duration::from_millis(200));
+            }
+            Err(e) => panic!("connect {addr}: {e} after {:?}", t.elapsed()),
+        }
+    };
     s.set_read_timeout(Some(IO_TIMEOUT)).expect("timeout");
     s.set_write_timeout(Some(IO_TIMEOUT)).expect("timeout");
     s.set_nodelay(true).ok();
@@ -929,7 +952,12 @@ fn echo_faults(test: &str, backend: Backend) {
     );
     eprintln!("{test}: MTCP_FAULTS={faults}");
     let server = start_echo(test, &topo, &[("MTCP_FAULTS", faults)]);
-    run_plan(&topo, ECHO_PORT, FAULTY, test);
+    FAULTS_ACTIVE.store(true, Ordering::Relaxed);
+    let outcome = std::panic::catch_unwind(|| run_plan(&topo, ECHO_PORT, FAULTY, test));
+    FAULTS_ACTIVE.store(false, Ordering::Relaxed);
+    if let Err(e) = outcome {
+        std::panic::resume_unwind(e);
+    }
     server.finish();
     eprintln!("{test}: passed in {:.2?}", t.elapsed());
 }
