@@ -71,6 +71,12 @@ use crate::wire::tcp::TcpPacket;
 /// Most mbufs handled by one `rte_eth_rx_burst` / `rte_eth_tx_burst` call.
 pub const BURST: usize = 64;
 
+/// Frames handed to `rte_eth_tx_burst` per call. `net_af_xdp` in copy mode
+/// kicks the kernel once per call and the kernel then sends at most 32
+/// frames: larger calls leave a backlog in the XDP TX ring that grows until
+/// frames are dropped, so bursts stay at 32 (mTCP's own TX batch).
+pub const TX_BURST: usize = 32;
+
 /// Bytes of packet data an mbuf holds (DPDK's default data room minus its
 /// headroom): a whole [`Frame`](super::FRAME_CAPACITY) fits in one mbuf.
 const MBUF_DATA_ROOM: u16 = sys::MTCP_RTE_MBUF_DEFAULT_BUF_SIZE as u16;
@@ -986,10 +992,10 @@ impl NicQueue for DpdkQueue {
                 done += 1;
                 continue;
             }
-            // The run of sendable frames at the front, up to one burst.
+            // The run of sendable frames at the front, up to one TX burst.
             let want = frames
                 .iter()
-                .take(BURST)
+                .take(TX_BURST)
                 .take_while(|f| f.len() <= max_len)
                 .count();
             // SAFETY: the pool is valid; `mbufs` has room for BURST >= want.
