@@ -67,6 +67,15 @@ pub trait IoDriver: 'static {
     /// without input (its earliest protocol timer), if any.
     fn next_deadline(&self) -> Option<StackInstant>;
 
+    /// A cheap check, called many times while the core spins idle between
+    /// ticks: true when input or queued output may be waiting, so the next
+    /// tick should run now. It must never miss input for long (a false
+    /// `false` only delays the next tick by a few hundred nanoseconds, as
+    /// the spin is bounded); the default, `true`, ticks at once.
+    fn has_input(&self) -> bool {
+        true
+    }
+
     /// Blocks until input arrives, `timeout` passes (`None`: no limit) or the
     /// [`unparker`](Self::unparker) is called. Spurious returns are fine.
     ///
@@ -188,6 +197,10 @@ impl IoDriver for NoNetwork {
 
     fn next_deadline(&self) -> Option<StackInstant> {
         None
+    }
+
+    fn has_input(&self) -> bool {
+        false
     }
 
     fn park(&mut self, timeout: Option<Duration>) {

@@ -69,6 +69,14 @@ impl IoDriver for StackDriver {
         self.stack.as_ref().and_then(|s| s.next_deadline())
     }
 
+    fn has_input(&self) -> bool {
+        let Some(stack) = self.stack.as_ref() else {
+            return false;
+        };
+        // An fd-based device's `rx_pending` is a system call: tick instead.
+        stack.has_pending_work() || stack.nic().raw_fd().is_some() || stack.rx_pending()
+    }
+
     fn park(&mut self, timeout: Option<Duration>) {
         let Some(stack) = self.stack.as_ref() else {
             return;

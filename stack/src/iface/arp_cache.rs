@@ -115,6 +115,9 @@ pub struct ArpCache {
     table: Vec<Option<Entry>>,
     bucket_mask: usize,
     pending: Vec<Option<Pending>>,
+    /// How many of `pending` are `Some`: the per-tick poll returns at once
+    /// when none is.
+    active: usize,
     slots: Vec<Slot>,
     data: Vec<u8>,
     free: Vec<u16>,
@@ -145,6 +148,7 @@ impl ArpCache {
             table: vec![None; buckets * WAYS],
             bucket_mask: buckets - 1,
             pending: vec![None; config.max_pending],
+            active: 0,
             slots: vec![Slot::default(); config.queue_slots],
             data: vec![0; config.queue_slots * config.slot_size],
             free: (0..config.queue_slots as u16).rev().collect(),
@@ -282,6 +286,7 @@ impl ArpCache {
             next: None,
         };
         if fresh {
+            self.active += 1;
             self.pending[pi] = Some(Pending {
                 ip: next_hop,
                 tries: 1,
@@ -309,6 +314,7 @@ impl ArpCache {
             return 0;
         };
         let p = self.pending[pi].take().expect("index found above");
+        self.active -= 1;
         let mut n = 0;
         let mut cur = p.head;
         // The chain is bounded by the number of slots.
@@ -328,6 +334,7 @@ impl ArpCache {
         let Some(p) = self.pending[pi].take() else {
             return 0;
         };
+        self.active -= 1;
         let mut n = 0;
         let mut cur = p.head;
         while let Some(slot) = cur {
@@ -346,6 +353,9 @@ impl ArpCache {
     /// `retry_interval` is non-zero, so a caller loop bounded by
     /// `max_pending` sees them all.
     pub fn poll(&mut self, now: Instant) -> Option<PollAction> {
+        if self.active == 0 {
+            return None;
+        }
         let pi = self
             .pending
             .iter()
@@ -364,6 +374,9 @@ impl ArpCache {
 
     /// When [`poll`](Self::poll) next has something to do, if ever.
     pub fn next_poll_at(&self) -> Option<Instant> {
+        if self.active == 0 {
+            return None;
+        }
         self.pending.iter().flatten().map(|p| p.next_at).min()
     }
 }

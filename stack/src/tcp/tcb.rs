@@ -304,15 +304,13 @@ pub struct Timers {
 impl Timers {
     /// The earliest armed deadline.
     pub fn earliest(&self) -> Option<Instant> {
-        [
-            self.rto_at,
-            self.delack_at,
-            self.persist_at,
-            self.keepalive_at,
-        ]
-        .into_iter()
-        .flatten()
-        .min()
+        // Branch-free: an unarmed timer counts as "never" (u64::MAX µs, far
+        // beyond any real instant), then one minimum over four words.
+        let at = |t: Option<Instant>| t.map_or(u64::MAX, Instant::total_micros);
+        let m = at(self.rto_at)
+            .min(at(self.delack_at))
+            .min(at(self.persist_at).min(at(self.keepalive_at)));
+        (m != u64::MAX).then(|| Instant::from_micros(m))
     }
 }
 

@@ -30,45 +30,44 @@ fn add_carry(acc: u64, w: u64) -> u64 {
 /// zero byte on the right, so when a message is summed in pieces every piece
 /// but the last must have even length.
 ///
-/// Sums eight bytes at a time (four 16-bit words per add) with end-around
-/// carry, which is equivalent to word-by-word summing (RFC 1071 §2(B)).
+/// Sums native-endian 64-bit words into a 128-bit accumulator (an add and
+/// an add-with-carry per eight bytes, no byte swaps) and swaps the folded
+/// result to network order at the end: the ones' complement sum is
+/// independent of byte order (RFC 1071 §2(B)), and 2^64 additions cannot
+/// overflow 128 bits.
 pub fn data(bytes: &[u8]) -> u16 {
-    let mut acc: u64 = 0;
+    let mut acc: u128 = 0;
     let mut chunks = bytes.chunks_exact(32);
     for c in &mut chunks {
-        // Four independent 64-bit lanes keep the carries short.
-        let a = u64::from_be_bytes([c[0], c[1], c[2], c[3], c[4], c[5], c[6], c[7]]);
-        let b = u64::from_be_bytes([c[8], c[9], c[10], c[11], c[12], c[13], c[14], c[15]]);
-        let d = u64::from_be_bytes([c[16], c[17], c[18], c[19], c[20], c[21], c[22], c[23]]);
-        let e = u64::from_be_bytes([c[24], c[25], c[26], c[27], c[28], c[29], c[30], c[31]]);
-        acc = add_carry(acc, a);
-        acc = add_carry(acc, b);
-        acc = add_carry(acc, d);
-        acc = add_carry(acc, e);
+        let w = |i: usize| {
+            u128::from(u64::from_ne_bytes([
+                c[i],
+                c[i + 1],
+                c[i + 2],
+                c[i + 3],
+                c[i + 4],
+                c[i + 5],
+                c[i + 6],
+                c[i + 7],
+            ]))
+        };
+        acc += w(0) + w(8) + w(16) + w(24);
     }
     let mut rest = chunks.remainder();
     while rest.len() >= 8 {
-        let w = u64::from_be_bytes([
-            rest[0], rest[1], rest[2], rest[3], rest[4], rest[5], rest[6], rest[7],
-        ]);
-        acc = add_carry(acc, w);
+        let mut w = [0u8; 8];
+        w.copy_from_slice(&rest[..8]);
+        acc += u128::from(u64::from_ne_bytes(w));
         rest = &rest[8..];
     }
-    if rest.len() >= 4 {
-        acc = add_carry(
-            acc,
-            u64::from(u32::from_be_bytes([rest[0], rest[1], rest[2], rest[3]])),
-        );
-        rest = &rest[4..];
+    if !rest.is_empty() {
+        // Up to seven bytes at an even offset, zero padded on the right.
+        let mut w = [0u8; 8];
+        w[..rest.len()].copy_from_slice(rest);
+        acc += u128::from(u64::from_ne_bytes(w));
     }
-    if rest.len() >= 2 {
-        acc = add_carry(acc, u64::from(u16::from_be_bytes([rest[0], rest[1]])));
-        rest = &rest[2..];
-    }
-    if let Some(&last) = rest.first() {
-        acc = add_carry(acc, u64::from(last) << 8);
-    }
-    fold(acc)
+    let folded = add_carry(acc as u64, (acc >> 64) as u64);
+    u16::from_be(fold(folded))
 }
 
 /// The reference byte-by-byte sum, kept for tests of [`data`].

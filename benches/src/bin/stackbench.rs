@@ -1,0 +1,214 @@
+//! A deterministic driver for profiling the stack alone: two `Stack`s in one
+//! thread joined by the in-memory NIC, synthetic time, no executor.
+//!
+//! ```sh
+//! cargo run --release -p benches --bin stackbench -- echo [N]
+//! cargo run --release -p benches --bin stackbench -- bulk [MBYTES]
+//! ```
+//!
+//! `echo`: 50 connections, each doing N/50 64-byte request/response
+//! transactions. `bulk`: one connection, MBYTES MiB client → server. It
+//! prints ticks, frames per transaction (or per MiB) and wall time; run it
+//! under `valgrind --tool=callgrind` for repeatable instruction counts.
+
+use std::net::SocketAddrV4;
+use std::time::Instant as StdInstant;
+
+use mtcp_stack::nic::memory::{MemoryNic, MemoryNicConfig};
+use mtcp_stack::stack::{Stack, StackConfig};
+use mtcp_stack::tcp::SocketId;
+use mtcp_stack::time::{Duration, Instant};
+use mtcp_stack::wire::ipv4::{Ipv4Address, Ipv4Cidr};
+
+const SERVER: Ipv4Address = Ipv4Address::new(10, 0, 0, 1);
+const CLIENT: Ipv4Address = Ipv4Address::new(10, 0, 0, 2);
+const PORT: u16 = 8080;
+
+fn stacks() -> (Stack, Stack) {
+    let (a, b) = MemoryNic::pair_with(&MemoryNicConfig {
+        ring_size: 4096,
+        ..MemoryNicConfig::default()
+    })
+    .expect("memory nic");
+    let mk = |addr, nic| {
+        Stack::new(
+            StackConfig {
+                addr: Ipv4Cidr {
+                    address: addr,
+                    prefix_len: 24,
+                },
+                ..StackConfig::default()
+            },
+            nic,
+        )
+        .expect("stack")
+    };
+    let server = mk(SERVER, a.split_boxed().remove(0));
+    let client = mk(CLIENT, b.split_boxed().remove(0));
+    (server, client)
+}
+
+/// One tick of each side; `now` advances 1 µs per tick.
+struct Sim {
+    server: Stack,
+    client: Stack,
+    now: Instant,
+    ticks: u64,
+}
+
+impl Sim {
+    fn tick(&mut self) {
+        self.now += Duration::from_micros(1);
+        self.ticks += 1;
+        self.server.poll(self.now);
+        self.server.flush(self.now);
+        self.client.poll(self.now);
+        self.client.flush(self.now);
+    }
+}
+
+fn connect(sim: &mut Sim, conns: usize) -> (Vec<SocketId>, Vec<SocketId>) {
+    let listener = sim
+        .server
+        .tcp_mut()
+        .listen(SocketAddrV4::new(SERVER, PORT), 1024)
+        .expect("listen");
+    let mut clients = Vec::new();
+    for _ in 0..conns {
+        let now = sim.now;
+        clients.push(
+            sim.client
+                .tcp_mut()
+                .connect(now, SocketAddrV4::new(SERVER, PORT), None)
+                .expect("connect"),
+        );
+    }
+    let mut servers = Vec::new();
+    for _ in 0..10_000 {
+        sim.tick();
+        while let Ok(s) = sim.server.tcp_mut().accept(listener) {
+            servers.push(s);
+        }
+        if servers.len() == conns {
+            break;
+        }
+    }
+    assert_eq!(servers.len(), conns, "not every connection was accepted");
+    (clients, servers)
+}
+
+fn echo(total: u64) {
+    let (server, client) = stacks();
+    let mut sim = Sim {
+        server,
+        client,
+        now: Instant::ZERO,
+        ticks: 0,
+    };
+    let conns = 50;
+    let (clients, servers) = connect(&mut sim, conns);
+    let req = [7u8; 64];
+    let mut buf = [0u8; 2048];
+    for &c in &clients {
+        sim.client.tcp_mut().send(c, &req).expect("send");
+    }
+    let (t0, f0, k0) = (StdInstant::now(), sim.client.stats().tx_frames, sim.ticks);
+    let fs0 = sim.server.stats().tx_frames;
+    let mut done = 0u64;
+    let mut want = vec![64usize; conns];
+    while done < total {
+        sim.tick();
+        for &s in &servers {
+            let tcp = sim.server.tcp_mut();
+            if let Ok(n) = tcp.recv(s, &mut buf) {
+                if n > 0 {
+                    tcp.send(s, &buf[..n]).expect("echo");
+                }
+            }
+        }
+        for (i, &c) in clients.iter().enumerate() {
+            let tcp = sim.client.tcp_mut();
+            if let Ok(n) = tcp.recv(c, &mut buf) {
+                want[i] -= n;
+                if n > 0 && want[i] == 0 {
+                    done += 1;
+                    want[i] = 64;
+                    tcp.send(c, &req).expect("send");
+                }
+            }
+        }
+    }
+    let dt = t0.elapsed().as_secs_f64();
+    let cf = sim.client.stats().tx_frames - f0;
+    let sf = sim.server.stats().tx_frames - fs0;
+    let ticks = sim.ticks - k0;
+    println!(
+        "echo: {done} tx in {dt:.3} s = {:.0} tx/s; ticks/tx {:.3}; client frames/tx {:.3}; server frames/tx {:.3}",
+        done as f64 / dt,
+        ticks as f64 / done as f64,
+        cf as f64 / done as f64,
+        sf as f64 / done as f64
+    );
+}
+
+fn bulk(mib: u64) {
+    let (server, client) = stacks();
+    let mut sim = Sim {
+        server,
+        client,
+        now: Instant::ZERO,
+        ticks: 0,
+    };
+    let (clients, servers) = connect(&mut sim, 1);
+    let (c, s) = (clients[0], servers[0]);
+    let chunk = vec![0x5au8; 64 * 1024];
+    let mut buf = vec![0u8; 64 * 1024];
+    let total = mib * 1024 * 1024;
+    let (mut sent, mut got) = (0u64, 0u64);
+    let t0 = StdInstant::now();
+    let (f0, fs0, k0) = (
+        sim.client.stats().tx_frames,
+        sim.server.stats().tx_frames,
+        sim.ticks,
+    );
+    while got < total {
+        while sent < total {
+            let want = (total - sent).min(chunk.len() as u64) as usize;
+            match sim.client.tcp_mut().send(c, &chunk[..want]) {
+                Ok(0) | Err(_) => break,
+                Ok(n) => sent += n as u64,
+            }
+        }
+        sim.tick();
+        loop {
+            match sim.server.tcp_mut().recv(s, &mut buf) {
+                Ok(0) | Err(_) => break,
+                Ok(n) => got += n as u64,
+            }
+        }
+    }
+    let dt = t0.elapsed().as_secs_f64();
+    let cf = sim.client.stats().tx_frames - f0;
+    let sf = sim.server.stats().tx_frames - fs0;
+    let ticks = sim.ticks - k0;
+    println!(
+        "bulk: {mib} MiB in {dt:.3} s = {:.2} Gbit/s; ticks {ticks}; data frames {cf} ({:.0} B/frame); acks {sf} ({:.2} data frames/ack)",
+        total as f64 * 8.0 / dt / 1e9,
+        total as f64 / cf as f64,
+        cf as f64 / sf.max(1) as f64
+    );
+}
+
+fn main() {
+    let mut args = std::env::args().skip(1);
+    let what = args.next().unwrap_or_else(|| "echo".into());
+    let n: Option<u64> = args.next().and_then(|s| s.parse().ok());
+    match what.as_str() {
+        "echo" => echo(n.unwrap_or(200_000)),
+        "bulk" => bulk(n.unwrap_or(256)),
+        other => {
+            eprintln!("usage: stackbench echo|bulk [N]; unknown {other:?}");
+            std::process::exit(2);
+        }
+    }
+}
