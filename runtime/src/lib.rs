@@ -49,6 +49,8 @@ mod logger;
 pub mod net;
 mod reactor;
 pub mod runtime;
+#[cfg(unix)]
+pub mod signal;
 pub mod task;
 pub mod time;
 

@@ -625,6 +625,64 @@ impl Handle {
         }
     }
 
+    /// Spawns `future` on this runtime and returns a handle to await its
+    /// output (tokio's `Handle::spawn`).
+    ///
+    /// Called on a thread of this runtime, the task starts on the caller's
+    /// core (as [`crate::spawn`]). Called from any other thread (a plain
+    /// thread, another runtime), it is sent to core 0 and its output comes
+    /// back through a channel: that handle may be awaited on any executor
+    /// (but, not being `Send`, on the thread that called `spawn`).
+    ///
+    /// # Differences from tokio
+    ///
+    /// The future must be `Send` (it may cross threads) and stays on the
+    /// core it starts on. If the runtime's run ends first (its
+    /// `block_on` returned), the handle gives a cancelled [`JoinError`](crate::task::JoinError).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use mtcp::runtime::Handle;
+    ///
+    /// # mtcp::runtime::block_on(async {
+    /// let handle = Handle::current();
+    /// assert_eq!(handle.spawn(async { 1 }).await.unwrap(), 1);
+    /// let (tx, rx) = mtcp::sync::oneshot::channel();
+    /// std::thread::spawn(move || {
+    ///     let h = handle.spawn(async { mtcp::runtime::current_core() * 10 + 7 });
+    ///     // Another executor awaits it: here, a minimal one (tokio's
+    ///     // oneshot works anywhere).
+    ///     let v = mtcp::runtime::block_on(h).unwrap();
+    ///     tx.send(v).unwrap();
+    /// });
+    /// assert_eq!(rx.await.unwrap(), 7);
+    /// # });
+    /// ```
+    #[track_caller]
+    pub fn spawn<F>(&self, future: F) -> crate::task::JoinHandle<F::Output>
+    where
+        F: Future + Send + 'static,
+        F::Output: Send + 'static,
+    {
+        let here = context::with_core(|c| Arc::ptr_eq(&c.peers.borrow(), &self.peers));
+        if here == Some(true) {
+            crate::spawn(future)
+        } else {
+            crate::task::spawn_remote(self, 0, future)
+        }
+    }
+
+    /// Runs `f` on a blocking thread, as
+    /// [`spawn_blocking`](crate::task::spawn_blocking).
+    pub fn spawn_blocking<F, R>(&self, f: F) -> crate::task::JoinHandle<R>
+    where
+        F: FnOnce() -> R + Send + 'static,
+        R: Send + 'static,
+    {
+        crate::task::spawn_blocking(f)
+    }
+
     /// Asks every core to shut down gracefully. See [`request_shutdown`].
     pub fn request_shutdown(&self) {
         for p in self.peers.iter() {

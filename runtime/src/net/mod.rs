@@ -10,12 +10,15 @@ mod builder_ext;
 pub(crate) mod config;
 pub(crate) mod driver;
 mod listener;
+mod lookup;
 mod socket;
 mod split;
 mod stream;
+mod stream_ext;
 
 pub use config::NetConfig;
 pub use listener::{TcpListener, DEFAULT_BACKLOG};
+pub use lookup::{lookup_host, ToSocketAddrs};
 pub use stream::TcpStream;
 
 /// TCP stream halves, as in `tokio::net::tcp`.
