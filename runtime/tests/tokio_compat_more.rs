@@ -322,6 +322,26 @@ async fn lookup_host_resolves_addresses_and_names() {
     assert!(mtcp::net::lookup_host("no-port-here").await.is_err());
 }
 
+/// Generic tokio code bounded by `tokio::net::ToSocketAddrs` can hand its
+/// argument to both `lookup_host` and `connect`.
+async fn connect_generic<A: mtcp::net::ToSocketAddrs + Copy>(
+    addr: A,
+) -> std::io::Result<TcpStream> {
+    let n = mtcp::net::lookup_host(addr).await?.count();
+    assert!(n > 0);
+    TcpStream::connect(addr).await
+}
+
+#[mtcp::test]
+async fn to_socket_addrs_bound_works_for_connect() {
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let accept = mtcp::spawn(async move { listener.accept().await.map(|_| ()) });
+    let s = connect_generic(addr).await.unwrap();
+    assert_eq!(s.peer_addr().unwrap(), addr);
+    accept.await.unwrap().unwrap();
+}
+
 #[mtcp::test]
 async fn peek_linger_and_ttl() {
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
@@ -400,4 +420,41 @@ async fn handle_spawn_on_and_off_the_runtime() {
             .as_deref(),
         Some("mtcp-blocking")
     );
+}
+
+// ---- Runtime::spawn ----
+
+#[test]
+fn runtime_spawn_before_and_during_block_on() {
+    let rt = Runtime::new().unwrap();
+    // Queued: starts when block_on begins.
+    let early = rt.spawn(async {
+        sleep(Duration::from_millis(1)).await;
+        mtcp::runtime::current_core()
+    });
+    let rt = std::sync::Arc::new(rt);
+    let rt2 = rt.clone();
+    let v = rt.block_on(async move {
+        let core = early.await.unwrap();
+        // During the run, from this runtime's thread: a local spawn.
+        let here = rt2.spawn(async { 5 }).await.unwrap();
+        // From another thread: sent to core 0, awaited on that thread.
+        let rt3 = rt2.clone();
+        let t = std::thread::spawn(move || {
+            let h = rt3.spawn(async { "remote" });
+            Runtime::new().unwrap().block_on(h).unwrap()
+        });
+        while !t.is_finished() {
+            sleep(Duration::from_millis(1)).await;
+        }
+        (core, here, t.join().unwrap())
+    });
+    assert_eq!(v, (0, 5, "remote"));
+    // A queued task whose runtime never runs again is cancelled when the
+    // runtime is dropped.
+    let rt = std::sync::Arc::into_inner(rt).unwrap();
+    let never = rt.spawn(async { 1 });
+    drop(rt);
+    let r = Runtime::new().unwrap().block_on(never);
+    assert!(r.unwrap_err().is_cancelled());
 }

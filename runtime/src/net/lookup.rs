@@ -23,7 +23,12 @@ use sealed::Target;
 /// Types [`lookup_host`] accepts, as tokio's `ToSocketAddrs`: socket
 /// addresses, `(ip, port)` pairs, `"host:port"` strings and `(host, port)`
 /// pairs. Sealed: implemented for these types only.
-pub trait ToSocketAddrs: sealed::Sealed {}
+///
+/// Every such type is also a [`std::net::ToSocketAddrs`], which
+/// [`TcpStream::connect`](super::TcpStream::connect) and
+/// [`TcpListener::bind`](super::TcpListener::bind) take: generic tokio code
+/// bounded by `ToSocketAddrs` ports unchanged.
+pub trait ToSocketAddrs: sealed::Sealed + std::net::ToSocketAddrs {}
 
 macro_rules! addrs {
     ($($t:ty),*) => {$(
@@ -42,9 +47,7 @@ addrs!(
     SocketAddrV6,
     (IpAddr, u16),
     (Ipv4Addr, u16),
-    (Ipv6Addr, u16),
-    ([u8; 4], u16),
-    ([u16; 8], u16)
+    (Ipv6Addr, u16)
 );
 
 impl sealed::Sealed for &[SocketAddr] {

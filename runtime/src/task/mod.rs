@@ -26,7 +26,7 @@ pub use join_set::JoinSet;
 pub use local_set::{LocalEnterGuard, LocalSet};
 pub use yield_now::yield_now;
 
-pub(crate) use remote::spawn_remote;
+pub(crate) use remote::{deferred, spawn_remote, Start};
 
 /// Spawns a task on the current core and returns a handle to await its
 /// output.

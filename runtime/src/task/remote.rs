@@ -13,17 +13,32 @@ use tokio::sync::oneshot;
 use super::join::{Abortable, JoinError, JoinHandle, Joinable};
 use crate::runtime::Handle;
 
+/// A spawn to make later, on some core's thread.
+pub(crate) type Start = Box<dyn FnOnce() + Send>;
+
 /// Spawns `future` on core `core` of `handle`'s runtime.
 pub(crate) fn spawn_remote<F>(handle: &Handle, core: usize, future: F) -> JoinHandle<F::Output>
 where
     F: Future + Send + 'static,
     F::Output: Send + 'static,
 {
-    let (result_tx, result_rx) = oneshot::channel::<Result<F::Output, JoinError>>();
-    let (abort_tx, abort_rx) = oneshot::channel::<()>();
+    let (start, join) = deferred(future);
     // If the core has stopped, the closure is dropped with the sender: the
     // handle then reports a cancelled task.
-    let _ = handle.run_on(core, move || {
+    let _ = handle.run_on(core, start);
+    join
+}
+
+/// `future` as a closure that spawns it on the calling core, and the
+/// handle that gets its output (cancelled if the closure is dropped).
+pub(crate) fn deferred<F>(future: F) -> (Start, JoinHandle<F::Output>)
+where
+    F: Future + Send + 'static,
+    F::Output: Send + 'static,
+{
+    let (result_tx, result_rx) = oneshot::channel::<Result<F::Output, JoinError>>();
+    let (abort_tx, abort_rx) = oneshot::channel::<()>();
+    let start: Start = Box::new(move || {
         let mut task = crate::spawn(future);
         crate::spawn(async move {
             let result = tokio::select! {
@@ -36,11 +51,12 @@ where
             let _ = result_tx.send(result);
         });
     });
-    JoinHandle::from_joinable(Rc::new(RemoteJoin {
+    let join = JoinHandle::from_joinable(Rc::new(RemoteJoin {
         rx: RefCell::new(result_rx),
         abort: RefCell::new(Some(abort_tx)),
         finished: Cell::new(false),
-    }))
+    }));
+    (start, join)
 }
 
 struct RemoteJoin<T> {
