@@ -45,6 +45,7 @@ mod builder;
 mod context;
 #[doc(hidden)]
 pub mod driver;
+mod io_std;
 mod logger;
 pub mod net;
 mod reactor;
@@ -94,8 +95,10 @@ pub use mtcp_macros::main;
 pub use mtcp_macros::test;
 
 /// Asynchronous I/O traits, extension traits and utilities: tokio's
-/// runtime-independent `io` module, re-exported.
+/// runtime-independent `io` module, re-exported, plus the standard streams
+/// ([`stdin`](io::stdin), [`stdout`](io::stdout), [`stderr`](io::stderr)).
 pub mod io {
+    pub use crate::io_std::{stderr, stdin, stdout, Stderr, Stdin, Stdout};
     pub use tokio::io::*;
 }
 

@@ -458,3 +458,44 @@ fn runtime_spawn_before_and_during_block_on() {
     let r = Runtime::new().unwrap().block_on(never);
     assert!(r.unwrap_err().is_cancelled());
 }
+
+// ---- io::stdin / stdout ----
+
+/// Run by `stdin_lines_reach_the_task` as a child process, stdin piped.
+#[mtcp::test]
+async fn stdin_child() {
+    use mtcp::io::AsyncBufReadExt;
+    if std::env::var_os("MTCP_STDIN_CHILD").is_none() {
+        return;
+    }
+    let mut out = mtcp::io::stdout();
+    let mut lines = mtcp::io::BufReader::new(mtcp::io::stdin()).lines();
+    while let Some(line) = lines.next_line().await.unwrap() {
+        out.write_all(format!("got {line}\n").as_bytes())
+            .await
+            .unwrap();
+    }
+    out.write_all(b"got eof\n").await.unwrap();
+    out.flush().await.unwrap();
+}
+
+#[test]
+fn stdin_lines_reach_the_task() {
+    use std::io::Write;
+    use std::process::{Command, Stdio};
+    let mut child = Command::new(std::env::current_exe().unwrap())
+        .args(["stdin_child", "--exact", "--nocapture", "--test-threads=1"])
+        .env("MTCP_STDIN_CHILD", "1")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut input = child.stdin.take().unwrap();
+    input.write_all(b"one\ntwo\n").unwrap();
+    drop(input);
+    let out = child.wait_with_output().unwrap();
+    assert!(out.status.success());
+    let text = String::from_utf8(out.stdout).unwrap();
+    assert!(text.contains("got one\ngot two\ngot eof\n"), "{text}");
+}
