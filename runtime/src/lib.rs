@@ -45,6 +45,7 @@ mod builder;
 mod context;
 #[doc(hidden)]
 pub mod driver;
+pub mod fs;
 mod io_std;
 mod logger;
 pub mod net;

@@ -499,3 +499,53 @@ fn stdin_lines_reach_the_task() {
     let text = String::from_utf8(out.stdout).unwrap();
     assert!(text.contains("got one\ngot two\ngot eof\n"), "{text}");
 }
+
+// ---- fs ----
+
+#[mtcp::test]
+async fn fs_functions_file_and_read_dir() {
+    use mtcp::fs::{self, File, OpenOptions};
+    use mtcp::io::{AsyncBufReadExt, AsyncSeekExt, BufReader};
+    let dir = std::env::temp_dir().join(format!("mtcp-fs-test-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    fs::create_dir_all(dir.join("sub")).await.unwrap();
+    let a = dir.join("a.txt");
+    fs::write(&a, "one\ntwo\n").await.unwrap();
+    assert_eq!(fs::read_to_string(&a).await.unwrap(), "one\ntwo\n");
+    assert_eq!(fs::metadata(&a).await.unwrap().len(), 8);
+    assert!(fs::try_exists(&a).await.unwrap());
+
+    let mut f = OpenOptions::new().append(true).open(&a).await.unwrap();
+    f.write_all(b"three\n").await.unwrap();
+    f.flush().await.unwrap();
+    drop(f);
+    let mut lines = BufReader::new(File::open(&a).await.unwrap()).lines();
+    let mut got = Vec::new();
+    while let Some(l) = lines.next_line().await.unwrap() {
+        got.push(l);
+    }
+    assert_eq!(got, ["one", "two", "three"]);
+
+    let mut f = File::open(&a).await.unwrap();
+    assert_eq!(f.seek(std::io::SeekFrom::Start(4)).await.unwrap(), 4);
+    let mut s = String::new();
+    f.read_to_string(&mut s).await.unwrap();
+    assert_eq!(s, "two\nthree\n");
+
+    let b = dir.join("sub").join("b.txt");
+    assert_eq!(fs::copy(&a, &b).await.unwrap(), 14);
+    fs::rename(&b, dir.join("c.txt")).await.unwrap();
+    let mut names = Vec::new();
+    let mut rd = fs::read_dir(&dir).await.unwrap();
+    while let Some(e) = rd.next_entry().await.unwrap() {
+        names.push(e.file_name().into_string().unwrap());
+    }
+    names.sort();
+    assert_eq!(names, ["a.txt", "c.txt", "sub"]);
+    assert_eq!(
+        fs::read(dir.join("missing")).await.unwrap_err().kind(),
+        std::io::ErrorKind::NotFound
+    );
+    fs::remove_dir_all(&dir).await.unwrap();
+    assert!(!fs::try_exists(&dir).await.unwrap());
+}
