@@ -316,6 +316,19 @@ impl Runtime {
         crate::task::spawn_blocking(f)
     }
 
+    /// Drops the runtime (tokio's `shutdown_timeout`). Between `block_on`
+    /// calls an mtcp runtime runs nothing, so there is nothing to wait for:
+    /// queued [`spawn`](Self::spawn)s are cancelled.
+    pub fn shutdown_timeout(self, _timeout: std::time::Duration) {
+        drop(self);
+    }
+
+    /// Drops the runtime (tokio's `shutdown_background`); see
+    /// [`shutdown_timeout`](Self::shutdown_timeout).
+    pub fn shutdown_background(self) {
+        drop(self);
+    }
+
     /// Runs `future` to completion on the calling thread, which becomes core
     /// 0. With more than one core, cores `1..n` start on their own (pinned)
     /// threads without a main future: they run what [`run_on`] sends them,

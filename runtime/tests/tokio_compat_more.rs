@@ -549,3 +549,48 @@ async fn fs_functions_file_and_read_dir() {
     fs::remove_dir_all(&dir).await.unwrap();
     assert!(!fs::try_exists(&dir).await.unwrap());
 }
+
+// ---- TcpSocket ----
+
+#[mtcp::test]
+async fn tcp_socket_listen_and_connect_with_options() {
+    use mtcp::net::TcpSocket;
+    assert!(TcpSocket::new_v6().is_err());
+    let s = TcpSocket::new_v4().unwrap();
+    s.set_reuseaddr(true).unwrap();
+    assert!(s.reuseaddr().unwrap());
+    assert!(s.local_addr().is_err());
+    s.bind("127.0.0.1:0".parse().unwrap()).unwrap();
+    let listener = s.listen(16).unwrap();
+    let addr = listener.local_addr().unwrap();
+    assert_ne!(addr.port(), 0);
+
+    let c = TcpSocket::new_v4().unwrap();
+    c.set_nodelay(true).unwrap();
+    c.set_keepalive(true).unwrap();
+    c.set_linger(Some(Duration::ZERO)).unwrap();
+    let server = mtcp::spawn(async move {
+        let (mut s, peer) = listener.accept().await.unwrap();
+        let mut buf = [0u8; 4];
+        s.read_exact(&mut buf).await.unwrap();
+        // The client drops with linger 0: a reset.
+        let end = s.read(&mut buf).await;
+        (peer, buf, end.map_err(|e| e.kind()))
+    });
+    let mut stream = c.connect(addr).await.unwrap();
+    assert!(stream.nodelay().unwrap());
+    assert_eq!(stream.linger().unwrap(), Some(Duration::ZERO));
+    let local = stream.local_addr().unwrap();
+    stream.write_all(b"ping").await.unwrap();
+    sleep(Duration::from_millis(5)).await;
+    drop(stream);
+    let (peer, buf, end) = server.await.unwrap();
+    assert_eq!(peer, local);
+    assert_eq!(&buf, b"ping");
+    assert_eq!(end, Err(std::io::ErrorKind::ConnectionReset));
+
+    // Nothing listens there: refused.
+    let c = TcpSocket::new_v4().unwrap();
+    let e = c.connect("127.0.0.1:1".parse().unwrap()).await.unwrap_err();
+    assert_eq!(e.kind(), std::io::ErrorKind::ConnectionRefused);
+}
