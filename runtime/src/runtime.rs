@@ -707,6 +707,19 @@ impl Handle {
         Handle { peers }
     }
 
+    /// The handle of the runtime running the caller, or an error off a
+    /// runtime thread.
+    ///
+    /// # Errors
+    ///
+    /// [`TryCurrentError`] off a runtime thread.
+    pub fn try_current() -> Result<Handle, TryCurrentError> {
+        context::with_core(|c| Handle {
+            peers: c.peers.borrow().clone(),
+        })
+        .ok_or(TryCurrentError { _private: () })
+    }
+
     /// The number of cores.
     pub fn core_count(&self) -> usize {
         self.peers.len()
@@ -792,6 +805,20 @@ impl Handle {
         }
     }
 }
+
+/// The error of [`Handle::try_current`]: the caller runs on no runtime.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct TryCurrentError {
+    _private: (),
+}
+
+impl fmt::Display for TryCurrentError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("there is no mtcp runtime running on this thread")
+    }
+}
+
+impl std::error::Error for TryCurrentError {}
 
 /// Asks every core of the caller's runtime to shut down gracefully: each
 /// core's [`shutdown_requested`] future completes, so the program can wind

@@ -391,6 +391,10 @@ async fn peek_linger_and_ttl() {
 #[mtcp::test]
 async fn handle_spawn_on_and_off_the_runtime() {
     let handle = Handle::current();
+    assert_eq!(Handle::try_current().unwrap().core_count(), 1);
+    assert!(std::thread::spawn(|| Handle::try_current().is_err())
+        .join()
+        .unwrap());
     assert_eq!(handle.spawn(async { 3 }).await.unwrap(), 3);
     let h2 = handle.clone();
     let from_thread = std::thread::spawn(move || {
@@ -593,4 +597,48 @@ async fn tcp_socket_listen_and_connect_with_options() {
     let c = TcpSocket::new_v4().unwrap();
     let e = c.connect("127.0.0.1:1".parse().unwrap()).await.unwrap_err();
     assert_eq!(e.kind(), std::io::ErrorKind::ConnectionRefused);
+}
+
+// ---- task_local! ----
+
+mtcp::task_local! {
+    static NAME: String;
+    pub static DEPTH: u32;
+}
+
+#[mtcp::test]
+async fn task_locals_follow_their_task() {
+    // Two tasks on one core interleave; each sees its own value.
+    let mut set = JoinSet::new();
+    for name in ["a", "b"] {
+        set.spawn(NAME.scope(name.to_string(), async {
+            let mut seen = Vec::new();
+            for _ in 0..3 {
+                mtcp::task::yield_now().await;
+                seen.push(NAME.get());
+            }
+            seen
+        }));
+    }
+    while let Some(seen) = set.join_next().await {
+        let seen = seen.unwrap();
+        assert!(seen.iter().all(|n| n == &seen[0]), "{seen:?}");
+    }
+    assert!(NAME.try_with(|_| ()).is_err());
+
+    // Nested scopes restore the outer value; sync_scope too.
+    let v = DEPTH
+        .scope(1, async {
+            let inner = DEPTH.scope(2, async { DEPTH.get() }).await;
+            let sync = DEPTH.sync_scope(3, || DEPTH.get());
+            (inner, sync, DEPTH.get())
+        })
+        .await;
+    assert_eq!(v, (2, 3, 1));
+
+    // A panic inside a scope does not leave the value set.
+    let r = std::panic::catch_unwind(|| DEPTH.sync_scope(9, || panic!("inside")));
+    assert!(r.is_err());
+    assert!(DEPTH.try_with(|d| *d).is_err());
+    assert_eq!(mtcp::task::block_in_place(|| 5), 5);
 }

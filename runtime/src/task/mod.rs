@@ -15,6 +15,7 @@ mod join;
 mod join_set;
 mod local_set;
 mod remote;
+mod task_local;
 pub(crate) mod waker;
 mod yield_now;
 
@@ -24,6 +25,7 @@ pub use blocking::spawn_blocking;
 pub use join::{AbortHandle, JoinError, JoinHandle};
 pub use join_set::JoinSet;
 pub use local_set::{LocalEnterGuard, LocalSet};
+pub use task_local::{AccessError, LocalKey, TaskLocalFuture};
 pub use yield_now::yield_now;
 
 pub(crate) use remote::{deferred, spawn_remote, Start};
@@ -83,4 +85,25 @@ where
             crate::context::expect_core("mtcp::task::spawn_local", |core| core.exec.spawn(future))
         }
     }
+}
+
+/// Runs `f` on the current thread and returns its result (tokio's
+/// `block_in_place`).
+///
+/// # Differences from tokio
+///
+/// tokio moves the worker's other tasks to another thread meanwhile; an
+/// mtcp core has no other thread, so its other tasks and sockets wait until
+/// `f` returns. Prefer [`spawn_blocking`] for anything slow.
+///
+/// # Examples
+///
+/// ```
+/// # mtcp::runtime::block_on(async {
+/// let v = mtcp::task::block_in_place(|| 6 * 7);
+/// assert_eq!(v, 42);
+/// # });
+/// ```
+pub fn block_in_place<F: FnOnce() -> R, R>(f: F) -> R {
+    f()
 }
