@@ -1,6 +1,6 @@
 //! Filesystem access shaped like `tokio::fs`.
 //!
-//! The whole-file and directory functions ([`read`], [`write`],
+//! The whole-file and directory functions ([`read`], [`write`](fn@write),
 //! [`read_to_string`], [`create_dir_all`], …) run `std::fs` on a
 //! [blocking thread](crate::task::spawn_blocking), so the core keeps
 //! serving its sockets meanwhile.

@@ -20,46 +20,55 @@ struct StdinState {
     error: Option<io::Error>,
     /// A reader is waiting: the thread should read more.
     wanted: bool,
+    /// The reading side is gone: the thread should end.
+    closed: bool,
     waker: Option<Waker>,
 }
 
-struct StdinShared {
+/// A blocking source read by a helper thread, on demand.
+pub(crate) struct ReaderShared {
     state: Mutex<StdinState>,
     wanted: Condvar,
 }
 
-/// The one reader thread of the process (standard input is global): it
-/// reads only when a task asks for data and the buffer is empty.
-fn stdin_shared() -> &'static Arc<StdinShared> {
-    static SHARED: OnceLock<Arc<StdinShared>> = OnceLock::new();
-    SHARED.get_or_init(|| {
-        let shared = Arc::new(StdinShared {
-            state: Mutex::new(StdinState::default()),
-            wanted: Condvar::new(),
-        });
-        let s = shared.clone();
-        let spawned = std::thread::Builder::new()
-            .name("mtcp-stdin".to_owned())
-            .spawn(move || stdin_thread(&s));
-        if let Err(e) = spawned {
-            let mut st = shared.state.lock().unwrap_or_else(|e| e.into_inner());
-            st.error = Some(e);
-        }
-        shared
-    })
+/// Starts a thread that reads `src` whenever a task waits for data and the
+/// buffer is empty.
+pub(crate) fn start_reader(src: impl Read + Send + 'static, name: &str) -> Arc<ReaderShared> {
+    let shared = Arc::new(ReaderShared {
+        state: Mutex::new(StdinState::default()),
+        wanted: Condvar::new(),
+    });
+    let s = shared.clone();
+    let spawned = std::thread::Builder::new()
+        .name(name.to_owned())
+        .spawn(move || reader_thread(src, &s));
+    if let Err(e) = spawned {
+        let mut st = shared.state.lock().unwrap_or_else(|e| e.into_inner());
+        st.error = Some(e);
+    }
+    shared
 }
 
-fn stdin_thread(shared: &StdinShared) {
+/// The one reader thread of the process's standard input (it is global).
+fn stdin_shared() -> &'static Arc<ReaderShared> {
+    static SHARED: OnceLock<Arc<ReaderShared>> = OnceLock::new();
+    SHARED.get_or_init(|| start_reader(io::stdin(), "mtcp-stdin"))
+}
+
+fn reader_thread(mut src: impl Read, shared: &ReaderShared) {
     let mut chunk = vec![0u8; CHUNK];
     loop {
         {
             let mut st = shared.state.lock().unwrap_or_else(|e| e.into_inner());
-            while !st.wanted {
+            while !st.wanted && !st.closed {
                 st = shared.wanted.wait(st).unwrap_or_else(|e| e.into_inner());
+            }
+            if st.closed {
+                return;
             }
         }
         let r = loop {
-            match io::stdin().lock().read(&mut chunk) {
+            match src.read(&mut chunk) {
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
                 r => break r,
             }
@@ -90,6 +99,47 @@ fn stdin_thread(shared: &StdinShared) {
             return;
         }
     }
+}
+
+/// Tells the helper thread to end once it is not blocked in a read (then,
+/// at the source's end of stream or error).
+pub(crate) fn close_reader(shared: &ReaderShared) {
+    let mut st = shared.state.lock().unwrap_or_else(|e| e.into_inner());
+    st.closed = true;
+    shared.wanted.notify_one();
+}
+
+/// Reads what the helper thread buffered, or asks it for more.
+pub(crate) fn poll_read_shared(
+    shared: &ReaderShared,
+    cx: &mut Context<'_>,
+    buf: &mut ReadBuf<'_>,
+) -> Poll<io::Result<()>> {
+    let mut st = shared.state.lock().unwrap_or_else(|e| e.into_inner());
+    if !st.buf.is_empty() {
+        let n = buf.remaining().min(st.buf.len());
+        let (a, b) = st.buf.as_slices();
+        let from_a = n.min(a.len());
+        buf.put_slice(&a[..from_a]);
+        buf.put_slice(&b[..n - from_a]);
+        st.buf.drain(..n);
+        return Poll::Ready(Ok(()));
+    }
+    if let Some(e) = st.error.take() {
+        return Poll::Ready(Err(e));
+    }
+    if st.eof || buf.remaining() == 0 {
+        return Poll::Ready(Ok(()));
+    }
+    match &st.waker {
+        Some(w) if w.will_wake(cx.waker()) => {}
+        _ => st.waker = Some(cx.waker().clone()),
+    }
+    if !st.wanted {
+        st.wanted = true;
+        shared.wanted.notify_one();
+    }
+    Poll::Pending
 }
 
 /// The process's standard input, as an [`AsyncRead`] (tokio's `Stdin`).
@@ -134,32 +184,7 @@ impl AsyncRead for Stdin {
         cx: &mut Context<'_>,
         buf: &mut ReadBuf<'_>,
     ) -> Poll<io::Result<()>> {
-        let shared = stdin_shared();
-        let mut st = shared.state.lock().unwrap_or_else(|e| e.into_inner());
-        if !st.buf.is_empty() {
-            let n = buf.remaining().min(st.buf.len());
-            let (a, b) = st.buf.as_slices();
-            let from_a = n.min(a.len());
-            buf.put_slice(&a[..from_a]);
-            buf.put_slice(&b[..n - from_a]);
-            st.buf.drain(..n);
-            return Poll::Ready(Ok(()));
-        }
-        if let Some(e) = st.error.take() {
-            return Poll::Ready(Err(e));
-        }
-        if st.eof || buf.remaining() == 0 {
-            return Poll::Ready(Ok(()));
-        }
-        match &st.waker {
-            Some(w) if w.will_wake(cx.waker()) => {}
-            _ => st.waker = Some(cx.waker().clone()),
-        }
-        if !st.wanted {
-            st.wanted = true;
-            shared.wanted.notify_one();
-        }
-        Poll::Pending
+        poll_read_shared(stdin_shared(), cx, buf)
     }
 }
 

@@ -642,3 +642,62 @@ async fn task_locals_follow_their_task() {
     assert!(DEPTH.try_with(|d| *d).is_err());
     assert_eq!(mtcp::task::block_in_place(|| 5), 5);
 }
+
+// ---- process ----
+
+#[mtcp::test]
+async fn process_output_status_pipes_and_kill() {
+    use mtcp::io::{AsyncBufReadExt, BufReader};
+    use mtcp::process::Command;
+    use std::process::Stdio;
+
+    let out = Command::new("sh")
+        .args(["-c", "echo out; echo err >&2; exit 3"])
+        .output()
+        .await
+        .unwrap();
+    assert_eq!(out.status.code(), Some(3));
+    assert_eq!(out.stdout, b"out\n");
+    assert_eq!(out.stderr, b"err\n");
+    assert!(Command::new("true").status().await.unwrap().success());
+    assert!(Command::new("/nonexistent/program").spawn().is_err());
+
+    // cat: write to its stdin, read its stdout line by line.
+    let mut child = Command::new("cat")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    assert!(child.id().is_some());
+    let mut stdin = child.stdin.take().unwrap();
+    stdin.write_all(b"alpha\nbeta\n").await.unwrap();
+    drop(stdin);
+    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+    let mut got = Vec::new();
+    while let Some(l) = timeout(Duration::from_secs(5), lines.next_line())
+        .await
+        .unwrap()
+        .unwrap()
+    {
+        got.push(l);
+    }
+    assert_eq!(got, ["alpha", "beta"]);
+    assert!(child.wait().await.unwrap().success());
+    assert!(child.id().is_none());
+
+    // A long child, killed.
+    let mut child = Command::new("sleep").arg("30").spawn().unwrap();
+    assert!(child.try_wait().unwrap().is_none());
+    let start = Instant::now();
+    child.kill().await.unwrap();
+    assert!(start.elapsed() < Duration::from_secs(5));
+    assert!(!child.try_wait().unwrap().unwrap().success());
+
+    let child = Command::new("sh")
+        .args(["-c", "echo piped"])
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let out = child.wait_with_output().await.unwrap();
+    assert_eq!(out.stdout, b"piped\n");
+}
