@@ -32,6 +32,14 @@
 //!   `worker_threads` options are accepted but run the body once.
 //! - [`io`] and [`sync`] are tokio's own runtime-independent types,
 //!   re-exported.
+//! - [`task::LocalSet`] groups tasks that are local anyway;
+//!   [`Runtime::spawn`](runtime::Runtime::spawn) before `block_on` queues
+//!   the task until the run starts; `Handle::spawn` from outside sends it to
+//!   core 0.
+//! - [`fs`], [`process`] and [`io::stdin`] do their blocking work on helper
+//!   threads, except `fs::File` and pipe writes, which are direct calls.
+//! - Signals ([`signal`]) are caught by a handler that writes to a pipe; a
+//!   helper thread wakes the waiting tasks.
 #![warn(
     missing_docs,
     missing_debug_implementations,
@@ -45,10 +53,15 @@ mod builder;
 mod context;
 #[doc(hidden)]
 pub mod driver;
+pub mod fs;
+mod io_std;
 mod logger;
 pub mod net;
+pub mod process;
 mod reactor;
 pub mod runtime;
+#[cfg(unix)]
+pub mod signal;
 pub mod task;
 pub mod time;
 
@@ -92,8 +105,10 @@ pub use mtcp_macros::main;
 pub use mtcp_macros::test;
 
 /// Asynchronous I/O traits, extension traits and utilities: tokio's
-/// runtime-independent `io` module, re-exported.
+/// runtime-independent `io` module, re-exported, plus the standard streams
+/// ([`stdin`](io::stdin), [`stdout`](io::stdout), [`stderr`](io::stderr)).
 pub mod io {
+    pub use crate::io_std::{stderr, stdin, stdout, Stderr, Stdin, Stdout};
     pub use tokio::io::*;
 }
 

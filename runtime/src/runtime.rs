@@ -40,9 +40,35 @@ use crate::task::waker::{Msg, Remote};
 /// });
 /// assert_eq!(v, 21);
 /// ```
-#[derive(Debug)]
 pub struct Runtime {
     config: Arc<Config>,
+    /// Spawns made with [`Runtime::spawn`], and the running run's handle.
+    spawns: Arc<Mutex<Spawns>>,
+}
+
+/// [`Runtime::spawn`]'s state: spawns wait in `queued` until a run starts;
+/// during a run they go to its `running` handle.
+#[derive(Default)]
+struct Spawns {
+    queued: Vec<crate::task::Start>,
+    running: Option<Handle>,
+}
+
+impl fmt::Debug for Runtime {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Runtime")
+            .field("config", &self.config)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Clears [`Spawns::running`] when a run's main future ends (or unwinds).
+struct RunningGuard(Arc<Mutex<Spawns>>);
+
+impl Drop for RunningGuard {
+    fn drop(&mut self) {
+        self.0.lock().unwrap_or_else(|e| e.into_inner()).running = None;
+    }
 }
 
 /// Why a core did not give a main result.
@@ -234,12 +260,73 @@ impl Runtime {
     pub(crate) fn from_config(config: Config) -> Runtime {
         Runtime {
             config: Arc::new(config),
+            spawns: Arc::default(),
         }
     }
 
     /// The number of cores.
     pub fn cores(&self) -> usize {
         self.config.cores
+    }
+
+    /// Spawns `future` on this runtime (tokio's `Runtime::spawn`) and
+    /// returns a handle to await its output.
+    ///
+    /// mtcp starts its cores for each [`block_on`](Self::block_on): while
+    /// one runs, this is [`Handle::spawn`] (the caller's core on a runtime
+    /// thread, core 0 from elsewhere); otherwise the task waits and starts
+    /// on core 0 when the next `block_on` begins. Tasks still running when
+    /// `block_on` returns are cancelled, as any task.
+    ///
+    /// # Differences from tokio
+    ///
+    /// tokio's runtime runs spawned tasks at once on its worker threads;
+    /// mtcp's runs nothing outside `block_on`. Tasks queued here do not
+    /// start in [`block_on_each_core`](Self::block_on_each_core) runs.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let rt = mtcp::runtime::Runtime::new().unwrap();
+    /// let handle = rt.spawn(async { 20 });
+    /// assert_eq!(rt.block_on(async move { handle.await.unwrap() + 1 }), 21);
+    /// ```
+    pub fn spawn<F>(&self, future: F) -> crate::task::JoinHandle<F::Output>
+    where
+        F: Future + Send + 'static,
+        F::Output: Send + 'static,
+    {
+        let mut s = self.spawns.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(handle) = s.running.clone() {
+            drop(s);
+            return handle.spawn(future);
+        }
+        let (start, join) = crate::task::deferred(future);
+        s.queued.push(start);
+        join
+    }
+
+    /// Runs `f` on a blocking thread, as
+    /// [`spawn_blocking`](crate::task::spawn_blocking).
+    pub fn spawn_blocking<F, R>(&self, f: F) -> crate::task::JoinHandle<R>
+    where
+        F: FnOnce() -> R + Send + 'static,
+        R: Send + 'static,
+    {
+        crate::task::spawn_blocking(f)
+    }
+
+    /// Drops the runtime (tokio's `shutdown_timeout`). Between `block_on`
+    /// calls an mtcp runtime runs nothing, so there is nothing to wait for:
+    /// queued [`spawn`](Self::spawn)s are cancelled.
+    pub fn shutdown_timeout(self, _timeout: std::time::Duration) {
+        drop(self);
+    }
+
+    /// Drops the runtime (tokio's `shutdown_background`); see
+    /// [`shutdown_timeout`](Self::shutdown_timeout).
+    pub fn shutdown_background(self) {
+        drop(self);
     }
 
     /// Runs `future` to completion on the calling thread, which becomes core
@@ -283,6 +370,21 @@ impl Runtime {
         let threads = self.spawn_cores(&startup, 1, |s, i| {
             let _ = s.run_core(i, true, true, std::future::pending::<()>);
         });
+        let spawns = self.spawns.clone();
+        let future = async move {
+            // From here on, Runtime::spawn goes to this run; what was
+            // queued before starts now, on core 0.
+            let queued = {
+                let mut s = spawns.lock().unwrap_or_else(|e| e.into_inner());
+                s.running = Some(Handle::current());
+                std::mem::take(&mut s.queued)
+            };
+            let _running = RunningGuard(spawns);
+            for start in queued {
+                start();
+            }
+            future.await
+        };
         let result = startup.run_core(0, false, false, || future);
         stop_all(&startup.peers());
         for t in threads {
@@ -605,6 +707,19 @@ impl Handle {
         Handle { peers }
     }
 
+    /// The handle of the runtime running the caller, or an error off a
+    /// runtime thread.
+    ///
+    /// # Errors
+    ///
+    /// [`TryCurrentError`] off a runtime thread.
+    pub fn try_current() -> Result<Handle, TryCurrentError> {
+        context::with_core(|c| Handle {
+            peers: c.peers.borrow().clone(),
+        })
+        .ok_or(TryCurrentError { _private: () })
+    }
+
     /// The number of cores.
     pub fn core_count(&self) -> usize {
         self.peers.len()
@@ -625,6 +740,64 @@ impl Handle {
         }
     }
 
+    /// Spawns `future` on this runtime and returns a handle to await its
+    /// output (tokio's `Handle::spawn`).
+    ///
+    /// Called on a thread of this runtime, the task starts on the caller's
+    /// core (as [`crate::spawn`]). Called from any other thread (a plain
+    /// thread, another runtime), it is sent to core 0 and its output comes
+    /// back through a channel: that handle may be awaited on any executor
+    /// (but, not being `Send`, on the thread that called `spawn`).
+    ///
+    /// # Differences from tokio
+    ///
+    /// The future must be `Send` (it may cross threads) and stays on the
+    /// core it starts on. If the runtime's run ends first (its
+    /// `block_on` returned), the handle gives a cancelled [`JoinError`](crate::task::JoinError).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use mtcp::runtime::Handle;
+    ///
+    /// # mtcp::runtime::block_on(async {
+    /// let handle = Handle::current();
+    /// assert_eq!(handle.spawn(async { 1 }).await.unwrap(), 1);
+    /// let (tx, rx) = mtcp::sync::oneshot::channel();
+    /// std::thread::spawn(move || {
+    ///     let h = handle.spawn(async { mtcp::runtime::current_core() * 10 + 7 });
+    ///     // Another executor awaits it: here, a minimal one (tokio's
+    ///     // oneshot works anywhere).
+    ///     let v = mtcp::runtime::block_on(h).unwrap();
+    ///     tx.send(v).unwrap();
+    /// });
+    /// assert_eq!(rx.await.unwrap(), 7);
+    /// # });
+    /// ```
+    #[track_caller]
+    pub fn spawn<F>(&self, future: F) -> crate::task::JoinHandle<F::Output>
+    where
+        F: Future + Send + 'static,
+        F::Output: Send + 'static,
+    {
+        let here = context::with_core(|c| Arc::ptr_eq(&c.peers.borrow(), &self.peers));
+        if here == Some(true) {
+            crate::spawn(future)
+        } else {
+            crate::task::spawn_remote(self, 0, future)
+        }
+    }
+
+    /// Runs `f` on a blocking thread, as
+    /// [`spawn_blocking`](crate::task::spawn_blocking).
+    pub fn spawn_blocking<F, R>(&self, f: F) -> crate::task::JoinHandle<R>
+    where
+        F: FnOnce() -> R + Send + 'static,
+        R: Send + 'static,
+    {
+        crate::task::spawn_blocking(f)
+    }
+
     /// Asks every core to shut down gracefully. See [`request_shutdown`].
     pub fn request_shutdown(&self) {
         for p in self.peers.iter() {
@@ -632,6 +805,20 @@ impl Handle {
         }
     }
 }
+
+/// The error of [`Handle::try_current`]: the caller runs on no runtime.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct TryCurrentError {
+    _private: (),
+}
+
+impl fmt::Display for TryCurrentError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("there is no mtcp runtime running on this thread")
+    }
+}
+
+impl std::error::Error for TryCurrentError {}
 
 /// Asks every core of the caller's runtime to shut down gracefully: each
 /// core's [`shutdown_requested`] future completes, so the program can wind

@@ -10,13 +10,18 @@ mod builder_ext;
 pub(crate) mod config;
 pub(crate) mod driver;
 mod listener;
+mod lookup;
 mod socket;
 mod split;
 mod stream;
+mod stream_ext;
+mod tcp_socket;
 
 pub use config::NetConfig;
 pub use listener::{TcpListener, DEFAULT_BACKLOG};
+pub use lookup::{lookup_host, ToSocketAddrs};
 pub use stream::TcpStream;
+pub use tcp_socket::TcpSocket;
 
 /// TCP stream halves, as in `tokio::net::tcp`.
 pub mod tcp {

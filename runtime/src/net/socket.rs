@@ -13,7 +13,13 @@ use super::driver::{to_io, try_with_stack, with_stack};
 pub(crate) struct Socket {
     pub(crate) id: SocketId,
     pub(crate) core: usize,
+    /// `SO_LINGER` as set by `set_linger`, in microseconds; `NO_LINGER`
+    /// when unset. Only zero changes anything: the close becomes a reset.
+    pub(crate) linger_us: std::sync::atomic::AtomicU64,
 }
+
+/// `Socket::linger_us` when no linger is set.
+pub(crate) const NO_LINGER: u64 = u64::MAX;
 
 impl fmt::Debug for Socket {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -29,6 +35,7 @@ impl Socket {
         Socket {
             id,
             core: crate::runtime::current_core(),
+            linger_us: std::sync::atomic::AtomicU64::new(NO_LINGER),
         }
     }
 
@@ -70,15 +77,24 @@ impl Socket {
 impl Drop for Socket {
     fn drop(&mut self) {
         let id = self.id;
+        // A zero linger closes with a reset, as SO_LINGER { 0 } does.
+        let reset = *self.linger_us.get_mut() == 0;
+        let close = move |s: &mut mtcp_stack::stack::Stack| {
+            if reset {
+                let _ = s.tcp_mut().abort(id);
+            } else {
+                let _ = s.tcp_mut().close(id);
+            }
+        };
         if self.check_core().is_ok() {
-            let _ = try_with_stack(|s, _| s.tcp_mut().close(id));
+            let _ = try_with_stack(|s, _| close(s));
         } else {
             // Dropped on another core: close it where it lives. (Off any
             // runtime thread there is no way there; the socket then ends
             // with its runtime.)
             if crate::context::in_runtime() {
                 let _ = crate::runtime::Handle::current().run_on(self.core, move || {
-                    let _ = try_with_stack(|s, _| s.tcp_mut().close(id));
+                    let _ = try_with_stack(|s, _| close(s));
                 });
             }
         }

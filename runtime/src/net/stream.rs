@@ -85,7 +85,7 @@ impl TcpStream {
         Ok(stream)
     }
 
-    fn poll_connected(&self, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+    pub(crate) fn poll_connected(&self, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
         ready(self.socket.with(|s, _, id| {
             let tcp = s.tcp_mut();
             match tcp.take_error(id) {

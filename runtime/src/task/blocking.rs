@@ -4,7 +4,7 @@ use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll, Waker};
 
-use super::join::{JoinError, JoinHandle, Joinable};
+use super::join::{Abortable, JoinError, JoinHandle, Joinable};
 
 /// Runs `f` on a new OS thread and returns a handle to await its result.
 ///
@@ -68,7 +68,7 @@ struct Blocking<R> {
     shared: Arc<Mutex<Shared<R>>>,
 }
 
-impl<R> Joinable<R> for Blocking<R> {
+impl<R: Send + 'static> Joinable<R> for Blocking<R> {
     fn poll_join(&self, cx: &mut Context<'_>) -> Poll<Result<R, JoinError>> {
         let mut g = self.shared.lock().unwrap_or_else(|e| e.into_inner());
         if let Some(r) = g.result.take() {
@@ -83,6 +83,12 @@ impl<R> Joinable<R> for Blocking<R> {
         Poll::Pending
     }
 
+    fn as_abortable(self: std::rc::Rc<Self>) -> std::rc::Rc<dyn Abortable> {
+        self
+    }
+}
+
+impl<R: Send + 'static> Abortable for Blocking<R> {
     fn abort(&self) {}
 
     fn is_finished(&self) -> bool {

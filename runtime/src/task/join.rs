@@ -132,11 +132,17 @@ pub(crate) trait Task {
     fn shutdown(&self);
 }
 
-/// What a [`JoinHandle`] holds of a task.
-pub(crate) trait Joinable<T> {
-    fn poll_join(&self, cx: &mut Context<'_>) -> Poll<Result<T, JoinError>>;
+/// What an [`AbortHandle`] holds of a task: its output type erased.
+pub(crate) trait Abortable {
     fn abort(&self);
     fn is_finished(&self) -> bool;
+}
+
+/// What a [`JoinHandle`] holds of a task.
+pub(crate) trait Joinable<T>: Abortable {
+    fn poll_join(&self, cx: &mut Context<'_>) -> Poll<Result<T, JoinError>>;
+    /// The same task, as an [`Abortable`] (no allocation).
+    fn as_abortable(self: Rc<Self>) -> Rc<dyn Abortable>;
 }
 
 enum Stage<F: Future> {
@@ -256,6 +262,12 @@ impl<F: Future + 'static> Joinable<F::Output> for TaskCell<F> {
         }
     }
 
+    fn as_abortable(self: Rc<Self>) -> Rc<dyn Abortable> {
+        self
+    }
+}
+
+impl<F: Future + 'static> Abortable for TaskCell<F> {
     fn abort(&self) {
         if self.finished.get() || self.abort_requested.get() {
             return;
@@ -319,6 +331,55 @@ impl<T> JoinHandle<T> {
     /// Whether the task has finished (with output, panic or cancellation).
     pub fn is_finished(&self) -> bool {
         self.task.as_ref().is_none_or(|t| t.is_finished())
+    }
+
+    /// A handle that can abort the task without awaiting it.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # mtcp::runtime::block_on(async {
+    /// let h = mtcp::spawn(std::future::pending::<()>());
+    /// let abort = h.abort_handle();
+    /// abort.abort();
+    /// assert!(h.await.unwrap_err().is_cancelled());
+    /// assert!(abort.is_finished());
+    /// # });
+    /// ```
+    pub fn abort_handle(&self) -> AbortHandle {
+        AbortHandle {
+            task: self.task.clone().map(|t| t.as_abortable()),
+        }
+    }
+}
+
+/// An owned permission to abort a task, without awaiting its output
+/// (tokio's `AbortHandle`). Dropping it does nothing. Like
+/// [`JoinHandle`], it is not `Send`: tasks are core-local.
+#[derive(Clone)]
+pub struct AbortHandle {
+    task: Option<Rc<dyn Abortable>>,
+}
+
+impl AbortHandle {
+    /// Cancels the task, as [`JoinHandle::abort`].
+    pub fn abort(&self) {
+        if let Some(t) = &self.task {
+            t.abort();
+        }
+    }
+
+    /// Whether the task has finished (with output, panic or cancellation).
+    pub fn is_finished(&self) -> bool {
+        self.task.as_ref().is_none_or(|t| t.is_finished())
+    }
+}
+
+impl fmt::Debug for AbortHandle {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("AbortHandle")
+            .field("finished", &self.is_finished())
+            .finish()
     }
 }
 

@@ -1,4 +1,5 @@
-//! Tasks: [`spawn`], [`JoinHandle`], [`yield_now`], [`spawn_blocking`].
+//! Tasks: [`spawn`], [`JoinHandle`], [`JoinSet`], [`LocalSet`],
+//! [`yield_now`], [`spawn_blocking`].
 //!
 //! Tasks are core-local: a task runs on the core that spawned it, from start
 //! to finish, so its future need not be `Send`. Each core keeps its tasks in
@@ -11,14 +12,23 @@
 mod blocking;
 pub(crate) mod executor;
 mod join;
+mod join_set;
+mod local_set;
+mod remote;
+mod task_local;
 pub(crate) mod waker;
 mod yield_now;
 
 use std::future::Future;
 
 pub use blocking::spawn_blocking;
-pub use join::{JoinError, JoinHandle};
+pub use join::{AbortHandle, JoinError, JoinHandle};
+pub use join_set::JoinSet;
+pub use local_set::{LocalEnterGuard, LocalSet};
+pub use task_local::{AccessError, LocalKey, TaskLocalFuture};
 pub use yield_now::yield_now;
+
+pub(crate) use remote::{deferred, spawn_remote, Start};
 
 /// Spawns a task on the current core and returns a handle to await its
 /// output.
@@ -57,7 +67,8 @@ where
 }
 
 /// Same as [`spawn`]: every mtcp task is local to its core. Kept so tokio
-/// code using `spawn_local` ports unchanged.
+/// code using `spawn_local` ports unchanged. Inside a [`LocalSet`] (one of
+/// its tasks, or its `run_until` future) the task joins that set.
 ///
 /// # Panics
 ///
@@ -68,5 +79,31 @@ where
     F: Future + 'static,
     F::Output: 'static,
 {
-    crate::context::expect_core("mtcp::task::spawn_local", |core| core.exec.spawn(future))
+    match local_set::spawn_on_current(future) {
+        Ok(handle) => handle,
+        Err(future) => {
+            crate::context::expect_core("mtcp::task::spawn_local", |core| core.exec.spawn(future))
+        }
+    }
+}
+
+/// Runs `f` on the current thread and returns its result (tokio's
+/// `block_in_place`).
+///
+/// # Differences from tokio
+///
+/// tokio moves the worker's other tasks to another thread meanwhile; an
+/// mtcp core has no other thread, so its other tasks and sockets wait until
+/// `f` returns. Prefer [`spawn_blocking`] for anything slow.
+///
+/// # Examples
+///
+/// ```
+/// # mtcp::runtime::block_on(async {
+/// let v = mtcp::task::block_in_place(|| 6 * 7);
+/// assert_eq!(v, 42);
+/// # });
+/// ```
+pub fn block_in_place<F: FnOnce() -> R, R>(f: F) -> R {
+    f()
 }

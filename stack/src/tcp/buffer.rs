@@ -421,6 +421,15 @@ impl RecvBuffer {
         self.high = self.high.max(self.len);
     }
 
+    /// Copies up to `buf.len()` readable bytes out without consuming them.
+    pub fn peek(&self, pool: &ChunkPool, buf: &mut [u8]) -> usize {
+        let n = buf.len().min(self.len);
+        if n > 0 {
+            self.chain.copy_out(pool, 0, &mut buf[..n]);
+        }
+        n
+    }
+
     /// Copies up to `buf.len()` readable bytes out and consumes them.
     pub fn read(&mut self, pool: &mut ChunkPool, buf: &mut [u8]) -> usize {
         let n = buf.len().min(self.len);

@@ -425,6 +425,34 @@ impl TcpStack {
         }
     }
 
+    /// Copies received bytes into `buf` without consuming them: the next
+    /// [`recv`](Self::recv) returns them again. Opens no window (nothing is
+    /// consumed).
+    ///
+    /// # Errors
+    /// As [`recv`](Self::recv): `WouldBlock` when nothing is buffered and
+    /// the peer has not closed; the connection's error; `NotConnected` on a
+    /// listener. `Ok(0)` is end of stream.
+    pub fn peek(&self, id: SocketId, buf: &mut [u8]) -> Result<usize> {
+        let t = self.tcbs.get(id).ok_or(TcpError::InvalidSocket)?;
+        if t.hot.state == State::Listen {
+            return Err(TcpError::NotConnected);
+        }
+        if !t.rcvbuf.is_empty() {
+            return Ok(t.rcvbuf.peek(&self.pool, buf));
+        }
+        if t.has(TcbFlags::FIN_RECEIVED) {
+            return Ok(0);
+        }
+        match t.hot.state {
+            State::Closed => match t.error {
+                Some(e) => Err(e),
+                None => Ok(0),
+            },
+            _ => Err(TcpError::WouldBlock),
+        }
+    }
+
     /// Bytes ready to read.
     ///
     /// # Errors

@@ -808,6 +808,29 @@ mod established {
     }
 
     #[test]
+    fn peek_leaves_data_for_recv() {
+        let mut t = established();
+        assert_eq!(t.s.peek(t.id, &mut [0; 4]), Err(TcpError::WouldBlock));
+        let ack = t.l(1);
+        // Two segments: peek sees across the chunk boundary (512 bytes).
+        let data: Vec<u8> = (0..700u32).map(|i| (i % 251) as u8).collect();
+        send!(t, flags: ACK, seq: r(1), ack: ack, payload: &data[..400]);
+        send!(t, flags: ACK | PSH, seq: r(401), ack: ack, payload: &data[400..]);
+        let mut buf = [0u8; 600];
+        assert_eq!(t.s.peek(t.id, &mut buf), Ok(600));
+        assert_eq!(&buf[..], &data[..600]);
+        let mut small = [0u8; 3];
+        assert_eq!(t.s.peek(t.id, &mut small), Ok(3));
+        assert_eq!(small, [0, 1, 2]);
+        assert_eq!(t.s.recv_queue(t.id), Ok(700));
+        assert_eq!(t.read_all(), data);
+        send!(t, flags: ACK | FIN, seq: r(701), ack: ack);
+        assert_eq!(t.s.peek(t.id, &mut buf), Ok(0));
+        let l = t.listener.unwrap();
+        assert_eq!(t.s.peek(l, &mut buf), Err(TcpError::NotConnected));
+    }
+
+    #[test]
     fn every_second_full_segment_is_acked_at_once() {
         let mut t = established();
         let ack = t.l(1);
