@@ -10,6 +10,12 @@
 //! A failing seed prints the command that replays it:
 //! `MTCP_SIM_SEED=N cargo test -p mtcp-stack --test sim replay -- --nocapture`.
 //! `MTCP_SIM_SEEDS=N` runs N seeds per CI test instead of the default.
+//!
+//! Reducing a failure with `replay`: `MTCP_SIM_QUEUES=2` forces two queues
+//! per port, `MTCP_SIM_ONLY=K` keeps only connection K of the plan,
+//! `MTCP_SIM_TRACE=K` prints connection K's state changes and every TCP
+//! segment of it at each delay line (virtual time), `MTCP_SIM_FULL_MTU=1`
+//! lifts the workaround for the SACK/MTU bug.
 
 #[path = "sim/delay.rs"]
 mod delay;
@@ -24,7 +30,12 @@ const SEEDS_PER_TEST: u64 = 250;
 /// Seeds that fail because of known engine bugs, with the bug's name. The
 /// CI tests skip them; each bug has its own regression test below, run with
 /// `MTCP_SIM_KNOWN_BUGS=1`.
-const KNOWN_BUGS: &[(u64, &str)] = &[(719, BUG_RTO_ZERO_WINDOW)];
+const KNOWN_BUGS: &[(u64, &str)] = &[
+    (719, BUG_RTO_ZERO_WINDOW),
+    (1939, BUG_RTO_ZERO_WINDOW),
+    (2385, BUG_RTO_ZERO_WINDOW),
+    (1711, BUG_STALE_ECHO_RTO),
+];
 
 /// An RTO with SND.WND = 0 and data in flight sends nothing: `on_rto` sets
 /// SND.NXT = SND.UNA, the go-back-N loop in `output` finds no usable window,
@@ -33,6 +44,13 @@ const KNOWN_BUGS: &[(u64, &str)] = &[(719, BUG_RTO_ZERO_WINDOW)];
 /// window is reached by a reordered stale ACK (same SEQ/ACK, window 0) that
 /// overwrites the newer window (RFC 9293's SND.WL1/WL2 test allows it).
 const BUG_RTO_ZERO_WINDOW: &str = "rto-with-zero-window-sends-nothing";
+
+/// Not a correctness bug but a stall: over a lossy path (~18 % both ways),
+/// an ACK of a retransmission echoes a TS.Recent from before the RTO (RFC
+/// 7323 §4.3), `echo_rtt` accepts it (anything up to 60 s), SRTT/RTTVAR
+/// jump to tens of seconds and the RTO stays near `rto_max` while the next
+/// losses come; a 260 KB transfer then needs more than 30 virtual minutes.
+const BUG_STALE_ECHO_RTO: &str = "rto-inflated-by-stale-timestamp-echo";
 
 /// See `harness::SACK_MSS_WORKAROUND`.
 const BUG_SACK_MTU: &str = "sack-options-overflow-mtu";
@@ -173,6 +191,19 @@ fn known_bug_rto_with_zero_window_sends_nothing() {
     }
     for &(seed, bug) in KNOWN_BUGS {
         if bug == BUG_RTO_ZERO_WINDOW {
+            expect_fixed(seed, &Options::default(), bug);
+        }
+    }
+}
+
+/// Regression test for [`BUG_STALE_ECHO_RTO`] (fails until it is fixed).
+#[test]
+fn known_bug_rto_inflated_by_stale_timestamp_echo() {
+    if !known_bugs_enabled() {
+        return;
+    }
+    for &(seed, bug) in KNOWN_BUGS {
+        if bug == BUG_STALE_ECHO_RTO {
             expect_fixed(seed, &Options::default(), bug);
         }
     }

@@ -45,6 +45,8 @@ pub struct Summary {
     pub iters: u64,
     /// Connections that were reset as planned.
     pub resets: usize,
+    /// Most chunks one stack held at the end of a tick.
+    pub max_chunks: usize,
 }
 
 /// Knobs of a run beyond the seed.
@@ -729,6 +731,9 @@ impl Sim {
         for s in self.stacks.iter_mut() {
             work |= s.flush(self.now);
         }
+        for s in &self.stacks {
+            self.summary.max_chunks = self.summary.max_chunks.max(s.tcp().chunks_in_use());
+        }
         work || self
             .stacks
             .iter()
@@ -765,7 +770,9 @@ impl Sim {
         let min = self.now + tick;
         self.now = match next {
             Some(t) if t > min => t,
-            _ => min,
+            Some(_) => min,
+            // Nothing is due at all: only the stall limit can end this.
+            None => self.now + Duration::from_secs(1),
         };
     }
 }
