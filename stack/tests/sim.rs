@@ -83,6 +83,7 @@ fn run_block(block: u64, queues: Option<usize>) {
             only: None,
             trace: None,
             full_mtu: false,
+            edge_cases: false,
         };
         match std::panic::catch_unwind(|| run(seed, &opts)) {
             Ok(Ok(s)) => {
@@ -143,11 +144,33 @@ fn seeds_two_queues() {
             only: None,
             trace: None,
             full_mtu: false,
+            edge_cases: false,
         };
         if let Err(report) = run(seed, &opts) {
             failures.push(format!(
                 "{report}\n  replay: {}\n",
                 replay_command(seed, Some(2))
+            ));
+        }
+    }
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
+}
+
+/// Connection edge cases on top of the usual mix: connects to a port nobody
+/// listens on (`ConnectionRefused`) and active opens aborted in SYN-SENT.
+#[test]
+fn seeds_edge_cases() {
+    let n = env_u64("MTCP_SIM_SEEDS").map_or(60, |n| n / 4);
+    let mut failures = Vec::new();
+    for seed in 20_000..20_000 + n {
+        let opts = Options {
+            edge_cases: true,
+            ..Options::default()
+        };
+        if let Err(report) = run(seed, &opts) {
+            failures.push(format!(
+                "{report}\n  replay: MTCP_SIM_EDGE=1 {}\n",
+                replay_command(seed, None)
             ));
         }
     }
@@ -166,6 +189,7 @@ fn replay() {
         only: env_u64("MTCP_SIM_ONLY").map(|k| k as usize),
         trace: env_u64("MTCP_SIM_TRACE").map(|k| k as usize),
         full_mtu: std::env::var("MTCP_SIM_FULL_MTU").is_ok_and(|v| v == "1"),
+        edge_cases: std::env::var("MTCP_SIM_EDGE").is_ok_and(|v| v == "1"),
     };
     match run(seed, &opts) {
         Ok(s) => println!("seed {seed}: ok: {s:?}"),

@@ -45,6 +45,8 @@ pub struct Summary {
     pub iters: u64,
     /// Connections that were reset as planned.
     pub resets: usize,
+    /// Connections refused as planned.
+    pub refused: usize,
     /// Most chunks one stack held at the end of a tick.
     pub max_chunks: usize,
 }
@@ -60,6 +62,9 @@ pub struct Options {
     pub only: Option<usize>,
     /// Print every change of this connection's ends.
     pub trace: Option<usize>,
+    /// Add connection edge cases: connections refused (no listener) and
+    /// active opens aborted in SYN-SENT.
+    pub edge_cases: bool,
     /// Let TCP use the whole 1500-byte MTU. Off by default: see
     /// [`SACK_MSS_WORKAROUND`].
     pub full_mtu: bool,
@@ -119,6 +124,10 @@ struct Conn {
     from: (usize, usize),
     /// Whether either end's plan aborts (or may abort).
     abortive: bool,
+    /// Connects to a port nobody listens on: must end `ConnectionRefused`.
+    refused: bool,
+    /// The active opener aborts right after `connect`, in SYN-SENT.
+    syn_abort: bool,
     /// When an end actually aborted or closed early.
     aborted_at: Option<Instant>,
     ends: [Endpoint; 2],
@@ -292,9 +301,26 @@ fn plan(seed: u64, opts: &Options) -> Plan {
             start,
             from: (from_side, from_stack),
             abortive,
+            refused: false,
+            syn_abort: false,
             aborted_at: None,
             ends,
         });
+    }
+    if opts.edge_cases {
+        let mut extra = Rng::new(mix(seed ^ 0xed6e));
+        for c in conns.iter_mut() {
+            let r = extra.next_f64();
+            if r < 0.15 {
+                c.refused = true;
+                c.ends[0].send_total = 0;
+                c.ends[0].recv_total = 0;
+                c.ends[0].ending = Ending::Graceful { wait: false };
+            } else if r < 0.3 {
+                c.syn_abort = true;
+                c.abortive = true;
+            }
+        }
     }
     Plan {
         queues,
@@ -352,10 +378,6 @@ struct Sim {
     verbose: bool,
     trace: Option<usize>,
     summary: Summary,
-}
-
-fn is_ok_reset(e: TcpError) -> bool {
-    e == TcpError::ConnectionReset
 }
 
 impl Sim {
@@ -419,7 +441,8 @@ impl Sim {
                 continue;
             }
             let (side, stack) = conn.from;
-            let remote = SocketAddrV4::new(Ipv4Address::from(IPS[1 - side]), PORT);
+            let port = if conn.refused { PORT + 1 } else { PORT };
+            let remote = SocketAddrV4::new(Ipv4Address::from(IPS[1 - side]), port);
             let id = self.stacks[stack]
                 .tcp_mut()
                 .connect(self.now, remote, None)
@@ -492,6 +515,12 @@ impl Sim {
         let now = self.now;
         let conn = &mut self.conns[c];
         let abortive = conn.abortive;
+        let refused = conn.refused;
+        let syn_abort = conn.syn_abort;
+        let allowed = |err: TcpError| {
+            (abortive && err == TcpError::ConnectionReset)
+                || (refused && err == TcpError::ConnectionRefused)
+        };
         let peer_aborted = conn.aborted_at;
         let aborted_at = &mut conn.aborted_at;
         let e = &mut conn.ends[role];
@@ -505,6 +534,12 @@ impl Sim {
         let state = tcp
             .state(id)
             .map_err(|err| format!("conn {c} role {role}: state: {err}"))?;
+        if role == 0 && syn_abort {
+            tcp.abort(id).map_err(|err| format!("abort: {err}"))?;
+            e.done = true;
+            *aborted_at = Some(now);
+            return Ok((true, None));
+        }
         if state == State::SynSent {
             return Ok((false, None));
         }
@@ -645,26 +680,34 @@ impl Sim {
         }
         // A failed connection: only a reset, and only when planned.
         if let Some(err) = e.error {
-            if !abortive || !is_ok_reset(err) {
+            if !allowed(err) {
                 return Err(format!(
                     "conn {c} role {role}: error {err} (state {state:?})"
                 ));
             }
             tcp.close(id).map_err(|err| format!("close: {err}"))?;
             e.done = true;
-            self.summary.resets += 1;
+            if err == TcpError::ConnectionRefused {
+                self.summary.refused += 1;
+            } else {
+                self.summary.resets += 1;
+            }
             return Ok((true, None));
         }
         let state = tcp.state(id).unwrap();
         if state == State::Closed {
             if let Some(err) = tcp.take_error(id).unwrap() {
-                if !abortive || !is_ok_reset(err) {
+                if !allowed(err) {
                     return Err(format!("conn {c} role {role}: error {err} in CLOSED"));
                 }
                 e.error = Some(err);
                 tcp.close(id).unwrap();
                 e.done = true;
-                self.summary.resets += 1;
+                if err == TcpError::ConnectionRefused {
+                    self.summary.refused += 1;
+                } else {
+                    self.summary.resets += 1;
+                }
                 return Ok((true, None));
             }
         }
@@ -675,7 +718,7 @@ impl Sim {
                     return Ok((progress, wake));
                 }
                 if let Some(err) = tcp.take_error(id).unwrap() {
-                    if !abortive || !is_ok_reset(err) {
+                    if !allowed(err) {
                         return Err(format!("conn {c} role {role}: error {err} at the end"));
                     }
                 }
@@ -714,9 +757,10 @@ impl Sim {
     }
 
     fn all_done(&self) -> bool {
-        self.conns
-            .iter()
-            .all(|c| c.ends[0].done && (c.ends[1].done || (c.abortive && c.ends[1].id.is_none())))
+        self.conns.iter().all(|c| {
+            c.ends[0].done
+                && (c.ends[1].done || ((c.abortive || c.refused) && c.ends[1].id.is_none()))
+        })
     }
 
     /// Polls and flushes every stack once.
