@@ -72,8 +72,15 @@ fn sniff(label: u64, dir: &str, now: u64, f: &[u8], port: u64) {
             }
         }
     }
+    let start = (14 + ihl + doff).min(f.len());
+    let end = (14 + ip_len).min(f.len()).max(start);
+    let hash = f[start..end]
+        .iter()
+        .fold(0xcbf2_9ce4_8422_2325u64, |h, &b| {
+            (h ^ u64::from(b)).wrapping_mul(0x100_0000_01b3)
+        });
     println!(
-        "{}.{:06} q{label} {dir} {sp}>{dp} [{fl}] seq {} ack {} win {} len {payload}{ts}",
+        "{}.{:06} q{label} {dir} {sp}>{dp} [{fl}] seq {} ack {} win {} len {payload}{ts} hash {hash:016x}",
         now / 1_000_000,
         now % 1_000_000,
         be32(&t[4..]),
