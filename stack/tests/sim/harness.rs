@@ -460,7 +460,11 @@ impl Sim {
                     d.label.store(k as u64, Ordering::Relaxed);
                 }
             }
-            self.by_port.insert((1 - side, port), c);
+            // A refused connection is never accepted, and its local port
+            // may be shared with a live connection to the real port.
+            if !conn.refused {
+                self.by_port.insert((1 - side, port), c);
+            }
             progress = true;
         }
         for (i, &l) in self.listeners.iter().enumerate() {
