@@ -406,6 +406,12 @@ impl Stack {
                     Ok(_) => true,
                     // No frame buffer: stop, the engine keeps the rest.
                     Err(iface::SendError::NoTxBuffer) => false,
+                    // Larger than the MTU: the engine sized it wrong;
+                    // counted, never hidden.
+                    Err(iface::SendError::TooLarge) => {
+                        stats.record_drop(DropReason::TooLarge);
+                        true
+                    }
                     // Unroutable or waiting on a full ARP queue: this
                     // segment is lost (retransmission recovers), go on.
                     Err(_) => true,

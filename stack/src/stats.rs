@@ -38,11 +38,14 @@ pub enum DropReason {
     BacklogFull,
     /// The out-of-order reassembly queue was full.
     ReassemblyFull,
+    /// An outgoing packet larger than the MTU (a bug above the interface:
+    /// counted, never sent).
+    TooLarge,
 }
 
 impl DropReason {
     /// Every reason, in declaration order (the order of [`Stats`] output).
-    pub const ALL: [DropReason; 14] = [
+    pub const ALL: [DropReason; 15] = [
         DropReason::Truncated,
         DropReason::BadChecksum,
         DropReason::Malformed,
@@ -57,6 +60,7 @@ impl DropReason {
         DropReason::OutOfWindow,
         DropReason::BacklogFull,
         DropReason::ReassemblyFull,
+        DropReason::TooLarge,
     ];
 
     /// The number of reasons.
@@ -79,6 +83,7 @@ impl DropReason {
             DropReason::OutOfWindow => "out_of_window",
             DropReason::BacklogFull => "backlog_full",
             DropReason::ReassemblyFull => "reassembly_full",
+            DropReason::TooLarge => "too_large",
         }
     }
 }

@@ -14,9 +14,13 @@
 //! Reducing a failure with `replay`: `MTCP_SIM_QUEUES=2` forces two queues
 //! per port, `MTCP_SIM_ONLY=K` keeps only connection K of the plan,
 //! `MTCP_SIM_TRACE=K` prints connection K's state changes and every TCP
-//! segment of it at each delay line (virtual time), `MTCP_SIM_FULL_MTU=1`
-//! lifts the workaround for the SACK/MTU bug, `MTCP_SIM_EDGE=1` adds the
-//! connection edge cases (refused, abort in SYN-SENT).
+//! segment of it at each delay line (virtual time), `MTCP_SIM_EDGE=1` adds
+//! the connection edge cases (refused, abort in SYN-SENT).
+//!
+//! The engine bugs this simulation found (SACK blocks overflowing the MTU,
+//! an RTO with a zero send window sending nothing, RTO inflated by stale
+//! timestamp echoes) are fixed; their seeds run in every CI pass as
+//! regression tests below.
 
 #[path = "sim/delay.rs"]
 mod delay;
@@ -28,18 +32,10 @@ use harness::{run, Options};
 /// Seeds per CI test function (four of them run in parallel).
 const SEEDS_PER_TEST: u64 = 250;
 
-/// Seeds that fail because of known engine bugs, with the bug's name. The
-/// CI tests skip them; each bug has its own regression test below, run with
-/// `MTCP_SIM_KNOWN_BUGS=1`.
-const KNOWN_BUGS: &[(u64, &str)] = &[
-    (719, BUG_RTO_ZERO_WINDOW),
-    (1939, BUG_RTO_ZERO_WINDOW),
-    (2385, BUG_RTO_ZERO_WINDOW),
-    (3683, BUG_RTO_ZERO_WINDOW),
-    (1711, BUG_STALE_ECHO_RTO),
-    (3321, BUG_STALE_ECHO_RTO),
-    (3952, SIM_DOUBLE_CORRUPTION),
-];
+/// Seeds skipped by the CI blocks, with the reason. Only a limit of the
+/// fault model is left here: the engine bugs found by the simulation are
+/// fixed and their seeds run as regression tests.
+const KNOWN_BUGS: &[(u64, &str)] = &[(3952, SIM_DOUBLE_CORRUPTION)];
 
 /// A limit of the fault model, not of the engine: a frame crosses two
 /// `FaultyQueue`s (the sender's TX, the receiver's RX) and may be corrupted
@@ -49,23 +45,22 @@ const KNOWN_BUGS: &[(u64, &str)] = &[
 /// TX and RX). Real links have the same blind spot.
 const SIM_DOUBLE_CORRUPTION: &str = "fault-model-double-corruption-defeats-checksum";
 
-/// An RTO with SND.WND = 0 and data in flight sends nothing: `on_rto` sets
-/// SND.NXT = SND.UNA, the go-back-N loop in `output` finds no usable window,
-/// and the persist timer is not armed because SND.MAX > SND.UNA. Every RTO
-/// until `data_retries` emits nothing, so the connection times out. A zero
-/// window is reached by a reordered stale ACK (same SEQ/ACK, window 0) that
-/// overwrites the newer window (RFC 9293's SND.WL1/WL2 test allows it).
-const BUG_RTO_ZERO_WINDOW: &str = "rto-with-zero-window-sends-nothing";
+/// Fixed: an RTO with SND.WND = 0 and data in flight sent nothing (the
+/// go-back-N loop found no usable window and the persist timer was not
+/// armed), so the connection timed out. A zero window is reached by a
+/// reordered stale ACK (same SEQ/ACK, window 0) that overwrites the newer
+/// window (RFC 9293's SND.WL1/WL2 test allows it). Now the RTO probes.
+const RTO_ZERO_WINDOW_SEEDS: [u64; 4] = [719, 1939, 2385, 3683];
 
-/// Not a correctness bug but a stall: over a lossy path (~18 % both ways),
-/// an ACK of a retransmission echoes a TS.Recent from before the RTO (RFC
-/// 7323 §4.3), `echo_rtt` accepts it (anything up to 60 s), SRTT/RTTVAR
-/// jump to tens of seconds and the RTO stays near `rto_max` while the next
-/// losses come; a 260 KB transfer then needs more than 30 virtual minutes.
-const BUG_STALE_ECHO_RTO: &str = "rto-inflated-by-stale-timestamp-echo";
+/// Fixed: over a lossy path (~18 % both ways) an ACK of a retransmission
+/// echoed a TS.Recent from before the RTO (RFC 7323 §4.3) and SRTT/RTTVAR
+/// jumped to tens of seconds; echoes older than the last RTO are now
+/// ignored for RTT.
+const STALE_ECHO_SEEDS: [u64; 2] = [1711, 3321];
 
-/// See `harness::SACK_MSS_WORKAROUND`.
-const BUG_SACK_MTU: &str = "sack-options-overflow-mtu";
+/// Fixed: full-sized segments carrying SACK blocks exceeded the MTU and
+/// were lost (RFC 9293 MUST-16); these seeds hit it most.
+const SACK_MTU_SEEDS: [u64; 3] = [11, 3, 7];
 
 fn replay_command(seed: u64, queues: Option<usize>) -> String {
     let q = queues.map_or(String::new(), |q| format!("MTCP_SIM_QUEUES={q} "));
@@ -94,7 +89,6 @@ fn run_block(block: u64, queues: Option<usize>) {
             verbose: false,
             only: None,
             trace: None,
-            full_mtu: false,
             edge_cases: false,
         };
         match std::panic::catch_unwind(|| run(seed, &opts)) {
@@ -155,7 +149,6 @@ fn seeds_two_queues() {
             verbose: false,
             only: None,
             trace: None,
-            full_mtu: false,
             edge_cases: false,
         };
         if let Err(report) = run(seed, &opts) {
@@ -200,7 +193,6 @@ fn replay() {
         verbose: std::env::var("MTCP_SIM_SEED").is_ok(),
         only: env_u64("MTCP_SIM_ONLY").map(|k| k as usize),
         trace: env_u64("MTCP_SIM_TRACE").map(|k| k as usize),
-        full_mtu: std::env::var("MTCP_SIM_FULL_MTU").is_ok_and(|v| v == "1"),
         edge_cases: std::env::var("MTCP_SIM_EDGE").is_ok_and(|v| v == "1"),
     };
     match run(seed, &opts) {
@@ -209,68 +201,40 @@ fn replay() {
     }
 }
 
-fn known_bugs_enabled() -> bool {
-    std::env::var("MTCP_SIM_KNOWN_BUGS").is_ok_and(|v| v == "1")
-}
-
-fn expect_fixed(seed: u64, opts: &Options, bug: &str) {
-    if let Err(report) = run(seed, opts) {
-        panic!("known bug {bug} still reproduces:\n{report}");
-    }
-}
-
-/// Regression test for [`BUG_RTO_ZERO_WINDOW`] (fails until it is fixed).
-#[test]
-fn known_bug_rto_with_zero_window_sends_nothing() {
-    if !known_bugs_enabled() {
-        return;
-    }
-    for &(seed, bug) in KNOWN_BUGS {
-        if bug == BUG_RTO_ZERO_WINDOW {
-            expect_fixed(seed, &Options::default(), bug);
+fn expect_ok(seeds: &[u64], what: &str) {
+    for &seed in seeds {
+        if let Err(report) = run(seed, &Options::default()) {
+            panic!(
+                "{what} regressed:\n{report}\n  replay: {}",
+                replay_command(seed, None)
+            );
         }
     }
 }
 
-/// Regression test for [`BUG_STALE_ECHO_RTO`] (fails until it is fixed).
+/// Regression test: an RTO with a zero send window and data in flight.
 #[test]
-fn known_bug_rto_inflated_by_stale_timestamp_echo() {
-    if !known_bugs_enabled() {
-        return;
-    }
-    for &(seed, bug) in KNOWN_BUGS {
-        if bug == BUG_STALE_ECHO_RTO {
-            expect_fixed(seed, &Options::default(), bug);
-        }
-    }
+fn regression_rto_with_zero_window() {
+    expect_ok(&RTO_ZERO_WINDOW_SEEDS, "rto-with-zero-window");
 }
 
-/// Replays [`SIM_DOUBLE_CORRUPTION`]'s seed (fails until the fault model
-/// corrupts a frame at most once).
+/// Regression test: RTO inflated by stale timestamp echoes.
+#[test]
+fn regression_rto_inflated_by_stale_timestamp_echo() {
+    expect_ok(&STALE_ECHO_SEEDS, "rto-inflated-by-stale-timestamp-echo");
+}
+
+/// Regression test: full-sized segments with SACK blocks fit the MTU.
+#[test]
+fn regression_sack_options_fit_the_mtu() {
+    expect_ok(&SACK_MTU_SEEDS, "sack-options-overflow-mtu");
+}
+
+/// Replays [`SIM_DOUBLE_CORRUPTION`]'s seed with `MTCP_SIM_KNOWN_BUGS=1`
+/// (it may deliver a corrupted byte: a limit of the fault model).
 #[test]
 fn known_sim_double_corruption() {
-    if !known_bugs_enabled() {
-        return;
-    }
-    for &(seed, bug) in KNOWN_BUGS {
-        if bug == SIM_DOUBLE_CORRUPTION {
-            expect_fixed(seed, &Options::default(), bug);
-        }
-    }
-}
-
-/// Regression test for [`BUG_SACK_MTU`]: the full 1500-byte MTU (fails until
-/// it is fixed; then drop `SACK_MSS_WORKAROUND`).
-#[test]
-fn known_bug_sack_options_overflow_mtu() {
-    if !known_bugs_enabled() {
-        return;
-    }
-    let opts = Options {
-        full_mtu: true,
-        ..Options::default()
-    };
-    for seed in [11, 3, 7] {
-        expect_fixed(seed, &opts, BUG_SACK_MTU);
+    if std::env::var("MTCP_SIM_KNOWN_BUGS").is_ok_and(|v| v == "1") {
+        expect_ok(&[3952], SIM_DOUBLE_CORRUPTION);
     }
 }

@@ -807,7 +807,9 @@ impl TcpStack {
             // RTT (RFC 6298 / RFC 7323 §4.1).
             if t.has(TcbFlags::TIMESTAMPS) {
                 if let Some((_, ecr)) = seg.options.timestamp {
-                    if let Some(rtt) = echo_rtt(now, ecr, t.opts.ts_offset) {
+                    let floor = t.opts.rto_ts_floor;
+                    let stale = floor != 0 && ts_before(ecr, floor);
+                    if let Some(rtt) = echo_rtt(now, ecr, t.opts.ts_offset).filter(|_| !stale) {
                         t.rtt.sample(rtt);
                     }
                 }

@@ -319,6 +319,11 @@ impl Timers {
 pub struct Negotiated {
     /// Our timestamp offset (RFC 7323 §5.4 suggests a random one).
     pub ts_offset: u32,
+    /// Our TSval when the last retransmission timeout fired (0: none).
+    /// An echo older than it times a segment sent before the timeout (a
+    /// retransmission filling a hole echoes the TS.Recent of the segment
+    /// before the hole, RFC 7323 §4.3) and must not inflate the RTT.
+    pub rto_ts_floor: u32,
     /// Keepalive idle time.
     pub ka_idle: Duration,
     /// Keepalive interval.

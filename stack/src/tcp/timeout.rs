@@ -119,6 +119,8 @@ impl TcpStack {
                 }
                 t.timers.retries += 1;
                 self.stats.rto_expired += 1;
+                // Echoes of what was sent before this timeout give no RTT.
+                t.opts.rto_ts_floor = Self::ts_val(now, t.opts.ts_offset).max(1);
                 // (5.5) back off the timer; (5.4) retransmit the earliest
                 // unacknowledged segment: go back to SND.UNA.
                 t.rtt.backoff();

@@ -65,17 +65,7 @@ pub struct Options {
     /// Add connection edge cases: connections refused (no listener) and
     /// active opens aborted in SYN-SENT.
     pub edge_cases: bool,
-    /// Let TCP use the whole 1500-byte MTU. Off by default: see
-    /// [`SACK_MSS_WORKAROUND`].
-    pub full_mtu: bool,
 }
-
-/// Known bug "sack-options-overflow-mtu": the engine sizes data segments by
-/// the MSS less 12 bytes of timestamps, but adds up to 3 SACK blocks (28 more
-/// bytes) when it holds out-of-order data, so full-sized segments exceed the
-/// MTU and are silently lost in `Stack::flush`. Until it is fixed, the CI
-/// seeds run TCP with this MTU (leaving 40 bytes of room for options).
-pub const SACK_MSS_WORKAROUND: usize = 1460;
 
 /// How an endpoint's application ends.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -333,7 +323,7 @@ fn plan(seed: u64, opts: &Options) -> Plan {
     }
 }
 
-fn stack_config(side: usize, seed: u64, p: &Plan, full_mtu: bool) -> StackConfig {
+fn stack_config(side: usize, seed: u64, p: &Plan) -> StackConfig {
     let mut c = StackConfig {
         addr: Ipv4Cidr {
             address: Ipv4Address::from(IPS[side]),
@@ -349,9 +339,6 @@ fn stack_config(side: usize, seed: u64, p: &Plan, full_mtu: bool) -> StackConfig
     c.tcp.msl = Duration::from_secs(5);
     c.tcp.syn_retries = 10;
     c.tcp.seed = mix(seed ^ (side as u64 + 77));
-    if !full_mtu {
-        c.tcp.mtu = SACK_MSS_WORKAROUND;
-    }
     c
 }
 
@@ -895,7 +882,7 @@ pub fn run(seed: u64, opts: &Options) -> Result<Summary, String> {
                 p.delay.1,
                 mix(seed ^ (side as u64 * 16 + qi + 999)),
             );
-            let st = Stack::new(stack_config(side, seed, &p, opts.full_mtu), Box::new(dq))
+            let st = Stack::new(stack_config(side, seed, &p), Box::new(dq))
                 .map_err(|e| format!("stack: {e}"))?;
             stacks.push(st);
             sides.push(side);
