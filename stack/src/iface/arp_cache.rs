@@ -474,6 +474,19 @@ mod tests {
         assert!(c.is_pending(ip(6)));
         assert_eq!(c.queued(), 1);
         assert_eq!(c.flush(ip(5), |_| panic!("nothing left")), 0);
+        // ip(6) is still pending: its retry is due; once flushed, nothing is.
+        let later = now + Duration::from_secs(5);
+        assert_eq!(c.next_poll_at(), Some(now + Duration::from_secs(1)));
+        assert_eq!(c.poll(later), Some(PollAction::Request(ip(6))));
+        assert_eq!(c.flush(ip(6), |_| {}), 1);
+        assert_eq!(c.next_poll_at(), None);
+        assert_eq!(c.poll(later), None);
+        // A new resolution after all ended is seen again.
+        assert_eq!(
+            c.enqueue(later, ip(7), 1, |b| b[0] = 7),
+            Ok(Enqueued::NewResolution)
+        );
+        assert_eq!(c.next_poll_at(), Some(later + Duration::from_secs(1)));
     }
 
     #[test]

@@ -21,8 +21,11 @@
 //! cache, so each must see every request and reply (a core that does not need
 //! it drops it). The port does not filter by destination MAC; the stack does.
 //!
-//! Frames are copied into the ring on transmit and out of it on receive,
-//! like DMA; a full ring drops the frame and counts it in the sender's
+//! A frame for one queue crosses without a copy: its buffer is swapped with
+//! the ring slot's on transmit and with a spare pool buffer on receive, so
+//! buffers migrate between the two ports' pools one for one and no pool
+//! shrinks. A frame for every queue (ARP with several queues) is copied
+//! into each ring. A full ring drops the frame and counts it in the sender's
 //! [`QueueCounters::ring_full_drops`] (a wire has no back-pressure), so
 //! `tx_burst` always takes every frame. Order is kept per (sender queue,
 //! receiver queue), hence per flow.
@@ -300,19 +303,18 @@ impl NicQueue for MemoryQueue {
         'rings: for k in 0..rings {
             let ring = &mut self.rx[(self.rx_next + k) % rings];
             while got < max && ring.has_pending() {
-                let Some(mut frame) = pool.alloc() else {
+                let Some(spare) = pool.alloc() else {
                     self.counters.rx_no_buffer += 1;
                     ring.release();
                     break 'rings;
                 };
-                let copied = ring.pop_with(|data| {
-                    frame.buffer_mut()[..data.len()].copy_from_slice(data);
-                    frame.set_len(data.len());
-                });
-                if copied.is_none() {
-                    pool.free(frame);
-                    break;
-                }
+                let frame = match ring.pop_exchange(spare) {
+                    Ok(frame) => frame,
+                    Err(spare) => {
+                        pool.free(spare);
+                        break;
+                    }
+                };
                 self.counters.rx_bytes += frame.len() as u64;
                 out.push(frame);
                 got += 1;
@@ -339,14 +341,23 @@ impl NicQueue for MemoryQueue {
                 self.rss.steer(data)
             };
             match steer {
-                Steer::Queue(q) => self.push_to(q, data),
+                Steer::Queue(q) => match self.tx[q].push_exchange(frame) {
+                    Ok(empty) => {
+                        self.touched[q] = true;
+                        pool.free(empty);
+                    }
+                    Err(frame) => {
+                        self.counters.ring_full_drops += 1;
+                        pool.free(frame);
+                    }
+                },
                 Steer::AllQueues => {
                     for q in 0..self.tx.len() {
                         self.push_to(q, data);
                     }
+                    pool.free(frame);
                 }
             }
-            pool.free(frame);
         }
         for q in 0..self.tx.len() {
             if self.touched[q] {

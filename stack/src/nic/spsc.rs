@@ -1,9 +1,12 @@
 //! A lock-free single-producer single-consumer ring of fixed-size frame
 //! slots.
 //!
-//! This is the "wire" of the in-memory NIC. Like a NIC's DMA ring, it copies
-//! frames into and out of preallocated slots, so no buffer ever crosses a
-//! thread: each side keeps its own [`FramePool`](super::FramePool).
+//! This is the "wire" of the in-memory NIC. Every slot always holds one
+//! frame buffer. [`Producer::push`] and [`Consumer::pop_with`] copy bytes
+//! into and out of it, like a NIC's DMA ring; [`Producer::push_exchange`] and
+//! [`Consumer::pop_exchange`] instead swap the caller's [`Frame`] with the
+//! slot's buffer, so a frame crosses without a copy and each side gets a
+//! buffer back for each one it gives: the two sides' pools keep their sizes.
 //!
 //! ```text
 //!            head (consumer)          tail (producer)
@@ -46,7 +49,7 @@ use core::fmt;
 use core::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 
-use super::FRAME_CAPACITY;
+use super::{Frame, FRAME_CAPACITY};
 
 /// Bytes in one slot: one frame.
 pub const SLOT_SIZE: usize = FRAME_CAPACITY;
@@ -55,13 +58,12 @@ pub const SLOT_SIZE: usize = FRAME_CAPACITY;
 #[repr(align(128))]
 struct CachePadded<T>(T);
 
-/// One slot: a frame's length and bytes. Cache-line aligned, so a slot is
-/// 2048 + 64 bytes and consecutive slots start on different cache sets (a
-/// 2048-byte stride would map every slot's first line to the same few sets).
+/// One slot: a frame buffer (its own allocation, so buffers can be swapped
+/// in and out). Cache-line aligned, so the producer and the consumer working
+/// on neighbouring slots do not share a line.
 #[repr(C, align(64))]
 struct Slot {
-    len: usize,
-    data: [u8; SLOT_SIZE],
+    frame: Frame,
 }
 
 /// The state both sides share.
@@ -108,8 +110,7 @@ pub fn channel(capacity: usize) -> (Producer, Consumer) {
     let slots: Box<[UnsafeCell<Slot>]> = (0..cap)
         .map(|_| {
             UnsafeCell::new(Slot {
-                len: 0,
-                data: [0; SLOT_SIZE],
+                frame: Frame::new(),
             })
         })
         .collect();
@@ -183,10 +184,37 @@ impl Producer {
         // last read before this write) and will not read it until we publish
         // a `tail` beyond it. No other reference to this slot exists.
         let slot = unsafe { &mut *cell.get() };
-        slot.data[..data.len()].copy_from_slice(data);
-        slot.len = data.len();
+        slot.frame.buffer_mut()[..data.len()].copy_from_slice(data);
+        slot.frame.set_len(data.len());
         self.tail = self.tail.wrapping_add(1);
         Ok(())
+    }
+
+    /// Queues `frame` without copying it: it takes the next slot's place
+    /// and the slot's previous buffer (contents unspecified) is returned,
+    /// for the caller's pool. Not visible to the consumer until
+    /// [`publish`](Self::publish).
+    ///
+    /// # Errors
+    /// `Err(frame)`, unchanged, when the ring is full.
+    #[inline]
+    pub fn push_exchange(&mut self, mut frame: Frame) -> Result<Frame, Frame> {
+        let cap = self.capacity();
+        if self.tail.wrapping_sub(self.cached_head) == cap {
+            self.cached_head = self.shared.head.0.load(Ordering::Acquire);
+            if self.tail.wrapping_sub(self.cached_head) == cap {
+                return Err(frame);
+            }
+        }
+        let cell = &self.shared.slots[self.tail & self.shared.mask];
+        // SAFETY: as in `push`: the slot lies in `[tail, cached_head +
+        // capacity)`, released by the consumer (Release/Acquire on `head`)
+        // and not read again until we publish a `tail` beyond it; this is
+        // the only reference to it.
+        let slot = unsafe { &mut *cell.get() };
+        core::mem::swap(&mut slot.frame, &mut frame);
+        self.tail = self.tail.wrapping_add(1);
+        Ok(frame)
     }
 
     /// Makes every pushed frame visible to the consumer, with one atomic
@@ -273,10 +301,37 @@ impl Consumer {
         // slot again until we store a `head` beyond it. Only shared
         // references to the slot exist while we hold this one.
         let slot = unsafe { &*cell.get() };
-        let len = slot.len.min(SLOT_SIZE);
-        let r = f(&slot.data[..len]);
+        let r = f(slot.frame.as_slice());
         self.head = self.head.wrapping_add(1);
         Some(r)
+    }
+
+    /// Takes the next frame without copying it: `spare` (any buffer, its
+    /// contents ignored) takes its place in the slot, for the producer to
+    /// reuse. The slot goes back to the producer at the next
+    /// [`release`](Self::release).
+    ///
+    /// # Errors
+    /// `Err(spare)`, unchanged, when the ring is empty.
+    #[inline]
+    pub fn pop_exchange(&mut self, mut spare: Frame) -> Result<Frame, Frame> {
+        if self.head == self.cached_tail {
+            self.cached_tail = self.shared.tail.0.load(Ordering::Acquire);
+            if self.head == self.cached_tail {
+                return Err(spare);
+            }
+        }
+        let cell = &self.shared.slots[self.head & self.shared.mask];
+        // SAFETY: as in `pop_with`: `head < cached_tail`, loaded with
+        // Acquire after the producer's Release store, so its writes to the
+        // slot happen-before this access, and it will not touch the slot
+        // again until we store a `head` beyond it. The producer's next
+        // access (after our Release of `head`) sees the swapped buffer. This
+        // is the only reference to the slot.
+        let slot = unsafe { &mut *cell.get() };
+        core::mem::swap(&mut slot.frame, &mut spare);
+        self.head = self.head.wrapping_add(1);
+        Ok(spare)
     }
 
     /// Gives every read slot back to the producer, with one atomic store.
@@ -455,5 +510,44 @@ mod tests {
         }
         producer.join().unwrap();
         assert!(c.pop_with(|_| ()).is_none());
+    }
+
+    fn frame_of(bytes: &[u8]) -> Frame {
+        let mut f = Frame::new();
+        f.copy_from(bytes).unwrap();
+        f
+    }
+
+    #[test]
+    fn exchange_moves_frames_without_copy_and_returns_buffers() {
+        let (mut p, mut c) = channel(2);
+        let a = frame_of(b"first");
+        let a_ptr = a.as_slice().as_ptr();
+        let empty = p.push_exchange(a).unwrap();
+        assert_ne!(empty.as_slice().as_ptr(), a_ptr);
+        p.push_exchange(frame_of(b"second")).unwrap();
+        // Full: the frame comes back unchanged.
+        let back = p.push_exchange(frame_of(b"third")).unwrap_err();
+        assert_eq!(back.as_slice(), b"third");
+        // Nothing published yet: the spare comes back.
+        assert!(c.pop_exchange(Frame::new()).is_err());
+        p.publish();
+        let got = c.pop_exchange(Frame::new()).unwrap();
+        assert_eq!(got.as_slice(), b"first");
+        assert_eq!(
+            got.as_slice().as_ptr(),
+            a_ptr,
+            "the same buffer, not a copy"
+        );
+        // Mixed: a copied read of an exchanged write.
+        assert_eq!(c.pop_with(<[u8]>::to_vec), Some(b"second".to_vec()));
+        c.release();
+        // The spare given on pop is what the producer gets back later.
+        p.push(b"x").unwrap();
+        p.push_exchange(frame_of(b"y")).unwrap();
+        p.publish();
+        assert_eq!(c.pop_exchange(Frame::new()).unwrap().as_slice(), b"x");
+        assert_eq!(c.pop_with(<[u8]>::to_vec), Some(b"y".to_vec()));
+        assert!(c.pop_exchange(Frame::new()).is_err());
     }
 }

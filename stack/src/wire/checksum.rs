@@ -35,6 +35,7 @@ fn add_carry(acc: u64, w: u64) -> u64 {
 /// result to network order at the end: the ones' complement sum is
 /// independent of byte order (RFC 1071 §2(B)), and 2^64 additions cannot
 /// overflow 128 bits.
+#[inline]
 pub fn data(bytes: &[u8]) -> u16 {
     let mut acc: u128 = 0;
     let mut chunks = bytes.chunks_exact(32);
