@@ -23,6 +23,13 @@ const STACK: Ipv4Addr = Ipv4Addr::new(10, 99, 0, 2);
 const PORT: u16 = 8080;
 const TIMEOUT: Duration = Duration::from_secs(20);
 
+/// The names of `scripts/netns.sh`, whose prefix `MTCP_NS_PREFIX` picks
+/// (default `mtcp`): the stack's namespace and interface, the peer's.
+fn ns(suffix: &str) -> String {
+    let prefix = std::env::var("MTCP_NS_PREFIX").unwrap_or_else(|_| "mtcp".into());
+    format!("{prefix}-{suffix}")
+}
+
 fn serial() -> MutexGuard<'static, ()> {
     SERIAL.lock().unwrap_or_else(|e| e.into_inner())
 }
@@ -45,16 +52,8 @@ fn topology(test: &str) -> bool {
     match why {
         None => {
             let _ = Command::new("ip")
-                .args([
-                    "-n",
-                    "mtcp-peer",
-                    "neigh",
-                    "flush",
-                    "dev",
-                    "mtcp-p0",
-                    "nud",
-                    "all",
-                ])
+                .args(["-n", &ns("peer"), "neigh", "flush", "dev", &ns("p0")])
+                .args(["nud", "all"])
                 .status();
             true
         }
@@ -76,7 +75,7 @@ impl Server {
         let args =
             format!("-l 0 --no-huge --no-pci -m 256 --no-shconf --no-telemetry --vdev={vdev}");
         let mut child = Command::new("ip")
-            .args(["netns", "exec", "mtcp-stk", "env"])
+            .args(["netns", "exec", &ns("stk"), "env"])
             .arg("MTCP_DEVICE=dpdk")
             .arg(format!("MTCP_DPDK_ARGS={args}"))
             .arg("MTCP_ADDR=10.99.0.2/24")
@@ -125,14 +124,17 @@ impl Drop for Server {
         let _ = self.0.wait();
         // A killed DPDK process leaves its port as it was: take a leftover
         // XDP program and promiscuous mode off for the next test.
-        for args in [
-            [
-                "-n", "mtcp-stk", "link", "set", "dev", "mtcp-s0", "xdp", "off",
-            ],
-            [
-                "-n", "mtcp-stk", "link", "set", "dev", "mtcp-s0", "promisc", "off",
-            ],
-        ] {
+        for what in [["xdp", "off"], ["promisc", "off"]] {
+            let args = [
+                "-n",
+                &ns("stk"),
+                "link",
+                "set",
+                "dev",
+                &ns("s0"),
+                what[0],
+                what[1],
+            ];
             let _ = Command::new("ip").args(args).status();
         }
     }
@@ -141,7 +143,7 @@ impl Drop for Server {
 /// Runs `f` on a thread inside the kernel peer's namespace.
 fn in_peer<T: Send + 'static>(f: impl FnOnce() -> T + Send + 'static) -> T {
     thread::spawn(move || {
-        mtcp::stack::nic::sys::enter_netns("mtcp-peer").expect("enter mtcp-peer");
+        mtcp::stack::nic::sys::enter_netns(&ns("peer")).expect("enter the peer namespace");
         f()
     })
     .join()
@@ -236,7 +238,7 @@ fn dpdk_net_af_packet_echo() {
     if !topology("dpdk_net_af_packet_echo") {
         return;
     }
-    let _server = Server::start("net_af_packet0,iface=mtcp-s0");
+    let _server = Server::start(&format!("net_af_packet0,iface={}", ns("s0")));
     checks("dpdk_net_af_packet_echo");
 }
 
@@ -246,6 +248,6 @@ fn dpdk_net_af_xdp_echo() {
     if !topology("dpdk_net_af_xdp_echo") {
         return;
     }
-    let _server = Server::start("net_af_xdp0,iface=mtcp-s0");
+    let _server = Server::start(&format!("net_af_xdp0,iface={}", ns("s0")));
     checks("dpdk_net_af_xdp_echo");
 }

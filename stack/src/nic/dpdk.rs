@@ -44,6 +44,11 @@
 //! remembers that namespace and its shutdown (promiscuous mode restored,
 //! XDP program detached) runs there, whichever thread drops the last queue.
 //!
+//! **net_af_xdp.** DPDK 22.11's AF_XDP PMD turns the RX pool itself into
+//! the XDP UMEM and assumes its objects are packed; its queues therefore get
+//! a pool built with `RTE_MEMPOOL_F_NO_IOVA_CONTIG` (see `create_pool` and
+//! docs/dpdk.md), every other driver one from `rte_pktmbuf_pool_create`.
+//!
 //! **Once per process.** EAL can be initialised once per process and never
 //! again after `rte_eal_cleanup`. A second [`DpdkDevice::open`] reuses the
 //! first initialisation (its EAL arguments are ignored, with a warning when
@@ -71,10 +76,10 @@ use crate::wire::tcp::TcpPacket;
 /// Most mbufs handled by one `rte_eth_rx_burst` / `rte_eth_tx_burst` call.
 pub const BURST: usize = 64;
 
-/// Frames handed to `rte_eth_tx_burst` per call. `net_af_xdp` in copy mode
-/// kicks the kernel once per call and the kernel then sends at most 32
-/// frames: larger calls leave a backlog in the XDP TX ring that grows until
-/// frames are dropped, so bursts stay at 32 (mTCP's own TX batch).
+/// Frames handed to `rte_eth_tx_burst` per call: mTCP's TX batch. (A
+/// net_af_xdp stall once blamed on burst size was the PMD's UMEM sizing,
+/// see `create_pool`; the PMD itself re-kicks the kernel while `sendto`
+/// answers `EAGAIN`, so larger bursts drain too.)
 pub const TX_BURST: usize = 32;
 
 /// Bytes of packet data an mbuf holds (DPDK's default data room minus its
@@ -537,6 +542,145 @@ fn port_name(id: u16) -> String {
 const RSS_KEY_IGNORED: &[&str] = &["net_tap"];
 
 /// What `configure` found and set.
+/// The driver name of DPDK's AF_XDP PMD.
+const AF_XDP_DRIVER: &str = "net_af_xdp";
+
+// The mempool ops `rte_pktmbuf_pool_create` would pick (the EAL's
+// `--mbuf-pool-ops-name`, else the platform's, else "ring_mp_mc"); in
+// librte_mbuf, which mtcp-dpdk-sys links, but not in its bindings.
+extern "C" {
+    fn rte_mbuf_best_mempool_ops() -> *const c_char;
+}
+
+/// A pool's object size (header + element + trailer), number of memory
+/// chunks and the length of its first chunk, for logs and the af_xdp check.
+fn pool_layout(pool: *mut sys::rte_mempool) -> (u64, u32, usize) {
+    // SAFETY: `pool` is a populated pool owned by the caller; its memory
+    // list is not modified while we read it (single thread, during open).
+    unsafe {
+        let p = &*pool;
+        let obj = u64::from(p.header_size) + u64::from(p.elt_size) + u64::from(p.trailer_size);
+        let first = p.mem_list.stqh_first;
+        let len = if first.is_null() { 0 } else { (*first).len };
+        (obj, p.nb_mem_chunks, len)
+    }
+}
+
+/// Creates one queue's mbuf pool of `n` mbufs (cache size 0, see the module
+/// docs) with room for a whole frame each.
+///
+/// `packed`: lay the objects out back to back in one memory chunk
+/// (`RTE_MEMPOOL_F_NO_IOVA_CONTIG`), as net_af_xdp needs. DPDK 22.11's
+/// af_xdp PMD (zero-copy-mempool build, `XDP_UMEM_UNALIGNED_CHUNK_FLAG`)
+/// registers the RX pool itself as the XDP UMEM, sized
+/// `populated_size * obj_size` from the first memory chunk
+/// (`xdp_umem_configure`). `rte_pktmbuf_pool_create` asks for IOVA-contiguous
+/// objects, which the mempool keeps from straddling a page: without
+/// hugepages each 2368-byte object takes its own 4 KiB page, the pool spans
+/// 4096 bytes per mbuf and the UMEM only covers the first ~58 % of it. Every
+/// mbuf past that is outside the UMEM: the kernel drops its TX descriptors as
+/// invalid (XDP_STATISTICS tx_invalid_descs) and skips it in the fill ring,
+/// while rte_eth_tx_burst has reported the frames sent. (DPDK 23.11 sizes
+/// the UMEM from `rte_mempool_get_mem_range` instead.) Packed objects need no
+/// IOVA contiguity: the kernel copies in and out of the UMEM (veth, copy
+/// mode) or maps it page by page.
+fn create_pool(
+    name: &CStr,
+    n: u32,
+    socket: c_int,
+    packed: bool,
+) -> Result<*mut sys::rte_mempool, NicError> {
+    let fail = |what: &str| {
+        let errno = errno_now();
+        log::error!(
+            "dpdk: {what} ({n} mbufs) failed: {} (is -m / the hugepage memory large enough?)",
+            rte_strerror(errno)
+        );
+        NicError::Io(if errno == 0 { libc::ENOMEM } else { errno })
+    };
+    if !packed {
+        // SAFETY: `name` is a valid C string; cache 0 (see the module docs).
+        let pool = unsafe {
+            sys::rte_pktmbuf_pool_create(name.as_ptr(), n as c_uint, 0, 0, MBUF_DATA_ROOM, socket)
+        };
+        if pool.is_null() {
+            return Err(fail("rte_pktmbuf_pool_create"));
+        }
+        let (obj, chunks, first) = pool_layout(pool);
+        log::debug!(
+            "dpdk: mbuf pool {name:?}: {n} objects of {obj} bytes, {chunks} memory chunk(s), the first {first} bytes"
+        );
+        return Ok(pool);
+    }
+    // What rte_pktmbuf_pool_create does, with RTE_MEMPOOL_F_NO_IOVA_CONTIG.
+    let elt_size = core::mem::size_of::<sys::rte_mbuf>() as c_uint + c_uint::from(MBUF_DATA_ROOM);
+    let mut private = sys::rte_pktmbuf_pool_private {
+        mbuf_data_room_size: MBUF_DATA_ROOM,
+        mbuf_priv_size: 0,
+        flags: 0,
+    };
+    // SAFETY: `name` is a valid C string; the private area is sized for
+    // rte_pktmbuf_pool_private, which rte_pktmbuf_pool_init fills.
+    let pool = unsafe {
+        sys::rte_mempool_create_empty(
+            name.as_ptr(),
+            n as c_uint,
+            elt_size,
+            0,
+            core::mem::size_of::<sys::rte_pktmbuf_pool_private>() as c_uint,
+            socket,
+            sys::RTE_MEMPOOL_F_NO_IOVA_CONTIG,
+        )
+    };
+    if pool.is_null() {
+        return Err(fail("rte_mempool_create_empty"));
+    }
+    // SAFETY: `pool` is a fresh, empty pool owned here (freed on every
+    // error path); `private` outlives rte_pktmbuf_pool_init, which copies
+    // it; rte_pktmbuf_init initialises each object as an mbuf of that pool.
+    unsafe {
+        let ret =
+            sys::rte_mempool_set_ops_byname(pool, rte_mbuf_best_mempool_ops(), ptr::null_mut());
+        if ret != 0 {
+            sys::rte_mempool_free(pool);
+            return Err(rte_error(ret)).inspect_err(|_| {
+                log::error!(
+                    "dpdk: rte_mempool_set_ops_byname failed: {}",
+                    rte_strerror(-ret)
+                )
+            });
+        }
+        sys::rte_pktmbuf_pool_init(
+            pool,
+            (&mut private as *mut sys::rte_pktmbuf_pool_private).cast(),
+        );
+        let ret = sys::rte_mempool_populate_default(pool);
+        if ret < 0 {
+            sys::rte_mempool_free(pool);
+            return Err(fail("rte_mempool_populate_default"));
+        }
+        sys::rte_mempool_obj_iter(pool, Some(sys::rte_pktmbuf_init), ptr::null_mut());
+    }
+    // The PMD maps `populated_size * obj_size` bytes from the start of the
+    // first chunk: a pool split over several chunks, or padded, would leave
+    // mbufs outside the UMEM again.
+    let (obj, chunks, first) = pool_layout(pool);
+    // SAFETY: `pool` is a valid, populated pool.
+    let populated = u64::from(unsafe { (*pool).populated_size });
+    if chunks != 1 || (first as u64) < populated * obj {
+        log::error!(
+            "dpdk: {AF_XDP_DRIVER}: mbuf pool {name:?} spans {chunks} memory chunk(s) (the first {first} bytes for {populated} objects of {obj}); the PMD needs them packed in one (more -m or hugepage memory)"
+        );
+        // SAFETY: the pool is ours and unused.
+        unsafe { sys::rte_mempool_free(pool) };
+        return Err(NicError::Io(libc::ENOMEM));
+    }
+    log::debug!(
+        "dpdk: packed mbuf pool {name:?}: {populated} objects of {obj} bytes in {first} bytes"
+    );
+    Ok(pool)
+}
+
 struct Setup {
     queues: usize,
     hardware_rss: bool,
@@ -612,6 +756,9 @@ fn configure(port: &mut Port, want: usize, opts: &DpdkOptions) -> Result<Setup, 
     }
 
     let n = queues as u16;
+    // net_af_xdp overlays its UMEM on the RX pool and needs its objects
+    // packed (see `create_pool`).
+    let packed = driver == AF_XDP_DRIVER;
     // SAFETY: `conf` is a valid configuration; `key` outlives the call.
     check("rte_eth_dev_configure", unsafe {
         sys::rte_eth_dev_configure(id, n, n, &conf)
@@ -634,26 +781,7 @@ fn configure(port: &mut Port, want: usize, opts: &DpdkOptions) -> Result<Setup, 
     for q in 0..n {
         let name =
             CString::new(format!("mtcp_p{id}_q{q}")).map_err(|_| NicError::InvalidArgument)?;
-        // SAFETY: `name` is a valid C string; cache 0 (see the module docs).
-        let pool = unsafe {
-            sys::rte_pktmbuf_pool_create(
-                name.as_ptr(),
-                opts.mbufs_per_queue as c_uint,
-                0,
-                0,
-                MBUF_DATA_ROOM,
-                socket,
-            )
-        };
-        if pool.is_null() {
-            let errno = errno_now();
-            log::error!(
-                "dpdk: rte_pktmbuf_pool_create({} mbufs) failed: {} (is -m / the hugepage memory large enough?)",
-                opts.mbufs_per_queue,
-                rte_strerror(errno)
-            );
-            return Err(NicError::Io(if errno == 0 { libc::ENOMEM } else { errno }));
-        }
+        let pool = create_pool(&name, opts.mbufs_per_queue, socket, packed)?;
         port.pools.push(pool);
         // SAFETY: valid port and queue index (< n configured); NULL confs
         // select the driver's defaults with the port's offloads; `pool`
