@@ -1264,23 +1264,13 @@ macro_rules! backend_tests {
 
 backend_tests!(af_packet, Backend::AfPacket);
 
-/// KNOWN BUG (reported to the integrator): with TSO/GSO on, the kernel peer
-/// hands GSO super-frames (e.g. a 7,292-byte IP packet) to the veth, which
-/// delivers them unsegmented; AF_PACKET copies only the first slot's worth
-/// (2 KiB) into the TPACKET_V2 ring, the stack drops the truncated frame, and
-/// the kernel recovers one MSS per retransmission timeout until the 20 MB
-/// transfer times out. Runs only with `MTCP_INTEROP_KNOWN_BUG=1`.
+/// With TSO/GSO on, the kernel peer hands the veth GSO super-frames (up
+/// to 64 KiB) that it delivers unsegmented: AF_PACKET's virtio-net header
+/// (`PACKET_VNET_HDR`) marks them, its 68 KiB RX slots hold them whole, and
+/// the queue splits them into MSS-sized frames in software.
 #[test]
-fn af_packet_echo_peer_gso_known_bug() {
-    let test = "af_packet_echo_peer_gso_known_bug";
-    if std::env::var("MTCP_INTEROP_KNOWN_BUG").as_deref() != Ok("1") {
-        eprintln!(
-            "SKIP {test}: known bug (AF_PACKET truncates the peer's GSO super-frames); \
-             set MTCP_INTEROP_KNOWN_BUG=1 to run it"
-        );
-        return;
-    }
-    echo_peer_offload(test, Backend::AfPacket, Offload::CsumGso);
+fn af_packet_echo_peer_gso() {
+    echo_peer_offload("af_packet_echo_peer_gso", Backend::AfPacket, Offload::CsumGso);
 }
 backend_tests!(tap, Backend::Tap);
 backend_tests!(xdp, Backend::Xdp);
