@@ -1270,7 +1270,11 @@ backend_tests!(af_packet, Backend::AfPacket);
 /// the queue splits them into MSS-sized frames in software.
 #[test]
 fn af_packet_echo_peer_gso() {
-    echo_peer_offload("af_packet_echo_peer_gso", Backend::AfPacket, Offload::CsumGso);
+    echo_peer_offload(
+        "af_packet_echo_peer_gso",
+        Backend::AfPacket,
+        Offload::CsumGso,
+    );
 }
 backend_tests!(tap, Backend::Tap);
 backend_tests!(xdp, Backend::Xdp);

@@ -75,13 +75,13 @@ use core::sync::atomic::{AtomicU32, AtomicUsize, Ordering};
 use std::os::fd::{AsRawFd, OwnedFd, RawFd};
 use std::sync::Arc;
 
+use super::gso::{self, TcpSegments, VnetHdr, VNET_HDR_LEN};
 use super::rss::{Rss, Steer};
 use super::spsc::{self, Consumer, Producer};
 use super::sys::{self, cvt, owned_fd, setsockopt, Mmap};
 use super::{
     Capabilities, DeviceInfo, Frame, FramePool, NicError, NicQueue, QueueCounters, FRAME_CAPACITY,
 };
-use super::gso::{self, TcpSegments, VnetHdr, VNET_HDR_LEN};
 use crate::time::Duration;
 use crate::wire::checksum;
 
@@ -999,7 +999,7 @@ mod tests {
         assert_eq!(RX_SLOT_SIZE % 16, 0);
         assert_eq!(RX_BLOCK_SIZE % 4096, 0);
         assert_eq!(RX_SLOTS, 240);
-        assert!(RX_RING_LEN + BLOCKS * BLOCK_SIZE <= 24 << 20);
+        const { assert!(RX_RING_LEN + BLOCKS * BLOCK_SIZE <= 24 << 20) };
     }
 
     #[test]
