@@ -4,14 +4,21 @@
 //! # Rings
 //!
 //! Each queue is one `AF_PACKET`/`SOCK_RAW` socket bound to the interface,
-//! with a `TPACKET_V2` RX ring and a `TPACKET_V2` TX ring in one shared
-//! mapping:
+//! with `PACKET_VNET_HDR`, a `TPACKET_V2` RX ring and a `TPACKET_V2` TX
+//! ring in one shared mapping:
 //!
 //! ```text
-//!   mapping: [ RX: 2048 slots of 2048 bytes ][ TX: 2048 slots of 2048 bytes ]
-//!   slot:    [ tpacket2_hdr | sockaddr_ll | … frame … ]
+//!   mapping: [ RX: 240 slots of 68 KiB ][ TX: 2048 slots of 2048 bytes ]
+//!   RX slot: [ tpacket2_hdr | sockaddr_ll | virtio_net_hdr | frame (≤ 64 KiB) ]
+//!   TX slot: [ tpacket2_hdr | virtio_net_hdr (zero) | frame ]
 //!            tp_status: KERNEL ⇄ USER (RX), AVAILABLE → SEND_REQUEST → AVAILABLE (TX)
 //! ```
+//!
+//! RX slots are large because one slot holds one frame, and a kernel peer
+//! with TSO/GSO on (a veth's default once TX checksum offload is on), or a
+//! NIC's GRO, hands over TCP super-frames of up to 64 KiB. 240 of them pin
+//! 16 MiB per queue (2048 would pin 136 MiB) and still hold far more than
+//! the stack's receive windows; see docs/devices.md.
 //!
 //! * RX costs no system call: `rx_burst` walks slots whose status is
 //!   `TP_STATUS_USER`, copies each frame into a pool [`Frame`] and hands
@@ -30,18 +37,27 @@
 //! request/response traffic a block is never full, so every received
 //! segment would wait up to the timeout — a millisecond or more added to
 //! every round trip of a stack whose whole point is microseconds. V2 makes
-//! each frame visible the moment the kernel has copied it, and fixed
-//! 2048-byte slots waste nothing for 1514-byte frames.
+//! each frame visible the moment the kernel has copied it.
 //!
 //! # Checksums
 //!
 //! A frame the kernel sent with checksum offload (`CHECKSUM_PARTIAL`: the
 //! peer end of a veth with `tx on`) arrives flagged
-//! `TP_STATUS_CSUMNOTREADY`: its TCP/UDP checksum field holds only the
+//! `TP_STATUS_CSUMNOTREADY`, its virtio-net header saying `NEEDS_CSUM` at
+//! `csum_start + csum_offset`: its TCP/UDP checksum field holds only the
 //! pseudo-header sum. `rx_burst` completes it in software (the ones'
-//! complement sum over the whole L4 segment, the partial field included),
-//! so the stack verifies it like any other frame and pcap captures stay
-//! valid. Frames flagged `TP_STATUS_CSUM_VALID` are still verified by the
+//! complement sum from `csum_start` on, the partial field included; when the
+//! header carries no such information, the headers are parsed), so the
+//! stack verifies it like any other frame and pcap captures stay valid.
+//!
+//! # GSO super-frames
+//!
+//! A frame whose virtio-net header says `GSO_TCPV4` is cut into
+//! `gso_size`-byte segments, each its own pool [`Frame`], by
+//! [`gso::TcpSegments`] (headers copied and fixed up, full checksums). A
+//! burst that fills up mid-frame keeps the slot and resumes at the next
+//! segment; a pool that runs dry mid-frame drops the rest
+//! ([`RxOffloadCounters::gso_dropped`]). Frames flagged `TP_STATUS_CSUM_VALID` are still verified by the
 //! stack: the flag is per frame and the [`NicQueue`] interface carries no
 //! per-frame metadata, so the device reports no RX checksum offload.
 //!
