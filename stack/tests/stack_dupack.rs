@@ -38,6 +38,9 @@ struct ProbeState {
     dropped: usize,
     /// Data segments received (and not dropped).
     data_in: usize,
+    /// Drop the pure ACKs we send (as a Linux peer that piggybacks every
+    /// ACK on its own data would never send them).
+    drop_pure_acks: bool,
     sent: Vec<Sent>,
 }
 
@@ -76,6 +79,20 @@ impl NicQueue for Probe {
     }
 
     fn tx_burst(&mut self, frames: &mut Vec<Frame>, pool: &mut FramePool) -> usize {
+        let mut dropped = 0;
+        if self.state.lock().unwrap().drop_pure_acks {
+            let mut i = 0;
+            while i < frames.len() {
+                let pure = matches!(parse_tcp_frame(frames[i].as_slice(), true),
+                    Ok((_, _, t)) if t.payload.is_empty() && t.flags == TcpFlags::ACK);
+                if pure {
+                    pool.free(frames.remove(i));
+                    dropped += 1;
+                } else {
+                    i += 1;
+                }
+            }
+        }
         {
             let mut st = self.state.lock().unwrap();
             for f in frames.iter() {
@@ -91,7 +108,7 @@ impl NicQueue for Probe {
                 }
             }
         }
-        self.inner.tx_burst(frames, pool)
+        dropped + self.inner.tx_burst(frames, pool)
     }
 
     fn rx_pending(&self) -> bool {
@@ -360,4 +377,50 @@ fn advertised_window_obeys_receiver_sws_avoidance() {
     }
     assert!(zero > 0, "the slow reader never closed the window");
     assert!(opened_from_zero > 0, "the window never reopened");
+}
+
+/// Both ends sending (an echo): the receiver's duplicate ACKs ride on its
+/// data segments, as Linux's do, and RFC 5681 does not count an ACK that
+/// carries data as a duplicate. With SACK the sender must still find the
+/// loss on its scoreboard (RFC 6675 IsLost) and retransmit at once, not
+/// wait for the retransmission timeout.
+#[test]
+fn sack_loss_is_found_from_acks_that_carry_data() {
+    let mut p = Pair::new();
+    p.warm_up(100_000);
+    let chunk = vec![5u8; 16 * 1024];
+    let mut buf = vec![0u8; 65536];
+    let before = *p.client.tcp().stats();
+    let mut got = 0usize;
+    for round in 0..1000 {
+        if round == 20 {
+            let mut st = p.probe.lock().unwrap();
+            st.drop_data = 1;
+            st.dropped = 0;
+            st.drop_pure_acks = true;
+        }
+        let _ = p.client.tcp_mut().send(p.cs, &chunk);
+        let _ = p.server.tcp_mut().send(p.ss, &chunk);
+        while let Ok(k) = p.server.tcp_mut().recv(p.ss, &mut buf) {
+            if k == 0 {
+                break;
+            }
+            got += k;
+        }
+        while let Ok(k) = p.client.tcp_mut().recv(p.cs, &mut buf) {
+            if k == 0 {
+                break;
+            }
+        }
+        p.tick();
+    }
+    // 1000 ticks of 100 µs: well under one retransmission timeout.
+    let after = *p.client.tcp().stats();
+    assert_eq!(p.probe.lock().unwrap().dropped, 1);
+    assert_eq!(after.rto_expired, before.rto_expired, "{after:?}");
+    assert!(
+        after.fast_retransmits > before.fast_retransmits,
+        "no fast retransmit from SACK blocks on data segments: {after:?}"
+    );
+    assert!(got > 200_000, "only {got} bytes arrived");
 }
