@@ -9,8 +9,10 @@
 #
 # The stack's end has no kernel address, so the kernel neither answers ARP nor
 # sends RSTs for the stack's flows. TX checksum offload on the peer end is off
-# (set PEER_TX_OFFLOAD=on to leave it on and exercise partial checksums), and so
-# are TSO/GSO (PEER_GSO=on: the peer sends GSO super-frames over the veth).
+# (set PEER_TX_OFFLOAD=on to leave it on and exercise partial checksums). TSO/GSO
+# are left on (PEER_GSO=off turns them off); with PEER_TX_OFFLOAD=on the peer
+# then sends GSO super-frames (up to 64 KiB) over the veth, which the AF_PACKET
+# and TAP backends split in software (docs/devices.md). XDP needs tx off.
 #
 # The TAP topology (`tap`): netns mtcp-tap holds a persistent TAP mtcp-t0
 # whose kernel side is the peer (10.98.0.1/24); a program run in mtcp-tap with
@@ -18,7 +20,8 @@
 #
 # Usage: scripts/netns.sh up|tap|down|status
 # Environment: MTCP_NS_PREFIX (default mtcp), PEER_TX_OFFLOAD (off|on),
-#   PEER_GSO (off|on: TSO and GSO of the peer's veth end),
+#   PEER_GSO (on|off: TSO and GSO of the peer's veth end; on by default, in
+#   effect only with PEER_TX_OFFLOAD=on),
 #   QUEUES (RX/TX queues of each veth end, default 1; 2 for xdp with
 #   MTCP_CORES=2), TAP_QUEUES (1: a plain TAP, >1: a multi-queue TAP for
 #   MTCP_CORES>1; the stack's open must match).
@@ -69,8 +72,9 @@ up() {
   ip -n "$PEER_NS" neigh flush dev "$PEER_IF" || true
   ip netns exec "$PEER_NS" ethtool -K "$PEER_IF" tx "${PEER_TX_OFFLOAD:-off}" >/dev/null 2>&1 || true
   # A veth hands GSO super-frames (up to 64 KiB) to the other end unsegmented;
-  # keep them off unless PEER_GSO=on (see docs/devices.md, AF_PACKET).
-  ip netns exec "$PEER_NS" ethtool -K "$PEER_IF" tso "${PEER_GSO:-off}" gso "${PEER_GSO:-off}" >/dev/null 2>&1 || true
+  # AF_PACKET and TAP split them (PACKET_VNET_HDR / IFF_VNET_HDR), so they stay
+  # on unless PEER_GSO=off (see docs/devices.md, AF_PACKET).
+  ip netns exec "$PEER_NS" ethtool -K "$PEER_IF" tso "${PEER_GSO:-on}" gso "${PEER_GSO:-on}" >/dev/null 2>&1 || true
   ip netns exec "$STK_NS" ethtool -K "$STK_IF" tx off >/dev/null 2>&1 || true
   echo "netns.sh: up: $STK_NS/$STK_IF (stack ${STACK_ADDR}) <-> $PEER_NS/$PEER_IF (peer ${PEER_ADDR}), $QUEUES queue(s)"
 }

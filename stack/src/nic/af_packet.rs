@@ -4,14 +4,21 @@
 //! # Rings
 //!
 //! Each queue is one `AF_PACKET`/`SOCK_RAW` socket bound to the interface,
-//! with a `TPACKET_V2` RX ring and a `TPACKET_V2` TX ring in one shared
-//! mapping:
+//! with `PACKET_VNET_HDR`, a `TPACKET_V2` RX ring and a `TPACKET_V2` TX
+//! ring in one shared mapping:
 //!
 //! ```text
-//!   mapping: [ RX: 2048 slots of 2048 bytes ][ TX: 2048 slots of 2048 bytes ]
-//!   slot:    [ tpacket2_hdr | sockaddr_ll | … frame … ]
+//!   mapping: [ RX: 240 slots of 68 KiB ][ TX: 2048 slots of 2048 bytes ]
+//!   RX slot: [ tpacket2_hdr | sockaddr_ll | virtio_net_hdr | frame (≤ 64 KiB) ]
+//!   TX slot: [ tpacket2_hdr | virtio_net_hdr (zero) | frame ]
 //!            tp_status: KERNEL ⇄ USER (RX), AVAILABLE → SEND_REQUEST → AVAILABLE (TX)
 //! ```
+//!
+//! RX slots are large because one slot holds one frame, and a kernel peer
+//! with TSO/GSO on (a veth's default once TX checksum offload is on), or a
+//! NIC's GRO, hands over TCP super-frames of up to 64 KiB. 240 of them pin
+//! 16 MiB per queue (2048 would pin 136 MiB) and still hold far more than
+//! the stack's receive windows; see docs/devices.md.
 //!
 //! * RX costs no system call: `rx_burst` walks slots whose status is
 //!   `TP_STATUS_USER`, copies each frame into a pool [`Frame`] and hands
@@ -30,18 +37,27 @@
 //! request/response traffic a block is never full, so every received
 //! segment would wait up to the timeout — a millisecond or more added to
 //! every round trip of a stack whose whole point is microseconds. V2 makes
-//! each frame visible the moment the kernel has copied it, and fixed
-//! 2048-byte slots waste nothing for 1514-byte frames.
+//! each frame visible the moment the kernel has copied it.
 //!
 //! # Checksums
 //!
 //! A frame the kernel sent with checksum offload (`CHECKSUM_PARTIAL`: the
 //! peer end of a veth with `tx on`) arrives flagged
-//! `TP_STATUS_CSUMNOTREADY`: its TCP/UDP checksum field holds only the
+//! `TP_STATUS_CSUMNOTREADY`, its virtio-net header saying `NEEDS_CSUM` at
+//! `csum_start + csum_offset`: its TCP/UDP checksum field holds only the
 //! pseudo-header sum. `rx_burst` completes it in software (the ones'
-//! complement sum over the whole L4 segment, the partial field included),
-//! so the stack verifies it like any other frame and pcap captures stay
-//! valid. Frames flagged `TP_STATUS_CSUM_VALID` are still verified by the
+//! complement sum from `csum_start` on, the partial field included; when the
+//! header carries no such information, the headers are parsed), so the
+//! stack verifies it like any other frame and pcap captures stay valid.
+//!
+//! # GSO super-frames
+//!
+//! A frame whose virtio-net header says `GSO_TCPV4` is cut into
+//! `gso_size`-byte segments, each its own pool [`Frame`], by
+//! [`gso::TcpSegments`] (headers copied and fixed up, full checksums). A
+//! burst that fills up mid-frame keeps the slot and resumes at the next
+//! segment; a pool that runs dry mid-frame drops the rest
+//! ([`RxOffloadCounters::gso_dropped`]). Frames flagged `TP_STATUS_CSUM_VALID` are still verified by the
 //! stack: the flag is per frame and the [`NicQueue`] interface carries no
 //! per-frame metadata, so the device reports no RX checksum offload.
 //!
@@ -75,22 +91,41 @@ use core::sync::atomic::{AtomicU32, AtomicUsize, Ordering};
 use std::os::fd::{AsRawFd, OwnedFd, RawFd};
 use std::sync::Arc;
 
+use super::gso::{self, TcpSegments, VnetHdr, VNET_HDR_LEN};
 use super::rss::{Rss, Steer};
 use super::spsc::{self, Consumer, Producer};
 use super::sys::{self, cvt, owned_fd, setsockopt, Mmap};
-use super::{Capabilities, DeviceInfo, Frame, FramePool, NicError, NicQueue, QueueCounters};
+use super::{
+    Capabilities, DeviceInfo, Frame, FramePool, NicError, NicQueue, QueueCounters, FRAME_CAPACITY,
+};
 use crate::time::Duration;
 use crate::wire::checksum;
 
-/// Bytes per ring slot (header + a full frame with a VLAN tag).
+/// Bytes per TX ring slot: header, virtio-net header and a full frame
+/// with a VLAN tag.
 const SLOT_SIZE: usize = 2048;
-/// Bytes per ring block: 32 slots.
+/// Bytes per TX ring block: 32 slots.
 const BLOCK_SIZE: usize = 1 << 16;
-/// Blocks in each ring: 64, so 2048 slots (4 MiB) per direction, enough
-/// to ride out a few milliseconds of the thread being descheduled at
-/// several hundred thousand frames per second.
+/// Blocks in the TX ring: 64, so 2048 slots (4 MiB), enough to ride out a
+/// few milliseconds of the thread being descheduled at several hundred
+/// thousand frames per second.
 const BLOCKS: usize = 64;
 const SLOTS: usize = BLOCKS * BLOCK_SIZE / SLOT_SIZE;
+/// Bytes per RX ring slot: 68 KiB, so a whole 64 KiB GSO/GRO super-frame
+/// (IPv4 total length up to 65,535) fits behind the slot's headers (76
+/// bytes: `tpacket2_hdr`, `sockaddr_ll`, the virtio-net header).
+const RX_SLOT_SIZE: usize = 17 * 4096;
+/// Bytes per RX ring block: 1 MiB (a power of two, so the kernel's
+/// page-order allocation of each block wastes nothing but the 4 KiB tail
+/// after 15 slots).
+const RX_BLOCK_SIZE: usize = 1 << 20;
+/// Blocks in the RX ring: 16, so 240 slots (16 MiB).
+const RX_BLOCKS: usize = 16;
+const RX_SLOTS: usize = RX_BLOCKS * (RX_BLOCK_SIZE / RX_SLOT_SIZE);
+/// Bytes of the RX ring in the mapping (the TX ring follows).
+const RX_RING_LEN: usize = RX_BLOCKS * RX_BLOCK_SIZE;
+/// `PACKET_VNET_HDR` (linux/if_packet.h).
+const PACKET_VNET_HDR: libc::c_int = 15;
 /// `TPACKET_ALIGN(sizeof(struct tpacket2_hdr))`: where `sockaddr_ll` is in
 /// an RX slot, and where frame data starts in a TX slot.
 const HDR_LEN: usize = 32;
@@ -145,6 +180,7 @@ impl AfPacketDevice {
                 ring,
                 rx_next: 0,
                 tx_next: 0,
+                gso_next: 0,
                 info: DeviceInfo {
                     mac,
                     mtu,
@@ -153,7 +189,7 @@ impl AfPacketDevice {
                     caps: Capabilities::default(),
                 },
                 counters: QueueCounters::default(),
-                csum_completed: 0,
+                offload: RxOffloadCounters::default(),
                 kernel_drops: Cell::new(0),
                 steering: None,
             });
@@ -186,15 +222,24 @@ fn open_socket(ifindex: u32) -> Result<(OwnedFd, Mmap), NicError> {
     setsockopt(raw, libc::SOL_PACKET, libc::PACKET_LOSS, &one)?;
     // Since Linux 4.20; older kernels get the per-frame check only.
     setsockopt(raw, libc::SOL_PACKET, libc::PACKET_IGNORE_OUTGOING, &one).ok();
-    let req = libc::tpacket_req {
+    // Before the rings (the kernel refuses it after): every frame in
+    // either ring is preceded by a `struct virtio_net_hdr`.
+    setsockopt(raw, libc::SOL_PACKET, PACKET_VNET_HDR, &one)?;
+    let rx = libc::tpacket_req {
+        tp_block_size: RX_BLOCK_SIZE as u32,
+        tp_block_nr: RX_BLOCKS as u32,
+        tp_frame_size: RX_SLOT_SIZE as u32,
+        tp_frame_nr: RX_SLOTS as u32,
+    };
+    let tx = libc::tpacket_req {
         tp_block_size: BLOCK_SIZE as u32,
         tp_block_nr: BLOCKS as u32,
         tp_frame_size: SLOT_SIZE as u32,
         tp_frame_nr: SLOTS as u32,
     };
-    setsockopt(raw, libc::SOL_PACKET, libc::PACKET_RX_RING, &req)?;
-    setsockopt(raw, libc::SOL_PACKET, libc::PACKET_TX_RING, &req)?;
-    let ring = Mmap::shared(raw, 2 * BLOCKS * BLOCK_SIZE, 0)?;
+    setsockopt(raw, libc::SOL_PACKET, libc::PACKET_RX_RING, &rx)?;
+    setsockopt(raw, libc::SOL_PACKET, libc::PACKET_TX_RING, &tx)?;
+    let ring = Mmap::shared(raw, RX_RING_LEN + BLOCKS * BLOCK_SIZE, 0)?;
     let mreq = libc::packet_mreq {
         mr_ifindex: ifindex as libc::c_int,
         mr_type: libc::PACKET_MR_PROMISC as libc::c_ushort,
@@ -410,21 +455,59 @@ pub struct AfPacketQueue {
     fd: OwnedFd,
     ring: Mmap,
     rx_next: usize,
+    /// The next segment to emit from the GSO super-frame in RX slot
+    /// `rx_next` (0: no super-frame half done). A burst that fills up
+    /// mid-frame keeps the slot and resumes here.
+    gso_next: usize,
     tx_next: usize,
     info: DeviceInfo,
     counters: QueueCounters,
-    csum_completed: u64,
+    offload: RxOffloadCounters,
     /// Frames the kernel dropped because the RX ring was full
     /// (`PACKET_STATISTICS`, which resets on read, accumulated here).
     kernel_drops: Cell<u64>,
     steering: Option<Steering>,
 }
 
+/// What the receive path did with the kernel's offload metadata.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct RxOffloadCounters {
+    /// Frames whose partial TCP/UDP checksum was completed in software.
+    pub csum_completed: u64,
+    /// TCPv4 GSO super-frames split in software.
+    pub gso_frames: u64,
+    /// Segments those super-frames were split into (and handed on).
+    pub gso_segments: u64,
+    /// Segments lost: the frame pool ran out in the middle of a
+    /// super-frame, or the super-frame was malformed or of a GSO type the
+    /// stack does not carry (TCPv6, UDP).
+    pub gso_dropped: u64,
+    /// Frames dropped because the ring slot held only part of them, or
+    /// they did not fit a [`Frame`] without being a GSO super-frame.
+    pub truncated: u64,
+}
+
+/// A received frame's place in its RX slot and its metadata.
+#[derive(Debug, Clone, Copy)]
+struct RxMeta {
+    /// Offset of the Ethernet header in the slot.
+    mac: usize,
+    /// Bytes of the frame in the slot.
+    len: usize,
+    vnet: VnetHdr,
+    /// The 802.1Q tag the kernel stripped: (TPID, TCI).
+    vlan: Option<(u16, u16)>,
+}
+
 impl AfPacketQueue {
-    /// Frames whose partial TCP/UDP checksum (`TP_STATUS_CSUMNOTREADY`)
-    /// was completed in software.
+    /// Frames whose partial TCP/UDP checksum was completed in software.
     pub fn csum_completed(&self) -> u64 {
-        self.csum_completed
+        self.offload.csum_completed
+    }
+
+    /// Checksum completion, GSO splitting and truncation counters.
+    pub fn offload_counters(&self) -> RxOffloadCounters {
+        self.offload
     }
 
     /// Frames this queue received but handed to another queue (RSS
@@ -435,16 +518,21 @@ impl AfPacketQueue {
 
     #[inline]
     fn rx_slot(&self, i: usize) -> *mut u8 {
-        // SAFETY: `i < SLOTS`, so the slot lies inside the RX half of the
-        // mapping.
-        unsafe { self.ring.ptr().add(i * SLOT_SIZE) }
+        // SAFETY: `i < RX_SLOTS`; slot `i` is at `i / per_block` blocks
+        // plus `i % per_block` slots, inside the RX part of the mapping.
+        unsafe {
+            let per_block = RX_BLOCK_SIZE / RX_SLOT_SIZE;
+            self.ring
+                .ptr()
+                .add((i / per_block) * RX_BLOCK_SIZE + (i % per_block) * RX_SLOT_SIZE)
+        }
     }
 
     #[inline]
     fn tx_slot(&self, i: usize) -> *mut u8 {
-        // SAFETY: `i < SLOTS`, so the slot lies inside the TX half of the
-        // mapping, which follows the RX half.
-        unsafe { self.ring.ptr().add(BLOCKS * BLOCK_SIZE + i * SLOT_SIZE) }
+        // SAFETY: `i < SLOTS`, so the slot lies inside the TX part of the
+        // mapping, which follows the RX part.
+        unsafe { self.ring.ptr().add(RX_RING_LEN + i * SLOT_SIZE) }
     }
 
     #[inline]
@@ -456,34 +544,61 @@ impl AfPacketQueue {
         unsafe { &*(slot.cast::<AtomicU32>()) }
     }
 
-    /// Copies the frame in RX slot `slot` into `frame`; `None` when the
-    /// frame is to be skipped (outgoing, malformed header).
-    fn take_rx(&mut self, slot: *mut u8, status: u32, frame: &mut Frame) -> Option<()> {
+    /// Reads the metadata of the frame in RX slot `slot`; `None` when the
+    /// frame is to be skipped (outgoing, malformed header, truncated).
+    fn rx_meta(&mut self, slot: *mut u8, status: u32) -> Option<RxMeta> {
         // SAFETY: the slot is ours (status USER) until we hand it back;
-        // every offset read is inside the 2048-byte slot.
-        let (pkttype, len, mac, tci, tpid) = unsafe {
+        // every offset read is inside the slot's header area.
+        let (pkttype, wire_len, len, mac, tci, tpid) = unsafe {
             (
                 *slot.add(HDR_LEN + SLL_PKTTYPE),
+                (slot.add(TP_LEN) as *const u32).read_unaligned() as usize,
                 (slot.add(TP_SNAPLEN) as *const u32).read_unaligned() as usize,
                 (slot.add(TP_MAC) as *const u16).read_unaligned() as usize,
                 (slot.add(TP_VLAN_TCI) as *const u16).read_unaligned(),
                 (slot.add(TP_VLAN_TPID) as *const u16).read_unaligned(),
             )
         };
-        if pkttype == libc::PACKET_OUTGOING || len < 14 || mac + len > SLOT_SIZE {
+        if pkttype == libc::PACKET_OUTGOING
+            || len < 14
+            || mac < HDR_LEN + VNET_HDR_LEN
+            || mac + len > RX_SLOT_SIZE
+        {
             return None;
         }
-        // SAFETY: `mac + len <= SLOT_SIZE` was checked above.
-        let data = unsafe { core::slice::from_raw_parts(slot.add(mac), len) };
-        let buf = frame.buffer_mut();
-        let total = if status & libc::TP_STATUS_VLAN_VALID != 0 {
-            // The kernel stripped the 802.1Q tag into the header: put it
-            // back where it was on the wire.
+        if wire_len > len {
+            // The slot holds only the start of the frame.
+            self.offload.truncated += 1;
+            return None;
+        }
+        // SAFETY: `HDR_LEN <= mac - VNET_HDR_LEN` and `mac < RX_SLOT_SIZE`:
+        // the header lies inside the slot.
+        let vh = unsafe { core::slice::from_raw_parts(slot.add(mac - VNET_HDR_LEN), VNET_HDR_LEN) };
+        let vnet = VnetHdr::parse(vh)?;
+        let vlan = (status & libc::TP_STATUS_VLAN_VALID != 0).then(|| {
+            // The kernel stripped the 802.1Q tag into the header: it is
+            // put back where it was on the wire.
             let tpid = if status & libc::TP_STATUS_VLAN_TPID_VALID != 0 {
                 tpid
             } else {
                 0x8100
             };
+            (tpid, tci)
+        });
+        Some(RxMeta {
+            mac,
+            len,
+            vnet,
+            vlan,
+        })
+    }
+
+    /// Copies an ordinary (not GSO) frame into `frame`, completing a
+    /// partial checksum; `None` when it does not fit a frame.
+    fn take_rx(&mut self, data: &[u8], m: &RxMeta, status: u32, frame: &mut Frame) -> Option<()> {
+        let len = data.len();
+        let buf = frame.buffer_mut();
+        let total = if let Some((tpid, tci)) = m.vlan {
             if len + 4 > buf.len() {
                 return None;
             }
@@ -500,12 +615,104 @@ impl AfPacketQueue {
             len
         };
         frame.set_len(total);
-        if status & libc::TP_STATUS_CSUMNOTREADY != 0
-            && complete_partial_checksum(frame.as_mut_slice())
-        {
-            self.csum_completed += 1;
+        // With the virtio-net header the kernel says where the partial
+        // checksum is (csum_start counts the re-inserted tag); without it
+        // (a kernel that flags the frame but fills no header) the headers
+        // are parsed.
+        let done = if m.vnet.flags & gso::VNET_F_NEEDS_CSUM != 0 {
+            gso::complete_checksum_at(
+                frame.as_mut_slice(),
+                usize::from(m.vnet.csum_start),
+                usize::from(m.vnet.csum_offset),
+            )
+        } else {
+            status & libc::TP_STATUS_CSUMNOTREADY != 0
+                && complete_partial_checksum(frame.as_mut_slice())
+        };
+        if done {
+            self.offload.csum_completed += 1;
         }
         Some(())
+    }
+
+    /// Hands a received frame to the caller or another queue; false when
+    /// it was not kept here (and went back to the pool or elsewhere).
+    fn deliver(&mut self, frame: Frame, pool: &mut FramePool, out: &mut Vec<Frame>) -> bool {
+        let keep = match self.steering.as_mut() {
+            Some(st) => st.keep(&frame, &mut self.counters),
+            None => true,
+        };
+        if keep {
+            self.counters.rx_bytes += frame.len() as u64;
+            out.push(frame);
+        } else {
+            pool.free(frame);
+        }
+        keep
+    }
+
+    /// Splits the TCPv4 GSO super-frame `data` into segments from
+    /// `self.gso_next` on, until `budget` were kept. Returns how many were
+    /// kept and whether the super-frame is done with (its slot can go
+    /// back).
+    fn split_rx(
+        &mut self,
+        data: &[u8],
+        m: &RxMeta,
+        pool: &mut FramePool,
+        out: &mut Vec<Frame>,
+        budget: usize,
+    ) -> (usize, bool) {
+        let mut l2 = [0u8; 18];
+        let l2_len = match m.vlan {
+            Some((tpid, tci)) => {
+                l2[..12].copy_from_slice(&data[..12]);
+                l2[12..14].copy_from_slice(&tpid.to_be_bytes());
+                l2[14..16].copy_from_slice(&tci.to_be_bytes());
+                l2[16..18].copy_from_slice(&data[12..14]);
+                18
+            }
+            None => {
+                l2[..14].copy_from_slice(&data[..14]);
+                14
+            }
+        };
+        let Ok(segs) = TcpSegments::new(&l2[..l2_len], &data[14..], usize::from(m.vnet.gso_size))
+        else {
+            self.offload.gso_dropped += 1;
+            return (0, true);
+        };
+        let count = segs.count();
+        if segs.max_segment_len() > FRAME_CAPACITY {
+            self.offload.gso_dropped += count as u64;
+            return (0, true);
+        }
+        let mut kept = 0;
+        // Bounded by the segment count.
+        while self.gso_next < count {
+            if kept >= budget {
+                return (kept, false);
+            }
+            let Some(mut frame) = pool.alloc() else {
+                // Out of buffers mid-frame: the rest is lost (the peer
+                // retransmits it) rather than the slot held indefinitely.
+                self.offload.gso_dropped += (count - self.gso_next) as u64;
+                break;
+            };
+            let Some(n) = segs.write(self.gso_next, frame.buffer_mut()) else {
+                pool.free(frame);
+                self.offload.gso_dropped += (count - self.gso_next) as u64;
+                break;
+            };
+            frame.set_len(n);
+            self.gso_next += 1;
+            self.offload.gso_segments += 1;
+            if self.deliver(frame, pool, out) {
+                kept += 1;
+            }
+        }
+        self.offload.gso_frames += 1;
+        (kept, true)
     }
 }
 
@@ -566,8 +773,8 @@ impl NicQueue for AfPacketQueue {
             Some(st) => st.drain(pool, out, max, &mut self.counters),
             None => 0,
         };
-        // Bounded: at most one pass over the ring.
-        for _ in 0..SLOTS {
+        // Bounded: at most one pass over the ring, and `max` frames.
+        for _ in 0..RX_SLOTS {
             if got >= max {
                 break;
             }
@@ -576,26 +783,45 @@ impl NicQueue for AfPacketQueue {
             if status & libc::TP_STATUS_USER == 0 {
                 break;
             }
-            let Some(mut frame) = pool.alloc() else {
-                self.counters.rx_no_buffer += 1;
-                break;
+            let meta = self.rx_meta(slot, status);
+            // SAFETY: `rx_meta` checked `mac + len <= RX_SLOT_SIZE`; the
+            // slot is ours until its status is handed back below.
+            let data = meta.map(|m| unsafe { core::slice::from_raw_parts(slot.add(m.mac), m.len) });
+            let done = match (meta, data) {
+                (Some(m), Some(data)) if m.vnet.gso() == gso::VNET_GSO_TCPV4 => {
+                    let (kept, done) = self.split_rx(data, &m, pool, out, max - got);
+                    got += kept;
+                    done
+                }
+                (Some(m), Some(_)) if m.vnet.gso() != gso::VNET_GSO_NONE => {
+                    // TCPv6, UDP: nothing the stack carries.
+                    self.offload.gso_dropped += 1;
+                    true
+                }
+                (Some(m), Some(data)) => {
+                    let Some(mut frame) = pool.alloc() else {
+                        self.counters.rx_no_buffer += 1;
+                        break;
+                    };
+                    if self.take_rx(data, &m, status, &mut frame).is_some() {
+                        if self.deliver(frame, pool, out) {
+                            got += 1;
+                        }
+                    } else {
+                        self.offload.truncated += 1;
+                        pool.free(frame);
+                    }
+                    true
+                }
+                _ => true,
             };
-            let kept = self.take_rx(slot, status, &mut frame).is_some();
+            if !done {
+                break;
+            }
+            self.gso_next = 0;
             self.status(slot)
                 .store(libc::TP_STATUS_KERNEL, Ordering::Release);
-            self.rx_next = (self.rx_next + 1) % SLOTS;
-            let keep = kept
-                && match self.steering.as_mut() {
-                    Some(st) => st.keep(&frame, &mut self.counters),
-                    None => true,
-                };
-            if keep {
-                self.counters.rx_bytes += frame.len() as u64;
-                out.push(frame);
-                got += 1;
-            } else {
-                pool.free(frame);
-            }
+            self.rx_next = (self.rx_next + 1) % RX_SLOTS;
         }
         if let Some(st) = self.steering.as_mut() {
             st.flush();
@@ -619,16 +845,25 @@ impl NicQueue for AfPacketQueue {
             }
             let len = frame.len();
             let len = sys::pad_frame(frame.buffer_mut(), len);
-            if len > SLOT_SIZE - HDR_LEN {
+            if VNET_HDR_LEN + len > SLOT_SIZE - HDR_LEN {
                 // Cannot be sent; drop rather than jam the burst.
                 taken += 1;
                 continue;
             }
+            // With PACKET_VNET_HDR the kernel reads a virtio-net header
+            // before each frame: an all-zero one (no checksum to
+            // complete, no segmentation) for our finished frames.
             // SAFETY: the slot is AVAILABLE, so the kernel does not touch
-            // it until we set SEND_REQUEST; `HDR_LEN + len <= SLOT_SIZE`.
+            // it until we set SEND_REQUEST;
+            // `HDR_LEN + VNET_HDR_LEN + len <= SLOT_SIZE`.
             unsafe {
-                core::ptr::copy_nonoverlapping(frame.buffer().as_ptr(), slot.add(HDR_LEN), len);
-                (slot.add(TP_LEN) as *mut u32).write_unaligned(len as u32);
+                core::ptr::write_bytes(slot.add(HDR_LEN), 0, VNET_HDR_LEN);
+                core::ptr::copy_nonoverlapping(
+                    frame.buffer().as_ptr(),
+                    slot.add(HDR_LEN + VNET_HDR_LEN),
+                    len,
+                );
+                (slot.add(TP_LEN) as *mut u32).write_unaligned((VNET_HDR_LEN + len) as u32);
             }
             self.status(slot)
                 .store(libc::TP_STATUS_SEND_REQUEST, Ordering::Release);
@@ -769,7 +1004,18 @@ mod tests {
             HDR_LEN,
             (core::mem::size_of::<libc::tpacket2_hdr>() + 15) & !15
         );
-        const { assert!(HDR_LEN + 1518 <= SLOT_SIZE) };
+        const { assert!(HDR_LEN + VNET_HDR_LEN + 1518 <= SLOT_SIZE) };
+        // The kernel puts an RX frame's Ethernet header at
+        // TPACKET_ALIGN(TPACKET2_HDRLEN + 16) + vnet header - 14; a
+        // 65,535-byte IPv4 packet (+ Ethernet header) must fit behind it.
+        let tpacket2_hdrlen = HDR_LEN + core::mem::size_of::<libc::sockaddr_ll>();
+        let macoff = ((tpacket2_hdrlen + 16 + 15) & !15) + VNET_HDR_LEN - 14;
+        assert_eq!(macoff, 76);
+        assert!(macoff + 14 + 65535 <= RX_SLOT_SIZE);
+        assert_eq!(RX_SLOT_SIZE % 16, 0);
+        assert_eq!(RX_BLOCK_SIZE % 4096, 0);
+        assert_eq!(RX_SLOTS, 240);
+        const { assert!(RX_RING_LEN + BLOCKS * BLOCK_SIZE <= 24 << 20) };
     }
 
     #[test]

@@ -28,6 +28,7 @@ use crate::wire::ethernet::EthernetAddress;
 pub mod dpdk;
 pub mod faults;
 mod frame;
+pub mod gso;
 pub mod memory;
 pub mod pcap;
 

@@ -15,6 +15,17 @@
 //! interface. `rx_burst` reads until the kernel has nothing more (`EAGAIN`)
 //! or `max` frames, and `tx_burst` writes a whole burst, once per tick.
 //!
+//! # Offloads
+//!
+//! The TAP is opened with `IFF_VNET_HDR`, and `TUNSETOFFLOAD(TUN_F_CSUM |
+//! TUN_F_TSO4)` tells the kernel the stack takes partial checksums and TSO
+//! super-frames: the kernel side then offers TX checksum offload and TSO,
+//! and hands us TCPv4 frames of up to 64 KiB with a `virtio_net_hdr` in
+//! front. `rx_burst` reads each into a 64 KiB scratch buffer, completes a
+//! partial checksum, or cuts a super-frame into MSS-sized frames with the
+//! same code as AF_PACKET ([`gso`]); `tx_burst` writes a zeroed
+//! header before each frame (`writev`).
+//!
 //! [`TapQueue::open_multi`] opens a multi-queue TAP (`IFF_MULTI_QUEUE`),
 //! one descriptor per queue. The kernel spreads the frames it sends over
 //! the queues by its own flow hash, not the stack's symmetric Toeplitz
@@ -24,10 +35,18 @@
 
 use std::os::fd::{AsRawFd, OwnedFd, RawFd};
 
-use super::af_packet::Steering;
+use super::af_packet::{complete_partial_checksum, RxOffloadCounters, Steering};
+use super::gso::{self, TcpSegments, VnetHdr, VNET_HDR_LEN};
 use super::sys::{self, errno, owned_fd};
-use super::{Capabilities, DeviceInfo, Frame, FramePool, NicError, NicQueue, QueueCounters};
+use super::{
+    Capabilities, DeviceInfo, Frame, FramePool, NicError, NicQueue, QueueCounters, FRAME_CAPACITY,
+};
 use crate::time::Duration;
+
+/// Bytes of the receive scratch buffer: a virtio-net header and a whole
+/// 64 KiB TSO super-frame (IPv4 total length up to 65,535, Ethernet
+/// header, an 802.1Q tag).
+const SCRATCH: usize = VNET_HDR_LEN + 14 + 4 + 65535;
 
 /// One queue of a TAP interface. See the module documentation.
 #[derive(Debug)]
@@ -35,8 +54,15 @@ pub struct TapQueue {
     fd: OwnedFd,
     info: DeviceInfo,
     counters: QueueCounters,
+    offload: RxOffloadCounters,
     tx_errors: u64,
     steering: Option<Steering>,
+    /// Where `read` puts a frame (with its virtio-net header) before it is
+    /// copied or split into pool frames; allocated once.
+    scratch: Box<[u8]>,
+    /// A frame read but not yet fully split: its length in `scratch` and
+    /// the next segment (a burst that fills up mid-frame resumes here).
+    split: Option<(usize, usize)>,
 }
 
 impl TapQueue {
@@ -103,8 +129,11 @@ impl TapQueue {
                     caps: Capabilities::default(),
                 },
                 counters: QueueCounters::default(),
+                offload: RxOffloadCounters::default(),
                 tx_errors: 0,
                 steering: None,
+                scratch: vec![0u8; SCRATCH].into_boxed_slice(),
+                split: None,
             });
         }
         sys::if_set_up(ifname)?;
@@ -128,7 +157,8 @@ impl TapQueue {
             NicError::Io(libc::ENOENT) => NicError::NoSuchInterface,
             e => e,
         })?;
-        req.ifr_ifru.ifru_flags = (libc::IFF_TAP | libc::IFF_NO_PI | extra) as libc::c_short;
+        req.ifr_ifru.ifru_flags =
+            (libc::IFF_TAP | libc::IFF_NO_PI | libc::IFF_VNET_HDR | extra) as libc::c_short;
         // SAFETY: TUNSETIFF reads and writes the `ifreq` it is given, which
         // is valid and exclusively borrowed for the call.
         let r = unsafe {
@@ -144,7 +174,143 @@ impl TapQueue {
             // of this kind (a TUN, a veth, a multi-queue mismatch).
             return Err(sys::last_error());
         }
+        let hdr_len = VNET_HDR_LEN as libc::c_int;
+        // SAFETY: TUNSETVNETHDRSZ reads one c_int from the pointer.
+        let r = unsafe { libc::ioctl(fd.as_raw_fd(), libc::TUNSETVNETHDRSZ as _, &hdr_len) };
+        if r < 0 {
+            return Err(sys::last_error());
+        }
+        let offload = (libc::TUN_F_CSUM | libc::TUN_F_TSO4) as libc::c_ulong;
+        // SAFETY: TUNSETOFFLOAD takes its argument by value.
+        let r = unsafe { libc::ioctl(fd.as_raw_fd(), libc::TUNSETOFFLOAD as _, offload) };
+        if r < 0 {
+            return Err(sys::last_error());
+        }
         Ok(fd)
+    }
+
+    /// Checksum completion, TSO splitting and truncation counters.
+    pub fn offload_counters(&self) -> RxOffloadCounters {
+        self.offload
+    }
+
+    /// Hands a received frame to the caller or another queue; false when
+    /// it was not kept here.
+    fn deliver(&mut self, frame: Frame, pool: &mut FramePool, out: &mut Vec<Frame>) -> bool {
+        let keep = match self.steering.as_mut() {
+            Some(st) => st.keep(&frame, &mut self.counters),
+            None => true,
+        };
+        if keep {
+            self.counters.rx_bytes += frame.len() as u64;
+            out.push(frame);
+        } else {
+            pool.free(frame);
+        }
+        keep
+    }
+
+    /// Turns the frame in `scratch[..len]` (virtio-net header first) into
+    /// pool frames, from segment `next` on, until `budget` were kept.
+    /// Returns how many were kept and the segment to resume at, `None`
+    /// when the frame is done with.
+    fn take_scratch(
+        &mut self,
+        len: usize,
+        next: usize,
+        pool: &mut FramePool,
+        out: &mut Vec<Frame>,
+        budget: usize,
+    ) -> (usize, Option<usize>) {
+        let scratch = core::mem::take(&mut self.scratch);
+        let r = self.take_from(&scratch[..len], next, pool, out, budget);
+        self.scratch = scratch;
+        r
+    }
+
+    fn take_from(
+        &mut self,
+        data: &[u8],
+        mut next: usize,
+        pool: &mut FramePool,
+        out: &mut Vec<Frame>,
+        budget: usize,
+    ) -> (usize, Option<usize>) {
+        let Some(vnet) = VnetHdr::parse(data) else {
+            return (0, None);
+        };
+        let data = &data[VNET_HDR_LEN..];
+        if data.len() < 14 {
+            return (0, None);
+        }
+        match vnet.gso() {
+            gso::VNET_GSO_NONE => {
+                let Some(mut frame) = pool.alloc() else {
+                    self.counters.rx_no_buffer += 1;
+                    return (0, None);
+                };
+                if frame.copy_from(data).is_err() {
+                    self.offload.truncated += 1;
+                    pool.free(frame);
+                    return (0, None);
+                }
+                let done = if vnet.flags & gso::VNET_F_NEEDS_CSUM != 0 {
+                    gso::complete_checksum_at(
+                        frame.as_mut_slice(),
+                        usize::from(vnet.csum_start),
+                        usize::from(vnet.csum_offset),
+                    ) || complete_partial_checksum(frame.as_mut_slice())
+                } else {
+                    false
+                };
+                if done {
+                    self.offload.csum_completed += 1;
+                }
+                (usize::from(self.deliver(frame, pool, out)), None)
+            }
+            gso::VNET_GSO_TCPV4 => {
+                let Ok(segs) =
+                    TcpSegments::new(&data[..14], &data[14..], usize::from(vnet.gso_size))
+                else {
+                    self.offload.gso_dropped += 1;
+                    return (0, None);
+                };
+                let count = segs.count();
+                if segs.max_segment_len() > FRAME_CAPACITY {
+                    self.offload.gso_dropped += count as u64;
+                    return (0, None);
+                }
+                let mut kept = 0;
+                // Bounded by the segment count.
+                while next < count {
+                    if kept >= budget {
+                        return (kept, Some(next));
+                    }
+                    let Some(mut frame) = pool.alloc() else {
+                        // Out of buffers mid-frame: the rest is lost.
+                        self.offload.gso_dropped += (count - next) as u64;
+                        break;
+                    };
+                    let Some(n) = segs.write(next, frame.buffer_mut()) else {
+                        pool.free(frame);
+                        self.offload.gso_dropped += (count - next) as u64;
+                        break;
+                    };
+                    frame.set_len(n);
+                    next += 1;
+                    self.offload.gso_segments += 1;
+                    if self.deliver(frame, pool, out) {
+                        kept += 1;
+                    }
+                }
+                self.offload.gso_frames += 1;
+                (kept, None)
+            }
+            _ => {
+                self.offload.gso_dropped += 1;
+                (0, None)
+            }
+        }
     }
 
     /// Frames that could not be written (other than a full kernel queue)
@@ -169,34 +335,30 @@ impl NicQueue for TapQueue {
             Some(st) => st.drain(pool, out, max, &mut self.counters),
             None => 0,
         };
-        // Bounded by `max` kept frames plus as many handed over.
+        // A super-frame the last burst left half split.
+        if let Some((len, next)) = self.split.take() {
+            let (kept, resume) = self.take_scratch(len, next, pool, out, max - got);
+            got += kept;
+            self.split = resume.map(|n| (len, n));
+        }
+        // Bounded by `max` kept frames plus as many dropped or handed over.
         let mut reads = 0;
-        while got < max && reads < 2 * max {
+        while self.split.is_none() && got < max && reads < 2 * max {
             reads += 1;
-            let Some(mut frame) = pool.alloc() else {
+            if pool.available() == 0 {
                 self.counters.rx_no_buffer += 1;
                 break;
-            };
-            let buf = frame.buffer_mut();
+            }
+            let buf = &mut self.scratch;
             // SAFETY: `buf` is a writable buffer of `buf.len()` bytes owned
-            // by `frame` for the duration of the call.
+            // by `self` for the duration of the call.
             let n = unsafe { libc::read(self.fd.as_raw_fd(), buf.as_mut_ptr().cast(), buf.len()) };
             if n <= 0 {
-                pool.free(frame);
                 break;
             }
-            frame.set_len(n as usize);
-            let keep = match self.steering.as_mut() {
-                Some(st) => st.keep(&frame, &mut self.counters),
-                None => true,
-            };
-            if !keep {
-                pool.free(frame);
-                continue;
-            }
-            self.counters.rx_bytes += n as u64;
-            out.push(frame);
-            got += 1;
+            let (kept, resume) = self.take_scratch(n as usize, 0, pool, out, max - got);
+            got += kept;
+            self.split = resume.map(|next| (n as usize, next));
         }
         if let Some(st) = self.steering.as_mut() {
             st.flush();
@@ -211,9 +373,21 @@ impl NicQueue for TapQueue {
             let len = frame.len();
             let len = sys::pad_frame(frame.buffer_mut(), len);
             let buf = &frame.buffer()[..len];
-            // SAFETY: `buf` is `len` readable bytes for the duration of the
-            // call.
-            let n = unsafe { libc::write(self.fd.as_raw_fd(), buf.as_ptr().cast(), len) };
+            // An all-zero virtio-net header: a finished frame.
+            let hdr = [0u8; VNET_HDR_LEN];
+            let iov = [
+                libc::iovec {
+                    iov_base: hdr.as_ptr() as *mut libc::c_void,
+                    iov_len: VNET_HDR_LEN,
+                },
+                libc::iovec {
+                    iov_base: buf.as_ptr() as *mut libc::c_void,
+                    iov_len: len,
+                },
+            ];
+            // SAFETY: both iovecs describe readable memory (`hdr`, `buf`)
+            // that lives for the duration of the call; writev only reads.
+            let n = unsafe { libc::writev(self.fd.as_raw_fd(), iov.as_ptr(), 2) };
             if n < 0 {
                 let e = errno();
                 if e == libc::EAGAIN || e == libc::EINTR || e == libc::ENOBUFS {
@@ -235,6 +409,9 @@ impl NicQueue for TapQueue {
     }
 
     fn rx_pending(&self) -> bool {
+        if self.split.is_some() {
+            return true;
+        }
         if self.steering.as_ref().is_some_and(Steering::pending) {
             return true;
         }
@@ -248,6 +425,9 @@ impl NicQueue for TapQueue {
     }
 
     fn wait_rx(&self, timeout: Duration) {
+        if self.split.is_some() {
+            return;
+        }
         match &self.steering {
             Some(st) => {
                 if !st.pending() {

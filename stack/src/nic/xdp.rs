@@ -243,6 +243,7 @@ impl XdpDevice {
                 counters: QueueCounters::default(),
                 steering,
                 kicks: 0,
+                oversize: 0,
             })
             .collect())
     }
@@ -411,9 +412,20 @@ pub struct XdpQueue {
     counters: QueueCounters,
     steering: Option<Steering>,
     kicks: u64,
+    /// RX descriptors dropped because they described more than a frame
+    /// holds (or lay outside the UMEM).
+    oversize: u64,
 }
 
 impl XdpQueue {
+    /// Received frames dropped because they were larger than a [`Frame`]
+    /// (or their descriptor lay outside the UMEM). Frames larger than a
+    /// UMEM chunk never get this far: the kernel drops them and counts
+    /// them in `XDP_STATISTICS` (part of `ring_full_drops`).
+    pub fn oversize_drops(&self) -> u64 {
+        self.oversize
+    }
+
     /// True when the socket is bound in zero-copy mode.
     pub fn zero_copy(&self) -> bool {
         self.sock.zero_copy
@@ -480,6 +492,9 @@ impl NicQueue for XdpQueue {
             // among fill ring, kernel and RX ring, and RING >= RX_CHUNKS.
             unsafe { (f as *mut u64).write((addr & !(CHUNK - 1)) as u64) };
             sock.fill.local = sock.fill.local.wrapping_add(1);
+            if !ok {
+                self.oversize += 1;
+            }
             let keep = ok
                 && match self.steering.as_mut() {
                     Some(st) => st.keep(&frame, &mut self.counters),

@@ -863,10 +863,17 @@ impl TcpStack {
                 && no_text
                 && !seg.flags.fin()
                 && (seg_wnd == t.hot.snd.wnd || newly_sacked > 0);
-            if dup {
-                self.stats.dup_acks += 1;
+            // With SACK, loss is read off the scoreboard (RFC 6675 §5
+            // IsLost), which an ACK riding on data updates too: a peer that
+            // is sending (an echo) piggybacks every duplicate ACK, and none
+            // of those counts as a duplicate (RFC 5681 §2 (b)).
+            let sack_news = t.send.max > una && newly_sacked > 0;
+            if dup || sack_news {
+                if dup {
+                    self.stats.dup_acks += 1;
+                }
                 let mss = usize::from(t.send.mss);
-                let mut fast = t.cc.on_duplicate_ack(now, una, t.send.max);
+                let mut fast = dup && t.cc.on_duplicate_ack(now, una, t.send.max);
                 if !fast
                     && t.has(TcbFlags::SACK)
                     && !t.cc.in_recovery()
