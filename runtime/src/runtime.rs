@@ -90,10 +90,13 @@ struct Startup {
     error: Mutex<Option<io::Error>>,
     mains_left: AtomicUsize,
     cpus: Option<Vec<core_affinity::CoreId>>,
+    /// [`Runtime::spawn`]'s queue and handle: core 0 starts the queued
+    /// spawns and takes the later ones while it runs.
+    spawns: Arc<Mutex<Spawns>>,
 }
 
 impl Startup {
-    fn new(config: Arc<Config>, mains: usize, pin: bool) -> Startup {
+    fn new(config: Arc<Config>, spawns: Arc<Mutex<Spawns>>, mains: usize, pin: bool) -> Startup {
         let n = config.cores;
         let cpus = if pin && config.pin_threads {
             match core_affinity::get_core_ids() {
@@ -121,6 +124,7 @@ impl Startup {
             error: Mutex::new(None),
             mains_left: AtomicUsize::new(mains),
             cpus,
+            spawns,
         }
     }
 
@@ -214,6 +218,19 @@ impl Startup {
         }
         let peers = self.peers();
         *core.peers.borrow_mut() = peers.clone();
+        let _running = (index == 0).then(|| {
+            let queued = {
+                let mut s = self.spawns.lock().unwrap_or_else(|e| e.into_inner());
+                s.running = Some(Handle {
+                    peers: peers.clone(),
+                });
+                std::mem::take(&mut s.queued)
+            };
+            for start in queued {
+                start();
+            }
+            RunningGuard(self.spawns.clone())
+        });
         let on_main_done = || {
             if self.mains_left.fetch_sub(1, Ordering::AcqRel) == 1 {
                 stop_all(&peers);
@@ -281,8 +298,9 @@ impl Runtime {
     /// # Differences from tokio
     ///
     /// tokio's runtime runs spawned tasks at once on its worker threads;
-    /// mtcp's runs nothing outside `block_on`. Tasks queued here do not
-    /// start in [`block_on_each_core`](Self::block_on_each_core) runs.
+    /// mtcp's runs nothing outside `block_on` (or
+    /// [`block_on_each_core`](Self::block_on_each_core), whose core 0
+    /// likewise takes the queued tasks).
     ///
     /// # Examples
     ///
@@ -366,25 +384,15 @@ impl Runtime {
             !context::in_runtime(),
             "Cannot start an mtcp runtime from within a runtime: this thread already runs one"
         );
-        let startup = Arc::new(Startup::new(self.config.clone(), 0, true));
+        let startup = Arc::new(Startup::new(
+            self.config.clone(),
+            self.spawns.clone(),
+            0,
+            true,
+        ));
         let threads = self.spawn_cores(&startup, 1, |s, i| {
             let _ = s.run_core(i, true, true, std::future::pending::<()>);
         });
-        let spawns = self.spawns.clone();
-        let future = async move {
-            // From here on, Runtime::spawn goes to this run; what was
-            // queued before starts now, on core 0.
-            let queued = {
-                let mut s = spawns.lock().unwrap_or_else(|e| e.into_inner());
-                s.running = Some(Handle::current());
-                std::mem::take(&mut s.queued)
-            };
-            let _running = RunningGuard(spawns);
-            for start in queued {
-                start();
-            }
-            future.await
-        };
         let result = startup.run_core(0, false, false, || future);
         stop_all(&startup.peers());
         for t in threads {
@@ -444,7 +452,12 @@ impl Runtime {
         F::Output: Send + 'static,
     {
         let n = self.config.cores;
-        let startup = Arc::new(Startup::new(self.config.clone(), n, true));
+        let startup = Arc::new(Startup::new(
+            self.config.clone(),
+            self.spawns.clone(),
+            n,
+            true,
+        ));
         let main = Arc::new(main);
         let (tx, rx) = std::sync::mpsc::channel();
         let threads = self.spawn_cores(&startup, 0, move |s, i| {
@@ -505,7 +518,12 @@ impl Runtime {
         F: Future + 'static,
     {
         let n = self.config.cores;
-        let startup = Arc::new(Startup::new(self.config.clone(), n, true));
+        let startup = Arc::new(Startup::new(
+            self.config.clone(),
+            self.spawns.clone(),
+            n,
+            true,
+        ));
         let main = Arc::new(main);
         let failures = Arc::new(Mutex::new(Vec::new()));
         let (m, f) = (main.clone(), failures.clone());

@@ -206,7 +206,18 @@ fn two_cores_each_accept_the_flows_steered_to_them() {
     let done = client.block_on_each_core(|| async {
         let me = mtcp::runtime::current_core() as u64;
         for _ in 0..PER_CORE {
-            let mut c = TcpStream::connect("10.0.0.1:7777").await.unwrap();
+            // The server runtime starts concurrently: until its core has
+            // bound the port, a SYN gets a reset. Retry those.
+            let mut tries = 0;
+            let mut c = loop {
+                match TcpStream::connect("10.0.0.1:7777").await {
+                    Err(e) if e.kind() == io::ErrorKind::ConnectionRefused && tries < 100 => {
+                        tries += 1;
+                        mtcp::time::sleep(Duration::from_millis(5)).await;
+                    }
+                    r => break r.unwrap(),
+                }
+            };
             c.write_all(&me.to_be_bytes()).await.unwrap();
             let mut buf = [0u8; 8];
             c.read_exact(&mut buf).await.unwrap();

@@ -454,6 +454,15 @@ fn runtime_spawn_before_and_during_block_on() {
         (core, here, t.join().unwrap())
     });
     assert_eq!(v, (0, 5, "remote"));
+    // block_on_each_core runs queued tasks on core 0 too.
+    let multi = mtcp::runtime::Builder::new().cores(2).build().unwrap();
+    let queued = multi.spawn(async { mtcp::runtime::current_core() + 100 });
+    let cores = multi.block_on_each_core(|| async {
+        sleep(Duration::from_millis(10)).await;
+        mtcp::runtime::current_core()
+    });
+    assert_eq!(cores, vec![0, 1]);
+    assert_eq!(multi.block_on(queued).unwrap(), 100);
     // A queued task whose runtime never runs again is cancelled when the
     // runtime is dropped.
     let rt = std::sync::Arc::into_inner(rt).unwrap();
