@@ -437,6 +437,17 @@ fn assert_answered<Q>(test: &str, served: &Served<Q>, result: Result<(), String>
 
 // ---------------------------------------------------------------- TAP
 
+/// The TAP namespace, without a TAP left behind by another suite (the
+/// interop tests keep a persistent `mtcp-t0` made by `netns.sh tap`): these
+/// tests create their own, non-persistent one.
+fn fresh_tap_ns() {
+    let listed = sh(&["ip", "netns", "list"]).unwrap_or_default();
+    if !listed.split_whitespace().any(|w| w == TAP_NS) {
+        sh(&["ip", "netns", "add", TAP_NS]).expect("ip netns add mtcp-tap");
+    }
+    sh(&["ip", "-n", TAP_NS, "link", "del", TAP_IF]).ok();
+}
+
 /// TAP: the tap `mtcp-t0` lives in namespace `mtcp-tap`; its kernel side
 /// (10.98.0.1/24) is the peer, the stack answers as 10.98.0.2.
 #[test]
@@ -448,10 +459,7 @@ fn tap_answers_kernel_ping() {
     if !std::path::Path::new("/dev/net/tun").exists() {
         return skip("tap_answers_kernel_ping", "/dev/net/tun is missing");
     }
-    let listed = sh(&["ip", "netns", "list"]).unwrap_or_default();
-    if !listed.split_whitespace().any(|w| w == TAP_NS) {
-        sh(&["ip", "netns", "add", TAP_NS]).expect("ip netns add mtcp-tap");
-    }
+    fresh_tap_ns();
     sh(&["ip", "-n", TAP_NS, "link", "set", "lo", "up"]).ok();
     let cidr = Ipv4Cidr {
         address: TAP_STACK_IP,
@@ -910,10 +918,7 @@ fn tap_two_queues_resteer_by_rss() {
     if let Err(why) = environment() {
         return skip("tap_two_queues_resteer_by_rss", &why);
     }
-    let listed = sh(&["ip", "netns", "list"]).unwrap_or_default();
-    if !listed.split_whitespace().any(|w| w == TAP_NS) {
-        sh(&["ip", "netns", "add", TAP_NS]).expect("ip netns add mtcp-tap");
-    }
+    fresh_tap_ns();
     let stack_ip = Ipv4Addr::new(10, 98, 1, 2);
     let peer_ip = Ipv4Addr::new(10, 98, 1, 1);
     let rss = Rss::symmetric(2);
