@@ -552,7 +552,14 @@ fn kernel_syns(ports: Vec<u16>) -> Result<(), String> {
                 sa.sin_family = libc::AF_INET as u16;
                 sa.sin_port = port.to_be();
                 if libc::bind(fd, (&sa as *const libc::sockaddr_in).cast(), 16) < 0 {
-                    return Err(format!("bind {port}: {}", std::io::Error::last_os_error()));
+                    let e = std::io::Error::last_os_error();
+                    libc::close(fd);
+                    // A port still held by another suite's socket in this
+                    // namespace: skip it (each queue has several ports).
+                    if e.raw_os_error() == Some(libc::EADDRINUSE) {
+                        continue;
+                    }
+                    return Err(format!("bind {port}: {e}"));
                 }
                 sa.sin_port = 80u16.to_be();
                 sa.sin_addr.s_addr = u32::from(STACK_IP).to_be();
@@ -616,7 +623,7 @@ fn af_packet_two_queues_resteer_by_rss() {
     let mut ports = Vec::new();
     for q in 0..2 {
         let mut start = 41000u16 + 500 * q as u16;
-        for _ in 0..3 {
+        for _ in 0..6 {
             let p = rss
                 .ports_for_queue(peer_ip, STACK_IP, 80, 41000..=49000, start, q)
                 .next()
@@ -824,8 +831,14 @@ fn kernel_syns_to(ns: &'static str, dst: Ipv4Addr, ports: Vec<u16>) -> Result<()
                 sa.sin_family = libc::AF_INET as u16;
                 sa.sin_port = port.to_be();
                 if libc::bind(fd, (&sa as *const libc::sockaddr_in).cast(), 16) < 0 {
+                    let e = std::io::Error::last_os_error();
                     libc::close(fd);
-                    return Err(format!("bind {port}: {}", std::io::Error::last_os_error()));
+                    // A port still held by another suite's socket in this
+                    // namespace: skip it (each queue has several ports).
+                    if e.raw_os_error() == Some(libc::EADDRINUSE) {
+                        continue;
+                    }
+                    return Err(format!("bind {port}: {e}"));
                 }
                 sa.sin_port = 80u16.to_be();
                 sa.sin_addr.s_addr = u32::from(dst).to_be();
@@ -857,7 +870,7 @@ fn xdp_two_queues_resteer_by_rss() {
     let mut ports = Vec::new();
     for q in 0..2 {
         let mut start = 42000u16 + 700 * q as u16;
-        for _ in 0..4 {
+        for _ in 0..6 {
             let p = rss
                 .ports_for_queue(XQ_PEER_IP, XQ_STACK_IP, 80, 42000..=50000, start, q)
                 .next()
@@ -925,7 +938,7 @@ fn tap_two_queues_resteer_by_rss() {
     let mut ports = Vec::new();
     for q in 0..2 {
         let mut start = 43000u16 + 700 * q as u16;
-        for _ in 0..4 {
+        for _ in 0..6 {
             let p = rss
                 .ports_for_queue(peer_ip, stack_ip, 80, 43000..=51000, start, q)
                 .next()
