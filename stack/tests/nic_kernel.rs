@@ -523,55 +523,14 @@ fn af_packet_answers_kernel_ping() {
 /// Opens TCP connections from the peer namespace to the stack (nothing
 /// answers them: only the SYNs matter), one per source port.
 fn kernel_syns(ports: Vec<u16>) -> Result<(), String> {
+    if !ports.is_empty() {
+        return kernel_syns_to(PEER_NS, STACK_IP, ports);
+    }
     thread::spawn(move || -> Result<(), String> {
         enter_netns(PEER_NS).map_err(|e| format!("setns: {e}"))?;
+        // One kernel-chosen port; the connect times out (no SYN-ACK).
         let dst = SocketAddr::from((STACK_IP, 80));
-        if ports.is_empty() {
-            // One kernel-chosen port; the connect times out (no SYN-ACK).
-            let _ = TcpStream::connect_timeout(&dst, StdDuration::from_millis(1500));
-            return Ok(());
-        }
-        let mut fds = Vec::new();
-        for port in ports {
-            // SAFETY: plain socket calls on a descriptor we own; the
-            // addresses are valid for the sizes passed.
-            unsafe {
-                let fd = libc::socket(libc::AF_INET, libc::SOCK_STREAM | libc::SOCK_NONBLOCK, 0);
-                if fd < 0 {
-                    return Err("socket".into());
-                }
-                let one: libc::c_int = 1;
-                libc::setsockopt(
-                    fd,
-                    libc::SOL_SOCKET,
-                    libc::SO_REUSEADDR,
-                    (&one as *const libc::c_int).cast(),
-                    4,
-                );
-                let mut sa: libc::sockaddr_in = core::mem::zeroed();
-                sa.sin_family = libc::AF_INET as u16;
-                sa.sin_port = port.to_be();
-                if libc::bind(fd, (&sa as *const libc::sockaddr_in).cast(), 16) < 0 {
-                    let e = std::io::Error::last_os_error();
-                    libc::close(fd);
-                    // A port still held by another suite's socket in this
-                    // namespace: skip it (each queue has several ports).
-                    if e.raw_os_error() == Some(libc::EADDRINUSE) {
-                        continue;
-                    }
-                    return Err(format!("bind {port}: {e}"));
-                }
-                sa.sin_port = 80u16.to_be();
-                sa.sin_addr.s_addr = u32::from(STACK_IP).to_be();
-                libc::connect(fd, (&sa as *const libc::sockaddr_in).cast(), 16);
-                fds.push(fd);
-            }
-        }
-        thread::sleep(StdDuration::from_millis(1500));
-        for fd in fds {
-            // SAFETY: each descriptor is ours and closed once.
-            unsafe { libc::close(fd) };
-        }
+        let _ = TcpStream::connect_timeout(&dst, StdDuration::from_millis(1500));
         Ok(())
     })
     .join()
@@ -827,6 +786,14 @@ fn kernel_syns_to(ns: &'static str, dst: Ipv4Addr, ports: Vec<u16>) -> Result<()
                 if fd < 0 {
                     return Err("socket".into());
                 }
+                let one: libc::c_int = 1;
+                libc::setsockopt(
+                    fd,
+                    libc::SOL_SOCKET,
+                    libc::SO_REUSEADDR,
+                    (&one as *const libc::c_int).cast(),
+                    4,
+                );
                 let mut sa: libc::sockaddr_in = core::mem::zeroed();
                 sa.sin_family = libc::AF_INET as u16;
                 sa.sin_port = port.to_be();

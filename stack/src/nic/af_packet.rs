@@ -385,6 +385,29 @@ impl Steering {
         got
     }
 
+    /// Hands a received frame to the caller (`out`) when it belongs to this
+    /// queue, else to the queue it belongs to (or back to `pool`). Returns
+    /// whether it was kept here. Shared by every backend that re-steers.
+    pub(super) fn deliver(
+        steering: Option<&mut Steering>,
+        counters: &mut QueueCounters,
+        frame: Frame,
+        pool: &mut FramePool,
+        out: &mut Vec<Frame>,
+    ) -> bool {
+        let keep = match steering {
+            Some(st) => st.keep(&frame, counters),
+            None => true,
+        };
+        if keep {
+            counters.rx_bytes += frame.len() as u64;
+            out.push(frame);
+        } else {
+            pool.free(frame);
+        }
+        keep
+    }
+
     /// Where a received frame goes: `true` to keep it on this queue.
     /// Frames for other queues are copied into their rings (broadcasts to
     /// every other queue, and kept).
@@ -638,17 +661,7 @@ impl AfPacketQueue {
     /// Hands a received frame to the caller or another queue; false when
     /// it was not kept here (and went back to the pool or elsewhere).
     fn deliver(&mut self, frame: Frame, pool: &mut FramePool, out: &mut Vec<Frame>) -> bool {
-        let keep = match self.steering.as_mut() {
-            Some(st) => st.keep(&frame, &mut self.counters),
-            None => true,
-        };
-        if keep {
-            self.counters.rx_bytes += frame.len() as u64;
-            out.push(frame);
-        } else {
-            pool.free(frame);
-        }
-        keep
+        Steering::deliver(self.steering.as_mut(), &mut self.counters, frame, pool, out)
     }
 
     /// Splits the TCPv4 GSO super-frame `data` into segments from

@@ -197,17 +197,7 @@ impl TapQueue {
     /// Hands a received frame to the caller or another queue; false when
     /// it was not kept here.
     fn deliver(&mut self, frame: Frame, pool: &mut FramePool, out: &mut Vec<Frame>) -> bool {
-        let keep = match self.steering.as_mut() {
-            Some(st) => st.keep(&frame, &mut self.counters),
-            None => true,
-        };
-        if keep {
-            self.counters.rx_bytes += frame.len() as u64;
-            out.push(frame);
-        } else {
-            pool.free(frame);
-        }
-        keep
+        Steering::deliver(self.steering.as_mut(), &mut self.counters, frame, pool, out)
     }
 
     /// Turns the frame in `scratch[..len]` (virtio-net header first) into

@@ -495,17 +495,16 @@ impl NicQueue for XdpQueue {
             if !ok {
                 self.oversize += 1;
             }
-            let keep = ok
-                && match self.steering.as_mut() {
-                    Some(st) => st.keep(&frame, &mut self.counters),
-                    None => true,
-                };
-            if keep {
-                self.counters.rx_bytes += frame.len() as u64;
-                out.push(frame);
-                got += 1;
-            } else {
+            if !ok {
                 pool.free(frame);
+            } else if Steering::deliver(
+                self.steering.as_mut(),
+                &mut self.counters,
+                frame,
+                pool,
+                out,
+            ) {
+                got += 1;
             }
         }
         if used > 0 {
