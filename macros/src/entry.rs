@@ -37,19 +37,21 @@ struct RawConfig {
     flavor: Option<(Flavor, Span)>,
     worker_threads: Option<(usize, Span)>,
     crate_path: Option<(Path, Span)>,
+    start_paused: Option<(bool, Span)>,
 }
 
 /// The checked configuration.
 struct Config {
     cores: Option<usize>,
     crate_path: Path,
+    start_paused: bool,
 }
 
 fn default_crate_path() -> Path {
     syn::parse_quote!(::mtcp)
 }
 
-const OPTIONS: &str = "`cores`, `flavor`, `worker_threads`, `crate`";
+const OPTIONS: &str = "`cores`, `flavor`, `worker_threads`, `start_paused`, `crate`";
 
 fn parse_int(expr: &Expr, name: &str) -> syn::Result<(usize, Span)> {
     match expr {
@@ -76,6 +78,19 @@ fn parse_str(expr: &Expr, name: &str) -> syn::Result<(String, Span)> {
         other => Err(syn::Error::new(
             other.span(),
             format!("`{name}` must be a string literal"),
+        )),
+    }
+}
+
+fn parse_bool(expr: &Expr, name: &str) -> syn::Result<(bool, Span)> {
+    match expr {
+        Expr::Lit(ExprLit {
+            lit: Lit::Bool(lit),
+            ..
+        }) => Ok((lit.value, lit.span())),
+        other => Err(syn::Error::new(
+            other.span(),
+            format!("`{name}` must be `true` or `false`"),
         )),
     }
 }
@@ -129,6 +144,10 @@ impl RawConfig {
                     };
                     set(&mut raw.flavor, (flavor, at), "flavor", span)?;
                 }
+                "start_paused" => {
+                    let v = parse_bool(&meta.value, "start_paused")?;
+                    set(&mut raw.start_paused, v, "start_paused", span)?;
+                }
                 "crate" => {
                     let (s, at) = parse_str(&meta.value, "crate")?;
                     let path = syn::parse_str::<Path>(&s).map_err(|_| {
@@ -162,8 +181,17 @@ impl RawConfig {
                 "`worker_threads` can only be used with `flavor = \"multi_thread\"`",
             ));
         }
+        if let (Some((Flavor::MultiThread, _)), Some((true, span))) =
+            (self.flavor, self.start_paused)
+        {
+            return Err(syn::Error::new(
+                span,
+                "`start_paused` requires the `current_thread` runtime flavor (in mtcp, time is paused per core; use `cores = N` for several)",
+            ));
+        }
         Ok(Config {
             cores: self.cores.map(|(n, _)| n),
+            start_paused: self.start_paused.is_some_and(|(on, _)| on),
             crate_path: self
                 .crate_path
                 .map(|(p, _)| p)
@@ -235,6 +263,8 @@ fn with_error(mut tokens: TokenStream, error: syn::Error) -> TokenStream {
 /// }
 /// ```
 ///
+/// With `start_paused = true` the body is `{ ::mtcp::time::pause(); body }`.
+///
 /// The inner function keeps the declared return type, so `?` and `return`
 /// in the body behave as in any async fn, and it can be called once per
 /// core.
@@ -247,6 +277,12 @@ fn expand(mut input: ItemFn, kind: Kind, config: &Config) -> TokenStream {
     let body = &input.block;
     let output = &input.sig.output;
     let span = body.brace_token.span.join();
+    // `start_paused`: each core's body pauses its core's clock first.
+    let body = if config.start_paused {
+        quote_spanned! {span=> { #crate_path::time::pause(); #body } }
+    } else {
+        quote!(#body)
+    };
     let inner_ident = syn::Ident::new("__mtcp_body", span);
     let entry = match kind {
         Kind::Main => quote_spanned!(span=> __main_entry),

@@ -18,7 +18,9 @@ use proc_macro::TokenStream;
 /// Runs an async `main` on an mtcp runtime. Options: `cores = N` (run the
 /// body once on each of `N` cores), and for tokio compatibility
 /// `flavor = "current_thread" | "multi_thread"`, `worker_threads = N` (they
-/// do not replicate the body) and `crate = "path"`. See `mtcp::main`.
+/// do not replicate the body), `start_paused = true` (each core's body
+/// starts with `mtcp::time::pause()`) and `crate = "path"`. See
+/// `mtcp::main`.
 #[proc_macro_attribute]
 pub fn main(args: TokenStream, item: TokenStream) -> TokenStream {
     entry::main(args.into(), item.into(), entry::Kind::Main).into()

@@ -78,6 +78,8 @@ pub use task::spawn;
 /// For source compatibility with tokio, `flavor = "current_thread"`,
 /// `flavor = "multi_thread"`, `worker_threads = N` and `crate = "path"` are
 /// accepted; the first three do not replicate the body (only `cores` does).
+/// `start_paused = true` starts the body with time paused
+/// ([`time::pause`]), on each core.
 ///
 /// ```
 /// #[mtcp::main]
@@ -89,7 +91,9 @@ pub use task::spawn;
 pub use mtcp_macros::main;
 
 /// Marks an async test function to run on an mtcp runtime; `cores = N`
-/// runs the body on each of `N` cores.
+/// runs the body on each of `N` cores. `start_paused = true` pauses the
+/// core's clock before the body runs, so timers complete as soon as
+/// everything on the core waits (see [`time::pause`]).
 ///
 /// ```no_run
 /// #[mtcp::test]
@@ -100,6 +104,13 @@ pub use mtcp_macros::main;
 /// #[mtcp::test(cores = 2)]
 /// async fn runs_on_each_core() {
 ///     assert!(mtcp::runtime::current_core() < 2);
+/// }
+///
+/// #[mtcp::test(start_paused = true)]
+/// async fn an_hour_passes_at_once() {
+///     let start = mtcp::time::Instant::now();
+///     mtcp::time::sleep(std::time::Duration::from_secs(3600)).await;
+///     assert_eq!(start.elapsed().as_secs(), 3600);
 /// }
 /// ```
 pub use mtcp_macros::test;

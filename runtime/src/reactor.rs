@@ -138,7 +138,7 @@ impl Core {
         let budget = self.config.task_budget;
         let mut idle_ticks: u32 = 0;
         loop {
-            let now = StdInstant::now();
+            let now = self.clock.now();
             let stack_now = self.clock.stack_instant(now);
             self.tick_now.set(stack_now);
 
@@ -168,7 +168,7 @@ impl Core {
             work |= polled > 0;
             work |= self.driver.borrow_mut().flush(stack_now);
 
-            if work || self.exec.has_ready() {
+            if work || self.exec.has_ready() || self.auto_advance() {
                 idle_ticks = 0;
                 continue;
             }
@@ -258,25 +258,60 @@ impl Core {
         count
     }
 
-    fn park(&self) {
+    /// The earliest deadline of the runtime's timers and the driver's.
+    fn next_deadline(&self) -> Option<StdInstant> {
         let timer = self
             .timers
             .borrow()
             .next_deadline()
             .and_then(|ms| self.clock.instant_of_ms(ms));
-        let mut driver = self.driver.borrow_mut();
-        let io = driver
+        let io = self
+            .driver
+            .borrow()
             .next_deadline()
             .and_then(|t| self.clock.instant_of_stack(t));
-        let deadline = match (timer, io) {
+        match (timer, io) {
             (Some(a), Some(b)) => Some(a.min(b)),
             (a, b) => a.or(b),
-        };
-        let timeout = deadline.map(|d| d.saturating_duration_since(StdInstant::now()));
+        }
+    }
+
+    /// tokio's auto-advance: with the clock paused and nothing left to do
+    /// on this core (no work this tick, no task ready, no cross-thread wake
+    /// queued, no input or output waiting in the driver, no blocking work
+    /// running), the clock jumps to the next timer or driver deadline.
+    /// Returns whether it did (the loop then ticks at once at the new time).
+    /// Without a deadline the core parks as usual.
+    fn auto_advance(&self) -> bool {
+        if !self.clock.is_paused()
+            || !self.clock.can_auto_advance()
+            || !self.inbox.is_empty()
+            || self.driver.borrow().has_input()
+        {
+            return false;
+        }
+        match self.next_deadline() {
+            Some(deadline) => self.clock.advance_to(deadline),
+            None => false,
+        }
+    }
+
+    /// After [`time::advance`](crate::time::advance) moved the paused clock
+    /// (from a task): fires the timers now due, so their tasks run before
+    /// the advancing task continues, and updates the tick's stack time.
+    pub(crate) fn clock_advanced(&self) {
+        let now = self.clock.now();
+        self.tick_now.set(self.clock.stack_instant(now));
+        self.fire_timers(now);
+    }
+
+    fn park(&self) {
+        let deadline = self.next_deadline();
+        let timeout = deadline.map(|d| d.saturating_duration_since(self.clock.now()));
         if timeout.is_some_and(|t| t.is_zero()) {
             return;
         }
-        driver.park(timeout);
+        self.driver.borrow_mut().park(timeout);
     }
 
     /// Drops every task, then stops the driver and leaves the registry.

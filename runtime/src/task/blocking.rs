@@ -41,6 +41,9 @@ where
         taken: false,
     }));
     let s = shared.clone();
+    // A paused clock does not auto-advance while the closure runs (tokio's
+    // rule): its result may be what the core is waiting for.
+    let inhibit = crate::context::with_core(|core| core.clock.inhibit_auto_advance());
     std::thread::Builder::new()
         .name("mtcp-blocking".to_owned())
         .spawn(move || {
@@ -53,6 +56,9 @@ where
             if let Some(w) = waker {
                 w.wake();
             }
+            // After the wake is queued: the core sees it before it may
+            // auto-advance again.
+            drop(inhibit);
         })
         .expect("mtcp::task::spawn_blocking: failed to spawn a thread");
     JoinHandle::from_joinable(std::rc::Rc::new(Blocking { shared }))

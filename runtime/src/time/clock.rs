@@ -1,19 +1,136 @@
-//! A core's clock: the runtime's epoch and conversions to wheel and stack
-//! time.
+//! A core's clock: the runtime's epoch, the core's (pausable) time, and
+//! conversions to wheel and stack time.
+//!
+//! The clock runs with the system's monotonic clock until it is paused
+//! ([`pause`](crate::time::pause)); then its time only moves when a task
+//! calls [`advance`](crate::time::advance) or when the reactor
+//! auto-advances it to the next timer because the core has nothing else to
+//! do. Resuming lets it run again from where it stood, so it never goes
+//! back. Every core has its own clock: pausing is per core.
 
+use std::cell::Cell;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
 use std::time::{Duration, Instant as StdInstant};
 
 use mtcp_stack::time::Instant as StackInstant;
 
-/// The epoch every core of a runtime shares.
-#[derive(Clone, Copy, Debug)]
+/// Why a pause, resume or advance was refused.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub(crate) enum ClockError {
+    AlreadyPaused,
+    NotPaused,
+    Overflow,
+}
+
+impl ClockError {
+    pub(crate) fn message(self) -> &'static str {
+        match self {
+            ClockError::AlreadyPaused => "time is already frozen",
+            ClockError::NotPaused => "time is not frozen",
+            ClockError::Overflow => "the advanced time overflows Instant",
+        }
+    }
+}
+
+/// One core's clock, on the epoch every core of a runtime shares.
+#[derive(Debug)]
 pub(crate) struct Clock {
     epoch: StdInstant,
+    /// The clock's time at `unfrozen` (or for good, while paused).
+    base: Cell<StdInstant>,
+    /// The system time the clock last started running at; `None` while
+    /// paused.
+    unfrozen: Cell<Option<StdInstant>>,
+    /// Blocking work started from this core and not finished yet: while any
+    /// runs, the paused clock does not auto-advance (as tokio's
+    /// `spawn_blocking` inhibits it).
+    inhibit: Arc<AtomicUsize>,
 }
 
 impl Clock {
+    /// A running clock that reads the system's time.
     pub(crate) fn new(epoch: StdInstant) -> Clock {
-        Clock { epoch }
+        Clock {
+            epoch,
+            base: Cell::new(epoch),
+            unfrozen: Cell::new(Some(epoch)),
+            inhibit: Arc::default(),
+        }
+    }
+
+    /// The clock's time.
+    pub(crate) fn now(&self) -> StdInstant {
+        match self.unfrozen.get() {
+            Some(since) => self.base.get() + since.elapsed(),
+            None => self.base.get(),
+        }
+    }
+
+    pub(crate) fn is_paused(&self) -> bool {
+        self.unfrozen.get().is_none()
+    }
+
+    /// Freezes the clock at its current time, rounded up to the timer
+    /// wheel's next millisecond: whole-millisecond sleeps and advances then
+    /// land exactly on timer deadlines (`sleep(d)` ends `d` after it began,
+    /// to the nanosecond), as with tokio.
+    pub(crate) fn pause(&self) -> Result<(), ClockError> {
+        if self.is_paused() {
+            return Err(ClockError::AlreadyPaused);
+        }
+        let now = self.now();
+        let aligned = self
+            .instant_of_ms(self.deadline_ms(now))
+            .map_or(now, |t| t.max(now));
+        self.base.set(aligned);
+        self.unfrozen.set(None);
+        Ok(())
+    }
+
+    /// Lets a paused clock run again from its current time.
+    pub(crate) fn resume(&self) -> Result<(), ClockError> {
+        if !self.is_paused() {
+            return Err(ClockError::NotPaused);
+        }
+        self.unfrozen.set(Some(StdInstant::now()));
+        Ok(())
+    }
+
+    /// Moves a paused clock forward by `by`.
+    pub(crate) fn advance(&self, by: Duration) -> Result<(), ClockError> {
+        if !self.is_paused() {
+            return Err(ClockError::NotPaused);
+        }
+        let to = self
+            .base
+            .get()
+            .checked_add(by)
+            .ok_or(ClockError::Overflow)?;
+        self.base.set(to);
+        Ok(())
+    }
+
+    /// Moves a paused clock forward to `to` (never back). Returns whether
+    /// it moved.
+    pub(crate) fn advance_to(&self, to: StdInstant) -> bool {
+        if !self.is_paused() || to <= self.base.get() {
+            return false;
+        }
+        self.base.set(to);
+        true
+    }
+
+    /// Whether the paused clock may jump to the next timer when the core is
+    /// idle: no blocking work started from this core is still running.
+    pub(crate) fn can_auto_advance(&self) -> bool {
+        self.inhibit.load(Ordering::Acquire) == 0
+    }
+
+    /// Holds auto-advance back until the guard drops (on any thread).
+    pub(crate) fn inhibit_auto_advance(&self) -> InhibitGuard {
+        self.inhibit.fetch_add(1, Ordering::AcqRel);
+        InhibitGuard(self.inhibit.clone())
     }
 
     /// Wheel time of a deadline: milliseconds since the epoch, rounded up so
@@ -46,6 +163,16 @@ impl Clock {
     }
 }
 
+/// Keeps a paused clock from auto-advancing while blocking work runs.
+#[derive(Debug)]
+pub(crate) struct InhibitGuard(Arc<AtomicUsize>);
+
+impl Drop for InhibitGuard {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::AcqRel);
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -68,5 +195,70 @@ mod tests {
             Some(epoch + Duration::from_millis(3))
         );
         assert_eq!(clock.deadline_ms(epoch), 0);
+    }
+
+    #[test]
+    fn running_clock_follows_the_system() {
+        let clock = Clock::new(StdInstant::now());
+        let before = StdInstant::now();
+        let now = clock.now();
+        assert!(now >= before && now <= StdInstant::now());
+        assert!(!clock.is_paused());
+        assert_eq!(
+            clock.advance(Duration::from_secs(1)),
+            Err(ClockError::NotPaused)
+        );
+        assert_eq!(clock.resume(), Err(ClockError::NotPaused));
+        assert!(!clock.advance_to(now + Duration::from_secs(1)));
+    }
+
+    #[test]
+    fn paused_clock_moves_only_when_advanced() {
+        let clock = Clock::new(StdInstant::now());
+        let before = clock.now();
+        clock.pause().unwrap();
+        assert_eq!(clock.pause(), Err(ClockError::AlreadyPaused));
+        let frozen = clock.now();
+        // Frozen on the wheel's millisecond grid, never earlier.
+        assert!(frozen >= before && frozen - before < Duration::from_millis(1));
+        assert_eq!(clock.instant_of_ms(clock.now_ms(frozen)), Some(frozen));
+        std::thread::sleep(Duration::from_millis(2));
+        assert_eq!(clock.now(), frozen);
+        clock.advance(Duration::from_secs(3600)).unwrap();
+        assert_eq!(clock.now(), frozen + Duration::from_secs(3600));
+        // advance_to never goes back.
+        assert!(!clock.advance_to(frozen));
+        assert!(clock.advance_to(frozen + Duration::from_secs(3601)));
+        assert_eq!(clock.now(), frozen + Duration::from_secs(3601));
+        assert_eq!(clock.advance(Duration::MAX), Err(ClockError::Overflow));
+    }
+
+    #[test]
+    fn resume_continues_from_the_paused_time() {
+        let clock = Clock::new(StdInstant::now());
+        clock.pause().unwrap();
+        let frozen = clock.now();
+        std::thread::sleep(Duration::from_millis(5));
+        clock.resume().unwrap();
+        let after = clock.now();
+        // Time lost while paused is not caught up: the clock runs on from
+        // where it stood, without jumping.
+        assert!(after >= frozen && after < frozen + Duration::from_millis(5));
+        clock.pause().unwrap();
+        clock.advance(Duration::from_secs(10)).unwrap();
+        clock.resume().unwrap();
+        assert!(clock.now() >= frozen + Duration::from_secs(10));
+    }
+
+    #[test]
+    fn inhibit_guards_count() {
+        let clock = Clock::new(StdInstant::now());
+        assert!(clock.can_auto_advance());
+        let a = clock.inhibit_auto_advance();
+        let b = clock.inhibit_auto_advance();
+        drop(a);
+        assert!(!clock.can_auto_advance());
+        std::thread::spawn(move || drop(b)).join().unwrap();
+        assert!(clock.can_auto_advance());
     }
 }

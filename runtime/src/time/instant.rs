@@ -7,6 +7,11 @@ use std::time::Duration;
 /// A measurement of a monotonically nondecreasing clock; a thin wrapper
 /// around [`std::time::Instant`].
 ///
+/// On a runtime thread, [`now`](Instant::now) reads the core's clock, which
+/// a test can [`pause`](super::pause) and [`advance`](super::advance);
+/// elsewhere it reads the system's monotonic clock. Until a core's clock is
+/// first paused the two agree.
+///
 /// # Examples
 ///
 /// ```
@@ -24,11 +29,12 @@ pub struct Instant {
 }
 
 impl Instant {
-    /// The current time.
+    /// The current time: the current core's clock (paused or not), or the
+    /// system's off a runtime thread.
     pub fn now() -> Instant {
-        Instant {
-            std: std::time::Instant::now(),
-        }
+        let std = crate::context::with_core(|core| core.clock.now())
+            .unwrap_or_else(std::time::Instant::now);
+        Instant { std }
     }
 
     /// Wraps a std instant.
@@ -56,9 +62,9 @@ impl Instant {
         self.std.saturating_duration_since(earlier.std)
     }
 
-    /// Time since `self`.
+    /// Time since `self`, by [`Instant::now`] (so a paused clock's time).
     pub fn elapsed(&self) -> Duration {
-        self.std.elapsed()
+        Instant::now().duration_since(*self)
     }
 
     /// `self + duration`, `None` on overflow.

@@ -5,6 +5,11 @@
 //! (deadlines round up to the next millisecond), and is cancelled when
 //! dropped. All of these must be polled on a thread running an mtcp runtime.
 //!
+//! Tests can stop time: [`pause`], [`advance`], [`resume`] and
+//! `#[mtcp::test(start_paused = true)]`, with tokio's semantics, per core.
+//! While paused, an idle core jumps its clock to the next timer
+//! (auto-advance), and the core's TCP/IP stack sees the same clock.
+//!
 //! # Examples
 //!
 //! ```
@@ -25,6 +30,7 @@ mod clock;
 pub mod error;
 mod instant;
 mod interval;
+mod pause;
 mod sleep;
 mod timeout;
 pub(crate) mod wheel;
@@ -32,6 +38,7 @@ pub(crate) mod wheel;
 pub(crate) use clock::Clock;
 pub use instant::Instant;
 pub use interval::{interval, interval_at, Interval, MissedTickBehavior};
+pub use pause::{advance, pause, resume};
 pub use sleep::{sleep, sleep_until, Sleep};
 pub use std::time::Duration;
 pub use timeout::{timeout, timeout_at, Timeout};
