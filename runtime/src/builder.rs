@@ -56,6 +56,7 @@ pub struct Builder {
     factory: Option<DriverFactory>,
     extra: Option<Arc<dyn Any + Send + Sync>>,
     deferred_error: Option<String>,
+    start_paused: bool,
 }
 
 impl fmt::Debug for Builder {
@@ -91,6 +92,7 @@ impl Builder {
             factory: None,
             extra: None,
             deferred_error: None,
+            start_paused: false,
         }
     }
 
@@ -186,6 +188,24 @@ impl Builder {
         self
     }
 
+    /// Starts every core with its clock paused (tokio's `start_paused`):
+    /// see [`time::pause`](crate::time::pause). Default `false`.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    ///
+    /// let rt = mtcp::runtime::Builder::new().start_paused(true).build().unwrap();
+    /// rt.block_on(async {
+    ///     let start = mtcp::time::Instant::now();
+    ///     mtcp::time::sleep(Duration::from_secs(86_400)).await; // at once
+    ///     assert_eq!(start.elapsed(), Duration::from_secs(86_400));
+    /// });
+    /// ```
+    pub fn start_paused(mut self, on: bool) -> Builder {
+        self.start_paused = on;
+        self
+    }
+
     /// Installs the I/O driver factory, called once per core on that core's
     /// thread when it starts. Without one, cores use [`NoNetwork`].
     #[doc(hidden)]
@@ -252,6 +272,7 @@ impl Builder {
             first_cpu: self.first_cpu,
             factory: self.factory,
             extra: self.extra,
+            start_paused: self.start_paused,
         }))
     }
 }
@@ -267,6 +288,8 @@ pub(crate) struct Config {
     pub(crate) task_budget: usize,
     pub(crate) pin_threads: bool,
     pub(crate) first_cpu: usize,
+    /// Cores start with their clock paused.
+    pub(crate) start_paused: bool,
     factory: Option<DriverFactory>,
     extra: Option<Arc<dyn Any + Send + Sync>>,
 }

@@ -24,6 +24,8 @@
 //!   and [`JoinHandle`](task::JoinHandle) is not `Send`: await it on the
 //!   core that spawned the task.
 //! - Timers have millisecond resolution and never fire early, like tokio's.
+//! - [`time::pause`] pauses the current core's clock (each core has one);
+//!   the core's TCP/IP stack runs on the same paused time.
 //! - [`task::spawn_blocking`] starts a thread per call (no pool).
 //! - A [`Runtime`](runtime::Runtime) starts its cores for each `block_on`
 //!   and stops them (dropping left-over tasks) when it returns.

@@ -12,7 +12,9 @@
 //! 6. `io.flush(now)`: TX lists and TX burst;
 //! 7. when nothing happened: spin a few idle ticks, then park in
 //!    `io.park(timeout)` until the earliest timer or driver deadline, or a
-//!    cross-thread wake ([`IdlePolicy`]).
+//!    cross-thread wake ([`IdlePolicy`]). With the clock paused
+//!    ([`time::pause`](crate::time::pause)) and nothing pending anywhere,
+//!    the clock first jumps to that deadline instead (auto-advance).
 //!
 //! [`run_on`]: crate::runtime::run_on
 //! [`IdlePolicy`]: crate::runtime::IdlePolicy
@@ -103,12 +105,17 @@ impl Core {
         let (remote, inbox) = Remote::new(driver.unparker());
         let key = REGISTRY.register(remote.clone());
         let peers: Arc<[Arc<Remote>]> = Arc::from(vec![remote.clone()]);
+        let clock = Clock::new(epoch);
+        if config.start_paused {
+            // A fresh clock runs: pausing it cannot fail.
+            let _ = clock.pause();
+        }
         Ok(Core {
             key,
             id,
             exec: Executor::new(key),
             timers: RefCell::new(Wheel::with_capacity(256)),
-            clock: Clock::new(epoch),
+            clock,
             driver: RefCell::new(driver),
             remote,
             inbox,

@@ -139,7 +139,7 @@ async fn read_command<R: AsyncBufRead + Unpin>(r: &mut R) -> Option<Vec<Vec<u8>>
                 data.truncate(len);
                 parts.push(data);
             }
-            b'+' | b':' => parts.push(line[1..].as_bytes().to_vec()),
+            b'+' | b':' => parts.push(line.as_bytes()[1..].to_vec()),
             _ => return None,
         }
     }
