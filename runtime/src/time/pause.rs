@@ -19,7 +19,10 @@ use crate::context;
 /// tokio requires its current-thread runtime for this; in mtcp every core
 /// has its own clock, so `pause` affects the calling core only (with
 /// `#[mtcp::test(cores = N)]`, each core's body pauses its own). Start a
-/// test paused with `#[mtcp::test(start_paused = true)]`.
+/// test paused with `#[mtcp::test(start_paused = true)]` or
+/// [`Builder::start_paused`](crate::runtime::Builder::start_paused). A pause
+/// lasts until the run ends: every `block_on` starts its cores with fresh
+/// clocks.
 ///
 /// # Auto-advance
 ///
