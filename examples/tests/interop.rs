@@ -30,6 +30,9 @@ use std::time::{Duration, Instant};
 
 use sha2::{Digest, Sha256};
 
+#[path = "interop/http.rs"]
+mod http;
+
 static SERIAL: Mutex<()> = Mutex::new(());
 
 const ECHO_PORT: u16 = 8080;
