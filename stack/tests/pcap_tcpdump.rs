@@ -124,7 +124,9 @@ fn tcpdump(args: &[&str], file: &Path) -> Option<String> {
             Some(String::from_utf8_lossy(&out.stdout).into_owned())
         }
         Err(e) if required() => {
-            panic!("MTCP_REQUIRE_NETNS=1 but tcpdump could not be run ({e}); apt-get install tcpdump")
+            panic!(
+                "MTCP_REQUIRE_NETNS=1 but tcpdump could not be run ({e}); apt-get install tcpdump"
+            )
         }
         Err(e) => {
             eprintln!(
@@ -173,7 +175,11 @@ fn check_with_parser(path: &Path, want: &[Vec<u8>]) {
         let packet = packet.expect("a well-formed pcap record");
         assert!(packet.timestamp >= last, "timestamps go backwards");
         last = packet.timestamp;
-        assert_eq!(packet.orig_len as usize, packet.data.len(), "truncated record");
+        assert_eq!(
+            packet.orig_len as usize,
+            packet.data.len(),
+            "truncated record"
+        );
         got.push(packet.data.into_owned());
     }
     assert_eq!(got.len(), want.len(), "records in the file");
