@@ -248,3 +248,9 @@ fn af_packet_axum_two_cores() {
         ],
     );
 }
+
+/// The same `http` checks over AF_XDP.
+#[test]
+fn xdp_http() {
+    http_clients("xdp_http", Backend::Xdp, 1, http_bin(), &[]);
+}
