@@ -18,7 +18,8 @@
 # whose kernel side is the peer (10.98.0.1/24); a program run in mtcp-tap with
 # MTCP_DEVICE=tap:mtcp-t0 MTCP_ADDR=10.98.0.2/24 attaches to it.
 #
-# Usage: scripts/netns.sh up|tap|down|status
+# Usage: scripts/netns.sh up|tap|down|status (down removes every "$P-*"
+# namespace and link)
 # Environment: MTCP_NS_PREFIX (default mtcp), PEER_TX_OFFLOAD (off|on),
 #   PEER_GSO (on|off: TSO and GSO of the peer's veth end; on by default, in
 #   effect only with PEER_TX_OFFLOAD=on),
@@ -103,11 +104,17 @@ tap() {
   echo "netns.sh: tap: $TAP_NS/$TAP_IF (peer ${TAP_PEER_ADDR}, stack 10.98.0.2/24) ${want:-single_queue}"
 }
 
+# Removes every namespace and root-namespace link named "$P-*": the ones
+# above and those the tests make themselves (nic_kernel's "$P-xq-*", the DPDK
+# tests' "$P-dpdktap"). The test suites call this when each test ends.
 down() {
-  ip netns del "$STK_NS" 2>/dev/null || true
-  ip netns del "$PEER_NS" 2>/dev/null || true
-  ip netns del "$TAP_NS" 2>/dev/null || true
-  ip link del "$STK_IF" 2>/dev/null || true
+  command -v ip >/dev/null 2>&1 || { echo "netns.sh: down: no ip"; return 0; }
+  for ns in $(ip netns list 2>/dev/null | awk '{print $1}'); do
+    case "$ns" in "$P"-*) ip netns del "$ns" 2>/dev/null || true ;; esac
+  done
+  for link in $(ip -o link show 2>/dev/null | awk -F': ' '{print $2}' | cut -d@ -f1); do
+    case "$link" in "$P"-*) ip link del "$link" 2>/dev/null || true ;; esac
+  done
   echo "netns.sh: down"
 }
 

@@ -30,6 +30,9 @@ use std::time::{Duration, Instant};
 
 use sha2::{Digest, Sha256};
 
+#[path = "interop/http.rs"]
+mod http;
+
 static SERIAL: Mutex<()> = Mutex::new(());
 
 const ECHO_PORT: u16 = 8080;
@@ -45,8 +48,36 @@ const CHECK_DEADLINE: Duration = Duration::from_secs(150);
 const START_TIMEOUT: Duration = Duration::from_secs(20);
 const MB: usize = 1_000_000;
 
-fn serial() -> MutexGuard<'static, ()> {
-    SERIAL.lock().unwrap_or_else(|e| e.into_inner())
+/// The suite's lock, held for one test. Dropped (also when the test
+/// panics), it removes every `mtcp-*` namespace and link the test made
+/// (`scripts/netns.sh down`), so a run leaves none behind; the next test
+/// brings its topology up again.
+struct Serial(#[allow(dead_code)] MutexGuard<'static, ()>);
+
+impl Drop for Serial {
+    fn drop(&mut self) {
+        netns_down();
+    }
+}
+
+/// `scripts/netns.sh down` when root (nothing was made otherwise).
+fn netns_down() {
+    // SAFETY: geteuid has no preconditions.
+    if unsafe { libc::geteuid() } != 0 {
+        return;
+    }
+    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/../scripts/netns.sh");
+    Command::new("bash")
+        .arg(script)
+        .arg("down")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .ok();
+}
+
+fn serial() -> Serial {
+    Serial(SERIAL.lock().unwrap_or_else(|e| e.into_inner()))
 }
 
 fn required() -> bool {

@@ -30,8 +30,36 @@ fn ns(suffix: &str) -> String {
     format!("{prefix}-{suffix}")
 }
 
-fn serial() -> MutexGuard<'static, ()> {
-    SERIAL.lock().unwrap_or_else(|e| e.into_inner())
+/// The suite's lock, held for one test. Dropped (also when the test
+/// panics), it removes every `mtcp-*` namespace and link the test made
+/// (`scripts/netns.sh down`), so a run leaves none behind; the next test
+/// brings its topology up again.
+struct Serial(#[allow(dead_code)] MutexGuard<'static, ()>);
+
+impl Drop for Serial {
+    fn drop(&mut self) {
+        netns_down();
+    }
+}
+
+/// `scripts/netns.sh down` when root (nothing was made otherwise).
+fn netns_down() {
+    // SAFETY: geteuid has no preconditions.
+    if unsafe { libc::geteuid() } != 0 {
+        return;
+    }
+    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/../scripts/netns.sh");
+    Command::new("bash")
+        .arg(script)
+        .arg("down")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .ok();
+}
+
+fn serial() -> Serial {
+    Serial(SERIAL.lock().unwrap_or_else(|e| e.into_inner()))
 }
 
 /// Sets the topology up, or says why it cannot (a failure when

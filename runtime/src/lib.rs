@@ -56,8 +56,9 @@ mod context;
 #[doc(hidden)]
 pub mod driver;
 pub mod fs;
+#[cfg(feature = "hyper")]
+pub mod hyper;
 mod io_std;
-mod logger;
 pub mod net;
 pub mod process;
 mod reactor;

@@ -323,11 +323,32 @@ fn ip_in(ns: &str, args: &[&str]) -> String {
 /// The netns tests share one veth: one at a time.
 static NETNS_LOCK: std::sync::Mutex<()> = std::sync::Mutex::new(());
 
+/// Dropped when a netns test ends (also when it panics): removes every
+/// `MTCP_NS_PREFIX-*` namespace and link (`scripts/netns.sh down`), so a
+/// run leaves none behind.
+struct NetnsDown;
+
+impl Drop for NetnsDown {
+    fn drop(&mut self) {
+        // SAFETY: geteuid has no preconditions.
+        if unsafe { libc::geteuid() } != 0 {
+            return;
+        }
+        let script = concat!(env!("CARGO_MANIFEST_DIR"), "/../scripts/netns.sh");
+        let _ = Command::new("bash")
+            .arg(script)
+            .arg("down")
+            .env("MTCP_NS_PREFIX", ns_prefix())
+            .output();
+    }
+}
+
 /// Runs a netns child, or skips (fails with `MTCP_REQUIRE_NETNS=1`).
 /// Around it, checks that the device left the stack's interface as it
 /// found it: promiscuous mode off, no XDP program.
 fn run_netns_child(name: &str) -> Option<String> {
     let _one_at_a_time = NETNS_LOCK.lock().unwrap_or_else(|e| e.into_inner());
+    let _down = NetnsDown;
     if let Err(why) = netns_ready() {
         assert!(
             std::env::var("MTCP_REQUIRE_NETNS").as_deref() != Ok("1"),

@@ -11,7 +11,7 @@
 #![cfg(target_os = "linux")]
 
 use std::net::{Ipv4Addr, SocketAddr, TcpStream};
-use std::process::Command;
+use std::process::{Command, Stdio};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{mpsc, Arc, Mutex, MutexGuard};
 use std::thread;
@@ -41,8 +41,36 @@ const TAP_IF: &str = "mtcp-t0";
 const TAP_STACK_IP: Ipv4Addr = Ipv4Addr::new(10, 98, 0, 2);
 const STACK_MAC: EthernetAddress = EthernetAddress([0x02, 0x00, 0x6d, 0x74, 0x63, 0x70]);
 
-fn serial() -> MutexGuard<'static, ()> {
-    SERIAL.lock().unwrap_or_else(|e| e.into_inner())
+/// The suite's lock, held for one test. Dropped (also when the test
+/// panics), it removes every `mtcp-*` namespace and link the test made
+/// (`scripts/netns.sh down`), so a run leaves none behind; the next test
+/// brings its topology up again.
+struct Serial(#[allow(dead_code)] MutexGuard<'static, ()>);
+
+impl Drop for Serial {
+    fn drop(&mut self) {
+        netns_down();
+    }
+}
+
+/// `scripts/netns.sh down` when root (nothing was made otherwise).
+fn netns_down() {
+    // SAFETY: geteuid has no preconditions.
+    if unsafe { libc::geteuid() } != 0 {
+        return;
+    }
+    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/../scripts/netns.sh");
+    Command::new("bash")
+        .arg(script)
+        .arg("down")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .ok();
+}
+
+fn serial() -> Serial {
+    Serial(SERIAL.lock().unwrap_or_else(|e| e.into_inner()))
 }
 
 fn required() -> bool {

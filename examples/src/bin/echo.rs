@@ -15,6 +15,7 @@ use std::error::Error;
 
 #[mtcp::main]
 async fn main() -> Result<(), Box<dyn Error>> {
+    examples::init_logger();
     let addr = env::args()
         .nth(1)
         .unwrap_or_else(|| "0.0.0.0:8080".to_string());

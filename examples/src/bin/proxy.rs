@@ -12,6 +12,7 @@ use std::error::Error;
 
 #[mtcp::main]
 async fn main() -> Result<(), Box<dyn Error>> {
+    examples::init_logger();
     let listen_addr = env::args()
         .nth(1)
         .unwrap_or_else(|| "0.0.0.0:8081".to_string());

@@ -136,6 +136,7 @@ async fn client(
 }
 
 fn main() -> Result<(), Box<dyn Error>> {
+    examples::init_logger();
     let o = parse_args()?;
     let (a, b) = MemoryNic::pair(1, 4096);
     let server_rt = Builder::new()

@@ -17,11 +17,10 @@ use crate::runtime::Builder;
 impl Builder {
     /// A builder configured from the environment: `MTCP_CORES` and the
     /// network variables (`MTCP_DEVICE`, `MTCP_ADDR`, `MTCP_GATEWAY`,
-    /// `MTCP_MAC`, `MTCP_PCAP`, `MTCP_FAULTS`, `MTCP_DPDK_ARGS`), and
-    /// installs a stderr logger for `RUST_LOG` (default `warn`) unless the
-    /// program installed one. Settings
+    /// `MTCP_MAC`, `MTCP_PCAP`, `MTCP_FAULTS`, `MTCP_DPDK_ARGS`). Settings
     /// made afterwards on the builder win over the environment.
-    /// `#[mtcp::main]` uses this.
+    /// `#[mtcp::main]` uses this. It installs no logger: mtcp emits through
+    /// the `log` facade and leaves the choice of logger to the program.
     ///
     /// # Errors
     /// `InvalidInput` with one line naming the bad variable, its value and
@@ -37,7 +36,6 @@ impl Builder {
     /// });
     /// ```
     pub fn from_env() -> io::Result<Builder> {
-        crate::logger::init_from_env();
         let config = mtcp_stack::config::Config::from_env()
             .map_err(|e| io::Error::new(io::ErrorKind::InvalidInput, e.to_string()))?;
         Ok(Builder::new()

@@ -103,9 +103,15 @@ impl TcpListener {
             Err(TcpError::AddrInUse)
         })?
         .map_err(to_io)?;
-        Ok(TcpListener {
+        let listener = TcpListener {
             socket: Socket::new(id),
-        })
+        };
+        if log::log_enabled!(log::Level::Debug) {
+            if let Ok(local) = listener.local_addr() {
+                log::debug!("mtcp: listening on {local}");
+            }
+        }
+        Ok(listener)
     }
 
     /// Waits for a connection and returns it with the peer's address.

@@ -1,6 +1,8 @@
 //! A small stderr logger for the `log` facade, configured by `RUST_LOG`
-//! (default `warn`), installed by [`Builder::from_env`](crate::runtime::Builder::from_env)
-//! unless the program installed its own logger first.
+//! (default `warn`), that the example programs install as the first thing
+//! in `main` ([`init_logger`]). mtcp itself never installs a logger: a
+//! library must leave the process-wide logger to the program (so
+//! `tracing_subscriber::fmt::init()` or `env_logger::init()` work).
 //!
 //! `RUST_LOG` takes a global level (`error`, `warn`, `info`, `debug`,
 //! `trace`, `off`) and/or `target=level` directives separated by commas,
@@ -83,7 +85,7 @@ impl Log for Logger {
 
 /// Installs the logger from `RUST_LOG` once per process; a logger already
 /// installed (by the program or an earlier call) is kept.
-pub(crate) fn init_from_env() {
+pub fn init_logger() {
     static ONCE: std::sync::Once = std::sync::Once::new();
     ONCE.call_once(|| {
         let spec = std::env::var("RUST_LOG").unwrap_or_default();
