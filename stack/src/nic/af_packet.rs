@@ -96,7 +96,8 @@ use super::rss::{Rss, Steer};
 use super::spsc::{self, Consumer, Producer};
 use super::sys::{self, cvt, owned_fd, setsockopt, Mmap};
 use super::{
-    Capabilities, DeviceInfo, Frame, FramePool, NicError, NicQueue, QueueCounters, FRAME_CAPACITY,
+    Capabilities, DeviceInfo, Frame, FramePool, NicError, NicQueue, QueueCounters, RingSizes,
+    FRAME_CAPACITY,
 };
 use crate::time::Duration;
 use crate::wire::checksum;
@@ -106,11 +107,8 @@ use crate::wire::checksum;
 const SLOT_SIZE: usize = 2048;
 /// Bytes per TX ring block: 32 slots.
 const BLOCK_SIZE: usize = 1 << 16;
-/// Blocks in the TX ring: 64, so 2048 slots (4 MiB), enough to ride out a
-/// few milliseconds of the thread being descheduled at several hundred
-/// thousand frames per second.
-const BLOCKS: usize = 64;
-const SLOTS: usize = BLOCKS * BLOCK_SIZE / SLOT_SIZE;
+/// TX slots per block.
+const TX_PER_BLOCK: usize = BLOCK_SIZE / SLOT_SIZE;
 /// Bytes per RX ring slot: 68 KiB, so a whole 64 KiB GSO/GRO super-frame
 /// (IPv4 total length up to 65,535) fits behind the slot's headers (76
 /// bytes: `tpacket2_hdr`, `sockaddr_ll`, the virtio-net header).
@@ -119,11 +117,8 @@ const RX_SLOT_SIZE: usize = 17 * 4096;
 /// page-order allocation of each block wastes nothing but the 4 KiB tail
 /// after 15 slots).
 const RX_BLOCK_SIZE: usize = 1 << 20;
-/// Blocks in the RX ring: 16, so 240 slots (16 MiB).
-const RX_BLOCKS: usize = 16;
-const RX_SLOTS: usize = RX_BLOCKS * (RX_BLOCK_SIZE / RX_SLOT_SIZE);
-/// Bytes of the RX ring in the mapping (the TX ring follows).
-const RX_RING_LEN: usize = RX_BLOCKS * RX_BLOCK_SIZE;
+/// RX slots per block: 15.
+const RX_PER_BLOCK: usize = RX_BLOCK_SIZE / RX_SLOT_SIZE;
 /// `PACKET_VNET_HDR` (linux/if_packet.h).
 const PACKET_VNET_HDR: libc::c_int = 15;
 /// `TPACKET_ALIGN(sizeof(struct tpacket2_hdr))`: where `sockaddr_ll` is in
@@ -158,9 +153,24 @@ impl AfPacketDevice {
     /// (needs CAP_NET_RAW), [`NicError::InvalidArgument`] for zero queues,
     /// [`NicError::Io`] for any other failure of the set-up calls.
     pub fn open(ifname: &str, queues: usize) -> Result<Vec<AfPacketQueue>, NicError> {
-        if queues == 0 || queues > 64 {
+        AfPacketDevice::open_with(ifname, queues, RingSizes::default())
+    }
+
+    /// [`AfPacketDevice::open`] with the given ring sizes (rounded up to
+    /// whole ring blocks).
+    ///
+    /// # Errors
+    /// As `open`; [`NicError::InvalidArgument`] for ring sizes outside
+    /// [`RingSizes::MIN`]`..=`[`RingSizes::MAX`].
+    pub fn open_with(
+        ifname: &str,
+        queues: usize,
+        sizes: RingSizes,
+    ) -> Result<Vec<AfPacketQueue>, NicError> {
+        if queues == 0 || queues > 64 || !sizes.valid() {
             return Err(NicError::InvalidArgument);
         }
+        let geo = Geometry::new(sizes);
         let ifindex = sys::ifindex(ifname)?;
         let mtu = sys::if_mtu(ifname)?;
         let mac = sys::if_mac(ifname).ok();
@@ -170,7 +180,7 @@ impl AfPacketDevice {
             & 0xffff) as u32;
         let mut out = Vec::with_capacity(queues);
         for queue in 0..queues {
-            let (fd, ring) = open_socket(ifindex)?;
+            let (fd, ring) = open_socket(ifindex, &geo)?;
             if queues > 1 {
                 let arg = fanout_id | (libc::PACKET_FANOUT_HASH << 16);
                 setsockopt(fd.as_raw_fd(), libc::SOL_PACKET, libc::PACKET_FANOUT, &arg)?;
@@ -178,6 +188,8 @@ impl AfPacketDevice {
             out.push(AfPacketQueue {
                 fd,
                 ring,
+                geo,
+                tx_unflushed: false,
                 rx_next: 0,
                 tx_next: 0,
                 gso_next: 0,
@@ -191,6 +203,7 @@ impl AfPacketDevice {
                 counters: QueueCounters::default(),
                 offload: RxOffloadCounters::default(),
                 kernel_drops: Cell::new(0),
+                tx_flush_retries: 0,
                 steering: None,
             });
         }
@@ -204,8 +217,39 @@ impl AfPacketDevice {
     }
 }
 
+/// The ring layout of one queue, from [`RingSizes`].
+#[derive(Debug, Clone, Copy)]
+struct Geometry {
+    rx_blocks: usize,
+    rx_slots: usize,
+    tx_blocks: usize,
+    tx_slots: usize,
+}
+
+impl Geometry {
+    fn new(sizes: RingSizes) -> Geometry {
+        let rx_blocks = sizes.rx.div_ceil(RX_PER_BLOCK);
+        let tx_blocks = sizes.tx.div_ceil(TX_PER_BLOCK);
+        Geometry {
+            rx_blocks,
+            rx_slots: rx_blocks * RX_PER_BLOCK,
+            tx_blocks,
+            tx_slots: tx_blocks * TX_PER_BLOCK,
+        }
+    }
+
+    /// Bytes of the RX ring in the mapping (the TX ring follows).
+    fn rx_len(&self) -> usize {
+        self.rx_blocks * RX_BLOCK_SIZE
+    }
+
+    fn len(&self) -> usize {
+        self.rx_len() + self.tx_blocks * BLOCK_SIZE
+    }
+}
+
 /// Creates, configures and binds one socket; returns it and its rings.
-fn open_socket(ifindex: u32) -> Result<(OwnedFd, Mmap), NicError> {
+fn open_socket(ifindex: u32, geo: &Geometry) -> Result<(OwnedFd, Mmap), NicError> {
     // Protocol 0: nothing is queued before bind() picks the interface.
     // SAFETY: plain system call.
     let fd = owned_fd(unsafe {
@@ -227,19 +271,19 @@ fn open_socket(ifindex: u32) -> Result<(OwnedFd, Mmap), NicError> {
     setsockopt(raw, libc::SOL_PACKET, PACKET_VNET_HDR, &one)?;
     let rx = libc::tpacket_req {
         tp_block_size: RX_BLOCK_SIZE as u32,
-        tp_block_nr: RX_BLOCKS as u32,
+        tp_block_nr: geo.rx_blocks as u32,
         tp_frame_size: RX_SLOT_SIZE as u32,
-        tp_frame_nr: RX_SLOTS as u32,
+        tp_frame_nr: geo.rx_slots as u32,
     };
     let tx = libc::tpacket_req {
         tp_block_size: BLOCK_SIZE as u32,
-        tp_block_nr: BLOCKS as u32,
+        tp_block_nr: geo.tx_blocks as u32,
         tp_frame_size: SLOT_SIZE as u32,
-        tp_frame_nr: SLOTS as u32,
+        tp_frame_nr: geo.tx_slots as u32,
     };
     setsockopt(raw, libc::SOL_PACKET, libc::PACKET_RX_RING, &rx)?;
     setsockopt(raw, libc::SOL_PACKET, libc::PACKET_TX_RING, &tx)?;
-    let ring = Mmap::shared(raw, RX_RING_LEN + BLOCKS * BLOCK_SIZE, 0)?;
+    let ring = Mmap::shared(raw, geo.len(), 0)?;
     let mreq = libc::packet_mreq {
         mr_ifindex: ifindex as libc::c_int,
         mr_type: libc::PACKET_MR_PROMISC as libc::c_ushort,
@@ -427,7 +471,7 @@ impl Steering {
                     self.touched[q] = true;
                     self.handed_over += 1;
                 } else {
-                    counters.ring_full_drops += 1;
+                    counters.handoff_drops += 1;
                 }
             }
         }
@@ -477,6 +521,10 @@ impl Steering {
 pub struct AfPacketQueue {
     fd: OwnedFd,
     ring: Mmap,
+    geo: Geometry,
+    /// The last flush `send()` failed (EAGAIN, ENOBUFS): SEND_REQUEST slots
+    /// may be waiting, so the next burst (RX or TX) flushes again.
+    tx_unflushed: bool,
     rx_next: usize,
     /// The next segment to emit from the GSO super-frame in RX slot
     /// `rx_next` (0: no super-frame half done). A burst that fills up
@@ -489,6 +537,8 @@ pub struct AfPacketQueue {
     /// Frames the kernel dropped because the RX ring was full
     /// (`PACKET_STATISTICS`, which resets on read, accumulated here).
     kernel_drops: Cell<u64>,
+    /// Flushes that failed and were retried.
+    tx_flush_retries: u64,
     steering: Option<Steering>,
 }
 
@@ -533,6 +583,21 @@ impl AfPacketQueue {
         self.offload
     }
 
+    /// TX flushes (`send()`) the kernel refused for the moment and that
+    /// were retried at the next burst.
+    pub fn tx_flush_retries(&self) -> u64 {
+        self.tx_flush_retries
+    }
+
+    /// The ring sizes in effect (the requested ones rounded up to whole
+    /// blocks).
+    pub fn ring_sizes(&self) -> RingSizes {
+        RingSizes {
+            rx: self.geo.rx_slots,
+            tx: self.geo.tx_slots,
+        }
+    }
+
     /// Frames this queue received but handed to another queue (RSS
     /// re-steering; broadcast frames count once per target).
     pub fn handed_over(&self) -> u64 {
@@ -541,21 +606,23 @@ impl AfPacketQueue {
 
     #[inline]
     fn rx_slot(&self, i: usize) -> *mut u8 {
-        // SAFETY: `i < RX_SLOTS`; slot `i` is at `i / per_block` blocks
-        // plus `i % per_block` slots, inside the RX part of the mapping.
+        debug_assert!(i < self.geo.rx_slots);
+        // SAFETY: `i < rx_slots`; slot `i` is at `i / RX_PER_BLOCK` blocks
+        // plus `i % RX_PER_BLOCK` slots, inside the RX part of the mapping.
         unsafe {
-            let per_block = RX_BLOCK_SIZE / RX_SLOT_SIZE;
             self.ring
                 .ptr()
-                .add((i / per_block) * RX_BLOCK_SIZE + (i % per_block) * RX_SLOT_SIZE)
+                .add((i / RX_PER_BLOCK) * RX_BLOCK_SIZE + (i % RX_PER_BLOCK) * RX_SLOT_SIZE)
         }
     }
 
     #[inline]
     fn tx_slot(&self, i: usize) -> *mut u8 {
-        // SAFETY: `i < SLOTS`, so the slot lies inside the TX part of the
-        // mapping, which follows the RX part.
-        unsafe { self.ring.ptr().add(RX_RING_LEN + i * SLOT_SIZE) }
+        debug_assert!(i < self.geo.tx_slots);
+        // SAFETY: `i < tx_slots`, so the slot lies inside the TX part of
+        // the mapping, which follows the RX part (TX blocks hold whole
+        // slots back to back).
+        unsafe { self.ring.ptr().add(self.geo.rx_len() + i * SLOT_SIZE) }
     }
 
     #[inline]
@@ -565,6 +632,27 @@ impl AfPacketQueue {
         // `self`; every slot starts with the 4-byte-aligned `tp_status`
         // word, which the kernel and we access only atomically.
         unsafe { &*(slot.cast::<AtomicU32>()) }
+    }
+
+    /// Asks the kernel to send every SEND_REQUEST slot (one `send()`,
+    /// `MSG_DONTWAIT`). When it fails (EAGAIN, ENOBUFS: the device pushed
+    /// back) the slots stay SEND_REQUEST and the next burst tries again,
+    /// so no frame waits for the stack's next output.
+    fn flush_tx(&mut self) {
+        // SAFETY: a zero-length send with a null buffer flushes the TX
+        // ring; no memory is passed.
+        let r = unsafe {
+            libc::send(
+                self.fd.as_raw_fd(),
+                core::ptr::null(),
+                0,
+                libc::MSG_DONTWAIT,
+            )
+        };
+        self.tx_unflushed = r < 0;
+        if r < 0 {
+            self.tx_flush_retries += 1;
+        }
     }
 
     /// Reads the metadata of the frame in RX slot `slot`; `None` when the
@@ -787,7 +875,10 @@ impl NicQueue for AfPacketQueue {
             None => 0,
         };
         // Bounded: at most one pass over the ring, and `max` frames.
-        for _ in 0..RX_SLOTS {
+        if self.tx_unflushed {
+            self.flush_tx();
+        }
+        for _ in 0..self.geo.rx_slots {
             if got >= max {
                 break;
             }
@@ -834,7 +925,7 @@ impl NicQueue for AfPacketQueue {
             self.gso_next = 0;
             self.status(slot)
                 .store(libc::TP_STATUS_KERNEL, Ordering::Release);
-            self.rx_next = (self.rx_next + 1) % RX_SLOTS;
+            self.rx_next = (self.rx_next + 1) % self.geo.rx_slots;
         }
         if let Some(st) = self.steering.as_mut() {
             st.flush();
@@ -849,8 +940,9 @@ impl NicQueue for AfPacketQueue {
             let slot = self.tx_slot(self.tx_next);
             let status = self.status(slot).load(Ordering::Acquire);
             if status == libc::TP_STATUS_WRONG_FORMAT {
-                // Rejected earlier (PACKET_LOSS normally skips these):
-                // reclaim the slot.
+                // Rejected earlier (PACKET_LOSS normally skips these): the
+                // frame in it was never sent; reclaim the slot.
+                self.counters.tx_dropped += 1;
                 self.status(slot)
                     .store(libc::TP_STATUS_AVAILABLE, Ordering::Release);
             } else if status != libc::TP_STATUS_AVAILABLE {
@@ -859,7 +951,8 @@ impl NicQueue for AfPacketQueue {
             let len = frame.len();
             let len = sys::pad_frame(frame.buffer_mut(), len);
             if VNET_HDR_LEN + len > SLOT_SIZE - HDR_LEN {
-                // Cannot be sent; drop rather than jam the burst.
+                // Cannot be sent; drop (counted) rather than jam the burst.
+                self.counters.tx_dropped += 1;
                 taken += 1;
                 continue;
             }
@@ -880,24 +973,13 @@ impl NicQueue for AfPacketQueue {
             }
             self.status(slot)
                 .store(libc::TP_STATUS_SEND_REQUEST, Ordering::Release);
-            self.tx_next = (self.tx_next + 1) % SLOTS;
+            self.tx_next = (self.tx_next + 1) % self.geo.tx_slots;
             self.counters.tx_frames += 1;
             self.counters.tx_bytes += len as u64;
             taken += 1;
         }
-        if taken > 0 {
-            // SAFETY: a zero-length send with a null buffer flushes the
-            // TX ring; no memory is passed.
-            // A failure (EAGAIN, ENOBUFS) leaves the frames SEND_REQUEST;
-            // they go with the next flush.
-            unsafe {
-                libc::send(
-                    self.fd.as_raw_fd(),
-                    core::ptr::null(),
-                    0,
-                    libc::MSG_DONTWAIT,
-                )
-            };
+        if taken > 0 || self.tx_unflushed {
+            self.flush_tx();
         }
         for frame in frames.drain(..taken) {
             pool.free(frame);
@@ -906,6 +988,10 @@ impl NicQueue for AfPacketQueue {
     }
 
     fn rx_pending(&self) -> bool {
+        if self.tx_unflushed {
+            // Not a frame, but the next burst has work: a flush to retry.
+            return true;
+        }
         let slot = self.rx_slot(self.rx_next);
         self.status(slot).load(Ordering::Acquire) & libc::TP_STATUS_USER != 0
             || self.steering.as_ref().is_some_and(Steering::pending)
@@ -944,6 +1030,7 @@ impl NicQueue for AfPacketQueue {
         }
         let mut c = self.counters;
         c.ring_full_drops += self.kernel_drops.get();
+        c.rx_dropped += self.offload.truncated + self.offload.gso_dropped;
         c
     }
 }
@@ -1011,7 +1098,6 @@ mod tests {
 
     #[test]
     fn ring_geometry() {
-        assert_eq!(SLOTS, 2048);
         assert_eq!(BLOCK_SIZE % SLOT_SIZE, 0);
         assert_eq!(
             HDR_LEN,
@@ -1027,8 +1113,23 @@ mod tests {
         assert!(macoff + 14 + 65535 <= RX_SLOT_SIZE);
         assert_eq!(RX_SLOT_SIZE % 16, 0);
         assert_eq!(RX_BLOCK_SIZE % 4096, 0);
-        assert_eq!(RX_SLOTS, 240);
-        const { assert!(RX_RING_LEN + BLOCKS * BLOCK_SIZE <= 24 << 20) };
+        assert_eq!(RX_PER_BLOCK, 15);
+        let g = Geometry::new(RingSizes::default());
+        assert_eq!((g.rx_slots, g.tx_slots), (1020, 4096));
+        assert_eq!(g.len(), 68 * RX_BLOCK_SIZE + 128 * BLOCK_SIZE);
+        // Rounded up to whole blocks.
+        let g = Geometry::new(RingSizes { rx: 16, tx: 33 });
+        assert_eq!(
+            (g.rx_blocks, g.rx_slots, g.tx_blocks, g.tx_slots),
+            (2, 30, 2, 64)
+        );
+        assert!(RingSizes::default().valid());
+        assert!(!RingSizes { rx: 15, tx: 4096 }.valid());
+        assert!(!RingSizes {
+            rx: 1020,
+            tx: 65537
+        }
+        .valid());
     }
 
     #[test]
@@ -1040,6 +1141,10 @@ mod tests {
         assert_eq!(
             AfPacketDevice::open("mtcp-no-such0", 1).err(),
             Some(NicError::NoSuchInterface)
+        );
+        assert_eq!(
+            AfPacketDevice::open_with("lo", 1, RingSizes { rx: 0, tx: 4096 }).err(),
+            Some(NicError::InvalidArgument)
         );
     }
 }
