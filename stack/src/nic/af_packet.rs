@@ -8,7 +8,7 @@
 //! ring in one shared mapping:
 //!
 //! ```text
-//!   mapping: [ RX: 240 slots of 68 KiB ][ TX: 2048 slots of 2048 bytes ]
+//!   mapping: [ RX: 1020 slots of 68 KiB ][ TX: 4096 slots of 2048 bytes ]
 //!   RX slot: [ tpacket2_hdr | sockaddr_ll | virtio_net_hdr | frame (≤ 64 KiB) ]
 //!   TX slot: [ tpacket2_hdr | virtio_net_hdr (zero) | frame ]
 //!            tp_status: KERNEL ⇄ USER (RX), AVAILABLE → SEND_REQUEST → AVAILABLE (TX)
@@ -16,9 +16,21 @@
 //!
 //! RX slots are large because one slot holds one frame, and a kernel peer
 //! with TSO/GSO on (a veth's default once TX checksum offload is on), or a
-//! NIC's GRO, hands over TCP super-frames of up to 64 KiB. 240 of them pin
-//! 16 MiB per queue (2048 would pin 136 MiB) and still hold far more than
-//! the stack's receive windows; see docs/devices.md.
+//! NIC's GRO, hands over TCP super-frames of up to 64 KiB. The slot counts
+//! are [`RingSizes`] (`MTCP_RING_FRAMES`): by default 1020 RX slots (68 MiB
+//! per queue), because the ring must hold a whole burst of small frames —
+//! one per connection — arriving while the core is busy: with 240 slots a
+//! thousand connections sending at once lost most of each burst at the
+//! ring (`tp_drops`, counted in [`QueueCounters::ring_full_drops`]); see
+//! docs/devices.md.
+//!
+//! Every loss is counted in [`NicQueue::counters`]: the kernel's
+//! `tp_drops` (`PACKET_STATISTICS`, read at each call), frames truncated
+//! in their slot or GSO segments lost (`rx_dropped`), frames too large for
+//! a TX slot or refused by the kernel (`tx_dropped`), re-steering rings
+//! full (`handoff_drops`). A full TX ring drops nothing: `tx_burst` leaves
+//! the frames to the caller, and a flush the kernel refuses (`EAGAIN`,
+//! `ENOBUFS`) is retried at the next burst.
 //!
 //! * RX costs no system call: `rx_burst` walks slots whose status is
 //!   `TP_STATUS_USER`, copies each frame into a pool [`Frame`] and hands
