@@ -297,3 +297,26 @@ impl<Q: NicQueue + ?Sized> NicQueue for Box<Q> {
         (**self).counters()
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn queue_counters_line_and_total() {
+        let mut c = QueueCounters::default();
+        assert_eq!(c.to_string(), "nic: no traffic");
+        assert_eq!(c.total_drops(), 0);
+        c.rx_frames = 10;
+        c.ring_full_drops = 3;
+        c.rx_no_buffer = 2;
+        c.tx_invalid_descs = 1;
+        c.handoff_drops = 4;
+        assert_eq!(
+            c.to_string(),
+            "nic: rx_frames=10 ring_full_drops=3 rx_no_buffer=2 tx_invalid_descs=1 handoff_drops=4"
+        );
+        // Waiting for buffers is not a loss.
+        assert_eq!(c.total_drops(), 8);
+    }
+}
