@@ -1311,6 +1311,28 @@ fn start_http_ok(test: &str, topo: &Topo, extra: &[(&str, String)]) -> Server {
     )
 }
 
+/// Segments the kernel retransmitted on `s` so far (`TCP_INFO`
+/// `tcpi_total_retrans`, SYNs included): per socket, so that connections
+/// of earlier tests still closing in the namespace do not count.
+fn total_retrans(s: &TcpStream) -> u64 {
+    use std::os::fd::AsRawFd;
+    // SAFETY: all-zero is a valid tcp_info.
+    let mut info: libc::tcp_info = unsafe { core::mem::zeroed() };
+    let mut len = core::mem::size_of::<libc::tcp_info>() as libc::socklen_t;
+    // SAFETY: `info` is writable for `len` bytes; the descriptor is open.
+    let r = unsafe {
+        libc::getsockopt(
+            s.as_raw_fd(),
+            libc::IPPROTO_TCP,
+            libc::TCP_INFO,
+            (&mut info as *mut libc::tcp_info).cast(),
+            &mut len,
+        )
+    };
+    assert_eq!(r, 0, "TCP_INFO: {}", std::io::Error::last_os_error());
+    u64::from(info.tcpi_total_retrans)
+}
+
 /// The calling thread's network namespace's `Tcp: RetransSegs`.
 fn retrans_segs() -> u64 {
     // /proc/self would name the main thread's namespace, not this thread's.
@@ -1346,9 +1368,11 @@ fn http_stats(addr: SocketAddr) -> String {
 
 /// `conns` kernel connections, then `rounds` rounds in which every
 /// connection sends a request at once and waits for its answer: a burst
-/// of `conns` frames at the stack per round. Returns the peer's
-/// retransmitted segments and the slowest round.
-fn burst_rounds(addr: SocketAddr, conns: usize, rounds: usize, what: &str) -> (u64, Duration) {
+/// of `conns` frames at the stack per round. Returns the segments the
+/// kernel retransmitted on these connections, in its whole namespace
+/// (`RetransSegs`, which includes sockets of earlier tests still closing),
+/// and the slowest round.
+fn burst_rounds(addr: SocketAddr, conns: usize, rounds: usize, what: &str) -> (u64, u64, Duration) {
     let mut socks: Vec<TcpStream> = (0..conns).map(|_| connect(addr)).collect();
     for s in &socks {
         s.set_nonblocking(true).expect("nonblocking");
@@ -1413,17 +1437,21 @@ fn burst_rounds(addr: SocketAddr, conns: usize, rounds: usize, what: &str) -> (u
         }
         slowest = slowest.max(t.elapsed());
     }
-    let retrans = retrans_segs() - before;
+    let ns_retrans = retrans_segs() - before;
+    let retrans = socks.iter().map(total_retrans).sum();
     for s in &socks {
         s.shutdown(Shutdown::Write).ok();
     }
-    (retrans, slowest)
+    (retrans, ns_retrans, slowest)
 }
 
 /// The most segments the kernel may retransmit in the burst test: under a
-/// 240-slot RX ring it was thousands (the kernel dropped whole bursts at
-/// the ring); with the ring sized for the burst, zero on a quiet machine.
-const BURST_MAX_RETRANS: u64 = 300;
+/// 240-slot RX ring it was about 12 000 (the kernel dropped most of every
+/// burst at the ring); with the default 1020 slots, 0 on a quiet machine
+/// and up to ~250 when the stack's core is descheduled for ~200 ms on a
+/// loaded one (a round then brings more frames than the ring holds:
+/// requests plus delayed ACKs).
+const BURST_MAX_RETRANS: u64 = 500;
 
 /// 1 000 kernel connections sending at once, 20 rounds, against `http_ok`
 /// on the stack: every answer arrives, and the kernel retransmits (almost)
@@ -1439,13 +1467,13 @@ fn burst(test: &str, backend: Backend, extra: &[(&str, String)]) {
     let server = start_http_ok(test, &topo, extra);
     let addr = topo.stack(HTTP_PORT);
     let what = test.to_string();
-    let (retrans, slowest, stats) = in_ns(topo.peer_ns, move || {
-        let (r, s) = burst_rounds(addr, 1000, 20, &what);
-        (r, s, http_stats(addr))
+    let (retrans, ns_retrans, slowest, stats) = in_ns(topo.peer_ns, move || {
+        let (r, n, s) = burst_rounds(addr, 1000, 20, &what);
+        (r, n, s, http_stats(addr))
     });
     eprintln!(
-        "{test}: 1000 connections x 20 bursts: {retrans} segments retransmitted by the kernel, \
-         slowest round {slowest:.2?}; stack:\n{stats}"
+        "{test}: 1000 connections x 20 bursts: {retrans} segments retransmitted by the kernel \
+         on them ({ns_retrans} in its namespace), slowest round {slowest:.2?}; stack:\n{stats}"
     );
     assert!(
         retrans <= BURST_MAX_RETRANS,
