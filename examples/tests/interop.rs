@@ -1489,6 +1489,12 @@ fn af_packet_burst_1000_connections() {
     burst("af_packet_burst_1000_connections", Backend::AfPacket, &[]);
 }
 
+/// The same burst over AF_XDP (2048-entry RX ring), for comparison.
+#[test]
+fn xdp_burst_1000_connections() {
+    burst("xdp_burst_1000_connections", Backend::Xdp, &[]);
+}
+
 /// A kernel client POSTs 1 MB to `http_ok`, which answers the head and
 /// closes without reading the body: the stack resets the connection when
 /// the body keeps coming (RFC 1122 §4.2.2.13), so the client's send fails

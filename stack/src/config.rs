@@ -10,7 +10,7 @@
 //! | `MTCP_CORES` | number of cores (threads) | 1 |
 //! | `MTCP_PCAP` | write every frame to this pcap file | off |
 //! | `MTCP_FAULTS` | fault injection, e.g. `drop=0.02,seed=7` | off |
-//! | `MTCP_RING_FRAMES` | AF_PACKET ring slots per queue, `rx=N,tx=N` (either or both, 16 to 65536) | `rx=1020,tx=4096` |
+//! | `MTCP_RING_FRAMES` | AF_PACKET ring slots per queue, `rx=N,tx=N` (either or both, 16 to 65536) | `rx=4096,tx=4096` |
 //!
 //! An empty (or all-blank) value means the variable is unset, so
 //! `MTCP_FAULTS= prog` turns faults off. A bad value is an error naming the

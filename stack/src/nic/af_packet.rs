@@ -121,16 +121,27 @@ const SLOT_SIZE: usize = 2048;
 const BLOCK_SIZE: usize = 1 << 16;
 /// TX slots per block.
 const TX_PER_BLOCK: usize = BLOCK_SIZE / SLOT_SIZE;
-/// Bytes per RX ring slot: 68 KiB, so a whole 64 KiB GSO/GRO super-frame
-/// (IPv4 total length up to 65,535) fits behind the slot's headers (76
-/// bytes: `tpacket2_hdr`, `sockaddr_ll`, the virtio-net header).
-const RX_SLOT_SIZE: usize = 17 * 4096;
-/// Bytes per RX ring block: 1 MiB (a power of two, so the kernel's
-/// page-order allocation of each block wastes nothing but the 4 KiB tail
-/// after 15 slots).
-const RX_BLOCK_SIZE: usize = 1 << 20;
-/// RX slots per block: 15.
+/// Bytes per RX ring slot: 2 KiB, so an MTU-sized frame (with a VLAN
+/// tag) fits behind the slot's headers (76 bytes: `tpacket2_hdr`,
+/// `sockaddr_ll`, the virtio-net header). A larger frame (a GSO/GRO
+/// super-frame) gets only its start in the slot, flagged `TP_STATUS_COPY`,
+/// and the whole of it on the socket's receive queue (`PACKET_COPY_THRESH`),
+/// read with one `recv`.
+const RX_SLOT_SIZE: usize = 2048;
+/// Bytes per RX ring block: 64 KiB, 32 slots.
+const RX_BLOCK_SIZE: usize = 1 << 16;
+/// RX slots per block.
 const RX_PER_BLOCK: usize = RX_BLOCK_SIZE / RX_SLOT_SIZE;
+/// `PACKET_COPY_THRESH` (linux/if_packet.h): frames too large for a slot
+/// are also queued whole on the socket.
+const PACKET_COPY_THRESH: libc::c_int = 7;
+/// Bytes of the buffer a copied (too large for a slot) frame is read into:
+/// its virtio-net header and the largest IPv4 packet with its Ethernet
+/// header.
+const BIG_LEN: usize = VNET_HDR_LEN + 14 + 65535;
+/// The socket's receive buffer for copied frames (`SO_RCVBUFFORCE`, else
+/// `SO_RCVBUF` as far as `rmem_max` allows).
+const COPY_RCVBUF: libc::c_int = 16 << 20;
 /// `PACKET_VNET_HDR` (linux/if_packet.h).
 const PACKET_VNET_HDR: libc::c_int = 15;
 /// `TPACKET_ALIGN(sizeof(struct tpacket2_hdr))`: where `sockaddr_ll` is in
@@ -216,6 +227,8 @@ impl AfPacketDevice {
                 offload: RxOffloadCounters::default(),
                 kernel_drops: Cell::new(0),
                 tx_flush_retries: 0,
+                big: vec![0u8; BIG_LEN].into_boxed_slice(),
+                big_len: None,
                 steering: None,
             });
         }
@@ -281,6 +294,11 @@ fn open_socket(ifindex: u32, geo: &Geometry) -> Result<(OwnedFd, Mmap), NicError
     // Before the rings (the kernel refuses it after): every frame in
     // either ring is preceded by a `struct virtio_net_hdr`.
     setsockopt(raw, libc::SOL_PACKET, PACKET_VNET_HDR, &one)?;
+    // Frames larger than an RX slot go whole to the receive queue too.
+    setsockopt(raw, libc::SOL_PACKET, PACKET_COPY_THRESH, &one)?;
+    if setsockopt(raw, libc::SOL_SOCKET, libc::SO_RCVBUFFORCE, &COPY_RCVBUF).is_err() {
+        setsockopt(raw, libc::SOL_SOCKET, libc::SO_RCVBUF, &COPY_RCVBUF).ok();
+    }
     let rx = libc::tpacket_req {
         tp_block_size: RX_BLOCK_SIZE as u32,
         tp_block_nr: geo.rx_blocks as u32,
@@ -551,6 +569,12 @@ pub struct AfPacketQueue {
     kernel_drops: Cell<u64>,
     /// Flushes that failed and were retried.
     tx_flush_retries: u64,
+    /// The whole of the frame in RX slot `rx_next` when it was too large
+    /// for the slot (`TP_STATUS_COPY`), read from the socket.
+    big: Box<[u8]>,
+    /// Bytes in `big` (virtio-net header included), once read for the
+    /// current slot.
+    big_len: Option<usize>,
     steering: Option<Steering>,
 }
 
@@ -575,8 +599,8 @@ pub struct RxOffloadCounters {
 /// A received frame's place in its RX slot and its metadata.
 #[derive(Debug, Clone, Copy)]
 struct RxMeta {
-    /// Offset of the Ethernet header in the slot.
-    mac: usize,
+    /// The Ethernet header: in the slot, or in `AfPacketQueue::big`.
+    data: *const u8,
     /// Bytes of the frame in the slot.
     len: usize,
     vnet: VnetHdr,
@@ -698,21 +722,63 @@ impl AfPacketQueue {
         // the header lies inside the slot.
         let vh = unsafe { core::slice::from_raw_parts(slot.add(mac - VNET_HDR_LEN), VNET_HDR_LEN) };
         let vnet = VnetHdr::parse(vh)?;
-        let vlan = (status & libc::TP_STATUS_VLAN_VALID != 0).then(|| {
-            // The kernel stripped the 802.1Q tag into the header: it is
-            // put back where it was on the wire.
-            let tpid = if status & libc::TP_STATUS_VLAN_TPID_VALID != 0 {
-                tpid
-            } else {
-                0x8100
-            };
-            (tpid, tci)
-        });
+        let vlan = vlan_of(status, tci, tpid);
         Some(RxMeta {
-            mac,
+            // SAFETY: `mac + len <= RX_SLOT_SIZE`: inside the slot.
+            data: unsafe { slot.add(mac) },
             len,
             vnet,
             vlan,
+        })
+    }
+
+    /// The metadata of a frame too large for its slot (`TP_STATUS_COPY`),
+    /// whose whole copy is next on the socket's receive queue: reads it
+    /// into `big` once (a burst that stops mid-frame resumes on it) and
+    /// takes its virtio-net header and bytes from there, the VLAN tag and
+    /// packet type from the slot. `None` when it is to be skipped.
+    fn copied_meta(&mut self, slot: *mut u8, status: u32) -> Option<RxMeta> {
+        let n = match self.big_len {
+            Some(n) => n,
+            None => {
+                // SAFETY: `big` is writable for its length; MSG_TRUNC
+                // returns the frame's real length.
+                let r = unsafe {
+                    libc::recv(
+                        self.fd.as_raw_fd(),
+                        self.big.as_mut_ptr().cast(),
+                        self.big.len(),
+                        libc::MSG_DONTWAIT | libc::MSG_TRUNC,
+                    )
+                };
+                let n = usize::try_from(r).unwrap_or(0);
+                self.big_len = Some(n);
+                n
+            }
+        };
+        // SAFETY: the slot is ours (status USER); the offsets are inside
+        // its header area.
+        let (pkttype, tci, tpid) = unsafe {
+            (
+                *slot.add(HDR_LEN + SLL_PKTTYPE),
+                (slot.add(TP_VLAN_TCI) as *const u16).read_unaligned(),
+                (slot.add(TP_VLAN_TPID) as *const u16).read_unaligned(),
+            )
+        };
+        if pkttype == libc::PACKET_OUTGOING {
+            return None;
+        }
+        if n > self.big.len() || n < VNET_HDR_LEN + 14 {
+            // Nothing queued (the receive buffer was full) or cut short.
+            self.offload.truncated += 1;
+            return None;
+        }
+        let vnet = VnetHdr::parse(&self.big[..VNET_HDR_LEN])?;
+        Some(RxMeta {
+            data: self.big[VNET_HDR_LEN..].as_ptr(),
+            len: n - VNET_HDR_LEN,
+            vnet,
+            vlan: vlan_of(status, tci, tpid),
         })
     }
 
@@ -829,6 +895,19 @@ impl AfPacketQueue {
     }
 }
 
+/// The 802.1Q tag the kernel stripped into the slot header, to be put back
+/// where it was on the wire: (TPID, TCI).
+fn vlan_of(status: u32, tci: u16, tpid: u16) -> Option<(u16, u16)> {
+    (status & libc::TP_STATUS_VLAN_VALID != 0).then(|| {
+        let tpid = if status & libc::TP_STATUS_VLAN_TPID_VALID != 0 {
+            tpid
+        } else {
+            0x8100
+        };
+        (tpid, tci)
+    })
+}
+
 /// Completes the partial checksum of an IPv4 TCP or UDP frame whose
 /// checksum field holds only the pseudo-header sum (`CHECKSUM_PARTIAL`).
 /// Returns false, leaving the frame alone, when it is not such a frame or
@@ -899,10 +978,16 @@ impl NicQueue for AfPacketQueue {
             if status & libc::TP_STATUS_USER == 0 {
                 break;
             }
-            let meta = self.rx_meta(slot, status);
-            // SAFETY: `rx_meta` checked `mac + len <= RX_SLOT_SIZE`; the
-            // slot is ours until its status is handed back below.
-            let data = meta.map(|m| unsafe { core::slice::from_raw_parts(slot.add(m.mac), m.len) });
+            let meta = if status & libc::TP_STATUS_COPY != 0 {
+                self.copied_meta(slot, status)
+            } else {
+                self.rx_meta(slot, status)
+            };
+            // SAFETY: `rx_meta` checked `mac + len <= RX_SLOT_SIZE` and
+            // the slot is ours until its status is handed back below;
+            // `copied_meta` points into `big`, which nothing below writes
+            // (it is refilled only once the slot has been handed back).
+            let data = meta.map(|m| unsafe { core::slice::from_raw_parts(m.data, m.len) });
             let done = match (meta, data) {
                 (Some(m), Some(data)) if m.vnet.gso() == gso::VNET_GSO_TCPV4 => {
                     let (kept, done) = self.split_rx(data, &m, pool, out, max - got);
@@ -935,6 +1020,7 @@ impl NicQueue for AfPacketQueue {
                 break;
             }
             self.gso_next = 0;
+            self.big_len = None;
             self.status(slot)
                 .store(libc::TP_STATUS_KERNEL, Ordering::Release);
             self.rx_next = (self.rx_next + 1) % self.geo.rx_slots;
@@ -1117,28 +1203,30 @@ mod tests {
         );
         const { assert!(HDR_LEN + VNET_HDR_LEN + 1518 <= SLOT_SIZE) };
         // The kernel puts an RX frame's Ethernet header at
-        // TPACKET_ALIGN(TPACKET2_HDRLEN + 16) + vnet header - 14; a
-        // 65,535-byte IPv4 packet (+ Ethernet header) must fit behind it.
+        // TPACKET_ALIGN(TPACKET2_HDRLEN + 16) + vnet header - 14; an
+        // MTU-sized frame with a VLAN tag must fit behind it (larger ones
+        // are copied to the socket).
         let tpacket2_hdrlen = HDR_LEN + core::mem::size_of::<libc::sockaddr_ll>();
         let macoff = ((tpacket2_hdrlen + 16 + 15) & !15) + VNET_HDR_LEN - 14;
         assert_eq!(macoff, 76);
-        assert!(macoff + 14 + 65535 <= RX_SLOT_SIZE);
+        assert!(macoff + 1518 <= RX_SLOT_SIZE);
+        assert!(BIG_LEN >= VNET_HDR_LEN + 14 + 65535);
         assert_eq!(RX_SLOT_SIZE % 16, 0);
         assert_eq!(RX_BLOCK_SIZE % 4096, 0);
-        assert_eq!(RX_PER_BLOCK, 15);
+        assert_eq!(RX_PER_BLOCK, 32);
         let g = Geometry::new(RingSizes::default());
-        assert_eq!((g.rx_slots, g.tx_slots), (1020, 4096));
-        assert_eq!(g.len(), 68 * RX_BLOCK_SIZE + 128 * BLOCK_SIZE);
+        assert_eq!((g.rx_slots, g.tx_slots), (4096, 4096));
+        assert_eq!(g.len(), 16 << 20);
         // Rounded up to whole blocks.
         let g = Geometry::new(RingSizes { rx: 16, tx: 33 });
         assert_eq!(
             (g.rx_blocks, g.rx_slots, g.tx_blocks, g.tx_slots),
-            (2, 30, 2, 64)
+            (1, 32, 2, 64)
         );
         assert!(RingSizes::default().valid());
         assert!(!RingSizes { rx: 15, tx: 4096 }.valid());
         assert!(!RingSizes {
-            rx: 1020,
+            rx: 4096,
             tx: 65537
         }
         .valid());

@@ -153,9 +153,9 @@ impl fmt::Display for QueueCounters {
 
 /// How many slots each ring of an AF_PACKET queue has ([`af_packet`]).
 ///
-/// RX slots are 68 KiB each (one GSO/GRO super-frame fits), 15 to a 1 MiB
-/// block; TX slots are 2 KiB, 32 to a 64 KiB block. Both counts are rounded
-/// up to whole blocks. `MTCP_RING_FRAMES` (see [`crate::config`]) sets them.
+/// RX and TX slots are 2 KiB each, 32 to a 64 KiB block; both counts are
+/// rounded up to whole blocks. `MTCP_RING_FRAMES` (see [`crate::config`])
+/// sets them.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct RingSizes {
     /// RX ring slots (frames the kernel can hold for us between bursts).
@@ -176,11 +176,12 @@ impl RingSizes {
     }
 }
 
-/// 1 020 RX slots (68 MiB of ring per queue) and 4 096 TX slots (8 MiB):
-/// a burst from a thousand connections at once fits (docs/devices.md).
+/// 4 096 RX slots and 4 096 TX slots (8 MiB each per queue): a burst from a
+/// thousand connections at once, with their delayed ACKs, fits twice over
+/// (docs/devices.md).
 impl Default for RingSizes {
     fn default() -> RingSizes {
-        RingSizes { rx: 1020, tx: 4096 }
+        RingSizes { rx: 4096, tx: 4096 }
     }
 }
 
