@@ -1271,8 +1271,9 @@ backend_tests!(af_packet, Backend::AfPacket);
 
 /// With TSO/GSO on, the kernel peer hands the veth GSO super-frames (up
 /// to 64 KiB) that it delivers unsegmented: AF_PACKET's virtio-net header
-/// (`PACKET_VNET_HDR`) marks them, its 68 KiB RX slots hold them whole, and
-/// the queue splits them into MSS-sized frames in software.
+/// (`PACKET_VNET_HDR`) marks them, the kernel queues them whole on the
+/// socket (`PACKET_COPY_THRESH`: they do not fit a 2 KiB RX slot), and the
+/// queue splits them into MSS-sized frames in software.
 #[test]
 fn af_packet_echo_peer_gso() {
     echo_peer_offload(
@@ -1447,10 +1448,10 @@ fn burst_rounds(addr: SocketAddr, conns: usize, rounds: usize, what: &str) -> (u
 
 /// The most segments the kernel may retransmit in the burst test: under a
 /// 240-slot RX ring it was about 12 000 (the kernel dropped most of every
-/// burst at the ring); with the default 1020 slots, 0 on a quiet machine
-/// and up to ~250 when the stack's core is descheduled for ~200 ms on a
-/// loaded one (a round then brings more frames than the ring holds:
-/// requests plus delayed ACKs).
+/// burst at the ring); 1020 slots still lost up to ~600 when the stack's
+/// core was descheduled for ~200 ms on a loaded machine (a round brings up
+/// to two frames per connection: requests and delayed ACKs); with the
+/// default 4096, 0.
 const BURST_MAX_RETRANS: u64 = 500;
 
 /// 1 000 kernel connections sending at once, 20 rounds, against `http_ok`

@@ -8,21 +8,28 @@
 //! ring in one shared mapping:
 //!
 //! ```text
-//!   mapping: [ RX: 1020 slots of 68 KiB ][ TX: 4096 slots of 2048 bytes ]
-//!   RX slot: [ tpacket2_hdr | sockaddr_ll | virtio_net_hdr | frame (≤ 64 KiB) ]
+//!   mapping: [ RX: 4096 slots of 2048 bytes ][ TX: 4096 slots of 2048 bytes ]
+//!   RX slot: [ tpacket2_hdr | sockaddr_ll | virtio_net_hdr | frame (≤ 1972 B) ]
+//!   larger:  slot holds the start, TP_STATUS_COPY ─▶ whole frame: recv() on the socket
 //!   TX slot: [ tpacket2_hdr | virtio_net_hdr (zero) | frame ]
 //!            tp_status: KERNEL ⇄ USER (RX), AVAILABLE → SEND_REQUEST → AVAILABLE (TX)
 //! ```
 //!
-//! RX slots are large because one slot holds one frame, and a kernel peer
-//! with TSO/GSO on (a veth's default once TX checksum offload is on), or a
-//! NIC's GRO, hands over TCP super-frames of up to 64 KiB. The slot counts
-//! are [`RingSizes`] (`MTCP_RING_FRAMES`): by default 1020 RX slots (68 MiB
-//! per queue), because the ring must hold a whole burst of small frames —
-//! one per connection — arriving while the core is busy: with 240 slots a
-//! thousand connections sending at once lost most of each burst at the
-//! ring (`tp_drops`, counted in [`QueueCounters::ring_full_drops`]); see
-//! docs/devices.md.
+//! The RX ring must hold a whole burst of small frames — about one per
+//! connection sending at once — arriving while the core is busy, so what
+//! matters is the slot *count*: 4096 by default ([`RingSizes`],
+//! `MTCP_RING_FRAMES`), 8 MiB per queue. (The earlier ring had 240 slots
+//! of 68 KiB, so that a 64 KiB super-frame fitted a slot: a thousand
+//! connections sending at once lost most of each burst at the ring, as
+//! `tp_drops`; see docs/devices.md.) A kernel peer with TSO/GSO on (a
+//! veth's default once TX checksum offload is on), or a NIC's GRO, still
+//! hands over TCP super-frames of up to 64 KiB: with `PACKET_COPY_THRESH`
+//! the kernel puts the start of such a frame in its slot, flagged
+//! `TP_STATUS_COPY`, and queues the whole frame (virtio-net header first)
+//! on the socket, where `rx_burst` reads it with one `recv` into a
+//! per-queue 64 KiB buffer; the socket's receive buffer (16 MiB with
+//! `SO_RCVBUFFORCE`) bounds how many wait. One system call per super-frame,
+//! none for ordinary frames.
 //!
 //! Every loss is counted in [`NicQueue::counters`]: the kernel's
 //! `tp_drops` (`PACKET_STATISTICS`, read at each call), frames truncated
