@@ -10,6 +10,7 @@
 //! | `MTCP_CORES` | number of cores (threads) | 1 |
 //! | `MTCP_PCAP` | write every frame to this pcap file | off |
 //! | `MTCP_FAULTS` | fault injection, e.g. `drop=0.02,seed=7` | off |
+//! | `MTCP_RING_FRAMES` | AF_PACKET ring slots per queue, `rx=N,tx=N` (either or both, 16 to 65536) | `rx=4096,tx=4096` |
 //!
 //! An empty (or all-blank) value means the variable is unset, so
 //! `MTCP_FAULTS= prog` turns faults off. A bad value is an error naming the
@@ -23,6 +24,7 @@ use core::fmt;
 use std::path::PathBuf;
 
 use crate::nic::faults::FaultConfig;
+pub use crate::nic::RingSizes;
 use crate::wire::ethernet::EthernetAddress;
 use crate::wire::ipv4::{Ipv4Address, Ipv4Cidr};
 
@@ -43,6 +45,9 @@ pub const VAR_PCAP: &str = "MTCP_PCAP";
 /// `MTCP_FAULTS`
 pub const VAR_FAULTS: &str = "MTCP_FAULTS";
 
+/// `MTCP_RING_FRAMES`
+pub const VAR_RING_FRAMES: &str = "MTCP_RING_FRAMES";
+
 /// The most cores `MTCP_CORES` accepts.
 pub const MAX_CORES: usize = 1024;
 
@@ -55,6 +60,8 @@ const EXPECT_GATEWAY: &str = "an IPv4 address on the MTCP_ADDR subnet, other tha
      MTCP_ADDR itself, e.g. 10.99.0.1";
 const EXPECT_MAC: &str = "a unicast MAC address, e.g. 02:00:00:00:00:01";
 const EXPECT_CORES: &str = "a number of cores from 1 to 1024, e.g. 4";
+const EXPECT_RING_FRAMES: &str = "rx=SLOTS,tx=SLOTS (either or both, each 16 to 65536), \
+     e.g. rx=4096,tx=4096";
 
 /// Which device the stack runs on.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
@@ -103,6 +110,8 @@ pub struct Config {
     pub pcap: Option<PathBuf>,
     /// `MTCP_FAULTS`.
     pub faults: Option<FaultConfig>,
+    /// `MTCP_RING_FRAMES` (AF_PACKET only).
+    pub ring: RingSizes,
 }
 
 impl Default for Config {
@@ -119,6 +128,7 @@ impl Default for Config {
             cores: 1,
             pcap: None,
             faults: None,
+            ring: RingSizes::default(),
         }
     }
 }
@@ -218,6 +228,10 @@ impl Config {
                 .map_err(|e| err(VAR_FAULTS, &v, e.expected()))?;
             cfg.faults = Some(faults);
         }
+        if let Some(v) = get(VAR_RING_FRAMES) {
+            cfg.ring = parse_ring_frames(v.trim())
+                .ok_or_else(|| err(VAR_RING_FRAMES, &v, EXPECT_RING_FRAMES))?;
+        }
         Ok(cfg)
     }
 }
@@ -245,6 +259,26 @@ fn parse_device(s: &str) -> Option<DeviceSpec> {
         "xdp" => Some(DeviceSpec::Xdp(ifname)),
         _ => None,
     }
+}
+
+/// `rx=N,tx=N`, either or both, in any order, each once; the other keeps
+/// its default.
+fn parse_ring_frames(s: &str) -> Option<RingSizes> {
+    let mut ring = RingSizes::default();
+    let (mut rx, mut tx) = (false, false);
+    for part in s.split(',') {
+        let (key, value) = part.trim().split_once('=')?;
+        let n = usize::try_from(parse_decimal(value.trim())?).ok()?;
+        if !(RingSizes::MIN..=RingSizes::MAX).contains(&n) {
+            return None;
+        }
+        match key.trim() {
+            "rx" if !rx => (ring.rx, rx) = (n, true),
+            "tx" if !tx => (ring.tx, tx) = (n, true),
+            _ => return None,
+        }
+    }
+    Some(ring)
 }
 
 /// Digits only (no sign, no blanks), fitting a `u64`.
@@ -310,6 +344,31 @@ mod tests {
         assert_eq!(e.var, var, "{e}");
         assert_eq!(e.value, value);
         e
+    }
+
+    #[test]
+    fn ring_frames() {
+        let r = |v: &str| cfg(&[(VAR_RING_FRAMES, v)]).unwrap().ring;
+        let d = RingSizes::default();
+        assert_eq!(r("rx=4096"), RingSizes { rx: 4096, tx: d.tx });
+        assert_eq!(r("tx=64"), RingSizes { rx: d.rx, tx: 64 });
+        assert_eq!(r(" tx=16 , rx=65536 "), RingSizes { rx: 65536, tx: 16 });
+        for v in [
+            "4096",
+            "rx=",
+            "rx=15",
+            "rx=65537",
+            "rx=1,tx=2",
+            "rx=64,rx=64",
+            "ry=64",
+            "rx=-1",
+            "rx=64,",
+            "rx=0x40",
+        ] {
+            let e = bad(VAR_RING_FRAMES, v);
+            assert!(e.to_string().contains("rx=SLOTS,tx=SLOTS"), "{e}");
+            assert!(!e.to_string().contains('\n'));
+        }
     }
 
     #[test]

@@ -12,7 +12,7 @@ use mtcp_stack::nic::memory::{MemoryNic, MemoryNicConfig};
 use mtcp_stack::nic::pcap::{PcapQueue, PcapWriter};
 use mtcp_stack::nic::tap::TapQueue;
 use mtcp_stack::nic::xdp::XdpDevice;
-use mtcp_stack::nic::{NicError, NicQueue};
+use mtcp_stack::nic::{NicError, NicQueue, RingSizes};
 use mtcp_stack::stack::{Stack, StackConfig};
 use mtcp_stack::tcp::stack::TcpConfig;
 use mtcp_stack::wire::ethernet::EthernetAddress;
@@ -47,6 +47,8 @@ pub struct NetConfig {
     pub pcap: Option<PathBuf>,
     /// Fault injection (`MTCP_FAULTS`).
     pub faults: Option<FaultConfig>,
+    /// AF_PACKET ring slots per queue (`MTCP_RING_FRAMES`).
+    pub ring: RingSizes,
     /// The TCP engine (buffer sizes, maximum connections, timers, …).
     pub tcp: TcpConfig,
     /// Frames in each core's pool.
@@ -90,6 +92,7 @@ impl NetConfig {
             mac: config.mac,
             pcap: config.pcap.clone(),
             faults: config.faults,
+            ring: config.ring,
             tcp: stack.tcp,
             frames: stack.frames,
             rx_batch: stack.rx_batch,
@@ -152,7 +155,7 @@ impl NetConfig {
                     })
                     .collect::<io::Result<_>>()?
             }
-            None => open_device(&self.device, &self.dpdk_args, cores)?,
+            None => open_device(&self.device, &self.dpdk_args, self.ring, cores)?,
         };
         let pcap = match &self.pcap {
             Some(path) => Some(
@@ -237,6 +240,7 @@ pub(crate) enum CoreSlot {
 fn open_device(
     device: &DeviceSpec,
     _dpdk_args: &[String],
+    ring: RingSizes,
     queues: usize,
 ) -> io::Result<Vec<Box<dyn NicQueue>>> {
     match device {
@@ -259,7 +263,7 @@ fn open_device(
             };
             r.map_err(|e| device_error(device, e))
         }
-        DeviceSpec::AfPacket(name) => AfPacketDevice::open(name, queues)
+        DeviceSpec::AfPacket(name) => AfPacketDevice::open_with(name, queues, ring)
             .map(boxed)
             .map_err(|e| device_error(device, e)),
         DeviceSpec::Xdp(name) => XdpDevice::open(name, queues)

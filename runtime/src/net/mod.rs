@@ -29,6 +29,7 @@ pub mod tcp {
 }
 
 use mtcp_stack::iface::IfaceStats;
+use mtcp_stack::nic::QueueCounters;
 use mtcp_stack::stats::Stats;
 use mtcp_stack::tcp::stack::TcpStats;
 
@@ -38,6 +39,10 @@ use mtcp_stack::tcp::stack::TcpStats;
 pub struct CoreStats {
     /// Frames and bytes in and out, drops by reason.
     pub frames: Stats,
+    /// The device queue's own counters: frames the kernel or the backend
+    /// lost before the stack saw them (AF_PACKET `tp_drops`, AF_XDP ring
+    /// statistics), read from the kernel at each call.
+    pub nic: QueueCounters,
     /// ARP, IPv4 and ICMP counters.
     pub iface: IfaceStats,
     /// TCP counters.
@@ -53,6 +58,7 @@ pub struct CoreStats {
 impl std::fmt::Display for CoreStats {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         writeln!(f, "{}", self.frames)?;
+        writeln!(f, "{}", self.nic)?;
         writeln!(f, "{}", self.iface)?;
         writeln!(f, "{}", self.tcp)?;
         write!(
@@ -79,6 +85,7 @@ impl std::fmt::Display for CoreStats {
 pub fn core_stats() -> std::io::Result<CoreStats> {
     driver::with_stack(|s, _| CoreStats {
         frames: *s.stats(),
+        nic: s.nic().counters(),
         iface: s.iface().stats().clone(),
         tcp: *s.tcp().stats(),
         sockets: s.tcp().sockets_in_use(),

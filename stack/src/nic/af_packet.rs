@@ -8,17 +8,36 @@
 //! ring in one shared mapping:
 //!
 //! ```text
-//!   mapping: [ RX: 240 slots of 68 KiB ][ TX: 2048 slots of 2048 bytes ]
-//!   RX slot: [ tpacket2_hdr | sockaddr_ll | virtio_net_hdr | frame (≤ 64 KiB) ]
+//!   mapping: [ RX: 4096 slots of 2048 bytes ][ TX: 4096 slots of 2048 bytes ]
+//!   RX slot: [ tpacket2_hdr | sockaddr_ll | virtio_net_hdr | frame (≤ 1972 B) ]
+//!   larger:  slot holds the start, TP_STATUS_COPY ─▶ whole frame: recv() on the socket
 //!   TX slot: [ tpacket2_hdr | virtio_net_hdr (zero) | frame ]
 //!            tp_status: KERNEL ⇄ USER (RX), AVAILABLE → SEND_REQUEST → AVAILABLE (TX)
 //! ```
 //!
-//! RX slots are large because one slot holds one frame, and a kernel peer
-//! with TSO/GSO on (a veth's default once TX checksum offload is on), or a
-//! NIC's GRO, hands over TCP super-frames of up to 64 KiB. 240 of them pin
-//! 16 MiB per queue (2048 would pin 136 MiB) and still hold far more than
-//! the stack's receive windows; see docs/devices.md.
+//! The RX ring must hold a whole burst of small frames — about one per
+//! connection sending at once — arriving while the core is busy, so what
+//! matters is the slot *count*: 4096 by default ([`RingSizes`],
+//! `MTCP_RING_FRAMES`), 8 MiB per queue. (The earlier ring had 240 slots
+//! of 68 KiB, so that a 64 KiB super-frame fitted a slot: a thousand
+//! connections sending at once lost most of each burst at the ring, as
+//! `tp_drops`; see docs/devices.md.) A kernel peer with TSO/GSO on (a
+//! veth's default once TX checksum offload is on), or a NIC's GRO, still
+//! hands over TCP super-frames of up to 64 KiB: with `PACKET_COPY_THRESH`
+//! the kernel puts the start of such a frame in its slot, flagged
+//! `TP_STATUS_COPY`, and queues the whole frame (virtio-net header first)
+//! on the socket, where `rx_burst` reads it with one `recv` into a
+//! per-queue 64 KiB buffer; the socket's receive buffer (16 MiB with
+//! `SO_RCVBUFFORCE`) bounds how many wait. One system call per super-frame,
+//! none for ordinary frames.
+//!
+//! Every loss is counted in [`NicQueue::counters`]: the kernel's
+//! `tp_drops` (`PACKET_STATISTICS`, read at each call), frames truncated
+//! in their slot or GSO segments lost (`rx_dropped`), frames too large for
+//! a TX slot or refused by the kernel (`tx_dropped`), re-steering rings
+//! full (`handoff_drops`). A full TX ring drops nothing: `tx_burst` leaves
+//! the frames to the caller, and a flush the kernel refuses (`EAGAIN`,
+//! `ENOBUFS`) is retried at the next burst.
 //!
 //! * RX costs no system call: `rx_burst` walks slots whose status is
 //!   `TP_STATUS_USER`, copies each frame into a pool [`Frame`] and hands
@@ -96,7 +115,8 @@ use super::rss::{Rss, Steer};
 use super::spsc::{self, Consumer, Producer};
 use super::sys::{self, cvt, owned_fd, setsockopt, Mmap};
 use super::{
-    Capabilities, DeviceInfo, Frame, FramePool, NicError, NicQueue, QueueCounters, FRAME_CAPACITY,
+    Capabilities, DeviceInfo, Frame, FramePool, NicError, NicQueue, QueueCounters, RingSizes,
+    FRAME_CAPACITY,
 };
 use crate::time::Duration;
 use crate::wire::checksum;
@@ -106,24 +126,29 @@ use crate::wire::checksum;
 const SLOT_SIZE: usize = 2048;
 /// Bytes per TX ring block: 32 slots.
 const BLOCK_SIZE: usize = 1 << 16;
-/// Blocks in the TX ring: 64, so 2048 slots (4 MiB), enough to ride out a
-/// few milliseconds of the thread being descheduled at several hundred
-/// thousand frames per second.
-const BLOCKS: usize = 64;
-const SLOTS: usize = BLOCKS * BLOCK_SIZE / SLOT_SIZE;
-/// Bytes per RX ring slot: 68 KiB, so a whole 64 KiB GSO/GRO super-frame
-/// (IPv4 total length up to 65,535) fits behind the slot's headers (76
-/// bytes: `tpacket2_hdr`, `sockaddr_ll`, the virtio-net header).
-const RX_SLOT_SIZE: usize = 17 * 4096;
-/// Bytes per RX ring block: 1 MiB (a power of two, so the kernel's
-/// page-order allocation of each block wastes nothing but the 4 KiB tail
-/// after 15 slots).
-const RX_BLOCK_SIZE: usize = 1 << 20;
-/// Blocks in the RX ring: 16, so 240 slots (16 MiB).
-const RX_BLOCKS: usize = 16;
-const RX_SLOTS: usize = RX_BLOCKS * (RX_BLOCK_SIZE / RX_SLOT_SIZE);
-/// Bytes of the RX ring in the mapping (the TX ring follows).
-const RX_RING_LEN: usize = RX_BLOCKS * RX_BLOCK_SIZE;
+/// TX slots per block.
+const TX_PER_BLOCK: usize = BLOCK_SIZE / SLOT_SIZE;
+/// Bytes per RX ring slot: 2 KiB, so an MTU-sized frame (with a VLAN
+/// tag) fits behind the slot's headers (76 bytes: `tpacket2_hdr`,
+/// `sockaddr_ll`, the virtio-net header). A larger frame (a GSO/GRO
+/// super-frame) gets only its start in the slot, flagged `TP_STATUS_COPY`,
+/// and the whole of it on the socket's receive queue (`PACKET_COPY_THRESH`),
+/// read with one `recv`.
+const RX_SLOT_SIZE: usize = 2048;
+/// Bytes per RX ring block: 64 KiB, 32 slots.
+const RX_BLOCK_SIZE: usize = 1 << 16;
+/// RX slots per block.
+const RX_PER_BLOCK: usize = RX_BLOCK_SIZE / RX_SLOT_SIZE;
+/// `PACKET_COPY_THRESH` (linux/if_packet.h): frames too large for a slot
+/// are also queued whole on the socket.
+const PACKET_COPY_THRESH: libc::c_int = 7;
+/// Bytes of the buffer a copied (too large for a slot) frame is read into:
+/// its virtio-net header and the largest IPv4 packet with its Ethernet
+/// header.
+const BIG_LEN: usize = VNET_HDR_LEN + 14 + 65535;
+/// The socket's receive buffer for copied frames (`SO_RCVBUFFORCE`, else
+/// `SO_RCVBUF` as far as `rmem_max` allows).
+const COPY_RCVBUF: libc::c_int = 16 << 20;
 /// `PACKET_VNET_HDR` (linux/if_packet.h).
 const PACKET_VNET_HDR: libc::c_int = 15;
 /// `TPACKET_ALIGN(sizeof(struct tpacket2_hdr))`: where `sockaddr_ll` is in
@@ -158,9 +183,24 @@ impl AfPacketDevice {
     /// (needs CAP_NET_RAW), [`NicError::InvalidArgument`] for zero queues,
     /// [`NicError::Io`] for any other failure of the set-up calls.
     pub fn open(ifname: &str, queues: usize) -> Result<Vec<AfPacketQueue>, NicError> {
-        if queues == 0 || queues > 64 {
+        AfPacketDevice::open_with(ifname, queues, RingSizes::default())
+    }
+
+    /// [`AfPacketDevice::open`] with the given ring sizes (rounded up to
+    /// whole ring blocks).
+    ///
+    /// # Errors
+    /// As `open`; [`NicError::InvalidArgument`] for ring sizes outside
+    /// [`RingSizes::MIN`]`..=`[`RingSizes::MAX`].
+    pub fn open_with(
+        ifname: &str,
+        queues: usize,
+        sizes: RingSizes,
+    ) -> Result<Vec<AfPacketQueue>, NicError> {
+        if queues == 0 || queues > 64 || !sizes.valid() {
             return Err(NicError::InvalidArgument);
         }
+        let geo = Geometry::new(sizes);
         let ifindex = sys::ifindex(ifname)?;
         let mtu = sys::if_mtu(ifname)?;
         let mac = sys::if_mac(ifname).ok();
@@ -170,7 +210,7 @@ impl AfPacketDevice {
             & 0xffff) as u32;
         let mut out = Vec::with_capacity(queues);
         for queue in 0..queues {
-            let (fd, ring) = open_socket(ifindex)?;
+            let (fd, ring) = open_socket(ifindex, &geo)?;
             if queues > 1 {
                 let arg = fanout_id | (libc::PACKET_FANOUT_HASH << 16);
                 setsockopt(fd.as_raw_fd(), libc::SOL_PACKET, libc::PACKET_FANOUT, &arg)?;
@@ -178,6 +218,8 @@ impl AfPacketDevice {
             out.push(AfPacketQueue {
                 fd,
                 ring,
+                geo,
+                tx_unflushed: false,
                 rx_next: 0,
                 tx_next: 0,
                 gso_next: 0,
@@ -191,6 +233,9 @@ impl AfPacketDevice {
                 counters: QueueCounters::default(),
                 offload: RxOffloadCounters::default(),
                 kernel_drops: Cell::new(0),
+                tx_flush_retries: 0,
+                big: vec![0u8; BIG_LEN].into_boxed_slice(),
+                big_len: None,
                 steering: None,
             });
         }
@@ -204,8 +249,39 @@ impl AfPacketDevice {
     }
 }
 
+/// The ring layout of one queue, from [`RingSizes`].
+#[derive(Debug, Clone, Copy)]
+struct Geometry {
+    rx_blocks: usize,
+    rx_slots: usize,
+    tx_blocks: usize,
+    tx_slots: usize,
+}
+
+impl Geometry {
+    fn new(sizes: RingSizes) -> Geometry {
+        let rx_blocks = sizes.rx.div_ceil(RX_PER_BLOCK);
+        let tx_blocks = sizes.tx.div_ceil(TX_PER_BLOCK);
+        Geometry {
+            rx_blocks,
+            rx_slots: rx_blocks * RX_PER_BLOCK,
+            tx_blocks,
+            tx_slots: tx_blocks * TX_PER_BLOCK,
+        }
+    }
+
+    /// Bytes of the RX ring in the mapping (the TX ring follows).
+    fn rx_len(&self) -> usize {
+        self.rx_blocks * RX_BLOCK_SIZE
+    }
+
+    fn len(&self) -> usize {
+        self.rx_len() + self.tx_blocks * BLOCK_SIZE
+    }
+}
+
 /// Creates, configures and binds one socket; returns it and its rings.
-fn open_socket(ifindex: u32) -> Result<(OwnedFd, Mmap), NicError> {
+fn open_socket(ifindex: u32, geo: &Geometry) -> Result<(OwnedFd, Mmap), NicError> {
     // Protocol 0: nothing is queued before bind() picks the interface.
     // SAFETY: plain system call.
     let fd = owned_fd(unsafe {
@@ -225,21 +301,26 @@ fn open_socket(ifindex: u32) -> Result<(OwnedFd, Mmap), NicError> {
     // Before the rings (the kernel refuses it after): every frame in
     // either ring is preceded by a `struct virtio_net_hdr`.
     setsockopt(raw, libc::SOL_PACKET, PACKET_VNET_HDR, &one)?;
+    // Frames larger than an RX slot go whole to the receive queue too.
+    setsockopt(raw, libc::SOL_PACKET, PACKET_COPY_THRESH, &one)?;
+    if setsockopt(raw, libc::SOL_SOCKET, libc::SO_RCVBUFFORCE, &COPY_RCVBUF).is_err() {
+        setsockopt(raw, libc::SOL_SOCKET, libc::SO_RCVBUF, &COPY_RCVBUF).ok();
+    }
     let rx = libc::tpacket_req {
         tp_block_size: RX_BLOCK_SIZE as u32,
-        tp_block_nr: RX_BLOCKS as u32,
+        tp_block_nr: geo.rx_blocks as u32,
         tp_frame_size: RX_SLOT_SIZE as u32,
-        tp_frame_nr: RX_SLOTS as u32,
+        tp_frame_nr: geo.rx_slots as u32,
     };
     let tx = libc::tpacket_req {
         tp_block_size: BLOCK_SIZE as u32,
-        tp_block_nr: BLOCKS as u32,
+        tp_block_nr: geo.tx_blocks as u32,
         tp_frame_size: SLOT_SIZE as u32,
-        tp_frame_nr: SLOTS as u32,
+        tp_frame_nr: geo.tx_slots as u32,
     };
     setsockopt(raw, libc::SOL_PACKET, libc::PACKET_RX_RING, &rx)?;
     setsockopt(raw, libc::SOL_PACKET, libc::PACKET_TX_RING, &tx)?;
-    let ring = Mmap::shared(raw, RX_RING_LEN + BLOCKS * BLOCK_SIZE, 0)?;
+    let ring = Mmap::shared(raw, geo.len(), 0)?;
     let mreq = libc::packet_mreq {
         mr_ifindex: ifindex as libc::c_int,
         mr_type: libc::PACKET_MR_PROMISC as libc::c_ushort,
@@ -427,7 +508,7 @@ impl Steering {
                     self.touched[q] = true;
                     self.handed_over += 1;
                 } else {
-                    counters.ring_full_drops += 1;
+                    counters.handoff_drops += 1;
                 }
             }
         }
@@ -477,6 +558,10 @@ impl Steering {
 pub struct AfPacketQueue {
     fd: OwnedFd,
     ring: Mmap,
+    geo: Geometry,
+    /// The last flush `send()` failed (EAGAIN, ENOBUFS): SEND_REQUEST slots
+    /// may be waiting, so the next burst (RX or TX) flushes again.
+    tx_unflushed: bool,
     rx_next: usize,
     /// The next segment to emit from the GSO super-frame in RX slot
     /// `rx_next` (0: no super-frame half done). A burst that fills up
@@ -489,6 +574,14 @@ pub struct AfPacketQueue {
     /// Frames the kernel dropped because the RX ring was full
     /// (`PACKET_STATISTICS`, which resets on read, accumulated here).
     kernel_drops: Cell<u64>,
+    /// Flushes that failed and were retried.
+    tx_flush_retries: u64,
+    /// The whole of the frame in RX slot `rx_next` when it was too large
+    /// for the slot (`TP_STATUS_COPY`), read from the socket.
+    big: Box<[u8]>,
+    /// Bytes in `big` (virtio-net header included), once read for the
+    /// current slot.
+    big_len: Option<usize>,
     steering: Option<Steering>,
 }
 
@@ -513,8 +606,8 @@ pub struct RxOffloadCounters {
 /// A received frame's place in its RX slot and its metadata.
 #[derive(Debug, Clone, Copy)]
 struct RxMeta {
-    /// Offset of the Ethernet header in the slot.
-    mac: usize,
+    /// The Ethernet header: in the slot, or in `AfPacketQueue::big`.
+    data: *const u8,
     /// Bytes of the frame in the slot.
     len: usize,
     vnet: VnetHdr,
@@ -533,6 +626,21 @@ impl AfPacketQueue {
         self.offload
     }
 
+    /// TX flushes (`send()`) the kernel refused for the moment and that
+    /// were retried at the next burst.
+    pub fn tx_flush_retries(&self) -> u64 {
+        self.tx_flush_retries
+    }
+
+    /// The ring sizes in effect (the requested ones rounded up to whole
+    /// blocks).
+    pub fn ring_sizes(&self) -> RingSizes {
+        RingSizes {
+            rx: self.geo.rx_slots,
+            tx: self.geo.tx_slots,
+        }
+    }
+
     /// Frames this queue received but handed to another queue (RSS
     /// re-steering; broadcast frames count once per target).
     pub fn handed_over(&self) -> u64 {
@@ -541,21 +649,23 @@ impl AfPacketQueue {
 
     #[inline]
     fn rx_slot(&self, i: usize) -> *mut u8 {
-        // SAFETY: `i < RX_SLOTS`; slot `i` is at `i / per_block` blocks
-        // plus `i % per_block` slots, inside the RX part of the mapping.
+        debug_assert!(i < self.geo.rx_slots);
+        // SAFETY: `i < rx_slots`; slot `i` is at `i / RX_PER_BLOCK` blocks
+        // plus `i % RX_PER_BLOCK` slots, inside the RX part of the mapping.
         unsafe {
-            let per_block = RX_BLOCK_SIZE / RX_SLOT_SIZE;
             self.ring
                 .ptr()
-                .add((i / per_block) * RX_BLOCK_SIZE + (i % per_block) * RX_SLOT_SIZE)
+                .add((i / RX_PER_BLOCK) * RX_BLOCK_SIZE + (i % RX_PER_BLOCK) * RX_SLOT_SIZE)
         }
     }
 
     #[inline]
     fn tx_slot(&self, i: usize) -> *mut u8 {
-        // SAFETY: `i < SLOTS`, so the slot lies inside the TX part of the
-        // mapping, which follows the RX part.
-        unsafe { self.ring.ptr().add(RX_RING_LEN + i * SLOT_SIZE) }
+        debug_assert!(i < self.geo.tx_slots);
+        // SAFETY: `i < tx_slots`, so the slot lies inside the TX part of
+        // the mapping, which follows the RX part (TX blocks hold whole
+        // slots back to back).
+        unsafe { self.ring.ptr().add(self.geo.rx_len() + i * SLOT_SIZE) }
     }
 
     #[inline]
@@ -565,6 +675,27 @@ impl AfPacketQueue {
         // `self`; every slot starts with the 4-byte-aligned `tp_status`
         // word, which the kernel and we access only atomically.
         unsafe { &*(slot.cast::<AtomicU32>()) }
+    }
+
+    /// Asks the kernel to send every SEND_REQUEST slot (one `send()`,
+    /// `MSG_DONTWAIT`). When it fails (EAGAIN, ENOBUFS: the device pushed
+    /// back) the slots stay SEND_REQUEST and the next burst tries again,
+    /// so no frame waits for the stack's next output.
+    fn flush_tx(&mut self) {
+        // SAFETY: a zero-length send with a null buffer flushes the TX
+        // ring; no memory is passed.
+        let r = unsafe {
+            libc::send(
+                self.fd.as_raw_fd(),
+                core::ptr::null(),
+                0,
+                libc::MSG_DONTWAIT,
+            )
+        };
+        self.tx_unflushed = r < 0;
+        if r < 0 {
+            self.tx_flush_retries += 1;
+        }
     }
 
     /// Reads the metadata of the frame in RX slot `slot`; `None` when the
@@ -598,21 +729,63 @@ impl AfPacketQueue {
         // the header lies inside the slot.
         let vh = unsafe { core::slice::from_raw_parts(slot.add(mac - VNET_HDR_LEN), VNET_HDR_LEN) };
         let vnet = VnetHdr::parse(vh)?;
-        let vlan = (status & libc::TP_STATUS_VLAN_VALID != 0).then(|| {
-            // The kernel stripped the 802.1Q tag into the header: it is
-            // put back where it was on the wire.
-            let tpid = if status & libc::TP_STATUS_VLAN_TPID_VALID != 0 {
-                tpid
-            } else {
-                0x8100
-            };
-            (tpid, tci)
-        });
+        let vlan = vlan_of(status, tci, tpid);
         Some(RxMeta {
-            mac,
+            // SAFETY: `mac + len <= RX_SLOT_SIZE`: inside the slot.
+            data: unsafe { slot.add(mac) },
             len,
             vnet,
             vlan,
+        })
+    }
+
+    /// The metadata of a frame too large for its slot (`TP_STATUS_COPY`),
+    /// whose whole copy is next on the socket's receive queue: reads it
+    /// into `big` once (a burst that stops mid-frame resumes on it) and
+    /// takes its virtio-net header and bytes from there, the VLAN tag and
+    /// packet type from the slot. `None` when it is to be skipped.
+    fn copied_meta(&mut self, slot: *mut u8, status: u32) -> Option<RxMeta> {
+        let n = match self.big_len {
+            Some(n) => n,
+            None => {
+                // SAFETY: `big` is writable for its length; MSG_TRUNC
+                // returns the frame's real length.
+                let r = unsafe {
+                    libc::recv(
+                        self.fd.as_raw_fd(),
+                        self.big.as_mut_ptr().cast(),
+                        self.big.len(),
+                        libc::MSG_DONTWAIT | libc::MSG_TRUNC,
+                    )
+                };
+                let n = usize::try_from(r).unwrap_or(0);
+                self.big_len = Some(n);
+                n
+            }
+        };
+        // SAFETY: the slot is ours (status USER); the offsets are inside
+        // its header area.
+        let (pkttype, tci, tpid) = unsafe {
+            (
+                *slot.add(HDR_LEN + SLL_PKTTYPE),
+                (slot.add(TP_VLAN_TCI) as *const u16).read_unaligned(),
+                (slot.add(TP_VLAN_TPID) as *const u16).read_unaligned(),
+            )
+        };
+        if pkttype == libc::PACKET_OUTGOING {
+            return None;
+        }
+        if n > self.big.len() || n < VNET_HDR_LEN + 14 {
+            // Nothing queued (the receive buffer was full) or cut short.
+            self.offload.truncated += 1;
+            return None;
+        }
+        let vnet = VnetHdr::parse(&self.big[..VNET_HDR_LEN])?;
+        Some(RxMeta {
+            data: self.big[VNET_HDR_LEN..].as_ptr(),
+            len: n - VNET_HDR_LEN,
+            vnet,
+            vlan: vlan_of(status, tci, tpid),
         })
     }
 
@@ -729,6 +902,19 @@ impl AfPacketQueue {
     }
 }
 
+/// The 802.1Q tag the kernel stripped into the slot header, to be put back
+/// where it was on the wire: (TPID, TCI).
+fn vlan_of(status: u32, tci: u16, tpid: u16) -> Option<(u16, u16)> {
+    (status & libc::TP_STATUS_VLAN_VALID != 0).then(|| {
+        let tpid = if status & libc::TP_STATUS_VLAN_TPID_VALID != 0 {
+            tpid
+        } else {
+            0x8100
+        };
+        (tpid, tci)
+    })
+}
+
 /// Completes the partial checksum of an IPv4 TCP or UDP frame whose
 /// checksum field holds only the pseudo-header sum (`CHECKSUM_PARTIAL`).
 /// Returns false, leaving the frame alone, when it is not such a frame or
@@ -787,7 +973,10 @@ impl NicQueue for AfPacketQueue {
             None => 0,
         };
         // Bounded: at most one pass over the ring, and `max` frames.
-        for _ in 0..RX_SLOTS {
+        if self.tx_unflushed {
+            self.flush_tx();
+        }
+        for _ in 0..self.geo.rx_slots {
             if got >= max {
                 break;
             }
@@ -796,10 +985,16 @@ impl NicQueue for AfPacketQueue {
             if status & libc::TP_STATUS_USER == 0 {
                 break;
             }
-            let meta = self.rx_meta(slot, status);
-            // SAFETY: `rx_meta` checked `mac + len <= RX_SLOT_SIZE`; the
-            // slot is ours until its status is handed back below.
-            let data = meta.map(|m| unsafe { core::slice::from_raw_parts(slot.add(m.mac), m.len) });
+            let meta = if status & libc::TP_STATUS_COPY != 0 {
+                self.copied_meta(slot, status)
+            } else {
+                self.rx_meta(slot, status)
+            };
+            // SAFETY: `rx_meta` checked `mac + len <= RX_SLOT_SIZE` and
+            // the slot is ours until its status is handed back below;
+            // `copied_meta` points into `big`, which nothing below writes
+            // (it is refilled only once the slot has been handed back).
+            let data = meta.map(|m| unsafe { core::slice::from_raw_parts(m.data, m.len) });
             let done = match (meta, data) {
                 (Some(m), Some(data)) if m.vnet.gso() == gso::VNET_GSO_TCPV4 => {
                     let (kept, done) = self.split_rx(data, &m, pool, out, max - got);
@@ -832,9 +1027,10 @@ impl NicQueue for AfPacketQueue {
                 break;
             }
             self.gso_next = 0;
+            self.big_len = None;
             self.status(slot)
                 .store(libc::TP_STATUS_KERNEL, Ordering::Release);
-            self.rx_next = (self.rx_next + 1) % RX_SLOTS;
+            self.rx_next = (self.rx_next + 1) % self.geo.rx_slots;
         }
         if let Some(st) = self.steering.as_mut() {
             st.flush();
@@ -849,8 +1045,9 @@ impl NicQueue for AfPacketQueue {
             let slot = self.tx_slot(self.tx_next);
             let status = self.status(slot).load(Ordering::Acquire);
             if status == libc::TP_STATUS_WRONG_FORMAT {
-                // Rejected earlier (PACKET_LOSS normally skips these):
-                // reclaim the slot.
+                // Rejected earlier (PACKET_LOSS normally skips these): the
+                // frame in it was never sent; reclaim the slot.
+                self.counters.tx_dropped += 1;
                 self.status(slot)
                     .store(libc::TP_STATUS_AVAILABLE, Ordering::Release);
             } else if status != libc::TP_STATUS_AVAILABLE {
@@ -859,7 +1056,8 @@ impl NicQueue for AfPacketQueue {
             let len = frame.len();
             let len = sys::pad_frame(frame.buffer_mut(), len);
             if VNET_HDR_LEN + len > SLOT_SIZE - HDR_LEN {
-                // Cannot be sent; drop rather than jam the burst.
+                // Cannot be sent; drop (counted) rather than jam the burst.
+                self.counters.tx_dropped += 1;
                 taken += 1;
                 continue;
             }
@@ -880,24 +1078,13 @@ impl NicQueue for AfPacketQueue {
             }
             self.status(slot)
                 .store(libc::TP_STATUS_SEND_REQUEST, Ordering::Release);
-            self.tx_next = (self.tx_next + 1) % SLOTS;
+            self.tx_next = (self.tx_next + 1) % self.geo.tx_slots;
             self.counters.tx_frames += 1;
             self.counters.tx_bytes += len as u64;
             taken += 1;
         }
-        if taken > 0 {
-            // SAFETY: a zero-length send with a null buffer flushes the
-            // TX ring; no memory is passed.
-            // A failure (EAGAIN, ENOBUFS) leaves the frames SEND_REQUEST;
-            // they go with the next flush.
-            unsafe {
-                libc::send(
-                    self.fd.as_raw_fd(),
-                    core::ptr::null(),
-                    0,
-                    libc::MSG_DONTWAIT,
-                )
-            };
+        if taken > 0 || self.tx_unflushed {
+            self.flush_tx();
         }
         for frame in frames.drain(..taken) {
             pool.free(frame);
@@ -906,6 +1093,10 @@ impl NicQueue for AfPacketQueue {
     }
 
     fn rx_pending(&self) -> bool {
+        if self.tx_unflushed {
+            // Not a frame, but the next burst has work: a flush to retry.
+            return true;
+        }
         let slot = self.rx_slot(self.rx_next);
         self.status(slot).load(Ordering::Acquire) & libc::TP_STATUS_USER != 0
             || self.steering.as_ref().is_some_and(Steering::pending)
@@ -944,6 +1135,7 @@ impl NicQueue for AfPacketQueue {
         }
         let mut c = self.counters;
         c.ring_full_drops += self.kernel_drops.get();
+        c.rx_dropped += self.offload.truncated + self.offload.gso_dropped;
         c
     }
 }
@@ -1011,7 +1203,6 @@ mod tests {
 
     #[test]
     fn ring_geometry() {
-        assert_eq!(SLOTS, 2048);
         assert_eq!(BLOCK_SIZE % SLOT_SIZE, 0);
         assert_eq!(
             HDR_LEN,
@@ -1019,16 +1210,32 @@ mod tests {
         );
         const { assert!(HDR_LEN + VNET_HDR_LEN + 1518 <= SLOT_SIZE) };
         // The kernel puts an RX frame's Ethernet header at
-        // TPACKET_ALIGN(TPACKET2_HDRLEN + 16) + vnet header - 14; a
-        // 65,535-byte IPv4 packet (+ Ethernet header) must fit behind it.
+        // TPACKET_ALIGN(TPACKET2_HDRLEN + 16) + vnet header - 14; an
+        // MTU-sized frame with a VLAN tag must fit behind it (larger ones
+        // are copied to the socket).
         let tpacket2_hdrlen = HDR_LEN + core::mem::size_of::<libc::sockaddr_ll>();
         let macoff = ((tpacket2_hdrlen + 16 + 15) & !15) + VNET_HDR_LEN - 14;
         assert_eq!(macoff, 76);
-        assert!(macoff + 14 + 65535 <= RX_SLOT_SIZE);
+        assert!(macoff + 1518 <= RX_SLOT_SIZE);
         assert_eq!(RX_SLOT_SIZE % 16, 0);
         assert_eq!(RX_BLOCK_SIZE % 4096, 0);
-        assert_eq!(RX_SLOTS, 240);
-        const { assert!(RX_RING_LEN + BLOCKS * BLOCK_SIZE <= 24 << 20) };
+        assert_eq!(RX_PER_BLOCK, 32);
+        let g = Geometry::new(RingSizes::default());
+        assert_eq!((g.rx_slots, g.tx_slots), (4096, 4096));
+        assert_eq!(g.len(), 16 << 20);
+        // Rounded up to whole blocks.
+        let g = Geometry::new(RingSizes { rx: 16, tx: 33 });
+        assert_eq!(
+            (g.rx_blocks, g.rx_slots, g.tx_blocks, g.tx_slots),
+            (1, 32, 2, 64)
+        );
+        assert!(RingSizes::default().valid());
+        assert!(!RingSizes { rx: 15, tx: 4096 }.valid());
+        assert!(!RingSizes {
+            rx: 4096,
+            tx: 65537
+        }
+        .valid());
     }
 
     #[test]
@@ -1040,6 +1247,10 @@ mod tests {
         assert_eq!(
             AfPacketDevice::open("mtcp-no-such0", 1).err(),
             Some(NicError::NoSuchInterface)
+        );
+        assert_eq!(
+            AfPacketDevice::open_with("lo", 1, RingSizes { rx: 0, tx: 4096 }).err(),
+            Some(NicError::InvalidArgument)
         );
     }
 }

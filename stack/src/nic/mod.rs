@@ -92,6 +92,97 @@ pub struct QueueCounters {
     /// `rx_burst` calls cut short because the frame pool was empty (the
     /// frames stay in the device until buffers come back).
     pub rx_no_buffer: u64,
+    /// Received frames the backend or the kernel dropped for another reason
+    /// than a full ring: a frame truncated in its ring slot, GSO segments
+    /// lost for want of buffers, AF_XDP `rx_dropped`.
+    pub rx_dropped: u64,
+    /// AF_XDP `rx_invalid_descs`: RX descriptors the kernel found invalid.
+    pub rx_invalid_descs: u64,
+    /// Frames taken by `tx_burst` but never sent: larger than a TX slot,
+    /// refused by the kernel (`TP_STATUS_WRONG_FORMAT`).
+    pub tx_dropped: u64,
+    /// AF_XDP `tx_invalid_descs`: TX descriptors the kernel refused.
+    pub tx_invalid_descs: u64,
+    /// Frames lost because another queue's re-steering ring was full
+    /// (multi-queue AF_PACKET, AF_XDP).
+    pub handoff_drops: u64,
+}
+
+impl QueueCounters {
+    /// Every frame the device lost on the way in or out, whatever the
+    /// reason (`rx_no_buffer` is not a loss: the frames wait).
+    pub fn total_drops(&self) -> u64 {
+        self.ring_full_drops
+            + self.rx_dropped
+            + self.rx_invalid_descs
+            + self.tx_dropped
+            + self.tx_invalid_descs
+            + self.handoff_drops
+    }
+}
+
+/// One line, nonzero counters only: `nic: rx 10 frames, tx 9 frames,
+/// ring_full_drops=3`; all zero prints `nic: no traffic`.
+impl fmt::Display for QueueCounters {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("nic:")?;
+        let fields = [
+            ("rx_frames", self.rx_frames),
+            ("tx_frames", self.tx_frames),
+            ("ring_full_drops", self.ring_full_drops),
+            ("rx_no_buffer", self.rx_no_buffer),
+            ("rx_dropped", self.rx_dropped),
+            ("rx_invalid_descs", self.rx_invalid_descs),
+            ("tx_dropped", self.tx_dropped),
+            ("tx_invalid_descs", self.tx_invalid_descs),
+            ("handoff_drops", self.handoff_drops),
+        ];
+        let mut any = false;
+        for (name, n) in fields {
+            if n != 0 {
+                write!(f, " {name}={n}")?;
+                any = true;
+            }
+        }
+        if !any {
+            f.write_str(" no traffic")?;
+        }
+        Ok(())
+    }
+}
+
+/// How many slots each ring of an AF_PACKET queue has ([`af_packet`]).
+///
+/// RX and TX slots are 2 KiB each, 32 to a 64 KiB block; both counts are
+/// rounded up to whole blocks. `MTCP_RING_FRAMES` (see [`crate::config`])
+/// sets them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RingSizes {
+    /// RX ring slots (frames the kernel can hold for us between bursts).
+    pub rx: usize,
+    /// TX ring slots.
+    pub tx: usize,
+}
+
+impl RingSizes {
+    /// The fewest slots a ring may have.
+    pub const MIN: usize = 16;
+    /// The most slots a ring may have.
+    pub const MAX: usize = 65536;
+
+    /// True when both sizes are within [`RingSizes::MIN`]`..=`[`RingSizes::MAX`].
+    pub fn valid(&self) -> bool {
+        (Self::MIN..=Self::MAX).contains(&self.rx) && (Self::MIN..=Self::MAX).contains(&self.tx)
+    }
+}
+
+/// 4 096 RX slots and 4 096 TX slots (8 MiB each per queue): a burst from a
+/// thousand connections at once, with their delayed ACKs, fits twice over
+/// (docs/devices.md).
+impl Default for RingSizes {
+    fn default() -> RingSizes {
+        RingSizes { rx: 4096, tx: 4096 }
+    }
 }
 
 /// Why a device could not be opened or used.
@@ -205,5 +296,28 @@ impl<Q: NicQueue + ?Sized> NicQueue for Box<Q> {
     }
     fn counters(&self) -> QueueCounters {
         (**self).counters()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn queue_counters_line_and_total() {
+        let mut c = QueueCounters::default();
+        assert_eq!(c.to_string(), "nic: no traffic");
+        assert_eq!(c.total_drops(), 0);
+        c.rx_frames = 10;
+        c.ring_full_drops = 3;
+        c.rx_no_buffer = 2;
+        c.tx_invalid_descs = 1;
+        c.handoff_drops = 4;
+        assert_eq!(
+            c.to_string(),
+            "nic: rx_frames=10 ring_full_drops=3 rx_no_buffer=2 tx_invalid_descs=1 handoff_drops=4"
+        );
+        // Waiting for buffers is not a loss.
+        assert_eq!(c.total_drops(), 8);
     }
 }

@@ -421,7 +421,7 @@ impl XdpQueue {
     /// Received frames dropped because they were larger than a [`Frame`]
     /// (or their descriptor lay outside the UMEM). Frames larger than a
     /// UMEM chunk never get this far: the kernel drops them and counts
-    /// them in `XDP_STATISTICS` (part of `ring_full_drops`).
+    /// them in `XDP_STATISTICS` (`rx_dropped`, which includes these).
     pub fn oversize_drops(&self) -> u64 {
         self.oversize
     }
@@ -545,6 +545,8 @@ impl NicQueue for XdpQueue {
             let len = frame.len();
             let len = sys::pad_frame(frame.buffer_mut(), len);
             if len > CHUNK {
+                // Cannot be sent; dropped and counted.
+                self.counters.tx_dropped += 1;
                 taken += 1;
                 continue;
             }
@@ -632,10 +634,15 @@ impl NicQueue for XdpQueue {
             libc::XDP_STATISTICS,
             zero,
         ) {
-            // Cumulative in the kernel: frames lost for want of RX ring or
-            // fill ring space.
-            c.ring_full_drops += st.rx_dropped + st.rx_ring_full;
+            // Cumulative in the kernel: frames lost for want of RX ring
+            // space, dropped for another reason (no fill-ring chunk, larger
+            // than a chunk), and descriptors the kernel refused.
+            c.ring_full_drops += st.rx_ring_full;
+            c.rx_dropped += st.rx_dropped;
+            c.rx_invalid_descs += st.rx_invalid_descs;
+            c.tx_invalid_descs += st.tx_invalid_descs;
         }
+        c.rx_dropped += self.oversize;
         c
     }
 }

@@ -693,6 +693,9 @@ impl TcpStack {
         let state = self.tcbs.at(index).hot.state;
         if !payload.is_empty() {
             if state.accepts_data() {
+                if self.data_after_close(index, seg) {
+                    return;
+                }
                 self.receive_data(now, index, seq, payload);
             } else {
                 self.stats.drops.ignored += 1;
@@ -921,6 +924,25 @@ impl TcpStack {
             }
         }
         self.rearm(index);
+        true
+    }
+
+    /// New data (at or after RCV.NXT) for a connection the application has
+    /// closed: nobody will ever read it, so the connection is reset
+    /// (RFC 1122 §4.2.2.13, RFC 9293 §3.10.4 SHLD-3, as Linux does:
+    /// `<SEQ=SEG.ACK><CTL=RST>`) and the peer learns that what it sent was
+    /// not read, instead of a clean close. A half-closed socket
+    /// (`shutdown_write`) is still open for reading and is not affected.
+    /// Returns true when the connection was reset (and is gone).
+    fn data_after_close(&mut self, index: u32, seg: &TcpRepr) -> bool {
+        let t = self.tcbs.at(index);
+        if !t.has(TcbFlags::USER_CLOSED) {
+            return false;
+        }
+        let (local, remote) = (t.key.local_ip, t.key.remote_ip);
+        self.stats.aborts_on_data += 1;
+        self.reset_for(local, remote, seg);
+        self.enter_closed(index, None);
         true
     }
 

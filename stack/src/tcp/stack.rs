@@ -331,6 +331,9 @@ pub struct TcpStats {
     pub resets_sent: u64,
     /// RSTs accepted.
     pub resets_received: u64,
+    /// Connections reset because new data arrived after the application
+    /// closed them (RFC 1122 §4.2.2.13; Linux `TCPAbortOnData`).
+    pub aborts_on_data: u64,
     /// SYN cookies sent.
     pub syn_cookies_sent: u64,
     /// SYN cookies accepted.
@@ -360,7 +363,7 @@ pub struct TcpStats {
 impl fmt::Display for TcpStats {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let d = &self.drops;
-        let rows: [(&str, u64); 37] = [
+        let rows: [(&str, u64); 38] = [
             ("segs_in", self.segs_in),
             ("segs_out", self.segs_out),
             ("bytes_in", self.bytes_in),
@@ -373,6 +376,7 @@ impl fmt::Display for TcpStats {
             ("challenge_acks_limited", self.challenge_acks_limited),
             ("resets_sent", self.resets_sent),
             ("resets_received", self.resets_received),
+            ("aborts_on_data", self.aborts_on_data),
             ("syn_cookies_sent", self.syn_cookies_sent),
             ("syn_cookies_accepted", self.syn_cookies_accepted),
             ("active_opens", self.active_opens),

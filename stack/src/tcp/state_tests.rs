@@ -1719,6 +1719,62 @@ mod closing {
     }
 
     #[test]
+    fn data_after_close_in_fin_wait_1_resets() {
+        let mut t = fin_wait_1();
+        // The peer has not seen our FIN yet (it ACKs only up to it).
+        let ack = t.l(1);
+        send!(t, flags: ACK, seq: r(1), ack: ack, payload: b"body nobody reads");
+        recv!(t, [flags: RST, seq: ack]);
+        assert_eq!(t.s.state(t.id), Err(TcpError::InvalidSocket));
+        assert_eq!(t.s.stats().aborts_on_data, 1);
+        assert_eq!(t.s.sockets_in_use(), 1);
+        assert_eq!(t.s.chunks_in_use(), 0);
+    }
+
+    #[test]
+    fn data_after_close_in_fin_wait_2_resets() {
+        let mut t = fin_wait_2();
+        let ack = t.l(2);
+        send!(t, flags: ACK | PSH, seq: r(1), ack: ack, payload: b"more");
+        recv!(t, [flags: RST, seq: ack]);
+        assert_eq!(t.s.state(t.id), Err(TcpError::InvalidSocket));
+        assert_eq!(t.s.stats().aborts_on_data, 1);
+        // Whatever follows meets no connection: RST again, not an ACK.
+        send!(t, flags: ACK, seq: r(5), ack: ack, payload: b"rest");
+        recv!(t, [flags: RST, seq: ack]);
+    }
+
+    #[test]
+    fn old_data_after_close_is_not_reset() {
+        let mut t = established();
+        let ack = t.l(1);
+        send!(t, flags: ACK, seq: r(1), ack: ack, payload: b"read");
+        recv!(t, []);
+        assert_eq!(t.read_all(), b"read");
+        t.s.close(t.id).unwrap();
+        recv!(t, [flags: FIN | ACK, seq: ack, ack: r(5)]);
+        // A retransmission of what was read carries nothing new: only an
+        // ACK, the connection goes on closing.
+        send!(t, flags: ACK, seq: r(1), ack: ack, payload: b"read");
+        recv!(t, [flags: ACK, ack: r(5)]);
+        assert_eq!(t.state(), State::FinWait1);
+        assert_eq!(t.s.stats().aborts_on_data, 0);
+    }
+
+    #[test]
+    fn half_closed_socket_keeps_receiving() {
+        let mut t = established();
+        t.s.shutdown_write(t.id).unwrap();
+        recv!(t, [flags: FIN | ACK]);
+        let ack = t.l(1);
+        send!(t, flags: ACK, seq: r(1), ack: ack, payload: b"still read");
+        assert_eq!(t.state(), State::FinWait1);
+        assert_eq!(t.read_all(), b"still read");
+        assert_eq!(t.s.stats().aborts_on_data, 0);
+        assert_eq!(t.s.stats().resets_sent, 0);
+    }
+
+    #[test]
     fn time_wait_acks_retransmitted_fin_and_restarts() {
         let mut t = time_wait();
         t.advance(Duration::from_secs(50));
