@@ -273,6 +273,7 @@ impl TcpStack {
         t.send.max = iss;
         t.hot.snd.wnd = u32::from(seg.window);
         t.send.max_wnd = t.hot.snd.wnd;
+        t.send.max_edge = iss + usize::from(seg.window);
         t.send.wl1 = seg.seq;
         t.send.wl2 = iss;
         t.hot.state = State::SynReceived;
@@ -332,6 +333,7 @@ impl TcpStack {
         t.receive.adv_edge = t.hot.rcv.nxt + offered;
         t.hot.snd.wnd = u32::from(seg.window);
         t.send.max_wnd = t.hot.snd.wnd;
+        t.send.max_edge = seg.ack + usize::from(seg.window);
         t.send.wl1 = seg.seq;
         t.send.wl2 = seg.ack;
         if seg.flags.ack() {
@@ -626,6 +628,7 @@ impl TcpStack {
             t.hot.state = State::Established;
             t.hot.snd.wnd = u32::from(seg.window) << t.send.wscale;
             t.send.max_wnd = t.send.max_wnd.max(t.hot.snd.wnd);
+            t.send.max_edge = seg.ack + t.hot.snd.wnd as usize;
             t.send.wl1 = seg.seq;
             t.send.wl2 = seg.ack;
             Self::rtt_on_handshake(cfg, t, seg, now);
@@ -904,9 +907,18 @@ impl TcpStack {
         // Window update: "If SND.UNA =< SEG.ACK =< SND.NXT, the send window
         // should be updated. If (SND.WL1 < SEG.SEQ or (SND.WL1 = SEG.SEQ and
         // SND.WL2 =< SEG.ACK)), set SND.WND <- SEG.WND, set SND.WL1 <-
-        // SEG.SEQ, and set SND.WL2 <- SEG.ACK."
+        // SEG.SEQ, and set SND.WL2 <- SEG.ACK." SND.WND counts from
+        // SND.UNA, so an ACK that moves SND.UNA always updates it too (as
+        // Linux does): the peer's retransmission of its own data (SEG.SEQ <
+        // SND.WL1) carries its current ACK and window, and keeping the old
+        // SND.WND would move the right edge past anything the peer offered.
         let t = self.tcbs.at_mut(index);
-        if t.send.wl1 < seg.seq || (t.send.wl1 == seg.seq && t.send.wl2 <= seg.ack) {
+        let edge = seg.ack + seg_wnd as usize;
+        if edge > t.send.max_edge {
+            t.send.max_edge = edge;
+        }
+        let newer = t.send.wl1 < seg.seq || (t.send.wl1 == seg.seq && t.send.wl2 <= seg.ack);
+        if seg.ack >= una && (seg.ack > una || newer) {
             let opened = seg_wnd > t.hot.snd.wnd;
             t.hot.snd.wnd = seg_wnd;
             t.send.wl1 = seg.seq;
@@ -916,7 +928,8 @@ impl TcpStack {
                 t.timers.persist_at = None;
                 t.timers.persist_shift = 0;
             }
-            if opened && t.sndbuf.len() > t.hot.snd.nxt - t.hot.snd.una {
+            let fin_waits = t.has(TcbFlags::FIN_QUEUED) && !t.has(TcbFlags::FIN_SENT);
+            if opened && (t.sndbuf.len() > t.hot.snd.nxt - t.hot.snd.una || fin_waits) {
                 self.queue(index, TxKind::Send);
             }
         }
@@ -1176,6 +1189,7 @@ impl TcpStack {
         t.send.max = seg.ack;
         t.hot.snd.wnd = u32::from(seg.window);
         t.send.max_wnd = t.hot.snd.wnd;
+        t.send.max_edge = seg.ack + usize::from(seg.window);
         t.send.wl1 = seg.seq;
         t.send.wl2 = seg.ack;
         t.hot.state = State::Established;

@@ -1305,6 +1305,125 @@ mod rfc5961 {
 }
 
 // =========================================================================
+// The send window: nothing past the peer's right edge (RFC 9293 §3.8.6)
+// =========================================================================
+
+mod send_window {
+    use super::*;
+
+    /// Every segment's data ends at or before `edge`.
+    fn within(out: &[Out], edge: SeqNumber) -> bool {
+        out.iter()
+            .all(|o| o.payload.is_empty() || o.seq + o.payload.len() <= edge)
+    }
+
+    #[test]
+    fn ack_on_a_retransmitted_segment_updates_the_window() {
+        // Issue 10's stall: a segment of the peer's is lost, its later
+        // segments move SND.WL1 past it; its retransmission (SEG.SEQ <
+        // SND.WL1) carries the current ACK and a window that closed as our
+        // data arrived. The ACK moves SND.UNA; SND.WND must move with it,
+        // or the right edge SND.UNA + SND.WND grows past anything the peer
+        // advertised.
+        let mut t = established();
+        let ack = t.l(1);
+        send!(t, flags: ACK, seq: r(1), ack: ack, payload: &[7; 100], window: 2000);
+        // r(101)..r(201) is lost.
+        send!(t, flags: ACK, seq: r(201), ack: ack, payload: &[7; 100], window: 2000);
+        t.out();
+        t.write(4000);
+        let out = t.out();
+        assert!(within(&out, t.l(2001)), "{out:#?}");
+        assert_eq!(out.iter().map(|o| o.payload.len()).sum::<usize>(), 2000);
+        let ack = t.l(1001);
+        send!(t, flags: ACK, seq: r(101), ack: ack, payload: &[7; 100], window: 1000);
+        let out = t.out();
+        // The right edge is l(2001), already reached: only the ACK of the
+        // filled gap goes out.
+        assert!(
+            within(&out, t.l(2001)),
+            "sent past the right edge: {out:#?}"
+        );
+        assert!(out.iter().all(|o| o.payload.is_empty()), "{out:#?}");
+        assert_eq!(out.len(), 1);
+        assert_eq!(out[0].ack, r(301));
+        // The peer opens the window: the rest flows.
+        send!(t, flags: ACK, seq: r(301), ack: ack, window: 3000);
+        let out = t.out();
+        assert!(within(&out, t.l(4001)), "{out:#?}");
+        assert_eq!(out.iter().map(|o| o.payload.len()).sum::<usize>(), 2000);
+    }
+
+    #[test]
+    fn older_ack_does_not_set_the_window() {
+        // RFC 9293 §3.10.7.4: the window is updated only when SND.UNA =<
+        // SEG.ACK: an older ACK's window counts from an older SND.UNA.
+        let mut t = established();
+        t.write(2000);
+        assert_eq!(t.out().len(), 2);
+        let ack = t.l(2001);
+        send!(t, flags: ACK, seq: r(1), ack: ack, payload: &[7; 10], window: 1000);
+        t.out();
+        let old = t.l(1001);
+        send!(t, flags: ACK, seq: r(11), ack: old, window: 2500);
+        t.write(3000);
+        let out = t.out();
+        assert!(
+            within(&out, t.l(3001)),
+            "sent past the right edge: {out:#?}"
+        );
+        assert_eq!(out.iter().map(|o| o.payload.len()).sum::<usize>(), 1000);
+    }
+
+    #[test]
+    fn fast_retransmit_resends_only_what_was_sent() {
+        // The segment at SND.UNA is resent as it was: less than an MSS
+        // outstanding is not topped up with new data past SND.MAX (and the
+        // right edge).
+        let mut t = established();
+        t.write(100);
+        recv!(t, [seq: t.l(1), len: 100]);
+        let una = t.l(1);
+        send!(t, flags: ACK, seq: r(1), ack: una, window: 100);
+        t.write(3000);
+        recv!(t, []);
+        for _ in 0..3 {
+            send!(t, flags: ACK, seq: r(1), ack: una, window: 100);
+        }
+        let out = t.out();
+        assert_eq!(t.s.stats().fast_retransmits, 1);
+        assert!(within(&out, t.l(101)), "sent past the right edge: {out:#?}");
+        assert_eq!(out[0].seq, una);
+        assert_eq!(out[0].payload.len(), 100);
+    }
+
+    #[test]
+    fn fin_waits_for_room_in_the_window() {
+        // The FIN takes a sequence number: it goes only inside the window,
+        // so that SND.MAX (the sequence number of our ACKs) never passes
+        // the peer's right edge; a zero window is probed, then the FIN goes.
+        let mut t = established();
+        let ack = t.l(1);
+        send!(t, flags: ACK, seq: r(1), ack: ack, window: 1000);
+        t.write(1000);
+        t.s.shutdown_write(t.id).unwrap();
+        let o = recv!(t, [seq: t.l(1), len: 1000]);
+        assert!(!o.flags.contains(FIN), "{o:?}");
+        let ack = t.l(1001);
+        send!(t, flags: ACK, seq: r(1), ack: ack, window: 0);
+        recv!(t, []);
+        // The persist timer probes the zero window (SEG.SEQ = SND.UNA - 1).
+        let (_, out) = t.wait_output(Duration::from_secs(5));
+        assert_eq!(out.len(), 1, "{out:#?}");
+        assert_eq!(out[0].seq, t.l(1000));
+        assert!(out[0].payload.is_empty() && !out[0].flags.contains(FIN));
+        send!(t, flags: ACK, seq: r(1), ack: ack, window: 10);
+        recv!(t, [flags: FIN | ACK, seq: t.l(1001)]);
+        assert_eq!(t.state(), State::FinWait1);
+    }
+}
+
+// =========================================================================
 // Retransmission: RTO, backoff, retry limit, fast retransmit, SACK
 // =========================================================================
 
