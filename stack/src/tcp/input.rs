@@ -792,7 +792,11 @@ impl TcpStack {
         }
         let max_wnd = (t.send.max_wnd as usize).min(i32::MAX as usize);
         if seg.ack < una - max_wnd {
+            // "If SEG.ACK < SND.UNA - MAX.SND.WND then ... send an ACK,
+            // drop the segment, and return": a challenge ACK, rate limited
+            // like the others (§7).
             self.stats.drops.bad_ack += 1;
+            self.challenge_ack(index, now);
             return false;
         }
         let seg_wnd = u32::from(seg.window) << t.send.wscale;

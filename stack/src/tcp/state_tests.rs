@@ -1274,13 +1274,36 @@ mod rfc5961 {
     }
 
     #[test]
-    fn too_old_ack_is_dropped_silently() {
+    fn too_old_ack_gets_challenge_ack_and_is_dropped() {
+        // §5.2: SEG.ACK < SND.UNA - MAX.SND.WND: "send an ACK, drop the
+        // segment, and return".
         let mut t = established();
         let old = SeqNumber(t.l(1).0.wrapping_sub(200_000));
         send!(t, flags: ACK, seq: r(1), ack: old, payload: b"data");
-        recv!(t, []);
+        recv!(t, [flags: ACK, seq: t.l(1), ack: r(1)]);
         assert_eq!(t.s.stats().drops.bad_ack, 1);
+        assert_eq!(t.s.stats().challenge_acks, 1);
         assert_eq!(t.s.recv_queue(t.id), Ok(0));
+    }
+
+    #[test]
+    fn too_old_acks_are_answered_within_the_rate_limit() {
+        let mut t = established_with(
+            TcpConfig {
+                challenge_ack_limit: 3,
+                ..cfg()
+            },
+            TcpOptions::default(),
+        );
+        let old = SeqNumber(t.l(1).0.wrapping_sub(200_000));
+        let mut answers = 0;
+        for _ in 0..50 {
+            send!(t, flags: ACK, seq: r(1), ack: old);
+            answers += t.out().len();
+        }
+        assert_eq!(answers, 3);
+        assert_eq!(t.s.stats().challenge_acks_limited, 47);
+        assert_eq!(t.s.stats().drops.bad_ack, 50);
     }
 
     #[test]
