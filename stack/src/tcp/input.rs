@@ -302,7 +302,12 @@ impl TcpStack {
         if seg.flags.ack() && (seg.ack <= iss || seg.ack > max) {
             let key = t.key;
             self.stats.drops.bad_ack += 1;
-            self.reset_for(key.local_ip, key.remote_ip, seg);
+            // The answer to an unacceptable SYN-ACK shares the challenge
+            // ACK rate limit (RFC 5961 §7), so a flood of them cannot make
+            // us send a flood of RSTs.
+            if !seg.flags.syn() || self.challenge_allowed(now) {
+                self.reset_for(key.local_ip, key.remote_ip, seg);
+            }
             return;
         }
         // "Second, check the RST bit: if the ACK was acceptable, signal to
@@ -499,7 +504,14 @@ impl TcpStack {
                 // (tcp_invalid_ratelimit), answer those at most every
                 // 500 ms per connection. Old data always gets its ACK.
                 let t = self.tcbs.at_mut(index);
-                if seg_len > 0 || now >= t.timers.oow_ack_at {
+                if seg.flags.syn() {
+                    // RFC 5961 §4: an out-of-window SYN or SYN-ACK is
+                    // answered by a challenge ACK under the per-core rate
+                    // limit (§7). Unlimited, a half-open connection that
+                    // receives its own SYN-ACK (a LAND SYN, through the
+                    // loopback) would answer itself forever.
+                    self.challenge_ack(index, now);
+                } else if seg_len > 0 || now >= t.timers.oow_ack_at {
                     t.timers.oow_ack_at = now + OOW_ACK_INTERVAL;
                     self.ack_now(index);
                 }

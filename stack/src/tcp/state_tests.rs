@@ -45,6 +45,7 @@ fn seg() -> TcpRepr<'static> {
 struct Out {
     src: Ipv4Address,
     dst: Ipv4Address,
+    src_port: u16,
     dst_port: u16,
     flags: TcpFlags,
     seq: SeqNumber,
@@ -147,6 +148,7 @@ impl T {
             v.push(Out {
                 src,
                 dst,
+                src_port: r.src_port,
                 dst_port: r.dst_port,
                 flags: r.flags,
                 seq: r.seq,
@@ -1284,6 +1286,94 @@ mod rfc5961 {
         assert_eq!(t.s.stats().drops.bad_ack, 1);
         assert_eq!(t.s.stats().challenge_acks, 1);
         assert_eq!(t.s.recv_queue(t.id), Ok(0));
+    }
+
+    #[test]
+    fn land_syn_makes_no_storm() {
+        // A SYN from our own address and port to that port (LAND): the
+        // half-open connection's SYN-ACK comes back to itself (the
+        // loopback), out of window. Each answer is a challenge under the
+        // per-core limit, so the loop is bounded.
+        let mut t = listen_with(TcpConfig {
+            challenge_ack_limit: 10,
+            ..cfg()
+        });
+        let syn = TcpRepr {
+            src_port: LPORT,
+            flags: SYN,
+            ..seg()
+        };
+        t.s.input(t.now, LOCAL, LOCAL, &syn);
+        let mut sent = 0;
+        for _ in 0..2000 {
+            // The loopback: what went out comes back in, a tick later.
+            for o in t.out() {
+                sent += 1;
+                let back = TcpRepr {
+                    src_port: o.src_port,
+                    dst_port: o.dst_port,
+                    seq: o.seq,
+                    ack: o.ack,
+                    flags: o.flags,
+                    window: o.window,
+                    options: o.options,
+                    payload: &o.payload,
+                    ..seg()
+                };
+                t.s.input(t.now, o.src, o.dst, &back);
+            }
+            t.advance(Duration::from_millis(1));
+        }
+        // Two seconds: the SYN-ACK, at most 10 challenges a second, and the
+        // SYN-ACK retransmission timer.
+        assert!(sent <= 1 + 2 * 10 + 2, "{sent} segments in 2 s");
+        assert!(t.s.stats().challenge_acks_limited > 0);
+        assert!(t.s.stats().drops.out_of_window > 0);
+    }
+
+    #[test]
+    fn out_of_window_syn_acks_are_answered_within_the_rate_limit() {
+        let mut t = established_with(
+            TcpConfig {
+                challenge_ack_limit: 5,
+                ..cfg()
+            },
+            TcpOptions::default(),
+        );
+        let mut answers = 0;
+        for k in 0..100u32 {
+            let ack = t.l(1);
+            send!(t, flags: SYN | ACK, seq: r(1_000_000 + k), ack: ack);
+            answers += t.out().len();
+        }
+        assert_eq!(answers, 5);
+        assert_eq!(t.s.stats().challenge_acks_limited, 95);
+        // Out-of-window SYNs too.
+        t.advance(Duration::from_secs(1));
+        let mut answers = 0;
+        for k in 0..100u32 {
+            send!(t, flags: SYN, seq: r(2_000_000 + k));
+            answers += t.out().len();
+        }
+        assert_eq!(answers, 5);
+        assert_eq!(t.state(), State::Established);
+    }
+
+    #[test]
+    fn unacceptable_syn_acks_in_syn_sent_get_rate_limited_rsts() {
+        let mut t = syn_sent_with(TcpConfig {
+            challenge_ack_limit: 4,
+            ..cfg()
+        });
+        let mut rsts = 0;
+        for k in 0..50u32 {
+            let bad = t.l(1000 + k);
+            send!(t, flags: SYN | ACK, src_port: RPORT, dst_port: LPORT, seq: r(0), ack: bad);
+            rsts += t.out().iter().filter(|o| o.flags.contains(RST)).count();
+        }
+        assert_eq!(rsts, 4);
+        assert_eq!(t.s.stats().drops.bad_ack, 50);
+        assert_eq!(t.state(), State::SynSent);
     }
 
     #[test]
