@@ -149,6 +149,7 @@ fn map_iface_drop(r: iface::DropReason) -> DropReason {
         I::UnsupportedProtocol | I::Unreachable => DropReason::Unsupported,
         I::ArpQueueOverflow => DropReason::ArpQueueFull,
         I::NoTxBuffer => DropReason::NoBuffer,
+        I::Martian => DropReason::Martian,
     }
 }
 

@@ -41,11 +41,14 @@ pub enum DropReason {
     /// An outgoing packet larger than the MTU (a bug above the interface:
     /// counted, never sent).
     TooLarge,
+    /// A frame from the wire with a martian source address (ours, 127/8,
+    /// 0.0.0.0, multicast, broadcast; RFC 1122 §3.2.1.3).
+    Martian,
 }
 
 impl DropReason {
     /// Every reason, in declaration order (the order of [`Stats`] output).
-    pub const ALL: [DropReason; 15] = [
+    pub const ALL: [DropReason; 16] = [
         DropReason::Truncated,
         DropReason::BadChecksum,
         DropReason::Malformed,
@@ -61,6 +64,7 @@ impl DropReason {
         DropReason::BacklogFull,
         DropReason::ReassemblyFull,
         DropReason::TooLarge,
+        DropReason::Martian,
     ];
 
     /// The number of reasons.
@@ -84,6 +88,7 @@ impl DropReason {
             DropReason::BacklogFull => "backlog_full",
             DropReason::ReassemblyFull => "reassembly_full",
             DropReason::TooLarge => "too_large",
+            DropReason::Martian => "martian",
         }
     }
 }

@@ -665,7 +665,8 @@ mod whole_stack {
 
     /// MUST-63 at the interface (RFC 1122 §3.2.1.3): a SYN whose source is
     /// the subnet's broadcast address (which the TCP engine cannot know) or
-    /// a multicast address is discarded before TCP, unanswered.
+    /// a multicast address is discarded before TCP, unanswered, and counted
+    /// as a martian.
     #[test]
     fn must_63_syn_from_subnet_broadcast_dropped_by_the_interface() {
         let (mut s, mut peer) = server();
@@ -681,7 +682,7 @@ mod whole_stack {
             s.flush(now);
         }
         assert_eq!(s.tcp().stats().segs_in, 0, "TCP saw nothing");
-        assert_eq!(s.stats().drops(DropReason::Malformed), 2, "{}", s.stats());
+        assert_eq!(s.stats().drops(DropReason::Martian), 2, "{}", s.stats());
         let mut rx = Vec::new();
         peer.rx_burst(&mut pool, &mut rx, 16);
         // Only the gratuitous ARP went out: no SYN-ACK, no RST.

@@ -24,6 +24,8 @@
 
 #[path = "sim/delay.rs"]
 mod delay;
+#[path = "sim/edge.rs"]
+mod edge;
 #[path = "sim/harness.rs"]
 mod harness;
 
@@ -34,8 +36,14 @@ const SEEDS_PER_TEST: u64 = 250;
 
 /// Seeds skipped by the CI blocks, with the reason. Only a limit of the
 /// fault model is left here: the engine bugs found by the simulation are
-/// fixed and their seeds run as regression tests.
-const KNOWN_BUGS: &[(u64, &str)] = &[(3952, SIM_DOUBLE_CORRUPTION)];
+/// fixed and their seeds run as regression tests. (471 and 882: the trace
+/// shows the segment holding the wrong byte with a payload hash on RX that
+/// no TX of it had, accepted by the checksum.)
+const KNOWN_BUGS: &[(u64, &str)] = &[
+    (471, SIM_DOUBLE_CORRUPTION),
+    (882, SIM_DOUBLE_CORRUPTION),
+    (3952, SIM_DOUBLE_CORRUPTION),
+];
 
 /// A limit of the fault model, not of the engine: a frame crosses two
 /// `FaultyQueue`s (the sender's TX, the receiver's RX) and may be corrupted
@@ -58,6 +66,12 @@ const RTO_ZERO_WINDOW_SEEDS: [u64; 4] = [719, 1939, 2385, 3683];
 /// ignored for RTT.
 const STALE_ECHO_SEEDS: [u64; 2] = [1711, 3321];
 
+/// Fixed: a segment left past the peer's largest right edge (checked on
+/// every segment of every seed, `sim/edge.rs`): the retransmission at
+/// SND.UNA was a full MSS when less was outstanding, so it carried new data
+/// past SND.MAX and the window.
+const RIGHT_EDGE_SEEDS: [u64; 1] = [355];
+
 /// Fixed: full-sized segments carrying SACK blocks exceeded the MTU and
 /// were lost (RFC 9293 MUST-16); these seeds hit it most.
 const SACK_MTU_SEEDS: [u64; 3] = [11, 3, 7];
@@ -78,6 +92,7 @@ fn run_block(block: u64, queues: Option<usize>) {
     let mut failures = Vec::new();
     let mut bytes = 0u64;
     let mut conns = 0usize;
+    let mut edge_checks = 0u64;
     let mut skipped = 0;
     for seed in block * n..(block + 1) * n {
         if queues.is_none() && KNOWN_BUGS.iter().any(|&(s, _)| s == seed) {
@@ -95,6 +110,7 @@ fn run_block(block: u64, queues: Option<usize>) {
             Ok(Ok(s)) => {
                 bytes += s.bytes;
                 conns += s.conns;
+                edge_checks += s.edge_checks;
             }
             Ok(Err(report)) => failures.push(format!(
                 "{report}\n  replay: {}\n",
@@ -107,7 +123,7 @@ fn run_block(block: u64, queues: Option<usize>) {
         }
     }
     println!(
-        "sim block {block}: {n} seeds ({skipped} known-bug seeds skipped), {conns} connections, {bytes} bytes, {:?}",
+        "sim block {block}: {n} seeds ({skipped} known-bug seeds skipped), {conns} connections, {bytes} bytes, {edge_checks} segments checked against the right edge, {:?}",
         t0.elapsed()
     );
     assert!(
@@ -224,17 +240,23 @@ fn regression_rto_inflated_by_stale_timestamp_echo() {
     expect_ok(&STALE_ECHO_SEEDS, "rto-inflated-by-stale-timestamp-echo");
 }
 
+/// Regression test: nothing is sent past the peer's right edge.
+#[test]
+fn regression_nothing_past_the_right_edge() {
+    expect_ok(&RIGHT_EDGE_SEEDS, "segment-past-the-right-edge");
+}
+
 /// Regression test: full-sized segments with SACK blocks fit the MTU.
 #[test]
 fn regression_sack_options_fit_the_mtu() {
     expect_ok(&SACK_MTU_SEEDS, "sack-options-overflow-mtu");
 }
 
-/// Replays [`SIM_DOUBLE_CORRUPTION`]'s seed with `MTCP_SIM_KNOWN_BUGS=1`
-/// (it may deliver a corrupted byte: a limit of the fault model).
+/// Replays [`SIM_DOUBLE_CORRUPTION`]'s seeds with `MTCP_SIM_KNOWN_BUGS=1`
+/// (they may deliver a corrupted byte: a limit of the fault model).
 #[test]
 fn known_sim_double_corruption() {
     if std::env::var("MTCP_SIM_KNOWN_BUGS").is_ok_and(|v| v == "1") {
-        expect_ok(&[3952], SIM_DOUBLE_CORRUPTION);
+        expect_ok(&[471, 882, 3952], SIM_DOUBLE_CORRUPTION);
     }
 }

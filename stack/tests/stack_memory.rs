@@ -270,3 +270,76 @@ fn garbage_frames_are_dropped_and_counted() {
     assert!(st.total_drops() >= 190, "{st}");
     assert!(st.drops(DropReason::Malformed) + st.drops(DropReason::Truncated) > 0);
 }
+
+#[test]
+fn land_syn_from_the_wire_is_a_martian() {
+    // A SYN from the stack's own address and port to that port, from the
+    // device: dropped and counted (RFC 1122 §3.2.1.3), never answered, no
+    // half-open connection (which would answer itself through the
+    // loopback). The loopback itself is untouched
+    // (`loopback_to_own_address_and_localhost`).
+    use mtcp_stack::wire::ethernet::{EtherType, EthernetAddress, EthernetRepr};
+    use mtcp_stack::wire::frame::emit_tcp_frame;
+    use mtcp_stack::wire::ipv4::{IpProtocol, Ipv4Repr};
+    use mtcp_stack::wire::tcp::{TcpFlags, TcpOptions, TcpRepr};
+    use mtcp_stack::wire::SeqNumber;
+
+    let (a, b) = MemoryNic::pair(1, 256);
+    let mut stack = Stack::new(cfg(SERVER), a.split_boxed().remove(0)).unwrap();
+    let mut peer = b.split().remove(0);
+    let mut pool = FramePool::new(64);
+    let mut now = Instant::from_secs(1);
+    let l = stack.tcp_mut().listen(addr([0, 0, 0, 0], 80), 16).unwrap();
+    let ours = Ipv4Address::from(SERVER);
+    let seg = TcpRepr {
+        src_port: 80,
+        dst_port: 80,
+        seq: SeqNumber(1000),
+        ack: SeqNumber(0),
+        flags: TcpFlags::SYN,
+        window: 65535,
+        urgent: 0,
+        options: TcpOptions::default(),
+        payload: &[],
+    };
+    let eth = EthernetRepr {
+        src_addr: EthernetAddress([2, 0, 0, 0, 0, 0x66]),
+        dst_addr: stack.iface().config().mac,
+        ethertype: EtherType::Ipv4,
+        vlan: None,
+    };
+    for (k, src) in [ours, Ipv4Address::LOCALHOST].into_iter().enumerate() {
+        let ip = Ipv4Repr {
+            src_addr: src,
+            dst_addr: ours,
+            protocol: IpProtocol::Tcp,
+            payload_len: seg.buffer_len(),
+            ttl: 64,
+            ident: k as u16,
+            dont_frag: true,
+            dscp_ecn: 0,
+        };
+        let mut f = pool.alloc().unwrap();
+        let len = emit_tcp_frame(f.buffer_mut(), &eth, &ip, &seg, true).unwrap();
+        f.set_len(len);
+        peer.tx_burst(&mut vec![f], &mut pool);
+    }
+    for _ in 0..2000 {
+        let mut refs = [&mut stack];
+        tick(&mut refs, &mut now);
+    }
+    assert_eq!(
+        stack.stats().drops(DropReason::Martian),
+        2,
+        "{}",
+        stack.stats()
+    );
+    assert_eq!(stack.tcp().stats().segs_in, 0);
+    assert_eq!(stack.tcp().sockets_in_use(), 1, "only the listener");
+    assert!(stack.tcp_mut().accept(l).is_err());
+    assert_eq!(
+        stack.nic().counters().tx_frames,
+        1,
+        "only the gratuitous ARP went out"
+    );
+}

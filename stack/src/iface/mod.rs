@@ -335,6 +335,21 @@ impl Interface {
         dst == self.ipv4_addr() || dst.is_broadcast() || dst == self.config.cidr.broadcast()
     }
 
+    /// RFC 1122 §3.2.1.3: a source that no packet from the wire may carry:
+    /// 0.0.0.0 ("this host", legal only while a host learns its address,
+    /// which no protocol here does), 127/8 ("MUST NOT appear outside a
+    /// host"), a broadcast or multicast address, and our own address (a
+    /// LAND attack: answered, it would loop through the internal loopback).
+    /// Frames the stack sends to itself never come through here.
+    fn is_martian(&self, src: Ipv4Address) -> bool {
+        src.is_unspecified()
+            || src.is_loopback()
+            || src.is_broadcast()
+            || src.is_multicast()
+            || (self.config.cidr.prefix_len < 31 && src == self.config.cidr.broadcast())
+            || src == self.ipv4_addr()
+    }
+
     fn receive_ipv4<'a, S: FrameSink>(
         &mut self,
         eth: &EthernetRepr,
@@ -353,11 +368,8 @@ impl Interface {
         if !self.accepts(ip.dst_addr) {
             return self.drop_frame(DropReason::NotForUsIp);
         }
-        // RFC 1122 §3.2.1.3: a datagram whose source is a broadcast or
-        // multicast address is discarded.
-        let src = ip.src_addr;
-        if src.is_broadcast() || src.is_multicast() || src == self.config.cidr.broadcast() {
-            return self.drop_frame(DropReason::Malformed);
+        if self.is_martian(ip.src_addr) {
+            return self.drop_frame(DropReason::Martian);
         }
         let unicast = ip.dst_addr == self.ipv4_addr();
         match ip.protocol {

@@ -27,11 +27,14 @@ pub enum DropReason {
     Unreachable,
     /// The frame sink had no buffer for an outgoing frame.
     NoTxBuffer,
+    /// A martian source (RFC 1122 §3.2.1.3) arrived from the wire: our own
+    /// address, loopback (127/8), 0.0.0.0, multicast or broadcast.
+    Martian,
 }
 
 impl DropReason {
     /// Every reason, in counter order.
-    pub const ALL: [DropReason; 10] = [
+    pub const ALL: [DropReason; 11] = [
         DropReason::NotForUsMac,
         DropReason::NotForUsIp,
         DropReason::Fragment,
@@ -42,6 +45,7 @@ impl DropReason {
         DropReason::ArpQueueOverflow,
         DropReason::Unreachable,
         DropReason::NoTxBuffer,
+        DropReason::Martian,
     ];
 
     const fn index(self) -> usize {
@@ -56,6 +60,7 @@ impl DropReason {
             DropReason::ArpQueueOverflow => 7,
             DropReason::Unreachable => 8,
             DropReason::NoTxBuffer => 9,
+            DropReason::Martian => 10,
         }
     }
 
@@ -72,6 +77,7 @@ impl DropReason {
             DropReason::ArpQueueOverflow => "arp_queue_overflow",
             DropReason::Unreachable => "unreachable",
             DropReason::NoTxBuffer => "no_tx_buffer",
+            DropReason::Martian => "martian",
         }
     }
 }

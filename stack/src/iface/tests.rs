@@ -701,6 +701,73 @@ fn frames_not_for_us_dropped_and_counted() {
 }
 
 #[test]
+fn martian_sources_dropped_and_counted() {
+    // RFC 1122 §3.2.1.3: from the wire, no packet may come from our own
+    // address (LAND), loopback, 0.0.0.0, multicast or broadcast.
+    let mut i = iface();
+    let mut out = VecSink::default();
+    let martians = [
+        OUR_IP,
+        Ipv4Address::new(127, 0, 0, 1),
+        Ipv4Address::new(127, 1, 2, 3),
+        Ipv4Address::UNSPECIFIED,
+        Ipv4Address::new(224, 0, 0, 1),
+        Ipv4Address::BROADCAST,
+        Ipv4Address::new(10, 0, 0, 255),
+    ];
+    for src in martians {
+        for proto in [IpProtocol::Tcp, IpProtocol::Icmp] {
+            let payload = if proto == IpProtocol::Icmp {
+                echo_request(1, 1, b"x")
+            } else {
+                vec![0; 20]
+            };
+            let f = ipv4_frame(src, OUR_IP, OUR_MAC, proto, &payload);
+            assert_eq!(
+                i.receive(t(0), &f, &mut out),
+                Received::Dropped(DropReason::Martian),
+                "source {src} ({proto:?})"
+            );
+        }
+    }
+    assert_eq!(i.stats().drops(DropReason::Martian), 14);
+    assert_eq!(i.stats().tcp_delivered, 0);
+    assert!(out.frames.is_empty(), "a martian was answered");
+    // A neighbour is not a martian.
+    let f = ipv4_frame(PEER_IP, OUR_IP, OUR_MAC, IpProtocol::Tcp, &[0; 20]);
+    assert!(matches!(
+        i.receive(t(0), &f, &mut out),
+        Received::Tcp { .. }
+    ));
+}
+
+#[test]
+fn point_to_point_peer_is_not_a_martian() {
+    // On a /31 (RFC 3021) there is no broadcast address: the other end's
+    // address is an ordinary source.
+    let mut i = Interface::new(InterfaceConfig::new(
+        OUR_MAC,
+        Ipv4Cidr {
+            address: Ipv4Address::new(10, 0, 0, 0),
+            prefix_len: 31,
+        },
+        None,
+    ));
+    let mut out = VecSink::default();
+    let f = ipv4_frame(
+        Ipv4Address::new(10, 0, 0, 1),
+        Ipv4Address::new(10, 0, 0, 0),
+        OUR_MAC,
+        IpProtocol::Tcp,
+        &[0; 20],
+    );
+    assert!(matches!(
+        i.receive(t(0), &f, &mut out),
+        Received::Tcp { .. }
+    ));
+}
+
+#[test]
 fn bad_ip_frames_dropped_with_reason() {
     let mut i = iface();
     let mut out = VecSink::default();

@@ -273,6 +273,7 @@ impl TcpStack {
         t.send.max = iss;
         t.hot.snd.wnd = u32::from(seg.window);
         t.send.max_wnd = t.hot.snd.wnd;
+        t.send.max_edge = iss + usize::from(seg.window);
         t.send.wl1 = seg.seq;
         t.send.wl2 = iss;
         t.hot.state = State::SynReceived;
@@ -301,7 +302,12 @@ impl TcpStack {
         if seg.flags.ack() && (seg.ack <= iss || seg.ack > max) {
             let key = t.key;
             self.stats.drops.bad_ack += 1;
-            self.reset_for(key.local_ip, key.remote_ip, seg);
+            // The answer to an unacceptable SYN-ACK shares the challenge
+            // ACK rate limit (RFC 5961 §7), so a flood of them cannot make
+            // us send a flood of RSTs.
+            if !seg.flags.syn() || self.challenge_allowed(now) {
+                self.reset_for(key.local_ip, key.remote_ip, seg);
+            }
             return;
         }
         // "Second, check the RST bit: if the ACK was acceptable, signal to
@@ -332,6 +338,7 @@ impl TcpStack {
         t.receive.adv_edge = t.hot.rcv.nxt + offered;
         t.hot.snd.wnd = u32::from(seg.window);
         t.send.max_wnd = t.hot.snd.wnd;
+        t.send.max_edge = seg.ack + usize::from(seg.window);
         t.send.wl1 = seg.seq;
         t.send.wl2 = seg.ack;
         if seg.flags.ack() {
@@ -497,7 +504,14 @@ impl TcpStack {
                 // (tcp_invalid_ratelimit), answer those at most every
                 // 500 ms per connection. Old data always gets its ACK.
                 let t = self.tcbs.at_mut(index);
-                if seg_len > 0 || now >= t.timers.oow_ack_at {
+                if seg.flags.syn() {
+                    // RFC 5961 §4: an out-of-window SYN or SYN-ACK is
+                    // answered by a challenge ACK under the per-core rate
+                    // limit (§7). Unlimited, a half-open connection that
+                    // receives its own SYN-ACK (a LAND SYN, through the
+                    // loopback) would answer itself forever.
+                    self.challenge_ack(index, now);
+                } else if seg_len > 0 || now >= t.timers.oow_ack_at {
                     t.timers.oow_ack_at = now + OOW_ACK_INTERVAL;
                     self.ack_now(index);
                 }
@@ -626,6 +640,7 @@ impl TcpStack {
             t.hot.state = State::Established;
             t.hot.snd.wnd = u32::from(seg.window) << t.send.wscale;
             t.send.max_wnd = t.send.max_wnd.max(t.hot.snd.wnd);
+            t.send.max_edge = seg.ack + t.hot.snd.wnd as usize;
             t.send.wl1 = seg.seq;
             t.send.wl2 = seg.ack;
             Self::rtt_on_handshake(cfg, t, seg, now);
@@ -792,7 +807,11 @@ impl TcpStack {
         }
         let max_wnd = (t.send.max_wnd as usize).min(i32::MAX as usize);
         if seg.ack < una - max_wnd {
+            // "If SEG.ACK < SND.UNA - MAX.SND.WND then ... send an ACK,
+            // drop the segment, and return": a challenge ACK, rate limited
+            // like the others (§7).
             self.stats.drops.bad_ack += 1;
+            self.challenge_ack(index, now);
             return false;
         }
         let seg_wnd = u32::from(seg.window) << t.send.wscale;
@@ -907,9 +926,18 @@ impl TcpStack {
         // Window update: "If SND.UNA =< SEG.ACK =< SND.NXT, the send window
         // should be updated. If (SND.WL1 < SEG.SEQ or (SND.WL1 = SEG.SEQ and
         // SND.WL2 =< SEG.ACK)), set SND.WND <- SEG.WND, set SND.WL1 <-
-        // SEG.SEQ, and set SND.WL2 <- SEG.ACK."
+        // SEG.SEQ, and set SND.WL2 <- SEG.ACK." SND.WND counts from
+        // SND.UNA, so an ACK that moves SND.UNA always updates it too (as
+        // Linux does): the peer's retransmission of its own data (SEG.SEQ <
+        // SND.WL1) carries its current ACK and window, and keeping the old
+        // SND.WND would move the right edge past anything the peer offered.
         let t = self.tcbs.at_mut(index);
-        if t.send.wl1 < seg.seq || (t.send.wl1 == seg.seq && t.send.wl2 <= seg.ack) {
+        let edge = seg.ack + seg_wnd as usize;
+        if edge > t.send.max_edge {
+            t.send.max_edge = edge;
+        }
+        let newer = t.send.wl1 < seg.seq || (t.send.wl1 == seg.seq && t.send.wl2 <= seg.ack);
+        if seg.ack >= una && (seg.ack > una || newer) {
             let opened = seg_wnd > t.hot.snd.wnd;
             t.hot.snd.wnd = seg_wnd;
             t.send.wl1 = seg.seq;
@@ -919,7 +947,8 @@ impl TcpStack {
                 t.timers.persist_at = None;
                 t.timers.persist_shift = 0;
             }
-            if opened && t.sndbuf.len() > t.hot.snd.nxt - t.hot.snd.una {
+            let fin_waits = t.has(TcbFlags::FIN_QUEUED) && !t.has(TcbFlags::FIN_SENT);
+            if opened && (t.sndbuf.len() > t.hot.snd.nxt - t.hot.snd.una || fin_waits) {
                 self.queue(index, TxKind::Send);
             }
         }
@@ -1198,6 +1227,7 @@ impl TcpStack {
         t.send.max = seg.ack;
         t.hot.snd.wnd = u32::from(seg.window);
         t.send.max_wnd = t.hot.snd.wnd;
+        t.send.max_edge = seg.ack + usize::from(seg.window);
         t.send.wl1 = seg.seq;
         t.send.wl2 = seg.ack;
         t.hot.state = State::Established;

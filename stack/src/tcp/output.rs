@@ -220,8 +220,10 @@ impl TcpStack {
             let t = self.tcbs.at_mut(index);
             t.hot.flags.clear(TcbFlags::REXMIT_ONE);
             let una = t.hot.snd.una;
-            let mss = usize::from(t.send.mss);
-            match self.send_segment(index, now, una, mss, emit) {
+            // What was sent, never topped up with new data past SND.MAX
+            // (nor past the peer's right edge).
+            let len = usize::from(t.send.mss).min(t.send.max - una);
+            match self.send_segment(index, now, una, len, emit) {
                 Err(Blocked) => {
                     self.tcbs.at_mut(index).hot.flags.set(TcbFlags::REXMIT_ONE);
                     return (n, true);
@@ -261,7 +263,7 @@ impl TcpStack {
                 let wnd_edge = una + (t.hot.snd.wnd as usize).min(i32::MAX as usize);
                 let room = if wnd_edge > max { wnd_edge - max } else { 0 };
                 let fin_unsent = self.fin_allowed(index) && !t.has(TcbFlags::FIN_SENT);
-                let sendable_new = unsent.min(room) + usize::from(fin_unsent && unsent <= room);
+                let sendable_new = unsent.min(room) + usize::from(fin_unsent && unsent < room);
                 let Some(next) = t.sb.next_seg(una, max, mss, sendable_new) else {
                     break;
                 };
@@ -310,11 +312,17 @@ impl TcpStack {
                 let usable = if limit_seq > nxt { limit_seq - nxt } else { 0 };
                 let mss = usize::from(t.send.mss);
                 let len = unsent.min(mss).min(usable);
-                let fin = fin_allowed && off <= buffered && off + len == buffered;
+                // The FIN takes a sequence number inside the peer's window
+                // (unless it is resent): SND.MAX, the sequence number of
+                // every pure ACK, must never pass the right edge, or the
+                // peer drops our ACKs as out of window.
+                let fin_room = nxt + len < t.send.max || nxt + len < una + t.hot.snd.wnd as usize;
+                let fin_waits = fin_allowed && off + len == buffered && !fin_room;
+                let fin = fin_allowed && off <= buffered && off + len == buffered && fin_room;
                 if len == 0 && !fin {
-                    // Zero window with data waiting and nothing in flight:
-                    // the persist timer probes for the window.
-                    if unsent > 0
+                    // Zero window with data (or the FIN) waiting and nothing
+                    // in flight: the persist timer probes for the window.
+                    if (unsent > 0 || fin_waits)
                         && t.hot.snd.wnd == 0
                         && t.send.max == una
                         && t.timers.persist_at.is_none()
@@ -453,10 +461,21 @@ impl TcpStack {
         } else {
             0
         };
-        let fin = fin_allowed && off + data == buffered;
+        let wnd_edge = una + t.hot.snd.wnd as usize;
+        let fin = fin_allowed
+            && off + data == buffered
+            && (seq + data < t.send.max || seq + data < wnd_edge);
         if data == 0 && !fin {
             return Ok(None);
         }
+        debug_assert!(
+            within_right_edge(seq, data, fin, t.send.max_edge),
+            "segment seq {seq} len {data} fin {fin} past the peer's largest right edge {} \
+             (SND.UNA {una} SND.WND {} SND.MAX {})",
+            t.send.max_edge,
+            t.hot.snd.wnd,
+            t.send.max,
+        );
         let data = t.sndbuf.read_at(&self.pool, off, &mut self.scratch[..data]);
         let window = advertise(t, rcv_space(t, pool_free));
         let mut flags = TcpFlags::ACK;
@@ -558,6 +577,15 @@ impl TcpStack {
         }
         sent
     }
+}
+
+/// The sender's invariant (RFC 9293 §3.8.6): a segment ends at or before
+/// the largest right edge the peer advertised, but for one sequence number
+/// beyond it when that is all the segment carries (a one-octet zero-window
+/// probe, §3.8.6.1, or a lone FIN).
+pub(crate) fn within_right_edge(seq: SeqNumber, data: usize, fin: bool, edge: SeqNumber) -> bool {
+    let end = seq + data + usize::from(fin);
+    end <= edge || (end == edge + 1 && data + usize::from(fin) == 1)
 }
 
 fn reply_repr(r: &Reply) -> TcpRepr<'static> {

@@ -45,6 +45,7 @@ fn seg() -> TcpRepr<'static> {
 struct Out {
     src: Ipv4Address,
     dst: Ipv4Address,
+    src_port: u16,
     dst_port: u16,
     flags: TcpFlags,
     seq: SeqNumber,
@@ -147,6 +148,7 @@ impl T {
             v.push(Out {
                 src,
                 dst,
+                src_port: r.src_port,
                 dst_port: r.dst_port,
                 flags: r.flags,
                 seq: r.seq,
@@ -1274,13 +1276,124 @@ mod rfc5961 {
     }
 
     #[test]
-    fn too_old_ack_is_dropped_silently() {
+    fn too_old_ack_gets_challenge_ack_and_is_dropped() {
+        // §5.2: SEG.ACK < SND.UNA - MAX.SND.WND: "send an ACK, drop the
+        // segment, and return".
         let mut t = established();
         let old = SeqNumber(t.l(1).0.wrapping_sub(200_000));
         send!(t, flags: ACK, seq: r(1), ack: old, payload: b"data");
-        recv!(t, []);
+        recv!(t, [flags: ACK, seq: t.l(1), ack: r(1)]);
         assert_eq!(t.s.stats().drops.bad_ack, 1);
+        assert_eq!(t.s.stats().challenge_acks, 1);
         assert_eq!(t.s.recv_queue(t.id), Ok(0));
+    }
+
+    #[test]
+    fn land_syn_makes_no_storm() {
+        // A SYN from our own address and port to that port (LAND): the
+        // half-open connection's SYN-ACK comes back to itself (the
+        // loopback), out of window. Each answer is a challenge under the
+        // per-core limit, so the loop is bounded.
+        let mut t = listen_with(TcpConfig {
+            challenge_ack_limit: 10,
+            ..cfg()
+        });
+        let syn = TcpRepr {
+            src_port: LPORT,
+            flags: SYN,
+            ..seg()
+        };
+        t.s.input(t.now, LOCAL, LOCAL, &syn);
+        let mut sent = 0;
+        for _ in 0..2000 {
+            // The loopback: what went out comes back in, a tick later.
+            for o in t.out() {
+                sent += 1;
+                let back = TcpRepr {
+                    src_port: o.src_port,
+                    dst_port: o.dst_port,
+                    seq: o.seq,
+                    ack: o.ack,
+                    flags: o.flags,
+                    window: o.window,
+                    options: o.options,
+                    payload: &o.payload,
+                    ..seg()
+                };
+                t.s.input(t.now, o.src, o.dst, &back);
+            }
+            t.advance(Duration::from_millis(1));
+        }
+        // Two seconds: the SYN-ACK, at most 10 challenges a second, and the
+        // SYN-ACK retransmission timer.
+        assert!(sent <= 1 + 2 * 10 + 2, "{sent} segments in 2 s");
+        assert!(t.s.stats().challenge_acks_limited > 0);
+        assert!(t.s.stats().drops.out_of_window > 0);
+    }
+
+    #[test]
+    fn out_of_window_syn_acks_are_answered_within_the_rate_limit() {
+        let mut t = established_with(
+            TcpConfig {
+                challenge_ack_limit: 5,
+                ..cfg()
+            },
+            TcpOptions::default(),
+        );
+        let mut answers = 0;
+        for k in 0..100u32 {
+            let ack = t.l(1);
+            send!(t, flags: SYN | ACK, seq: r(1_000_000 + k), ack: ack);
+            answers += t.out().len();
+        }
+        assert_eq!(answers, 5);
+        assert_eq!(t.s.stats().challenge_acks_limited, 95);
+        // Out-of-window SYNs too.
+        t.advance(Duration::from_secs(1));
+        let mut answers = 0;
+        for k in 0..100u32 {
+            send!(t, flags: SYN, seq: r(2_000_000 + k));
+            answers += t.out().len();
+        }
+        assert_eq!(answers, 5);
+        assert_eq!(t.state(), State::Established);
+    }
+
+    #[test]
+    fn unacceptable_syn_acks_in_syn_sent_get_rate_limited_rsts() {
+        let mut t = syn_sent_with(TcpConfig {
+            challenge_ack_limit: 4,
+            ..cfg()
+        });
+        let mut rsts = 0;
+        for k in 0..50u32 {
+            let bad = t.l(1000 + k);
+            send!(t, flags: SYN | ACK, src_port: RPORT, dst_port: LPORT, seq: r(0), ack: bad);
+            rsts += t.out().iter().filter(|o| o.flags.contains(RST)).count();
+        }
+        assert_eq!(rsts, 4);
+        assert_eq!(t.s.stats().drops.bad_ack, 50);
+        assert_eq!(t.state(), State::SynSent);
+    }
+
+    #[test]
+    fn too_old_acks_are_answered_within_the_rate_limit() {
+        let mut t = established_with(
+            TcpConfig {
+                challenge_ack_limit: 3,
+                ..cfg()
+            },
+            TcpOptions::default(),
+        );
+        let old = SeqNumber(t.l(1).0.wrapping_sub(200_000));
+        let mut answers = 0;
+        for _ in 0..50 {
+            send!(t, flags: ACK, seq: r(1), ack: old);
+            answers += t.out().len();
+        }
+        assert_eq!(answers, 3);
+        assert_eq!(t.s.stats().challenge_acks_limited, 47);
+        assert_eq!(t.s.stats().drops.bad_ack, 50);
     }
 
     #[test]
@@ -1301,6 +1414,125 @@ mod rfc5961 {
         t.advance(Duration::from_secs(1));
         send!(t, flags: RST, seq: r(20));
         recv!(t, [flags: ACK]);
+    }
+}
+
+// =========================================================================
+// The send window: nothing past the peer's right edge (RFC 9293 §3.8.6)
+// =========================================================================
+
+mod send_window {
+    use super::*;
+
+    /// Every segment's data ends at or before `edge`.
+    fn within(out: &[Out], edge: SeqNumber) -> bool {
+        out.iter()
+            .all(|o| o.payload.is_empty() || o.seq + o.payload.len() <= edge)
+    }
+
+    #[test]
+    fn ack_on_a_retransmitted_segment_updates_the_window() {
+        // Issue 10's stall: a segment of the peer's is lost, its later
+        // segments move SND.WL1 past it; its retransmission (SEG.SEQ <
+        // SND.WL1) carries the current ACK and a window that closed as our
+        // data arrived. The ACK moves SND.UNA; SND.WND must move with it,
+        // or the right edge SND.UNA + SND.WND grows past anything the peer
+        // advertised.
+        let mut t = established();
+        let ack = t.l(1);
+        send!(t, flags: ACK, seq: r(1), ack: ack, payload: &[7; 100], window: 2000);
+        // r(101)..r(201) is lost.
+        send!(t, flags: ACK, seq: r(201), ack: ack, payload: &[7; 100], window: 2000);
+        t.out();
+        t.write(4000);
+        let out = t.out();
+        assert!(within(&out, t.l(2001)), "{out:#?}");
+        assert_eq!(out.iter().map(|o| o.payload.len()).sum::<usize>(), 2000);
+        let ack = t.l(1001);
+        send!(t, flags: ACK, seq: r(101), ack: ack, payload: &[7; 100], window: 1000);
+        let out = t.out();
+        // The right edge is l(2001), already reached: only the ACK of the
+        // filled gap goes out.
+        assert!(
+            within(&out, t.l(2001)),
+            "sent past the right edge: {out:#?}"
+        );
+        assert!(out.iter().all(|o| o.payload.is_empty()), "{out:#?}");
+        assert_eq!(out.len(), 1);
+        assert_eq!(out[0].ack, r(301));
+        // The peer opens the window: the rest flows.
+        send!(t, flags: ACK, seq: r(301), ack: ack, window: 3000);
+        let out = t.out();
+        assert!(within(&out, t.l(4001)), "{out:#?}");
+        assert_eq!(out.iter().map(|o| o.payload.len()).sum::<usize>(), 2000);
+    }
+
+    #[test]
+    fn older_ack_does_not_set_the_window() {
+        // RFC 9293 §3.10.7.4: the window is updated only when SND.UNA =<
+        // SEG.ACK: an older ACK's window counts from an older SND.UNA.
+        let mut t = established();
+        t.write(2000);
+        assert_eq!(t.out().len(), 2);
+        let ack = t.l(2001);
+        send!(t, flags: ACK, seq: r(1), ack: ack, payload: &[7; 10], window: 1000);
+        t.out();
+        let old = t.l(1001);
+        send!(t, flags: ACK, seq: r(11), ack: old, window: 2500);
+        t.write(3000);
+        let out = t.out();
+        assert!(
+            within(&out, t.l(3001)),
+            "sent past the right edge: {out:#?}"
+        );
+        assert_eq!(out.iter().map(|o| o.payload.len()).sum::<usize>(), 1000);
+    }
+
+    #[test]
+    fn fast_retransmit_resends_only_what_was_sent() {
+        // The segment at SND.UNA is resent as it was: less than an MSS
+        // outstanding is not topped up with new data past SND.MAX (and the
+        // right edge).
+        let mut t = established();
+        t.write(100);
+        recv!(t, [seq: t.l(1), len: 100]);
+        let una = t.l(1);
+        send!(t, flags: ACK, seq: r(1), ack: una, window: 100);
+        t.write(3000);
+        recv!(t, []);
+        for _ in 0..3 {
+            send!(t, flags: ACK, seq: r(1), ack: una, window: 100);
+        }
+        let out = t.out();
+        assert_eq!(t.s.stats().fast_retransmits, 1);
+        assert!(within(&out, t.l(101)), "sent past the right edge: {out:#?}");
+        assert_eq!(out[0].seq, una);
+        assert_eq!(out[0].payload.len(), 100);
+    }
+
+    #[test]
+    fn fin_waits_for_room_in_the_window() {
+        // The FIN takes a sequence number: it goes only inside the window,
+        // so that SND.MAX (the sequence number of our ACKs) never passes
+        // the peer's right edge; a zero window is probed, then the FIN goes.
+        let mut t = established();
+        let ack = t.l(1);
+        send!(t, flags: ACK, seq: r(1), ack: ack, window: 1000);
+        t.write(1000);
+        t.s.shutdown_write(t.id).unwrap();
+        let o = recv!(t, [seq: t.l(1), len: 1000]);
+        assert!(!o.flags.contains(FIN), "{o:?}");
+        let ack = t.l(1001);
+        send!(t, flags: ACK, seq: r(1), ack: ack, window: 0);
+        recv!(t, []);
+        // The persist timer probes the zero window (SEG.SEQ = SND.UNA - 1).
+        let (_, out) = t.wait_output(Duration::from_secs(5));
+        assert_eq!(out.len(), 1, "{out:#?}");
+        assert_eq!(out[0].seq, t.l(1000));
+        assert!(out[0].payload.is_empty() && !out[0].flags.contains(FIN));
+        send!(t, flags: ACK, seq: r(1), ack: ack, window: 10);
+        recv!(t, [flags: FIN | ACK, seq: t.l(1001)]);
+        assert_eq!(t.state(), State::FinWait1);
     }
 }
 

@@ -232,6 +232,9 @@ pub struct SendVars {
     pub max: SeqNumber,
     /// Largest window the peer has offered (RFC 5961's MAX.SND.WND).
     pub max_wnd: u32,
+    /// The largest right edge (SEG.ACK + SEG.WND) the peer has advertised:
+    /// no segment may end past it (a one-octet zero-window probe aside).
+    pub max_edge: SeqNumber,
     /// Effective send MSS: min(peer's MSS, our MTU limit).
     pub mss: u16,
     /// The peer's window shift (Snd.Wind.Shift).

@@ -40,7 +40,8 @@ impl TcpStack {
             // Persist timer (RFC 9293 §3.8.6.1): probe the zero window,
             // backing off exponentially; never give up while the peer
             // answers.
-            let unsent = t.sndbuf.len() > t.hot.snd.nxt - t.hot.snd.una;
+            let fin_waits = t.has(TcbFlags::FIN_QUEUED) && !t.has(TcbFlags::FIN_SENT);
+            let unsent = t.sndbuf.len() > t.hot.snd.nxt - t.hot.snd.una || fin_waits;
             if t.hot.snd.wnd > 0 && unsent {
                 // A small window held back by SWS avoidance: send anyway.
                 t.hot.flags.set(TcbFlags::SWS_OVERRIDE);

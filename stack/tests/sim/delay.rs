@@ -10,11 +10,13 @@
 use std::cmp::Reverse;
 use std::collections::BinaryHeap;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 
 use mtcp_stack::nic::{DeviceInfo, Frame, FramePool, NicQueue, QueueCounters};
 use mtcp_stack::rand::Rng;
 use mtcp_stack::time::Duration;
+
+use crate::edge::EdgeCheck;
 
 /// State shared between a [`DelayQueue`] and the simulator.
 #[derive(Debug, Default)]
@@ -29,6 +31,9 @@ pub struct DelayShared {
     pub sniff_port: AtomicU64,
     /// A label for the sniffer's lines.
     pub label: AtomicU64,
+    /// The right-edge invariant, checked on every transmitted frame.
+    /// (One checker shared by every delay line of a simulation.)
+    pub edges: Arc<Mutex<EdgeCheck>>,
 }
 
 /// One line about a TCP frame, when it is one to or from `port`.
@@ -195,6 +200,13 @@ impl<Q: NicQueue> NicQueue for DelayQueue<Q> {
 
     fn tx_burst(&mut self, frames: &mut Vec<Frame>, pool: &mut FramePool) -> usize {
         let n = frames.len();
+        {
+            let now = self.now();
+            let mut edges = self.shared.edges.lock().unwrap();
+            for f in frames.iter() {
+                edges.on_tx(now, f.as_slice());
+            }
+        }
         let port = self.shared.sniff_port.load(Ordering::Relaxed);
         if port != 0 {
             let label = self.shared.label.load(Ordering::Relaxed);

@@ -6,7 +6,7 @@ use std::collections::HashMap;
 use std::fmt::Write as _;
 use std::net::SocketAddrV4;
 use std::sync::atomic::Ordering;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 
 use mtcp_stack::nic::faults::{FaultConfig, FaultyQueue};
 use mtcp_stack::nic::memory::{MemoryNic, MemoryNicConfig};
@@ -21,6 +21,7 @@ use mtcp_stack::time::{Duration, Instant};
 use mtcp_stack::wire::ipv4::{Ipv4Address, Ipv4Cidr};
 
 use crate::delay::{DelayQueue, DelayShared};
+use crate::edge::EdgeCheck;
 
 const IPS: [[u8; 4]; 2] = [[10, 0, 0, 1], [10, 0, 0, 2]];
 const PORT: u16 = 80;
@@ -49,6 +50,8 @@ pub struct Summary {
     pub refused: usize,
     /// Most chunks one stack held at the end of a tick.
     pub max_chunks: usize,
+    /// Data segments checked against the peer's largest right edge.
+    pub edge_checks: u64,
 }
 
 /// Knobs of a run beyond the seed.
@@ -365,6 +368,8 @@ struct Sim {
     verbose: bool,
     trace: Option<usize>,
     summary: Summary,
+    /// The right-edge invariant over every transmitted segment.
+    edges: Arc<Mutex<EdgeCheck>>,
 }
 
 impl Sim {
@@ -416,6 +421,14 @@ impl Sim {
         }
         s.push_str(&self.log);
         s
+    }
+
+    /// Fails the seed when a segment left beyond the peer's right edge.
+    fn check_edges(&self) -> Result<(), String> {
+        match &self.edges.lock().unwrap().violation {
+            Some(v) => Err(self.fail(format!("window overrun: {v}"))),
+            None => Ok(()),
+        }
     }
 
     /// Opens due connections and accepts new ones. Returns whether
@@ -864,6 +877,7 @@ pub fn run(seed: u64, opts: &Options) -> Result<Summary, String> {
     let mut stacks = Vec::new();
     let mut sides = Vec::new();
     let mut delays = Vec::new();
+    let edges = Arc::new(Mutex::new(EdgeCheck::default()));
     for (side, port) in [a, b].into_iter().enumerate() {
         for q in port.split() {
             let qi = q.info().queue as u64;
@@ -874,7 +888,10 @@ pub fn run(seed: u64, opts: &Options) -> Result<Summary, String> {
                     ..p.faults[side]
                 },
             );
-            let shared = Arc::new(DelayShared::default());
+            let shared = Arc::new(DelayShared {
+                edges: edges.clone(),
+                ..DelayShared::default()
+            });
             let dq = DelayQueue::new(
                 faulty,
                 shared.clone(),
@@ -916,6 +933,7 @@ pub fn run(seed: u64, opts: &Options) -> Result<Summary, String> {
         log,
         verbose: opts.verbose,
         trace: opts.trace,
+        edges,
     };
     let start = sim.now;
     let limit = start + VIRTUAL_LIMIT;
@@ -930,6 +948,7 @@ pub fn run(seed: u64, opts: &Options) -> Result<Summary, String> {
         let opened = sim.open().map_err(|e| sim.fail(e))?;
         let (progress, wake) = sim.apps().map_err(|e| sim.fail(e))?;
         let busy = sim.tick();
+        sim.check_edges()?;
         let next_start = sim
             .conns
             .iter()
@@ -963,6 +982,7 @@ pub fn run(seed: u64, opts: &Options) -> Result<Summary, String> {
             .map(|d| d.held.load(Ordering::Relaxed))
             .sum();
         let busy = sim.tick();
+        sim.check_edges()?;
         if sockets == 0 && held == 0 && !busy {
             break;
         }
@@ -996,6 +1016,8 @@ pub fn run(seed: u64, opts: &Options) -> Result<Summary, String> {
             )));
         }
     }
+    sim.check_edges()?;
+    sim.summary.edge_checks = sim.edges.lock().unwrap().checked;
     sim.summary.virtual_ms = (sim.now - start).as_millis() as u64;
     sim.summary.iters = iters;
     if opts.verbose {
