@@ -10,7 +10,9 @@ pub enum DropReason {
     NotForUsMac,
     /// The destination IPv4 address is not ours (nor a broadcast we accept).
     NotForUsIp,
-    /// An IPv4 fragment (not reassembled).
+    /// An inconsistent IPv4 fragment (a non-final one whose length is not
+    /// a multiple of 8, data past the datagram's end, two different ends):
+    /// its datagram is dropped.
     Fragment,
     /// A header or length field runs past the frame.
     Truncated,
@@ -27,11 +29,24 @@ pub enum DropReason {
     Unreachable,
     /// The frame sink had no buffer for an outgoing frame.
     NoTxBuffer,
+    /// A fragment overlapping one already held (RFC 5722 spirit): the
+    /// whole datagram is dropped.
+    FragmentOverlap,
+    /// No free reassembly context, or the reassembly byte cap reached.
+    ReassemblyFull,
+    /// A fragmented datagram over the size cap, or in too many fragments.
+    FragmentTooLarge,
+    /// A UDP datagram with no socket to take it (answered with ICMP port
+    /// unreachable, rate permitting).
+    NoUdpSocket,
+    /// An ICMP error that quotes no TCP segment of ours (too short a
+    /// quote, another protocol or source).
+    IcmpErrorNotOurs,
 }
 
 impl DropReason {
     /// Every reason, in counter order.
-    pub const ALL: [DropReason; 10] = [
+    pub const ALL: [DropReason; 15] = [
         DropReason::NotForUsMac,
         DropReason::NotForUsIp,
         DropReason::Fragment,
@@ -42,6 +57,11 @@ impl DropReason {
         DropReason::ArpQueueOverflow,
         DropReason::Unreachable,
         DropReason::NoTxBuffer,
+        DropReason::FragmentOverlap,
+        DropReason::ReassemblyFull,
+        DropReason::FragmentTooLarge,
+        DropReason::NoUdpSocket,
+        DropReason::IcmpErrorNotOurs,
     ];
 
     const fn index(self) -> usize {
@@ -56,6 +76,11 @@ impl DropReason {
             DropReason::ArpQueueOverflow => 7,
             DropReason::Unreachable => 8,
             DropReason::NoTxBuffer => 9,
+            DropReason::FragmentOverlap => 10,
+            DropReason::ReassemblyFull => 11,
+            DropReason::FragmentTooLarge => 12,
+            DropReason::NoUdpSocket => 13,
+            DropReason::IcmpErrorNotOurs => 14,
         }
     }
 
@@ -72,6 +97,11 @@ impl DropReason {
             DropReason::ArpQueueOverflow => "arp_queue_overflow",
             DropReason::Unreachable => "unreachable",
             DropReason::NoTxBuffer => "no_tx_buffer",
+            DropReason::FragmentOverlap => "fragment_overlap",
+            DropReason::ReassemblyFull => "reassembly_full",
+            DropReason::FragmentTooLarge => "fragment_too_large",
+            DropReason::NoUdpSocket => "no_udp_socket",
+            DropReason::IcmpErrorNotOurs => "icmp_error_not_ours",
         }
     }
 }
@@ -103,6 +133,20 @@ pub struct IfaceStats {
     pub arp_queued: u64,
     /// Queued packets sent after resolution.
     pub arp_flushed: u64,
+    /// ICMP errors sent (Destination Unreachable, Time Exceeded).
+    pub icmp_errors_sent: u64,
+    /// ICMP errors not sent: the token bucket was empty.
+    pub icmp_errors_rate_limited: u64,
+    /// ICMP errors about our TCP segments handed to the caller.
+    pub icmp_errors_received: u64,
+    /// IPv4 fragments received.
+    pub fragments_received: u64,
+    /// Datagrams reassembled from fragments.
+    pub reassembled: u64,
+    /// Incomplete datagrams given up after the reassembly timeout.
+    pub reassembly_timeouts: u64,
+    /// Fragments sent (datagrams over the MTU without DF).
+    pub fragments_sent: u64,
     drops: [u64; DropReason::ALL.len()],
 }
 
@@ -128,7 +172,9 @@ impl fmt::Display for IfaceStats {
         write!(
             f,
             "rx_frames={} tx_frames={} arp_requests_sent={} arp_replies_sent={} arp_learned={} \
-             icmp_echo_replies={} tcp_delivered={} arp_queued={} arp_flushed={}",
+             icmp_echo_replies={} tcp_delivered={} arp_queued={} arp_flushed={} \
+             icmp_errors_sent={} icmp_errors_rate_limited={} icmp_errors_received={} \
+             fragments_received={} reassembled={} reassembly_timeouts={} fragments_sent={}",
             self.rx_frames,
             self.tx_frames,
             self.arp_requests_sent,
@@ -137,7 +183,14 @@ impl fmt::Display for IfaceStats {
             self.icmp_echo_replies,
             self.tcp_delivered,
             self.arp_queued,
-            self.arp_flushed
+            self.arp_flushed,
+            self.icmp_errors_sent,
+            self.icmp_errors_rate_limited,
+            self.icmp_errors_received,
+            self.fragments_received,
+            self.reassembled,
+            self.reassembly_timeouts,
+            self.fragments_sent
         )?;
         for r in DropReason::ALL {
             let n = self.drops(r);
