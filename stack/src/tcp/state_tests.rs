@@ -2047,3 +2047,5 @@ mod machinery {
         assert_eq!(t.read_all(), b"u");
     }
 }
+
+mod icmp;
