@@ -62,7 +62,7 @@ mod established {
             for o in &out {
                 assert_eq!(o.seq, next, "contiguous from SND.UNA: {out:#?}");
                 assert!(o.payload.len() <= 660, "{o:?}");
-                next = next + o.payload.len();
+                next += o.payload.len();
             }
             send!(t, flags: ACK, seq: r(1), ack: next);
         }
