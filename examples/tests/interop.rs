@@ -1292,3 +1292,71 @@ fn tap_echo_peer_gso() {
 
 backend_tests!(tap, Backend::Tap);
 backend_tests!(xdp, Backend::Xdp);
+
+/// Issue 10, items 4–5, with the kernel as the peer: a 3000-byte ping sent
+/// without DF reaches the stack in fragments (reassembled there) and its
+/// reply leaves in fragments (reassembled by the kernel); a UDP datagram to
+/// the stack (no UDP sockets) is answered with ICMP port unreachable, which
+/// the kernel reports on a connected UDP socket as ECONNREFUSED.
+#[test]
+fn af_packet_fragments_and_icmp_errors() {
+    let test = "af_packet_fragments_and_icmp_errors";
+    let _g = serial();
+    let topo = match topology(Backend::AfPacket, 1, Offload::Off) {
+        Ok(t) => t,
+        Err(why) => return skip_env(test, &why),
+    };
+    assert!(
+        have("ping"),
+        "{test}: `ping` is missing: apt-get install -y iputils-ping (.ci/run installs it)"
+    );
+    let server = start_echo(test, &topo, &[]);
+    check_hello(topo.peer_ns, topo.stack(ECHO_PORT), test);
+    let ip = topo.stack_ip.to_string();
+    let out = sh(&[
+        "ip",
+        "netns",
+        "exec",
+        topo.peer_ns,
+        "ping",
+        "-c",
+        "3",
+        "-W",
+        "2",
+        "-i",
+        "0.2",
+        "-s",
+        "3000",
+        "-M",
+        "dont",
+        &ip,
+    ])
+    .unwrap_or_else(|e| panic!("{test}: large ping {ip}: {e}"));
+    let summary = out.lines().find(|l| l.contains("received")).unwrap_or("");
+    eprintln!("{test}: ping -s 3000: {summary}");
+    assert!(
+        summary.contains(" 0% packet loss"),
+        "{test}: fragmented pings lost: {out}"
+    );
+    let stack = topo.stack(CLOSED_PORT);
+    let refused = in_ns(topo.peer_ns, move || {
+        let s = std::net::UdpSocket::bind("0.0.0.0:0").expect("bind");
+        s.connect(stack).expect("connect");
+        s.set_read_timeout(Some(Duration::from_millis(500)))
+            .unwrap();
+        let mut buf = [0u8; 16];
+        for _ in 0..10 {
+            let _ = s.send(b"anyone there?");
+            match s.recv(&mut buf) {
+                Err(e) if e.kind() == ErrorKind::ConnectionRefused => return true,
+                _ => continue,
+            }
+        }
+        false
+    });
+    assert!(
+        refused,
+        "{test}: no ICMP port unreachable for UDP to {stack}"
+    );
+    server.finish();
+}
