@@ -1360,3 +1360,111 @@ fn af_packet_fragments_and_icmp_errors() {
     );
     server.finish();
 }
+
+/// A namespace `mtcp-far` (10.97.0.2) behind the peer namespace, which
+/// routes between it and the stack over a link whose MTU is 1000 on the
+/// peer's side. The far kernel advertises MSS 1460 (`advmss`) while its
+/// route keeps its own packets within 1000 bytes, so the stack's full-size
+/// segments (DF set) meet the small link, the peer kernel answers with
+/// ICMP Fragmentation Needed (MTU 1000), and only path MTU discovery
+/// (RFC 1191) lets the transfer finish. Removed again on drop.
+struct FarNamespace;
+
+const FAR_NS: &str = "mtcp-far";
+
+impl FarNamespace {
+    fn up(peer_ns: &str) -> Result<FarNamespace, String> {
+        sh(&["ip", "netns", "del", FAR_NS]).ok();
+        sh(&["ip", "netns", "add", FAR_NS])?;
+        let far = FarNamespace;
+        let steps: [&[&str]; 9] = [
+            &[
+                "ip", "-n", peer_ns, "link", "add", "mtcp-f1", "type", "veth", "peer", "name",
+                "mtcp-f0", "netns", FAR_NS,
+            ],
+            &[
+                "ip",
+                "-n",
+                peer_ns,
+                "addr",
+                "add",
+                "10.97.0.1/24",
+                "dev",
+                "mtcp-f1",
+            ],
+            &[
+                "ip", "-n", peer_ns, "link", "set", "mtcp-f1", "mtu", "1000", "up",
+            ],
+            &[
+                "ip",
+                "-n",
+                FAR_NS,
+                "addr",
+                "add",
+                "10.97.0.2/24",
+                "dev",
+                "mtcp-f0",
+            ],
+            &["ip", "-n", FAR_NS, "link", "set", "mtcp-f0", "up"],
+            &["ip", "-n", FAR_NS, "link", "set", "lo", "up"],
+            &[
+                "ip",
+                "-n",
+                FAR_NS,
+                "route",
+                "add",
+                "10.99.0.0/24",
+                "via",
+                "10.97.0.1",
+                "mtu",
+                "1000",
+                "advmss",
+                "1460",
+            ],
+            &[
+                "ip",
+                "netns",
+                "exec",
+                peer_ns,
+                "sysctl",
+                "-qw",
+                "net.ipv4.ip_forward=1",
+            ],
+            &[
+                "ip",
+                "netns",
+                "exec",
+                peer_ns,
+                "sysctl",
+                "-qw",
+                "net.ipv4.conf.all.rp_filter=0",
+            ],
+        ];
+        for s in steps {
+            sh(s)?;
+        }
+        Ok(far)
+    }
+}
+
+impl Drop for FarNamespace {
+    fn drop(&mut self) {
+        // The veth pair goes with the namespace.
+        sh(&["ip", "netns", "del", FAR_NS]).ok();
+    }
+}
+
+#[test]
+fn af_packet_path_mtu_discovery_through_a_router() {
+    let test = "af_packet_path_mtu_discovery_through_a_router";
+    let _g = serial();
+    let topo = match topology(Backend::AfPacket, 1, Offload::Off) {
+        Ok(t) => t,
+        Err(why) => return skip_env(test, &why),
+    };
+    let far = FarNamespace::up(topo.peer_ns).unwrap_or_else(|e| panic!("{test}: {e}"));
+    let server = start_echo(test, &topo, &[("MTCP_GATEWAY", topo.peer_ip.to_string())]);
+    check_bulk(FAR_NS, topo.stack(ECHO_PORT), 2 * MB, test);
+    server.finish();
+    drop(far);
+}
