@@ -135,19 +135,16 @@ pub enum IcmpErrorKind {
 }
 
 impl IcmpErrorKind {
-    /// Hard errors, as Linux's `icmp_err_convert`: they abort a connection
-    /// still opening (SYN-SENT, SYN-RECEIVED); every other error is soft
-    /// (RFC 1122 §4.2.3.9).
+    /// Hard errors, as Linux's `icmp_err_convert` marks them fatal
+    /// (protocol and port unreachable, codes 6–10 and 13–15): they abort a
+    /// connection in SYN-SENT; every other error is soft (RFC 1122
+    /// §4.2.3.9; codes 0, 1 and 5 MUST NOT abort, MUST-56).
     pub fn is_hard(self) -> bool {
         match self {
-            IcmpErrorKind::Unreachable { code } => {
-                matches!(
-                    code,
-                    unreachable::PROTOCOL | unreachable::PORT | 5
-                        ..=10 | unreachable::ADMIN_PROHIBITED
-                ) || code == 14
-                    || code == 15
-            }
+            IcmpErrorKind::Unreachable { code } => matches!(
+                code,
+                unreachable::PROTOCOL | unreachable::PORT | 6..=10 | 13..=15
+            ),
             _ => false,
         }
     }
@@ -263,6 +260,8 @@ mod tests {
         assert!(IcmpErrorKind::Unreachable { code: 13 }.is_hard());
         assert!(!IcmpErrorKind::Unreachable { code: 0 }.is_hard());
         assert!(!IcmpErrorKind::Unreachable { code: 1 }.is_hard());
+        assert!(!IcmpErrorKind::Unreachable { code: 5 }.is_hard());
+        assert!(IcmpErrorKind::Unreachable { code: 6 }.is_hard());
         assert!(!IcmpErrorKind::FragNeeded { mtu: 1000 }.is_hard());
         assert!(!IcmpErrorKind::TimeExceeded { code: 0 }.is_hard());
     }

@@ -15,8 +15,9 @@
 //!   without a congestion response: the loss was no congestion). New
 //!   connections to that peer start with the smaller MSS.
 //! * A hard error (port or protocol unreachable, administratively
-//!   prohibited, …) aborts a connection in SYN-SENT (port and protocol
-//!   unreachable give ECONNREFUSED, others EHOSTUNREACH), as Linux does.
+//!   prohibited, …; see [`IcmpErrorKind::is_hard`]) aborts a connection in
+//!   SYN-SENT (port and protocol unreachable give ECONNREFUSED, others
+//!   EHOSTUNREACH or ENETUNREACH), as Linux does.
 //! * Everything else is a soft error: remembered, reported instead of
 //!   "timed out" should the connection time out.
 
@@ -85,6 +86,8 @@ impl TcpStack {
             {
                 let e = match code {
                     unreachable::PORT | unreachable::PROTOCOL => TcpError::ConnectionRefused,
+                    // Network unknown, network administratively prohibited.
+                    6 | 9 => TcpError::NetworkUnreachable,
                     _ => TcpError::HostUnreachable,
                 };
                 self.stats.icmp_aborts += 1;

@@ -123,12 +123,12 @@ mod established {
     #[test]
     fn other_unreachables_are_soft_errors() {
         let mut t = in_flight();
-        for code in [0, 1, 3] {
+        for code in [0, 1, 5, 3] {
             let e = icmp(&t, IcmpErrorKind::Unreachable { code }, t.l(1));
             t.s.icmp_error(t.now, &e);
         }
         assert_eq!(t.state(), State::Established);
-        assert_eq!(t.s.stats().icmp_soft_errors, 3);
+        assert_eq!(t.s.stats().icmp_soft_errors, 4);
         assert_eq!(t.s.take_error(t.id).unwrap(), None);
         assert_eq!(
             t.s.tcbs.at(t.id.index()).soft_error,
