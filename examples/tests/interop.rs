@@ -1368,16 +1368,18 @@ fn af_packet_fragments_and_icmp_errors() {
 /// segments (DF set) meet the small link, the peer kernel answers with
 /// ICMP Fragmentation Needed (MTU 1000), and only path MTU discovery
 /// (RFC 1191) lets the transfer finish. Removed again on drop.
-struct FarNamespace;
+struct FarNamespace {
+    peer_ns: &'static str,
+}
 
 const FAR_NS: &str = "mtcp-far";
 
 impl FarNamespace {
-    fn up(peer_ns: &str) -> Result<FarNamespace, String> {
+    fn up(peer_ns: &'static str) -> Result<FarNamespace, String> {
         sh(&["ip", "netns", "del", FAR_NS]).ok();
         sh(&["ip", "netns", "add", FAR_NS])?;
-        let far = FarNamespace;
-        let steps: [&[&str]; 9] = [
+        let far = FarNamespace { peer_ns };
+        let steps: [&[&str]; 8] = [
             &[
                 "ip", "-n", peer_ns, "link", "add", "mtcp-f1", "type", "veth", "peer", "name",
                 "mtcp-f0", "netns", FAR_NS,
@@ -1426,18 +1428,10 @@ impl FarNamespace {
                 "netns",
                 "exec",
                 peer_ns,
-                "sysctl",
-                "-qw",
-                "net.ipv4.ip_forward=1",
-            ],
-            &[
-                "ip",
-                "netns",
-                "exec",
-                peer_ns,
-                "sysctl",
-                "-qw",
-                "net.ipv4.conf.all.rp_filter=0",
+                // The namespace's own /proc/sys/net: no `sysctl` needed.
+                "sh",
+                "-c",
+                "echo 1 > /proc/sys/net/ipv4/ip_forward",
             ],
         ];
         for s in steps {
@@ -1449,8 +1443,18 @@ impl FarNamespace {
 
 impl Drop for FarNamespace {
     fn drop(&mut self) {
-        // The veth pair goes with the namespace.
+        // The veth pair goes with the namespace; the peer stops routing.
         sh(&["ip", "netns", "del", FAR_NS]).ok();
+        sh(&[
+            "ip",
+            "netns",
+            "exec",
+            self.peer_ns,
+            "sh",
+            "-c",
+            "echo 0 > /proc/sys/net/ipv4/ip_forward",
+        ])
+        .ok();
     }
 }
 
