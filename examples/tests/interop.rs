@@ -12,6 +12,9 @@
 //! * `tap`: `tap` — netns `mtcp-tap` with a persistent TAP `mtcp-t0` whose
 //!   kernel side (10.98.0.1) is the peer; the stack is 10.98.0.2
 //!   (`TAP_QUEUES=2`: a multi-queue TAP for two cores).
+//! * `af_packet_path_mtu_discovery_through_a_router` adds netns `mtcp-far`
+//!   (10.97.0.2) behind `mtcp-peer`, which routes to it over a link with a
+//!   1000-byte MTU on its side (set up and removed by the test itself).
 //!
 //! Without root or `ip netns` every test prints a `SKIP` line and passes,
 //! unless `MTCP_REQUIRE_NETNS=1`, which makes it fail. The tests share the

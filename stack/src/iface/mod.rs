@@ -764,10 +764,11 @@ impl Interface {
         payload: &[u8],
         out: &mut S,
     ) -> bool {
-        let step = (self.config.mtu - ipv4::HEADER_LEN) & !7;
+        // Never below 8 bytes, whatever the configured MTU.
+        let step = (self.config.mtu.saturating_sub(ipv4::HEADER_LEN) & !7).max(8);
         let fill_ip = self.config.fill_tx_checksums;
         // At most 65535 / 8 fragments, whatever the MTU.
-        for (k, chunk) in payload.chunks(step.max(8)).enumerate() {
+        for (k, chunk) in payload.chunks(step).enumerate() {
             let offset = (k * step) as u16;
             let frag = Fragment {
                 offset,

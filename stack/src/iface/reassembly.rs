@@ -548,4 +548,37 @@ mod tests {
         );
         assert_eq!(r.in_use(), 0);
     }
+
+    proptest::proptest! {
+        /// Arbitrary fragments: no panic, the caps hold, a completed
+        /// datagram is exactly what was sent, and the timeout frees all.
+        #[test]
+        fn arbitrary_fragments_keep_the_bounds(
+            frags in proptest::collection::vec((0u8..4, 0u16..600, 0usize..200, proptest::bool::ANY), 1..60)
+        ) {
+            let cfg = ReassemblyConfig {
+                contexts: 3,
+                max_datagram: 4096,
+                max_bytes: 2048,
+                timeout: Duration::from_secs(30),
+            };
+            let mut r = Reassembler::new(cfg);
+            let d = data(5000);
+            for (ident, off8, len, more) in frags {
+                let offset = off8 * 8;
+                let start = usize::from(offset);
+                let payload = &d[start..start + len];
+                let res = r.push(Instant::ZERO, &ip(u16::from(ident)), frag(offset, more), payload);
+                if let Reassembled::Complete(h, bytes) = res {
+                    proptest::prop_assert_eq!(h.payload_len, bytes.len());
+                    proptest::prop_assert_eq!(bytes, &d[..bytes.len()]);
+                }
+                proptest::prop_assert!(r.bytes_held() <= cfg.max_bytes);
+                proptest::prop_assert!(r.in_use() <= cfg.contexts);
+            }
+            r.expire(Instant::from_secs(60), usize::MAX, |_| {});
+            proptest::prop_assert_eq!(r.in_use(), 0);
+            proptest::prop_assert_eq!(r.bytes_held(), 0);
+        }
+    }
 }
