@@ -11,9 +11,10 @@
 //! about our TCP segments ([`Received::IcmpError`], `icmp_error.rs`);
 //! everything else is handled here: ARP, ICMP echo, and ICMP Destination
 //! Unreachable for UDP (no UDP sockets: port unreachable) and for unknown
-//! protocols (protocol unreachable), rate limited. Outgoing IPv4 packets go through
-//! [`Interface::send_ipv4`], which resolves the next hop and either writes
-//! the frame at once or queues it until ARP answers.
+//! protocols (protocol unreachable), rate limited. Outgoing IPv4 packets go
+//! through [`Interface::send_ipv4`], which resolves the next hop and either
+//! writes the frame at once or queues it until ARP answers; datagrams
+//! without DF over the MTU (echo replies) leave in fragments.
 //!
 //! Frames are emitted at their natural length (an ARP reply is 42 bytes);
 //! padding to the 60-byte Ethernet minimum is the device's job.
@@ -452,12 +453,11 @@ impl Interface {
         };
         self.stats.reassembled += 1;
         if whole.protocol == IpProtocol::Tcp {
-            if whole.dst_addr != self.ipv4_addr() {
+            if !self.tcp_for_us(&whole) {
                 return self.drop_frame(DropReason::NotForUsIp);
             }
             // Delivered straight from the pool's slot, valid until the
             // next call.
-            self.stats.tcp_delivered += 1;
             return Received::Tcp {
                 ip: whole,
                 tcp_bytes: self.reassembly.last_complete(),
@@ -487,15 +487,24 @@ impl Interface {
     }
 
     fn dispatch_tcp<'a>(&mut self, ip: Ipv4Repr, payload: &'a [u8]) -> Received<'a> {
-        if ip.dst_addr != self.ipv4_addr() {
-            // TCP to a broadcast address has no connection to reach.
+        if !self.tcp_for_us(&ip) {
             return self.drop_frame(DropReason::NotForUsIp);
         }
-        self.stats.tcp_delivered += 1;
         Received::Tcp {
             ip,
             tcp_bytes: payload,
         }
+    }
+
+    /// True (and counted as delivered) when a TCP datagram is for our
+    /// unicast address: TCP to a broadcast address has no connection to
+    /// reach.
+    fn tcp_for_us(&mut self, ip: &Ipv4Repr) -> bool {
+        if ip.dst_addr != self.ipv4_addr() {
+            return false;
+        }
+        self.stats.tcp_delivered += 1;
+        true
     }
 
     /// Protocols handled inside the interface: ICMP, and the answers owed
@@ -510,7 +519,7 @@ impl Interface {
     ) -> Received<'a> {
         let unicast = ip.dst_addr == self.ipv4_addr();
         match ip.protocol {
-            IpProtocol::Icmp => self.receive_icmp(now, eth, &ip, payload, unicast, out),
+            IpProtocol::Icmp => self.receive_icmp(eth, &ip, payload, unicast, out),
             IpProtocol::Udp => {
                 // The UDP hook: no UDP socket takes this datagram (there
                 // are none yet), so RFC 1122 §3.2.2.1: port unreachable.
@@ -625,14 +634,12 @@ impl Interface {
 
     fn receive_icmp<'a, S: FrameSink>(
         &mut self,
-        now: Instant,
         eth: &EthernetRepr,
         ip: &Ipv4Repr,
         bytes: &[u8],
         unicast: bool,
         out: &mut S,
     ) -> Received<'a> {
-        let _ = now;
         let repr = match Icmpv4Packet::new_checked(bytes)
             .and_then(|p| Icmpv4Repr::parse(&p, self.config.verify_rx_checksums))
         {
