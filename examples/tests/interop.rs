@@ -12,6 +12,9 @@
 //! * `tap`: `tap` — netns `mtcp-tap` with a persistent TAP `mtcp-t0` whose
 //!   kernel side (10.98.0.1) is the peer; the stack is 10.98.0.2
 //!   (`TAP_QUEUES=2`: a multi-queue TAP for two cores).
+//! * `af_packet_path_mtu_discovery_through_a_router` adds netns `mtcp-far`
+//!   (10.97.0.2) behind `mtcp-peer`, which routes to it over a link with a
+//!   1000-byte MTU on its side (set up and removed by the test itself).
 //!
 //! Without root or `ip netns` every test prints a `SKIP` line and passes,
 //! unless `MTCP_REQUIRE_NETNS=1`, which makes it fail. The tests share the
@@ -1699,4 +1702,185 @@ fn data_after_close(test: &str, backend: Backend) {
 #[test]
 fn af_packet_data_after_close_resets() {
     data_after_close("af_packet_data_after_close_resets", Backend::AfPacket);
+}
+
+
+/// Issue 10, items 4–5, with the kernel as the peer: a 3000-byte ping sent
+/// without DF reaches the stack in fragments (reassembled there) and its
+/// reply leaves in fragments (reassembled by the kernel); a UDP datagram to
+/// the stack (no UDP sockets) is answered with ICMP port unreachable, which
+/// the kernel reports on a connected UDP socket as ECONNREFUSED.
+#[test]
+fn af_packet_fragments_and_icmp_errors() {
+    let test = "af_packet_fragments_and_icmp_errors";
+    let _g = serial();
+    let topo = match topology(Backend::AfPacket, 1, Offload::Off) {
+        Ok(t) => t,
+        Err(why) => return skip_env(test, &why),
+    };
+    assert!(
+        have("ping"),
+        "{test}: `ping` is missing: apt-get install -y iputils-ping (.ci/run installs it)"
+    );
+    let server = start_echo(test, &topo, &[]);
+    check_hello(topo.peer_ns, topo.stack(ECHO_PORT), test);
+    let ip = topo.stack_ip.to_string();
+    let out = sh(&[
+        "ip",
+        "netns",
+        "exec",
+        topo.peer_ns,
+        "ping",
+        "-c",
+        "3",
+        "-W",
+        "2",
+        "-i",
+        "0.2",
+        "-s",
+        "3000",
+        "-M",
+        "dont",
+        &ip,
+    ])
+    .unwrap_or_else(|e| panic!("{test}: large ping {ip}: {e}"));
+    let summary = out.lines().find(|l| l.contains("received")).unwrap_or("");
+    eprintln!("{test}: ping -s 3000: {summary}");
+    assert!(
+        summary.contains(" 0% packet loss"),
+        "{test}: fragmented pings lost: {out}"
+    );
+    let stack = topo.stack(CLOSED_PORT);
+    let refused = in_ns(topo.peer_ns, move || {
+        let s = std::net::UdpSocket::bind("0.0.0.0:0").expect("bind");
+        s.connect(stack).expect("connect");
+        s.set_read_timeout(Some(Duration::from_millis(500)))
+            .unwrap();
+        let mut buf = [0u8; 16];
+        for _ in 0..10 {
+            let _ = s.send(b"anyone there?");
+            match s.recv(&mut buf) {
+                Err(e) if e.kind() == ErrorKind::ConnectionRefused => return true,
+                _ => continue,
+            }
+        }
+        false
+    });
+    assert!(
+        refused,
+        "{test}: no ICMP port unreachable for UDP to {stack}"
+    );
+    server.finish();
+}
+
+/// A namespace `mtcp-far` (10.97.0.2) behind the peer namespace, which
+/// routes between it and the stack over a link whose MTU is 1000 on the
+/// peer's side. The far kernel advertises MSS 1460 (`advmss`) while its
+/// route keeps its own packets within 1000 bytes, so the stack's full-size
+/// segments (DF set) meet the small link, the peer kernel answers with
+/// ICMP Fragmentation Needed (MTU 1000), and only path MTU discovery
+/// (RFC 1191) lets the transfer finish. Removed again on drop.
+struct FarNamespace {
+    peer_ns: &'static str,
+}
+
+const FAR_NS: &str = "mtcp-far";
+
+impl FarNamespace {
+    fn up(peer_ns: &'static str) -> Result<FarNamespace, String> {
+        sh(&["ip", "netns", "del", FAR_NS]).ok();
+        sh(&["ip", "netns", "add", FAR_NS])?;
+        let far = FarNamespace { peer_ns };
+        let steps: [&[&str]; 8] = [
+            &[
+                "ip", "-n", peer_ns, "link", "add", "mtcp-f1", "type", "veth", "peer", "name",
+                "mtcp-f0", "netns", FAR_NS,
+            ],
+            &[
+                "ip",
+                "-n",
+                peer_ns,
+                "addr",
+                "add",
+                "10.97.0.1/24",
+                "dev",
+                "mtcp-f1",
+            ],
+            &[
+                "ip", "-n", peer_ns, "link", "set", "mtcp-f1", "mtu", "1000", "up",
+            ],
+            &[
+                "ip",
+                "-n",
+                FAR_NS,
+                "addr",
+                "add",
+                "10.97.0.2/24",
+                "dev",
+                "mtcp-f0",
+            ],
+            &["ip", "-n", FAR_NS, "link", "set", "mtcp-f0", "up"],
+            &["ip", "-n", FAR_NS, "link", "set", "lo", "up"],
+            &[
+                "ip",
+                "-n",
+                FAR_NS,
+                "route",
+                "add",
+                "10.99.0.0/24",
+                "via",
+                "10.97.0.1",
+                "mtu",
+                "1000",
+                "advmss",
+                "1460",
+            ],
+            &[
+                "ip",
+                "netns",
+                "exec",
+                peer_ns,
+                // The namespace's own /proc/sys/net: no `sysctl` needed.
+                "sh",
+                "-c",
+                "echo 1 > /proc/sys/net/ipv4/ip_forward",
+            ],
+        ];
+        for s in steps {
+            sh(s)?;
+        }
+        Ok(far)
+    }
+}
+
+impl Drop for FarNamespace {
+    fn drop(&mut self) {
+        // The veth pair goes with the namespace; the peer stops routing.
+        sh(&["ip", "netns", "del", FAR_NS]).ok();
+        sh(&[
+            "ip",
+            "netns",
+            "exec",
+            self.peer_ns,
+            "sh",
+            "-c",
+            "echo 0 > /proc/sys/net/ipv4/ip_forward",
+        ])
+        .ok();
+    }
+}
+
+#[test]
+fn af_packet_path_mtu_discovery_through_a_router() {
+    let test = "af_packet_path_mtu_discovery_through_a_router";
+    let _g = serial();
+    let topo = match topology(Backend::AfPacket, 1, Offload::Off) {
+        Ok(t) => t,
+        Err(why) => return skip_env(test, &why),
+    };
+    let far = FarNamespace::up(topo.peer_ns).unwrap_or_else(|e| panic!("{test}: {e}"));
+    let server = start_echo(test, &topo, &[("MTCP_GATEWAY", topo.peer_ip.to_string())]);
+    check_bulk(FAR_NS, topo.stack(ECHO_PORT), 2 * MB, test);
+    server.finish();
+    drop(far);
 }

@@ -142,7 +142,10 @@ fn map_iface_drop(r: iface::DropReason) -> DropReason {
     use iface::DropReason as I;
     match r {
         I::NotForUsMac | I::NotForUsIp => DropReason::NotForUs,
-        I::Fragment => DropReason::Fragment,
+        I::Fragment | I::FragmentOverlap | I::FragmentTooLarge => DropReason::Fragment,
+        I::ReassemblyFull => DropReason::ReassemblyFull,
+        I::NoUdpSocket => DropReason::NoSocket,
+        I::IcmpErrorNotOurs => DropReason::Unsupported,
         I::Truncated => DropReason::Truncated,
         I::BadChecksum => DropReason::BadChecksum,
         I::Malformed => DropReason::Malformed,
@@ -328,6 +331,7 @@ impl Stack {
                     Err(e) => self.stats.record_drop(map_wire_error(e)),
                 }
             }
+            Received::IcmpError(err) => self.tcp.icmp_error(now, &err),
             Received::Nothing => {}
             Received::Dropped(reason) => self.stats.record_drop(map_iface_drop(reason)),
         }

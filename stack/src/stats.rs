@@ -20,7 +20,8 @@ pub enum DropReason {
     Unsupported,
     /// Addressed to another host (MAC or IP).
     NotForUs,
-    /// An IPv4 fragment (reassembly is not supported).
+    /// An IPv4 fragment dropped by reassembly (inconsistent, overlapping,
+    /// too large; the interface's counters say which).
     Fragment,
     /// Waiting for ARP resolution with the per-neighbour queue full.
     ArpQueueFull,
@@ -36,7 +37,7 @@ pub enum DropReason {
     OutOfWindow,
     /// The listen backlog or SYN queue was full.
     BacklogFull,
-    /// The out-of-order reassembly queue was full.
+    /// The TCP out-of-order queue, or the IPv4 reassembly pool, was full.
     ReassemblyFull,
     /// An outgoing packet larger than the MTU (a bug above the interface:
     /// counted, never sent).

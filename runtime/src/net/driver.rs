@@ -160,6 +160,8 @@ pub(crate) fn to_io(e: TcpError) -> io::Error {
         TcpError::NotConnected | TcpError::InvalidSocket => io::ErrorKind::NotConnected,
         TcpError::InvalidInput => io::ErrorKind::InvalidInput,
         TcpError::NoResources => io::ErrorKind::OutOfMemory,
+        TcpError::HostUnreachable => io::ErrorKind::HostUnreachable,
+        TcpError::NetworkUnreachable => io::ErrorKind::NetworkUnreachable,
     };
     io::Error::new(kind, e)
 }
@@ -180,6 +182,8 @@ mod tests {
             (TcpError::BrokenPipe, K::BrokenPipe),
             (TcpError::NotConnected, K::NotConnected),
             (TcpError::InvalidInput, K::InvalidInput),
+            (TcpError::HostUnreachable, K::HostUnreachable),
+            (TcpError::NetworkUnreachable, K::NetworkUnreachable),
         ];
         for (e, k) in cases {
             assert_eq!(to_io(e).kind(), k, "{e}");

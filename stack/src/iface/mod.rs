@@ -1,21 +1,34 @@
-//! The network interface layer: Ethernet in and out, ARP, IPv4 and ICMP echo.
+//! The network interface layer: Ethernet in and out, ARP, IPv4 (with
+//! fragment reassembly and, for datagrams without DF, fragmentation) and
+//! ICMP (echo, and errors both ways).
 //!
 //! [`Interface`] is sans-IO and deterministic: it reads frames from byte
 //! slices handed to [`Interface::receive`], writes frames through a
-//! caller-supplied [`FrameSink`], and takes `now` in every call. TCP
-//! segments addressed to us are returned to the caller
-//! ([`Received::Tcp`]), who parses them; everything else (ARP, ICMP echo)
-//! is handled here. Outgoing IPv4 packets go through
-//! [`Interface::send_ipv4`], which resolves the next hop and either writes
-//! the frame at once or queues it until ARP answers.
+//! caller-supplied [`FrameSink`], and takes `now` in every call. Whole
+//! datagrams (reassembled when they came in fragments, `reassembly.rs`) go
+//! to one protocol dispatch: TCP segments addressed to us are returned to
+//! the caller ([`Received::Tcp`]), who parses them, and so are ICMP errors
+//! about our TCP segments ([`Received::IcmpError`], `icmp_error.rs`);
+//! everything else is handled here: ARP, ICMP echo, and ICMP Destination
+//! Unreachable for UDP (no UDP sockets: port unreachable) and for unknown
+//! protocols (protocol unreachable), rate limited. Outgoing IPv4 packets go
+//! through [`Interface::send_ipv4`], which resolves the next hop and either
+//! writes the frame at once or queues it until ARP answers; datagrams
+//! without DF over the MTU (echo replies) leave in fragments.
 //!
 //! Frames are emitted at their natural length (an ARP reply is 42 bytes);
 //! padding to the 60-byte Ethernet minimum is the device's job.
 
 mod arp_cache;
+pub mod icmp_error;
+pub mod pmtu;
+pub mod reassembly;
 mod stats;
 
 pub use arp_cache::{ArpCache, ArpConfig, Enqueued, PollAction, QueueError, WAYS};
+pub use icmp_error::{IcmpErrorKind, RateLimit, TcpIcmpError};
+pub use pmtu::{PmtuCache, PmtuConfig};
+pub use reassembly::{Reassembled, Reassembler, ReassemblyConfig, ReassemblyDrop};
 pub use stats::{DropReason, IfaceStats};
 
 use core::fmt;
@@ -23,8 +36,8 @@ use core::fmt;
 use crate::time::Instant;
 use crate::wire::arp::{ArpOperation, ArpPacket, ArpRepr};
 use crate::wire::ethernet::{self, EtherType, EthernetAddress, EthernetFrame, EthernetRepr};
-use crate::wire::icmp::{Icmpv4Packet, Icmpv4Repr};
-use crate::wire::ipv4::{self, IpProtocol, Ipv4Address, Ipv4Cidr, Ipv4Packet, Ipv4Repr};
+use crate::wire::icmp::{self, time_exceeded, unreachable, Icmpv4Packet, Icmpv4Repr};
+use crate::wire::ipv4::{self, Fragment, IpProtocol, Ipv4Address, Ipv4Cidr, Ipv4Packet, Ipv4Repr};
 use crate::wire::Error;
 
 /// Where the interface writes outgoing frames (a TX ring, a test vector).
@@ -55,11 +68,20 @@ pub struct InterfaceConfig {
     pub fill_tx_checksums: bool,
     /// ARP cache sizes and timers.
     pub arp: ArpConfig,
+    /// IPv4 reassembly pool sizes and timeout.
+    pub reassembly: ReassemblyConfig,
+    /// ICMP errors sent per second (token bucket rate, RFC 1812 §4.3.2.8;
+    /// Linux's `icmp_msgs_per_sec` is 1000).
+    pub icmp_error_rate: u32,
+    /// ICMP errors sent back to back (token bucket depth; Linux's
+    /// `icmp_msgs_burst` is 50).
+    pub icmp_error_burst: u32,
 }
 
 impl InterfaceConfig {
     /// A configuration with defaults: MTU 1500, TTL 64, software checksums,
-    /// default ARP settings.
+    /// default ARP and reassembly settings, 1000 ICMP errors a second in
+    /// bursts of 50.
     pub fn new(mac: EthernetAddress, cidr: Ipv4Cidr, gateway: Option<Ipv4Address>) -> Self {
         InterfaceConfig {
             mac,
@@ -70,6 +92,9 @@ impl InterfaceConfig {
             verify_rx_checksums: true,
             fill_tx_checksums: true,
             arp: ArpConfig::default(),
+            reassembly: ReassemblyConfig::default(),
+            icmp_error_rate: 1000,
+            icmp_error_burst: 50,
         }
     }
 }
@@ -78,13 +103,17 @@ impl InterfaceConfig {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Received<'a> {
     /// A TCP segment for us: the IPv4 header and the segment bytes (exactly
-    /// the IP payload). The caller parses it with the addresses in `ip`.
+    /// the IP payload, reassembled when it came in fragments). The caller
+    /// parses it with the addresses in `ip`.
     Tcp {
         /// The IPv4 header.
         ip: Ipv4Repr,
         /// The TCP segment.
         tcp_bytes: &'a [u8],
     },
+    /// An ICMP error about a TCP segment we sent, for the TCP engine
+    /// (which checks it against the connection, RFC 5927).
+    IcmpError(TcpIcmpError),
     /// Consumed here (ARP, ICMP echo), nothing for the caller.
     Nothing,
     /// Dropped and counted.
@@ -126,13 +155,48 @@ pub enum Sent {
     Queued,
 }
 
-/// One Ethernet interface with ARP, IPv4 and ICMP echo. See the module docs.
+/// The ICMP errors the interface originates.
+#[derive(Debug, Clone, Copy)]
+enum IcmpMsg {
+    /// Destination Unreachable with this code.
+    Unreachable(u8),
+    /// Time Exceeded, fragment reassembly time exceeded.
+    ReassemblyTimeout,
+}
+
+impl IcmpMsg {
+    fn type_code(self) -> (u8, u8, u16) {
+        match self {
+            IcmpMsg::Unreachable(code) => (3, code, 0),
+            IcmpMsg::ReassemblyTimeout => (11, time_exceeded::REASSEMBLY, 0),
+        }
+    }
+
+    /// How the quoted header's flags read: the first fragment of a
+    /// datagram never completed, or a whole datagram.
+    fn quoted_fragment(self) -> Fragment {
+        match self {
+            IcmpMsg::Unreachable(_) => Fragment::WHOLE,
+            IcmpMsg::ReassemblyTimeout => Fragment {
+                offset: 0,
+                more: true,
+            },
+        }
+    }
+}
+
+/// One Ethernet interface with ARP, IPv4 and ICMP. See the module docs.
 #[derive(Debug)]
 pub struct Interface {
     config: InterfaceConfig,
     arp: ArpCache,
     stats: IfaceStats,
     next_ident: u16,
+    reassembly: Reassembler,
+    icmp_limit: RateLimit,
+    /// A whole datagram built before it is cut into fragments (an echo
+    /// reply over the MTU); allocated once.
+    scratch: Box<[u8]>,
 }
 
 const IP_OFFSET: usize = ethernet::HEADER_LEN;
@@ -153,6 +217,9 @@ impl Interface {
     pub fn new(config: InterfaceConfig) -> Interface {
         Interface {
             arp: ArpCache::new(config.arp),
+            reassembly: Reassembler::new(config.reassembly),
+            icmp_limit: RateLimit::new(config.icmp_error_rate, config.icmp_error_burst),
+            scratch: vec![0u8; usize::from(u16::MAX)].into_boxed_slice(),
             config,
             stats: IfaceStats::default(),
             next_ident: 1,
@@ -184,16 +251,24 @@ impl Interface {
         &mut self.arp
     }
 
+    /// The reassembly pool.
+    pub fn reassembly(&self) -> &Reassembler {
+        &self.reassembly
+    }
+
     fn drop_frame<'a>(&mut self, reason: DropReason) -> Received<'a> {
         self.stats.count_drop(reason);
         Received::Dropped(reason)
     }
 
     /// Handles one received frame. ARP and ICMP echo are answered through
-    /// `out`; a TCP segment for us is returned; anything else is dropped
-    /// and counted. Never panics, whatever the bytes.
+    /// `out`; a TCP segment for us (or an ICMP error about one of ours) is
+    /// returned; a fragment is kept until its datagram is whole; anything
+    /// else is dropped and counted (with an ICMP error where RFC 1122 asks
+    /// for one). The returned bytes borrow the frame or, for a reassembled
+    /// datagram, the interface. Never panics, whatever the bytes.
     pub fn receive<'a, S: FrameSink>(
-        &mut self,
+        &'a mut self,
         now: Instant,
         frame: &'a [u8],
         out: &mut S,
@@ -217,7 +292,7 @@ impl Interface {
         let payload = &frame[eth_frame.header_len()..];
         match eth.ethertype {
             EtherType::Arp => self.receive_arp(now, payload, out),
-            EtherType::Ipv4 => self.receive_ipv4(&eth, payload, out),
+            EtherType::Ipv4 => self.receive_ipv4(now, &eth, payload, out),
             _ => self.drop_frame(DropReason::UnsupportedProtocol),
         }
     }
@@ -351,7 +426,8 @@ impl Interface {
     }
 
     fn receive_ipv4<'a, S: FrameSink>(
-        &mut self,
+        &'a mut self,
+        now: Instant,
         eth: &EthernetRepr,
         bytes: &'a [u8],
         out: &mut S,
@@ -360,9 +436,8 @@ impl Interface {
             Ok(p) => p,
             Err(e) => return self.drop_frame(map_error(e)),
         };
-        let ip = match Ipv4Repr::parse(&packet, self.config.verify_rx_checksums) {
+        let (ip, frag) = match Ipv4Repr::parse_fragment(&packet, self.config.verify_rx_checksums) {
             Ok(r) => r,
-            Err(Error::Unsupported) => return self.drop_frame(DropReason::Fragment),
             Err(e) => return self.drop_frame(map_error(e)),
         };
         if !self.accepts(ip.dst_addr) {
@@ -371,19 +446,201 @@ impl Interface {
         if self.is_martian(ip.src_addr) {
             return self.drop_frame(DropReason::Martian);
         }
+        if !frag.is_fragment() {
+            return self.dispatch(now, eth, ip, packet.payload(), out);
+        }
+        // RFC 1122 §3.3.2: reassemble; only a whole datagram goes on.
+        self.stats.fragments_received += 1;
+        let whole = match self.reassembly.push(now, &ip, frag, packet.payload()) {
+            Reassembled::Held => return Received::Nothing,
+            Reassembled::Dropped(why) => {
+                return self.drop_frame(match why {
+                    ReassemblyDrop::Overlap => DropReason::FragmentOverlap,
+                    ReassemblyDrop::PoolFull => DropReason::ReassemblyFull,
+                    ReassemblyDrop::TooLarge => DropReason::FragmentTooLarge,
+                    ReassemblyDrop::Malformed => DropReason::Fragment,
+                });
+            }
+            Reassembled::Complete(whole, _) => whole,
+        };
+        self.stats.reassembled += 1;
+        if whole.protocol == IpProtocol::Tcp {
+            if !self.tcp_for_us(&whole) {
+                return self.drop_frame(DropReason::NotForUsIp);
+            }
+            // Delivered straight from the pool's slot, valid until the
+            // next call.
+            return Received::Tcp {
+                ip: whole,
+                tcp_bytes: self.reassembly.last_complete(),
+            };
+        }
+        // Anything else is answered here, with the pool's bytes lent out
+        // for the call (no copy, no allocation).
+        let arena = self.reassembly.take_arena();
+        let r = self.dispatch_local(now, eth, whole, self.reassembly.slice(&arena), out);
+        self.reassembly.put_arena(arena);
+        r
+    }
+
+    /// The protocol dispatch of a whole datagram for us.
+    fn dispatch<'a, S: FrameSink>(
+        &mut self,
+        now: Instant,
+        eth: &EthernetRepr,
+        ip: Ipv4Repr,
+        payload: &'a [u8],
+        out: &mut S,
+    ) -> Received<'a> {
+        if ip.protocol == IpProtocol::Tcp {
+            return self.dispatch_tcp(ip, payload);
+        }
+        self.dispatch_local(now, eth, ip, payload, out)
+    }
+
+    fn dispatch_tcp<'a>(&mut self, ip: Ipv4Repr, payload: &'a [u8]) -> Received<'a> {
+        if !self.tcp_for_us(&ip) {
+            return self.drop_frame(DropReason::NotForUsIp);
+        }
+        Received::Tcp {
+            ip,
+            tcp_bytes: payload,
+        }
+    }
+
+    /// True (and counted as delivered) when a TCP datagram is for our
+    /// unicast address: TCP to a broadcast address has no connection to
+    /// reach.
+    fn tcp_for_us(&mut self, ip: &Ipv4Repr) -> bool {
+        if ip.dst_addr != self.ipv4_addr() {
+            return false;
+        }
+        self.stats.tcp_delivered += 1;
+        true
+    }
+
+    /// Protocols handled inside the interface: ICMP, and the answers owed
+    /// for UDP and unknown protocols.
+    fn dispatch_local<'a, S: FrameSink>(
+        &mut self,
+        now: Instant,
+        eth: &EthernetRepr,
+        ip: Ipv4Repr,
+        payload: &[u8],
+        out: &mut S,
+    ) -> Received<'a> {
         let unicast = ip.dst_addr == self.ipv4_addr();
         match ip.protocol {
-            IpProtocol::Tcp if unicast => {
-                self.stats.tcp_delivered += 1;
-                Received::Tcp {
-                    ip,
-                    tcp_bytes: packet.payload(),
-                }
+            IpProtocol::Icmp => self.receive_icmp(eth, &ip, payload, unicast, out),
+            IpProtocol::Udp => {
+                // The UDP hook: no UDP socket takes this datagram (there
+                // are none yet), so RFC 1122 §3.2.2.1: port unreachable.
+                self.send_unreachable(now, eth, &ip, payload, unreachable::PORT, out);
+                self.drop_frame(DropReason::NoUdpSocket)
             }
-            // TCP to a broadcast address has no connection to reach.
             IpProtocol::Tcp => self.drop_frame(DropReason::NotForUsIp),
-            IpProtocol::Icmp => self.receive_icmp(eth, &ip, packet.payload(), unicast, out),
-            _ => self.drop_frame(DropReason::UnsupportedProtocol),
+            IpProtocol::Unknown(_) => {
+                self.send_unreachable(now, eth, &ip, payload, unreachable::PROTOCOL, out);
+                self.drop_frame(DropReason::UnsupportedProtocol)
+            }
+        }
+    }
+
+    /// Destination Unreachable about a datagram received on `eth`, when
+    /// RFC 1122 §3.2.2 allows it and the token bucket has a token.
+    fn send_unreachable<S: FrameSink>(
+        &mut self,
+        now: Instant,
+        eth: &EthernetRepr,
+        ip: &Ipv4Repr,
+        payload: &[u8],
+        code: u8,
+        out: &mut S,
+    ) {
+        let dst_broadcast =
+            ip.dst_addr.is_broadcast() || ip.dst_addr == self.config.cidr.broadcast();
+        // A reassembled datagram counts as its first fragment.
+        if !icmp_error::may_answer(
+            ip.src_addr,
+            ip.dst_addr,
+            dst_broadcast,
+            eth.dst_addr.is_broadcast(),
+            ip.protocol,
+            payload,
+            0,
+        ) {
+            return;
+        }
+        let msg = IcmpMsg::Unreachable(code);
+        self.send_icmp_error(now, eth.src_addr, ip, payload, msg, out);
+    }
+
+    /// Writes an ICMP error quoting `ip` (header rebuilt, options dropped)
+    /// and as much of `payload` as keeps it within 576 bytes, to the MAC it
+    /// came from.
+    fn send_icmp_error<S: FrameSink>(
+        &mut self,
+        now: Instant,
+        dst_mac: EthernetAddress,
+        ip: &Ipv4Repr,
+        payload: &[u8],
+        msg: IcmpMsg,
+        out: &mut S,
+    ) {
+        if !self.icmp_limit.allow(now) {
+            self.stats.icmp_errors_rate_limited += 1;
+            return;
+        }
+        let data = &payload[..payload.len().min(icmp_error::MAX_QUOTE - ipv4::HEADER_LEN)];
+        let quote_len = ipv4::HEADER_LEN + data.len();
+        let icmp_len = icmp::HEADER_LEN + quote_len;
+        let reply_ip = Ipv4Repr {
+            src_addr: self.ipv4_addr(),
+            dst_addr: ip.src_addr,
+            protocol: IpProtocol::Icmp,
+            payload_len: icmp_len,
+            ttl: self.config.ttl,
+            ident: self.take_ident(),
+            dont_frag: false,
+            dscp_ecn: 0,
+        };
+        let reply_eth = EthernetRepr {
+            src_addr: self.config.mac,
+            dst_addr: dst_mac,
+            ethertype: EtherType::Ipv4,
+            vlan: None,
+        };
+        // The quoted header: as the datagram arrived (its whole length).
+        let quoted_ip = *ip;
+        let fill_ip = self.config.fill_tx_checksums;
+        let sent = out.with_frame(IP_OFFSET + reply_ip.buffer_len(), |buf| {
+            let mut f = EthernetFrame::new_unchecked(buf);
+            reply_eth.emit(&mut f);
+            let mut p = Ipv4Packet::new_unchecked(f.payload_mut());
+            reply_ip.emit(&mut p, fill_ip);
+            let m = p.payload_mut();
+            // Quote first, then the ICMP header over it and the checksum.
+            {
+                let q = &mut m[icmp::HEADER_LEN..];
+                let mut qp = Ipv4Packet::new_unchecked(&mut q[..ipv4::HEADER_LEN]);
+                // `emit` writes Total Length from payload_len: the length
+                // of the datagram quoted, not of the quote.
+                quoted_ip.emit_fragment(&mut qp, msg.quoted_fragment(), true);
+                q[ipv4::HEADER_LEN..].copy_from_slice(data);
+            }
+            let mut icmp_p = Icmpv4Packet::new_unchecked(m);
+            let (ty, code, mtu) = msg.type_code();
+            icmp_p.set_msg_type(ty);
+            icmp_p.set_msg_code(code);
+            icmp_p.clear_unused();
+            icmp_p.set_next_hop_mtu(mtu);
+            icmp_p.fill_checksum();
+        });
+        if sent {
+            self.stats.tx_frames += 1;
+            self.stats.icmp_errors_sent += 1;
+        } else {
+            self.stats.count_drop(DropReason::NoTxBuffer);
         }
     }
 
@@ -430,26 +687,131 @@ impl Interface {
                     ethertype: EtherType::Ipv4,
                     vlan: None,
                 };
-                let fill_ip = self.config.fill_tx_checksums;
-                let sent = out.with_frame(IP_OFFSET + reply_ip.buffer_len(), |buf| {
-                    let mut f = EthernetFrame::new_unchecked(buf);
-                    reply_eth.emit(&mut f);
-                    let mut p = Ipv4Packet::new_unchecked(f.payload_mut());
-                    reply_ip.emit(&mut p, fill_ip);
-                    // The ICMP checksum is always computed: devices offload
-                    // TCP/UDP checksums, not ICMP.
-                    reply.emit(&mut Icmpv4Packet::new_unchecked(p.payload_mut()), true);
-                });
-                if sent {
-                    self.stats.tx_frames += 1;
-                    self.stats.icmp_echo_replies += 1;
+                let sent = if reply_ip.buffer_len() > self.config.mtu {
+                    // The request came in fragments: so does the reply
+                    // (RFC 791 §3.2, no DF on an echo reply).
+                    let mut scratch = core::mem::take(&mut self.scratch);
+                    let msg = &mut scratch[..reply.buffer_len()];
+                    reply.emit(&mut Icmpv4Packet::new_unchecked(&mut *msg), true);
+                    let sent = self.send_fragmented(&reply_eth, &reply_ip, msg, out);
+                    self.scratch = scratch;
+                    sent
                 } else {
-                    self.stats.count_drop(DropReason::NoTxBuffer);
+                    let fill_ip = self.config.fill_tx_checksums;
+                    let sent = out.with_frame(IP_OFFSET + reply_ip.buffer_len(), |buf| {
+                        let mut f = EthernetFrame::new_unchecked(buf);
+                        reply_eth.emit(&mut f);
+                        let mut p = Ipv4Packet::new_unchecked(f.payload_mut());
+                        reply_ip.emit(&mut p, fill_ip);
+                        // The ICMP checksum is always computed: devices
+                        // offload TCP/UDP checksums, not ICMP.
+                        reply.emit(&mut Icmpv4Packet::new_unchecked(p.payload_mut()), true);
+                    });
+                    if sent {
+                        self.stats.tx_frames += 1;
+                    } else {
+                        self.stats.count_drop(DropReason::NoTxBuffer);
+                    }
+                    sent
+                };
+                if sent {
+                    self.stats.icmp_echo_replies += 1;
                 }
                 Received::Nothing
             }
             Icmpv4Repr::EchoReply { .. } => Received::Nothing,
+            // RFC 1122 §3.2.2: an error about a broadcast is none of ours.
+            Icmpv4Repr::DstUnreachable { .. } | Icmpv4Repr::TimeExceeded { .. } if !unicast => {
+                self.drop_frame(DropReason::IcmpErrorNotOurs)
+            }
+            Icmpv4Repr::DstUnreachable {
+                code,
+                next_hop_mtu,
+                quoted,
+            } => {
+                let Some(q) = icmp_error::quoted_tcp(quoted, self.ipv4_addr()) else {
+                    return self.drop_frame(DropReason::IcmpErrorNotOurs);
+                };
+                let kind = if code == unreachable::FRAG_NEEDED {
+                    IcmpErrorKind::FragNeeded {
+                        mtu: pmtu::guess_mtu(next_hop_mtu, q.4),
+                    }
+                } else {
+                    IcmpErrorKind::Unreachable { code }
+                };
+                self.icmp_error_for_tcp(kind, q)
+            }
+            Icmpv4Repr::TimeExceeded { code, quoted } => {
+                let Some(q) = icmp_error::quoted_tcp(quoted, self.ipv4_addr()) else {
+                    return self.drop_frame(DropReason::IcmpErrorNotOurs);
+                };
+                self.icmp_error_for_tcp(IcmpErrorKind::TimeExceeded { code }, q)
+            }
         }
+    }
+
+    fn icmp_error_for_tcp<'a>(
+        &mut self,
+        kind: IcmpErrorKind,
+        (remote, local_port, remote_port, seq, sent_len): (
+            Ipv4Address,
+            u16,
+            u16,
+            crate::wire::SeqNumber,
+            u16,
+        ),
+    ) -> Received<'a> {
+        self.stats.icmp_errors_received += 1;
+        Received::IcmpError(TcpIcmpError {
+            kind,
+            local: self.ipv4_addr(),
+            remote,
+            local_port,
+            remote_port,
+            seq,
+            sent_len,
+        })
+    }
+
+    /// Sends the datagram `ip` (without DF) with `payload` in as many
+    /// fragments as the MTU needs (RFC 791 §3.2: every fragment but the
+    /// last carries a multiple of 8 bytes). True when every fragment went.
+    fn send_fragmented<S: FrameSink>(
+        &mut self,
+        eth: &EthernetRepr,
+        ip: &Ipv4Repr,
+        payload: &[u8],
+        out: &mut S,
+    ) -> bool {
+        // Never below 8 bytes, whatever the configured MTU.
+        let step = (self.config.mtu.saturating_sub(ipv4::HEADER_LEN) & !7).max(8);
+        let fill_ip = self.config.fill_tx_checksums;
+        // At most 65535 / 8 fragments, whatever the MTU.
+        for (k, chunk) in payload.chunks(step).enumerate() {
+            let offset = (k * step) as u16;
+            let frag = Fragment {
+                offset,
+                more: usize::from(offset) + chunk.len() < payload.len(),
+            };
+            let piece = Ipv4Repr {
+                payload_len: chunk.len(),
+                ..*ip
+            };
+            let sent = out.with_frame(IP_OFFSET + piece.buffer_len(), |buf| {
+                let mut f = EthernetFrame::new_unchecked(buf);
+                eth.emit(&mut f);
+                let mut p = Ipv4Packet::new_unchecked(f.payload_mut());
+                piece.emit_fragment(&mut p, frag, fill_ip);
+                p.payload_mut().copy_from_slice(chunk);
+            });
+            if !sent {
+                self.stats.count_drop(DropReason::NoTxBuffer);
+                return false;
+            }
+            self.stats.tx_frames += 1;
+            self.stats.fragments_sent += 1;
+        }
+        true
     }
 
     fn take_ident(&mut self) -> u16 {
@@ -572,6 +934,7 @@ impl Interface {
     /// `max_tries`. Expired cache entries need no work: a lookup ignores
     /// them and an insert reuses their place.
     pub fn poll<S: FrameSink>(&mut self, now: Instant, out: &mut S) {
+        self.expire_fragments(now, out);
         // Each pending resolution yields at most one action per pass (the
         // bound holds even with a zero retry interval).
         for _ in 0..self.arp.config().max_pending {
@@ -587,9 +950,59 @@ impl Interface {
         }
     }
 
+    /// Gives up datagrams whose reassembly timed out; for those whose
+    /// first fragment came, ICMP Time Exceeded (RFC 792 code 1, RFC 1122
+    /// §3.3.2), rate limited, to the source's MAC when the ARP cache knows
+    /// it.
+    fn expire_fragments<S: FrameSink>(&mut self, now: Instant, out: &mut S) {
+        if self.reassembly.next_expiry().is_none_or(|at| at > now) {
+            return;
+        }
+        // A few per call (the rest at the next poll, which is due at
+        // once): each one's quote is copied out so that the error can be
+        // sent after the pool lets go.
+        const PER_POLL: usize = 4;
+        const QUOTE: usize = icmp_error::MAX_QUOTE - ipv4::HEADER_LEN;
+        let mut expired = [(None::<Ipv4Repr>, [0u8; QUOTE], 0usize); PER_POLL];
+        let mut n = 0;
+        let freed = self.reassembly.expire(now, PER_POLL, |e| {
+            let len = e.data.len().min(QUOTE);
+            expired[n].0 = Some(e.first);
+            expired[n].1[..len].copy_from_slice(&e.data[..len]);
+            expired[n].2 = len;
+            n += 1;
+        });
+        self.stats.reassembly_timeouts += freed as u64;
+        for (first, data, len) in &expired[..n] {
+            let Some(first) = first else { continue };
+            let data = &data[..*len];
+            if !icmp_error::may_answer(
+                first.src_addr,
+                first.dst_addr,
+                first.dst_addr.is_broadcast() || first.dst_addr == self.config.cidr.broadcast(),
+                false,
+                first.protocol,
+                data,
+                0,
+            ) {
+                continue;
+            }
+            let mac = self
+                .route(first.src_addr)
+                .ok()
+                .and_then(|hop| self.arp.lookup(hop, now));
+            if let Some(mac) = mac {
+                self.send_icmp_error(now, mac, first, data, IcmpMsg::ReassemblyTimeout, out);
+            }
+        }
+    }
+
     /// When [`poll`](Self::poll) next has work, if ever.
     pub fn next_poll_at(&self) -> Option<Instant> {
-        self.arp.next_poll_at()
+        match (self.arp.next_poll_at(), self.reassembly.next_expiry()) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        }
     }
 }
 

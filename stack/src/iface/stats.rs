@@ -10,7 +10,9 @@ pub enum DropReason {
     NotForUsMac,
     /// The destination IPv4 address is not ours (nor a broadcast we accept).
     NotForUsIp,
-    /// An IPv4 fragment (not reassembled).
+    /// An inconsistent IPv4 fragment (a non-final one whose length is not
+    /// a multiple of 8, data past the datagram's end, two different ends):
+    /// its datagram is dropped.
     Fragment,
     /// A header or length field runs past the frame.
     Truncated,
@@ -30,11 +32,24 @@ pub enum DropReason {
     /// A martian source (RFC 1122 §3.2.1.3) arrived from the wire: our own
     /// address, loopback (127/8), 0.0.0.0, multicast or broadcast.
     Martian,
+    /// A fragment overlapping one already held (RFC 5722 spirit): the
+    /// whole datagram is dropped.
+    FragmentOverlap,
+    /// No free reassembly context, or the reassembly byte cap reached.
+    ReassemblyFull,
+    /// A fragmented datagram over the size cap, or in too many fragments.
+    FragmentTooLarge,
+    /// A UDP datagram with no socket to take it (answered with ICMP port
+    /// unreachable, rate permitting).
+    NoUdpSocket,
+    /// An ICMP error that quotes no TCP segment of ours (too short a
+    /// quote, another protocol or source).
+    IcmpErrorNotOurs,
 }
 
 impl DropReason {
     /// Every reason, in counter order.
-    pub const ALL: [DropReason; 11] = [
+    pub const ALL: [DropReason; 16] = [
         DropReason::NotForUsMac,
         DropReason::NotForUsIp,
         DropReason::Fragment,
@@ -46,6 +61,11 @@ impl DropReason {
         DropReason::Unreachable,
         DropReason::NoTxBuffer,
         DropReason::Martian,
+        DropReason::FragmentOverlap,
+        DropReason::ReassemblyFull,
+        DropReason::FragmentTooLarge,
+        DropReason::NoUdpSocket,
+        DropReason::IcmpErrorNotOurs,
     ];
 
     const fn index(self) -> usize {
@@ -61,6 +81,11 @@ impl DropReason {
             DropReason::Unreachable => 8,
             DropReason::NoTxBuffer => 9,
             DropReason::Martian => 10,
+            DropReason::FragmentOverlap => 11,
+            DropReason::ReassemblyFull => 12,
+            DropReason::FragmentTooLarge => 13,
+            DropReason::NoUdpSocket => 14,
+            DropReason::IcmpErrorNotOurs => 15,
         }
     }
 
@@ -78,6 +103,11 @@ impl DropReason {
             DropReason::Unreachable => "unreachable",
             DropReason::NoTxBuffer => "no_tx_buffer",
             DropReason::Martian => "martian",
+            DropReason::FragmentOverlap => "fragment_overlap",
+            DropReason::ReassemblyFull => "reassembly_full",
+            DropReason::FragmentTooLarge => "fragment_too_large",
+            DropReason::NoUdpSocket => "no_udp_socket",
+            DropReason::IcmpErrorNotOurs => "icmp_error_not_ours",
         }
     }
 }
@@ -109,6 +139,20 @@ pub struct IfaceStats {
     pub arp_queued: u64,
     /// Queued packets sent after resolution.
     pub arp_flushed: u64,
+    /// ICMP errors sent (Destination Unreachable, Time Exceeded).
+    pub icmp_errors_sent: u64,
+    /// ICMP errors not sent: the token bucket was empty.
+    pub icmp_errors_rate_limited: u64,
+    /// ICMP errors about our TCP segments handed to the caller.
+    pub icmp_errors_received: u64,
+    /// IPv4 fragments received.
+    pub fragments_received: u64,
+    /// Datagrams reassembled from fragments.
+    pub reassembled: u64,
+    /// Incomplete datagrams given up after the reassembly timeout.
+    pub reassembly_timeouts: u64,
+    /// Fragments sent (datagrams over the MTU without DF).
+    pub fragments_sent: u64,
     drops: [u64; DropReason::ALL.len()],
 }
 
@@ -134,7 +178,9 @@ impl fmt::Display for IfaceStats {
         write!(
             f,
             "rx_frames={} tx_frames={} arp_requests_sent={} arp_replies_sent={} arp_learned={} \
-             icmp_echo_replies={} tcp_delivered={} arp_queued={} arp_flushed={}",
+             icmp_echo_replies={} tcp_delivered={} arp_queued={} arp_flushed={} \
+             icmp_errors_sent={} icmp_errors_rate_limited={} icmp_errors_received={} \
+             fragments_received={} reassembled={} reassembly_timeouts={} fragments_sent={}",
             self.rx_frames,
             self.tx_frames,
             self.arp_requests_sent,
@@ -143,7 +189,14 @@ impl fmt::Display for IfaceStats {
             self.icmp_echo_replies,
             self.tcp_delivered,
             self.arp_queued,
-            self.arp_flushed
+            self.arp_flushed,
+            self.icmp_errors_sent,
+            self.icmp_errors_rate_limited,
+            self.icmp_errors_received,
+            self.fragments_received,
+            self.reassembled,
+            self.reassembly_timeouts,
+            self.fragments_sent
         )?;
         for r in DropReason::ALL {
             let n = self.drops(r);

@@ -630,14 +630,25 @@ fn broadcast_ping_ignored_and_other_icmp_unsupported() {
     );
     assert_eq!(i.receive(t(0), &req, &mut out), Received::Nothing);
     assert!(out.frames.is_empty());
+    // A timestamp request (type 13) is not handled.
+    let mut other = [13u8, 0, 0, 0, 0, 0, 0, 0];
+    let ck = checksum::finish(checksum::data(&other));
+    other[2..4].copy_from_slice(&ck.to_be_bytes());
+    let f = ipv4_frame(PEER_IP, OUR_IP, OUR_MAC, IpProtocol::Icmp, &other);
+    assert_eq!(
+        i.receive(t(0), &f, &mut out),
+        Received::Dropped(DropReason::UnsupportedProtocol)
+    );
+    // A host unreachable quoting nothing of ours is dropped and counted.
     let mut unreach = [3u8, 1, 0, 0, 0, 0, 0, 0];
     let ck = checksum::finish(checksum::data(&unreach));
     unreach[2..4].copy_from_slice(&ck.to_be_bytes());
     let f = ipv4_frame(PEER_IP, OUR_IP, OUR_MAC, IpProtocol::Icmp, &unreach);
     assert_eq!(
         i.receive(t(0), &f, &mut out),
-        Received::Dropped(DropReason::UnsupportedProtocol)
+        Received::Dropped(DropReason::IcmpErrorNotOurs)
     );
+    assert!(out.frames.is_empty());
 }
 
 #[test]
@@ -780,6 +791,7 @@ fn bad_ip_frames_dropped_with_reason() {
         Received::Dropped(DropReason::BadChecksum)
     );
 
+    // A first fragment whose length is no multiple of 8 is inconsistent.
     let mut frag = good.clone();
     let mut p = Ipv4Packet::new_unchecked(&mut frag[14..]);
     p.set_flags_and_offset(false, true, 0);
@@ -788,6 +800,7 @@ fn bad_ip_frames_dropped_with_reason() {
         i.receive(t(0), &frag, &mut out),
         Received::Dropped(DropReason::Fragment)
     );
+    assert_eq!(i.stats().fragments_received, 1);
 
     assert_eq!(
         i.receive(t(0), &good[..30], &mut out),
@@ -808,8 +821,11 @@ fn bad_ip_frames_dropped_with_reason() {
     let udp = ipv4_frame(PEER_IP, OUR_IP, OUR_MAC, IpProtocol::Udp, &[0; 8]);
     assert_eq!(
         i.receive(t(0), &udp, &mut out),
-        Received::Dropped(DropReason::UnsupportedProtocol)
+        Received::Dropped(DropReason::NoUdpSocket)
     );
+    // Answered with a port unreachable.
+    assert_eq!(out.frames.len(), 1);
+    out.frames.clear();
 
     let mut v6 = good.clone();
     v6[12..14].copy_from_slice(&[0x86, 0xdd]);
@@ -872,3 +888,5 @@ proptest! {
         }
     }
 }
+
+mod icmp_and_fragments;

@@ -264,6 +264,7 @@ impl TcpStack {
         // SND.UNA to ISS. The connection state should be changed to
         // SYN-RECEIVED." (Data on the SYN is not queued: the peer resends.)
         Self::apply_syn_options(cfg, t, &seg.options, now);
+        super::icmp::clamp_mss(t, self.pmtu.lookup(t.key.remote_ip, now));
         t.receive.irs = seg.seq;
         t.hot.rcv.nxt = seg.seq + 1;
         t.receive.adv_edge = t.hot.rcv.nxt;
@@ -333,6 +334,7 @@ impl TcpStack {
         // "RCV.NXT is set to SEG.SEQ+1, IRS is set to SEG.SEQ. SND.UNA
         // should be advanced to equal SEG.ACK (if there is an ACK)."
         Self::apply_syn_options(cfg, t, &seg.options, now);
+        super::icmp::clamp_mss(t, self.pmtu.lookup(t.key.remote_ip, now));
         t.receive.irs = seg.seq;
         t.hot.rcv.nxt = seg.seq + 1;
         t.receive.adv_edge = t.hot.rcv.nxt + offered;
@@ -1217,6 +1219,7 @@ impl TcpStack {
             },
             now,
         );
+        super::icmp::clamp_mss(t, self.pmtu.lookup(t.key.remote_ip, now));
         t.receive.irs = seg.seq - 1;
         t.hot.rcv.nxt = seg.seq;
         t.receive.adv_edge = seg.seq + space;

@@ -13,6 +13,7 @@
 //! | `input.rs` | RFC 9293 §3.10.7 SEGMENT ARRIVES, RFC 5961, PAWS, SYN cookies |
 //! | `output.rs` | dispatch of the control / ACK / send lists, Nagle, SWS, SACK recovery output |
 //! | `timeout.rs` | RTO with backoff, delayed ACK, persist, keepalive |
+//! | `icmp.rs` | ICMP errors for TCP: RFC 5927 checks, path MTU (RFC 1191), soft errors |
 //! | `tcb.rs` | the TCB (hot/cold parts, send/receive sequence spaces) and its slab |
 //! | `buffer.rs` | the chunk pool and the send/receive chunk chains |
 //! | `flow_table.rs`, `timer.rs`, `tx_list.rs`, `events.rs` | per-core machinery |
@@ -31,6 +32,7 @@ pub mod syncookie;
 pub mod buffer;
 pub mod events;
 pub mod flow_table;
+mod icmp;
 mod input;
 mod output;
 pub mod scenario;

@@ -822,6 +822,8 @@ fn err_name(e: TcpError) -> &'static str {
         TcpError::InvalidInput => "EINVAL",
         TcpError::NoResources => "ENOBUFS",
         TcpError::InvalidSocket => "EBADF",
+        TcpError::HostUnreachable => "EHOSTUNREACH",
+        TcpError::NetworkUnreachable => "ENETUNREACH",
     }
 }
 

@@ -44,6 +44,11 @@ pub enum TcpError {
     NoResources,
     /// The socket id is stale or unknown.
     InvalidSocket,
+    /// ICMP: the host is unreachable (a hard error in SYN-SENT, or the
+    /// soft error behind a timeout).
+    HostUnreachable,
+    /// ICMP: the network is unreachable (the soft error behind a timeout).
+    NetworkUnreachable,
 }
 
 impl fmt::Display for TcpError {
@@ -60,6 +65,8 @@ impl fmt::Display for TcpError {
             TcpError::InvalidInput => "invalid input",
             TcpError::NoResources => "no resources left",
             TcpError::InvalidSocket => "invalid socket",
+            TcpError::HostUnreachable => "host unreachable",
+            TcpError::NetworkUnreachable => "network unreachable",
         })
     }
 }
@@ -82,6 +89,8 @@ impl TcpError {
             TcpError::InvalidInput => K::InvalidInput,
             TcpError::NoResources => K::OutOfMemory,
             TcpError::InvalidSocket => K::NotFound,
+            TcpError::HostUnreachable => K::HostUnreachable,
+            TcpError::NetworkUnreachable => K::NetworkUnreachable,
         }
     }
 }

@@ -23,6 +23,7 @@ use super::syncookie::SynCookies;
 use super::tcb::{SocketId, TcbFlags, TcbSlab};
 use super::timer::{CoarseList, TimerWheel};
 use super::tx_list::{TxKind, TxLists};
+use crate::iface::pmtu::{PmtuCache, PmtuConfig};
 use crate::rand::Rng;
 use crate::time::{Duration, Instant};
 use crate::wire::ipv4::Ipv4Address;
@@ -120,6 +121,8 @@ pub struct TcpConfig {
     /// Let a new connection take over a 4-tuple in TIME-WAIT when that is
     /// safe (RFC 6191 spirit).
     pub time_wait_reuse: bool,
+    /// The per-core path MTU table (RFC 1191): size, ageing, minimum PMTU.
+    pub pmtu: PmtuConfig,
     /// Seed of the per-core random generator: the ISN and SYN-cookie
     /// secrets (RFC 6528), hash seeds, timestamp offsets. The default draws
     /// a fresh one from the operating system's randomness for every
@@ -169,6 +172,7 @@ impl Default for TcpConfig {
             sack: true,
             window_scaling: true,
             time_wait_reuse: true,
+            pmtu: PmtuConfig::default(),
             seed: secret_seed(),
         }
     }
@@ -302,6 +306,11 @@ pub struct DropStats {
     pub reply_queue_full: u64,
     /// SYN cookies that did not verify.
     pub bad_cookie: u64,
+    /// ICMP errors quoting no connection of ours.
+    pub icmp_no_socket: u64,
+    /// ICMP errors whose quoted sequence number is outside SND.UNA..SND.MAX
+    /// (RFC 5927 §4.1).
+    pub icmp_out_of_window: u64,
 }
 
 /// Per-core TCP counters.
@@ -356,6 +365,14 @@ pub struct TcpStats {
     pub keepalive_probes: u64,
     /// Segments with URG (urgent data is not supported; treated as data).
     pub urgent_ignored: u64,
+    /// ICMP errors accepted for a connection (RFC 5927 checks passed).
+    pub icmp_errors: u64,
+    /// Send MSS reductions after ICMP Fragmentation Needed (RFC 1191).
+    pub pmtu_shrinks: u64,
+    /// Soft ICMP errors recorded (RFC 1122 §4.2.3.9).
+    pub icmp_soft_errors: u64,
+    /// Connections in SYN-SENT aborted by a hard ICMP error.
+    pub icmp_aborts: u64,
     /// Drops by reason.
     pub drops: DropStats,
 }
@@ -363,7 +380,7 @@ pub struct TcpStats {
 impl fmt::Display for TcpStats {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let d = &self.drops;
-        let rows: [(&str, u64); 38] = [
+        let rows: [(&str, u64); 44] = [
             ("segs_in", self.segs_in),
             ("segs_out", self.segs_out),
             ("bytes_in", self.bytes_in),
@@ -388,6 +405,10 @@ impl fmt::Display for TcpStats {
             ("window_probes", self.window_probes),
             ("keepalive_probes", self.keepalive_probes),
             ("urgent_ignored", self.urgent_ignored),
+            ("icmp_errors", self.icmp_errors),
+            ("pmtu_shrinks", self.pmtu_shrinks),
+            ("icmp_soft_errors", self.icmp_soft_errors),
+            ("icmp_aborts", self.icmp_aborts),
             ("drop_not_local", d.not_local),
             ("drop_bad_source", d.bad_source),
             ("drop_no_socket", d.no_socket),
@@ -402,6 +423,8 @@ impl fmt::Display for TcpStats {
             ("drop_ignored", d.ignored),
             ("drop_reply_queue_full", d.reply_queue_full),
             ("drop_bad_cookie", d.bad_cookie),
+            ("drop_icmp_no_socket", d.icmp_no_socket),
+            ("drop_icmp_out_of_window", d.icmp_out_of_window),
         ];
         for (name, v) in rows {
             writeln!(f, "tcp.{name} {v}")?;
@@ -463,6 +486,8 @@ pub struct TcpStack {
     pub(crate) cookies: SynCookies,
     pub(crate) ts_secret: [u8; 16],
     pub(crate) pool_waiters: VecDeque<SocketId>,
+    /// Path MTU per destination (RFC 1191).
+    pub(crate) pmtu: PmtuCache,
 }
 
 impl fmt::Debug for TcpStack {
@@ -528,6 +553,7 @@ impl TcpStack {
             cookies: SynCookies::new(cookie_secret),
             ts_secret,
             pool_waiters: VecDeque::with_capacity(n),
+            pmtu: PmtuCache::new(cfg.pmtu),
             cfg,
         })
     }
@@ -635,6 +661,12 @@ impl TcpStack {
             t.timers.keepalive_at = None;
             t.timers.time_wait_at = None;
             t.sndbuf.clear(&mut self.pool);
+            // A timeout reports the last soft ICMP error instead, as Linux
+            // (RFC 1122 §4.2.3.9).
+            let err = match err {
+                Some(TcpError::TimedOut) => t.soft_error.or(err),
+                e => e,
+            };
             if err.is_some() {
                 t.error = err;
             }

@@ -2335,3 +2335,5 @@ mod machinery {
         assert_eq!(t.read_all(), b"u");
     }
 }
+
+mod icmp;

@@ -407,6 +407,9 @@ pub struct Tcb {
     pub wakers: WakerSlots,
     /// The error to report to the user.
     pub error: Option<TcpError>,
+    /// The last soft ICMP error (RFC 1122 §4.2.3.9), reported if the
+    /// connection times out.
+    pub soft_error: Option<TcpError>,
     /// Listener and child links.
     pub listen: ListenVars,
 }
@@ -430,6 +433,7 @@ impl Tcb {
             sb: Scoreboard::new(SCOREBOARD_RANGES),
             wakers: WakerSlots::default(),
             error: None,
+            soft_error: None,
             listen: ListenVars::default(),
         }
     }
@@ -452,6 +456,7 @@ impl Tcb {
         self.sb.clear();
         self.wakers = WakerSlots::default();
         self.error = None;
+        self.soft_error = None;
         self.listen = ListenVars::default();
     }
 

@@ -1,8 +1,12 @@
-//! ICMPv4 (RFC 792): echo request and reply.
+//! ICMPv4 (RFC 792): echo request and reply, and the two error messages a
+//! host sends and acts on: Destination Unreachable (with RFC 1191's
+//! next-hop MTU for "fragmentation needed") and Time Exceeded.
 //!
 //! [`Icmpv4Packet`] is a view over any ICMP message (the 8-byte header);
-//! [`Icmpv4Repr`] understands echo request/reply and reports other types as
-//! `Unsupported`.
+//! [`Icmpv4Repr`] understands those four types and reports other types as
+//! `Unsupported`. An error message quotes the offending datagram (its IP
+//! header and at least 8 bytes of data, RFC 792); the quote is kept as
+//! bytes for the interface to match against its own packets.
 
 use super::checksum;
 use super::{Error, Result};
@@ -15,10 +19,39 @@ mod field {
     pub(super) const CHECKSUM: Range<usize> = 2..4;
     pub(super) const ECHO_IDENT: Range<usize> = 4..6;
     pub(super) const ECHO_SEQNO: Range<usize> = 6..8;
+    /// RFC 1191 §4: the next-hop MTU of a "fragmentation needed" message.
+    pub(super) const NEXT_HOP_MTU: Range<usize> = 6..8;
+    pub(super) const UNUSED: Range<usize> = 4..8;
     pub(super) const DATA: RangeFrom<usize> = 8..;
 
     pub(super) const TYPE_ECHO_REPLY: u8 = 0;
+    pub(super) const TYPE_DST_UNREACHABLE: u8 = 3;
     pub(super) const TYPE_ECHO_REQUEST: u8 = 8;
+    pub(super) const TYPE_TIME_EXCEEDED: u8 = 11;
+}
+
+/// Destination Unreachable codes (RFC 792, RFC 1122 §3.2.2.1, RFC 1812).
+pub mod unreachable {
+    /// Net unreachable.
+    pub const NET: u8 = 0;
+    /// Host unreachable.
+    pub const HOST: u8 = 1;
+    /// Protocol unreachable.
+    pub const PROTOCOL: u8 = 2;
+    /// Port unreachable.
+    pub const PORT: u8 = 3;
+    /// Fragmentation needed and DF set (RFC 1191).
+    pub const FRAG_NEEDED: u8 = 4;
+    /// Communication administratively prohibited (RFC 1812).
+    pub const ADMIN_PROHIBITED: u8 = 13;
+}
+
+/// Time Exceeded codes (RFC 792).
+pub mod time_exceeded {
+    /// Time to live exceeded in transit.
+    pub const TTL: u8 = 0;
+    /// Fragment reassembly time exceeded.
+    pub const REASSEMBLY: u8 = 1;
 }
 
 /// The ICMPv4 header length (type, code, checksum, 4 bytes of rest).
@@ -94,6 +127,12 @@ impl<T: AsRef<[u8]>> Icmpv4Packet<T> {
         be16(&self.buffer.as_ref()[field::ECHO_SEQNO])
     }
 
+    /// The next-hop MTU of a Destination Unreachable, fragmentation needed
+    /// (bytes 6..8, RFC 1191 §4; zero from routers older than RFC 1191).
+    pub fn next_hop_mtu(&self) -> u16 {
+        be16(&self.buffer.as_ref()[field::NEXT_HOP_MTU])
+    }
+
     /// True when the checksum over the whole message verifies.
     pub fn verify_checksum(&self) -> bool {
         checksum::data(self.buffer.as_ref()) == 0xffff
@@ -128,6 +167,16 @@ impl<T: AsRef<[u8]> + AsMut<[u8]>> Icmpv4Packet<T> {
         self.buffer.as_mut()[field::ECHO_IDENT].copy_from_slice(&v.to_be_bytes());
     }
 
+    /// Zeroes bytes 4..8 (unused in error messages).
+    pub fn clear_unused(&mut self) {
+        self.buffer.as_mut()[field::UNUSED].fill(0);
+    }
+
+    /// Sets the next-hop MTU (bytes 6..8).
+    pub fn set_next_hop_mtu(&mut self, v: u16) {
+        self.buffer.as_mut()[field::NEXT_HOP_MTU].copy_from_slice(&v.to_be_bytes());
+    }
+
     /// Sets the echo sequence number.
     pub fn set_echo_seq_no(&mut self, v: u16) {
         self.buffer.as_mut()[field::ECHO_SEQNO].copy_from_slice(&v.to_be_bytes());
@@ -146,7 +195,7 @@ impl<T: AsRef<[u8]> + AsMut<[u8]>> Icmpv4Packet<T> {
     }
 }
 
-/// A parsed ICMPv4 echo message.
+/// A parsed ICMPv4 message: an echo, or an error quoting a datagram.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Icmpv4Repr<'a> {
     /// Type 8.
@@ -167,15 +216,34 @@ pub enum Icmpv4Repr<'a> {
         /// Data.
         data: &'a [u8],
     },
+    /// Type 3.
+    DstUnreachable {
+        /// The code (see [`unreachable`]).
+        code: u8,
+        /// The next-hop MTU (meaningful for [`unreachable::FRAG_NEEDED`]
+        /// only; zero otherwise).
+        next_hop_mtu: u16,
+        /// The quoted datagram: its IP header and leading data.
+        quoted: &'a [u8],
+    },
+    /// Type 11.
+    TimeExceeded {
+        /// The code (see [`time_exceeded`]).
+        code: u8,
+        /// The quoted datagram: its IP header and leading data.
+        quoted: &'a [u8],
+    },
 }
 
 impl<'a> Icmpv4Repr<'a> {
-    /// Parses an echo request or reply.
+    /// Parses an echo request or reply, a Destination Unreachable or a Time
+    /// Exceeded.
     ///
     /// # Errors
     /// [`Error::Truncated`] when shorter than 8 bytes; [`Error::BadChecksum`]
     /// (when `verify_checksum`); [`Error::Malformed`] for an echo with a
-    /// non-zero code; [`Error::Unsupported`] for other types.
+    /// non-zero code, or an error message with an unknown code;
+    /// [`Error::Unsupported`] for other types.
     pub fn parse<T: AsRef<[u8]> + ?Sized>(
         packet: &Icmpv4Packet<&'a T>,
         verify_checksum: bool,
@@ -197,6 +265,19 @@ impl<'a> Icmpv4Repr<'a> {
                 data,
             }),
             (field::TYPE_ECHO_REQUEST | field::TYPE_ECHO_REPLY, _) => Err(Error::Malformed),
+            (field::TYPE_DST_UNREACHABLE, code @ 0..=15) => Ok(Icmpv4Repr::DstUnreachable {
+                code,
+                next_hop_mtu: if code == unreachable::FRAG_NEEDED {
+                    packet.next_hop_mtu()
+                } else {
+                    0
+                },
+                quoted: data,
+            }),
+            (field::TYPE_TIME_EXCEEDED, code @ 0..=1) => {
+                Ok(Icmpv4Repr::TimeExceeded { code, quoted: data })
+            }
+            (field::TYPE_DST_UNREACHABLE | field::TYPE_TIME_EXCEEDED, _) => Err(Error::Malformed),
             _ => Err(Error::Unsupported),
         }
     }
@@ -206,6 +287,9 @@ impl<'a> Icmpv4Repr<'a> {
         match self {
             Icmpv4Repr::EchoRequest { data, .. } | Icmpv4Repr::EchoReply { data, .. } => {
                 HEADER_LEN + data.len()
+            }
+            Icmpv4Repr::DstUnreachable { quoted, .. } | Icmpv4Repr::TimeExceeded { quoted, .. } => {
+                HEADER_LEN + quoted.len()
             }
         }
     }
@@ -219,23 +303,46 @@ impl<'a> Icmpv4Repr<'a> {
         packet: &mut Icmpv4Packet<T>,
         fill_checksum: bool,
     ) {
-        let (ty, ident, seq_no, data) = match *self {
+        match *self {
             Icmpv4Repr::EchoRequest {
                 ident,
                 seq_no,
                 data,
-            } => (field::TYPE_ECHO_REQUEST, ident, seq_no, data),
-            Icmpv4Repr::EchoReply {
+            }
+            | Icmpv4Repr::EchoReply {
                 ident,
                 seq_no,
                 data,
-            } => (field::TYPE_ECHO_REPLY, ident, seq_no, data),
-        };
-        packet.set_msg_type(ty);
-        packet.set_msg_code(0);
-        packet.set_echo_ident(ident);
-        packet.set_echo_seq_no(seq_no);
-        packet.payload_mut().copy_from_slice(data);
+            } => {
+                let ty = if matches!(self, Icmpv4Repr::EchoRequest { .. }) {
+                    field::TYPE_ECHO_REQUEST
+                } else {
+                    field::TYPE_ECHO_REPLY
+                };
+                packet.set_msg_type(ty);
+                packet.set_msg_code(0);
+                packet.set_echo_ident(ident);
+                packet.set_echo_seq_no(seq_no);
+                packet.payload_mut().copy_from_slice(data);
+            }
+            Icmpv4Repr::DstUnreachable {
+                code,
+                next_hop_mtu,
+                quoted,
+            } => {
+                packet.set_msg_type(field::TYPE_DST_UNREACHABLE);
+                packet.set_msg_code(code);
+                packet.clear_unused();
+                packet.set_next_hop_mtu(next_hop_mtu);
+                packet.payload_mut().copy_from_slice(quoted);
+            }
+            Icmpv4Repr::TimeExceeded { code, quoted } => {
+                packet.set_msg_type(field::TYPE_TIME_EXCEEDED);
+                packet.set_msg_code(code);
+                packet.clear_unused();
+                packet.payload_mut().copy_from_slice(quoted);
+            }
+        }
         if fill_checksum {
             packet.fill_checksum();
         } else {
@@ -315,15 +422,68 @@ mod tests {
 
     #[test]
     fn other_types_unsupported_but_viewable() {
-        // Destination unreachable, port unreachable.
-        let mut b = [3u8, 3, 0, 0, 0, 0, 0, 0, 0x45, 0];
+        // Timestamp request (type 13).
+        let mut b = [13u8, 0, 0, 0, 0, 0, 0, 0, 0x45, 0];
         let ck = checksum::finish(checksum::data(&b));
         b[2..4].copy_from_slice(&ck.to_be_bytes());
         let p = Icmpv4Packet::new_checked(&b[..]).unwrap();
-        assert_eq!(p.msg_type(), 3);
-        assert_eq!(p.msg_code(), 3);
+        assert_eq!(p.msg_type(), 13);
         assert!(p.verify_checksum());
         assert_eq!(Icmpv4Repr::parse(&p, true).unwrap_err(), Error::Unsupported);
+    }
+
+    #[test]
+    fn port_unreachable_parses_with_its_quote() {
+        let mut b = [3u8, 3, 0, 0, 0, 0, 0x05, 0xdc, 0x45, 0];
+        let ck = checksum::finish(checksum::data(&b));
+        b[2..4].copy_from_slice(&ck.to_be_bytes());
+        let p = Icmpv4Packet::new_checked(&b[..]).unwrap();
+        // The MTU field means something only for code 4.
+        assert_eq!(
+            Icmpv4Repr::parse(&p, true).unwrap(),
+            Icmpv4Repr::DstUnreachable {
+                code: unreachable::PORT,
+                next_hop_mtu: 0,
+                quoted: &[0x45, 0]
+            }
+        );
+    }
+
+    #[test]
+    fn frag_needed_round_trip_carries_the_mtu() {
+        let quoted = [0x45u8, 0, 0, 40, 1, 2, 0x40, 0, 64, 6, 0, 0, 10, 0, 0, 1];
+        let r = Icmpv4Repr::DstUnreachable {
+            code: unreachable::FRAG_NEEDED,
+            next_hop_mtu: 1000,
+            quoted: &quoted,
+        };
+        let mut buf = vec![0xffu8; r.buffer_len()];
+        r.emit(&mut Icmpv4Packet::new_unchecked(&mut buf[..]), true);
+        assert_eq!(&buf[..2], &[3, 4]);
+        assert_eq!(&buf[4..8], &[0, 0, 0x03, 0xe8]);
+        let p = Icmpv4Packet::new_checked(&buf[..]).unwrap();
+        assert_eq!(p.next_hop_mtu(), 1000);
+        assert_eq!(Icmpv4Repr::parse(&p, true).unwrap(), r);
+    }
+
+    #[test]
+    fn time_exceeded_round_trip_and_bad_codes() {
+        let r = Icmpv4Repr::TimeExceeded {
+            code: time_exceeded::REASSEMBLY,
+            quoted: b"12345678",
+        };
+        let mut buf = vec![0xffu8; r.buffer_len()];
+        r.emit(&mut Icmpv4Packet::new_unchecked(&mut buf[..]), true);
+        assert_eq!(&buf[..8], &[11, 1, buf[2], buf[3], 0, 0, 0, 0]);
+        let p = Icmpv4Packet::new_checked(&buf[..]).unwrap();
+        assert_eq!(Icmpv4Repr::parse(&p, true).unwrap(), r);
+        buf[1] = 2;
+        let p = Icmpv4Packet::new_checked(&buf[..]).unwrap();
+        assert_eq!(Icmpv4Repr::parse(&p, false).unwrap_err(), Error::Malformed);
+        buf[0] = 3;
+        buf[1] = 16;
+        let p = Icmpv4Packet::new_checked(&buf[..]).unwrap();
+        assert_eq!(Icmpv4Repr::parse(&p, false).unwrap_err(), Error::Malformed);
     }
 
     #[test]

@@ -1,8 +1,11 @@
 //! IPv4 packets.
 //!
 //! [`Ipv4Packet`] is a checked zero-copy view; [`Ipv4Repr`] the parsed
-//! header. Options (IHL > 5) are skipped; fragments are `Unsupported`;
-//! bytes after Total Length (Ethernet padding) are ignored.
+//! header. Options (IHL > 5) are skipped; bytes after Total Length
+//! (Ethernet padding) are ignored. [`Ipv4Repr::parse`] refuses fragments
+//! (`Unsupported`): only the interface's reassembly, through
+//! [`Ipv4Repr::parse_fragment`], sees them, so a lone fragment is never
+//! taken for a whole datagram.
 
 pub use std::net::Ipv4Addr as Ipv4Address;
 
@@ -327,6 +330,28 @@ impl<T: AsRef<[u8]> + AsMut<[u8]>> Ipv4Packet<T> {
     }
 }
 
+/// Where a fragment sits in its datagram (RFC 791).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+pub struct Fragment {
+    /// Fragment Offset, in bytes (a multiple of 8).
+    pub offset: u16,
+    /// More Fragments.
+    pub more: bool,
+}
+
+impl Fragment {
+    /// A whole datagram: offset 0, no more fragments.
+    pub const WHOLE: Fragment = Fragment {
+        offset: 0,
+        more: false,
+    };
+
+    /// True unless this is a whole datagram.
+    pub const fn is_fragment(&self) -> bool {
+        self.offset != 0 || self.more
+    }
+}
+
 /// A parsed IPv4 header (without options).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub struct Ipv4Repr {
@@ -360,6 +385,22 @@ impl Ipv4Repr {
         packet: &Ipv4Packet<T>,
         verify_checksum: bool,
     ) -> Result<Ipv4Repr> {
+        let (repr, frag) = Self::parse_fragment(packet, verify_checksum)?;
+        if frag.is_fragment() {
+            return Err(Error::Unsupported);
+        }
+        Ok(repr)
+    }
+
+    /// Parses a packet that may be a fragment: the header, and where the
+    /// fragment sits. `payload_len` is this fragment's payload.
+    ///
+    /// # Errors
+    /// As [`parse`](Self::parse), but a fragment is no error.
+    pub fn parse_fragment<T: AsRef<[u8]>>(
+        packet: &Ipv4Packet<T>,
+        verify_checksum: bool,
+    ) -> Result<(Ipv4Repr, Fragment)> {
         if packet.buffer.as_ref().is_empty() {
             return Err(Error::Truncated);
         }
@@ -370,10 +411,11 @@ impl Ipv4Repr {
         if verify_checksum && !packet.verify_checksum() {
             return Err(Error::BadChecksum);
         }
-        if packet.more_frags() || packet.frag_offset() != 0 {
-            return Err(Error::Unsupported);
-        }
-        Ok(Ipv4Repr {
+        let frag = Fragment {
+            offset: packet.frag_offset(),
+            more: packet.more_frags(),
+        };
+        let repr = Ipv4Repr {
             src_addr: packet.src_addr(),
             dst_addr: packet.dst_addr(),
             protocol: packet.protocol(),
@@ -382,7 +424,8 @@ impl Ipv4Repr {
             ident: packet.ident(),
             dont_frag: packet.dont_frag(),
             dscp_ecn: packet.dscp_ecn(),
-        })
+        };
+        Ok((repr, frag))
     }
 
     /// The emitted header length: 20 (no options are emitted).
@@ -406,12 +449,26 @@ impl Ipv4Repr {
         packet: &mut Ipv4Packet<T>,
         fill_checksum: bool,
     ) {
+        self.emit_fragment(packet, Fragment::WHOLE, fill_checksum);
+    }
+
+    /// Writes a 20-byte header for one fragment of this datagram:
+    /// `payload_len` is then the fragment's payload (RFC 791 §3.2).
+    ///
+    /// # Panics
+    /// As [`emit`](Self::emit).
+    pub fn emit_fragment<T: AsRef<[u8]> + AsMut<[u8]>>(
+        &self,
+        packet: &mut Ipv4Packet<T>,
+        frag: Fragment,
+        fill_checksum: bool,
+    ) {
         let total = u16::try_from(self.buffer_len()).expect("IPv4 packet longer than 65535 bytes");
         packet.set_version_and_header_len(4, HEADER_LEN);
         packet.set_dscp_ecn(self.dscp_ecn);
         packet.set_total_len(total);
         packet.set_ident(self.ident);
-        packet.set_flags_and_offset(self.dont_frag, false, 0);
+        packet.set_flags_and_offset(self.dont_frag, frag.more, frag.offset);
         packet.set_ttl(self.ttl);
         packet.set_protocol(self.protocol);
         packet.set_src_addr(self.src_addr);
@@ -567,7 +624,34 @@ mod tests {
             let p = Ipv4Packet::new_checked(&buf[..]).unwrap();
             assert_eq!(p.frag_offset(), off);
             assert_eq!(Ipv4Repr::parse(&p, true).unwrap_err(), Error::Unsupported);
+            let (r, frag) = Ipv4Repr::parse_fragment(&p, true).unwrap();
+            assert_eq!(
+                frag,
+                Fragment {
+                    offset: off,
+                    more: mf
+                }
+            );
+            assert!(frag.is_fragment());
+            assert_eq!(r.payload_len, 8);
         }
+    }
+
+    #[test]
+    fn fragment_emit_round_trip() {
+        let mut buf = [0u8; 28];
+        let frag = Fragment {
+            offset: 1480,
+            more: true,
+        };
+        let r = Ipv4Repr {
+            dont_frag: false,
+            ..repr()
+        };
+        r.emit_fragment(&mut Ipv4Packet::new_unchecked(&mut buf[..]), frag, true);
+        let p = Ipv4Packet::new_checked(&buf[..]).unwrap();
+        assert_eq!(Ipv4Repr::parse_fragment(&p, true).unwrap(), (r, frag));
+        assert!(!Fragment::WHOLE.is_fragment());
     }
 
     #[test]
