@@ -1704,7 +1704,6 @@ fn af_packet_data_after_close_resets() {
     data_after_close("af_packet_data_after_close_resets", Backend::AfPacket);
 }
 
-
 /// Issue 10, items 4–5, with the kernel as the peer: a 3000-byte ping sent
 /// without DF reaches the stack in fragments (reassembled there) and its
 /// reply leaves in fragments (reassembled by the kernel); a UDP datagram to
