@@ -46,6 +46,22 @@ impl TcpStack {
                 t.hot.flags.set(TcbFlags::SWS_OVERRIDE);
                 self.queue(index, TxKind::Send);
             } else if t.hot.snd.wnd == 0 && unsent {
+                // A peer that answers no probe at all is gone: unanswered
+                // probes count as retransmissions (as the RTO path's
+                // zero-window probes and Linux's tcp_probe_timer do), else
+                // a closed socket behind a zero window lives forever.
+                let waited =
+                    (t.rtt.rto() * (1u32 << t.timers.persist_shift.min(10))).min(self.cfg.rto_max);
+                let answered = now.saturating_duration_since(t.timers.last_rx) <= waited;
+                if answered {
+                    t.timers.retries = 0;
+                } else if t.timers.retries >= self.cfg.data_retries {
+                    self.stats.conns_timed_out += 1;
+                    self.enter_closed(index, Some(TcpError::TimedOut));
+                    return;
+                } else {
+                    t.timers.retries += 1;
+                }
                 t.hot.flags.set(TcbFlags::PROBE);
                 t.timers.persist_shift = t.timers.persist_shift.saturating_add(1);
                 let d = t.rtt.rto() * (1u32 << t.timers.persist_shift.min(10));
