@@ -50,10 +50,7 @@ impl TcpStack {
                 // probes count as retransmissions (as the RTO path's
                 // zero-window probes and Linux's tcp_probe_timer do), else
                 // a closed socket behind a zero window lives forever.
-                let waited =
-                    (t.rtt.rto() * (1u32 << t.timers.persist_shift.min(10))).min(self.cfg.rto_max);
-                let answered = now.saturating_duration_since(t.timers.last_rx) <= waited;
-                if answered {
+                if t.timers.last_rx >= t.timers.persist_armed_at {
                     t.timers.retries = 0;
                 } else if t.timers.retries >= self.cfg.data_retries {
                     self.stats.conns_timed_out += 1;
@@ -66,6 +63,7 @@ impl TcpStack {
                 t.timers.persist_shift = t.timers.persist_shift.saturating_add(1);
                 let d = t.rtt.rto() * (1u32 << t.timers.persist_shift.min(10));
                 t.timers.persist_at = Some(now + d.min(self.cfg.rto_max));
+                t.timers.persist_armed_at = now;
                 self.stats.window_probes += 1;
                 self.queue(index, TxKind::Send);
             }
