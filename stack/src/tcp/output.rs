@@ -329,6 +329,7 @@ impl TcpStack {
                     {
                         let d = t.rtt.rto() * (1u32 << t.timers.persist_shift.min(10));
                         t.timers.persist_at = Some(now + d.min(self.cfg.rto_max));
+                        t.timers.persist_armed_at = now;
                     }
                     break;
                 }

@@ -1707,6 +1707,63 @@ mod probes {
         assert_eq!(t.state(), State::Established);
     }
 
+    /// Found by the `tcp_established` fuzz target: a peer that
+    /// advertises a zero window and then answers nothing kept the
+    /// connection probing forever (and a closed socket, its slot and
+    /// chunks, never went away).
+    #[test]
+    fn unanswered_zero_window_probes_time_out() {
+        let mut c = cfg();
+        c.data_retries = 3;
+        let mut t = established_with(c, TcpOptions::default());
+        let ack = t.l(1);
+        send!(t, flags: ACK, seq: r(1), ack: ack, window: 0);
+        t.write(100);
+        recv!(t, []);
+        let mut probes = 0;
+        while t.state() != State::Closed {
+            let (_, out) = t.wait_output(Duration::from_secs(120));
+            assert!(probes < 10, "still probing after {probes} probes");
+            probes += out.len();
+        }
+        assert_eq!(probes, 4);
+        assert_eq!(t.s.take_error(t.id), Ok(Some(TcpError::TimedOut)));
+    }
+
+    #[test]
+    fn answered_zero_window_probes_keep_the_connection() {
+        let mut c = cfg();
+        c.data_retries = 3;
+        let mut t = established_with(c, TcpOptions::default());
+        let ack = t.l(1);
+        send!(t, flags: ACK, seq: r(1), ack: ack, window: 0);
+        t.write(100);
+        recv!(t, []);
+        for _ in 0..8 {
+            let (_, out) = t.wait_output(Duration::from_secs(120));
+            assert_eq!(out.len(), 1);
+            send!(t, flags: ACK, seq: r(1), ack: ack, window: 0);
+        }
+        assert_eq!(t.state(), State::Established);
+    }
+
+    #[test]
+    fn closed_socket_behind_a_silent_zero_window_is_freed() {
+        let mut c = cfg();
+        c.data_retries = 3;
+        let mut t = established_with(c, TcpOptions::default());
+        let ack = t.l(1);
+        send!(t, flags: ACK, seq: r(1), ack: ack, window: 0);
+        t.write(100);
+        t.s.close(t.id).unwrap();
+        recv!(t, []);
+        for _ in 0..20 {
+            t.wait_output(Duration::from_secs(120));
+        }
+        assert_eq!(t.s.sockets_in_use(), 1, "only the listener is left");
+        assert_eq!(t.s.chunks_in_use(), 0);
+    }
+
     #[test]
     fn keepalive_probes_and_times_out() {
         let mut c = cfg();

@@ -294,6 +294,9 @@ pub struct Timers {
     pub retries: u8,
     /// Persist backoff exponent.
     pub persist_shift: u8,
+    /// When the persist timer was last armed (a probe sent, or the window
+    /// found closed): a segment heard since then answers the probe.
+    pub persist_armed_at: Instant,
     /// Keepalive probes sent without answer.
     pub ka_probes: u8,
     /// Last time a segment arrived (for keepalive idle).

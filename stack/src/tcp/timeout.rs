@@ -47,10 +47,24 @@ impl TcpStack {
                 t.hot.flags.set(TcbFlags::SWS_OVERRIDE);
                 self.queue(index, TxKind::Send);
             } else if t.hot.snd.wnd == 0 && unsent {
+                // A peer that answers no probe at all is gone: unanswered
+                // probes count as retransmissions (as the RTO path's
+                // zero-window probes and Linux's tcp_probe_timer do), else
+                // a closed socket behind a zero window lives forever.
+                if t.timers.last_rx >= t.timers.persist_armed_at {
+                    t.timers.retries = 0;
+                } else if t.timers.retries >= self.cfg.data_retries {
+                    self.stats.conns_timed_out += 1;
+                    self.enter_closed(index, Some(TcpError::TimedOut));
+                    return;
+                } else {
+                    t.timers.retries += 1;
+                }
                 t.hot.flags.set(TcbFlags::PROBE);
                 t.timers.persist_shift = t.timers.persist_shift.saturating_add(1);
                 let d = t.rtt.rto() * (1u32 << t.timers.persist_shift.min(10));
                 t.timers.persist_at = Some(now + d.min(self.cfg.rto_max));
+                t.timers.persist_armed_at = now;
                 self.stats.window_probes += 1;
                 self.queue(index, TxKind::Send);
             }
