@@ -353,6 +353,9 @@ pub struct TcpStats {
     pub keepalive_probes: u64,
     /// Segments with URG (urgent data is not supported; treated as data).
     pub urgent_ignored: u64,
+    /// Connections reset at shutdown because they were still unfinished
+    /// when the linger bound passed ([`TcpStack::abort_closing`]).
+    pub linger_resets: u64,
     /// Drops by reason.
     pub drops: DropStats,
 }
@@ -360,7 +363,7 @@ pub struct TcpStats {
 impl fmt::Display for TcpStats {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let d = &self.drops;
-        let rows: [(&str, u64); 37] = [
+        let rows: [(&str, u64); 38] = [
             ("segs_in", self.segs_in),
             ("segs_out", self.segs_out),
             ("bytes_in", self.bytes_in),
@@ -384,6 +387,7 @@ impl fmt::Display for TcpStats {
             ("window_probes", self.window_probes),
             ("keepalive_probes", self.keepalive_probes),
             ("urgent_ignored", self.urgent_ignored),
+            ("linger_resets", self.linger_resets),
             ("drop_not_local", d.not_local),
             ("drop_bad_source", d.bad_source),
             ("drop_no_socket", d.no_socket),
