@@ -17,7 +17,8 @@ use crate::runtime::Builder;
 impl Builder {
     /// A builder configured from the environment: `MTCP_CORES` and the
     /// network variables (`MTCP_DEVICE`, `MTCP_ADDR`, `MTCP_GATEWAY`,
-    /// `MTCP_MAC`, `MTCP_PCAP`, `MTCP_FAULTS`, `MTCP_DPDK_ARGS`), and
+    /// `MTCP_MAC`, `MTCP_PCAP`, `MTCP_FAULTS`, `MTCP_DPDK_ARGS`),
+    /// `MTCP_SHUTDOWN_LINGER` ([`Builder::shutdown_linger`]), and
     /// installs a stderr logger for `RUST_LOG` (default `warn`) unless the
     /// program installed one. Settings
     /// made afterwards on the builder win over the environment.
@@ -40,9 +41,13 @@ impl Builder {
         crate::logger::init_from_env();
         let config = mtcp_stack::config::Config::from_env()
             .map_err(|e| io::Error::new(io::ErrorKind::InvalidInput, e.to_string()))?;
-        Ok(Builder::new()
+        let builder = Builder::new()
             .cores(config.cores)
-            .net(NetConfig::from_config(&config)))
+            .net(NetConfig::from_config(&config));
+        Ok(match config.shutdown_linger {
+            Some(linger) => builder.shutdown_linger(linger),
+            None => builder,
+        })
     }
 
     /// Gives the runtime a network: every core gets a stack over its queue
