@@ -286,6 +286,7 @@ impl Builder {
             factory: self.factory,
             extra: self.extra,
             shutdown_linger: self.shutdown_linger.unwrap_or(DEFAULT_SHUTDOWN_LINGER),
+            epoch: std::time::Instant::now(),
         }))
     }
 }
@@ -305,6 +306,9 @@ pub(crate) struct Config {
     extra: Option<Arc<dyn Any + Send + Sync>>,
     /// How long a core keeps closing its connections after its run.
     pub(crate) shutdown_linger: Duration,
+    /// Time zero of every run's clocks: the stacks outlive a run (they wait
+    /// for the next one), so their time must not start over.
+    pub(crate) epoch: std::time::Instant,
 }
 
 impl fmt::Debug for Config {

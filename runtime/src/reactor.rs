@@ -296,12 +296,12 @@ impl Core {
         self.tick_now.set(now);
         self.driver.borrow_mut().flush(now);
         let dropped = catch_unwind(AssertUnwindSafe(|| self.exec.shutdown()));
-        self.close_connections();
+        let closed = catch_unwind(AssertUnwindSafe(|| self.close_connections()));
         // Tasks a `run_on` closure spawned while the connections closed.
         let dropped_late = catch_unwind(AssertUnwindSafe(|| self.exec.shutdown()));
         self.driver.borrow_mut().shutdown();
         REGISTRY.unregister(self.key);
-        if let Err(p) = dropped.and(dropped_late) {
+        if let Err(p) = dropped.and(closed).and(dropped_late) {
             std::panic::resume_unwind(p);
         }
     }

@@ -118,8 +118,8 @@ impl Startup {
             None
         };
         Startup {
+            epoch: config.epoch,
             config,
-            epoch: StdInstant::now(),
             remotes: Mutex::new(vec![None; n]),
             arrived: Mutex::new(0),
             all_arrived: Condvar::new(),
