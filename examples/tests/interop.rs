@@ -1356,6 +1356,11 @@ fn af_packet_write_exit_twenty_connections() {
     );
 }
 
+#[test]
+fn tap_write_exit_twenty_connections() {
+    write_exit("tap_write_exit_twenty_connections", Backend::Tap, 20);
+}
+
 // ---------------------------------------------------------------- tests
 
 macro_rules! backend_tests {
