@@ -1322,6 +1322,144 @@ fn echo_tbf(test: &str, backend: Backend) {
     );
 }
 
+// ------------------------------------------- nothing lost at the end
+
+/// The port of the kernel listener `write_exit` writes to.
+const EXIT_PORT: u16 = 7002;
+
+/// Byte `n` of connection `conn`'s payload (as `write_exit` writes it).
+fn exit_byte(conn: usize, n: usize) -> u8 {
+    ((n as u64 * 31 + conn as u64 * 7) % 251) as u8
+}
+
+/// `write_exit` on the stack connects `conns` times to a kernel listener,
+/// writes 200 kB on each and returns from `main` at once: the kernel must
+/// receive every byte and the FIN of every connection, and the program
+/// must exit well within its shutdown linger.
+fn write_exit(test: &str, backend: Backend, conns: usize) {
+    const BYTES: usize = 200_000;
+    let _g = serial();
+    let topo = match topology(backend, 1, Offload::Off) {
+        Ok(t) => t,
+        Err(why) => return skip_env(test, &why),
+    };
+    let t = Instant::now();
+    let addr = SocketAddrV4::new(topo.peer_ip, EXIT_PORT);
+    let (tx, rx) = mpsc::channel();
+    let kernel = spawn_in(topo.peer_ns, move || {
+        let listener =
+            TcpListener::bind(addr).unwrap_or_else(|e| panic!("kernel listener: bind {addr}: {e}"));
+        listener.set_nonblocking(true).expect("nonblocking");
+        tx.send(()).ok();
+        let deadline = Instant::now() + IO_TIMEOUT;
+        let accept = |i: usize| loop {
+            match listener.accept() {
+                Ok((s, _)) => {
+                    s.set_nonblocking(false).expect("blocking");
+                    return s;
+                }
+                Err(e) if e.kind() == ErrorKind::WouldBlock && Instant::now() < deadline => {
+                    thread::sleep(Duration::from_millis(1));
+                }
+                Err(e) => panic!("kernel listener: accept {i}: {e} (no handshake completed)"),
+            }
+        };
+        let readers: Vec<JoinHandle<Result<Vec<u8>, String>>> = (0..conns)
+            .map(|i| {
+                let mut s = accept(i);
+                thread::spawn(move || {
+                    s.set_read_timeout(Some(IO_TIMEOUT)).ok();
+                    let mut got = Vec::new();
+                    // read_to_end returns at the FIN; a reset or the timeout
+                    // is an error.
+                    s.read_to_end(&mut got)
+                        .map_err(|e| format!("after {} bytes: {e}", got.len()))?;
+                    Ok(got)
+                })
+            })
+            .collect();
+        readers.into_iter().map(join).collect::<Vec<_>>()
+    });
+    rx.recv_timeout(Duration::from_secs(10))
+        .expect("kernel listener did not start");
+    topo.flush_neigh();
+    let bin = env!("CARGO_BIN_EXE_write_exit");
+    let started = Instant::now();
+    let out = Command::new("ip")
+        .args(["netns", "exec", topo.run_ns, "env"])
+        .arg(format!("MTCP_DEVICE={}", topo.device()))
+        .arg(format!("MTCP_ADDR={}/24", topo.stack_ip))
+        .arg("MTCP_CORES=1")
+        .arg(bin)
+        .arg(addr.to_string())
+        .arg(BYTES.to_string())
+        .arg(conns.to_string())
+        .env_clear()
+        .env("PATH", std::env::var("PATH").unwrap_or_default())
+        .env("RUST_LOG", "warn")
+        .stdin(Stdio::null())
+        .output()
+        .unwrap_or_else(|e| panic!("{test}: spawn {bin}: {e}"));
+    let ran = started.elapsed();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        out.status.success(),
+        "{test}: write_exit failed ({}):\n{stderr}",
+        out.status
+    );
+    assert!(
+        !stderr.contains("were reset"),
+        "{test}: connections were reset at the linger bound:\n{stderr}"
+    );
+    let got = join(kernel);
+    let mut seen = vec![false; conns];
+    for (k, r) in got.into_iter().enumerate() {
+        let data = r.unwrap_or_else(|e| panic!("{test}: kernel connection {k}: {e}"));
+        assert_eq!(
+            data.len(),
+            BYTES,
+            "{test}: kernel connection {k}: bytes received"
+        );
+        let i = (0..conns)
+            .find(|&i| exit_byte(i, 0) == data[0] && exit_byte(i, 1) == data[1])
+            .unwrap_or_else(|| panic!("{test}: kernel connection {k}: unknown payload"));
+        assert!(!seen[i], "{test}: payload {i} twice");
+        seen[i] = true;
+        let bad = data
+            .iter()
+            .enumerate()
+            .position(|(n, &b)| b != exit_byte(i, n));
+        assert_eq!(bad, None, "{test}: payload {i}: first wrong byte");
+    }
+    assert!(
+        ran < Duration::from_secs(4),
+        "{test}: write_exit took {ran:?} to exit (the linger bound is 5 s)"
+    );
+    eprintln!(
+        "{test}: passed in {:.2?} (write_exit ran {ran:.2?}; {conns} x {BYTES} bytes and FINs delivered)",
+        t.elapsed()
+    );
+}
+
+#[test]
+fn af_packet_write_exit() {
+    write_exit("af_packet_write_exit", Backend::AfPacket, 1);
+}
+
+#[test]
+fn af_packet_write_exit_twenty_connections() {
+    write_exit(
+        "af_packet_write_exit_twenty_connections",
+        Backend::AfPacket,
+        20,
+    );
+}
+
+#[test]
+fn tap_write_exit_twenty_connections() {
+    write_exit("tap_write_exit_twenty_connections", Backend::Tap, 20);
+}
+
 // ---------------------------------------------------------------- tests
 
 macro_rules! backend_tests {

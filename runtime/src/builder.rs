@@ -4,6 +4,7 @@ use std::any::Any;
 use std::fmt;
 use std::io;
 use std::sync::Arc;
+use std::time::Duration;
 
 use crate::driver::{CoreId, DriverContext, DriverFactory, IoDriver, NoNetwork};
 use crate::runtime::Runtime;
@@ -32,6 +33,10 @@ impl Default for IdlePolicy {
 /// The default task budget: polls per tick before the core goes back to I/O.
 pub const DEFAULT_TASK_BUDGET: usize = 256;
 
+/// How long a core, by default, keeps closing its connections after its run
+/// ended (see [`Builder::shutdown_linger`]).
+pub const DEFAULT_SHUTDOWN_LINGER: Duration = Duration::from_secs(5);
+
 /// Builds a [`Runtime`] with custom settings.
 ///
 /// # Examples
@@ -57,6 +62,7 @@ pub struct Builder {
     extra: Option<Arc<dyn Any + Send + Sync>>,
     deferred_error: Option<String>,
     start_paused: bool,
+    shutdown_linger: Option<Duration>,
 }
 
 impl fmt::Debug for Builder {
@@ -68,6 +74,7 @@ impl fmt::Debug for Builder {
             .field("pin_threads", &self.pin_threads)
             .field("io_driver_factory", &self.factory.is_some())
             .field("extra", &self.extra.is_some())
+            .field("shutdown_linger", &self.shutdown_linger)
             .finish()
     }
 }
@@ -93,6 +100,7 @@ impl Builder {
             extra: None,
             deferred_error: None,
             start_paused: false,
+            shutdown_linger: None,
         }
     }
 
@@ -206,6 +214,31 @@ impl Builder {
         self
     }
 
+    /// How long each core keeps closing its connections once its run ends
+    /// (`main` returned, or [`Runtime::block_on`] is returning): default
+    /// [`DEFAULT_SHUTDOWN_LINGER`] (5 s; `MTCP_SHUTDOWN_LINGER` with
+    /// [`from_env`](Self::from_env)).
+    ///
+    /// At the end of a run, each core finishes its tick, drops its tasks
+    /// (their sockets close as a kernel close does: queued data, then a
+    /// FIN), closes every socket still open (listeners reset the
+    /// connections nobody accepted), and keeps running its stack (input,
+    /// retransmissions, output) until every connection has delivered its
+    /// data and had its FIN acknowledged, or until this bound passes: the
+    /// connections still unfinished then are reset, and their count is
+    /// logged (`log::warn!`) and counted in the core's `linger_resets`.
+    /// `Duration::ZERO` resets at once whatever is unfinished.
+    pub fn shutdown_linger(mut self, linger: Duration) -> Builder {
+        self.shutdown_linger = Some(linger);
+        self
+    }
+
+    /// The shutdown linger set explicitly, if any.
+    #[doc(hidden)]
+    pub fn get_shutdown_linger(&self) -> Option<Duration> {
+        self.shutdown_linger
+    }
+
     /// Installs the I/O driver factory, called once per core on that core's
     /// thread when it starts. Without one, cores use [`NoNetwork`].
     #[doc(hidden)]
@@ -273,6 +306,8 @@ impl Builder {
             factory: self.factory,
             extra: self.extra,
             start_paused: self.start_paused,
+            shutdown_linger: self.shutdown_linger.unwrap_or(DEFAULT_SHUTDOWN_LINGER),
+            epoch: std::time::Instant::now(),
         }))
     }
 }
@@ -292,6 +327,11 @@ pub(crate) struct Config {
     pub(crate) start_paused: bool,
     factory: Option<DriverFactory>,
     extra: Option<Arc<dyn Any + Send + Sync>>,
+    /// How long a core keeps closing its connections after its run.
+    pub(crate) shutdown_linger: Duration,
+    /// Time zero of every run's clocks: the stacks outlive a run (they wait
+    /// for the next one), so their time must not start over.
+    pub(crate) epoch: std::time::Instant,
 }
 
 impl fmt::Debug for Config {
@@ -300,6 +340,7 @@ impl fmt::Debug for Config {
             .field("cores", &self.cores)
             .field("idle", &self.idle)
             .field("task_budget", &self.task_budget)
+            .field("shutdown_linger", &self.shutdown_linger)
             .finish_non_exhaustive()
     }
 }

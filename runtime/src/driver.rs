@@ -88,7 +88,30 @@ pub trait IoDriver: 'static {
     /// Called once, on the core's thread, when the core starts.
     fn unparker(&self) -> Unparker;
 
-    /// Called once when the core stops, after its tasks were dropped.
+    /// Called once when the core's run ends, after its tasks were dropped:
+    /// close every connection as a process exit would on the kernel
+    /// (gracefully: queued data, then a FIN). The reactor then keeps calling
+    /// [`poll`](Self::poll) and [`flush`](Self::flush) until
+    /// [`closed_all`](Self::closed_all) or the shutdown linger passes.
+    /// Returns how many sockets it closed.
+    fn close_all(&mut self) -> usize {
+        0
+    }
+
+    /// True when a [`close_all`](Self::close_all) has nothing left to do
+    /// (every connection finished, every frame sent).
+    fn closed_all(&self) -> bool {
+        true
+    }
+
+    /// The shutdown linger passed: reset every connection still unfinished
+    /// (sent at the next [`flush`](Self::flush)). Returns how many.
+    fn abort_closing(&mut self) -> usize {
+        0
+    }
+
+    /// Called once when the core stops, after its tasks were dropped and
+    /// its connections closed.
     fn shutdown(&mut self) {}
 
     /// `self`, for [`with_io_driver`]'s downcast. Implement as `self`.

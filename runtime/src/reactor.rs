@@ -48,6 +48,10 @@ const INBOX_BUDGET: usize = 1024;
 /// or two) late.
 const IDLE_CHECKS: u32 = 32;
 
+/// Flushes after the linger bound's resets, at most (each sends up to the
+/// TX budget; the reply queue holds at most 1024 RSTs).
+const FINAL_FLUSHES: usize = 64;
+
 /// Everything one core owns. Lives in the core thread's thread-local
 /// context while the loop runs.
 pub(crate) struct Core {
@@ -321,12 +325,78 @@ impl Core {
         self.driver.borrow_mut().park(timeout);
     }
 
-    /// Drops every task, then stops the driver and leaves the registry.
-    /// Called with the core still installed, so destructors can reach it.
+    /// Ends the core's run as a process exit ends on the kernel: finishes
+    /// the tick (what tasks queued is sent), drops every task (their
+    /// sockets close), closes every connection still open and keeps the
+    /// stack running until all are done or the shutdown linger passes
+    /// ([`close_connections`](Self::close_connections)); then stops the
+    /// driver and leaves the registry. Called with the core still
+    /// installed, so destructors can reach it. A panic of a task's
+    /// destructor is resumed once the rest is done.
     pub(crate) fn teardown(&self) {
-        self.exec.shutdown();
+        let now = self.clock.stack_instant(StdInstant::now());
+        self.tick_now.set(now);
+        self.driver.borrow_mut().flush(now);
+        let dropped = catch_unwind(AssertUnwindSafe(|| self.exec.shutdown()));
+        let closed = catch_unwind(AssertUnwindSafe(|| self.close_connections()));
+        // Tasks a `run_on` closure spawned while the connections closed.
+        let dropped_late = catch_unwind(AssertUnwindSafe(|| self.exec.shutdown()));
         self.driver.borrow_mut().shutdown();
         REGISTRY.unregister(self.key);
+        if let Err(p) = dropped.and(closed).and(dropped_late) {
+            std::panic::resume_unwind(p);
+        }
+    }
+
+    /// Closes every connection of the driver and runs it (inbox, input,
+    /// timers, output) until all are done, or resets what is left at the
+    /// linger bound (logged with the count). Bounded: by the linger, and
+    /// each wait by the driver's next deadline.
+    fn close_connections(&self) {
+        let start = StdInstant::now();
+        if self.driver.borrow_mut().close_all() == 0 && self.driver.borrow().closed_all() {
+            return;
+        }
+        let linger = self.config.shutdown_linger;
+        let deadline = start.checked_add(linger).unwrap_or(start);
+        loop {
+            let now = StdInstant::now();
+            let stack_now = self.clock.stack_instant(now);
+            self.tick_now.set(stack_now);
+            // Closes sent by other threads (dropped sockets) still count.
+            self.drain_inbox();
+            let mut driver = self.driver.borrow_mut();
+            driver.poll(stack_now);
+            driver.flush(stack_now);
+            if driver.closed_all() {
+                return;
+            }
+            if now >= deadline {
+                let reset = driver.abort_closing();
+                for _ in 0..FINAL_FLUSHES {
+                    if driver.closed_all() {
+                        break;
+                    }
+                    driver.flush(stack_now);
+                }
+                if reset > 0 {
+                    log::warn!(
+                        "mtcp: core {}: {reset} connection(s) still unfinished after the \
+                         shutdown linger of {linger:?} were reset",
+                        self.id.index()
+                    );
+                }
+                return;
+            }
+            let wake = driver
+                .next_deadline()
+                .and_then(|t| self.clock.instant_of_stack(t))
+                .map_or(deadline, |t| t.min(deadline));
+            let timeout = wake.saturating_duration_since(StdInstant::now());
+            if !timeout.is_zero() {
+                driver.park(Some(timeout));
+            }
+        }
     }
 }
 

@@ -19,7 +19,7 @@ use std::task::{Context, Poll};
 use std::time::Instant as StdInstant;
 
 use crate::builder::Config;
-pub use crate::builder::{Builder, IdlePolicy, DEFAULT_TASK_BUDGET};
+pub use crate::builder::{Builder, IdlePolicy, DEFAULT_SHUTDOWN_LINGER, DEFAULT_TASK_BUDGET};
 use crate::context;
 use crate::driver::CoreId;
 use crate::reactor::Core;
@@ -44,6 +44,8 @@ pub struct Runtime {
     config: Arc<Config>,
     /// Spawns made with [`Runtime::spawn`], and the running run's handle.
     spawns: Arc<Mutex<Spawns>>,
+    /// [`Runtime::handle`].
+    handle: Handle,
 }
 
 /// [`Runtime::spawn`]'s state: spawns wait in `queued` until a run starts;
@@ -116,8 +118,8 @@ impl Startup {
             None
         };
         Startup {
+            epoch: config.epoch,
             config,
-            epoch: StdInstant::now(),
             remotes: Mutex::new(vec![None; n]),
             arrived: Mutex::new(0),
             all_arrived: Condvar::new(),
@@ -223,6 +225,7 @@ impl Startup {
                 let mut s = self.spawns.lock().unwrap_or_else(|e| e.into_inner());
                 s.running = Some(Handle {
                     peers: peers.clone(),
+                    owner: None,
                 });
                 std::mem::take(&mut s.queued)
             };
@@ -237,8 +240,9 @@ impl Startup {
             }
         };
         let result = catch_unwind(AssertUnwindSafe(|| core.run(main(), linger, &on_main_done)));
-        if result.is_err() {
-            // Tell the other cores to stop; this run is over.
+        if result.is_err() || !linger {
+            // Tell the other cores to stop; this run is over (they close
+            // their connections while this one does).
             stop_all(&peers);
         }
         if let Err(p) = catch_unwind(AssertUnwindSafe(|| core.teardown())) {
@@ -275,9 +279,18 @@ impl Runtime {
     }
 
     pub(crate) fn from_config(config: Config) -> Runtime {
+        let config = Arc::new(config);
+        let spawns: Arc<Mutex<Spawns>> = Arc::default();
         Runtime {
-            config: Arc::new(config),
-            spawns: Arc::default(),
+            handle: Handle {
+                peers: Arc::from(Vec::new()),
+                owner: Some(Owner {
+                    config: config.clone(),
+                    spawns: spawns.clone(),
+                }),
+            },
+            config,
+            spawns,
         }
     }
 
@@ -314,14 +327,33 @@ impl Runtime {
         F: Future + Send + 'static,
         F::Output: Send + 'static,
     {
-        let mut s = self.spawns.lock().unwrap_or_else(|e| e.into_inner());
-        if let Some(handle) = s.running.clone() {
-            drop(s);
-            return handle.spawn(future);
+        self.owner().spawn(future)
+    }
+
+    fn owner(&self) -> Owner {
+        Owner {
+            config: self.config.clone(),
+            spawns: self.spawns.clone(),
         }
-        let (start, join) = crate::task::deferred(future);
-        s.queued.push(start);
-        join
+    }
+
+    /// A handle to this runtime, usable from any thread: it reaches the
+    /// runtime's current run, or its next one (tokio's `Runtime::handle`).
+    ///
+    /// Between runs, [`Handle::spawn`] queues the task for the next run (as
+    /// [`Runtime::spawn`]), [`Handle::block_on`] runs the runtime itself on
+    /// the calling thread (as [`Runtime::block_on`]), and
+    /// [`Handle::run_on`] answers [`RunOnError::Stopped`].
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let rt = mtcp::runtime::Runtime::new().unwrap();
+    /// let handle = rt.handle().clone();
+    /// assert_eq!(handle.block_on(async { 6 * 7 }), 42);
+    /// ```
+    pub fn handle(&self) -> &Handle {
+        &self.handle
     }
 
     /// Runs `f` on a blocking thread, as
@@ -334,15 +366,30 @@ impl Runtime {
         crate::task::spawn_blocking(f)
     }
 
-    /// Drops the runtime (tokio's `shutdown_timeout`). Between `block_on`
-    /// calls an mtcp runtime runs nothing, so there is nothing to wait for:
-    /// queued [`spawn`](Self::spawn)s are cancelled.
-    pub fn shutdown_timeout(self, _timeout: std::time::Duration) {
+    /// Shuts the runtime down, waiting at most `timeout` (tokio's
+    /// `shutdown_timeout`).
+    ///
+    /// An mtcp runtime runs only inside [`block_on`](Self::block_on) (and
+    /// [`block_on_each_core`](Self::block_on_each_core)), and each run ends
+    /// by closing its connections gracefully within the
+    /// [shutdown linger](Builder::shutdown_linger): by the time this can be
+    /// called (it takes the runtime by value, so no run is going on), every
+    /// connection has delivered its data and FIN, or was reset at the
+    /// linger bound. What is left is dropped at once: queued
+    /// [`spawn`](Self::spawn)s are cancelled; threads of
+    /// [`spawn_blocking`](Self::spawn_blocking) are not waited for (they
+    /// finish on their own, as with `shutdown_background`). So this returns
+    /// at once, well within any `timeout`; to bound the closing itself, set
+    /// [`Builder::shutdown_linger`] (`MTCP_SHUTDOWN_LINGER`).
+    pub fn shutdown_timeout(self, timeout: std::time::Duration) {
+        let _ = timeout;
         drop(self);
     }
 
-    /// Drops the runtime (tokio's `shutdown_background`); see
-    /// [`shutdown_timeout`](Self::shutdown_timeout).
+    /// Shuts the runtime down without waiting (tokio's
+    /// `shutdown_background`); see
+    /// [`shutdown_timeout`](Self::shutdown_timeout): there is no run to
+    /// wait for.
     pub fn shutdown_background(self) {
         drop(self);
     }
@@ -700,14 +747,81 @@ pub fn run_on(core: usize, f: impl FnOnce() + Send + 'static) -> Result<(), RunO
 /// ```
 #[derive(Clone)]
 pub struct Handle {
+    /// The cores of the run this handle was taken in (empty for
+    /// [`Runtime::handle`], which looks the running run up in `owner`).
     peers: Arc<[Arc<Remote>]>,
+    /// Set by [`Runtime::handle`]: the runtime whose current or next run
+    /// the handle reaches.
+    owner: Option<Owner>,
+}
+
+/// The parts of a [`Runtime`] its [`Runtime::handle`] needs.
+#[derive(Clone)]
+struct Owner {
+    config: Arc<Config>,
+    spawns: Arc<Mutex<Spawns>>,
+}
+
+impl Owner {
+    fn spawns(&self) -> std::sync::MutexGuard<'_, Spawns> {
+        self.spawns.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// The running run's handle, if a run is going on.
+    fn running(&self) -> Option<Handle> {
+        self.spawns().running.clone()
+    }
+
+    /// [`Runtime::spawn`]: on the running run, or queued for the next.
+    fn spawn<F>(&self, future: F) -> crate::task::JoinHandle<F::Output>
+    where
+        F: Future + Send + 'static,
+        F::Output: Send + 'static,
+    {
+        let mut s = self.spawns();
+        if let Some(handle) = s.running.clone() {
+            drop(s);
+            return handle.spawn(future);
+        }
+        let (start, join) = crate::task::deferred(future);
+        s.queued.push(start);
+        join
+    }
 }
 
 impl fmt::Debug for Handle {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Handle")
-            .field("cores", &self.peers.len())
+            .field("cores", &self.core_count())
             .finish()
+    }
+}
+
+/// The panic message of [`Handle::current`] off a runtime thread, in the
+/// shape of tokio's.
+const NO_RUNTIME: &str =
+    "there is no reactor running, must be called from the context of an mtcp runtime";
+
+/// Polls `future` to completion on the calling (non-runtime) thread,
+/// parking it between wakes.
+fn park_on<F: Future>(future: F) -> F::Output {
+    struct Unpark(std::thread::Thread);
+    impl std::task::Wake for Unpark {
+        fn wake(self: Arc<Self>) {
+            self.0.unpark();
+        }
+        fn wake_by_ref(self: &Arc<Self>) {
+            self.0.unpark();
+        }
+    }
+    let waker = std::task::Waker::from(Arc::new(Unpark(std::thread::current())));
+    let mut cx = Context::from_waker(&waker);
+    let mut future = std::pin::pin!(future);
+    loop {
+        if let Poll::Ready(v) = future.as_mut().poll(&mut cx) {
+            return v;
+        }
+        std::thread::park();
     }
 }
 
@@ -719,10 +833,10 @@ impl Handle {
     /// Off a runtime thread.
     #[track_caller]
     pub fn current() -> Handle {
-        let peers = context::expect_core("mtcp::runtime::Handle::current", |c| {
-            c.peers.borrow().clone()
-        });
-        Handle { peers }
+        match Handle::try_current() {
+            Ok(h) => h,
+            Err(_) => panic!("{NO_RUNTIME}"),
+        }
     }
 
     /// The handle of the runtime running the caller, or an error off a
@@ -734,13 +848,28 @@ impl Handle {
     pub fn try_current() -> Result<Handle, TryCurrentError> {
         context::with_core(|c| Handle {
             peers: c.peers.borrow().clone(),
+            owner: None,
         })
         .ok_or(TryCurrentError { _private: () })
     }
 
+    /// The cores this handle reaches now (none between the runs of a
+    /// [`Runtime::handle`]).
+    fn peers(&self) -> Arc<[Arc<Remote>]> {
+        match &self.owner {
+            Some(owner) => owner
+                .running()
+                .map_or_else(|| Arc::from(Vec::new()), |h| h.peers),
+            None => self.peers.clone(),
+        }
+    }
+
     /// The number of cores.
     pub fn core_count(&self) -> usize {
-        self.peers.len()
+        match &self.owner {
+            Some(owner) => owner.config.cores,
+            None => self.peers.len(),
+        }
     }
 
     /// Runs `f` on core `core`'s thread at its next tick. See [`run_on`].
@@ -748,13 +877,89 @@ impl Handle {
     /// # Errors
     ///
     /// [`RunOnError`] if there is no such core or it has stopped (the run
-    /// is over).
+    /// is over; for [`Runtime::handle`]: no run is going on).
     pub fn run_on(&self, core: usize, f: impl FnOnce() + Send + 'static) -> Result<(), RunOnError> {
-        let remote = self.peers.get(core).ok_or(RunOnError::NoSuchCore)?;
+        if core >= self.core_count() {
+            return Err(RunOnError::NoSuchCore);
+        }
+        let peers = self.peers();
+        let remote = peers.get(core).ok_or(RunOnError::Stopped)?;
         if remote.send(Msg::Run(Box::new(f))) {
             Ok(())
         } else {
             Err(RunOnError::Stopped)
+        }
+    }
+
+    /// Runs `future` to completion and returns its output, blocking the
+    /// calling thread (tokio's `Handle::block_on`).
+    ///
+    /// mtcp is thread per core, and a future doing I/O must run on a core:
+    ///
+    /// * while the runtime runs (a handle from [`Handle::current`], or a
+    ///   [`Runtime::handle`] during a `block_on`), the future is sent to
+    ///   core 0 through its inbox and runs there as a task; the caller
+    ///   blocks until it completes;
+    /// * a [`Runtime::handle`] between runs runs the runtime itself on the
+    ///   calling thread, exactly as [`Runtime::block_on`] does (cores start,
+    ///   the future runs on core 0, the run ends when it completes).
+    ///
+    /// # Differences from tokio
+    ///
+    /// The future must be `Send` (it may move to core 0's thread). tokio
+    /// polls it on the calling thread instead.
+    ///
+    /// # Panics
+    ///
+    /// On a thread of an mtcp runtime (blocking a core would stop it); if
+    /// the future panics; if the run it was sent to ends first.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let rt = mtcp::runtime::Runtime::new().unwrap();
+    /// let handle = rt.handle().clone();
+    /// rt.block_on(async move {
+    ///     let core = std::thread::spawn(move || {
+    ///         handle.block_on(async { mtcp::runtime::current_core() })
+    ///     });
+    ///     // Core 0 keeps running while the plain thread waits.
+    ///     while !core.is_finished() {
+    ///         mtcp::task::yield_now().await;
+    ///     }
+    ///     assert_eq!(core.join().unwrap(), 0);
+    /// });
+    /// ```
+    #[track_caller]
+    pub fn block_on<F>(&self, future: F) -> F::Output
+    where
+        F: Future + Send + 'static,
+        F::Output: Send + 'static,
+    {
+        assert!(
+            !context::in_runtime(),
+            "Cannot start a runtime from within a runtime. This happens because a function \
+             (like `block_on`) attempted to block the current thread while the thread is \
+             being used to drive asynchronous tasks."
+        );
+        let peers = self.peers();
+        if peers.is_empty() {
+            if let Some(owner) = &self.owner {
+                let rt = Runtime {
+                    config: owner.config.clone(),
+                    spawns: owner.spawns.clone(),
+                    handle: self.clone(),
+                };
+                return rt.block_on(future);
+            }
+        }
+        let run = Handle { peers, owner: None };
+        match park_on(crate::task::spawn_remote(&run, 0, future)) {
+            Ok(v) => v,
+            Err(e) if e.is_panic() => resume_unwind(e.into_panic()),
+            Err(_) => panic!(
+                "mtcp: Handle::block_on: the runtime's run ended before the future completed"
+            ),
         }
     }
 
@@ -798,12 +1003,18 @@ impl Handle {
         F: Future + Send + 'static,
         F::Output: Send + 'static,
     {
-        let here = context::with_core(|c| Arc::ptr_eq(&c.peers.borrow(), &self.peers));
+        let peers = self.peers();
+        let here = context::with_core(|c| Arc::ptr_eq(&c.peers.borrow(), &peers));
         if here == Some(true) {
-            crate::spawn(future)
-        } else {
-            crate::task::spawn_remote(self, 0, future)
+            return crate::spawn(future);
         }
+        if peers.is_empty() {
+            if let Some(owner) = &self.owner {
+                // Between runs: queued for the next, as `Runtime::spawn`.
+                return owner.spawn(future);
+            }
+        }
+        crate::task::spawn_remote(&Handle { peers, owner: None }, 0, future)
     }
 
     /// Runs `f` on a blocking thread, as
@@ -818,7 +1029,7 @@ impl Handle {
 
     /// Asks every core to shut down gracefully. See [`request_shutdown`].
     pub fn request_shutdown(&self) {
-        for p in self.peers.iter() {
+        for p in self.peers().iter() {
             p.send(Msg::Shutdown);
         }
     }
@@ -832,7 +1043,7 @@ pub struct TryCurrentError {
 
 impl fmt::Display for TryCurrentError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("there is no mtcp runtime running on this thread")
+        f.write_str(NO_RUNTIME)
     }
 }
 

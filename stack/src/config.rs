@@ -11,6 +11,7 @@
 //! | `MTCP_PCAP` | write every frame to this pcap file | off |
 //! | `MTCP_FAULTS` | fault injection, e.g. `drop=0.02,seed=7` | off |
 //! | `MTCP_RING_FRAMES` | AF_PACKET ring slots per queue, `rx=N,tx=N` (either or both, 16 to 65536) | `rx=4096,tx=4096` |
+//! | `MTCP_SHUTDOWN_LINGER` | how long a core keeps closing its connections at the end of a run, e.g. `5s`, `500ms`, `0` | `5s` |
 //!
 //! An empty (or all-blank) value means the variable is unset, so
 //! `MTCP_FAULTS= prog` turns faults off. A bad value is an error naming the
@@ -44,6 +45,11 @@ pub const VAR_CORES: &str = "MTCP_CORES";
 pub const VAR_PCAP: &str = "MTCP_PCAP";
 /// `MTCP_FAULTS`
 pub const VAR_FAULTS: &str = "MTCP_FAULTS";
+/// `MTCP_SHUTDOWN_LINGER`
+pub const VAR_SHUTDOWN_LINGER: &str = "MTCP_SHUTDOWN_LINGER";
+
+/// The longest `MTCP_SHUTDOWN_LINGER` accepted.
+pub const MAX_SHUTDOWN_LINGER: std::time::Duration = std::time::Duration::from_secs(3600);
 
 /// `MTCP_RING_FRAMES`
 pub const VAR_RING_FRAMES: &str = "MTCP_RING_FRAMES";
@@ -62,6 +68,8 @@ const EXPECT_MAC: &str = "a unicast MAC address, e.g. 02:00:00:00:00:01";
 const EXPECT_CORES: &str = "a number of cores from 1 to 1024, e.g. 4";
 const EXPECT_RING_FRAMES: &str = "rx=SLOTS,tx=SLOTS (either or both, each 16 to 65536), \
      e.g. rx=4096,tx=4096";
+const EXPECT_SHUTDOWN_LINGER: &str = "a duration in seconds or milliseconds, at most 3600s, \
+     e.g. 5s, 500ms or 0";
 
 /// Which device the stack runs on.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
@@ -112,6 +120,8 @@ pub struct Config {
     pub faults: Option<FaultConfig>,
     /// `MTCP_RING_FRAMES` (AF_PACKET only).
     pub ring: RingSizes,
+    /// `MTCP_SHUTDOWN_LINGER`; `None`: the runtime's default.
+    pub shutdown_linger: Option<std::time::Duration>,
 }
 
 impl Default for Config {
@@ -129,6 +139,7 @@ impl Default for Config {
             pcap: None,
             faults: None,
             ring: RingSizes::default(),
+            shutdown_linger: None,
         }
     }
 }
@@ -232,6 +243,12 @@ impl Config {
             cfg.ring = parse_ring_frames(v.trim())
                 .ok_or_else(|| err(VAR_RING_FRAMES, &v, EXPECT_RING_FRAMES))?;
         }
+        if let Some(v) = get(VAR_SHUTDOWN_LINGER) {
+            let d = parse_duration(v.trim())
+                .filter(|d| *d <= MAX_SHUTDOWN_LINGER)
+                .ok_or_else(|| err(VAR_SHUTDOWN_LINGER, &v, EXPECT_SHUTDOWN_LINGER))?;
+            cfg.shutdown_linger = Some(d);
+        }
         Ok(cfg)
     }
 }
@@ -287,6 +304,18 @@ fn parse_decimal(s: &str) -> Option<u64> {
         return None;
     }
     s.parse().ok()
+}
+
+/// `5s`, `500ms`, or a bare number of seconds (`0`).
+fn parse_duration(s: &str) -> Option<std::time::Duration> {
+    use std::time::Duration;
+    if let Some(ms) = s.strip_suffix("ms") {
+        return parse_decimal(ms).map(Duration::from_millis);
+    }
+    let secs = s.strip_suffix('s').unwrap_or(s);
+    parse_decimal(secs)
+        .filter(|&n| n <= MAX_SHUTDOWN_LINGER.as_secs())
+        .map(Duration::from_secs)
 }
 
 /// A host address: not 0.0.0.0, not multicast, not 255.255.255.255.
@@ -395,11 +424,42 @@ mod tests {
             VAR_CORES,
             VAR_PCAP,
             VAR_FAULTS,
+            VAR_SHUTDOWN_LINGER,
         ];
         let vars: Vec<(&str, &str)> = all.iter().map(|v| (*v, "")).collect();
         assert_eq!(cfg(&vars).unwrap(), Config::default());
         let vars: Vec<(&str, &str)> = all.iter().map(|v| (*v, "  ")).collect();
         assert_eq!(cfg(&vars).unwrap(), Config::default());
+    }
+
+    #[test]
+    fn shutdown_linger_forms() {
+        use std::time::Duration;
+        let linger = |v: &str| cfg(&[(VAR_SHUTDOWN_LINGER, v)]).unwrap().shutdown_linger;
+        assert_eq!(linger("5s"), Some(Duration::from_secs(5)));
+        assert_eq!(linger("5"), Some(Duration::from_secs(5)));
+        assert_eq!(linger("250ms"), Some(Duration::from_millis(250)));
+        assert_eq!(linger("0"), Some(Duration::ZERO));
+        assert_eq!(linger(" 3600s "), Some(MAX_SHUTDOWN_LINGER));
+        for v in [
+            "-1",
+            "5 s",
+            "1.5s",
+            "5m",
+            "ms",
+            "s",
+            "3601s",
+            "3600001ms",
+            "x",
+        ] {
+            let e = bad(VAR_SHUTDOWN_LINGER, v);
+            let line = e.to_string();
+            assert!(
+                line.starts_with("MTCP_SHUTDOWN_LINGER=") && line.contains("e.g. 5s, 500ms"),
+                "{line}"
+            );
+            assert!(!line.contains('\n'));
+        }
     }
 
     #[test]

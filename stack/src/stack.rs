@@ -456,6 +456,33 @@ impl Stack {
         !self.loopback.is_empty() || !self.tx.is_empty() || self.tcp.has_output()
     }
 
+    /// Starts closing everything, as a process exit does on the kernel:
+    /// see [`TcpStack::close_all`]. Keep calling [`poll`](Self::poll) and
+    /// [`flush`](Self::flush) until [`closed_all`](Self::closed_all), or
+    /// [`abort_closing`](Self::abort_closing) at a deadline. Returns how
+    /// many sockets were closed.
+    pub fn close_all(&mut self) -> usize {
+        self.tcp.close_all()
+    }
+
+    /// Connections still unfinished (see [`TcpStack::closing`]).
+    pub fn closing(&self) -> usize {
+        self.tcp.closing()
+    }
+
+    /// True when a [`close_all`](Self::close_all) has nothing left to do:
+    /// every connection is finished and every frame has gone to the device.
+    pub fn closed_all(&self) -> bool {
+        !self.has_pending_work() && self.tcp.closing() == 0
+    }
+
+    /// Resets every unfinished connection (see
+    /// [`TcpStack::abort_closing`]); the RSTs go out at the next
+    /// [`flush`](Self::flush). Returns how many were reset.
+    pub fn abort_closing(&mut self) -> usize {
+        self.tcp.abort_closing()
+    }
+
     /// True when the device has frames waiting.
     pub fn rx_pending(&self) -> bool {
         self.nic.rx_pending()

@@ -17,7 +17,9 @@ use crate::runtime::Builder;
 impl Builder {
     /// A builder configured from the environment: `MTCP_CORES` and the
     /// network variables (`MTCP_DEVICE`, `MTCP_ADDR`, `MTCP_GATEWAY`,
-    /// `MTCP_MAC`, `MTCP_PCAP`, `MTCP_FAULTS`, `MTCP_DPDK_ARGS`). Settings
+    /// `MTCP_MAC`, `MTCP_PCAP`, `MTCP_FAULTS`, `MTCP_DPDK_ARGS`,
+    /// `MTCP_RING_FRAMES`) and `MTCP_SHUTDOWN_LINGER`
+    /// ([`Builder::shutdown_linger`]). Settings
     /// made afterwards on the builder win over the environment.
     /// `#[mtcp::main]` uses this. It installs no logger: mtcp emits through
     /// the `log` facade and leaves the choice of logger to the program.
@@ -38,9 +40,13 @@ impl Builder {
     pub fn from_env() -> io::Result<Builder> {
         let config = mtcp_stack::config::Config::from_env()
             .map_err(|e| io::Error::new(io::ErrorKind::InvalidInput, e.to_string()))?;
-        Ok(Builder::new()
+        let builder = Builder::new()
             .cores(config.cores)
-            .net(NetConfig::from_config(&config)))
+            .net(NetConfig::from_config(&config));
+        Ok(match config.shutdown_linger {
+            Some(linger) => builder.shutdown_linger(linger),
+            None => builder,
+        })
     }
 
     /// Gives the runtime a network: every core gets a stack over its queue

@@ -94,6 +94,18 @@ impl IoDriver for StackDriver {
         }
     }
 
+    fn close_all(&mut self) -> usize {
+        self.stack.as_mut().map_or(0, |s| s.close_all())
+    }
+
+    fn closed_all(&self) -> bool {
+        self.stack.as_ref().is_none_or(|s| s.closed_all())
+    }
+
+    fn abort_closing(&mut self) -> usize {
+        self.stack.as_mut().map_or(0, |s| s.abort_closing())
+    }
+
     fn shutdown(&mut self) {
         if let Some(stack) = self.stack.take() {
             if let Ok(mut home) = self.home.lock() {
@@ -163,7 +175,15 @@ pub(crate) fn to_io(e: TcpError) -> io::Error {
         TcpError::HostUnreachable => io::ErrorKind::HostUnreachable,
         TcpError::NetworkUnreachable => io::ErrorKind::NetworkUnreachable,
     };
-    io::Error::new(kind, e)
+    match e {
+        // No std kind says more than the stack's own words.
+        TcpError::NoResources | TcpError::InvalidInput | TcpError::InvalidSocket => {
+            io::Error::new(kind, e)
+        }
+        // A plain kind prints as std's (`connection refused`), not as a
+        // `Custom { .. }` wrapper.
+        _ => io::Error::from(kind),
+    }
 }
 
 #[cfg(test)]
@@ -188,6 +208,27 @@ mod tests {
         for (e, k) in cases {
             assert_eq!(to_io(e).kind(), k, "{e}");
         }
+    }
+
+    #[test]
+    fn connect_errors_print_like_std() {
+        use io::ErrorKind as K;
+        for (e, k) in [
+            (TcpError::ConnectionRefused, K::ConnectionRefused),
+            (TcpError::ConnectionReset, K::ConnectionReset),
+            (TcpError::TimedOut, K::TimedOut),
+            (TcpError::BrokenPipe, K::BrokenPipe),
+        ] {
+            let got = to_io(e);
+            let std = io::Error::from(k);
+            assert_eq!(got.to_string(), std.to_string());
+            assert_eq!(format!("{got:?}"), format!("{std:?}"));
+            assert!(!format!("{got:?}").contains("Custom"), "{got:?}");
+        }
+        assert_eq!(
+            to_io(TcpError::ConnectionRefused).to_string(),
+            "connection refused"
+        );
     }
 
     #[test]

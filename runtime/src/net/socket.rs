@@ -3,16 +3,21 @@
 use std::fmt;
 use std::io;
 use std::net::{SocketAddr, SocketAddrV4};
+use std::sync::Arc;
 
 use mtcp_stack::tcp::tcb::SocketId;
 
 use super::driver::{to_io, try_with_stack, with_stack};
+use crate::task::waker::{Msg, Remote};
 
 /// A TCP socket of one core's stack. Closing happens on drop, on the owning
-/// core (sent there if the handle was dropped elsewhere).
+/// core (sent to its inbox if the handle was dropped on any other thread;
+/// if that core's run is over, its end of run already closed the socket).
 pub(crate) struct Socket {
     pub(crate) id: SocketId,
     pub(crate) core: usize,
+    /// The owning core's inbox (of the run that created the socket).
+    remote: Option<Arc<Remote>>,
     /// `SO_LINGER` as set by `set_linger`, in microseconds; `NO_LINGER`
     /// when unset. Only zero changes anything: the close becomes a reset.
     pub(crate) linger_us: std::sync::atomic::AtomicU64,
@@ -35,6 +40,7 @@ impl Socket {
         Socket {
             id,
             core: crate::runtime::current_core(),
+            remote: crate::context::with_core(|c| c.remote.clone()),
             linger_us: std::sync::atomic::AtomicU64::new(NO_LINGER),
         }
     }
@@ -88,15 +94,13 @@ impl Drop for Socket {
         };
         if self.check_core().is_ok() {
             let _ = try_with_stack(|s, _| close(s));
-        } else {
-            // Dropped on another core: close it where it lives. (Off any
-            // runtime thread there is no way there; the socket then ends
-            // with its runtime.)
-            if crate::context::in_runtime() {
-                let _ = crate::runtime::Handle::current().run_on(self.core, move || {
-                    let _ = try_with_stack(|s, _| close(s));
-                });
-            }
+        } else if let Some(remote) = &self.remote {
+            // Dropped on another core or a plain thread: close it where it
+            // lives. If that core has stopped, the send fails: its end of
+            // run closed every socket already.
+            remote.send(Msg::Run(Box::new(move || {
+                let _ = try_with_stack(|s, _| close(s));
+            })));
         }
     }
 }

@@ -30,6 +30,7 @@ pub mod syncookie;
 
 // Per-core machinery and the state machine.
 pub mod buffer;
+mod close_all;
 pub mod events;
 pub mod flow_table;
 mod icmp;

@@ -95,9 +95,17 @@ impl TcpError {
     }
 }
 
+/// Errors with a plain std kind (refused, reset, timed out, …) become that
+/// kind alone, so they print as std's (`connection refused`); the others
+/// keep the stack's words.
 impl From<TcpError> for std::io::Error {
     fn from(e: TcpError) -> std::io::Error {
-        std::io::Error::new(e.kind(), e)
+        match e {
+            TcpError::NoResources | TcpError::InvalidInput | TcpError::InvalidSocket => {
+                std::io::Error::new(e.kind(), e)
+            }
+            _ => std::io::Error::from(e.kind()),
+        }
     }
 }
 

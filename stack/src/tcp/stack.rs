@@ -373,6 +373,9 @@ pub struct TcpStats {
     pub icmp_soft_errors: u64,
     /// Connections in SYN-SENT aborted by a hard ICMP error.
     pub icmp_aborts: u64,
+    /// Connections reset at shutdown because they were still unfinished
+    /// when the linger bound passed ([`TcpStack::abort_closing`]).
+    pub linger_resets: u64,
     /// Drops by reason.
     pub drops: DropStats,
 }
@@ -380,7 +383,7 @@ pub struct TcpStats {
 impl fmt::Display for TcpStats {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let d = &self.drops;
-        let rows: [(&str, u64); 44] = [
+        let rows: [(&str, u64); 45] = [
             ("segs_in", self.segs_in),
             ("segs_out", self.segs_out),
             ("bytes_in", self.bytes_in),
@@ -409,6 +412,7 @@ impl fmt::Display for TcpStats {
             ("pmtu_shrinks", self.pmtu_shrinks),
             ("icmp_soft_errors", self.icmp_soft_errors),
             ("icmp_aborts", self.icmp_aborts),
+            ("linger_resets", self.linger_resets),
             ("drop_not_local", d.not_local),
             ("drop_bad_source", d.bad_source),
             ("drop_no_socket", d.no_socket),
