@@ -10,6 +10,7 @@
 //! | `MTCP_CORES` | number of cores (threads) | 1 |
 //! | `MTCP_PCAP` | write every frame to this pcap file | off |
 //! | `MTCP_FAULTS` | fault injection, e.g. `drop=0.02,seed=7` | off |
+//! | `MTCP_STATS` | print each core's counters to stderr every interval, e.g. `5s` or `500ms` | off |
 //!
 //! An empty (or all-blank) value means the variable is unset, so
 //! `MTCP_FAULTS= prog` turns faults off. A bad value is an error naming the
@@ -42,6 +43,8 @@ pub const VAR_CORES: &str = "MTCP_CORES";
 pub const VAR_PCAP: &str = "MTCP_PCAP";
 /// `MTCP_FAULTS`
 pub const VAR_FAULTS: &str = "MTCP_FAULTS";
+/// `MTCP_STATS`
+pub const VAR_STATS: &str = "MTCP_STATS";
 
 /// The most cores `MTCP_CORES` accepts.
 pub const MAX_CORES: usize = 1024;
@@ -55,6 +58,7 @@ const EXPECT_GATEWAY: &str = "an IPv4 address on the MTCP_ADDR subnet, other tha
      MTCP_ADDR itself, e.g. 10.99.0.1";
 const EXPECT_MAC: &str = "a unicast MAC address, e.g. 02:00:00:00:00:01";
 const EXPECT_CORES: &str = "a number of cores from 1 to 1024, e.g. 4";
+const EXPECT_STATS: &str = "a duration like 5s or 500ms (1ms to 1 day)";
 
 /// Which device the stack runs on.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
@@ -103,6 +107,8 @@ pub struct Config {
     pub pcap: Option<PathBuf>,
     /// `MTCP_FAULTS`.
     pub faults: Option<FaultConfig>,
+    /// `MTCP_STATS`: how often each core prints a line of its counters.
+    pub stats: Option<core::time::Duration>,
 }
 
 impl Default for Config {
@@ -119,6 +125,7 @@ impl Default for Config {
             cores: 1,
             pcap: None,
             faults: None,
+            stats: None,
         }
     }
 }
@@ -218,6 +225,10 @@ impl Config {
                 .map_err(|e| err(VAR_FAULTS, &v, e.expected()))?;
             cfg.faults = Some(faults);
         }
+        if let Some(v) = get(VAR_STATS) {
+            cfg.stats =
+                Some(parse_interval(v.trim()).ok_or_else(|| err(VAR_STATS, &v, EXPECT_STATS))?);
+        }
         Ok(cfg)
     }
 }
@@ -245,6 +256,25 @@ fn parse_device(s: &str) -> Option<DeviceSpec> {
         "xdp" => Some(DeviceSpec::Xdp(ifname)),
         _ => None,
     }
+}
+
+/// `500ms`, `5s`, `2m` or `1h`: decimal digits and a unit, from 1 ms to
+/// one day.
+pub fn parse_interval(s: &str) -> Option<core::time::Duration> {
+    let split = s.find(|c: char| !c.is_ascii_digit())?;
+    let (digits, unit) = s.split_at(split);
+    let n = parse_decimal(digits)?;
+    let ms_per = match unit {
+        "ms" => 1,
+        "s" => 1_000,
+        "m" => 60_000,
+        "h" => 3_600_000,
+        _ => return None,
+    };
+    let ms = n.checked_mul(ms_per)?;
+    (1..=86_400_000)
+        .contains(&ms)
+        .then(|| core::time::Duration::from_millis(ms))
 }
 
 /// Digits only (no sign, no blanks), fitting a `u64`.
@@ -336,11 +366,33 @@ mod tests {
             VAR_CORES,
             VAR_PCAP,
             VAR_FAULTS,
+            VAR_STATS,
         ];
         let vars: Vec<(&str, &str)> = all.iter().map(|v| (*v, "")).collect();
         assert_eq!(cfg(&vars).unwrap(), Config::default());
         let vars: Vec<(&str, &str)> = all.iter().map(|v| (*v, "  ")).collect();
         assert_eq!(cfg(&vars).unwrap(), Config::default());
+    }
+
+    #[test]
+    fn stats_interval_forms() {
+        let every = |v: &str| cfg(&[(VAR_STATS, v)]).unwrap().stats;
+        assert_eq!(every("5s"), Some(core::time::Duration::from_secs(5)));
+        assert_eq!(
+            every(" 500ms "),
+            Some(core::time::Duration::from_millis(500))
+        );
+        assert_eq!(every("2m"), Some(core::time::Duration::from_secs(120)));
+        assert_eq!(every("1h"), Some(core::time::Duration::from_secs(3600)));
+        for v in [
+            "x", "5", "0s", "0ms", "s", "-1s", "1.5s", "5 s", "5S", "2d", "25h",
+        ] {
+            assert_eq!(bad(VAR_STATS, v).expected, EXPECT_STATS);
+        }
+        assert_eq!(
+            bad(VAR_STATS, "x").to_string(),
+            "MTCP_STATS=\"x\": expected a duration like 5s or 500ms (1ms to 1 day)"
+        );
     }
 
     #[test]

@@ -47,6 +47,8 @@ pub struct NetConfig {
     pub pcap: Option<PathBuf>,
     /// Fault injection (`MTCP_FAULTS`).
     pub faults: Option<FaultConfig>,
+    /// Print each core's counters to stderr this often (`MTCP_STATS`).
+    pub stats: Option<std::time::Duration>,
     /// The TCP engine (buffer sizes, maximum connections, timers, …).
     pub tcp: TcpConfig,
     /// Frames in each core's pool.
@@ -66,6 +68,7 @@ impl fmt::Debug for NetConfig {
             .field("mac", &self.mac)
             .field("pcap", &self.pcap)
             .field("faults", &self.faults)
+            .field("stats", &self.stats)
             .field("explicit_queues", &self.queues.is_some())
             .finish_non_exhaustive()
     }
@@ -90,6 +93,7 @@ impl NetConfig {
             mac: config.mac,
             pcap: config.pcap.clone(),
             faults: config.faults,
+            stats: config.stats,
             tcp: stack.tcp,
             frames: stack.frames,
             rx_batch: stack.rx_batch,
@@ -220,7 +224,10 @@ impl NetConfig {
                     )))
                 }
             };
-            Ok(Box::new(StackDriver::new(stack, slots.clone(), index)) as Box<dyn IoDriver>)
+            Ok(
+                Box::new(StackDriver::new(stack, slots.clone(), index, self.stats)?)
+                    as Box<dyn IoDriver>,
+            )
         })
     }
 }
