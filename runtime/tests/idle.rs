@@ -176,9 +176,11 @@ fn an_idle_core_sleeps_and_wakes_at_once() {
     assert!(share < 0.01, "idle core used {:.2} % CPU", share * 100.0);
 
     // 2. A spawn from a thread outside the runtime runs at once.
+    // The gaps vary over a millisecond, so that a core that polls in slices
+    // (as it did) cannot be in phase with them.
     let mut spawn_lat = Vec::with_capacity(100);
-    for _ in 0..100 {
-        std::thread::sleep(Duration::from_millis(3));
+    for i in 0..100u64 {
+        std::thread::sleep(Duration::from_micros(3000 + i * 397 % 1000));
         let t0 = Instant::now();
         let (done_tx, done_rx) = mpsc::channel::<Instant>();
         drop(handle.spawn(async move {
