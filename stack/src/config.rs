@@ -12,6 +12,7 @@
 //! | `MTCP_FAULTS` | fault injection, e.g. `drop=0.02,seed=7` | off |
 //! | `MTCP_RING_FRAMES` | AF_PACKET ring slots per queue, `rx=N,tx=N` (either or both, 16 to 65536) | `rx=4096,tx=4096` |
 //! | `MTCP_SHUTDOWN_LINGER` | how long a core keeps closing its connections at the end of a run, e.g. `5s`, `500ms`, `0` | `5s` |
+//! | `MTCP_STATS` | print each core's counters to stderr every interval, e.g. `5s` or `500ms` | off |
 //!
 //! An empty (or all-blank) value means the variable is unset, so
 //! `MTCP_FAULTS= prog` turns faults off. A bad value is an error naming the
@@ -53,6 +54,8 @@ pub const MAX_SHUTDOWN_LINGER: std::time::Duration = std::time::Duration::from_s
 
 /// `MTCP_RING_FRAMES`
 pub const VAR_RING_FRAMES: &str = "MTCP_RING_FRAMES";
+/// `MTCP_STATS`
+pub const VAR_STATS: &str = "MTCP_STATS";
 
 /// The most cores `MTCP_CORES` accepts.
 pub const MAX_CORES: usize = 1024;
@@ -70,6 +73,7 @@ const EXPECT_RING_FRAMES: &str = "rx=SLOTS,tx=SLOTS (either or both, each 16 to 
      e.g. rx=4096,tx=4096";
 const EXPECT_SHUTDOWN_LINGER: &str = "a duration in seconds or milliseconds, at most 3600s, \
      e.g. 5s, 500ms or 0";
+const EXPECT_STATS: &str = "a duration like 5s or 500ms (1ms to 1 day)";
 
 /// Which device the stack runs on.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
@@ -122,6 +126,8 @@ pub struct Config {
     pub ring: RingSizes,
     /// `MTCP_SHUTDOWN_LINGER`; `None`: the runtime's default.
     pub shutdown_linger: Option<std::time::Duration>,
+    /// `MTCP_STATS`: how often each core prints a line of its counters.
+    pub stats: Option<core::time::Duration>,
 }
 
 impl Default for Config {
@@ -140,6 +146,7 @@ impl Default for Config {
             faults: None,
             ring: RingSizes::default(),
             shutdown_linger: None,
+            stats: None,
         }
     }
 }
@@ -249,6 +256,10 @@ impl Config {
                 .ok_or_else(|| err(VAR_SHUTDOWN_LINGER, &v, EXPECT_SHUTDOWN_LINGER))?;
             cfg.shutdown_linger = Some(d);
         }
+        if let Some(v) = get(VAR_STATS) {
+            cfg.stats =
+                Some(parse_interval(v.trim()).ok_or_else(|| err(VAR_STATS, &v, EXPECT_STATS))?);
+        }
         Ok(cfg)
     }
 }
@@ -296,6 +307,25 @@ fn parse_ring_frames(s: &str) -> Option<RingSizes> {
         }
     }
     Some(ring)
+}
+
+/// `500ms`, `5s`, `2m` or `1h`: decimal digits and a unit, from 1 ms to
+/// one day.
+pub fn parse_interval(s: &str) -> Option<core::time::Duration> {
+    let split = s.find(|c: char| !c.is_ascii_digit())?;
+    let (digits, unit) = s.split_at(split);
+    let n = parse_decimal(digits)?;
+    let ms_per = match unit {
+        "ms" => 1,
+        "s" => 1_000,
+        "m" => 60_000,
+        "h" => 3_600_000,
+        _ => return None,
+    };
+    let ms = n.checked_mul(ms_per)?;
+    (1..=86_400_000)
+        .contains(&ms)
+        .then(|| core::time::Duration::from_millis(ms))
 }
 
 /// Digits only (no sign, no blanks), fitting a `u64`.
@@ -425,6 +455,7 @@ mod tests {
             VAR_PCAP,
             VAR_FAULTS,
             VAR_SHUTDOWN_LINGER,
+            VAR_STATS,
         ];
         let vars: Vec<(&str, &str)> = all.iter().map(|v| (*v, "")).collect();
         assert_eq!(cfg(&vars).unwrap(), Config::default());
@@ -460,6 +491,27 @@ mod tests {
             );
             assert!(!line.contains('\n'));
         }
+    }
+
+    #[test]
+    fn stats_interval_forms() {
+        let every = |v: &str| cfg(&[(VAR_STATS, v)]).unwrap().stats;
+        assert_eq!(every("5s"), Some(core::time::Duration::from_secs(5)));
+        assert_eq!(
+            every(" 500ms "),
+            Some(core::time::Duration::from_millis(500))
+        );
+        assert_eq!(every("2m"), Some(core::time::Duration::from_secs(120)));
+        assert_eq!(every("1h"), Some(core::time::Duration::from_secs(3600)));
+        for v in [
+            "x", "5", "0s", "0ms", "s", "-1s", "1.5s", "5 s", "5S", "2d", "25h",
+        ] {
+            assert_eq!(bad(VAR_STATS, v).expected, EXPECT_STATS);
+        }
+        assert_eq!(
+            bad(VAR_STATS, "x").to_string(),
+            "MTCP_STATS=\"x\": expected a duration like 5s or 500ms (1ms to 1 day)"
+        );
     }
 
     #[test]

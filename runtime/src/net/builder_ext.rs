@@ -98,6 +98,12 @@ impl Builder {
         self.update_net(|c| c.faults = Some(faults))
     }
 
+    /// Prints one line of each core's counters to stderr every `every`
+    /// (`MTCP_STATS`); see `docs/configuration.md` for the line's fields.
+    pub fn stats_interval(self, every: std::time::Duration) -> Builder {
+        self.update_net(|c| c.stats = Some(every))
+    }
+
     /// The TCP engine's settings (buffer sizes, connections, timers, …).
     pub fn tcp_config(self, tcp: TcpConfig) -> Builder {
         self.update_net(|c| c.tcp = tcp)

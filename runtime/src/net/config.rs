@@ -49,6 +49,8 @@ pub struct NetConfig {
     pub faults: Option<FaultConfig>,
     /// AF_PACKET ring slots per queue (`MTCP_RING_FRAMES`).
     pub ring: RingSizes,
+    /// Print each core's counters to stderr this often (`MTCP_STATS`).
+    pub stats: Option<std::time::Duration>,
     /// The TCP engine (buffer sizes, maximum connections, timers, …).
     pub tcp: TcpConfig,
     /// Frames in each core's pool.
@@ -68,6 +70,7 @@ impl fmt::Debug for NetConfig {
             .field("mac", &self.mac)
             .field("pcap", &self.pcap)
             .field("faults", &self.faults)
+            .field("stats", &self.stats)
             .field("explicit_queues", &self.queues.is_some())
             .finish_non_exhaustive()
     }
@@ -93,6 +96,7 @@ impl NetConfig {
             pcap: config.pcap.clone(),
             faults: config.faults,
             ring: config.ring,
+            stats: config.stats,
             tcp: stack.tcp,
             frames: stack.frames,
             rx_batch: stack.rx_batch,
@@ -223,7 +227,10 @@ impl NetConfig {
                     )))
                 }
             };
-            Ok(Box::new(StackDriver::new(stack, slots.clone(), index)) as Box<dyn IoDriver>)
+            Ok(
+                Box::new(StackDriver::new(stack, slots.clone(), index, self.stats)?)
+                    as Box<dyn IoDriver>,
+            )
         })
     }
 }

@@ -11,29 +11,56 @@ use mtcp_stack::tcp::TcpError;
 use mtcp_stack::time::Instant as StackInstant;
 
 use super::config::CoreSlot;
+use super::park::FdParker;
+use super::stats_line::StatsPrinter;
 use crate::driver::{with_io_driver, IoDriver, Unparker};
 
 /// One core's [`Stack`] driven by the reactor: `poll` is the RX half of the
 /// tick, `flush` the TX half; idle parking waits on the device.
+///
+/// On a device with a descriptor (TAP, AF_PACKET, AF_XDP) the core parks in
+/// one `ppoll` over that descriptor and its [`FdParker`]'s eventfd, until the
+/// deadline the reactor passes (the earliest stack or runtime timer); a
+/// cross-thread wake writes the eventfd only when the core is parked.
+/// Without one (the in-memory NIC, DPDK) it parks as the device does
+/// (`wait_rx`), woken by a thread unpark.
 pub(crate) struct StackDriver {
     stack: Option<Box<Stack>>,
     thread: std::thread::Thread,
     parks: u64,
     home: Arc<Mutex<Vec<CoreSlot>>>,
     index: usize,
+    /// Set when the device has a descriptor to wait on.
+    fd_parker: Option<FdParker>,
+    /// `MTCP_STATS`: a line of this core's counters every interval.
+    stats: Option<StatsPrinter>,
 }
 
 impl StackDriver {
     /// A driver for the calling (core) thread; on shutdown the stack goes
     /// back to `home[index]` for the core's next start.
-    pub(crate) fn new(stack: Stack, home: Arc<Mutex<Vec<CoreSlot>>>, index: usize) -> StackDriver {
-        StackDriver {
+    ///
+    /// # Errors
+    /// When the eventfd an fd device parks on cannot be created.
+    pub(crate) fn new(
+        stack: Stack,
+        home: Arc<Mutex<Vec<CoreSlot>>>,
+        index: usize,
+        stats_every: Option<Duration>,
+    ) -> io::Result<StackDriver> {
+        let fd_parker = match stack.nic().raw_fd() {
+            Some(_) => Some(FdParker::new()?),
+            None => None,
+        };
+        Ok(StackDriver {
             stack: Some(Box::new(stack)),
             thread: std::thread::current(),
             parks: 0,
             home,
             index,
-        }
+            fd_parker,
+            stats: stats_every.map(|every| StatsPrinter::new(index, every)),
+        })
     }
 
     fn stack(&mut self) -> &mut Stack {
@@ -52,13 +79,13 @@ impl fmt::Debug for StackDriver {
     }
 }
 
-/// Longest park on a device that cannot be woken by a thread unpark (an
-/// fd-based device): cross-thread wakes are then seen within this time.
-const FD_PARK_SLICE: Duration = Duration::from_millis(1);
-
 impl IoDriver for StackDriver {
     fn poll(&mut self, now: StackInstant) -> bool {
-        self.stack().poll(now)
+        let work = self.stack().poll(now);
+        if let (Some(printer), Some(stack)) = (self.stats.as_mut(), self.stack.as_deref()) {
+            printer.maybe_print(now, stack);
+        }
+        work
     }
 
     fn flush(&mut self, now: StackInstant) -> bool {
@@ -66,7 +93,12 @@ impl IoDriver for StackDriver {
     }
 
     fn next_deadline(&self) -> Option<StackInstant> {
-        self.stack.as_ref().and_then(|s| s.next_deadline())
+        let stack = self.stack.as_ref().and_then(|s| s.next_deadline());
+        let stats = self.stats.as_ref().map(StatsPrinter::next_due);
+        match (stack, stats) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        }
     }
 
     fn has_input(&self) -> bool {
@@ -85,12 +117,14 @@ impl IoDriver for StackDriver {
             return;
         }
         self.parks += 1;
-        let t = timeout.unwrap_or(Duration::from_secs(3600));
-        if stack.nic().raw_fd().is_some() {
-            stack.wait_rx(t.min(FD_PARK_SLICE));
-        } else {
-            // The in-memory NIC parks the thread: an unpark wakes it.
-            stack.wait_rx(t);
+        match (&self.fd_parker, stack.nic().raw_fd()) {
+            (Some(parker), Some(fd)) => {
+                parker.park(fd, timeout);
+            }
+            _ => {
+                // The in-memory NIC parks the thread: an unpark wakes it.
+                stack.wait_rx(timeout.unwrap_or(Duration::from_secs(3600)));
+            }
         }
     }
 
@@ -117,6 +151,9 @@ impl IoDriver for StackDriver {
     }
 
     fn unparker(&self) -> Unparker {
+        if let Some(parker) = &self.fd_parker {
+            return parker.unparker();
+        }
         let thread = self.thread.clone();
         Arc::new(move || thread.unpark())
     }
