@@ -10,6 +10,8 @@
 //! | `MTCP_CORES` | number of cores (threads) | 1 |
 //! | `MTCP_PCAP` | write every frame to this pcap file | off |
 //! | `MTCP_FAULTS` | fault injection, e.g. `drop=0.02,seed=7` | off |
+//! | `MTCP_MAX_CONNECTIONS` | sockets (TCBs) per core, 1 to 16777216 | 65536 |
+//! | `MTCP_MAX_TIME_WAIT` | TIME-WAIT entries per core, 0 to 16777216 | 262144 |
 //!
 //! An empty (or all-blank) value means the variable is unset, so
 //! `MTCP_FAULTS= prog` turns faults off. A bad value is an error naming the
@@ -43,6 +45,14 @@ pub const VAR_PCAP: &str = "MTCP_PCAP";
 /// `MTCP_FAULTS`
 pub const VAR_FAULTS: &str = "MTCP_FAULTS";
 
+/// `MTCP_MAX_CONNECTIONS`
+pub const VAR_MAX_CONNECTIONS: &str = "MTCP_MAX_CONNECTIONS";
+/// `MTCP_MAX_TIME_WAIT`
+pub const VAR_MAX_TIME_WAIT: &str = "MTCP_MAX_TIME_WAIT";
+
+/// The most sockets (or TIME-WAIT entries) per core the two limits accept.
+pub const MAX_PER_CORE: usize = 1 << 24;
+
 /// The most cores `MTCP_CORES` accepts.
 pub const MAX_CORES: usize = 1024;
 
@@ -55,6 +65,10 @@ const EXPECT_GATEWAY: &str = "an IPv4 address on the MTCP_ADDR subnet, other tha
      MTCP_ADDR itself, e.g. 10.99.0.1";
 const EXPECT_MAC: &str = "a unicast MAC address, e.g. 02:00:00:00:00:01";
 const EXPECT_CORES: &str = "a number of cores from 1 to 1024, e.g. 4";
+const EXPECT_MAX_CONNECTIONS: &str =
+    "a number of connections per core from 1 to 16777216, e.g. 1000000";
+const EXPECT_MAX_TIME_WAIT: &str =
+    "a number of TIME-WAIT entries per core from 0 to 16777216, e.g. 262144";
 
 /// Which device the stack runs on.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
@@ -103,6 +117,10 @@ pub struct Config {
     pub pcap: Option<PathBuf>,
     /// `MTCP_FAULTS`.
     pub faults: Option<FaultConfig>,
+    /// `MTCP_MAX_CONNECTIONS`; `None`: the TCP default.
+    pub max_connections: Option<usize>,
+    /// `MTCP_MAX_TIME_WAIT`; `None`: the TCP default.
+    pub max_time_wait: Option<usize>,
 }
 
 impl Default for Config {
@@ -119,6 +137,8 @@ impl Default for Config {
             cores: 1,
             pcap: None,
             faults: None,
+            max_connections: None,
+            max_time_wait: None,
         }
     }
 }
@@ -217,6 +237,18 @@ impl Config {
                 .parse::<FaultConfig>()
                 .map_err(|e| err(VAR_FAULTS, &v, e.expected()))?;
             cfg.faults = Some(faults);
+        }
+        if let Some(v) = get(VAR_MAX_CONNECTIONS) {
+            let n = parse_decimal(v.trim())
+                .filter(|n| (1..=MAX_PER_CORE as u64).contains(n))
+                .ok_or_else(|| err(VAR_MAX_CONNECTIONS, &v, EXPECT_MAX_CONNECTIONS))?;
+            cfg.max_connections = Some(n as usize);
+        }
+        if let Some(v) = get(VAR_MAX_TIME_WAIT) {
+            let n = parse_decimal(v.trim())
+                .filter(|&n| n <= MAX_PER_CORE as u64)
+                .ok_or_else(|| err(VAR_MAX_TIME_WAIT, &v, EXPECT_MAX_TIME_WAIT))?;
+            cfg.max_time_wait = Some(n as usize);
         }
         Ok(cfg)
     }
@@ -504,6 +536,41 @@ mod tests {
             "99999999999999999999999",
         ] {
             assert_eq!(bad(VAR_CORES, v).expected, EXPECT_CORES, "{v}");
+        }
+    }
+
+    #[test]
+    fn connection_limits_forms() {
+        let c = cfg(&[]).unwrap();
+        assert_eq!((c.max_connections, c.max_time_wait), (None, None));
+        let c = cfg(&[
+            (VAR_MAX_CONNECTIONS, "1000000"),
+            (VAR_MAX_TIME_WAIT, " 0 "),
+        ])
+        .unwrap();
+        assert_eq!(c.max_connections, Some(1_000_000));
+        assert_eq!(c.max_time_wait, Some(0));
+        assert_eq!(
+            cfg(&[(VAR_MAX_CONNECTIONS, "16777216")])
+                .unwrap()
+                .max_connections,
+            Some(16_777_216)
+        );
+        for v in ["0", "-1", "1M", "16777217", "1e6", "64k"] {
+            let e = bad(VAR_MAX_CONNECTIONS, v);
+            assert_eq!(e.expected, EXPECT_MAX_CONNECTIONS, "{v}");
+            let line = e.to_string();
+            assert!(
+                line.starts_with("MTCP_MAX_CONNECTIONS=") && !line.contains('\n'),
+                "{line}"
+            );
+        }
+        for v in ["-1", "16777217", "lots"] {
+            assert_eq!(
+                bad(VAR_MAX_TIME_WAIT, v).expected,
+                EXPECT_MAX_TIME_WAIT,
+                "{v}"
+            );
         }
     }
 

@@ -35,7 +35,13 @@ const SEEDS_PER_TEST: u64 = 250;
 /// Seeds skipped by the CI blocks, with the reason. Only a limit of the
 /// fault model is left here: the engine bugs found by the simulation are
 /// fixed and their seeds run as regression tests.
-const KNOWN_BUGS: &[(u64, &str)] = &[(3952, SIM_DOUBLE_CORRUPTION)];
+const KNOWN_BUGS: &[(u64, &str)] = &[
+    (3952, SIM_DOUBLE_CORRUPTION),
+    // Since TIME-WAIT moved to compact entries the segment schedule of this
+    // seed changed; the trace shows conn 11's segment at seq 570416246
+    // with a payload hash on RX different from TX, checksum passing.
+    (148, SIM_DOUBLE_CORRUPTION),
+];
 
 /// A limit of the fault model, not of the engine: a frame crosses two
 /// `FaultyQueue`s (the sender's TX, the receiver's RX) and may be corrupted
