@@ -543,11 +543,7 @@ mod tests {
     fn connection_limits_forms() {
         let c = cfg(&[]).unwrap();
         assert_eq!((c.max_connections, c.max_time_wait), (None, None));
-        let c = cfg(&[
-            (VAR_MAX_CONNECTIONS, "1000000"),
-            (VAR_MAX_TIME_WAIT, " 0 "),
-        ])
-        .unwrap();
+        let c = cfg(&[(VAR_MAX_CONNECTIONS, "1000000"), (VAR_MAX_TIME_WAIT, " 0 ")]).unwrap();
         assert_eq!(c.max_connections, Some(1_000_000));
         assert_eq!(c.max_time_wait, Some(0));
         assert_eq!(

@@ -1837,7 +1837,11 @@ mod closing {
         send!(t, flags: FIN | ACK, seq: r(1), ack: ack, options: ts(102));
         let o = recv!(t, [flags: ACK, ack: r(2)]);
         assert_eq!(o.options.timestamp.map(|(_, ecr)| ecr), Some(102));
-        assert_eq!(t.s.time_wait_entry((LOCAL, LPORT), (REMOTE, RPORT)).map(|e| e.ts_recent), Some(102));
+        assert_eq!(
+            t.s.time_wait_entry((LOCAL, LPORT), (REMOTE, RPORT))
+                .map(|e| e.ts_recent),
+            Some(102)
+        );
         send!(t, flags: FIN | ACK, seq: r(1), ack: ack, options: ts(50));
         recv!(t, [flags: ACK, ack: r(2)]);
         assert_eq!(t.s.stats().drops.paws, 1);

@@ -325,7 +325,10 @@ mod tests {
         // Same 4-tuple: replaced, not a new entry.
         t.insert(entry(0, at)).unwrap();
         assert_eq!(t.len(), 4);
-        assert_eq!(t.get(&entry(2, at).key).map(|e| e.rcv_nxt), Some(SeqNumber(9)));
+        assert_eq!(
+            t.get(&entry(2, at).key).map(|e| e.rcv_nxt),
+            Some(SeqNumber(9))
+        );
         let mut scratch = Vec::new();
         assert_eq!(t.expire(Instant::from_secs(59), &mut scratch), 0);
         t.restart(&entry(1, at).key, at + Duration::from_secs(30));
