@@ -1460,6 +1460,85 @@ fn tap_write_exit_twenty_connections() {
     write_exit("tap_write_exit_twenty_connections", Backend::Tap, 20);
 }
 
+/// The counters in a `close_first` greeting (`hello key=value ...`).
+fn greeting_field(line: &str, key: &str) -> u64 {
+    line.split_whitespace()
+        .find_map(|kv| kv.strip_prefix(key)?.strip_prefix('='))
+        .and_then(|v| v.parse().ok())
+        .unwrap_or_else(|| panic!("no {key} in {line:?}"))
+}
+
+/// Kernel clients → `close_first` on the stack with
+/// `MTCP_MAX_CONNECTIONS=4096`: a storm of short connections that the
+/// server closes first. Every one is served; the server holds their
+/// TIME-WAIT as compact entries, not connection slots.
+fn close_first_storm(test: &str, backend: Backend) {
+    const CONNS: usize = 100_000;
+    const THREADS: usize = 8;
+    let _g = serial();
+    let topo = match topology(backend, 1, Offload::Off) {
+        Ok(t) => t,
+        Err(why) => return skip_env(test, &why),
+    };
+    let t = Instant::now();
+    let server = Server::start(
+        test,
+        &topo,
+        env!("CARGO_BIN_EXE_close_first"),
+        &[format!("0.0.0.0:{ECHO_PORT}")],
+        &[("MTCP_MAX_CONNECTIONS", "4096".to_string())],
+    );
+    let addr = topo.stack(ECHO_PORT);
+    let what = test.to_string();
+    let last = in_ns(topo.peer_ns, move || {
+        let start = Instant::now();
+        let workers: Vec<_> = (0..THREADS)
+            .map(|w| {
+                let what = what.clone();
+                thread::spawn(move || {
+                    for i in (w..CONNS).step_by(THREADS) {
+                        let mut s = connect(addr);
+                        let mut line = String::new();
+                        s.read_to_string(&mut line)
+                            .unwrap_or_else(|e| panic!("{what}: conn {i}: read: {e}"));
+                        assert!(line.starts_with("hello "), "{what}: conn {i}: {line:?}");
+                        deadline_check(start, &what);
+                    }
+                })
+            })
+            .collect();
+        for h in workers {
+            h.join().expect("storm worker");
+        }
+        let elapsed = start.elapsed();
+        // The last closes settle, then one more connection reads the
+        // counters.
+        thread::sleep(Duration::from_millis(500));
+        let mut s = connect(addr);
+        let mut line = String::new();
+        s.read_to_string(&mut line).expect("final greeting");
+        (line, elapsed)
+    });
+    let (line, elapsed) = last;
+    server.finish();
+    let tw = greeting_field(&line, "time_wait");
+    let reused = greeting_field(&line, "reused");
+    eprintln!(
+        "{test}: {CONNS} connections in {elapsed:.2?} ({:.0}/s); server: {}",
+        CONNS as f64 / elapsed.as_secs_f64(),
+        line.trim()
+    );
+    assert!(greeting_field(&line, "sockets") <= 2, "{line}");
+    assert_eq!(
+        tw + reused,
+        CONNS as u64,
+        "every connection in TIME-WAIT: {line}"
+    );
+    assert_eq!(greeting_field(&line, "overflow"), 0, "{line}");
+    assert_eq!(greeting_field(&line, "table_full_resets"), 0, "{line}");
+    eprintln!("{test}: passed in {:.2?}", t.elapsed());
+}
+
 // ---------------------------------------------------------------- tests
 
 macro_rules! backend_tests {
@@ -1505,6 +1584,13 @@ macro_rules! backend_tests {
 }
 
 backend_tests!(af_packet, Backend::AfPacket);
+
+/// A server-closes-first storm (100 000 connections from the kernel, the
+/// stack limited to 4096 connections): TIME-WAIT does not hold slots.
+#[test]
+fn af_packet_close_first_storm() {
+    close_first_storm("af_packet_close_first_storm", Backend::AfPacket);
+}
 
 /// With TSO/GSO on, the kernel peer hands the veth GSO super-frames (up
 /// to 64 KiB) that it delivers unsegmented: AF_PACKET's virtio-net header

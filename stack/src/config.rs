@@ -13,6 +13,8 @@
 //! | `MTCP_RING_FRAMES` | AF_PACKET ring slots per queue, `rx=N,tx=N` (either or both, 16 to 65536) | `rx=4096,tx=4096` |
 //! | `MTCP_SHUTDOWN_LINGER` | how long a core keeps closing its connections at the end of a run, e.g. `5s`, `500ms`, `0` | `5s` |
 //! | `MTCP_STATS` | print each core's counters to stderr every interval, e.g. `5s` or `500ms` | off |
+//! | `MTCP_MAX_CONNECTIONS` | sockets (TCBs) per core, 1 to 16777216 | 65536 |
+//! | `MTCP_MAX_TIME_WAIT` | TIME-WAIT entries per core, 0 to 16777216 | 262144 |
 //!
 //! An empty (or all-blank) value means the variable is unset, so
 //! `MTCP_FAULTS= prog` turns faults off. A bad value is an error naming the
@@ -57,6 +59,14 @@ pub const VAR_RING_FRAMES: &str = "MTCP_RING_FRAMES";
 /// `MTCP_STATS`
 pub const VAR_STATS: &str = "MTCP_STATS";
 
+/// `MTCP_MAX_CONNECTIONS`
+pub const VAR_MAX_CONNECTIONS: &str = "MTCP_MAX_CONNECTIONS";
+/// `MTCP_MAX_TIME_WAIT`
+pub const VAR_MAX_TIME_WAIT: &str = "MTCP_MAX_TIME_WAIT";
+
+/// The most sockets (or TIME-WAIT entries) per core the two limits accept.
+pub const MAX_PER_CORE: usize = 1 << 24;
+
 /// The most cores `MTCP_CORES` accepts.
 pub const MAX_CORES: usize = 1024;
 
@@ -74,6 +84,10 @@ const EXPECT_RING_FRAMES: &str = "rx=SLOTS,tx=SLOTS (either or both, each 16 to 
 const EXPECT_SHUTDOWN_LINGER: &str = "a duration in seconds or milliseconds, at most 3600s, \
      e.g. 5s, 500ms or 0";
 const EXPECT_STATS: &str = "a duration like 5s or 500ms (1ms to 1 day)";
+const EXPECT_MAX_CONNECTIONS: &str =
+    "a number of connections per core from 1 to 16777216, e.g. 1000000";
+const EXPECT_MAX_TIME_WAIT: &str =
+    "a number of TIME-WAIT entries per core from 0 to 16777216, e.g. 262144";
 
 /// Which device the stack runs on.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
@@ -128,6 +142,10 @@ pub struct Config {
     pub shutdown_linger: Option<std::time::Duration>,
     /// `MTCP_STATS`: how often each core prints a line of its counters.
     pub stats: Option<core::time::Duration>,
+    /// `MTCP_MAX_CONNECTIONS`; `None`: the TCP default.
+    pub max_connections: Option<usize>,
+    /// `MTCP_MAX_TIME_WAIT`; `None`: the TCP default.
+    pub max_time_wait: Option<usize>,
 }
 
 impl Default for Config {
@@ -147,6 +165,8 @@ impl Default for Config {
             ring: RingSizes::default(),
             shutdown_linger: None,
             stats: None,
+            max_connections: None,
+            max_time_wait: None,
         }
     }
 }
@@ -259,6 +279,18 @@ impl Config {
         if let Some(v) = get(VAR_STATS) {
             cfg.stats =
                 Some(parse_interval(v.trim()).ok_or_else(|| err(VAR_STATS, &v, EXPECT_STATS))?);
+        }
+        if let Some(v) = get(VAR_MAX_CONNECTIONS) {
+            let n = parse_decimal(v.trim())
+                .filter(|n| (1..=MAX_PER_CORE as u64).contains(n))
+                .ok_or_else(|| err(VAR_MAX_CONNECTIONS, &v, EXPECT_MAX_CONNECTIONS))?;
+            cfg.max_connections = Some(n as usize);
+        }
+        if let Some(v) = get(VAR_MAX_TIME_WAIT) {
+            let n = parse_decimal(v.trim())
+                .filter(|&n| n <= MAX_PER_CORE as u64)
+                .ok_or_else(|| err(VAR_MAX_TIME_WAIT, &v, EXPECT_MAX_TIME_WAIT))?;
+            cfg.max_time_wait = Some(n as usize);
         }
         Ok(cfg)
     }
@@ -675,6 +707,37 @@ mod tests {
             "99999999999999999999999",
         ] {
             assert_eq!(bad(VAR_CORES, v).expected, EXPECT_CORES, "{v}");
+        }
+    }
+
+    #[test]
+    fn connection_limits_forms() {
+        let c = cfg(&[]).unwrap();
+        assert_eq!((c.max_connections, c.max_time_wait), (None, None));
+        let c = cfg(&[(VAR_MAX_CONNECTIONS, "1000000"), (VAR_MAX_TIME_WAIT, " 0 ")]).unwrap();
+        assert_eq!(c.max_connections, Some(1_000_000));
+        assert_eq!(c.max_time_wait, Some(0));
+        assert_eq!(
+            cfg(&[(VAR_MAX_CONNECTIONS, "16777216")])
+                .unwrap()
+                .max_connections,
+            Some(16_777_216)
+        );
+        for v in ["0", "-1", "1M", "16777217", "1e6", "64k"] {
+            let e = bad(VAR_MAX_CONNECTIONS, v);
+            assert_eq!(e.expected, EXPECT_MAX_CONNECTIONS, "{v}");
+            let line = e.to_string();
+            assert!(
+                line.starts_with("MTCP_MAX_CONNECTIONS=") && !line.contains('\n'),
+                "{line}"
+            );
+        }
+        for v in ["-1", "16777217", "lots"] {
+            assert_eq!(
+                bad(VAR_MAX_TIME_WAIT, v).expected,
+                EXPECT_MAX_TIME_WAIT,
+                "{v}"
+            );
         }
     }
 

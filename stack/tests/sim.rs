@@ -43,6 +43,10 @@ const KNOWN_BUGS: &[(u64, &str)] = &[
     (471, SIM_DOUBLE_CORRUPTION),
     (882, SIM_DOUBLE_CORRUPTION),
     (3952, SIM_DOUBLE_CORRUPTION),
+    // Since TIME-WAIT moved to compact entries the segment schedule of this
+    // seed changed; the trace shows conn 11's segment at seq 570416246
+    // with a payload hash on RX different from TX, checksum passing.
+    (148, SIM_DOUBLE_CORRUPTION),
 ];
 
 /// A limit of the fault model, not of the engine: a frame crosses two

@@ -18,7 +18,7 @@ impl Builder {
     /// A builder configured from the environment: `MTCP_CORES` and the
     /// network variables (`MTCP_DEVICE`, `MTCP_ADDR`, `MTCP_GATEWAY`,
     /// `MTCP_MAC`, `MTCP_PCAP`, `MTCP_FAULTS`, `MTCP_DPDK_ARGS`,
-    /// `MTCP_RING_FRAMES`) and `MTCP_SHUTDOWN_LINGER`
+    /// `MTCP_RING_FRAMES`, `MTCP_MAX_CONNECTIONS`, `MTCP_MAX_TIME_WAIT`) and `MTCP_SHUTDOWN_LINGER`
     /// ([`Builder::shutdown_linger`]). Settings
     /// made afterwards on the builder win over the environment.
     /// `#[mtcp::main]` uses this. It installs no logger: mtcp emits through
@@ -109,9 +109,20 @@ impl Builder {
         self.update_net(|c| c.tcp = tcp)
     }
 
-    /// The most connections per core (TCBs preallocated at start).
+    /// The most connections per core (`MTCP_MAX_CONNECTIONS`, default
+    /// 65536, up to 16777216): TCB slab and flow table are sized for it at
+    /// start, their memory committed only as connections arrive. Past it a
+    /// SYN is answered with a RST (counted in `table_full_resets`).
     pub fn max_connections(self, n: usize) -> Builder {
         self.update_net(|c| c.tcp.max_sockets = n)
+    }
+
+    /// The most TIME-WAIT entries per core (`MTCP_MAX_TIME_WAIT`, default
+    /// 262144; Linux's `tcp_max_tw_buckets`). TIME-WAIT does not use
+    /// connection slots; past this cap a connection closes without
+    /// TIME-WAIT (counted in `time_wait_overflow`).
+    pub fn max_time_wait(self, n: usize) -> Builder {
+        self.update_net(|c| c.tcp.max_time_wait = n)
     }
 
     /// Per-socket send and receive buffer limits, in bytes.

@@ -86,7 +86,13 @@ impl NetConfig {
     /// The settings of `config` (parsed `MTCP_*` variables) with the
     /// engine's defaults.
     pub fn from_config(config: &Config) -> NetConfig {
-        let stack = StackConfig::default();
+        let mut stack = StackConfig::default();
+        if let Some(n) = config.max_connections {
+            stack.tcp.max_sockets = n;
+        }
+        if let Some(n) = config.max_time_wait {
+            stack.tcp.max_time_wait = n;
+        }
         NetConfig {
             device: config.device.clone(),
             dpdk_args: config.dpdk_args.clone(),

@@ -49,9 +49,11 @@ pub struct CoreStats {
     pub iface: IfaceStats,
     /// TCP counters.
     pub tcp: TcpStats,
-    /// TCBs in use (connections, listeners, TIME-WAIT).
+    /// TCBs in use (connections, listeners; TIME-WAIT entries are held
+    /// apart, see `time_wait`).
     pub sockets: usize,
-    /// Connections in TIME-WAIT.
+    /// Connections in TIME-WAIT (compact entries outside the TCB slab,
+    /// capped by `MTCP_MAX_TIME_WAIT`).
     pub time_wait: usize,
     /// Buffer chunks in use.
     pub chunks_in_use: usize,

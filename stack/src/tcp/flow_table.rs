@@ -61,29 +61,74 @@ pub fn flow_hash(seed: u64, key: &FlowKey) -> u64 {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct TableFull;
 
-/// 4-tuple → socket id, preallocated, open addressing.
+/// One bucket: five words, all zero when empty, so that the table is
+/// allocated zeroed (`calloc`: the kernel commits a page on first touch) and
+/// a table sized for a million flows costs nothing until flows arrive.
+/// Words: local address, remote address, local port << 16 | remote port,
+/// slab index + 1 (0: empty), generation.
+type Bucket = [u32; 5];
+
+/// 4-tuple → socket id, sized at start, open addressing, pages touched only
+/// when used.
 #[derive(Debug)]
 pub struct FlowTable {
-    slots: Vec<Option<(FlowKey, SocketId)>>,
+    slots: Vec<Bucket>,
     mask: usize,
     len: usize,
     max: usize,
     seed: u64,
 }
 
+fn encode(key: &FlowKey, id: SocketId) -> Bucket {
+    [
+        u32::from(key.local_ip),
+        u32::from(key.remote_ip),
+        (u32::from(key.local_port) << 16) | u32::from(key.remote_port),
+        id.index() + 1,
+        id.generation(),
+    ]
+}
+
+fn decode_key(b: &Bucket) -> FlowKey {
+    FlowKey::new(
+        Ipv4Address::from(b[0]),
+        (b[2] >> 16) as u16,
+        Ipv4Address::from(b[1]),
+        b[2] as u16,
+    )
+}
+
+fn decode_id(b: &Bucket) -> SocketId {
+    SocketId::new(b[3] - 1, b[4])
+}
+
+fn is_empty_bucket(b: &Bucket) -> bool {
+    b[3] == 0
+}
+
+fn same_key(b: &Bucket, key: &FlowKey) -> bool {
+    b[0] == u32::from(key.local_ip)
+        && b[1] == u32::from(key.remote_ip)
+        && b[2] == (u32::from(key.local_port) << 16) | u32::from(key.remote_port)
+}
+
 impl FlowTable {
     /// A table for up to `max_entries` flows (sized to a power of two at
-    /// least twice that), hashed with `seed`.
+    /// least twice that), hashed with `seed`. The buckets are allocated
+    /// zeroed and not touched: memory is committed as flows arrive.
     pub fn new(max_entries: usize, seed: u64) -> FlowTable {
         let size = (max_entries.max(1) * 2).next_power_of_two();
         FlowTable {
-            slots: vec![None; size],
+            slots: vec![[0u32; 5]; size],
             mask: size - 1,
             len: 0,
             max: max_entries.max(1),
             seed,
         }
     }
+
+    /// Bytes one bucket takes (the table has at least two per entry).
+    pub const BUCKET_BYTES: usize = core::mem::size_of::<Bucket>();
 
     /// Entries stored.
     pub fn len(&self) -> usize {
@@ -93,6 +138,11 @@ impl FlowTable {
     /// True when empty.
     pub fn is_empty(&self) -> bool {
         self.len == 0
+    }
+
+    /// True when the table holds its maximum.
+    pub fn is_full(&self) -> bool {
+        self.len >= self.max
     }
 
     /// Number of buckets.
@@ -108,18 +158,21 @@ impl FlowTable {
         let mut i = self.home(key);
         // Bounded: the table is never more than half full.
         for _ in 0..self.slots.len() {
-            match &self.slots[i] {
-                None => return None,
-                Some((k, _)) if k == key => return Some(i),
-                Some(_) => i = (i + 1) & self.mask,
+            let b = &self.slots[i];
+            if is_empty_bucket(b) {
+                return None;
             }
+            if same_key(b, key) {
+                return Some(i);
+            }
+            i = (i + 1) & self.mask;
         }
         None
     }
 
     /// The socket of `key`, if any.
     pub fn get(&self, key: &FlowKey) -> Option<SocketId> {
-        self.find(key).and_then(|i| self.slots[i].map(|(_, id)| id))
+        self.find(key).map(|i| decode_id(&self.slots[i]))
     }
 
     /// Inserts or replaces the entry for `key`.
@@ -128,17 +181,17 @@ impl FlowTable {
     /// [`TableFull`] when the table already holds its maximum.
     pub fn insert(&mut self, key: FlowKey, id: SocketId) -> Result<(), TableFull> {
         if let Some(i) = self.find(&key) {
-            self.slots[i] = Some((key, id));
+            self.slots[i] = encode(&key, id);
             return Ok(());
         }
         if self.len >= self.max {
             return Err(TableFull);
         }
         let mut i = self.home(&key);
-        while self.slots[i].is_some() {
+        while !is_empty_bucket(&self.slots[i]) {
             i = (i + 1) & self.mask;
         }
-        self.slots[i] = Some((key, id));
+        self.slots[i] = encode(&key, id);
         self.len += 1;
         Ok(())
     }
@@ -146,25 +199,29 @@ impl FlowTable {
     /// Removes `key`; returns its socket if it was present.
     pub fn remove(&mut self, key: &FlowKey) -> Option<SocketId> {
         let mut hole = self.find(key)?;
-        let id = self.slots[hole].take().map(|(_, id)| id);
+        let id = decode_id(&self.slots[hole]);
+        self.slots[hole] = [0; 5];
         self.len -= 1;
         // Backward-shift deletion: move later entries of the run into the
         // hole when their home position allows it.
         let mut j = hole;
         loop {
             j = (j + 1) & self.mask;
-            let Some((k, _)) = self.slots[j] else { break };
-            let home = self.home(&k);
+            if is_empty_bucket(&self.slots[j]) {
+                break;
+            }
+            let home = self.home(&decode_key(&self.slots[j]));
             // The entry at j may move to `hole` when `home` is not in the
             // cyclic interval (hole, j].
             let dist_home = j.wrapping_sub(home) & self.mask;
             let dist_hole = j.wrapping_sub(hole) & self.mask;
             if dist_home >= dist_hole {
-                self.slots[hole] = self.slots[j].take();
+                self.slots[hole] = self.slots[j];
+                self.slots[j] = [0; 5];
                 hole = j;
             }
         }
-        id
+        Some(id)
     }
 }
 

@@ -15,6 +15,7 @@ use super::socket::TcpError;
 use super::stack::{Reply, TcpConfig, TcpStack};
 use super::state::State;
 use super::tcb::{SocketId, Tcb, TcbFlags};
+use super::time_wait::TimeWaitEntry;
 use super::tx_list::TxKind;
 use crate::time::Instant;
 use crate::wire::ipv4::Ipv4Address;
@@ -67,22 +68,23 @@ impl TcpStack {
         let key = FlowKey::new(dst, seg.dst_port, src, seg.src_port);
         let mut min_iss = None;
         if let Some(id) = self.flows.get(&key) {
-            let index = id.index();
-            let t = self.tcbs.at(index);
-            let reuse = t.hot.state == State::TimeWait
-                && self.listeners.lookup(dst, seg.dst_port).is_some()
+            self.process(now, id.index(), seg);
+            return;
+        }
+        if let Some(e) = self.tw.get(&key).copied() {
+            let reuse = self.listeners.lookup(dst, seg.dst_port).is_some()
                 && seg.flags.syn()
                 && !seg.flags.ack()
                 && !seg.flags.rst()
                 && self.cfg.time_wait_reuse
-                && tw_syn_acceptable(t, seg);
+                && tw_syn_acceptable(&e, seg);
             if !reuse {
-                self.process(now, index, seg);
+                self.time_wait_input(now, &e, seg);
                 return;
             }
             // RFC 6191 spirit: a SYN with a higher sequence number (or a
             // newer timestamp) starts a new incarnation of a TIME-WAIT flow.
-            min_iss = self.take_over_time_wait(&key).map(|(_, s)| s);
+            min_iss = self.take_over_time_wait(&key);
         }
         if let Some(l) = self.listeners.lookup(dst, seg.dst_port) {
             self.listen_input(now, l, key, seg, min_iss);
@@ -117,6 +119,14 @@ impl TcpStack {
             window: 0,
             options: TcpOptions::default(),
         });
+    }
+
+    /// A SYN found every TCB slot (or flow-table entry) in use: counted, and
+    /// answered with `<SEQ=0><ACK=SEG.SEQ+SEG.LEN><CTL=RST,ACK>`.
+    fn table_full(&mut self, key: FlowKey, seg: &TcpRepr) {
+        self.stats.drops.no_tcb += 1;
+        self.stats.table_full_resets += 1;
+        self.reset_for(key.local_ip, key.remote_ip, seg);
     }
 
     /// Sets up the per-connection settings shared by active and passive
@@ -221,20 +231,24 @@ impl TcpStack {
         }
         if l.listen.syn_count as usize >= self.cfg.syn_backlog {
             if self.cfg.syn_cookies {
+                // The half-open queue is the limit: a cookie keeps no state.
+                self.stats.syn_queue_cookies += 1;
                 self.send_cookie(now, key, seg);
             } else {
                 self.stats.drops.syn_queue_full += 1;
             }
             return;
         }
+        // The table is the limit: refuse with a RST, never a silent drop
+        // (a client then fails at once instead of timing out).
         let Some(id) = self.tcbs.alloc() else {
-            self.stats.drops.no_tcb += 1;
+            self.table_full(key, seg);
             return;
         };
         let index = id.index();
         if self.flows.insert(key, id).is_err() {
             self.tcbs.free(id);
-            self.stats.drops.no_tcb += 1;
+            self.table_full(key, seg);
             return;
         }
         self.init_connection(index, key, now);
@@ -496,11 +510,6 @@ impl TcpStack {
             // the segment and return)."
             self.stats.drops.out_of_window += 1;
             if !seg.flags.rst() {
-                if state == State::TimeWait && seg.flags.fin() {
-                    // A retransmitted FIN: restart the 2 MSL timeout (at
-                    // most once a second, so FINs cannot grow the list).
-                    self.restart_time_wait(index, now);
-                }
                 // Answering every out-of-window pure ACK can make two
                 // endpoints ping-pong ACKs forever; like Linux
                 // (tcp_invalid_ratelimit), answer those at most every
@@ -664,17 +673,6 @@ impl TcpStack {
                 return;
             }
         }
-        let state = self.tcbs.at(index).hot.state;
-        if state == State::TimeWait {
-            // "The only thing that can arrive in this state is a
-            // retransmission of the remote FIN. Acknowledge it, and restart
-            // the 2 MSL timeout."
-            if fin {
-                self.restart_time_wait(index, now);
-                self.ack_now(index);
-            }
-            return;
-        }
         if !self.process_ack(now, index, seg, payload.is_empty()) {
             return;
         }
@@ -692,7 +690,7 @@ impl TcpStack {
                 self.arm_fin_wait_2(index, now);
             }
             (State::Closing, true) => {
-                self.enter_time_wait(index, now);
+                self.enter_time_wait(index, now, false);
                 return;
             }
             (State::LastAck, true) => {
@@ -1076,16 +1074,15 @@ impl TcpStack {
             // otherwise, enter the CLOSING state."
             State::FinWait1 => {
                 if fin_acked {
-                    self.enter_time_wait(index, now);
+                    self.enter_time_wait(index, now, true);
                 } else {
                     self.tcbs.at_mut(index).hot.state = State::Closing;
                 }
             }
             // "FIN-WAIT-2: Enter the TIME-WAIT state."
-            State::FinWait2 => self.enter_time_wait(index, now),
-            // "TIME-WAIT: Remain in the TIME-WAIT state. Restart the 2 MSL
-            // time-wait timeout." Others remain.
-            State::TimeWait => self.restart_time_wait(index, now),
+            State::FinWait2 => self.enter_time_wait(index, now, true),
+            // TIME-WAIT is not a TCB state here (see `time_wait_input`).
+            // Others remain.
             _ => {}
         }
     }
@@ -1191,14 +1188,17 @@ impl TcpStack {
             self.stats.drops.bad_cookie += 1;
             return false;
         };
+        // At the table's limit the caller answers with a RST.
         let Some(id) = self.tcbs.alloc() else {
             self.stats.drops.no_tcb += 1;
+            self.stats.table_full_resets += 1;
             return false;
         };
         let index = id.index();
         if self.flows.insert(key, id).is_err() {
             self.tcbs.free(id);
             self.stats.drops.no_tcb += 1;
+            self.stats.table_full_resets += 1;
             return false;
         }
         self.init_connection(index, key, now);
@@ -1275,9 +1275,9 @@ const MAX_ECHO_RTT_MS: u32 = 60_000;
 /// RFC 6191 (and RFC 9293 §3.6.1 note): may a SYN reopen this TIME-WAIT
 /// connection? With timestamps, when its TSval is newer than TS.Recent;
 /// otherwise when its sequence number is beyond RCV.NXT.
-fn tw_syn_acceptable(t: &Tcb, seg: &TcpRepr) -> bool {
-    match (t.has(TcbFlags::TIMESTAMPS), seg.options.timestamp) {
-        (true, Some((tsval, _))) => ts_before(t.receive.ts_recent, tsval),
-        _ => seg.seq > t.hot.rcv.nxt,
+fn tw_syn_acceptable(e: &TimeWaitEntry, seg: &TcpRepr) -> bool {
+    match (e.timestamps, seg.options.timestamp) {
+        (true, Some((tsval, _))) => ts_before(e.ts_recent, tsval),
+        _ => seg.seq > e.rcv_nxt,
     }
 }

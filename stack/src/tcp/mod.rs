@@ -43,6 +43,7 @@ pub mod state;
 #[cfg(test)]
 mod state_tests;
 pub mod tcb;
+pub mod time_wait;
 mod timeout;
 pub mod timer;
 pub mod tx_list;

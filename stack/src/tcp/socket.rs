@@ -239,6 +239,9 @@ impl TcpStack {
             Some(port) => {
                 let key = FlowKey::new(lip, port, rip, remote.port());
                 if self.flows.get(&key).is_some() {
+                    return Err(TcpError::AddrInUse);
+                }
+                if self.tw.get(&key).is_some() {
                     match self.reusable_time_wait(&key, now) {
                         Some(iss) => min_iss = Some(iss),
                         None => return Err(TcpError::AddrInUse),
@@ -298,20 +301,14 @@ impl TcpStack {
         if !self.cfg.time_wait_reuse {
             return None;
         }
-        let id = self.flows.get(key)?;
-        let t = self.tcbs.get(id)?;
-        if t.hot.state != State::TimeWait {
-            return None;
-        }
+        let e = self.tw.get(key)?;
         // As Linux's tcp_tw_reuse: only with timestamps (PAWS protects the
         // new incarnation) and after one second in TIME-WAIT.
-        let entered = t.timers.time_wait_at? - self.cfg.msl * 2;
-        if !t.has(TcbFlags::TIMESTAMPS)
-            || now.saturating_duration_since(entered) < Duration::from_secs(1)
-        {
+        let entered = e.deadline - self.cfg.msl * 2;
+        if !e.timestamps || now.saturating_duration_since(entered) < Duration::from_secs(1) {
             return None;
         }
-        Some(t.send.max)
+        Some(e.snd_nxt)
     }
 
     fn pick_port(
@@ -336,7 +333,10 @@ impl TcpStack {
                 continue;
             }
             let key = FlowKey::new(lip, port, rip, rport);
-            if self.flows.get(&key).is_none() {
+            if self.flows.get(&key).is_some() {
+                continue;
+            }
+            if self.tw.get(&key).is_none() {
                 return Ok((key, None));
             }
             if fallback.is_none() {

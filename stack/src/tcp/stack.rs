@@ -21,7 +21,8 @@ use super::socket::TcpError;
 use super::state::State;
 use super::syncookie::SynCookies;
 use super::tcb::{SocketId, TcbFlags, TcbSlab};
-use super::timer::{CoarseList, TimerWheel};
+use super::time_wait::{TimeWaitEntry, TimeWaitTable};
+use super::timer::TimerWheel;
 use super::tx_list::{TxKind, TxLists};
 use crate::iface::pmtu::{PmtuCache, PmtuConfig};
 use crate::rand::Rng;
@@ -61,9 +62,15 @@ impl Default for KeepaliveConfig {
 /// The configuration of one core's TCP engine.
 #[derive(Debug, Clone)]
 pub struct TcpConfig {
-    /// Most sockets (listeners, connections, TIME-WAIT included) per core;
-    /// the TCB slab and the flow table are preallocated to it.
+    /// Most sockets (listeners and connections; TIME-WAIT is held apart,
+    /// see `max_time_wait`) per core (`MTCP_MAX_CONNECTIONS`). The TCB slab
+    /// and the flow table are sized for it at start but their memory is
+    /// committed only as sockets are used.
     pub max_sockets: usize,
+    /// Most TIME-WAIT entries per core (`MTCP_MAX_TIME_WAIT`, as Linux's
+    /// `tcp_max_tw_buckets`); past it a connection closes without
+    /// TIME-WAIT, counted in `time_wait_overflow`.
+    pub max_time_wait: usize,
     /// Bytes per buffer chunk.
     pub chunk_size: usize,
     /// Chunks in the per-core pool (`chunk_size * chunk_count` bytes).
@@ -145,7 +152,8 @@ fn secret_seed() -> u64 {
 impl Default for TcpConfig {
     fn default() -> TcpConfig {
         TcpConfig {
-            max_sockets: 4096,
+            max_sockets: 65536,
+            max_time_wait: 262_144,
             chunk_size: 2048,
             chunk_count: 16384,
             send_buffer: 256 * 1024,
@@ -217,6 +225,9 @@ impl TcpConfig {
         };
         if self.max_sockets == 0 || self.max_sockets > (1 << 24) {
             return err("max_sockets", self.max_sockets, "1..=16777216");
+        }
+        if self.max_time_wait > (1 << 24) {
+            return err("max_time_wait", self.max_time_wait, "0..=16777216");
         }
         if self.chunk_size < 64 || self.chunk_size > (1 << 20) {
             return err("chunk_size", self.chunk_size, "64..=1048576");
@@ -359,6 +370,15 @@ pub struct TcpStats {
     pub conns_reset: u64,
     /// TIME-WAIT 4-tuples taken over by a new connection.
     pub time_wait_reused: u64,
+    /// Connections that closed without TIME-WAIT because the TIME-WAIT
+    /// table was at its cap (`max_time_wait`).
+    pub time_wait_overflow: u64,
+    /// SYNs answered with a SYN cookie because the listener's SYN queue
+    /// was full (`syn_backlog`).
+    pub syn_queue_cookies: u64,
+    /// SYNs (and cookie ACKs) answered with a RST because every TCB slot
+    /// was in use (`max_sockets`).
+    pub table_full_resets: u64,
     /// Zero-window probes sent.
     pub window_probes: u64,
     /// Keepalive probes sent.
@@ -383,7 +403,7 @@ pub struct TcpStats {
 impl fmt::Display for TcpStats {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let d = &self.drops;
-        let rows: [(&str, u64); 45] = [
+        let rows: [(&str, u64); 48] = [
             ("segs_in", self.segs_in),
             ("segs_out", self.segs_out),
             ("bytes_in", self.bytes_in),
@@ -405,6 +425,9 @@ impl fmt::Display for TcpStats {
             ("conns_timed_out", self.conns_timed_out),
             ("conns_reset", self.conns_reset),
             ("time_wait_reused", self.time_wait_reused),
+            ("time_wait_overflow", self.time_wait_overflow),
+            ("syn_queue_cookies", self.syn_queue_cookies),
+            ("table_full_resets", self.table_full_resets),
             ("window_probes", self.window_probes),
             ("keepalive_probes", self.keepalive_probes),
             ("urgent_ignored", self.urgent_ignored),
@@ -468,9 +491,8 @@ pub struct TcpStack {
     pub(crate) flows: FlowTable,
     pub(crate) listeners: ListenerTable,
     pub(crate) wheel: TimerWheel,
-    pub(crate) time_wait: CoarseList,
-    /// Connections now in TIME-WAIT.
-    pub(crate) time_wait_sockets: usize,
+    /// TIME-WAIT entries (outside the slab).
+    pub(crate) tw: TimeWaitTable,
     /// Directed broadcast addresses of our subnets (`connect` refuses them).
     pub(crate) broadcasts: Vec<Ipv4Address>,
     pub(crate) lists: TxLists,
@@ -536,8 +558,7 @@ impl TcpStack {
             flows: FlowTable::new(n, hash_seed),
             listeners: ListenerTable::new(16),
             wheel: TimerWheel::new(n, Instant::ZERO),
-            time_wait: CoarseList::new(n),
-            time_wait_sockets: 0,
+            tw: TimeWaitTable::new(cfg.max_time_wait, hash_seed.rotate_left(17)),
             broadcasts: Vec::new(),
             lists: TxLists::new(n),
             events: EventQueue::new(n),
@@ -548,7 +569,7 @@ impl TcpStack {
             next_port,
             scratch: vec![0; 65536],
             expired: Vec::with_capacity(n),
-            expired_tw: Vec::with_capacity(n),
+            expired_tw: Vec::with_capacity(cfg.max_time_wait),
             ooo_chunks: 0,
             challenge_window: (0, 0),
             last_coarse: Instant::ZERO,
@@ -577,7 +598,8 @@ impl TcpStack {
         self.pool.in_use()
     }
 
-    /// Sockets (TCBs) in use, listeners and TIME-WAIT included.
+    /// Sockets (TCBs) in use, listeners included (TIME-WAIT is not: see
+    /// [`TcpStack::time_wait_sockets`]).
     pub fn sockets_in_use(&self) -> usize {
         self.tcbs.in_use()
     }
@@ -590,7 +612,25 @@ impl TcpStack {
     /// Connections now in TIME-WAIT (each holds its 4-tuple for 2×MSL, or
     /// until a newer SYN reuses it).
     pub fn time_wait_sockets(&self) -> usize {
-        self.time_wait_sockets
+        self.tw.len()
+    }
+
+    /// The TIME-WAIT entry of a 4-tuple (local address and port, remote
+    /// address and port), if one is held.
+    pub fn time_wait_entry(
+        &self,
+        local: (Ipv4Address, u16),
+        remote: (Ipv4Address, u16),
+    ) -> Option<TimeWaitEntry> {
+        self.tw
+            .get(&FlowKey::new(local.0, local.1, remote.0, remote.1))
+            .copied()
+    }
+
+    /// TCB slots constructed so far (the peak of sockets in use; memory
+    /// beyond them is reserved but not committed).
+    pub fn sockets_built(&self) -> usize {
+        self.tcbs.built()
     }
 
     /// True when `ip` is one of this stack's addresses.
@@ -687,9 +727,6 @@ impl TcpStack {
         if was == State::Closed {
             return;
         }
-        if was == State::TimeWait {
-            self.time_wait_sockets -= 1;
-        }
         if self.flows.get(&key) == Some(id) {
             self.flows.remove(&key);
         }
@@ -737,52 +774,89 @@ impl TcpStack {
         self.tcbs.free(id);
     }
 
-    /// Enters TIME-WAIT (or restarts its timer) at `now`.
-    pub(crate) fn enter_time_wait(&mut self, index: u32, now: Instant) {
-        let at = now + self.cfg.msl * 2;
-        let t = self.tcbs.at_mut(index);
-        if t.hot.state != State::TimeWait {
-            self.time_wait_sockets += 1;
+    /// Enters TIME-WAIT at `now`: the connection moves to a compact entry
+    /// of the TIME-WAIT table and its TCB ends at once (freed unless the
+    /// user still holds it, who then sees it CLOSED after the peer's FIN,
+    /// as a Linux socket does). `ack_fin`: the peer's FIN was just
+    /// received, so our ACK of it goes out from the entry. At the table's
+    /// cap the connection closes without TIME-WAIT, counted.
+    pub(crate) fn enter_time_wait(&mut self, index: u32, now: Instant, ack_fin: bool) {
+        let t = self.tcbs.at(index);
+        // The window we last advertised, from RCV.NXT (never moved left).
+        let edge = if t.receive.adv_edge > t.hot.rcv.nxt {
+            t.receive.adv_edge - t.hot.rcv.nxt
+        } else {
+            0
+        };
+        let shift = if t.has(TcbFlags::WSCALE) {
+            t.receive.wscale
+        } else {
+            0
+        };
+        let window = (edge >> shift).min(65535);
+        let entry = TimeWaitEntry {
+            key: t.key,
+            snd_nxt: t.send.max,
+            rcv_nxt: t.hot.rcv.nxt,
+            ts_recent: t.receive.ts_recent,
+            ts_offset: t.opts.ts_offset,
+            ts_recent_at: t.receive.ts_recent_at,
+            deadline: now + self.cfg.msl * 2,
+            window: window as u16,
+            timestamps: t.has(TcbFlags::TIMESTAMPS),
+        };
+        // The TCB's pending ACK (if any) is answered by the entry below.
+        self.tcbs
+            .at_mut(index)
+            .hot
+            .flags
+            .clear(TcbFlags::ACK_NOW | TcbFlags::ACK_DELAYED);
+        self.enter_closed(index, None);
+        if self.tw.insert(entry).is_err() {
+            self.stats.time_wait_overflow += 1;
         }
-        t.hot.state = State::TimeWait;
-        t.timers.rto_at = None;
-        t.timers.persist_at = None;
-        t.timers.keepalive_at = None;
-        t.timers.delack_at = None;
-        t.timers.time_wait_at = Some(at);
-        t.sndbuf.clear(&mut self.pool);
-        let id = t.id(index);
-        self.time_wait.push(id, at);
-        self.rearm(index);
-        self.event(index, FlowEvents::READABLE);
+        if ack_fin {
+            self.time_wait_ack(&entry, now);
+        }
     }
 
-    /// Restarts the TIME-WAIT timer (a retransmitted FIN), at most once per
-    /// second per connection.
-    pub(crate) fn restart_time_wait(&mut self, index: u32, now: Instant) {
+    /// An ACK from a TIME-WAIT entry: `<SEQ=SND.NXT><ACK=RCV.NXT><CTL=ACK>`.
+    pub(crate) fn time_wait_ack(&mut self, e: &TimeWaitEntry, now: Instant) {
+        let mut options = TcpOptions::default();
+        if e.timestamps {
+            options.timestamp = Some((Self::ts_val(now, e.ts_offset), e.ts_recent));
+        }
+        self.reply(Reply {
+            src: e.key.local_ip,
+            dst: e.key.remote_ip,
+            src_port: e.key.local_port,
+            dst_port: e.key.remote_port,
+            seq: e.snd_nxt,
+            ack: e.rcv_nxt,
+            flags: TcpFlags::ACK,
+            window: e.window,
+            options,
+        });
+    }
+
+    /// Restarts the TIME-WAIT timer of `key` (a retransmitted FIN), at most
+    /// once per second per entry so that FINs cannot grow the expiry list.
+    pub(crate) fn restart_time_wait(&mut self, key: &FlowKey, now: Instant) {
         let full = now + self.cfg.msl * 2;
-        let t = self.tcbs.at(index);
-        if t.timers
-            .time_wait_at
-            .is_some_and(|at| at + Duration::from_secs(1) > full)
-        {
+        let Some(e) = self.tw.get(key) else { return };
+        if e.deadline + Duration::from_secs(1) > full {
             return;
         }
-        self.enter_time_wait(index, now);
+        self.tw.restart(key, full);
     }
 
-    /// The flow key `key` is in TIME-WAIT and may be taken over by a new
-    /// connection: returns the old socket's index after freeing its flow.
-    pub(crate) fn take_over_time_wait(&mut self, key: &FlowKey) -> Option<(u32, SeqNumber)> {
-        let id = self.flows.get(key)?;
-        let t = self.tcbs.get(id)?;
-        if t.hot.state != State::TimeWait {
-            return None;
-        }
-        let old_snd = t.send.max;
+    /// The flow key `key` is in TIME-WAIT and is taken over by a new
+    /// connection: removes the entry and returns its SND.NXT (the new ISS
+    /// must be above it).
+    pub(crate) fn take_over_time_wait(&mut self, key: &FlowKey) -> Option<SeqNumber> {
+        let e = self.tw.remove(key)?;
         self.stats.time_wait_reused += 1;
-        self.enter_closed(id.index(), None);
-        Some((id.index(), old_snd))
+        Some(e.snd_nxt)
     }
 
     // ----- timers -----
@@ -806,14 +880,7 @@ impl TcpStack {
     fn poll_coarse(&mut self, now: Instant) {
         self.last_coarse = now;
         let mut tw = core::mem::take(&mut self.expired_tw);
-        tw.clear();
-        self.time_wait.expire(now, &mut tw);
-        for &(id, at) in &tw {
-            let Some(t) = self.tcbs.get(id) else { continue };
-            if t.hot.state == State::TimeWait && t.timers.time_wait_at == Some(at) {
-                self.enter_closed(id.index(), None);
-            }
-        }
+        self.tw.expire(now, &mut tw);
         self.expired_tw = tw;
     }
 
@@ -823,7 +890,7 @@ impl TcpStack {
         let w = self.wheel.next_deadline();
         // The coarse list is looked at once per second.
         let c = self
-            .time_wait
+            .tw
             .next_deadline()
             .map(|t| t.max(self.last_coarse + Duration::from_secs(1)));
         match (w, c) {

@@ -190,6 +190,13 @@ impl T {
         self.s.state(self.id).unwrap()
     }
 
+    /// The test 4-tuple is held by a TIME-WAIT entry.
+    fn in_time_wait(&self) -> bool {
+        self.s
+            .time_wait_entry((LOCAL, LPORT), (REMOTE, RPORT))
+            .is_some()
+    }
+
     fn write(&mut self, n: usize) -> usize {
         let data: Vec<u8> = (0..n).map(|i| i as u8).collect();
         self.s.send(self.id, &data).unwrap()
@@ -303,7 +310,7 @@ fn time_wait() -> T {
     let ack = t.l(2);
     send!(t, flags: FIN | ACK, seq: r(1), ack: ack);
     recv!(t, [flags: ACK, ack: r(2)]);
-    assert_eq!(t.state(), State::TimeWait);
+    assert!(t.in_time_wait());
     t
 }
 
@@ -1956,12 +1963,17 @@ mod closing {
     #[test]
     fn active_close_through_time_wait_frees_the_socket() {
         let mut t = time_wait();
-        t.advance(Duration::from_secs(59));
-        assert_eq!(t.state(), State::TimeWait);
-        t.advance(Duration::from_secs(2));
+        // The TCB slot is freed on entering TIME-WAIT: only the listener
+        // holds one; the 4-tuple lives on in the compact entry.
         assert_eq!(t.s.state(t.id), Err(TcpError::InvalidSocket));
         assert_eq!(t.s.sockets_in_use(), 1);
         assert_eq!(t.s.flows(), 0);
+        assert_eq!(t.s.time_wait_sockets(), 1);
+        t.advance(Duration::from_secs(59));
+        assert!(t.in_time_wait());
+        t.advance(Duration::from_secs(2));
+        assert!(!t.in_time_wait());
+        assert_eq!(t.s.time_wait_sockets(), 0);
     }
 
     #[test]
@@ -1969,7 +1981,7 @@ mod closing {
         let mut t = fin_wait_1();
         let ack = t.l(2);
         send!(t, flags: FIN | ACK, seq: r(1), ack: ack);
-        assert_eq!(t.state(), State::TimeWait);
+        assert!(t.in_time_wait());
         recv!(t, [flags: ACK, ack: r(2)]);
     }
 
@@ -1982,7 +1994,7 @@ mod closing {
         recv!(t, [flags: ACK, ack: r(2)]);
         let ack = t.l(2);
         send!(t, flags: ACK, seq: r(2), ack: ack);
-        assert_eq!(t.state(), State::TimeWait);
+        assert!(t.in_time_wait());
     }
 
     #[test]
@@ -2004,7 +2016,7 @@ mod closing {
         send!(t, flags: ACK | FIN, seq: r(1), ack: ack, payload: b"late");
         assert_eq!(t.read_all(), b"late");
         assert_eq!(t.s.recv(t.id, &mut [0; 1]), Ok(0));
-        assert_eq!(t.state(), State::TimeWait);
+        assert!(t.in_time_wait());
     }
 
     #[test]
@@ -2071,9 +2083,9 @@ mod closing {
         send!(t, flags: FIN | ACK, seq: r(1), ack: ack);
         recv!(t, [flags: ACK, ack: r(2)]);
         t.advance(Duration::from_secs(50));
-        assert_eq!(t.state(), State::TimeWait);
+        assert!(t.in_time_wait());
         t.advance(Duration::from_secs(12));
-        assert_eq!(t.s.state(t.id), Err(TcpError::InvalidSocket));
+        assert!(!t.in_time_wait());
     }
 
     #[test]
@@ -2091,7 +2103,7 @@ mod closing {
         let mut t = time_wait();
         send!(t, flags: SYN, seq: r(0));
         recv!(t, [flags: ACK, ack: r(2)]);
-        assert_eq!(t.state(), State::TimeWait);
+        assert!(t.in_time_wait());
     }
 
     #[test]
@@ -2102,14 +2114,101 @@ mod closing {
             send!(t, flags: FIN | ACK, seq: r(1), ack: ack);
             t.out();
         }
-        assert!(t.s.time_wait.len() <= 2, "{}", t.s.time_wait.len());
+        let n = t.s.tw.expiry_records();
+        assert!(n <= 2, "{n}");
     }
 
     #[test]
     fn time_wait_rst_closes() {
         let mut t = time_wait();
         send!(t, flags: RST, seq: r(2));
-        assert_eq!(t.s.state(t.id), Err(TcpError::InvalidSocket));
+        assert!(!t.in_time_wait());
+    }
+
+    #[test]
+    fn time_wait_does_not_take_a_tcb_slot() {
+        // Slots: the listener and one connection. A second connection fits
+        // while the first is in TIME-WAIT.
+        let mut t = established_with(
+            TcpConfig {
+                max_sockets: 2,
+                ..cfg()
+            },
+            TcpOptions::default(),
+        );
+        t.s.close(t.id).unwrap();
+        t.out();
+        let ack = t.l(2);
+        send!(t, flags: FIN | ACK, seq: r(1), ack: ack);
+        recv!(t, [flags: ACK, ack: r(2)]);
+        assert!(t.in_time_wait());
+        assert_eq!(t.s.sockets_in_use(), 1);
+        send!(t, flags: SYN, seq: r(0), src_port: RPORT + 1);
+        recv!(t, [flags: SYN | ACK, ack: r(1)]);
+        assert_eq!(t.s.sockets_in_use(), 2);
+        assert!(t.in_time_wait());
+    }
+
+    #[test]
+    fn time_wait_ignores_rst_off_rcv_nxt_and_pure_acks() {
+        let mut t = time_wait();
+        send!(t, flags: RST, seq: r(5));
+        let ack = t.l(2);
+        send!(t, flags: ACK, seq: r(2), ack: ack);
+        recv!(t, []);
+        assert!(t.in_time_wait());
+        // Old data is acknowledged.
+        send!(t, flags: ACK, seq: r(0), ack: ack, payload: b"x");
+        recv!(t, [flags: ACK, seq: t.l(2), ack: r(2)]);
+    }
+
+    #[test]
+    fn time_wait_paws_acks_an_old_timestamp() {
+        let ts = |v| TcpOptions {
+            timestamp: Some((v, 0)),
+            ..TcpOptions::default()
+        };
+        let mut t = established_with(
+            TcpConfig {
+                timestamps: true,
+                ..cfg()
+            },
+            ts(100),
+        );
+        t.s.close(t.id).unwrap();
+        t.out();
+        let ack = t.l(2);
+        send!(t, flags: ACK, seq: r(1), ack: ack, options: ts(101));
+        send!(t, flags: FIN | ACK, seq: r(1), ack: ack, options: ts(102));
+        let o = recv!(t, [flags: ACK, ack: r(2)]);
+        assert_eq!(o.options.timestamp.map(|(_, ecr)| ecr), Some(102));
+        assert_eq!(
+            t.s.time_wait_entry((LOCAL, LPORT), (REMOTE, RPORT))
+                .map(|e| e.ts_recent),
+            Some(102)
+        );
+        send!(t, flags: FIN | ACK, seq: r(1), ack: ack, options: ts(50));
+        recv!(t, [flags: ACK, ack: r(2)]);
+        assert_eq!(t.s.stats().drops.paws, 1);
+        // A SYN with a newer timestamp reopens it (RFC 6191).
+        send!(t, flags: SYN, seq: r(0), options: ts(200));
+        recv!(t, [flags: SYN | ACK, ack: r(1)]);
+        assert_eq!(t.s.stats().time_wait_reused, 1);
+        assert!(!t.in_time_wait());
+    }
+
+    #[test]
+    fn time_wait_cap_closes_without_time_wait_counted() {
+        let mut t = fin_wait_2();
+        t.s.tw = super::super::time_wait::TimeWaitTable::new(0, 1);
+        let ack = t.l(2);
+        send!(t, flags: FIN | ACK, seq: r(1), ack: ack);
+        // The FIN is still acknowledged; nothing is held.
+        recv!(t, [flags: ACK, ack: r(2)]);
+        assert!(!t.in_time_wait());
+        assert_eq!(t.s.stats().time_wait_overflow, 1);
+        assert_eq!(t.s.sockets_in_use(), 1);
+        assert_eq!(t.s.flows(), 0);
     }
 
     #[test]
@@ -2183,7 +2282,7 @@ mod closing {
         let ack = t.l(2);
         send!(t, flags: FIN | ACK, seq: r(1), ack: ack, options: ts);
         t.out();
-        assert_eq!(t.state(), State::TimeWait);
+        assert!(t.in_time_wait());
         let remote = SocketAddrV4::new(REMOTE, RPORT);
         let local = Some(SocketAddrV4::new(LOCAL, LPORT));
         assert_eq!(t.s.connect(t.now, remote, local), Err(TcpError::AddrInUse));
@@ -2222,6 +2321,22 @@ mod cookies {
         assert_eq!(t.s.stats().syn_cookies_accepted, 1);
         // The MSS came back from the cookie (1300, the table entry below 1400).
         assert_eq!(t.s.tcbs.get(id).unwrap().send.mss, 1300);
+    }
+
+    #[test]
+    fn syn_queue_full_answers_with_a_cookie_counted() {
+        let mut t = listen_with(TcpConfig {
+            syn_backlog: 1,
+            ..cfg()
+        });
+        send!(t, flags: SYN, seq: r(0));
+        recv!(t, [flags: SYN | ACK, ack: r(1)]);
+        send!(t, flags: SYN, seq: r(0), src_port: RPORT + 1);
+        recv!(t, [flags: SYN | ACK, ack: r(1)]);
+        assert_eq!(t.s.sockets_in_use(), 2, "the cookie keeps no state");
+        assert_eq!(t.s.stats().syn_queue_cookies, 1);
+        assert_eq!(t.s.stats().syn_cookies_sent, 1);
+        assert_eq!(t.s.stats().drops.syn_queue_full, 0);
     }
 
     #[test]
@@ -2340,6 +2455,38 @@ mod machinery {
         assert_eq!(t.s.flows(), 0);
         t.s.close(t.listener.unwrap()).unwrap();
         assert_eq!(t.s.sockets_in_use(), 0);
+    }
+
+    #[test]
+    fn table_full_answers_syn_with_rst() {
+        // The listener and one child fill the table.
+        let mut t = listen_with(TcpConfig {
+            max_sockets: 2,
+            ..cfg()
+        });
+        send!(t, flags: SYN, seq: r(0));
+        recv!(t, [flags: SYN | ACK]);
+        send!(t, flags: SYN, seq: r(0), src_port: RPORT + 1);
+        recv!(t, [flags: RST | ACK, seq: SeqNumber(0), ack: r(1)]);
+        assert_eq!(t.s.stats().table_full_resets, 1);
+        assert_eq!(t.s.stats().drops.no_tcb, 1);
+    }
+
+    #[test]
+    fn slab_is_built_as_used() {
+        let mut t = T::new(TcpConfig {
+            max_sockets: 1 << 20,
+            ..cfg()
+        });
+        assert_eq!(t.s.sockets_built(), 0);
+        let remote = SocketAddrV4::new(REMOTE, 9);
+        let a = t.s.connect(t.now, remote, None).unwrap();
+        t.s.connect(t.now, remote, None).unwrap();
+        assert_eq!(t.s.sockets_built(), 2);
+        t.s.abort(a).unwrap();
+        t.s.connect(t.now, remote, None).unwrap();
+        // The freed slot was reused.
+        assert_eq!(t.s.sockets_built(), 2);
     }
 
     #[test]

@@ -481,24 +481,38 @@ impl Tcb {
     }
 }
 
-/// The preallocated slab of TCBs.
+/// The slab of TCBs: address space for `capacity` blocks is reserved at
+/// start (one `Vec::with_capacity`, which the kernel maps without committing
+/// pages), and a block is constructed the first time a slot beyond the ones
+/// built so far is needed. Freed slots are reused first, so the slab never
+/// grows past the peak number of sockets, and never reallocates.
 #[derive(Debug)]
 pub struct TcbSlab {
     slots: Vec<Tcb>,
     free: Vec<u32>,
+    capacity: usize,
+    ooo_ranges: usize,
 }
 
 impl TcbSlab {
-    /// `capacity` TCBs, each with an assembler of `ooo_ranges` ranges.
+    /// Room for `capacity` TCBs, each with an assembler of `ooo_ranges`
+    /// ranges; none is built yet.
     pub fn new(capacity: usize, ooo_ranges: usize) -> TcbSlab {
         TcbSlab {
-            slots: (0..capacity).map(|_| Tcb::empty(ooo_ranges)).collect(),
-            free: (0..capacity as u32).rev().collect(),
+            slots: Vec::with_capacity(capacity),
+            free: Vec::with_capacity(capacity),
+            capacity,
+            ooo_ranges,
         }
     }
 
     /// Total slots.
     pub fn capacity(&self) -> usize {
+        self.capacity
+    }
+
+    /// Slots built so far (the peak number of sockets).
+    pub fn built(&self) -> usize {
         self.slots.len()
     }
 
@@ -507,9 +521,22 @@ impl TcbSlab {
         self.slots.len() - self.free.len()
     }
 
+    /// True when every slot is in use.
+    pub fn is_full(&self) -> bool {
+        self.free.is_empty() && self.slots.len() >= self.capacity
+    }
+
     /// Takes a free slot, reset; `None` when all are in use.
     pub fn alloc(&mut self) -> Option<SocketId> {
-        let i = self.free.pop()?;
+        let i = match self.free.pop() {
+            Some(i) => i,
+            None if self.slots.len() < self.capacity => {
+                // Within the reserved capacity: no reallocation.
+                self.slots.push(Tcb::empty(self.ooo_ranges));
+                (self.slots.len() - 1) as u32
+            }
+            None => return None,
+        };
         let t = &mut self.slots[i as usize];
         t.reset();
         t.hot.in_use = true;

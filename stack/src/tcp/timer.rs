@@ -45,8 +45,10 @@ impl TimerWheel {
     pub fn new(capacity: usize, now: Instant) -> TimerWheel {
         TimerWheel {
             heads: vec![NIL; WHEEL_SLOTS],
-            next: vec![NIL; capacity],
-            prev: vec![NIL; capacity],
+            // Stored XOR NIL, so that "no link" is 0 and the arrays are
+            // allocated zeroed: pages are committed only for sockets used.
+            next: vec![0; capacity],
+            prev: vec![0; capacity],
             expires: vec![0; capacity],
             armed: vec![false; capacity],
             current: now.total_millis(),
@@ -70,16 +72,31 @@ impl TimerWheel {
         self.armed[i].then(|| Instant::from_millis(self.expires[i]))
     }
 
+    #[inline]
+    fn next_of(&self, i: usize) -> u32 {
+        self.next[i] ^ NIL
+    }
+
+    #[inline]
+    fn set_next(&mut self, i: usize, v: u32) {
+        self.next[i] = v ^ NIL;
+    }
+
+    #[inline]
+    fn set_prev(&mut self, i: usize, v: u32) {
+        self.prev[i] = v ^ NIL;
+    }
+
     fn unlink(&mut self, i: usize) {
-        let (p, n) = (self.prev[i], self.next[i]);
+        let (p, n) = (self.prev[i] ^ NIL, self.next_of(i));
         if p == NIL {
             let slot = (self.expires[i] as usize) % WHEEL_SLOTS;
             self.heads[slot] = n;
         } else {
-            self.next[p as usize] = n;
+            self.set_next(p as usize, n);
         }
         if n != NIL {
-            self.prev[n as usize] = p;
+            self.set_prev(n as usize, p);
         }
         self.armed[i] = false;
         self.count -= 1;
@@ -88,10 +105,10 @@ impl TimerWheel {
     fn link(&mut self, i: usize, ms: u64) {
         let slot = (ms as usize) % WHEEL_SLOTS;
         self.expires[i] = ms;
-        self.prev[i] = NIL;
-        self.next[i] = self.heads[slot];
+        self.set_prev(i, NIL);
+        self.set_next(i, self.heads[slot]);
         if self.heads[slot] != NIL {
-            self.prev[self.heads[slot] as usize] = i as u32;
+            self.set_prev(self.heads[slot] as usize, i as u32);
         }
         self.heads[slot] = i as u32;
         self.armed[i] = true;
@@ -133,7 +150,7 @@ impl TimerWheel {
             let mut e = self.heads[slot];
             while e != NIL {
                 let i = e as usize;
-                e = self.next[i];
+                e = self.next_of(i);
                 if self.expires[i] <= now_ms {
                     self.unlink(i);
                     out.push(i as u32);
@@ -156,7 +173,7 @@ impl TimerWheel {
             let mut best = u64::MAX;
             while e != NIL {
                 best = best.min(self.expires[e as usize]);
-                e = self.next[e as usize];
+                e = self.next_of(e as usize);
             }
             if best != u64::MAX {
                 return Some(Instant::from_millis(best.min(self.current + k)));
