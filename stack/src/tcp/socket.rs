@@ -635,12 +635,7 @@ impl TcpStack {
     /// # Errors
     /// `InvalidSocket`.
     pub fn send_mss(&self, id: SocketId) -> Result<u16> {
-        Ok(self
-            .tcbs
-            .get(id)
-            .ok_or(TcpError::InvalidSocket)?
-            .send
-            .mss)
+        Ok(self.tcbs.get(id).ok_or(TcpError::InvalidSocket)?.send.mss)
     }
 
     /// Turns keepalive on or off (timing from [`TcpConfig::keepalive`]).
