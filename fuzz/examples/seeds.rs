@@ -235,6 +235,69 @@ fn seeds() -> Vec<(String, Vec<u8>)> {
         "tcp_established/regress-silent-zero-window".into(),
         encode(header, &[Record::Structured(write)]),
     ));
+    // ipv4_reassembly: raw records are fragments (see
+    // `reassembly_harness::run`): byte 0 = ident << 1 | source, then the
+    // offset in 8-byte units with MF in the top bit, then the payload (its
+    // first byte seeds the pattern).
+    let frag = |ident: u8, offset: u16, more: bool, len: usize| {
+        let word = offset | if more { 0x8000 } else { 0 };
+        let mut v = vec![ident << 1];
+        v.extend_from_slice(&word.to_be_bytes());
+        v.extend(std::iter::repeat_n(0x5a, len));
+        v
+    };
+    let in_order = [
+        frag(1, 0, true, 16),
+        frag(1, 2, true, 16),
+        frag(1, 4, false, 10),
+    ];
+    let reversed: Vec<Vec<u8>> = in_order.iter().rev().cloned().collect();
+    let overlap = [
+        frag(2, 0, true, 16),
+        frag(2, 1, true, 16),
+        frag(2, 4, false, 8),
+    ];
+    let duplicate = [
+        frag(3, 0, true, 8),
+        frag(3, 0, true, 8),
+        frag(3, 1, false, 3),
+    ];
+    let lone_first = [frag(4, 0, true, 64)];
+    let interleaved = [
+        frag(5, 0, true, 8),
+        frag(6, 0, true, 8),
+        frag(5, 1, false, 8),
+        frag(6, 1, false, 8),
+    ];
+    for (name, frags) in [
+        ("in_order", &in_order[..]),
+        ("reversed", &reversed[..]),
+        ("overlap", &overlap[..]),
+        ("duplicate", &duplicate[..]),
+        ("lone_first", &lone_first[..]),
+        ("interleaved", &interleaved[..]),
+    ] {
+        let recs: Vec<Record<'_>> = frags.iter().map(|f| Record::Raw(f)).collect();
+        out.push((format!("ipv4_reassembly/{name}"), encode(ALL_ON, &recs)));
+    }
+    // icmp_input: raw records are Fragmentation Needed MTUs (big-endian
+    // pairs) quoting SND.UNA after a 4000-byte write.
+    let mtus: &[u8] = &[0x05, 0xdc, 0x04, 0x00, 0x02, 0x28, 0x01, 0x00, 0x00, 0x00];
+    // Timestamps, SACK, wscale, cookies, CUBIC, normal pool; passive, MSS
+    // 1460, wscale 7, SACK, timestamps, window 65535.
+    let header = [1, 1, 1, 1, 0, 0, 0, 1, 0xb4, 0x05, 1, 7, 1, 1, 0xff, 0xff];
+    out.push((
+        "icmp_input/frag_needed".into(),
+        encode(header, &[Record::Raw(mtus)]),
+    ));
+    out.push((
+        "icmp_input/frag_needed_all_on".into(),
+        encode(ALL_ON, &[Record::Raw(mtus)]),
+    ));
+    out.push((
+        "icmp_input/write_only".into(),
+        encode(header, &[Record::Raw(&[])]),
+    ));
     out
 }
 

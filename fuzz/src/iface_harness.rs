@@ -291,6 +291,9 @@ impl Harness {
             "frame leaked"
         );
         assert_eq!(self.stack.iface().arp_cache().queued(), 0, "ARP queue left");
+        let reassembly = self.stack.iface().reassembly();
+        assert_eq!(reassembly.in_use(), 0, "reassembly context left");
+        assert_eq!(reassembly.bytes_held(), 0, "fragment bytes left");
         assert_eq!(self.pool.available(), self.pool.capacity(), "peer frames");
     }
 }

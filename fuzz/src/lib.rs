@@ -5,7 +5,9 @@
 //! (`examples/seeds.rs`).
 
 pub mod frames;
+pub mod icmp_harness;
 pub mod iface_harness;
 pub mod model;
+pub mod reassembly_harness;
 pub mod tcp_harness;
 pub mod wire_checks;

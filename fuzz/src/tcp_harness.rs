@@ -46,7 +46,7 @@ impl CfgSpec {
 #[derive(Arbitrary, Debug, Clone, Copy)]
 pub struct Handshake {
     /// Active open (we connect) instead of passive (we accept).
-    active: bool,
+    pub(crate) active: bool,
     mss: Option<u16>,
     wscale: Option<u8>,
     sack_permitted: bool,
@@ -132,11 +132,11 @@ pub fn config(c: CfgSpec) -> TcpConfig {
 
 /// The engine, the sockets the fuzzer can name, and the model of the peer.
 pub struct Harness {
-    s: TcpStack,
-    now: Instant,
-    listener: SocketId,
-    ids: Vec<SocketId>,
-    tracker: Tracker,
+    pub(crate) s: TcpStack,
+    pub(crate) now: Instant,
+    pub(crate) listener: SocketId,
+    pub(crate) ids: Vec<SocketId>,
+    pub(crate) tracker: Tracker,
     chunk_count: usize,
     max_sockets: usize,
     buf: Vec<u8>,
@@ -144,7 +144,7 @@ pub struct Harness {
 }
 
 /// Checks one emitted segment: well formed, and it survives the wire.
-fn check_emitted(src: Ipv4Address, dst: Ipv4Address, r: &TcpRepr<'_>, mss: usize) {
+pub(crate) fn check_emitted(src: Ipv4Address, dst: Ipv4Address, r: &TcpRepr<'_>, mss: usize) {
     assert!(
         !(r.flags.syn() && (r.flags.rst() || r.flags.fin())),
         "{r:?}"
@@ -166,7 +166,7 @@ fn check_emitted(src: Ipv4Address, dst: Ipv4Address, r: &TcpRepr<'_>, mss: usize
 }
 
 impl Harness {
-    fn new(cfg: CfgSpec) -> Harness {
+    pub(crate) fn new(cfg: CfgSpec) -> Harness {
         let cfg = config(cfg);
         let (chunk_count, max_sockets) = (cfg.chunk_count, cfg.max_sockets);
         let mut s = TcpStack::new(cfg, &[LOCAL]).expect("valid config");
@@ -187,7 +187,7 @@ impl Harness {
     }
 
     /// Runs the engine's output and checks it.
-    fn dispatch(&mut self) {
+    pub(crate) fn dispatch(&mut self) {
         let mss = self.s.config().mss() as usize;
         let tracker = &mut self.tracker;
         self.s.dispatch(self.now, usize::MAX, &mut |src, dst, r| {
@@ -204,7 +204,7 @@ impl Harness {
         assert!(self.s.flows() <= self.max_sockets);
     }
 
-    fn inject(&mut self, seg: &TcpRepr<'_>) {
+    pub(crate) fn inject(&mut self, seg: &TcpRepr<'_>) {
         self.s.input(self.now, REMOTE, LOCAL, seg);
         self.dispatch();
     }
@@ -217,14 +217,14 @@ impl Harness {
         }
     }
 
-    fn advance(&mut self, d: Duration) {
+    pub(crate) fn advance(&mut self, d: Duration) {
         self.now += d;
         self.s.poll_timers(self.now);
         self.dispatch();
     }
 
     /// A valid three-way handshake on peer port 0; returns the socket.
-    fn handshake(&mut self, h: Handshake) -> SocketId {
+    pub(crate) fn handshake(&mut self, h: Handshake) -> SocketId {
         let options = TcpOptions {
             mss: h.mss,
             window_scale: h.wscale,
@@ -403,7 +403,7 @@ impl Harness {
     }
 }
 
-fn settings(header: &[u8]) -> (CfgSpec, Handshake) {
+pub(crate) fn settings(header: &[u8]) -> (CfgSpec, Handshake) {
     let mut u = Unstructured::new(header);
     let cfg = CfgSpec::arbitrary(&mut u).unwrap_or(CfgSpec::DEFAULT);
     let hs = Handshake::arbitrary(&mut u).unwrap_or(Handshake::DEFAULT);

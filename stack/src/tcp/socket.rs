@@ -637,6 +637,15 @@ impl TcpStack {
             .has(TcbFlags::NODELAY))
     }
 
+    /// The MSS the connection sends with now (the peer's MSS, lowered by
+    /// a learned path MTU).
+    ///
+    /// # Errors
+    /// `InvalidSocket`.
+    pub fn send_mss(&self, id: SocketId) -> Result<u16> {
+        Ok(self.tcbs.get(id).ok_or(TcpError::InvalidSocket)?.send.mss)
+    }
+
     /// Turns keepalive on or off (timing from [`TcpConfig::keepalive`]).
     ///
     /// # Errors

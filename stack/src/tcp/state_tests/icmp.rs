@@ -22,8 +22,11 @@ fn frag_needed(mtu: u16) -> IcmpErrorKind {
     IcmpErrorKind::FragNeeded { mtu }
 }
 
+/// The send MSS, through the public accessor (checked against the TCB).
 fn mss(t: &T) -> u16 {
-    t.s.tcbs.at(t.id.index()).send.mss
+    let mss = t.s.send_mss(t.id).expect("socket");
+    assert_eq!(mss, t.s.tcbs.at(t.id.index()).send.mss);
+    mss
 }
 
 /// ESTABLISHED with 3000 bytes in flight in 1000-byte segments.
@@ -95,6 +98,14 @@ mod established {
         t.s.icmp_error(t.now, &e);
         assert_eq!(t.s.stats().drops.icmp_no_socket, 1);
         assert_eq!(mss(&t), 1000);
+    }
+
+    #[test]
+    fn send_mss_of_an_aborted_socket_is_an_error() {
+        let mut t = in_flight();
+        assert_eq!(mss(&t), 1000);
+        t.s.abort(t.id).expect("abort");
+        assert_eq!(t.s.send_mss(t.id), Err(TcpError::InvalidSocket));
     }
 
     #[test]
