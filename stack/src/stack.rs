@@ -147,7 +147,7 @@ fn map_iface_drop(r: iface::DropReason) -> DropReason {
         I::BadChecksum => DropReason::BadChecksum,
         I::Malformed => DropReason::Malformed,
         I::UnsupportedProtocol | I::Unreachable => DropReason::Unsupported,
-        I::ArpQueueOverflow => DropReason::ArpQueueFull,
+        I::ArpQueueOverflow | I::ArpEvicted | I::ArpRateLimited => DropReason::ArpQueueFull,
         I::NoTxBuffer => DropReason::NoBuffer,
     }
 }
@@ -295,6 +295,11 @@ impl Stack {
                 self.pool.free(frame);
             }
             self.rx = frames;
+        }
+
+        // Forward progress confirms neighbours (no ARP probe for them).
+        for peer in self.tcp.take_progress() {
+            self.iface.confirm(peer, now);
         }
 
         // Timers.

@@ -27,11 +27,17 @@ pub enum DropReason {
     Unreachable,
     /// The frame sink had no buffer for an outgoing frame.
     NoTxBuffer,
+    /// An outgoing packet waited for the resolution of an address never
+    /// resolved, and that resolution was evicted for a newer one.
+    ArpEvicted,
+    /// An outgoing packet for an address never resolved, over the global
+    /// ARP request rate.
+    ArpRateLimited,
 }
 
 impl DropReason {
     /// Every reason, in counter order.
-    pub const ALL: [DropReason; 10] = [
+    pub const ALL: [DropReason; 12] = [
         DropReason::NotForUsMac,
         DropReason::NotForUsIp,
         DropReason::Fragment,
@@ -42,6 +48,8 @@ impl DropReason {
         DropReason::ArpQueueOverflow,
         DropReason::Unreachable,
         DropReason::NoTxBuffer,
+        DropReason::ArpEvicted,
+        DropReason::ArpRateLimited,
     ];
 
     const fn index(self) -> usize {
@@ -56,6 +64,8 @@ impl DropReason {
             DropReason::ArpQueueOverflow => 7,
             DropReason::Unreachable => 8,
             DropReason::NoTxBuffer => 9,
+            DropReason::ArpEvicted => 10,
+            DropReason::ArpRateLimited => 11,
         }
     }
 
@@ -72,6 +82,8 @@ impl DropReason {
             DropReason::ArpQueueOverflow => "arp_queue_overflow",
             DropReason::Unreachable => "unreachable",
             DropReason::NoTxBuffer => "no_tx_buffer",
+            DropReason::ArpEvicted => "arp_evicted",
+            DropReason::ArpRateLimited => "arp_rate_limited",
         }
     }
 }
@@ -103,6 +115,19 @@ pub struct IfaceStats {
     pub arp_queued: u64,
     /// Queued packets sent after resolution.
     pub arp_flushed: u64,
+    /// Unicast probes sent to re-confirm STALE neighbours.
+    pub arp_probes_sent: u64,
+    /// Confirmations from forward progress (TCP).
+    pub arp_confirmed: u64,
+    /// Neighbours whose probes went unanswered (FAILED).
+    pub arp_failed: u64,
+    /// Pending resolutions evicted to make room for a newer one.
+    pub arp_pending_evicted: u64,
+    /// New resolutions refused by the global request rate.
+    pub arp_requests_limited: u64,
+    /// Replies and announcements for addresses we never asked about,
+    /// ignored (no entry created).
+    pub arp_unsolicited_ignored: u64,
     drops: [u64; DropReason::ALL.len()],
 }
 
@@ -128,7 +153,9 @@ impl fmt::Display for IfaceStats {
         write!(
             f,
             "rx_frames={} tx_frames={} arp_requests_sent={} arp_replies_sent={} arp_learned={} \
-             icmp_echo_replies={} tcp_delivered={} arp_queued={} arp_flushed={}",
+             icmp_echo_replies={} tcp_delivered={} arp_queued={} arp_flushed={} \
+             arp_probes_sent={} arp_confirmed={} arp_failed={} arp_pending_evicted={} \
+             arp_requests_limited={} arp_unsolicited_ignored={}",
             self.rx_frames,
             self.tx_frames,
             self.arp_requests_sent,
@@ -137,7 +164,13 @@ impl fmt::Display for IfaceStats {
             self.icmp_echo_replies,
             self.tcp_delivered,
             self.arp_queued,
-            self.arp_flushed
+            self.arp_flushed,
+            self.arp_probes_sent,
+            self.arp_confirmed,
+            self.arp_failed,
+            self.arp_pending_evicted,
+            self.arp_requests_limited,
+            self.arp_unsolicited_ignored
         )?;
         for r in DropReason::ALL {
             let n = self.drops(r);

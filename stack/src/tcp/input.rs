@@ -801,6 +801,10 @@ impl TcpStack {
             let data = acked.min(t.sndbuf.len());
             t.sndbuf.consume(&mut self.pool, data);
             t.hot.snd.una = seg.ack;
+            // Forward progress confirms the neighbour (ARP reachability).
+            let peer = t.key.remote_ip;
+            self.note_progress(peer);
+            let t = self.tcbs.at_mut(index);
             if t.hot.snd.nxt < seg.ack {
                 t.hot.snd.nxt = seg.ack;
             }

@@ -428,6 +428,9 @@ pub(crate) const REPLY_QUEUE: usize = 1024;
 /// remote port) → whether the flow's replies reach this core.
 pub type PortFilter = Box<dyn Fn(Ipv4Address, u16, Ipv4Address, u16) -> bool + Send>;
 
+/// Peers remembered per tick for neighbour confirmation.
+const PROGRESS_BATCH: usize = 64;
+
 /// One core's TCP engine. See the module docs for the call order.
 pub struct TcpStack {
     pub(crate) cfg: TcpConfig,
@@ -459,6 +462,9 @@ pub struct TcpStack {
     pub(crate) cookies: SynCookies,
     pub(crate) ts_secret: [u8; 16],
     pub(crate) pool_waiters: VecDeque<SocketId>,
+    /// Peers whose ACKs advanced SND.UNA since the last
+    /// [`take_progress`](TcpStack::take_progress) (ARP confirmations).
+    pub(crate) progress: Vec<Ipv4Address>,
 }
 
 impl fmt::Debug for TcpStack {
@@ -524,8 +530,24 @@ impl TcpStack {
             cookies: SynCookies::new(cookie_secret),
             ts_secret,
             pool_waiters: VecDeque::with_capacity(n),
+            progress: Vec::with_capacity(PROGRESS_BATCH),
             cfg,
         })
+    }
+
+    /// Records that an ACK from `peer` advanced SND.UNA. A hint for the
+    /// neighbour cache, batched per tick: repeats of the last peer are
+    /// folded and a full batch drops the rest (the next tick confirms).
+    pub(crate) fn note_progress(&mut self, peer: Ipv4Address) {
+        if self.progress.last() != Some(&peer) && self.progress.len() < PROGRESS_BATCH {
+            self.progress.push(peer);
+        }
+    }
+
+    /// The peers that made forward progress since the last call (each at
+    /// most a few times), for [`Interface::confirm`](crate::iface::Interface::confirm).
+    pub fn take_progress(&mut self) -> std::vec::Drain<'_, Ipv4Address> {
+        self.progress.drain(..)
     }
 
     /// The configuration.
