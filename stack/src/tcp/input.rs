@@ -1092,10 +1092,7 @@ impl TcpStack {
 
     /// The receive window the connection at `index` could offer now.
     pub(crate) fn rcv_space_of(&self, index: u32) -> usize {
-        rcv_space(
-            self.tcbs.at(index),
-            self.pool.free_chunks() * self.pool.chunk_size(),
-        )
+        rcv_space(self.tcbs.at(index), self.pool.view())
     }
 }
 

@@ -33,6 +33,8 @@ pub mod events;
 pub mod flow_table;
 mod input;
 mod output;
+#[cfg(test)]
+mod pool_tests;
 pub mod scenario;
 pub mod socket;
 pub mod stack;

@@ -353,6 +353,14 @@ pub struct TcpStats {
     pub keepalive_probes: u64,
     /// Segments with URG (urgent data is not supported; treated as data).
     pub urgent_ignored: u64,
+    /// Times the chunk pool went under pressure (receive windows stop
+    /// growing for the largest holders; refreshed once per tick).
+    pub pool_pressure: u64,
+    /// 1 while the chunk pool is under pressure, else 0.
+    pub pool_under_pressure: u64,
+    /// Chunk requests of large holders refused to keep the pool's reserve
+    /// for new connections and small writes.
+    pub pool_reserve_refused: u64,
     /// Drops by reason.
     pub drops: DropStats,
 }
@@ -360,7 +368,7 @@ pub struct TcpStats {
 impl fmt::Display for TcpStats {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let d = &self.drops;
-        let rows: [(&str, u64); 37] = [
+        let rows: [(&str, u64); 40] = [
             ("segs_in", self.segs_in),
             ("segs_out", self.segs_out),
             ("bytes_in", self.bytes_in),
@@ -384,6 +392,9 @@ impl fmt::Display for TcpStats {
             ("window_probes", self.window_probes),
             ("keepalive_probes", self.keepalive_probes),
             ("urgent_ignored", self.urgent_ignored),
+            ("pool_pressure", self.pool_pressure),
+            ("pool_under_pressure", self.pool_under_pressure),
+            ("pool_reserve_refused", self.pool_reserve_refused),
             ("drop_not_local", d.not_local),
             ("drop_bad_source", d.bad_source),
             ("drop_no_socket", d.no_socket),
@@ -824,10 +835,16 @@ impl TcpStack {
     /// Writers that found the chunk pool empty become writable once chunks
     /// are free again (they retry, and wait again if they lose the race).
     fn release_pool_waiters(&mut self) {
-        while self.pool.free_chunks() > 0 {
-            let Some(id) = self.pool_waiters.pop_front() else {
+        self.stats.pool_pressure = self.pool.pressure_entered();
+        self.stats.pool_under_pressure = u64::from(self.pool.under_pressure());
+        self.stats.pool_reserve_refused = self.pool.reserve_refused();
+        // In order; a large writer waits while only the reserve is left.
+        while let Some(&id) = self.pool_waiters.front() {
+            let held = self.tcbs.get_mut(id).map_or(0, |t| t.sndbuf.chunks());
+            if !self.pool.can_alloc(held) {
                 break;
-            };
+            }
+            self.pool_waiters.pop_front();
             if let Some(t) = self.tcbs.get_mut(id) {
                 if t.has(TcbFlags::WAIT_POOL) {
                     t.hot.flags.clear(TcbFlags::WAIT_POOL);
