@@ -33,6 +33,8 @@ use std::time::{Duration, Instant};
 
 use sha2::{Digest, Sha256};
 
+#[path = "interop/arp_flood.rs"]
+mod arp_flood;
 #[path = "interop/http.rs"]
 mod http;
 
@@ -1619,6 +1621,13 @@ fn af_packet_proxy_stress() {
 #[test]
 fn tap_echo_peer_gso() {
     echo_peer_offload("tap_echo_peer_gso", Backend::Tap, Offload::CsumGso);
+}
+
+/// SYNs from spoofed on-link sources that never answer ARP (issue 11): a
+/// legitimate client keeps being served.
+#[test]
+fn af_packet_syn_flood_from_unresolvable_sources() {
+    arp_flood::syn_flood_from_unresolvable_sources("af_packet_syn_flood_from_unresolvable_sources");
 }
 
 backend_tests!(tap, Backend::Tap);

@@ -150,7 +150,7 @@ fn map_iface_drop(r: iface::DropReason) -> DropReason {
         I::BadChecksum => DropReason::BadChecksum,
         I::Malformed => DropReason::Malformed,
         I::UnsupportedProtocol | I::Unreachable => DropReason::Unsupported,
-        I::ArpQueueOverflow => DropReason::ArpQueueFull,
+        I::ArpQueueOverflow | I::ArpEvicted | I::ArpRateLimited => DropReason::ArpQueueFull,
         I::NoTxBuffer => DropReason::NoBuffer,
         I::Martian => DropReason::Martian,
     }
@@ -299,6 +299,11 @@ impl Stack {
                 self.pool.free(frame);
             }
             self.rx = frames;
+        }
+
+        // Forward progress confirms neighbours (no ARP probe for them).
+        for peer in self.tcp.take_progress() {
+            self.iface.confirm(peer, now);
         }
 
         // Timers.

@@ -343,3 +343,64 @@ fn land_syn_from_the_wire_is_a_martian() {
         "only the gratuitous ARP went out"
     );
 }
+
+#[test]
+fn tcp_forward_progress_keeps_neighbours_reachable_without_probes() {
+    use mtcp_stack::iface::NeighborState;
+    let (mut s, mut c) = pair(1);
+    let mut stacks = vec![s.remove(0), c.remove(0)];
+    let mut now = Instant::from_secs(1);
+    let l = stacks[0]
+        .tcp_mut()
+        .listen(addr([0, 0, 0, 0], 7), 16)
+        .unwrap();
+    let cs = stacks[1]
+        .tcp_mut()
+        .connect(now, addr(SERVER, 7), None)
+        .unwrap();
+    let mut ss = None;
+    for _ in 0..100 {
+        let mut refs: Vec<&mut Stack> = stacks.iter_mut().collect();
+        tick(&mut refs, &mut now);
+        if let Ok(id) = stacks[0].tcp_mut().accept(l) {
+            ss = Some(id);
+            break;
+        }
+    }
+    let ss = ss.expect("accepted");
+    // A request and an answer every second for two minutes: far past the
+    // 30 s reachable time and the 5 s DELAY, but the ACKs confirm.
+    for k in 0..120u32 {
+        let msg = k.to_be_bytes();
+        assert_eq!(transfer(&mut stacks, (1, cs), (0, ss), &msg, &mut now), msg);
+        assert_eq!(transfer(&mut stacks, (0, ss), (1, cs), &msg, &mut now), msg);
+        now += Duration::from_secs(1);
+    }
+    for (st, peer) in [(&stacks[0], CLIENT), (&stacks[1], SERVER)] {
+        let i = st.iface();
+        assert_eq!(i.stats().arp_probes_sent, 0, "{}", i.stats());
+        assert!(i.stats().arp_confirmed > 100, "{}", i.stats());
+        assert_eq!(
+            i.arp_cache().state(Ipv4Address::from(peer), now),
+            Some(NeighborState::Reachable)
+        );
+    }
+    // Idle: once the entry goes STALE, the next send still goes out at once
+    // and the entry is re-probed (unicast) when no ACK confirms it in time.
+    now += Duration::from_secs(40);
+    let before = stacks[0].stats().tx_frames;
+    stacks[0].tcp_mut().send(ss, b"late").unwrap();
+    stacks[0].poll(now);
+    stacks[0].flush(now);
+    assert!(
+        stacks[0].stats().tx_frames > before,
+        "sent through the STALE entry"
+    );
+    assert_eq!(
+        stacks[0]
+            .iface()
+            .arp_cache()
+            .state(Ipv4Address::from(CLIENT), now),
+        Some(NeighborState::Delay)
+    );
+}

@@ -25,7 +25,7 @@ pub mod pmtu;
 pub mod reassembly;
 mod stats;
 
-pub use arp_cache::{ArpCache, ArpConfig, Enqueued, PollAction, QueueError, WAYS};
+pub use arp_cache::{ArpCache, ArpConfig, Enqueued, NeighborState, PollAction, QueueError, WAYS};
 pub use icmp_error::{IcmpErrorKind, RateLimit, TcpIcmpError};
 pub use pmtu::{PmtuCache, PmtuConfig};
 pub use reassembly::{Reassembled, Reassembler, ReassemblyConfig, ReassemblyDrop};
@@ -322,17 +322,29 @@ impl Interface {
         }
         let ours = self.ipv4_addr();
         let for_us = tpa == ours;
-        // RFC 826: update an existing entry from any packet; add one only
-        // when the packet is addressed to us. A probe (SPA 0.0.0.0) teaches
-        // nothing.
-        let learn = !spa.is_unspecified()
-            && !spa.is_broadcast()
-            && spa != ours
-            && (for_us || self.arp.contains(spa, now) || self.arp.is_pending(spa));
-        if learn {
-            self.arp.insert(spa, sha, now);
-            self.stats.arp_learned += 1;
-            self.flush_queue(spa, sha, out);
+        let usable = !spa.is_unspecified() && !spa.is_broadcast() && spa != ours;
+        // RFC 826: update an existing entry from any packet. New entries
+        // (as Linux does): a reply we asked for is REACHABLE; a request
+        // addressed to us is STALE (it proves only that the sender can
+        // reach us). A reply nobody asked for, or an announcement of an
+        // address we never talked to, creates nothing. A probe (SPA
+        // 0.0.0.0) teaches nothing.
+        if usable {
+            let reply = operation == ArpOperation::Reply;
+            if reply && (self.arp.is_pending(spa) || self.arp.is_probing(spa)) {
+                self.arp.insert(spa, sha, now);
+                self.stats.arp_learned += 1;
+                self.flush_queue(spa, sha, out);
+            } else if self.arp.contains(spa, now)
+                || (!reply && (for_us || self.arp.is_pending(spa)))
+            {
+                self.arp.learn_stale(spa, sha, now);
+                self.stats.arp_learned += 1;
+                // A request from an address we are resolving answers too.
+                self.flush_queue(spa, sha, out);
+            } else if reply || spa == tpa {
+                self.stats.arp_unsolicited_ignored += 1;
+            }
         }
         if !for_us {
             return Received::Nothing;
@@ -401,6 +413,36 @@ impl Interface {
         };
         if self.send_arp(&req, EthernetAddress::BROADCAST, out) {
             self.stats.arp_requests_sent += 1;
+        }
+    }
+
+    /// A unicast request to `target` at the MAC it had (re-confirming a
+    /// STALE neighbour, RFC 1122 §2.3.2.1).
+    fn send_arp_probe<S: FrameSink>(
+        &mut self,
+        target: Ipv4Address,
+        mac: EthernetAddress,
+        out: &mut S,
+    ) {
+        let req = ArpRepr::EthernetIpv4 {
+            operation: ArpOperation::Request,
+            source_hardware_addr: self.config.mac,
+            source_protocol_addr: self.ipv4_addr(),
+            target_hardware_addr: EthernetAddress([0; 6]),
+            target_protocol_addr: target,
+        };
+        if self.send_arp(&req, mac, out) {
+            self.stats.arp_probes_sent += 1;
+        }
+    }
+
+    /// Forward progress (an ACK that advanced SND.UNA) confirms that `ip`
+    /// is reachable: its entry is REACHABLE again and no probe is sent.
+    pub fn confirm(&mut self, ip: Ipv4Address, now: Instant) {
+        if let Ok(hop) = self.route(ip) {
+            if self.arp.confirm(hop, now) {
+                self.stats.arp_confirmed += 1;
+            }
         }
     }
 
@@ -868,7 +910,7 @@ impl Interface {
         let dst_mac = if broadcast {
             Some(EthernetAddress::BROADCAST)
         } else {
-            self.arp.lookup(next_hop, now)
+            self.arp.resolve(next_hop, now)
         };
         let ip = Ipv4Repr {
             src_addr: self.ipv4_addr(),
@@ -903,14 +945,25 @@ impl Interface {
             return Err(SendError::NoTxBuffer);
         }
         match self.arp.enqueue(now, next_hop, len, write) {
-            Ok(Enqueued::NewResolution) => {
+            Ok(Enqueued::NewResolution { evicted }) => {
                 self.stats.arp_queued += 1;
+                if evicted > 0 {
+                    self.stats.arp_pending_evicted += 1;
+                    for _ in 0..evicted {
+                        self.stats.count_drop(DropReason::ArpEvicted);
+                    }
+                }
                 self.send_arp_request(next_hop, out);
                 Ok(Sent::Queued)
             }
             Ok(Enqueued::Waiting) => {
                 self.stats.arp_queued += 1;
                 Ok(Sent::Queued)
+            }
+            Err(QueueError::RateLimited) => {
+                self.stats.arp_requests_limited += 1;
+                self.stats.count_drop(DropReason::ArpRateLimited);
+                Err(SendError::QueueFull)
             }
             Err(QueueError::Full | QueueError::TooLarge) => {
                 self.stats.count_drop(DropReason::ArpQueueOverflow);
@@ -929,22 +982,26 @@ impl Interface {
         self.send_arp_request(ours, out);
     }
 
-    /// Runs the ARP timers: retries requests that went unanswered and gives
-    /// up (dropping the waiting frames, counted as `Unreachable`) after
-    /// `max_tries`. Expired cache entries need no work: a lookup ignores
-    /// them and an insert reuses their place.
+    /// Runs the ARP timers: retries broadcast requests that went
+    /// unanswered and gives up (dropping the waiting frames, counted as
+    /// `Unreachable`) after `max_tries`; moves STALE neighbours in use from
+    /// DELAY to PROBE, sends their unicast probes and marks them FAILED
+    /// after `max_probes`.
     pub fn poll<S: FrameSink>(&mut self, now: Instant, out: &mut S) {
         self.expire_fragments(now, out);
-        // Each pending resolution yields at most one action per pass (the
-        // bound holds even with a zero retry interval).
-        for _ in 0..self.arp.config().max_pending {
+        // Each pending resolution and each probe yields at most one action
+        // per pass (the bound holds even with a zero retry interval).
+        let bound = self.arp.config().max_pending + self.arp.config().max_probing;
+        for _ in 0..bound {
             match self.arp.poll(now) {
                 Some(PollAction::Request(ip)) => self.send_arp_request(ip, out),
+                Some(PollAction::Probe(ip, mac)) => self.send_arp_probe(ip, mac, out),
                 Some(PollAction::GaveUp(_, dropped)) => {
                     for _ in 0..dropped {
                         self.stats.count_drop(DropReason::Unreachable);
                     }
                 }
+                Some(PollAction::Failed(_)) => self.stats.arp_failed += 1,
                 None => break,
             }
         }

@@ -45,11 +45,17 @@ pub enum DropReason {
     /// An ICMP error that quotes no TCP segment of ours (too short a
     /// quote, another protocol or source).
     IcmpErrorNotOurs,
+    /// An outgoing packet waited for the resolution of an address never
+    /// resolved, and that resolution was evicted for a newer one.
+    ArpEvicted,
+    /// An outgoing packet for an address never resolved, over the global
+    /// ARP request rate.
+    ArpRateLimited,
 }
 
 impl DropReason {
     /// Every reason, in counter order.
-    pub const ALL: [DropReason; 16] = [
+    pub const ALL: [DropReason; 18] = [
         DropReason::NotForUsMac,
         DropReason::NotForUsIp,
         DropReason::Fragment,
@@ -66,6 +72,8 @@ impl DropReason {
         DropReason::FragmentTooLarge,
         DropReason::NoUdpSocket,
         DropReason::IcmpErrorNotOurs,
+        DropReason::ArpEvicted,
+        DropReason::ArpRateLimited,
     ];
 
     const fn index(self) -> usize {
@@ -86,6 +94,8 @@ impl DropReason {
             DropReason::FragmentTooLarge => 13,
             DropReason::NoUdpSocket => 14,
             DropReason::IcmpErrorNotOurs => 15,
+            DropReason::ArpEvicted => 16,
+            DropReason::ArpRateLimited => 17,
         }
     }
 
@@ -108,6 +118,8 @@ impl DropReason {
             DropReason::FragmentTooLarge => "fragment_too_large",
             DropReason::NoUdpSocket => "no_udp_socket",
             DropReason::IcmpErrorNotOurs => "icmp_error_not_ours",
+            DropReason::ArpEvicted => "arp_evicted",
+            DropReason::ArpRateLimited => "arp_rate_limited",
         }
     }
 }
@@ -153,6 +165,19 @@ pub struct IfaceStats {
     pub reassembly_timeouts: u64,
     /// Fragments sent (datagrams over the MTU without DF).
     pub fragments_sent: u64,
+    /// Unicast probes sent to re-confirm STALE neighbours.
+    pub arp_probes_sent: u64,
+    /// Confirmations from forward progress (TCP).
+    pub arp_confirmed: u64,
+    /// Neighbours whose probes went unanswered (FAILED).
+    pub arp_failed: u64,
+    /// Pending resolutions evicted to make room for a newer one.
+    pub arp_pending_evicted: u64,
+    /// New resolutions refused by the global request rate.
+    pub arp_requests_limited: u64,
+    /// Replies and announcements for addresses we never asked about,
+    /// ignored (no entry created).
+    pub arp_unsolicited_ignored: u64,
     drops: [u64; DropReason::ALL.len()],
 }
 
@@ -180,7 +205,9 @@ impl fmt::Display for IfaceStats {
             "rx_frames={} tx_frames={} arp_requests_sent={} arp_replies_sent={} arp_learned={} \
              icmp_echo_replies={} tcp_delivered={} arp_queued={} arp_flushed={} \
              icmp_errors_sent={} icmp_errors_rate_limited={} icmp_errors_received={} \
-             fragments_received={} reassembled={} reassembly_timeouts={} fragments_sent={}",
+             fragments_received={} reassembled={} reassembly_timeouts={} fragments_sent={} \
+             arp_probes_sent={} arp_confirmed={} arp_failed={} arp_pending_evicted={} \
+             arp_requests_limited={} arp_unsolicited_ignored={}",
             self.rx_frames,
             self.tx_frames,
             self.arp_requests_sent,
@@ -196,7 +223,13 @@ impl fmt::Display for IfaceStats {
             self.fragments_received,
             self.reassembled,
             self.reassembly_timeouts,
-            self.fragments_sent
+            self.fragments_sent,
+            self.arp_probes_sent,
+            self.arp_confirmed,
+            self.arp_failed,
+            self.arp_pending_evicted,
+            self.arp_requests_limited,
+            self.arp_unsolicited_ignored
         )?;
         for r in DropReason::ALL {
             let n = self.drops(r);

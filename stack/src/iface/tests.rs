@@ -156,6 +156,11 @@ fn send(
     )
 }
 
+/// Host `n` of our /24.
+fn on_link(n: u32) -> Ipv4Address {
+    Ipv4Address::from(u32::from(OUR_IP) & 0xffff_ff00 | n)
+}
+
 fn t(secs: u64) -> Instant {
     Instant::from_secs(secs)
 }
@@ -323,15 +328,77 @@ fn unsolicited_reply_not_learned() {
 }
 
 #[test]
-fn entries_expire_and_are_resolved_again() {
+fn stale_entry_still_used_and_reprobed_by_unicast() {
     let mut i = iface();
     let mut out = VecSink::default();
     let reply = arp_frame(ArpOperation::Reply, PEER_MAC, PEER_IP, OUR_IP, OUR_MAC);
+    // Learned by answering our own request.
+    send(&mut i, t(10), PEER_IP, 1, &mut out).unwrap();
     i.receive(t(10), &reply, &mut out);
-    assert_eq!(i.arp_cache().lookup(PEER_IP, t(69)), Some(PEER_MAC));
-    assert_eq!(send(&mut i, t(69), PEER_IP, 1, &mut out), Ok(Sent::Sent));
-    assert_eq!(i.arp_cache().lookup(PEER_IP, t(70)), None);
-    assert_eq!(send(&mut i, t(70), PEER_IP, 2, &mut out), Ok(Sent::Queued));
+    assert_eq!(
+        i.arp_cache().state(PEER_IP, t(39)),
+        Some(NeighborState::Reachable)
+    );
+    // 30 s later it is STALE, and still used: sent at once, no broadcast.
+    let n = out.frames.len();
+    assert_eq!(send(&mut i, t(40), PEER_IP, 2, &mut out), Ok(Sent::Sent));
+    assert_eq!(out.frames.len(), n + 1);
+    assert_eq!(parse_ip(&out.frames[n]).0.dst_addr, PEER_MAC);
+    assert_eq!(
+        i.arp_cache().state(PEER_IP, t(40)),
+        Some(NeighborState::Delay)
+    );
+    // DELAY 5 s, then unicast probes to the MAC it had.
+    assert_eq!(i.next_poll_at(), Some(t(45)));
+    i.poll(t(44), &mut out);
+    assert_eq!(out.frames.len(), n + 1);
+    i.poll(t(45), &mut out);
+    assert_eq!(out.frames.len(), n + 2);
+    let (eth, arp) = parse_arp(&out.frames[n + 1]);
+    assert_eq!(eth.dst_addr, PEER_MAC, "a probe is unicast");
+    let ArpRepr::EthernetIpv4 {
+        operation,
+        target_protocol_addr,
+        ..
+    } = arp;
+    assert_eq!(
+        (operation, target_protocol_addr),
+        (ArpOperation::Request, PEER_IP)
+    );
+    assert_eq!(i.stats().arp_probes_sent, 1);
+    // Sends still go out while probing.
+    assert_eq!(send(&mut i, t(45), PEER_IP, 3, &mut out), Ok(Sent::Sent));
+    // The answer makes it REACHABLE; no more probes.
+    i.receive(t(45), &reply, &mut out);
+    assert_eq!(
+        i.arp_cache().state(PEER_IP, t(46)),
+        Some(NeighborState::Reachable)
+    );
+    let n = out.frames.len();
+    for s in 46..60 {
+        i.poll(t(s), &mut out);
+    }
+    assert_eq!(out.frames.len(), n);
+    assert_eq!(i.stats().arp_probes_sent, 1);
+}
+
+#[test]
+fn unanswered_probes_fail_the_entry_then_broadcast() {
+    let mut i = iface();
+    let mut out = VecSink::default();
+    i.arp_cache_mut().insert(PEER_IP, PEER_MAC, t(0));
+    assert_eq!(send(&mut i, t(30), PEER_IP, 1, &mut out), Ok(Sent::Sent));
+    for s in 31..=40 {
+        i.poll(t(s), &mut out);
+    }
+    assert_eq!(i.stats().arp_probes_sent, 3);
+    assert_eq!(i.stats().arp_failed, 1);
+    assert_eq!(
+        i.arp_cache().state(PEER_IP, t(40)),
+        Some(NeighborState::Failed)
+    );
+    // FAILED: the next send resolves again, by broadcast.
+    assert_eq!(send(&mut i, t(40), PEER_IP, 2, &mut out), Ok(Sent::Queued));
     assert_eq!(
         parse_arp(out.frames.last().unwrap()).0.dst_addr,
         EthernetAddress::BROADCAST
@@ -339,13 +406,185 @@ fn entries_expire_and_are_resolved_again() {
 }
 
 #[test]
-fn configurable_expiry() {
+fn forward_progress_confirmation_avoids_probes() {
+    let mut i = iface();
+    let mut out = VecSink::default();
+    i.arp_cache_mut().insert(PEER_IP, PEER_MAC, t(0));
+    // Traffic every second for two minutes, each "ACK" confirming (what
+    // `Stack::poll` does with `TcpStack::take_progress`).
+    for s in 1..120 {
+        assert_eq!(send(&mut i, t(s), PEER_IP, 1, &mut out), Ok(Sent::Sent));
+        i.confirm(PEER_IP, t(s));
+        i.poll(t(s), &mut out);
+    }
+    assert_eq!(i.stats().arp_probes_sent, 0);
+    assert_eq!(i.stats().arp_requests_sent, 0);
+    assert_eq!(
+        i.arp_cache().state(PEER_IP, t(120)),
+        Some(NeighborState::Reachable)
+    );
+    assert!(i.stats().arp_confirmed >= 119);
+    // An off-link peer confirms its gateway.
+    i.arp_cache_mut().insert(GW_IP, GW_MAC, t(0));
+    i.confirm(FAR_IP, t(120));
+    assert_eq!(
+        i.arp_cache().state(GW_IP, t(121)),
+        Some(NeighborState::Reachable)
+    );
+}
+
+#[test]
+fn flood_of_unresolvable_sources_does_not_block_a_live_peer() {
+    let mut i = iface();
+    let mut out = VecSink::default();
+    // The live peer resolved long ago (its entry is STALE by now).
+    let reply = arp_frame(ArpOperation::Reply, PEER_MAC, PEER_IP, OUR_IP, OUR_MAC);
+    send(&mut i, t(0), PEER_IP, 0, &mut out).unwrap();
+    i.receive(t(0), &reply, &mut out);
+    let live2 = Ipv4Address::new(10, 0, 0, 3);
+    let live2_mac = EthernetAddress([2, 0, 0, 0, 0, 3]);
+    let mut peer_sent = 0;
+    let mut live2_done = false;
+    // 1000 spoofed on-link sources over 2 s (SYN-ACKs to them need ARP and
+    // nobody answers), interleaved with the live peer's traffic.
+    for k in 0..1000u64 {
+        let now = t(100) + Duration::from_millis(2 * k);
+        let spoofed = on_link(10 + (k % 200) as u32);
+        let _ = send(&mut i, now, spoofed, 7, &mut out);
+        if k % 10 == 0 {
+            let n = out.frames.len();
+            assert_eq!(
+                send(&mut i, now, PEER_IP, 1, &mut out),
+                Ok(Sent::Sent),
+                "{k}"
+            );
+            assert_eq!(parse_ip(&out.frames[n]).0.dst_addr, PEER_MAC);
+            peer_sent += 1;
+            i.confirm(PEER_IP, now);
+        }
+        if k == 500 {
+            // A new live peer starts talking during the flood: its request
+            // for us teaches us its MAC, so our answers need no resolution.
+            let req = arp_frame(
+                ArpOperation::Request,
+                live2_mac,
+                live2,
+                OUR_IP,
+                EthernetAddress::BROADCAST,
+            );
+            i.receive(now, &req, &mut out);
+        }
+        if k > 500 && !live2_done {
+            let n = out.frames.len();
+            assert_eq!(send(&mut i, now, live2, 2, &mut out), Ok(Sent::Sent));
+            assert_eq!(parse_ip(&out.frames[n]).0.dst_addr, live2_mac);
+            live2_done = true;
+        }
+        i.poll(now, &mut out);
+    }
+    assert_eq!(peer_sent, 100);
+    assert!(live2_done);
+    let s = i.stats();
+    // The flood was bounded: requests rate-limited, resolutions evicted,
+    // each drop counted.
+    assert!(s.arp_requests_limited > 0, "{s}");
+    assert!(s.arp_requests_sent <= 20 + 2 * 100 + 3 * 16 + 1, "{s}");
+    assert!(i.arp_cache().pending_count() <= 16);
+    assert!(s.drops(DropReason::ArpRateLimited) > 0);
+    assert_eq!(
+        i.arp_cache().state(PEER_IP, t(103)),
+        Some(NeighborState::Reachable)
+    );
+}
+
+#[test]
+fn resolution_of_a_known_neighbour_survives_a_flood() {
+    let mut i = iface();
+    let mut out = VecSink::default();
+    // The peer resolved before, then its probes failed (it was away).
+    i.arp_cache_mut().insert(PEER_IP, PEER_MAC, t(0));
+    send(&mut i, t(30), PEER_IP, 0, &mut out).unwrap();
+    for s in 31..=40 {
+        i.poll(t(s), &mut out);
+    }
+    assert_eq!(
+        i.arp_cache().state(PEER_IP, t(40)),
+        Some(NeighborState::Failed)
+    );
+    // A flood has spent every request token and fills the pending table.
+    for k in 0..100u32 {
+        let _ = send(&mut i, t(41), on_link(10 + k), 7, &mut out);
+    }
+    // The known peer still gets a resolution, and it is never evicted.
+    assert_eq!(send(&mut i, t(41), PEER_IP, 1, &mut out), Ok(Sent::Queued));
+    for k in 0..1000u32 {
+        let now = t(41) + Duration::from_millis(u64::from(k));
+        let _ = send(&mut i, now, on_link(10 + k % 200), 7, &mut out);
+    }
+    assert!(i.arp_cache().is_pending(PEER_IP));
+    let reply = arp_frame(ArpOperation::Reply, PEER_MAC, PEER_IP, OUR_IP, OUR_MAC);
+    let n = out.frames.len();
+    i.receive(t(42), &reply, &mut out);
+    assert_eq!(out.frames.len(), n + 1);
+    assert_eq!(parse_ip(&out.frames[n]).2, &[1; 4]);
+    assert!(i.stats().arp_pending_evicted > 0);
+}
+
+#[test]
+fn unsolicited_reply_and_announcement_create_nothing() {
+    let mut i = iface();
+    let mut out = VecSink::default();
+    // A reply to us that we never asked for.
+    let reply = arp_frame(ArpOperation::Reply, PEER_MAC, PEER_IP, OUR_IP, OUR_MAC);
+    assert_eq!(i.receive(t(1), &reply, &mut out), Received::Nothing);
+    assert!(!i.arp_cache().contains(PEER_IP, t(1)));
+    // A gratuitous announcement of an address we never talked to.
+    let garp = arp_frame(
+        ArpOperation::Request,
+        PEER_MAC,
+        PEER_IP,
+        PEER_IP,
+        EthernetAddress::BROADCAST,
+    );
+    i.receive(t(1), &garp, &mut out);
+    let garp_reply = arp_frame(
+        ArpOperation::Reply,
+        PEER_MAC,
+        PEER_IP,
+        PEER_IP,
+        EthernetAddress::BROADCAST,
+    );
+    i.receive(t(1), &garp_reply, &mut out);
+    assert!(i.arp_cache().is_empty(t(1)));
+    assert_eq!(i.stats().arp_unsolicited_ignored, 3);
+    assert_eq!(i.stats().arp_learned, 0);
+    assert!(out.frames.is_empty());
+    // An existing entry is updated by one (RFC 826 merge), made STALE so
+    // that it is re-confirmed before it is trusted again.
+    i.arp_cache_mut().insert(PEER_IP, GW_MAC, t(1));
+    i.receive(t(2), &garp_reply, &mut out);
+    assert_eq!(i.arp_cache().lookup(PEER_IP, t(2)), Some(PEER_MAC));
+    assert_eq!(
+        i.arp_cache().state(PEER_IP, t(2)),
+        Some(NeighborState::Stale)
+    );
+}
+
+#[test]
+fn configurable_reachable_time() {
     let mut cfg = config();
-    cfg.arp.entry_ttl = Duration::from_secs(5);
+    cfg.arp.reachable_time = Duration::from_secs(5);
     let mut i = Interface::new(cfg);
     i.arp_cache_mut().insert(PEER_IP, PEER_MAC, t(0));
-    assert!(i.arp_cache().contains(PEER_IP, t(4)));
-    assert!(!i.arp_cache().contains(PEER_IP, t(5)));
+    assert_eq!(
+        i.arp_cache().state(PEER_IP, t(4)),
+        Some(NeighborState::Reachable)
+    );
+    assert_eq!(
+        i.arp_cache().state(PEER_IP, t(5)),
+        Some(NeighborState::Stale)
+    );
+    assert!(i.arp_cache().contains(PEER_IP, t(5)));
 }
 
 #[test]
@@ -380,11 +619,12 @@ fn retry_every_second_then_give_up() {
     assert_eq!(i.stats().drops(DropReason::Unreachable), 2);
     assert_eq!(i.arp_cache().queued(), 0);
     assert_eq!(i.next_poll_at(), None);
-    // A late reply is still learned? No: nothing pending, not for a known
-    // entry, but addressed to us, so learned (RFC 826).
+    // A late reply is unsolicited now: nothing pending, no entry.
     let reply = arp_frame(ArpOperation::Reply, PEER_MAC, PEER_IP, OUR_IP, OUR_MAC);
     i.receive(t(4), &reply, &mut out);
     assert_eq!(out.frames.len(), 3, "nothing queued to flush");
+    assert!(!i.arp_cache().contains(PEER_IP, t(4)));
+    assert_eq!(i.stats().arp_unsolicited_ignored, 1);
 }
 
 #[test]
@@ -408,7 +648,7 @@ fn queue_overflow_dropped_and_counted() {
 }
 
 #[test]
-fn pending_table_overflow_counted() {
+fn pending_table_full_evicts_and_counts() {
     let mut cfg = config();
     cfg.arp.max_pending = 1;
     let mut i = Interface::new(cfg);
@@ -416,9 +656,33 @@ fn pending_table_overflow_counted() {
     assert!(send(&mut i, t(0), PEER_IP, 1, &mut out).is_ok());
     assert_eq!(
         send(&mut i, t(0), Ipv4Address::new(10, 0, 0, 3), 1, &mut out),
-        Err(SendError::QueueFull)
+        Ok(Sent::Queued)
     );
-    assert_eq!(i.stats().drops(DropReason::ArpQueueOverflow), 1);
+    assert!(!i.arp_cache().is_pending(PEER_IP));
+    assert_eq!(i.stats().arp_pending_evicted, 1);
+    assert_eq!(i.stats().drops(DropReason::ArpEvicted), 1);
+}
+
+#[test]
+fn requests_are_rate_limited_globally() {
+    let mut cfg = config();
+    cfg.arp.max_pending = 64;
+    cfg.arp.request_burst = 5;
+    cfg.arp.requests_per_sec = 10;
+    let mut i = Interface::new(cfg);
+    let mut out = VecSink::default();
+    for k in 0..20u32 {
+        let _ = send(&mut i, t(0), on_link(10 + k), 1, &mut out);
+    }
+    assert_eq!(i.stats().arp_requests_sent, 5);
+    assert_eq!(i.stats().arp_requests_limited, 15);
+    assert_eq!(i.stats().drops(DropReason::ArpRateLimited), 15);
+    // 10 per second after the burst.
+    for k in 0..20u32 {
+        let now = t(0) + Duration::from_millis(50 * u64::from(k + 1));
+        let _ = send(&mut i, now, on_link(100 + k), 1, &mut out);
+    }
+    assert_eq!(i.stats().arp_requests_sent, 15);
 }
 
 #[test]

@@ -10,12 +10,68 @@
 //!
 //! Pool exhaustion is an ordinary outcome ([`PoolExhausted`]): the caller
 //! shrinks the receive window or answers `WouldBlock` to a write.
+//!
+//! Fair sharing (what Linux's `tcp_mem` does for the whole kernel):
+//!
+//! * A **reserve** of `capacity / 16` chunks is kept for buffers that hold
+//!   fewer than [`RESERVE_HOLDER`] chunks: the first bytes of a new
+//!   connection's request, a small write, an echo's answer. A buffer that
+//!   already holds more cannot take the last reserve chunks, so slow
+//!   readers filling the pool never starve everyone else.
+//! * **Pressure**: once fewer than a quarter of the chunks are free (until a
+//!   third are free again) the pool is under pressure ([`PoolView`]): a
+//!   receive window may then only grow for a buffer holding fewer than
+//!   [`PRESSURE_WINDOW_CHUNKS`] chunks. The right edge already advertised
+//!   is never retracted; the largest holders just stop being offered more.
 
 use core::cell::Cell;
 use core::fmt;
 
 /// "No chunk" in a chain or in the free list.
 pub const NIL: u32 = u32::MAX;
+
+/// Buffers holding fewer chunks than this may use the pool's reserve.
+pub const RESERVE_HOLDER: usize = 2;
+
+/// Under pressure, a receive window grows only while its buffer holds
+/// fewer chunks than this (Linux clamps to 4 MSS under `tcp_mem`
+/// pressure).
+pub const PRESSURE_WINDOW_CHUNKS: usize = 4;
+
+/// What the receive-window computation needs to know of the pool, taken
+/// once per segment.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PoolView {
+    free: usize,
+    reserve: usize,
+    chunk_size: usize,
+    pressure: bool,
+}
+
+impl PoolView {
+    /// The bytes a receive buffer holding `held` chunks may be offered
+    /// beyond what it holds: the free chunks (less the reserve for a large
+    /// holder), and under pressure nothing past
+    /// [`PRESSURE_WINDOW_CHUNKS`] in all.
+    pub fn window_bytes(&self, held: usize) -> usize {
+        let chunks = if held < RESERVE_HOLDER {
+            self.free
+        } else {
+            self.free.saturating_sub(self.reserve)
+        };
+        let chunks = if self.pressure {
+            chunks.min(PRESSURE_WINDOW_CHUNKS.saturating_sub(held))
+        } else {
+            chunks
+        };
+        chunks * self.chunk_size
+    }
+
+    /// True when the pool is under pressure.
+    pub fn under_pressure(&self) -> bool {
+        self.pressure
+    }
+}
 
 /// The pool has no free chunk left.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -34,6 +90,10 @@ pub struct ChunkPool {
     free_head: u32,
     free: usize,
     chunk_size: usize,
+    reserve: usize,
+    pressure: bool,
+    pressure_entered: u64,
+    reserve_refused: u64,
 }
 
 impl fmt::Debug for ChunkPool {
@@ -64,7 +124,67 @@ impl ChunkPool {
             free_head: if count > 0 { 0 } else { NIL },
             free: count,
             chunk_size,
+            reserve: count / 16,
+            pressure: false,
+            pressure_entered: 0,
+            reserve_refused: 0,
         }
+    }
+
+    /// Chunks kept for buffers holding fewer than [`RESERVE_HOLDER`].
+    pub fn reserve(&self) -> usize {
+        self.reserve
+    }
+
+    /// True while fewer than a quarter of the chunks are free (until a
+    /// third are free again).
+    pub fn under_pressure(&self) -> bool {
+        self.pressure
+    }
+
+    /// Times the pool went under pressure.
+    pub fn pressure_entered(&self) -> u64 {
+        self.pressure_entered
+    }
+
+    /// Chunk requests of large holders refused to keep the reserve.
+    pub fn reserve_refused(&self) -> u64 {
+        self.reserve_refused
+    }
+
+    /// True when a buffer holding `held` chunks may take one more.
+    pub fn can_alloc(&self, held: usize) -> bool {
+        self.free > 0 && (held < RESERVE_HOLDER || self.free > self.reserve)
+    }
+
+    /// The pool as the receive-window computation sees it.
+    pub fn view(&self) -> PoolView {
+        PoolView {
+            free: self.free,
+            reserve: self.reserve,
+            chunk_size: self.chunk_size,
+            pressure: self.pressure,
+        }
+    }
+
+    fn update_pressure(&mut self) {
+        let cap = self.capacity();
+        if !self.pressure && self.free * 4 < cap {
+            self.pressure = true;
+            self.pressure_entered += 1;
+        } else if self.pressure && self.free * 3 >= cap {
+            self.pressure = false;
+        }
+    }
+
+    /// Takes a chunk for a buffer that holds `held` chunks: a large holder
+    /// may not take the reserve.
+    fn alloc_for(&mut self, held: usize) -> Result<u32, PoolExhausted> {
+        if self.free > 0 && !self.can_alloc(held) {
+            self.reserve_refused += 1;
+            return Err(PoolExhausted);
+        }
+        self.alloc()
     }
 
     /// Bytes per chunk.
@@ -95,6 +215,7 @@ impl ChunkPool {
         self.free_head = self.next[c as usize];
         self.next[c as usize] = NIL;
         self.free -= 1;
+        self.update_pressure();
         Ok(c)
     }
 
@@ -102,6 +223,7 @@ impl ChunkPool {
         self.next[c as usize] = self.free_head;
         self.free_head = c;
         self.free += 1;
+        self.update_pressure();
     }
 
     fn chunk(&self, c: u32) -> &[u8] {
@@ -169,7 +291,7 @@ impl Chain {
     fn reserve(&mut self, pool: &mut ChunkPool, end: usize) -> Result<(), PoolExhausted> {
         let cs = pool.chunk_size;
         while self.room(cs) < end {
-            let c = pool.alloc()?;
+            let c = pool.alloc_for(self.chunks as usize)?;
             if self.tail == NIL {
                 self.head = c;
             } else {
@@ -612,6 +734,55 @@ mod tests {
         }
         sb.clear(&mut p);
         assert_eq!(p.in_use(), 0);
+    }
+
+    #[test]
+    fn reserve_is_kept_for_small_holders() {
+        // 64 chunks: a reserve of 4.
+        let mut p = ChunkPool::new(16, 64);
+        assert_eq!(p.reserve(), 4);
+        let mut big = SendBuffer::new();
+        // A large holder fills the pool down to the reserve, no further.
+        assert_eq!(big.append(&mut p, &[1; 64 * 16]).unwrap(), 60 * 16);
+        assert_eq!(p.free_chunks(), 4);
+        assert_eq!(big.append(&mut p, &[1; 16]), Err(PoolExhausted));
+        assert!(p.reserve_refused() > 0);
+        // Small holders (a new request, a small answer) still get chunks.
+        let mut rb = RecvBuffer::new();
+        rb.write_at(&mut p, 0, &[2; 32]).unwrap();
+        rb.commit(32);
+        let mut sb = SendBuffer::new();
+        assert_eq!(sb.append(&mut p, &[3; 20]).unwrap(), 20);
+        assert_eq!(p.free_chunks(), 0);
+        big.clear(&mut p);
+        rb.clear(&mut p);
+        sb.clear(&mut p);
+        assert_eq!(p.in_use(), 0);
+    }
+
+    #[test]
+    fn pressure_has_hysteresis_and_limits_window_growth() {
+        let mut p = ChunkPool::new(16, 64);
+        let mut sb = SendBuffer::new();
+        sb.append(&mut p, &[0; 48 * 16]).unwrap();
+        assert!(!p.under_pressure());
+        assert_eq!(p.view().window_bytes(0), 16 * 16);
+        assert_eq!(p.view().window_bytes(10), 12 * 16);
+        sb.append(&mut p, &[0; 16]).unwrap();
+        // 15 of 64 free: under pressure.
+        assert!(p.under_pressure());
+        assert_eq!(p.pressure_entered(), 1);
+        assert_eq!(p.view().window_bytes(0), PRESSURE_WINDOW_CHUNKS * 16);
+        assert_eq!(p.view().window_bytes(3), 16);
+        assert_eq!(p.view().window_bytes(PRESSURE_WINDOW_CHUNKS), 0);
+        // Still under pressure until a third is free.
+        sb.consume(&mut p, 16 * 6);
+        assert_eq!(p.free_chunks(), 21);
+        assert!(p.under_pressure());
+        sb.consume(&mut p, 16);
+        assert!(!p.under_pressure());
+        assert_eq!(p.pressure_entered(), 1);
+        sb.clear(&mut p);
     }
 
     #[test]

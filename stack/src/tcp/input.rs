@@ -823,6 +823,10 @@ impl TcpStack {
             let data = acked.min(t.sndbuf.len());
             t.sndbuf.consume(&mut self.pool, data);
             t.hot.snd.una = seg.ack;
+            // Forward progress confirms the neighbour (ARP reachability).
+            let peer = t.key.remote_ip;
+            self.note_progress(peer);
+            let t = self.tcbs.at_mut(index);
             if t.hot.snd.nxt < seg.ack {
                 t.hot.snd.nxt = seg.ack;
             }
@@ -1138,10 +1142,7 @@ impl TcpStack {
 
     /// The receive window the connection at `index` could offer now.
     pub(crate) fn rcv_space_of(&self, index: u32) -> usize {
-        rcv_space(
-            self.tcbs.at(index),
-            self.pool.free_chunks() * self.pool.chunk_size(),
-        )
+        rcv_space(self.tcbs.at(index), self.pool.view())
     }
 }
 

@@ -36,6 +36,8 @@ pub mod flow_table;
 mod icmp;
 mod input;
 mod output;
+#[cfg(test)]
+mod pool_tests;
 pub mod scenario;
 pub mod socket;
 pub mod stack;

@@ -9,6 +9,7 @@
 //! sender SWS avoidance, the FIN, and a pure ACK only when an ACK is still
 //! owed after that (a data segment carries the ACK otherwise).
 
+use super::buffer::PoolView;
 use super::sack::SegKind;
 use super::stack::{Reply, TcpStack};
 use super::state::State;
@@ -28,9 +29,11 @@ pub(crate) struct Blocked;
 pub type Emit<'e> = dyn FnMut(Ipv4Address, Ipv4Address, &TcpRepr) -> bool + 'e;
 
 /// The receive window we may offer now, in bytes from RCV.NXT.
-pub(crate) fn rcv_space(t: &Tcb, pool_free_bytes: usize) -> usize {
+pub(crate) fn rcv_space(t: &Tcb, pool: PoolView) -> usize {
     let limit = t.receive.limit as usize;
-    limit.saturating_sub(t.rcvbuf.len()).min(pool_free_bytes)
+    limit
+        .saturating_sub(t.rcvbuf.len())
+        .min(pool.window_bytes(t.rcvbuf.chunks()))
 }
 
 /// Works out the window field of an outgoing segment and records the right
@@ -124,7 +127,7 @@ impl TcpStack {
         budget: usize,
         emit: &mut Emit<'_>,
     ) -> (usize, bool) {
-        let pool_free = self.pool.free_chunks() * self.pool.chunk_size();
+        let pool_free = self.pool.view();
         let mut n = 0;
         let state = self.tcbs.at(index).hot.state;
         let (src, dst) = {
@@ -441,7 +444,7 @@ impl TcpStack {
         len: usize,
         emit: &mut Emit<'_>,
     ) -> Result<Option<SeqNumber>, Blocked> {
-        let pool_free = self.pool.free_chunks() * self.pool.chunk_size();
+        let pool_free = self.pool.view();
         let fin_allowed = self.fin_allowed(index);
         let t = self.tcbs.at_mut(index);
         let (src, dst) = (t.key.local_ip, t.key.remote_ip);

@@ -408,7 +408,7 @@ impl TcpStack {
             // Window update when reading opened the window noticeably
             // (receiver SWS avoidance: by 2 MSS or half the buffer).
             if t.hot.state.accepts_data() {
-                let free = self.pool.free_chunks() * self.pool.chunk_size();
+                let free = self.pool.view();
                 let t = self.tcbs.at(index);
                 let shift = if t.has(TcbFlags::WSCALE) {
                     t.receive.wscale

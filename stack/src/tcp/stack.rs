@@ -396,6 +396,14 @@ pub struct TcpStats {
     /// Connections reset at shutdown because they were still unfinished
     /// when the linger bound passed ([`TcpStack::abort_closing`]).
     pub linger_resets: u64,
+    /// Times the chunk pool went under pressure (receive windows stop
+    /// growing for the largest holders; refreshed once per tick).
+    pub pool_pressure: u64,
+    /// 1 while the chunk pool is under pressure, else 0.
+    pub pool_under_pressure: u64,
+    /// Chunk requests of large holders refused to keep the pool's reserve
+    /// for new connections and small writes.
+    pub pool_reserve_refused: u64,
     /// Drops by reason.
     pub drops: DropStats,
 }
@@ -403,7 +411,7 @@ pub struct TcpStats {
 impl fmt::Display for TcpStats {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let d = &self.drops;
-        let rows: [(&str, u64); 48] = [
+        let rows: [(&str, u64); 51] = [
             ("segs_in", self.segs_in),
             ("segs_out", self.segs_out),
             ("bytes_in", self.bytes_in),
@@ -436,6 +444,9 @@ impl fmt::Display for TcpStats {
             ("icmp_soft_errors", self.icmp_soft_errors),
             ("icmp_aborts", self.icmp_aborts),
             ("linger_resets", self.linger_resets),
+            ("pool_pressure", self.pool_pressure),
+            ("pool_under_pressure", self.pool_under_pressure),
+            ("pool_reserve_refused", self.pool_reserve_refused),
             ("drop_not_local", d.not_local),
             ("drop_bad_source", d.bad_source),
             ("drop_no_socket", d.no_socket),
@@ -482,6 +493,9 @@ pub(crate) const REPLY_QUEUE: usize = 1024;
 /// remote port) → whether the flow's replies reach this core.
 pub type PortFilter = Box<dyn Fn(Ipv4Address, u16, Ipv4Address, u16) -> bool + Send>;
 
+/// Peers remembered per tick for neighbour confirmation.
+const PROGRESS_BATCH: usize = 64;
+
 /// One core's TCP engine. See the module docs for the call order.
 pub struct TcpStack {
     pub(crate) cfg: TcpConfig,
@@ -514,6 +528,9 @@ pub struct TcpStack {
     pub(crate) pool_waiters: VecDeque<SocketId>,
     /// Path MTU per destination (RFC 1191).
     pub(crate) pmtu: PmtuCache,
+    /// Peers whose ACKs advanced SND.UNA since the last
+    /// [`take_progress`](TcpStack::take_progress) (ARP confirmations).
+    pub(crate) progress: Vec<Ipv4Address>,
 }
 
 impl fmt::Debug for TcpStack {
@@ -579,8 +596,24 @@ impl TcpStack {
             ts_secret,
             pool_waiters: VecDeque::with_capacity(n),
             pmtu: PmtuCache::new(cfg.pmtu),
+            progress: Vec::with_capacity(PROGRESS_BATCH),
             cfg,
         })
+    }
+
+    /// Records that an ACK from `peer` advanced SND.UNA. A hint for the
+    /// neighbour cache, batched per tick: repeats of the last peer are
+    /// folded and a full batch drops the rest (the next tick confirms).
+    pub(crate) fn note_progress(&mut self, peer: Ipv4Address) {
+        if self.progress.last() != Some(&peer) && self.progress.len() < PROGRESS_BATCH {
+            self.progress.push(peer);
+        }
+    }
+
+    /// The peers that made forward progress since the last call (each at
+    /// most a few times), for [`Interface::confirm`](crate::iface::Interface::confirm).
+    pub fn take_progress(&mut self) -> std::vec::Drain<'_, Ipv4Address> {
+        self.progress.drain(..)
     }
 
     /// The configuration.
@@ -909,10 +942,16 @@ impl TcpStack {
     /// Writers that found the chunk pool empty become writable once chunks
     /// are free again (they retry, and wait again if they lose the race).
     fn release_pool_waiters(&mut self) {
-        while self.pool.free_chunks() > 0 {
-            let Some(id) = self.pool_waiters.pop_front() else {
+        self.stats.pool_pressure = self.pool.pressure_entered();
+        self.stats.pool_under_pressure = u64::from(self.pool.under_pressure());
+        self.stats.pool_reserve_refused = self.pool.reserve_refused();
+        // In order; a large writer waits while only the reserve is left.
+        while let Some(&id) = self.pool_waiters.front() {
+            let held = self.tcbs.get_mut(id).map_or(0, |t| t.sndbuf.chunks());
+            if !self.pool.can_alloc(held) {
                 break;
-            };
+            }
+            self.pool_waiters.pop_front();
             if let Some(t) = self.tcbs.get_mut(id) {
                 if t.has(TcbFlags::WAIT_POOL) {
                     t.hot.flags.clear(TcbFlags::WAIT_POOL);
