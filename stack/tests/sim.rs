@@ -261,6 +261,6 @@ fn regression_sack_options_fit_the_mtu() {
 #[test]
 fn known_sim_double_corruption() {
     if std::env::var("MTCP_SIM_KNOWN_BUGS").is_ok_and(|v| v == "1") {
-        expect_ok(&[471, 882, 3952], SIM_DOUBLE_CORRUPTION);
+        expect_ok(&[148, 471, 882, 3952], SIM_DOUBLE_CORRUPTION);
     }
 }

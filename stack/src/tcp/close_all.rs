@@ -46,7 +46,7 @@ impl TcpStack {
     /// at shutdown.
     pub fn close_all(&mut self) -> usize {
         let mut closed = 0;
-        let n = self.tcbs.capacity() as u32;
+        let n = self.tcbs.built() as u32;
         // Listeners first, so that their children are reset, not closed.
         for index in 0..n {
             let t = self.tcbs.at(index);
@@ -85,7 +85,7 @@ impl TcpStack {
     /// module docs): the ones a shutdown waits for. One pass over the TCB
     /// slab.
     pub fn closing(&self) -> usize {
-        let n = self.tcbs.capacity() as u32;
+        let n = self.tcbs.built() as u32;
         (0..n)
             .filter(|&i| {
                 let t = self.tcbs.at(i);
@@ -99,7 +99,7 @@ impl TcpStack {
     /// `linger_resets`. Returns how many were reset.
     pub fn abort_closing(&mut self) -> usize {
         let mut reset = 0;
-        let n = self.tcbs.capacity() as u32;
+        let n = self.tcbs.built() as u32;
         for index in 0..n {
             let t = self.tcbs.at(index);
             if !t.hot.in_use || !unfinished(t.hot.state) {
