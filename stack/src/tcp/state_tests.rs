@@ -2337,3 +2337,4 @@ mod machinery {
 }
 
 mod icmp;
+mod reaping;
