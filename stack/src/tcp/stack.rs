@@ -266,6 +266,16 @@ impl TcpConfig {
         if self.ooo_max_ranges == 0 {
             return err("ooo_max_ranges", 0, "at least 1");
         }
+        let ka = &self.keepalive;
+        if ka.idle.is_zero() || ka.interval.is_zero() {
+            return err("keepalive", 0, "a non-zero idle time and interval");
+        }
+        if ka.count == 0 {
+            return err("keepalive.count", 0, "1..=255 probes");
+        }
+        if self.fin_timeout.is_zero() {
+            return err("fin_timeout", 0, "a non-zero time");
+        }
         Ok(())
     }
 
