@@ -33,6 +33,8 @@ use std::time::{Duration, Instant};
 
 use sha2::{Digest, Sha256};
 
+#[path = "interop/hostile.rs"]
+mod hostile;
 #[path = "interop/http.rs"]
 mod http;
 
