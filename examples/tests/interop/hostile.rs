@@ -221,7 +221,7 @@ fn count_stack_tcp_frames(ifname: &str, stack_ip: Ipv4Addr, window: Duration) ->
                 &mut len,
             )
         };
-        if n < 20 || from.sll_pkttype == libc::PACKET_OUTGOING as u8 {
+        if n < 20 || from.sll_pkttype == libc::PACKET_OUTGOING {
             continue;
         }
         let ip = &buf[..n as usize];
