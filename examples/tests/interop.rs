@@ -35,6 +35,8 @@ use sha2::{Digest, Sha256};
 
 #[path = "interop/arp_flood.rs"]
 mod arp_flood;
+#[path = "interop/hostile.rs"]
+mod hostile;
 #[path = "interop/http.rs"]
 mod http;
 

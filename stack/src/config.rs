@@ -15,6 +15,8 @@
 //! | `MTCP_STATS` | print each core's counters to stderr every interval, e.g. `5s` or `500ms` | off |
 //! | `MTCP_MAX_CONNECTIONS` | sockets (TCBs) per core, 1 to 16777216 | 65536 |
 //! | `MTCP_MAX_TIME_WAIT` | TIME-WAIT entries per core, 0 to 16777216 | 262144 |
+//! | `MTCP_KEEPALIVE` | keepalive for every connection: `off`, `on`, or `idle=7200s,interval=75s,count=9` (any of them; `s`, `ms` or `m`) | `off` |
+//! | `MTCP_FIN_TIMEOUT` | orphaned FIN-WAIT-2 lifetime (`tcp_fin_timeout`), e.g. `60s` | `60s` |
 //!
 //! An empty (or all-blank) value means the variable is unset, so
 //! `MTCP_FAULTS= prog` turns faults off. A bad value is an error naming the
@@ -29,6 +31,8 @@ use std::path::PathBuf;
 
 use crate::nic::faults::FaultConfig;
 pub use crate::nic::RingSizes;
+use crate::tcp::stack::KeepaliveConfig;
+use crate::time::Duration;
 use crate::wire::ethernet::EthernetAddress;
 use crate::wire::ipv4::{Ipv4Address, Ipv4Cidr};
 
@@ -67,6 +71,11 @@ pub const VAR_MAX_TIME_WAIT: &str = "MTCP_MAX_TIME_WAIT";
 /// The most sockets (or TIME-WAIT entries) per core the two limits accept.
 pub const MAX_PER_CORE: usize = 1 << 24;
 
+/// `MTCP_KEEPALIVE`
+pub const VAR_KEEPALIVE: &str = "MTCP_KEEPALIVE";
+/// `MTCP_FIN_TIMEOUT`
+pub const VAR_FIN_TIMEOUT: &str = "MTCP_FIN_TIMEOUT";
+
 /// The most cores `MTCP_CORES` accepts.
 pub const MAX_CORES: usize = 1024;
 
@@ -79,6 +88,9 @@ const EXPECT_GATEWAY: &str = "an IPv4 address on the MTCP_ADDR subnet, other tha
      MTCP_ADDR itself, e.g. 10.99.0.1";
 const EXPECT_MAC: &str = "a unicast MAC address, e.g. 02:00:00:00:00:01";
 const EXPECT_CORES: &str = "a number of cores from 1 to 1024, e.g. 4";
+const EXPECT_KEEPALIVE: &str = "off, on, or idle=TIME,interval=TIME,count=N (any of them, \
+     TIME with s, ms or m, count 1 to 255), e.g. idle=7200s,interval=75s,count=9";
+const EXPECT_FIN_TIMEOUT: &str = "a time from 1 ms to 1 day with s, ms or m, e.g. 60s";
 const EXPECT_RING_FRAMES: &str = "rx=SLOTS,tx=SLOTS (either or both, each 16 to 65536), \
      e.g. rx=4096,tx=4096";
 const EXPECT_SHUTDOWN_LINGER: &str = "a duration in seconds or milliseconds, at most 3600s, \
@@ -146,6 +158,11 @@ pub struct Config {
     pub max_connections: Option<usize>,
     /// `MTCP_MAX_TIME_WAIT`; `None`: the TCP default.
     pub max_time_wait: Option<usize>,
+    /// `MTCP_KEEPALIVE`: `None` leaves keepalive off unless a socket asks;
+    /// `Some` turns it on for every connection with this timing.
+    pub keepalive: Option<KeepaliveConfig>,
+    /// `MTCP_FIN_TIMEOUT`; `None` keeps the engine's default.
+    pub fin_timeout: Option<Duration>,
 }
 
 impl Default for Config {
@@ -167,6 +184,8 @@ impl Default for Config {
             stats: None,
             max_connections: None,
             max_time_wait: None,
+            keepalive: None,
+            fin_timeout: None,
         }
     }
 }
@@ -292,6 +311,16 @@ impl Config {
                 .ok_or_else(|| err(VAR_MAX_TIME_WAIT, &v, EXPECT_MAX_TIME_WAIT))?;
             cfg.max_time_wait = Some(n as usize);
         }
+        if let Some(v) = get(VAR_KEEPALIVE) {
+            cfg.keepalive = parse_keepalive(v.trim())
+                .ok_or_else(|| err(VAR_KEEPALIVE, &v, EXPECT_KEEPALIVE))?;
+        }
+        if let Some(v) = get(VAR_FIN_TIMEOUT) {
+            let d = parse_time(v.trim())
+                .filter(|d| d.as_millis() <= 86_400_000)
+                .ok_or_else(|| err(VAR_FIN_TIMEOUT, &v, EXPECT_FIN_TIMEOUT))?;
+            cfg.fin_timeout = Some(d);
+        }
         Ok(cfg)
     }
 }
@@ -358,6 +387,58 @@ pub fn parse_interval(s: &str) -> Option<core::time::Duration> {
     (1..=86_400_000)
         .contains(&ms)
         .then(|| core::time::Duration::from_millis(ms))
+}
+
+/// `off` (`None`), `on` (the default timing), or `idle=…,interval=…,count=…`
+/// (any of them, each once; the others keep their defaults).
+fn parse_keepalive(s: &str) -> Option<Option<KeepaliveConfig>> {
+    match s {
+        "off" => return Some(None),
+        "on" => return Some(Some(KeepaliveConfig::default())),
+        _ => {}
+    }
+    let mut ka = KeepaliveConfig::default();
+    let mut seen = [false; 3];
+    for part in s.split(',') {
+        let (key, value) = part.trim().split_once('=')?;
+        let value = value.trim();
+        let slot = match key.trim() {
+            "idle" => {
+                ka.idle = parse_time(value).filter(|d| d.as_millis() <= 86_400_000)?;
+                0
+            }
+            "interval" => {
+                ka.interval = parse_time(value).filter(|d| d.as_millis() <= 86_400_000)?;
+                1
+            }
+            "count" => {
+                ka.count = u8::try_from(parse_decimal(value)?)
+                    .ok()
+                    .filter(|&c| c > 0)?;
+                2
+            }
+            _ => return None,
+        };
+        if core::mem::replace(&mut seen[slot], true) {
+            return None;
+        }
+    }
+    Some(Some(ka))
+}
+
+/// A positive time with a unit: `75s`, `500ms`, `2m`.
+fn parse_time(s: &str) -> Option<Duration> {
+    let (digits, ms_per_unit) = if let Some(d) = s.strip_suffix("ms") {
+        (d, 1)
+    } else if let Some(d) = s.strip_suffix('s') {
+        (d, 1000)
+    } else if let Some(d) = s.strip_suffix('m') {
+        (d, 60_000)
+    } else {
+        return None;
+    };
+    let ms = parse_decimal(digits)?.checked_mul(ms_per_unit)?;
+    (ms > 0).then(|| Duration::from_millis(ms))
 }
 
 /// Digits only (no sign, no blanks), fitting a `u64`.
@@ -428,6 +509,55 @@ mod tests {
             .map(|(k, v)| (k.to_string(), v.to_string()))
             .collect();
         Config::from_lookup(move |k| vars.iter().find(|(n, _)| n == k).map(|(_, v)| v.clone()))
+    }
+
+    #[test]
+    fn keepalive_and_fin_timeout() {
+        assert_eq!(cfg(&[]).unwrap().keepalive, None);
+        assert_eq!(cfg(&[(VAR_KEEPALIVE, "off")]).unwrap().keepalive, None);
+        assert_eq!(
+            cfg(&[(VAR_KEEPALIVE, "on")]).unwrap().keepalive,
+            Some(KeepaliveConfig::default())
+        );
+        let ka = cfg(&[(VAR_KEEPALIVE, "idle=30s, interval=500ms,count=3")])
+            .unwrap()
+            .keepalive
+            .unwrap();
+        assert_eq!(ka.idle, Duration::from_secs(30));
+        assert_eq!(ka.interval, Duration::from_millis(500));
+        assert_eq!(ka.count, 3);
+        let ka = cfg(&[(VAR_KEEPALIVE, "idle=2m")])
+            .unwrap()
+            .keepalive
+            .unwrap();
+        assert_eq!(ka.idle, Duration::from_secs(120));
+        assert_eq!(ka.count, KeepaliveConfig::default().count);
+        for bad in [
+            "yes",
+            "idle=30",
+            "idle=0s",
+            "count=0",
+            "count=256",
+            "idle=1s,idle=2s",
+            "probes=3",
+            "idle=-1s",
+        ] {
+            let e = cfg(&[(VAR_KEEPALIVE, bad)]).unwrap_err();
+            assert_eq!(e.var, VAR_KEEPALIVE, "{bad}");
+            assert!(!e.to_string().contains('\n'));
+        }
+        assert_eq!(
+            cfg(&[(VAR_FIN_TIMEOUT, "5s")]).unwrap().fin_timeout,
+            Some(Duration::from_secs(5))
+        );
+        assert_eq!(
+            cfg(&[(VAR_FIN_TIMEOUT, "5")]).unwrap_err().var,
+            VAR_FIN_TIMEOUT
+        );
+        assert_eq!(
+            cfg(&[(VAR_FIN_TIMEOUT, "2000m")]).unwrap_err().var,
+            VAR_FIN_TIMEOUT
+        );
     }
 
     fn bad(var: &str, value: &str) -> ConfigError {

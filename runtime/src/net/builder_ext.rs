@@ -3,15 +3,18 @@
 
 use std::io;
 use std::path::PathBuf;
+use std::time::Duration;
 
 use mtcp_stack::config::DeviceSpec;
 use mtcp_stack::nic::faults::FaultConfig;
 use mtcp_stack::nic::NicQueue;
 use mtcp_stack::tcp::stack::TcpConfig;
+use mtcp_stack::tcp::KeepaliveConfig;
 use mtcp_stack::wire::ethernet::EthernetAddress;
 use mtcp_stack::wire::ipv4::{Ipv4Address, Ipv4Cidr};
 
 use super::config::NetConfig;
+use super::keepalive::TcpKeepalive;
 use crate::runtime::Builder;
 
 impl Builder {
@@ -123,6 +126,41 @@ impl Builder {
     /// TIME-WAIT (counted in `time_wait_overflow`).
     pub fn max_time_wait(self, n: usize) -> Builder {
         self.update_net(|c| c.tcp.max_time_wait = n)
+    }
+
+    /// Keepalive on for every connection, with this timing (unset values:
+    /// 7200 s idle, 75 s interval, 9 probes); `None` turns the default off
+    /// (sockets may still ask). `MTCP_KEEPALIVE` sets the same.
+    ///
+    /// A zero time, interval or retry count, or more than 255 retries, is
+    /// a start error naming `keepalive`.
+    pub fn keepalive(self, keepalive: Option<TcpKeepalive>) -> Builder {
+        self.update_net(|c| match keepalive {
+            Some(ka) => {
+                // An invalid timing is kept invalid, for the start check.
+                c.tcp.keepalive =
+                    ka.resolve(KeepaliveConfig::default())
+                        .unwrap_or(KeepaliveConfig {
+                            count: 0,
+                            ..KeepaliveConfig::default()
+                        });
+                c.tcp.keepalive_default = true;
+            }
+            None => c.tcp.keepalive_default = false,
+        })
+    }
+
+    /// How long an orphaned connection (closed by the application) waits
+    /// in FIN-WAIT-2 for the peer's FIN (Linux `tcp_fin_timeout`; 60 s).
+    /// `MTCP_FIN_TIMEOUT` sets the same.
+    pub fn fin_timeout(self, timeout: Duration) -> Builder {
+        self.update_net(|c| c.tcp.fin_timeout = timeout)
+    }
+
+    /// Retransmissions an orphaned connection gets before it is reset
+    /// (Linux `tcp_orphan_retries`; 8).
+    pub fn orphan_retries(self, retries: u8) -> Builder {
+        self.update_net(|c| c.tcp.orphan_retries = retries)
     }
 
     /// Per-socket send and receive buffer limits, in bytes.

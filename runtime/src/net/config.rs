@@ -103,7 +103,17 @@ impl NetConfig {
             faults: config.faults,
             ring: config.ring,
             stats: config.stats,
-            tcp: stack.tcp,
+            tcp: {
+                let mut tcp = stack.tcp;
+                if let Some(ka) = config.keepalive {
+                    tcp.keepalive_default = true;
+                    tcp.keepalive = ka;
+                }
+                if let Some(d) = config.fin_timeout {
+                    tcp.fin_timeout = d;
+                }
+                tcp
+            },
             frames: stack.frames,
             rx_batch: stack.rx_batch,
             queues: None,

@@ -9,6 +9,7 @@
 mod builder_ext;
 pub(crate) mod config;
 pub(crate) mod driver;
+mod keepalive;
 mod listener;
 mod lookup;
 mod park;
@@ -20,6 +21,7 @@ mod stream_ext;
 mod tcp_socket;
 
 pub use config::NetConfig;
+pub use keepalive::TcpKeepalive;
 pub use listener::{TcpListener, DEFAULT_BACKLOG};
 pub use lookup::{lookup_host, ToSocketAddrs};
 pub use stream::TcpStream;

@@ -13,6 +13,7 @@ use mtcp_stack::tcp::TcpError;
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 
 use super::driver::{to_io, with_stack};
+use super::keepalive::TcpKeepalive;
 use super::socket::{resolve_v4, Socket};
 use super::split::{split, split_owned, OwnedReadHalf, OwnedWriteHalf, ReadHalf, WriteHalf};
 
@@ -142,13 +143,57 @@ impl TcpStream {
             .map_err(to_io)
     }
 
-    /// Turns TCP keepalive on or off for this connection.
+    /// Turns TCP keepalive on or off for this connection (timing from
+    /// [`set_tcp_keepalive`](Self::set_tcp_keepalive), else the stack's
+    /// default).
     ///
     /// # Errors
     /// `NotConnected` once the socket is gone.
     pub fn set_keepalive(&self, on: bool) -> io::Result<()> {
         self.socket
             .with(|s, _, id| s.tcp_mut().set_keepalive(id, on))?
+            .map_err(to_io)
+    }
+
+    /// Whether keepalive is on.
+    ///
+    /// # Errors
+    /// `NotConnected` once the socket is gone.
+    pub fn keepalive(&self) -> io::Result<bool> {
+        self.socket
+            .with(|s, _, id| s.tcp().keepalive(id))?
+            .map_err(to_io)
+    }
+
+    /// Turns keepalive on with this timing (socket2's
+    /// `SockRef::set_tcp_keepalive`); unset values keep the stack's
+    /// default.
+    ///
+    /// # Errors
+    /// `InvalidInput` for a zero time, interval or retry count, or more
+    /// than 255 retries; `NotConnected` once the socket is gone.
+    pub fn set_tcp_keepalive(&self, keepalive: &TcpKeepalive) -> io::Result<()> {
+        let ka = *keepalive;
+        self.socket
+            .with(|s, _, id| {
+                let tcp = s.tcp_mut();
+                let base = tcp.keepalive_timing(id)?;
+                let timing = ka.resolve(base).ok_or(TcpError::InvalidInput)?;
+                tcp.set_keepalive_timing(id, timing)?;
+                tcp.set_keepalive(id, true)
+            })?
+            .map_err(to_io)
+    }
+
+    /// This connection's keepalive timing, every value set (whether
+    /// keepalive is on: [`keepalive`](Self::keepalive)).
+    ///
+    /// # Errors
+    /// `NotConnected` once the socket is gone.
+    pub fn tcp_keepalive(&self) -> io::Result<TcpKeepalive> {
+        self.socket
+            .with(|s, _, id| s.tcp().keepalive_timing(id))?
+            .map(TcpKeepalive::from_config)
             .map_err(to_io)
     }
 

@@ -8,7 +8,10 @@ use std::io;
 use std::net::{Ipv4Addr, SocketAddr, SocketAddrV4};
 use std::time::Duration;
 
+use mtcp_stack::tcp::KeepaliveConfig;
+
 use super::driver::{to_io, with_stack};
+use super::keepalive::TcpKeepalive;
 use super::listener::TcpListener;
 use super::socket::Socket;
 use super::stream::TcpStream;
@@ -51,6 +54,7 @@ pub struct TcpSocket {
     reuseport: Cell<bool>,
     nodelay: Cell<bool>,
     keepalive: Cell<bool>,
+    keepalive_timing: Cell<Option<TcpKeepalive>>,
     linger: Cell<Option<Duration>>,
 }
 
@@ -74,6 +78,7 @@ impl TcpSocket {
             reuseport: Cell::new(false),
             nodelay: Cell::new(false),
             keepalive: Cell::new(false),
+            keepalive_timing: Cell::new(None),
             linger: Cell::new(None),
         })
     }
@@ -146,6 +151,24 @@ impl TcpSocket {
     /// Never.
     pub fn set_keepalive(&self, keepalive: bool) -> io::Result<()> {
         self.keepalive.set(keepalive);
+        Ok(())
+    }
+
+    /// Keepalive on, with this timing, for the connection made by
+    /// `connect` (socket2's `set_tcp_keepalive`).
+    ///
+    /// # Errors
+    /// `InvalidInput` for a zero time, interval or retry count, or more
+    /// than 255 retries.
+    pub fn set_tcp_keepalive(&self, keepalive: &TcpKeepalive) -> io::Result<()> {
+        if keepalive.resolve(KeepaliveConfig::default()).is_none() {
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidInput,
+                "mtcp: keepalive time, interval and retries must be non-zero (retries at most 255)",
+            ));
+        }
+        self.keepalive_timing.set(Some(*keepalive));
+        self.keepalive.set(true);
         Ok(())
     }
 
@@ -246,7 +269,12 @@ impl TcpSocket {
         if self.nodelay.get() {
             stream.set_nodelay(true)?;
         }
-        if self.keepalive.get() {
+        if let Some(ka) = self.keepalive_timing.get() {
+            stream.set_tcp_keepalive(&ka)?;
+            if !self.keepalive.get() {
+                stream.set_keepalive(false)?;
+            }
+        } else if self.keepalive.get() {
             stream.set_keepalive(true)?;
         }
         if self.linger.get().is_some() {

@@ -1104,7 +1104,7 @@ impl TcpStack {
     pub(crate) fn arm_fin_wait_2(&mut self, index: u32, now: Instant) {
         let t = self.tcbs.at_mut(index);
         if t.has(TcbFlags::USER_CLOSED) {
-            t.timers.keepalive_at = Some(now + self.cfg.msl * 2);
+            t.timers.keepalive_at = Some(now + self.cfg.fin_timeout);
             self.rearm(index);
         }
     }

@@ -347,6 +347,8 @@ impl Scenario {
             "rto_max_ms" => c.rto_max = Duration::from_millis(num()?),
             "syn_retries" => c.syn_retries = num()? as u8,
             "data_retries" => c.data_retries = num()? as u8,
+            "orphan_retries" => c.orphan_retries = num()? as u8,
+            "fin_timeout_ms" => c.fin_timeout = Duration::from_millis(num()?),
             "challenge_ack_limit" => c.challenge_ack_limit = num()? as u32,
             "keepalive_idle_ms" => c.keepalive.idle = Duration::from_millis(num()?),
             "keepalive_interval_ms" => c.keepalive.interval = Duration::from_millis(num()?),

@@ -560,7 +560,10 @@ impl TcpStack {
         match t.hot.state {
             State::Listen => {
                 let mut c = t.listen.accept_head;
+                let half_open = t.listen.syn_count;
                 self.listeners.remove(id);
+                // Un-accepted children (established, in the accept queue):
+                // RST each, as Linux's `inet_csk_listen_stop`.
                 while c != u32::MAX {
                     let next = self.tcbs.at(c).listen.accept_next;
                     let ct = self.tcbs.at_mut(c);
@@ -569,9 +572,28 @@ impl TcpStack {
                     if ct.hot.state == State::Closed {
                         self.free_socket(c);
                     } else {
+                        self.stats.listener_children_reset += 1;
                         self.abort_index(c);
                     }
                     c = next;
+                }
+                // Half-open children (SYN-RECEIVED) hold no list of their
+                // own: one pass over the slab, done at close only.
+                if half_open > 0 {
+                    let children: Vec<u32> = self
+                        .tcbs
+                        .ids()
+                        .map(|c| c.index())
+                        .filter(|&c| {
+                            let ct = self.tcbs.at(c);
+                            ct.listen.parent == Some(id) && ct.hot.state == State::SynReceived
+                        })
+                        .collect();
+                    for c in children {
+                        self.tcbs.at_mut(c).hot.flags.set(TcbFlags::USER_CLOSED);
+                        self.stats.listener_children_reset += 1;
+                        self.abort_index(c);
+                    }
                 }
                 self.free_socket(index);
             }
@@ -668,6 +690,34 @@ impl TcpStack {
             t.hot.flags.clear(TcbFlags::KEEPALIVE);
         }
         Ok(())
+    }
+
+    /// Keepalive is on.
+    ///
+    /// # Errors
+    /// `InvalidSocket`.
+    pub fn keepalive(&self, id: SocketId) -> Result<bool> {
+        Ok(self
+            .tcbs
+            .get(id)
+            .ok_or(TcpError::InvalidSocket)?
+            .has(TcbFlags::KEEPALIVE))
+    }
+
+    /// This socket's keepalive timing.
+    ///
+    /// # Errors
+    /// `InvalidSocket`.
+    pub fn keepalive_timing(&self, id: SocketId) -> Result<super::stack::KeepaliveConfig> {
+        let t = self.tcbs.get(id).ok_or(TcpError::InvalidSocket)?;
+        if t.opts.ka_idle.is_zero() {
+            return Ok(self.cfg.keepalive);
+        }
+        Ok(super::stack::KeepaliveConfig {
+            idle: t.opts.ka_idle,
+            interval: t.opts.ka_interval,
+            count: t.opts.ka_count,
+        })
     }
 
     /// Sets this socket's keepalive timing (idle time, probe interval, probe

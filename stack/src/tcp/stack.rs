@@ -109,6 +109,13 @@ pub struct TcpConfig {
     pub keepalive: KeepaliveConfig,
     /// Keepalive on for every new socket.
     pub keepalive_default: bool,
+    /// How long an orphaned connection (closed by the application) may sit
+    /// in FIN-WAIT-2 waiting for the peer's FIN (Linux `tcp_fin_timeout`).
+    pub fin_timeout: Duration,
+    /// Retransmissions (or zero-window probes) an orphaned connection gets
+    /// before it is reset and reaped (Linux `tcp_orphan_retries`; 8 keeps
+    /// retrying for at least 100 s with the default RTOs).
+    pub orphan_retries: u8,
     /// Most out-of-order ranges kept per connection.
     pub ooo_max_ranges: usize,
     /// Most chunks holding out-of-order data, per core.
@@ -171,6 +178,8 @@ impl Default for TcpConfig {
             data_retries: 15,
             keepalive: KeepaliveConfig::default(),
             keepalive_default: false,
+            fin_timeout: Duration::from_secs(60),
+            orphan_retries: 8,
             ooo_max_ranges: 8,
             ooo_max_chunks: 4096,
             tx_budget: 256,
@@ -267,6 +276,16 @@ impl TcpConfig {
         }
         if self.ooo_max_ranges == 0 {
             return err("ooo_max_ranges", 0, "at least 1");
+        }
+        let ka = &self.keepalive;
+        if ka.idle.is_zero() || ka.interval.is_zero() {
+            return err("keepalive", 0, "a non-zero idle time and interval");
+        }
+        if ka.count == 0 {
+            return err("keepalive.count", 0, "1..=255 probes");
+        }
+        if self.fin_timeout.is_zero() {
+            return err("fin_timeout", 0, "a non-zero time");
         }
         Ok(())
     }
@@ -383,6 +402,16 @@ pub struct TcpStats {
     pub window_probes: u64,
     /// Keepalive probes sent.
     pub keepalive_probes: u64,
+    /// Connections closed because keepalive probes went unanswered.
+    pub keepalive_timeouts: u64,
+    /// Orphaned FIN-WAIT-2 connections reaped after `fin_timeout`.
+    pub fin_timeout_reaped: u64,
+    /// Orphaned connections reset after `orphan_retries` unanswered
+    /// retransmissions or probes.
+    pub orphans_reaped: u64,
+    /// Children reset when their listener closed (un-accepted and
+    /// half-open).
+    pub listener_children_reset: u64,
     /// Segments with URG (urgent data is not supported; treated as data).
     pub urgent_ignored: u64,
     /// ICMP errors accepted for a connection (RFC 5927 checks passed).
@@ -411,7 +440,7 @@ pub struct TcpStats {
 impl fmt::Display for TcpStats {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let d = &self.drops;
-        let rows: [(&str, u64); 51] = [
+        let rows: [(&str, u64); 55] = [
             ("segs_in", self.segs_in),
             ("segs_out", self.segs_out),
             ("bytes_in", self.bytes_in),
@@ -438,6 +467,10 @@ impl fmt::Display for TcpStats {
             ("table_full_resets", self.table_full_resets),
             ("window_probes", self.window_probes),
             ("keepalive_probes", self.keepalive_probes),
+            ("keepalive_timeouts", self.keepalive_timeouts),
+            ("fin_timeout_reaped", self.fin_timeout_reaped),
+            ("orphans_reaped", self.orphans_reaped),
+            ("listener_children_reset", self.listener_children_reset),
             ("urgent_ignored", self.urgent_ignored),
             ("icmp_errors", self.icmp_errors),
             ("pmtu_shrinks", self.pmtu_shrinks),

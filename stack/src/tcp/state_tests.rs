@@ -2541,3 +2541,4 @@ mod machinery {
 }
 
 mod icmp;
+mod reaping;

@@ -46,6 +46,14 @@ impl TcpStack {
                 // A small window held back by SWS avoidance: send anyway.
                 t.hot.flags.set(TcbFlags::SWS_OVERRIDE);
                 self.queue(index, TxKind::Send);
+            } else if t.hot.snd.wnd == 0
+                && unsent
+                && t.has(TcbFlags::USER_CLOSED)
+                && t.timers.persist_shift >= self.cfg.orphan_retries
+            {
+                // An orphan the peer never opens its window to.
+                self.reap_orphan(index);
+                return;
             } else if t.hot.snd.wnd == 0 && unsent {
                 // A peer that answers no probe at all is gone: unanswered
                 // probes count as retransmissions (as the RTO path's
@@ -107,8 +115,15 @@ impl TcpStack {
                     // its window to zero under data in flight. Probe it as
                     // a zero window; while the peer answers (anything heard
                     // since the last timeout), the connection stays open.
+                    // An orphan gets `orphan_retries` probes, answered or
+                    // not (Linux `tcp_probe_timer`): nobody will read what
+                    // the peer keeps refusing.
+                    let orphan = t.has(TcbFlags::USER_CLOSED);
                     let answered = now.saturating_duration_since(t.timers.last_rx) <= t.rtt.rto();
-                    if answered {
+                    if orphan && t.timers.retries >= self.cfg.orphan_retries {
+                        self.reap_orphan(index);
+                        return;
+                    } else if answered && !orphan {
                         t.timers.retries = 0;
                     } else if t.timers.retries >= self.cfg.data_retries {
                         self.stats.conns_timed_out += 1;
@@ -125,6 +140,10 @@ impl TcpStack {
                     t.timers.rto_at = Some(now + t.rtt.rto());
                     self.stats.window_probes += 1;
                     self.queue(index, TxKind::Send);
+                    return;
+                }
+                if t.has(TcbFlags::USER_CLOSED) && t.timers.retries >= self.cfg.orphan_retries {
+                    self.reap_orphan(index);
                     return;
                 }
                 if t.timers.retries >= self.cfg.data_retries {
@@ -158,6 +177,9 @@ impl TcpStack {
         let t = self.tcbs.at_mut(index);
         match t.hot.state {
             State::FinWait2 if t.has(TcbFlags::USER_CLOSED) => {
+                // Linux `tcp_fin_timeout`: the peer had its chance to
+                // send its FIN; nobody will read what it sends.
+                self.stats.fin_timeout_reaped += 1;
                 self.enter_closed(index, None);
             }
             State::Established | State::CloseWait if t.has(TcbFlags::KEEPALIVE) => {
@@ -175,6 +197,7 @@ impl TcpStack {
                 }
                 if t.timers.ka_probes >= t.opts.ka_count {
                     self.stats.conns_timed_out += 1;
+                    self.stats.keepalive_timeouts += 1;
                     self.enter_closed(index, Some(TcpError::TimedOut));
                     return;
                 }
@@ -186,5 +209,13 @@ impl TcpStack {
             }
             _ => {}
         }
+    }
+
+    /// An orphaned connection (closed by the application) ran out of
+    /// `orphan_retries`: reset it and free the slot.
+    fn reap_orphan(&mut self, index: u32) {
+        self.stats.orphans_reaped += 1;
+        self.stats.conns_timed_out += 1;
+        self.abort_index(index);
     }
 }
