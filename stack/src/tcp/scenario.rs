@@ -758,8 +758,19 @@ impl Scenario {
             }
             ["state", name] => {
                 let id = self.sock()?;
-                let st = match self.stack_mut()?.state(id) {
+                let local_port = self.local_port;
+                let stack = self.stack_mut()?;
+                let st = match stack.state(id) {
                     Ok(s) => s.to_string(),
+                    // TIME-WAIT is held as a compact entry, not a socket
+                    // (`tcp/time_wait.rs`): the script's 4-tuple names it.
+                    Err(TcpError::InvalidSocket)
+                        if stack
+                            .time_wait_entry((LOCAL_IP, local_port), (REMOTE_IP, REMOTE_PORT))
+                            .is_some() =>
+                    {
+                        "TIME-WAIT".to_string()
+                    }
                     Err(TcpError::InvalidSocket) => "FREED".to_string(),
                     Err(e) => return Err(e.to_string()),
                 };
