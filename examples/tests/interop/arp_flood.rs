@@ -118,7 +118,11 @@ fn flood(topo: &Topo, stop: Arc<AtomicBool>) -> JoinHandle<u64> {
 
 /// Sequential connect + echo + close for `secs`; returns (connections,
 /// failures). Each connection's failure is counted, not fatal.
-fn legit_client(ns: &'static str, addr: SocketAddr, secs: f64) -> JoinHandle<(u64, u64)> {
+pub(super) fn legit_client(
+    ns: &'static str,
+    addr: SocketAddr,
+    secs: f64,
+) -> JoinHandle<(u64, u64)> {
     spawn_in(ns, move || {
         let start = Instant::now();
         let (mut ok, mut failed) = (0u64, 0u64);
