@@ -17,4 +17,5 @@ pub mod stack;
 pub mod stats;
 pub mod tcp;
 pub mod time;
+pub mod udp;
 pub mod wire;

@@ -21,10 +21,13 @@ use crate::nic::{Frame, FramePool, NicQueue};
 use crate::stats::{DropReason, Stats};
 use crate::tcp::stack::{TcpConfig, TcpStack};
 use crate::time::{Duration, Instant};
+use crate::udp::{Delivered, UdpConfig, UdpError, UdpId, UdpTable};
 use crate::wire::ethernet::{EthernetAddress, EthernetRepr};
 use crate::wire::frame::{emit_tcp_frame, parse_tcp_frame};
 use crate::wire::ipv4::{IpProtocol, Ipv4Address, Ipv4Cidr, Ipv4Repr};
 use crate::wire::tcp::{TcpPacket, TcpRepr};
+use crate::wire::udp::{self as udp_wire, UdpPacket};
+use std::net::SocketAddrV4;
 
 /// Everything a [`Stack`] needs besides its NIC queue.
 #[derive(Debug, Clone)]
@@ -38,6 +41,8 @@ pub struct StackConfig {
     pub mac: Option<EthernetAddress>,
     /// The TCP engine's settings.
     pub tcp: TcpConfig,
+    /// The UDP table's sizes.
+    pub udp: UdpConfig,
     /// Frames in this core's pool (RX, TX and loopback together).
     pub frames: usize,
     /// The most frames taken from the device per RX burst.
@@ -54,6 +59,7 @@ impl Default for StackConfig {
             gateway: None,
             mac: None,
             tcp: TcpConfig::default(),
+            udp: UdpConfig::default(),
             frames: 4096,
             rx_batch: 64,
         }
@@ -98,6 +104,10 @@ pub struct Stack {
     loopback_next: Vec<Frame>,
     iface: Interface,
     tcp: TcpStack,
+    udp: UdpTable,
+    /// A UDP datagram over the MTU is built here before it is cut into
+    /// fragments; allocated once.
+    udp_scratch: Box<[u8]>,
     stats: Stats,
     rx_batch: usize,
     verify_tcp: bool,
@@ -193,15 +203,25 @@ impl Stack {
         if config.addr.prefix_len < 31 {
             tcp.set_broadcast_addrs(&[config.addr.broadcast()]);
         }
+        let mut udp = UdpTable::new(
+            config.udp,
+            &locals,
+            icfg.ttl,
+            config.tcp.seed ^ info.queue as u64,
+        );
         if info.queues > 1 {
-            // Active opens pick ports whose replies hash back to this queue.
-            let rss = Rss::symmetric(info.queues);
-            let queue = info.queue;
-            tcp.set_port_filter(Box::new(move |lip, lport, rip, rport| {
-                rip == lip
-                    || rip.is_loopback()
-                    || rss.queue_for_reply(lip, lport, rip, rport) == queue
-            }));
+            // Active opens (and connected UDP sockets) pick ports whose
+            // replies hash back to this queue.
+            let filter = |queues: usize, queue: usize| -> crate::tcp::stack::PortFilter {
+                let rss = Rss::symmetric(queues);
+                Box::new(move |lip, lport, rip, rport| {
+                    rip == lip
+                        || rip.is_loopback()
+                        || rss.queue_for_reply(lip, lport, rip, rport) == queue
+                })
+            };
+            tcp.set_port_filter(filter(info.queues, info.queue));
+            udp.set_port_filter(filter(info.queues, info.queue));
         }
         let batch = config.rx_batch;
         Ok(Stack {
@@ -213,6 +233,8 @@ impl Stack {
             loopback_next: Vec::with_capacity(config.frames),
             iface: Interface::new(icfg),
             tcp,
+            udp,
+            udp_scratch: vec![0u8; usize::from(u16::MAX)].into_boxed_slice(),
             stats: Stats::default(),
             rx_batch: batch,
             verify_tcp: !info.caps.rx_checksum,
@@ -229,6 +251,159 @@ impl Stack {
     /// The TCP engine, mutable.
     pub fn tcp_mut(&mut self) -> &mut TcpStack {
         &mut self.tcp
+    }
+
+    /// The UDP table (options, receive, counters).
+    pub fn udp(&self) -> &UdpTable {
+        &self.udp
+    }
+
+    /// The UDP table, mutable. Binding, connecting, closing and sending go
+    /// through the stack ([`udp_bind`](Self::udp_bind) and the others),
+    /// which keeps the interface's port map in step.
+    pub fn udp_mut(&mut self) -> &mut UdpTable {
+        &mut self.udp
+    }
+
+    /// Opens a UDP socket bound to `local` (port 0: ephemeral).
+    ///
+    /// # Errors
+    /// As [`UdpTable::bind`].
+    pub fn udp_bind(&mut self, local: SocketAddrV4) -> Result<UdpId, UdpError> {
+        let id = self.udp.bind(local)?;
+        let port = self.udp.local_addr(id)?.port();
+        self.iface.set_udp_port(port, true);
+        Ok(id)
+    }
+
+    /// Connects a UDP socket to `remote`.
+    ///
+    /// # Errors
+    /// As [`UdpTable::connect`].
+    pub fn udp_connect(&mut self, id: UdpId, remote: SocketAddrV4) -> Result<(), UdpError> {
+        let old = self.udp.local_addr(id)?.port();
+        let r = self.udp.connect(id, remote);
+        let new = self.udp.local_addr(id)?.port();
+        self.iface.set_udp_port(old, self.udp.port_bound(old));
+        self.iface.set_udp_port(new, true);
+        r
+    }
+
+    /// Closes a UDP socket.
+    ///
+    /// # Errors
+    /// `InvalidSocket`.
+    pub fn udp_close(&mut self, id: UdpId) -> Result<(), UdpError> {
+        let port = self.udp.local_addr(id)?.port();
+        self.udp.close(id)?;
+        self.iface.set_udp_port(port, self.udp.port_bound(port));
+        Ok(())
+    }
+
+    /// Sends `data` as one datagram to `to` (or the connected remote):
+    /// built in place in a frame when it fits the MTU, else in fragments
+    /// (RFC 791); to one of our addresses it is delivered at once. The
+    /// frames leave at the next [`flush`](Self::flush).
+    ///
+    /// # Errors
+    /// As [`UdpTable::prepare_send`]; `WouldBlock` when the frame pool has
+    /// not enough buffers (register a write waker); `NetworkUnreachable`
+    /// without a route; `AddrNotAvailable` from a socket bound to 127.0.0.1
+    /// to another host. A datagram dropped on a full ARP queue counts as
+    /// sent (and as an interface drop), as on Linux.
+    pub fn udp_send_to(
+        &mut self,
+        now: Instant,
+        id: UdpId,
+        to: Option<SocketAddrV4>,
+        data: &[u8],
+    ) -> Result<usize, UdpError> {
+        let ours = self.iface.ipv4_addr();
+        let cidr = self.iface.config().cidr;
+        let subnet_bcast = (cidr.prefix_len < 31).then(|| cidr.broadcast());
+        let (src, sport, dst, ttl) =
+            self.udp
+                .prepare_send(id, to, data.len(), ours, subnet_bcast)?;
+        let from = SocketAddrV4::new(src, sport);
+        if *dst.ip() == ours || dst.ip().is_loopback() {
+            // The loopback: straight into the receiver's queue.
+            self.udp.sent(id);
+            if self.udp.input(from, dst, false, data) == Delivered::NoSocket {
+                // What the ICMP port unreachable would tell the sender.
+                let port = crate::wire::icmp::unreachable::PORT;
+                self.udp.icmp_error(
+                    crate::iface::IcmpErrorKind::Unreachable { code: port },
+                    from,
+                    dst,
+                );
+            }
+            return Ok(data.len());
+        }
+        if src.is_loopback() {
+            return Err(UdpError::AddrNotAvailable);
+        }
+        let len = udp_wire::HEADER_LEN + data.len();
+        let mtu = self.iface.config().mtu;
+        let Stack {
+            iface,
+            pool,
+            tx,
+            udp_scratch,
+            fill_tcp,
+            ..
+        } = self;
+        let mut sink = TxSink {
+            pool: &mut *pool,
+            tx: &mut *tx,
+        };
+        let r = if len + crate::wire::ipv4::HEADER_LEN <= mtu {
+            let fill = *fill_tcp;
+            iface.send_ipv4_ttl(
+                now,
+                *dst.ip(),
+                IpProtocol::Udp,
+                ttl,
+                len,
+                |buf| {
+                    buf[udp_wire::HEADER_LEN..].copy_from_slice(data);
+                    UdpPacket::new_unchecked(buf).emit(
+                        (src, sport),
+                        (*dst.ip(), dst.port()),
+                        data.len(),
+                        fill,
+                    );
+                },
+                &mut sink,
+            )
+        } else {
+            let step = (mtu.saturating_sub(crate::wire::ipv4::HEADER_LEN) & !7).max(8);
+            if sink.pool.available() < len.div_ceil(step) {
+                self.udp.stats_mut().tx_no_buffer += 1;
+                return Err(UdpError::WouldBlock);
+            }
+            let buf = &mut udp_scratch[..len];
+            buf[udp_wire::HEADER_LEN..].copy_from_slice(data);
+            // A checksum over fragments cannot be offloaded: always here.
+            UdpPacket::new_unchecked(&mut *buf).emit(
+                (src, sport),
+                (*dst.ip(), dst.port()),
+                data.len(),
+                true,
+            );
+            iface.send_ipv4_fragmented(now, *dst.ip(), IpProtocol::Udp, ttl, buf, &mut sink)
+        };
+        match r {
+            Ok(_) | Err(iface::SendError::QueueFull) => {
+                self.udp.sent(id);
+                Ok(data.len())
+            }
+            Err(iface::SendError::NoTxBuffer) => {
+                self.udp.stats_mut().tx_no_buffer += 1;
+                Err(UdpError::WouldBlock)
+            }
+            Err(iface::SendError::Unreachable) => Err(UdpError::NetworkUnreachable),
+            Err(iface::SendError::TooLarge) => Err(UdpError::MessageTooLong),
+        }
     }
 
     /// The interface (ARP cache, IPv4 address, counters).
@@ -318,7 +493,15 @@ impl Stack {
         if self.tcp.wake_pending() > 0 {
             work = true;
         }
+        self.wake_udp_writers();
         work
+    }
+
+    /// UDP senders that found no frame buffer try again once some are free.
+    fn wake_udp_writers(&mut self) {
+        if self.udp.has_write_waiters() && self.pool.available() > 0 {
+            self.udp.wake_writers();
+        }
     }
 
     fn input_frame(&mut self, now: Instant, frame: &Frame) {
@@ -337,6 +520,56 @@ impl Stack {
                 }
             }
             Received::IcmpError(err) => self.tcp.icmp_error(now, &err),
+            Received::Udp {
+                ip,
+                broadcast,
+                src_mac,
+                udp_bytes,
+            } => {
+                let packet = match UdpPacket::new_checked(udp_bytes) {
+                    Ok(p) => p,
+                    Err(e) => {
+                        self.udp.count_bad();
+                        self.stats.record_drop(map_wire_error(e));
+                        return;
+                    }
+                };
+                if self.verify_tcp && !packet.verify_checksum(ip.src_addr, ip.dst_addr) {
+                    self.udp.count_bad();
+                    self.stats.record_drop(DropReason::BadChecksum);
+                    return;
+                }
+                let from = SocketAddrV4::new(ip.src_addr, packet.src_port());
+                let to = SocketAddrV4::new(ip.dst_addr, packet.dst_port());
+                match self.udp.input(from, to, broadcast, packet.payload()) {
+                    Delivered::Queued => {}
+                    Delivered::QueueFull => self.stats.record_drop(DropReason::UdpQueueFull),
+                    Delivered::NoSocket => {
+                        // The port is held, but by sockets connected
+                        // elsewhere: RFC 1122 §4.1.3.1, port unreachable.
+                        // The quote is copied out of the interface first.
+                        self.stats.record_drop(DropReason::NoSocket);
+                        let mut quote = [0u8; crate::iface::icmp_error::MAX_QUOTE];
+                        let n = udp_bytes.len().min(quote.len());
+                        quote[..n].copy_from_slice(&udp_bytes[..n]);
+                        let mut sink = TxSink {
+                            pool: &mut self.pool,
+                            tx: &mut self.tx,
+                        };
+                        self.iface.send_port_unreachable(
+                            now,
+                            src_mac,
+                            broadcast,
+                            &ip,
+                            &quote[..n],
+                            &mut sink,
+                        );
+                    }
+                }
+            }
+            Received::UdpIcmpError(err) => {
+                self.udp.icmp_error(err.kind, err.local, err.remote);
+            }
             Received::Nothing => {}
             Received::Dropped(reason) => self.stats.record_drop(map_iface_drop(reason)),
         }
@@ -440,6 +673,7 @@ impl Stack {
             self.stats.tx_frames += taken as u64;
             self.stats.tx_bytes += (bytes_before - bytes_after) as u64;
         }
+        self.wake_udp_writers();
         work
     }
 

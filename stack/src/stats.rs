@@ -45,11 +45,13 @@ pub enum DropReason {
     /// A frame from the wire with a martian source address (ours, 127/8,
     /// 0.0.0.0, multicast, broadcast; RFC 1122 §3.2.1.3).
     Martian,
+    /// A UDP datagram for a socket whose receive queue was full.
+    UdpQueueFull,
 }
 
 impl DropReason {
     /// Every reason, in declaration order (the order of [`Stats`] output).
-    pub const ALL: [DropReason; 16] = [
+    pub const ALL: [DropReason; 17] = [
         DropReason::Truncated,
         DropReason::BadChecksum,
         DropReason::Malformed,
@@ -66,6 +68,7 @@ impl DropReason {
         DropReason::ReassemblyFull,
         DropReason::TooLarge,
         DropReason::Martian,
+        DropReason::UdpQueueFull,
     ];
 
     /// The number of reasons.
@@ -90,6 +93,7 @@ impl DropReason {
             DropReason::ReassemblyFull => "reassembly_full",
             DropReason::TooLarge => "too_large",
             DropReason::Martian => "martian",
+            DropReason::UdpQueueFull => "udp_queue_full",
         }
     }
 }

@@ -145,6 +145,7 @@ impl NetConfig {
             gateway: self.gateway,
             mac: self.mac,
             tcp: self.tcp.clone(),
+            udp: mtcp_stack::udp::UdpConfig::default(),
             frames: self.frames,
             rx_batch: self.rx_batch,
         }

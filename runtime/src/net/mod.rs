@@ -1,5 +1,5 @@
-//! TCP networking on the core's user-level stack: [`TcpListener`] and
-//! [`TcpStream`], shaped like tokio's `tokio::net`.
+//! Networking on the core's user-level stack: [`TcpListener`],
+//! [`TcpStream`] and [`UdpSocket`], shaped like tokio's `tokio::net`.
 //!
 //! Every call is a function call into the current core's
 //! [`Stack`](mtcp_stack::stack::Stack); no system call is made. The stack
@@ -19,6 +19,7 @@ mod stats_line;
 mod stream;
 mod stream_ext;
 mod tcp_socket;
+mod udp;
 
 pub use config::NetConfig;
 pub use keepalive::TcpKeepalive;
@@ -26,6 +27,7 @@ pub use listener::{TcpListener, DEFAULT_BACKLOG};
 pub use lookup::{lookup_host, ToSocketAddrs};
 pub use stream::TcpStream;
 pub use tcp_socket::TcpSocket;
+pub use udp::UdpSocket;
 
 /// TCP stream halves, as in `tokio::net::tcp`.
 pub mod tcp {
@@ -36,6 +38,7 @@ use mtcp_stack::iface::IfaceStats;
 use mtcp_stack::nic::QueueCounters;
 use mtcp_stack::stats::Stats;
 use mtcp_stack::tcp::stack::TcpStats;
+use mtcp_stack::udp::UdpStats;
 
 /// A snapshot of the current core's stack: frame counters and drops by
 /// reason, interface (ARP/IPv4/ICMP) and TCP counters, and what is in use.
@@ -51,6 +54,10 @@ pub struct CoreStats {
     pub iface: IfaceStats,
     /// TCP counters.
     pub tcp: TcpStats,
+    /// UDP counters.
+    pub udp: UdpStats,
+    /// UDP sockets open.
+    pub udp_sockets: usize,
     /// TCBs in use (connections, listeners; TIME-WAIT entries are held
     /// apart, see `time_wait`).
     pub sockets: usize,
@@ -67,6 +74,7 @@ impl std::fmt::Display for CoreStats {
         writeln!(f, "{}", self.nic)?;
         writeln!(f, "{}", self.iface)?;
         writeln!(f, "{}", self.tcp)?;
+        writeln!(f, "{} (sockets {})", self.udp, self.udp_sockets)?;
         write!(
             f,
             "sockets {} (time-wait {}), chunks in use {}",
@@ -94,6 +102,8 @@ pub fn core_stats() -> std::io::Result<CoreStats> {
         nic: s.nic().counters(),
         iface: s.iface().stats().clone(),
         tcp: *s.tcp().stats(),
+        udp: *s.udp().stats(),
+        udp_sockets: s.udp().sockets_in_use(),
         sockets: s.tcp().sockets_in_use(),
         time_wait: s.tcp().time_wait_sockets(),
         chunks_in_use: s.tcp().chunks_in_use(),

@@ -169,6 +169,44 @@ pub struct TcpIcmpError {
     pub sent_len: u16,
 }
 
+/// An ICMP error about a UDP datagram we sent.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct UdpIcmpError {
+    /// What went wrong.
+    pub kind: IcmpErrorKind,
+    /// Our address and port (the quoted source).
+    pub local: std::net::SocketAddrV4,
+    /// The peer (the quoted destination).
+    pub remote: std::net::SocketAddrV4,
+}
+
+/// The quoted UDP datagram's `(local, remote)` addresses: `None` when the
+/// quote is too short (an IP header and the 8-byte UDP header), not IPv4,
+/// not UDP, not a first fragment, or not from `ours`.
+pub fn quoted_udp(
+    quoted: &[u8],
+    ours: Ipv4Address,
+) -> Option<(std::net::SocketAddrV4, std::net::SocketAddrV4)> {
+    if quoted.len() < ipv4::HEADER_LEN {
+        return None;
+    }
+    let ip = Ipv4Packet::new_unchecked(quoted);
+    let hl = ip.header_len();
+    if ip.version() != 4 || hl < ipv4::HEADER_LEN || quoted.len() < hl + 8 {
+        return None;
+    }
+    if ip.protocol() != IpProtocol::Udp || ip.frag_offset() != 0 || ip.src_addr() != ours {
+        return None;
+    }
+    let u = &quoted[hl..hl + 8];
+    let sport = u16::from_be_bytes([u[0], u[1]]);
+    let dport = u16::from_be_bytes([u[2], u[3]]);
+    Some((
+        std::net::SocketAddrV4::new(ours, sport),
+        std::net::SocketAddrV4::new(ip.dst_addr(), dport),
+    ))
+}
+
 /// The quoted datagram's header and TCP ports: `None` when the quote is
 /// too short, not IPv4, not TCP, not a first fragment, or not from `ours`.
 pub fn quoted_tcp(
@@ -297,5 +335,15 @@ mod tests {
         let mut udp = q;
         udp[9] = 17;
         assert_eq!(quoted_tcp(&udp, us), None);
+        // The same quote read as UDP: ports 12345 -> 80.
+        assert_eq!(
+            quoted_udp(&udp, us),
+            Some((
+                std::net::SocketAddrV4::new(us, 12345),
+                std::net::SocketAddrV4::new(Ipv4Address::new(10, 0, 0, 9), 80)
+            ))
+        );
+        assert_eq!(quoted_udp(&q, us), None);
+        assert_eq!(quoted_udp(&udp[..27], us), None);
     }
 }

@@ -26,7 +26,7 @@ pub mod reassembly;
 mod stats;
 
 pub use arp_cache::{ArpCache, ArpConfig, Enqueued, NeighborState, PollAction, QueueError, WAYS};
-pub use icmp_error::{IcmpErrorKind, RateLimit, TcpIcmpError};
+pub use icmp_error::{IcmpErrorKind, RateLimit, TcpIcmpError, UdpIcmpError};
 pub use pmtu::{PmtuCache, PmtuConfig};
 pub use reassembly::{Reassembled, Reassembler, ReassemblyConfig, ReassemblyDrop};
 pub use stats::{DropReason, IfaceStats};
@@ -114,6 +114,24 @@ pub enum Received<'a> {
     /// An ICMP error about a TCP segment we sent, for the TCP engine
     /// (which checks it against the connection, RFC 5927).
     IcmpError(TcpIcmpError),
+    /// A UDP datagram for a port some socket holds (see
+    /// [`Interface::set_udp_port`]): the IPv4 header, whether it came as a
+    /// broadcast (IP or link layer), the source MAC, and the datagram (the
+    /// IP payload, reassembled when it came in fragments). The caller
+    /// parses it and, when no socket takes it after all, answers with
+    /// [`Interface::send_port_unreachable`].
+    Udp {
+        /// The IPv4 header.
+        ip: Ipv4Repr,
+        /// Sent to a broadcast address (IP or Ethernet).
+        broadcast: bool,
+        /// The sender's MAC.
+        src_mac: EthernetAddress,
+        /// The UDP datagram.
+        udp_bytes: &'a [u8],
+    },
+    /// An ICMP error about a UDP datagram we sent.
+    UdpIcmpError(UdpIcmpError),
     /// Consumed here (ARP, ICMP echo), nothing for the caller.
     Nothing,
     /// Dropped and counted.
@@ -197,6 +215,9 @@ pub struct Interface {
     /// A whole datagram built before it is cut into fragments (an echo
     /// reply over the MTU); allocated once.
     scratch: Box<[u8]>,
+    /// UDP ports held by a socket, one bit each: datagrams to the others
+    /// are answered here with port unreachable.
+    udp_ports: Box<[u64]>,
 }
 
 const IP_OFFSET: usize = ethernet::HEADER_LEN;
@@ -220,6 +241,7 @@ impl Interface {
             reassembly: Reassembler::new(config.reassembly),
             icmp_limit: RateLimit::new(config.icmp_error_rate, config.icmp_error_burst),
             scratch: vec![0u8; usize::from(u16::MAX)].into_boxed_slice(),
+            udp_ports: vec![0u64; 1024].into_boxed_slice(),
             config,
             stats: IfaceStats::default(),
             next_ident: 1,
@@ -517,6 +539,16 @@ impl Interface {
                 tcp_bytes: self.reassembly.last_complete(),
             };
         }
+        if whole.protocol == IpProtocol::Udp && self.udp_port_held(self.reassembly.last_complete())
+        {
+            let broadcast = self.udp_count_delivered(eth, &whole);
+            return Received::Udp {
+                ip: whole,
+                broadcast,
+                src_mac: eth.src_addr,
+                udp_bytes: self.reassembly.last_complete(),
+            };
+        }
         // Anything else is answered here, with the pool's bytes lent out
         // for the call (no copy, no allocation).
         let arena = self.reassembly.take_arena();
@@ -537,7 +569,80 @@ impl Interface {
         if ip.protocol == IpProtocol::Tcp {
             return self.dispatch_tcp(ip, payload);
         }
+        if ip.protocol == IpProtocol::Udp && self.udp_port_held(payload) {
+            return self.udp_received(eth, &ip, payload);
+        }
         self.dispatch_local(now, eth, ip, payload, out)
+    }
+
+    /// Marks a UDP port as held by a socket (`true`) or free: datagrams to
+    /// a held port go to the caller ([`Received::Udp`]), the others are
+    /// answered with port unreachable here.
+    pub fn set_udp_port(&mut self, port: u16, held: bool) {
+        let (w, b) = (usize::from(port) / 64, port % 64);
+        if held {
+            self.udp_ports[w] |= 1 << b;
+        } else {
+            self.udp_ports[w] &= !(1 << b);
+        }
+    }
+
+    /// The UDP hook: is the datagram's destination port held by a socket?
+    fn udp_port_held(&self, payload: &[u8]) -> bool {
+        let (Some(&hi), Some(&lo)) = (payload.get(2), payload.get(3)) else {
+            return false;
+        };
+        let port = u16::from_be_bytes([hi, lo]);
+        self.udp_ports[usize::from(port) / 64] & (1 << (port % 64)) != 0
+    }
+
+    /// Counts a UDP datagram handed to the caller; true when it came as a
+    /// broadcast.
+    fn udp_count_delivered(&mut self, eth: &EthernetRepr, ip: &Ipv4Repr) -> bool {
+        self.stats.udp_delivered += 1;
+        ip.dst_addr != self.ipv4_addr() || eth.dst_addr.is_broadcast()
+    }
+
+    /// A datagram for a held port, handed to the caller.
+    fn udp_received<'a>(
+        &mut self,
+        eth: &EthernetRepr,
+        ip: &Ipv4Repr,
+        payload: &'a [u8],
+    ) -> Received<'a> {
+        let broadcast = self.udp_count_delivered(eth, ip);
+        Received::Udp {
+            ip: *ip,
+            broadcast,
+            src_mac: eth.src_addr,
+            udp_bytes: payload,
+        }
+    }
+
+    /// ICMP port unreachable about a UDP datagram the caller had no socket
+    /// for (RFC 1122 §3.2.2.1), when RFC 1122 §3.2.2 allows it and the
+    /// rate limit has a token. `payload` is the datagram's leading bytes
+    /// (at most [`icmp_error::MAX_QUOTE`] are quoted).
+    pub fn send_port_unreachable<S: FrameSink>(
+        &mut self,
+        now: Instant,
+        src_mac: EthernetAddress,
+        link_broadcast: bool,
+        ip: &Ipv4Repr,
+        payload: &[u8],
+        out: &mut S,
+    ) {
+        let eth = EthernetRepr {
+            src_addr: src_mac,
+            dst_addr: if link_broadcast {
+                EthernetAddress::BROADCAST
+            } else {
+                self.config.mac
+            },
+            ethertype: EtherType::Ipv4,
+            vlan: None,
+        };
+        self.send_unreachable(now, &eth, ip, payload, unreachable::PORT, out);
     }
 
     fn dispatch_tcp<'a>(&mut self, ip: Ipv4Repr, payload: &'a [u8]) -> Received<'a> {
@@ -772,6 +877,22 @@ impl Interface {
                 quoted,
             } => {
                 let Some(q) = icmp_error::quoted_tcp(quoted, self.ipv4_addr()) else {
+                    if let Some((local, remote)) = icmp_error::quoted_udp(quoted, self.ipv4_addr())
+                    {
+                        self.stats.icmp_errors_received += 1;
+                        let kind = if code == unreachable::FRAG_NEEDED {
+                            IcmpErrorKind::FragNeeded {
+                                mtu: pmtu::guess_mtu(next_hop_mtu, 0),
+                            }
+                        } else {
+                            IcmpErrorKind::Unreachable { code }
+                        };
+                        return Received::UdpIcmpError(UdpIcmpError {
+                            kind,
+                            local,
+                            remote,
+                        });
+                    }
                     return self.drop_frame(DropReason::IcmpErrorNotOurs);
                 };
                 let kind = if code == unreachable::FRAG_NEEDED {
@@ -896,6 +1017,26 @@ impl Interface {
         fill: impl FnOnce(&mut [u8]),
         out: &mut S,
     ) -> Result<Sent, SendError> {
+        let ttl = self.config.ttl;
+        self.send_ipv4_ttl(now, dst, protocol, ttl, payload_len, fill, out)
+    }
+
+    /// [`send_ipv4`](Self::send_ipv4) with the TTL given (a socket's
+    /// `IP_TTL`).
+    ///
+    /// # Errors
+    /// As [`send_ipv4`](Self::send_ipv4).
+    #[allow(clippy::too_many_arguments)]
+    pub fn send_ipv4_ttl<S: FrameSink>(
+        &mut self,
+        now: Instant,
+        dst: Ipv4Address,
+        protocol: IpProtocol,
+        ttl: u8,
+        payload_len: usize,
+        fill: impl FnOnce(&mut [u8]),
+        out: &mut S,
+    ) -> Result<Sent, SendError> {
         let next_hop = match self.route(dst) {
             Ok(h) => h,
             Err(e) => {
@@ -917,7 +1058,7 @@ impl Interface {
             dst_addr: dst,
             protocol,
             payload_len,
-            ttl: self.config.ttl,
+            ttl,
             ident: self.take_ident(),
             dont_frag: true,
             dscp_ecn: 0,
@@ -970,6 +1111,116 @@ impl Interface {
                 Err(SendError::QueueFull)
             }
         }
+    }
+
+    /// Sends the whole IP payload `payload` (a UDP datagram over the MTU)
+    /// to `dst` in fragments without DF (RFC 791 §3.2); with the next hop
+    /// unresolved every fragment waits in the ARP queue.
+    ///
+    /// # Errors
+    /// As [`send_ipv4`](Self::send_ipv4), but never `TooLarge` (the
+    /// caller keeps a datagram within 65 535 bytes).
+    pub fn send_ipv4_fragmented<S: FrameSink>(
+        &mut self,
+        now: Instant,
+        dst: Ipv4Address,
+        protocol: IpProtocol,
+        ttl: u8,
+        payload: &[u8],
+        out: &mut S,
+    ) -> Result<Sent, SendError> {
+        let next_hop = match self.route(dst) {
+            Ok(h) => h,
+            Err(e) => {
+                self.stats.count_drop(DropReason::Unreachable);
+                return Err(e);
+            }
+        };
+        let broadcast = dst.is_broadcast() || dst == self.config.cidr.broadcast();
+        let dst_mac = if broadcast {
+            Some(EthernetAddress::BROADCAST)
+        } else {
+            self.arp.lookup(next_hop, now)
+        };
+        let ip = Ipv4Repr {
+            src_addr: self.ipv4_addr(),
+            dst_addr: dst,
+            protocol,
+            payload_len: payload.len(),
+            ttl,
+            ident: self.take_ident(),
+            dont_frag: false,
+            dscp_ecn: 0,
+        };
+        let mut eth = EthernetRepr {
+            src_addr: self.config.mac,
+            dst_addr: EthernetAddress([0; 6]),
+            ethertype: EtherType::Ipv4,
+            vlan: None,
+        };
+        if let Some(mac) = dst_mac {
+            eth.dst_addr = mac;
+            return if self.send_fragmented(&eth, &ip, payload, out) {
+                Ok(Sent::Sent)
+            } else {
+                Err(SendError::NoTxBuffer)
+            };
+        }
+        // Unresolved: every fragment waits for the answer.
+        let step = (self.config.mtu.saturating_sub(ipv4::HEADER_LEN) & !7).max(8);
+        let fill_ip = self.config.fill_tx_checksums;
+        let mut fresh = false;
+        for (k, chunk) in payload.chunks(step).enumerate() {
+            let offset = (k * step) as u16;
+            let frag = Fragment {
+                offset,
+                more: usize::from(offset) + chunk.len() < payload.len(),
+            };
+            let piece = Ipv4Repr {
+                payload_len: chunk.len(),
+                ..ip
+            };
+            let r = self
+                .arp
+                .enqueue(now, next_hop, IP_OFFSET + piece.buffer_len(), |buf| {
+                    let mut f = EthernetFrame::new_unchecked(buf);
+                    eth.emit(&mut f);
+                    let mut p = Ipv4Packet::new_unchecked(f.payload_mut());
+                    piece.emit_fragment(&mut p, frag, fill_ip);
+                    p.payload_mut().copy_from_slice(chunk);
+                });
+            match r {
+                Ok(e) => {
+                    if let Enqueued::NewResolution { evicted } = e {
+                        fresh = true;
+                        if evicted > 0 {
+                            self.stats.arp_pending_evicted += 1;
+                            for _ in 0..evicted {
+                                self.stats.count_drop(DropReason::ArpEvicted);
+                            }
+                        }
+                    }
+                    self.stats.arp_queued += 1;
+                    self.stats.fragments_sent += 1;
+                }
+                Err(QueueError::RateLimited) => {
+                    self.stats.arp_requests_limited += 1;
+                    self.stats.count_drop(DropReason::ArpRateLimited);
+                    return Err(SendError::QueueFull);
+                }
+                Err(QueueError::Full | QueueError::TooLarge) => {
+                    self.stats.count_drop(DropReason::ArpQueueOverflow);
+                    if fresh {
+                        self.send_arp_request(next_hop, out);
+                    }
+                    return Err(SendError::QueueFull);
+                }
+            }
+        }
+        if fresh {
+            self.send_arp_request(next_hop, out);
+        }
+        Ok(Sent::Queued)
     }
 
     /// Sends a gratuitous ARP request announcing our address (at start-up,

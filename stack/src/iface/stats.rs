@@ -147,6 +147,8 @@ pub struct IfaceStats {
     pub icmp_echo_replies: u64,
     /// TCP segments handed to the caller.
     pub tcp_delivered: u64,
+    /// UDP datagrams handed to the caller (their port is held).
+    pub udp_delivered: u64,
     /// Outgoing packets queued waiting for ARP.
     pub arp_queued: u64,
     /// Queued packets sent after resolution.
@@ -203,7 +205,7 @@ impl fmt::Display for IfaceStats {
         write!(
             f,
             "rx_frames={} tx_frames={} arp_requests_sent={} arp_replies_sent={} arp_learned={} \
-             icmp_echo_replies={} tcp_delivered={} arp_queued={} arp_flushed={} \
+             icmp_echo_replies={} tcp_delivered={} udp_delivered={} arp_queued={} arp_flushed={} \
              icmp_errors_sent={} icmp_errors_rate_limited={} icmp_errors_received={} \
              fragments_received={} reassembled={} reassembly_timeouts={} fragments_sent={} \
              arp_probes_sent={} arp_confirmed={} arp_failed={} arp_pending_evicted={} \
@@ -215,6 +217,7 @@ impl fmt::Display for IfaceStats {
             self.arp_learned,
             self.icmp_echo_replies,
             self.tcp_delivered,
+            self.udp_delivered,
             self.arp_queued,
             self.arp_flushed,
             self.icmp_errors_sent,

@@ -13,6 +13,7 @@ pub mod icmp;
 pub mod ipv4;
 mod seq;
 pub mod tcp;
+pub mod udp;
 
 pub use seq::SeqNumber;
 
