@@ -1085,21 +1085,29 @@ impl Interface {
             self.stats.count_drop(DropReason::NoTxBuffer);
             return Err(SendError::NoTxBuffer);
         }
-        match self.arp.enqueue(now, next_hop, len, write) {
-            Ok(Enqueued::NewResolution { evicted }) => {
+        let queued = self.arp.enqueue(now, next_hop, len, write);
+        if self.count_enqueued(queued)? {
+            self.send_arp_request(next_hop, out);
+        }
+        Ok(Sent::Queued)
+    }
+
+    /// Counts the outcome of queueing a packet behind an ARP resolution:
+    /// `Ok(true)` when it started a new resolution (send the request).
+    fn count_enqueued(&mut self, r: Result<Enqueued, QueueError>) -> Result<bool, SendError> {
+        match r {
+            Ok(e) => {
                 self.stats.arp_queued += 1;
+                let Enqueued::NewResolution { evicted } = e else {
+                    return Ok(false);
+                };
                 if evicted > 0 {
                     self.stats.arp_pending_evicted += 1;
                     for _ in 0..evicted {
                         self.stats.count_drop(DropReason::ArpEvicted);
                     }
                 }
-                self.send_arp_request(next_hop, out);
-                Ok(Sent::Queued)
-            }
-            Ok(Enqueued::Waiting) => {
-                self.stats.arp_queued += 1;
-                Ok(Sent::Queued)
+                Ok(true)
             }
             Err(QueueError::RateLimited) => {
                 self.stats.arp_requests_limited += 1;
@@ -1189,31 +1197,16 @@ impl Interface {
                     piece.emit_fragment(&mut p, frag, fill_ip);
                     p.payload_mut().copy_from_slice(chunk);
                 });
-            match r {
-                Ok(e) => {
-                    if let Enqueued::NewResolution { evicted } = e {
-                        fresh = true;
-                        if evicted > 0 {
-                            self.stats.arp_pending_evicted += 1;
-                            for _ in 0..evicted {
-                                self.stats.count_drop(DropReason::ArpEvicted);
-                            }
-                        }
-                    }
-                    self.stats.arp_queued += 1;
+            match self.count_enqueued(r) {
+                Ok(new_resolution) => {
+                    fresh |= new_resolution;
                     self.stats.fragments_sent += 1;
                 }
-                Err(QueueError::RateLimited) => {
-                    self.stats.arp_requests_limited += 1;
-                    self.stats.count_drop(DropReason::ArpRateLimited);
-                    return Err(SendError::QueueFull);
-                }
-                Err(QueueError::Full | QueueError::TooLarge) => {
-                    self.stats.count_drop(DropReason::ArpQueueOverflow);
+                Err(e) => {
                     if fresh {
                         self.send_arp_request(next_hop, out);
                     }
-                    return Err(SendError::QueueFull);
+                    return Err(e);
                 }
             }
         }
