@@ -16,6 +16,7 @@ use mtcp_stack::nic::{FramePool, NicQueue};
 use mtcp_stack::stack::{Stack, StackConfig};
 use mtcp_stack::tcp::SocketId;
 use mtcp_stack::time::{Duration, Instant};
+use mtcp_stack::udp::UdpConfig;
 use mtcp_stack::wire::arp::{ArpPacket, ArpRepr};
 use mtcp_stack::wire::ethernet::{EtherType, EthernetFrame, EthernetRepr};
 use mtcp_stack::wire::frame::parse_tcp_frame;
@@ -116,6 +117,7 @@ impl Harness {
             gateway: None,
             mac: None,
             tcp: config(input.cfg),
+            udp: UdpConfig::default(),
             frames: FRAMES,
             rx_batch: 16,
         };
