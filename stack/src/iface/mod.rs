@@ -1037,22 +1037,10 @@ impl Interface {
         fill: impl FnOnce(&mut [u8]),
         out: &mut S,
     ) -> Result<Sent, SendError> {
-        let next_hop = match self.route(dst) {
-            Ok(h) => h,
-            Err(e) => {
-                self.stats.count_drop(DropReason::Unreachable);
-                return Err(e);
-            }
-        };
+        let (next_hop, dst_mac) = self.next_hop_mac(dst, now)?;
         if payload_len + ipv4::HEADER_LEN > self.config.mtu {
             return Err(SendError::TooLarge);
         }
-        let broadcast = dst.is_broadcast() || dst == self.config.cidr.broadcast();
-        let dst_mac = if broadcast {
-            Some(EthernetAddress::BROADCAST)
-        } else {
-            self.arp.resolve(next_hop, now)
-        };
         let ip = Ipv4Repr {
             src_addr: self.ipv4_addr(),
             dst_addr: dst,
@@ -1090,6 +1078,26 @@ impl Interface {
             self.send_arp_request(next_hop, out);
         }
         Ok(Sent::Queued)
+    }
+
+    /// The next hop toward `dst` and its MAC when known (broadcast for a
+    /// broadcast destination); a send is a use of the neighbour entry, so a
+    /// STALE one starts its re-confirmation. No route: counted, `Err`.
+    fn next_hop_mac(
+        &mut self,
+        dst: Ipv4Address,
+        now: Instant,
+    ) -> Result<(Ipv4Address, Option<EthernetAddress>), SendError> {
+        let next_hop = self.route(dst).inspect_err(|_| {
+            self.stats.count_drop(DropReason::Unreachable);
+        })?;
+        let broadcast = dst.is_broadcast() || dst == self.config.cidr.broadcast();
+        let mac = if broadcast {
+            Some(EthernetAddress::BROADCAST)
+        } else {
+            self.arp.resolve(next_hop, now)
+        };
+        Ok((next_hop, mac))
     }
 
     /// Counts the outcome of queueing a packet behind an ARP resolution:
@@ -1137,19 +1145,7 @@ impl Interface {
         payload: &[u8],
         out: &mut S,
     ) -> Result<Sent, SendError> {
-        let next_hop = match self.route(dst) {
-            Ok(h) => h,
-            Err(e) => {
-                self.stats.count_drop(DropReason::Unreachable);
-                return Err(e);
-            }
-        };
-        let broadcast = dst.is_broadcast() || dst == self.config.cidr.broadcast();
-        let dst_mac = if broadcast {
-            Some(EthernetAddress::BROADCAST)
-        } else {
-            self.arp.lookup(next_hop, now)
-        };
+        let (next_hop, dst_mac) = self.next_hop_mac(dst, now)?;
         let ip = Ipv4Repr {
             src_addr: self.ipv4_addr(),
             dst_addr: dst,
