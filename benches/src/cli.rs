@@ -1,4 +1,4 @@
-//! Command-line parsing for the `compare` binary (hand-rolled, no clap).
+//! Command-line parsing for the `compare` binary, with clap.
 //!
 //! ```text
 //! compare SCENARIO [--seconds N] [--json] [--conns N[,N...]] [--size BYTES]
@@ -7,45 +7,113 @@
 //! ```
 //!
 //! Options take their value as the next argument or after `=`
-//! (`--seconds 3`, `--seconds=3`).
+//! (`--seconds 3`, `--seconds=3`); a repeated option keeps its last value.
+//! clap does the parsing; [`parse_args`] turns its errors into [`CliError`]s,
+//! whose messages name the option and the expected form, and then checks
+//! what clap cannot (options that exclude each other or do not apply to the
+//! scenario).
 
 use std::fmt;
 use std::time::Duration;
 
+use clap::error::{ContextKind, ContextValue, ErrorKind};
+use clap::{CommandFactory, Parser};
+
 use crate::scenario::{PollMode, Scenario, ScenarioConfig, DEFAULT_IDLE_CONNS, MILLION_IDLE_CONNS};
 
-/// The usage text printed by `--help` and after an error.
-pub const USAGE: &str = "\
-usage: compare SCENARIO [options]
-
+/// The scenarios, for the help text.
+const SCENARIOS: &str = "\
 scenarios:
   echo      request/response of --size bytes on --conns persistent connections
   connect   connect, one request/response, close (one connection per transaction)
   bulk      one stream, --size byte writes; reports Gbit/s
   idle      memory per established idle connection
+  udp       request/response of --size byte datagrams on --conns sockets;
+            reports lost datagrams (no echo within 100 ms) too";
 
-options:
-  --seconds N          measured seconds per run, warm-up of 0.5 s excluded (default 5)
-  --json               one JSON object per line per system instead of a markdown table
-  --conns N[,N...]     connections (echo: persistent connections, default 50;
-                       connect: parallel client loops, default 8); a list runs a sweep
-  --size BYTES         request/response size (default 64; bulk: write size, default 65536)
-  --cores N            cores per side: server and client get N cores each (default 1)
-  --systems a,b        systems to compare (default: all: mtcp,tokio)
-  --rounds N           alternate the systems N times and report the median (default 1)
-  --busy-poll          event loops never park (default)
-  --adaptive           event loops spin briefly, then park
-  --idle-conns N       connections opened by `idle` (default 100000)
-  --million            `idle` with 1000000 connections
-  -h, --help           this text
-";
+/// The command line as clap sees it; [`parse_args`] checks it further.
+#[derive(Debug, Parser)]
+#[command(
+    name = "compare",
+    about = "Runs a benchmark scenario on mtcp and tokio, alternating them.",
+    override_usage = "compare SCENARIO [options]",
+    after_help = SCENARIOS,
+    args_override_self = true,
+    disable_version_flag = true
+)]
+struct Args {
+    /// The scenario to run (see below)
+    #[arg(value_name = "SCENARIO", value_parser = scenario_arg)]
+    scenario: Option<Scenario>,
+    /// Measured seconds per run, warm-up of 0.5 s excluded [default: 5]
+    #[arg(long, value_name = "N", value_parser = seconds_arg, allow_hyphen_values = true)]
+    seconds: Option<Duration>,
+    /// One JSON object per line per system instead of a markdown table
+    #[arg(long)]
+    json: bool,
+    /// Connections (echo 50, connect: client loops 8, udp: sockets 50); a list runs a sweep
+    #[arg(long, value_name = "N[,N...]", value_parser = conns_arg, allow_hyphen_values = true)]
+    conns: Option<Counts>,
+    /// Request/response size (default 64; bulk: write size, default 65536)
+    #[arg(long, value_name = "BYTES", value_parser = size_arg, allow_hyphen_values = true)]
+    size: Option<usize>,
+    /// Cores per side: server and client get N cores each [default: 1]
+    #[arg(long, value_name = "N", value_parser = cores_arg, allow_hyphen_values = true)]
+    cores: Option<usize>,
+    /// Systems to compare [default: all: mtcp,tokio]
+    #[arg(long, value_name = "a,b", value_parser = systems_arg, allow_hyphen_values = true)]
+    systems: Option<Names>,
+    /// Alternate the systems N times and report the median [default: 1]
+    #[arg(long, value_name = "N", value_parser = rounds_arg, allow_hyphen_values = true)]
+    rounds: Option<usize>,
+    /// Event loops never park (default)
+    #[arg(long)]
+    busy_poll: bool,
+    /// Event loops spin briefly, then park
+    #[arg(long)]
+    adaptive: bool,
+    /// Connections opened by `idle` [default: 100000]
+    #[arg(long, value_name = "N", value_parser = idle_conns_arg, allow_hyphen_values = true)]
+    idle_conns: Option<usize>,
+    /// `idle` with 1000000 connections
+    #[arg(long)]
+    million: bool,
+    /// Internal: serve idle tokio connections (`CORE,SIZE`).
+    #[arg(long, hide = true, value_parser = serve_arg, allow_hyphen_values = true)]
+    serve_tokio_idle: Option<(usize, usize)>,
+    /// Internal: hold idle tokio connections (`CORE,PORT,COUNT,INDEX`).
+    #[arg(long, hide = true, value_parser = hold_arg, allow_hyphen_values = true)]
+    hold_tokio_idle: Option<Hold>,
+}
+
+/// The value of `--conns`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct Counts(Vec<usize>);
+
+/// The value of `--systems`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct Names(Vec<String>);
+
+/// The value of `--hold-tokio-idle`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Hold {
+    core: usize,
+    port: u16,
+    count: usize,
+    index: usize,
+}
+
+/// The help text printed by `--help` and after an error.
+pub fn usage() -> String {
+    Args::command().render_help().to_string()
+}
 
 /// What the command line asks for.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Command {
     /// Run a comparison.
     Run(Options),
-    /// Print [`USAGE`] and exit successfully.
+    /// Print [`usage`] and exit successfully.
     Help,
     /// Internal: serve idle tokio connections in this (child) process, for
     /// the `idle` scenario's memory measurement. Not shown in the usage.
@@ -145,17 +213,22 @@ pub enum CliError {
         /// What to use instead.
         hint: &'static str,
     },
+    /// Any other error clap found, in clap's words.
+    Other(String),
 }
 
 impl fmt::Display for CliError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             CliError::MissingScenario => {
-                write!(f, "missing SCENARIO (one of echo, connect, bulk, idle)")
+                write!(
+                    f,
+                    "missing SCENARIO (one of echo, connect, bulk, idle, udp)"
+                )
             }
             CliError::UnknownScenario(s) => write!(
                 f,
-                "unknown scenario `{s}`, expected one of echo, connect, bulk, idle"
+                "unknown scenario `{s}`, expected one of echo, connect, bulk, idle, udp"
             ),
             CliError::UnknownArgument(a) => write!(f, "unknown option `{a}`"),
             CliError::ExtraArgument(a) => {
@@ -177,27 +250,30 @@ impl fmt::Display for CliError {
                 f,
                 "option `{option}` does not apply to `{scenario}`: {hint}"
             ),
+            CliError::Other(message) => f.write_str(message),
         }
     }
 }
 
 impl std::error::Error for CliError {}
 
-/// The options that take a value, by name.
-const VALUE_OPTIONS: [&str; 9] = [
+/// The options of [`Args`], for naming them in errors.
+const OPTIONS: [&str; 14] = [
     "--seconds",
+    "--json",
     "--conns",
     "--size",
     "--cores",
     "--systems",
     "--rounds",
+    "--busy-poll",
+    "--adaptive",
     "--idle-conns",
+    "--million",
     "--serve-tokio-idle",
     "--hold-tokio-idle",
+    "--help",
 ];
-
-/// The flags (options without a value), by name.
-const FLAGS: [&str; 5] = ["--json", "--busy-poll", "--adaptive", "--million", "--help"];
 
 /// Parses the arguments after the program name.
 ///
@@ -208,140 +284,38 @@ pub fn parse_args<I>(args: I) -> Result<Command, CliError>
 where
     I: IntoIterator<Item = String>,
 {
-    let mut args = args.into_iter();
-    let mut scenario: Option<Scenario> = None;
-    let mut duration = Duration::from_secs(5);
-    let mut json = false;
-    let mut conns: Option<Vec<usize>> = None;
-    let mut size: Option<usize> = None;
-    let mut cores = 1;
-    let mut systems: Option<Vec<String>> = None;
-    let mut rounds = 1;
-    let mut busy_poll = false;
-    let mut adaptive = false;
-    let mut idle_conns: Option<usize> = None;
-    let mut million = false;
-    let mut serve: Option<(usize, usize)> = None;
-    let mut hold: Option<Command> = None;
-
-    while let Some(arg) = args.next() {
-        if arg == "-h" {
-            return Ok(Command::Help);
-        }
-        if !arg.starts_with("--") || arg == "--" {
-            if arg.starts_with('-') {
-                return Err(CliError::UnknownArgument(arg));
-            }
-            if scenario.is_some() {
-                return Err(CliError::ExtraArgument(arg));
-            }
-            scenario =
-                Some(Scenario::from_name(&arg).ok_or(CliError::UnknownScenario(arg.clone()))?);
-            continue;
-        }
-        let (name, inline) = match arg.split_once('=') {
-            Some((n, v)) => (n.to_string(), Some(v.to_string())),
-            None => (arg.clone(), None),
-        };
-        if let Some(&flag) = FLAGS.iter().find(|&&f| f == name) {
-            if inline.is_some() {
-                return Err(CliError::UnexpectedValue(flag));
-            }
-            match flag {
-                "--json" => json = true,
-                "--busy-poll" => busy_poll = true,
-                "--adaptive" => adaptive = true,
-                "--million" => million = true,
-                _ => return Ok(Command::Help),
-            }
-            continue;
-        }
-        let Some(&option) = VALUE_OPTIONS.iter().find(|&&o| o == name) else {
-            return Err(CliError::UnknownArgument(arg));
-        };
-        let value = match inline {
-            Some(v) => v,
-            None => args.next().ok_or(CliError::MissingValue(option))?,
-        };
-        match option {
-            "--seconds" => duration = parse_seconds(option, &value)?,
-            "--conns" => {
-                conns = Some(
-                    value
-                        .split(',')
-                        .map(|v| parse_count(option, v, &value))
-                        .collect::<Result<_, _>>()?,
-                )
-            }
-            "--size" => size = Some(parse_count(option, &value, &value)?),
-            "--cores" => cores = parse_count(option, &value, &value)?,
-            "--rounds" => rounds = parse_count(option, &value, &value)?,
-            "--idle-conns" => idle_conns = Some(parse_count(option, &value, &value)?),
-            "--systems" => {
-                let list: Vec<String> = value.split(',').map(str::to_string).collect();
-                if list.iter().any(|s| s.is_empty()) {
-                    return Err(CliError::BadValue {
-                        option,
-                        value,
-                        expected: "a comma-separated list of system names",
-                    });
-                }
-                systems = Some(list);
-            }
-            "--hold-tokio-idle" => {
-                // `--hold-tokio-idle CORE,PORT,COUNT,INDEX` (internal).
-                let bad = || CliError::BadValue {
-                    option,
-                    value: value.clone(),
-                    expected: "CORE,PORT,COUNT,INDEX",
-                };
-                let fields: Vec<&str> = value.split(',').collect();
-                let [core, port, count, index] = fields[..] else {
-                    return Err(bad());
-                };
-                hold = Some(Command::HoldTokioIdle {
-                    core: core.parse().map_err(|_| bad())?,
-                    port: port.parse().map_err(|_| bad())?,
-                    count: count.parse().map_err(|_| bad())?,
-                    index: index.parse().map_err(|_| bad())?,
-                });
-            }
-            _ => {
-                // `--serve-tokio-idle CORE,SIZE` (internal).
-                let bad = || CliError::BadValue {
-                    option,
-                    value: value.clone(),
-                    expected: "CORE,SIZE",
-                };
-                let (core, sz) = value.split_once(',').ok_or_else(bad)?;
-                let core = core.parse().map_err(|_| bad())?;
-                let sz = parse_count(option, sz, &value)?;
-                serve = Some((core, sz));
-            }
-        }
-    }
-
-    if let Some((core, size)) = serve {
+    let args = match Args::try_parse_from(std::iter::once("compare".to_string()).chain(args)) {
+        Ok(args) => args,
+        Err(e) if e.kind() == ErrorKind::DisplayHelp => return Ok(Command::Help),
+        Err(e) => return Err(from_clap(e)),
+    };
+    if let Some((core, size)) = args.serve_tokio_idle {
         return Ok(Command::ServeTokioIdle { core, size });
     }
-    if let Some(hold) = hold {
-        return Ok(hold);
+    if let Some(h) = args.hold_tokio_idle {
+        return Ok(Command::HoldTokioIdle {
+            core: h.core,
+            port: h.port,
+            count: h.count,
+            index: h.index,
+        });
     }
-    let scenario = scenario.ok_or(CliError::MissingScenario)?;
-    if busy_poll && adaptive {
+    let scenario = args.scenario.ok_or(CliError::MissingScenario)?;
+    if args.busy_poll && args.adaptive {
         return Err(CliError::Conflict("--busy-poll", "--adaptive"));
     }
-    if million && idle_conns.is_some() {
+    if args.million && args.idle_conns.is_some() {
         return Err(CliError::Conflict("--million", "--idle-conns"));
     }
     if scenario != Scenario::Idle {
-        if million {
+        if args.million {
             return Err(not_for("--million", scenario, "it only applies to idle"));
         }
-        if idle_conns.is_some() {
+        if args.idle_conns.is_some() {
             return Err(not_for("--idle-conns", scenario, "use --conns"));
         }
     }
+    let conns = args.conns.map(|c| c.0);
     let conns = match scenario {
         Scenario::Idle => {
             if conns.is_some() {
@@ -351,10 +325,10 @@ where
                     "use --idle-conns or --million",
                 ));
             }
-            let n = if million {
+            let n = if args.million {
                 MILLION_IDLE_CONNS
             } else {
-                idle_conns.unwrap_or(DEFAULT_IDLE_CONNS)
+                args.idle_conns.unwrap_or(DEFAULT_IDLE_CONNS)
             };
             vec![n]
         }
@@ -366,22 +340,76 @@ where
         },
         _ => conns.unwrap_or_else(|| vec![scenario.default_conns()]),
     };
-    let size = size.unwrap_or_else(|| ScenarioConfig::new(scenario).size);
+    let size = args
+        .size
+        .unwrap_or_else(|| ScenarioConfig::new(scenario).size);
+    if scenario == Scenario::Udp && size > MAX_DATAGRAM {
+        return Err(CliError::BadValue {
+            option: "--size",
+            value: size.to_string(),
+            expected: "at most 65507 bytes for udp (one datagram)",
+        });
+    }
     Ok(Command::Run(Options {
         scenario,
-        duration,
-        json,
+        duration: args.seconds.unwrap_or(Duration::from_secs(5)),
+        json: args.json,
         conns,
         size,
-        cores,
-        systems,
-        rounds,
-        poll: if adaptive {
+        cores: args.cores.unwrap_or(1),
+        systems: args.systems.map(|n| n.0),
+        rounds: args.rounds.unwrap_or(1),
+        poll: if args.adaptive {
             PollMode::Adaptive
         } else {
             PollMode::BusyPoll
         },
     }))
+}
+
+/// The largest UDP payload in one IPv4 datagram.
+const MAX_DATAGRAM: usize = 65_507;
+
+/// Turns a clap error into ours: value errors come from our parsers
+/// (the [`CliError`] is clap's source), the rest is matched by kind.
+fn from_clap(e: clap::Error) -> CliError {
+    if let Some(ours) = std::error::Error::source(&e).and_then(|s| s.downcast_ref::<CliError>()) {
+        return ours.clone();
+    }
+    let context = |kind| match e.get(kind) {
+        Some(ContextValue::String(s)) => Some(s.clone()),
+        _ => None,
+    };
+    // clap names an option with its value name (`--seconds <N>`).
+    let option = || {
+        context(ContextKind::InvalidArg).and_then(|a| {
+            let name = a.split([' ', '=']).next().unwrap_or_default().to_string();
+            OPTIONS.into_iter().find(|o| *o == name)
+        })
+    };
+    match e.kind() {
+        ErrorKind::UnknownArgument => {
+            if let Some(arg) = context(ContextKind::InvalidArg) {
+                return if arg.starts_with('-') {
+                    CliError::UnknownArgument(arg)
+                } else {
+                    CliError::ExtraArgument(arg)
+                };
+            }
+        }
+        ErrorKind::InvalidValue if context(ContextKind::InvalidValue).as_deref() == Some("") => {
+            if let Some(o) = option() {
+                return CliError::MissingValue(o);
+            }
+        }
+        ErrorKind::TooManyValues => {
+            if let Some(o) = option() {
+                return CliError::UnexpectedValue(o);
+            }
+        }
+        _ => {}
+    }
+    CliError::Other(e.render().to_string().trim_end().to_string())
 }
 
 fn not_for(option: &'static str, scenario: Scenario, hint: &'static str) -> CliError {
@@ -392,28 +420,99 @@ fn not_for(option: &'static str, scenario: Scenario, hint: &'static str) -> CliE
     }
 }
 
+fn bad(option: &'static str, value: &str, expected: &'static str) -> CliError {
+    CliError::BadValue {
+        option,
+        value: value.to_string(),
+        expected,
+    }
+}
+
+/// What a count must be.
+const POSITIVE: &str = "a positive integer (or a comma-separated list for --conns)";
+
 /// A positive integer.
 fn parse_count(option: &'static str, text: &str, whole: &str) -> Result<usize, CliError> {
     match text.parse::<usize>() {
         Ok(n) if n > 0 => Ok(n),
-        _ => Err(CliError::BadValue {
-            option,
-            value: whole.to_string(),
-            expected: "a positive integer (or a comma-separated list for --conns)",
-        }),
+        _ => Err(bad(option, whole, POSITIVE)),
     }
 }
 
+fn scenario_arg(text: &str) -> Result<Scenario, CliError> {
+    Scenario::from_name(text).ok_or_else(|| CliError::UnknownScenario(text.to_string()))
+}
+
 /// Positive seconds, fractions allowed, at most a day.
-fn parse_seconds(option: &'static str, text: &str) -> Result<Duration, CliError> {
+fn seconds_arg(text: &str) -> Result<Duration, CliError> {
     match text.parse::<f64>() {
         Ok(s) if s.is_finite() && s > 0.0 && s <= 86_400.0 => Ok(Duration::from_secs_f64(s)),
-        _ => Err(CliError::BadValue {
-            option,
-            value: text.to_string(),
-            expected: "a number of seconds greater than 0 (at most 86400)",
-        }),
+        _ => Err(bad(
+            "--seconds",
+            text,
+            "a number of seconds greater than 0 (at most 86400)",
+        )),
     }
+}
+
+fn conns_arg(text: &str) -> Result<Counts, CliError> {
+    text.split(',')
+        .map(|v| parse_count("--conns", v, text))
+        .collect::<Result<_, _>>()
+        .map(Counts)
+}
+
+fn size_arg(text: &str) -> Result<usize, CliError> {
+    parse_count("--size", text, text)
+}
+
+fn cores_arg(text: &str) -> Result<usize, CliError> {
+    parse_count("--cores", text, text)
+}
+
+fn rounds_arg(text: &str) -> Result<usize, CliError> {
+    parse_count("--rounds", text, text)
+}
+
+fn idle_conns_arg(text: &str) -> Result<usize, CliError> {
+    parse_count("--idle-conns", text, text)
+}
+
+fn systems_arg(text: &str) -> Result<Names, CliError> {
+    let list: Vec<String> = text.split(',').map(str::to_string).collect();
+    if list.iter().any(String::is_empty) {
+        return Err(bad(
+            "--systems",
+            text,
+            "a comma-separated list of system names",
+        ));
+    }
+    Ok(Names(list))
+}
+
+/// `--serve-tokio-idle CORE,SIZE` (internal).
+fn serve_arg(text: &str) -> Result<(usize, usize), CliError> {
+    let option = "--serve-tokio-idle";
+    let (core, size) = text
+        .split_once(',')
+        .ok_or_else(|| bad(option, text, "CORE,SIZE"))?;
+    let core = core.parse().map_err(|_| bad(option, text, "CORE,SIZE"))?;
+    Ok((core, parse_count(option, size, text)?))
+}
+
+/// `--hold-tokio-idle CORE,PORT,COUNT,INDEX` (internal).
+fn hold_arg(text: &str) -> Result<Hold, CliError> {
+    let e = || bad("--hold-tokio-idle", text, "CORE,PORT,COUNT,INDEX");
+    let fields: Vec<&str> = text.split(',').collect();
+    let [core, port, count, index] = fields[..] else {
+        return Err(e());
+    };
+    Ok(Hold {
+        core: core.parse().map_err(|_| e())?,
+        port: port.parse().map_err(|_| e())?,
+        count: count.parse().map_err(|_| e())?,
+        index: index.parse().map_err(|_| e())?,
+    })
 }
 
 #[cfg(test)]
@@ -597,7 +696,63 @@ mod tests {
         );
         assert_eq!(
             parse("ping").unwrap_err().to_string(),
-            "unknown scenario `ping`, expected one of echo, connect, bulk, idle"
+            "unknown scenario `ping`, expected one of echo, connect, bulk, idle, udp"
         );
+        assert_eq!(
+            parse("echo --conns 1,,2").unwrap_err().to_string(),
+            "option `--conns`: `1,,2` is not a positive integer (or a comma-separated list for --conns)"
+        );
+        assert_eq!(
+            parse("udp --size 65508").unwrap_err().to_string(),
+            "option `--size`: `65508` is not at most 65507 bytes for udp (one datagram)"
+        );
+    }
+
+    #[test]
+    fn udp_options() {
+        let o = run("udp");
+        assert_eq!(o.scenario, Scenario::Udp);
+        assert_eq!((o.conns.clone(), o.size), (vec![50], 64));
+        let o = run("udp --conns 1,100 --size 65507 --cores 2");
+        assert_eq!((o.conns.clone(), o.size, o.cores), (vec![1, 100], 65507, 2));
+        assert!(matches!(
+            parse("udp --million"),
+            Err(CliError::NotForScenario { .. })
+        ));
+    }
+
+    #[test]
+    fn a_repeated_option_keeps_its_last_value() {
+        let o = run("echo --seconds 1 --conns 5 --seconds 2 --conns 7");
+        assert_eq!(o.duration, Duration::from_secs(2));
+        assert_eq!(o.conns, vec![7]);
+    }
+
+    #[test]
+    fn help_lists_every_option_and_scenario() {
+        let help = usage();
+        assert!(help.contains("compare SCENARIO [options]"), "{help}");
+        for word in [
+            "--seconds",
+            "--json",
+            "--conns",
+            "--size",
+            "--cores",
+            "--systems",
+            "--rounds",
+            "--busy-poll",
+            "--adaptive",
+            "--idle-conns",
+            "--million",
+            "echo",
+            "connect",
+            "bulk",
+            "idle",
+            "udp",
+        ] {
+            assert!(help.contains(word), "{word} missing in\n{help}");
+        }
+        // The internal helper modes stay out of it.
+        assert!(!help.contains("tokio-idle"), "{help}");
     }
 }

@@ -10,6 +10,7 @@
 #![warn(missing_docs, missing_debug_implementations, unreachable_pub)]
 
 pub mod cli;
+pub mod datagram;
 pub mod loops;
 pub mod measurement;
 pub mod mtcp_peer;

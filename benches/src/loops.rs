@@ -50,7 +50,7 @@ impl Window {
     }
 }
 
-/// Transactions and their latencies, for `echo` and `connect`.
+/// Transactions and their latencies, for `echo`, `connect` and `udp`.
 #[derive(Debug, Clone)]
 pub struct TxStats {
     /// Latencies in nanoseconds of the transactions that started in the window.
@@ -61,6 +61,8 @@ pub struct TxStats {
     pub total: u64,
     /// Failed transactions (connect refused, reset, short read, ...).
     pub errors: u64,
+    /// `udp`: requests that started in the window and got no echo in time.
+    pub lost: u64,
 }
 
 impl Default for TxStats {
@@ -77,6 +79,7 @@ impl TxStats {
             counted: 0,
             total: 0,
             errors: 0,
+            lost: 0,
         }
     }
 
@@ -101,6 +104,7 @@ impl TxStats {
         self.counted += other.counted;
         self.total += other.total;
         self.errors += other.errors;
+        self.lost += other.lost;
     }
 
     /// Transactions per second over the window.
@@ -130,6 +134,28 @@ impl TxStats {
             metrics: Metrics::Echo {
                 tx_per_s: self.rate(window),
                 latency: self.latency(),
+            },
+        }
+    }
+
+    /// The `udp` measurement of these statistics.
+    pub fn udp_measurement(
+        &self,
+        system: &str,
+        config: &ScenarioConfig,
+        window: &Window,
+    ) -> Measurement {
+        Measurement {
+            system: system.to_string(),
+            cores: config.cores,
+            conns: config.conns,
+            size: config.size,
+            seconds: window.seconds(),
+            rounds: 1,
+            metrics: Metrics::Udp {
+                tx_per_s: self.rate(window),
+                latency: self.latency(),
+                lost: self.lost,
             },
         }
     }
@@ -415,8 +441,10 @@ mod tests {
         let mut t = TxStats::new();
         t.record(&w, w.start, w.start + Duration::from_micros(9));
         t.errors = 2;
+        t.lost = 4;
         s.merge(&t);
         assert_eq!((s.total, s.counted, s.errors, s.hist.len()), (3, 2, 2, 2));
+        assert_eq!(s.lost, 4);
         assert!((s.rate(&w) - 20.0).abs() < 1e-9);
     }
 

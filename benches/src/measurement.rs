@@ -84,6 +84,15 @@ pub enum Metrics {
         /// Payload throughput, gigabits (10^9 bits) per second.
         gbit_per_s: f64,
     },
+    /// `udp`.
+    Udp {
+        /// Transactions (datagram + echo) per second.
+        tx_per_s: f64,
+        /// Per-transaction latency (answered datagrams only).
+        latency: Latency,
+        /// Requests of the window that got no echo in time.
+        lost: u64,
+    },
     /// `idle`.
     Idle {
         /// Connections asked for (the established count is
@@ -124,13 +133,16 @@ impl Measurement {
             Metrics::Connect { .. } => Scenario::Connect,
             Metrics::Bulk { .. } => Scenario::Bulk,
             Metrics::Idle { .. } => Scenario::Idle,
+            Metrics::Udp { .. } => Scenario::Udp,
         }
     }
 
     /// The latency percentiles, for the scenarios that have them.
     pub fn latency(&self) -> Option<&Latency> {
         match &self.metrics {
-            Metrics::Echo { latency, .. } | Metrics::Connect { latency, .. } => Some(latency),
+            Metrics::Echo { latency, .. }
+            | Metrics::Connect { latency, .. }
+            | Metrics::Udp { latency, .. } => Some(latency),
             _ => None,
         }
     }
@@ -162,6 +174,15 @@ impl Measurement {
                 );
                 push_latency(&mut out, latency);
                 push_num_field(&mut out, "errors", *errors as f64);
+            }
+            Metrics::Udp {
+                tx_per_s,
+                latency,
+                lost,
+            } => {
+                push_num_field(&mut out, "tx_per_s", *tx_per_s);
+                push_latency(&mut out, latency);
+                push_num_field(&mut out, "lost", *lost as f64);
             }
             Metrics::Bulk { gbit_per_s } => push_num_field(&mut out, "gbit_per_s", *gbit_per_s),
             Metrics::Idle {
@@ -241,6 +262,14 @@ impl Measurement {
             Scenario::Bulk => Metrics::Bulk {
                 gbit_per_s: num("gbit_per_s")?,
             },
+            Scenario::Udp => Metrics::Udp {
+                tx_per_s: num("tx_per_s")?,
+                latency: latency()?,
+                lost: obj
+                    .get("lost")
+                    .and_then(serde_json::Value::as_u64)
+                    .ok_or_else(|| "field `lost` missing or not a count".to_string())?,
+            },
             Scenario::Idle => Metrics::Idle {
                 requested: obj
                     .get("requested")
@@ -319,6 +348,26 @@ impl Measurement {
                     time_wait: all_tw,
                     latency: Latency::median(&lat),
                     errors: median(errs.into_iter()) as u64,
+                }
+            }
+            Metrics::Udp { .. } => {
+                let (mut tx, mut lat, mut lost) = (Vec::new(), Vec::new(), Vec::new());
+                for r in runs {
+                    if let Metrics::Udp {
+                        tx_per_s,
+                        latency,
+                        lost: l,
+                    } = &r.metrics
+                    {
+                        tx.push(*tx_per_s);
+                        lat.push(*latency);
+                        lost.push(*l as f64);
+                    }
+                }
+                Metrics::Udp {
+                    tx_per_s: median(tx.into_iter()),
+                    latency: Latency::median(&lat),
+                    lost: median(lost.into_iter()) as u64,
                 }
             }
             Metrics::Bulk { .. } => Metrics::Bulk {
@@ -509,6 +558,19 @@ mod tests {
             "{i}"
         );
         assert!(!i.contains("kernel"));
+        let u = sample(Metrics::Udp {
+            tx_per_s: 500.0,
+            latency: lat(10.0, 20.0),
+            lost: 3,
+        })
+        .to_json_line();
+        assert!(
+            u.starts_with(
+                r#"{"scenario":"udp","system":"tokio","cores":1,"conns":50,"tx_per_s":500,"p50_us":10,"p99_us":20,"#
+            ),
+            "{u}"
+        );
+        assert!(u.contains(r#""lost":3,"size":64,"#), "{u}");
     }
 
     #[test]
@@ -525,6 +587,11 @@ mod tests {
                 errors: 2,
             },
             Metrics::Bulk { gbit_per_s: 9.125 },
+            Metrics::Udp {
+                tx_per_s: 8.5,
+                latency: lat(5.0, 6.0),
+                lost: 1,
+            },
             Metrics::Idle {
                 requested: 10,
                 bytes_per_conn: 300.5,

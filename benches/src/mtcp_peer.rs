@@ -5,19 +5,22 @@
 //! core index on both sides).
 //!
 //! The server and client bodies are the generic loops of [`crate::loops`],
-//! run on `mtcp::net::TcpStream`.
+//! run on `mtcp::net::TcpStream`, and for `udp` those of
+//! [`crate::datagram`] on `mtcp::net::UdpSocket`.
 
 use std::io;
+use std::net::{Ipv4Addr, SocketAddrV4};
 use std::sync::mpsc;
 use std::thread;
 use std::time::{Duration, Instant};
 
-use mtcp::net::{TcpListener, TcpStream};
+use mtcp::net::{TcpListener, TcpStream, UdpSocket};
 use mtcp::runtime::{Builder, Handle, IdlePolicy, Runtime};
 use mtcp::stack::nic::memory::{MemoryNic, MemoryNicConfig};
 use mtcp::stack::tcp::stack::TcpConfig;
 use mtcp::stack::wire::ipv4::{Ipv4Address, Ipv4Cidr};
 
+use crate::datagram;
 use crate::loops::{self, BulkStats, TxStats, Window, GRACE};
 use crate::measurement::{Measurement, Metrics};
 use crate::scenario::{PollMode, Scenario, ScenarioConfig};
@@ -59,6 +62,7 @@ impl System for MtcpSystem {
             Scenario::Connect => run_connect(config),
             Scenario::Bulk => run_bulk(config),
             Scenario::Idle => run_idle(config),
+            Scenario::Udp => run_udp(config),
         }
     }
 }
@@ -277,6 +281,57 @@ fn run_echo(config: &ScenarioConfig) -> Result<Measurement, String> {
         total.merge(&s);
     }
     Ok(total.echo_measurement("mtcp", config, &window))
+}
+
+/// `udp`: every server core binds the port and echoes; every client
+/// socket binds an ephemeral port and connects (the stack picks a port
+/// whose replies RSS steers back to the socket's core).
+fn run_udp(config: &ScenarioConfig) -> Result<Measurement, String> {
+    let (server_rt, client_rt) = runtimes(config, config.cores, TcpConfig::default())?;
+    let server = Server::start(server_rt, move |ready| async move {
+        let socket = match UdpSocket::bind(("0.0.0.0", PORT)).await {
+            Ok(s) => {
+                let _ = ready.send(Ok(Handle::current()));
+                s
+            }
+            Err(e) => {
+                let msg = format!("udp bind: {e}");
+                let _ = ready.send(Err(msg.clone()));
+                return Err(msg);
+            }
+        };
+        let stop = mtcp::runtime::shutdown_requested();
+        mtcp::select! {
+            r = datagram::udp_echo_server(&socket) => {
+                r.map_err(|e| format!("udp server: {e}"))
+            }
+            () = stop => Ok(()),
+        }
+    })?;
+    let window = Window::after_warmup(config);
+    let (conns, cores, size) = (config.conns, config.cores, config.size);
+    let result = run_clients(&client_rt, window, move |i| {
+        client_tasks(share(conns, cores, i), move || async move {
+            let mut stats = TxStats::new();
+            let socket = UdpSocket::bind("0.0.0.0:0")
+                .await
+                .map_err(|e| format!("udp bind: {e}"))?;
+            socket
+                .connect(SocketAddrV4::new(Ipv4Addr::from(SERVER), PORT))
+                .await
+                .map_err(|e| format!("udp connect: {e}"))?;
+            datagram::udp_client(&socket, size, &window, mtcp::time::sleep, &mut stats)
+                .await
+                .map_err(|e| format!("udp: {e}"))?;
+            Ok(stats)
+        })
+    });
+    server.stop()?;
+    let mut total = TxStats::new();
+    for s in result? {
+        total.merge(&s);
+    }
+    Ok(total.udp_measurement("mtcp", config, &window))
 }
 
 fn run_connect(config: &ScenarioConfig) -> Result<Measurement, String> {

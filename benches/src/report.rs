@@ -78,6 +78,19 @@ pub fn markdown(scenario: Scenario, outcomes: &[Outcome]) -> String {
             &["system", "cores", "write bytes", "Gbit/s"],
             "|---|--:|--:|--:|",
         ),
+        Scenario::Udp => (
+            &[
+                "system",
+                "cores",
+                "conns",
+                "tx/s",
+                "p50 µs",
+                "p99 µs",
+                "p99.9 µs",
+                "lost",
+            ],
+            "|---|--:|--:|--:|--:|--:|--:|--:|",
+        ),
         Scenario::Idle => (
             &[
                 "system",
@@ -119,6 +132,20 @@ pub fn markdown(scenario: Scenario, outcomes: &[Outcome]) -> String {
                 format!("{:.1}", latency.p50_us),
                 format!("{:.1}", latency.p99_us),
                 errors.to_string(),
+            ],
+            Metrics::Udp {
+                tx_per_s,
+                latency,
+                lost,
+            } => vec![
+                m.system.clone(),
+                m.cores.to_string(),
+                m.conns.to_string(),
+                format!("{tx_per_s:.0}"),
+                format!("{:.1}", latency.p50_us),
+                format!("{:.1}", latency.p99_us),
+                format!("{:.1}", latency.p999_us),
+                lost.to_string(),
             ],
             Metrics::Bulk { gbit_per_s } => vec![
                 m.system.clone(),
@@ -238,10 +265,28 @@ mod tests {
                     kernel_bytes_per_conn: Some(2500.0),
                 },
             }),
+            Outcome::Ran(Measurement {
+                system: "mtcp".into(),
+                cores: 1,
+                conns: 50,
+                size: 64,
+                seconds: 1.0,
+                rounds: 1,
+                metrics: Metrics::Udp {
+                    tx_per_s: 1000.0,
+                    latency: Latency::default(),
+                    lost: 2,
+                },
+            }),
         ];
-        for (scenario, outcome) in [Scenario::Connect, Scenario::Bulk, Scenario::Idle]
-            .into_iter()
-            .zip(outcomes)
+        for (scenario, outcome) in [
+            Scenario::Connect,
+            Scenario::Bulk,
+            Scenario::Idle,
+            Scenario::Udp,
+        ]
+        .into_iter()
+        .zip(outcomes)
         {
             let table = markdown(scenario, std::slice::from_ref(&outcome));
             let lines: Vec<&str> = table.lines().collect();

@@ -15,15 +15,20 @@ pub enum Scenario {
     Bulk,
     /// Memory per established idle connection.
     Idle,
+    /// Request/response of `size`-byte datagrams on `conns` UDP sockets,
+    /// counting datagrams that got no echo in time.
+    Udp,
 }
 
 impl Scenario {
-    /// Every scenario, in the order the contract lists them.
-    pub const ALL: [Scenario; 4] = [
+    /// Every scenario, in the order the contract lists them (`udp` came
+    /// later and is last).
+    pub const ALL: [Scenario; 5] = [
         Scenario::Echo,
         Scenario::Connect,
         Scenario::Bulk,
         Scenario::Idle,
+        Scenario::Udp,
     ];
 
     /// The name used on the command line and in the JSON output.
@@ -33,6 +38,7 @@ impl Scenario {
             Scenario::Connect => "connect",
             Scenario::Bulk => "bulk",
             Scenario::Idle => "idle",
+            Scenario::Udp => "udp",
         }
     }
 
@@ -48,6 +54,7 @@ impl Scenario {
             Scenario::Connect => 8,
             Scenario::Bulk => 1,
             Scenario::Idle => DEFAULT_IDLE_CONNS,
+            Scenario::Udp => 50,
         }
     }
 }
@@ -99,9 +106,10 @@ pub struct ScenarioConfig {
     /// The warm-up before measuring starts.
     pub warmup: Duration,
     /// Connections (echo: persistent connections; connect: parallel client
-    /// loops; bulk: 1; idle: connections to open).
+    /// loops; bulk: 1; idle: connections to open; udp: client sockets).
     pub conns: usize,
-    /// Request and response size in bytes (echo, connect); write size for bulk.
+    /// Request and response size in bytes (echo, connect, udp); write size
+    /// for bulk.
     pub size: usize,
     /// Cores (threads) per side: the server gets `cores` cores and the client
     /// another `cores`.
@@ -155,5 +163,7 @@ mod tests {
         assert_eq!(ScenarioConfig::new(Scenario::Bulk).size, 64 * 1024);
         assert_eq!(ScenarioConfig::new(Scenario::Idle).conns, 100_000);
         assert_eq!(ScenarioConfig::new(Scenario::Connect).conns, 8);
+        let udp = ScenarioConfig::new(Scenario::Udp);
+        assert_eq!((udp.conns, udp.size), (50, 64));
     }
 }

@@ -7,7 +7,11 @@
 //! With more than one server thread the listeners share the port through
 //! `SO_REUSEPORT`, so the kernel spreads connections over them, like mtcp's
 //! one listener per core. The client and server bodies are the generic
-//! loops of [`crate::loops`].
+//! loops of [`crate::loops`] (and of [`crate::datagram`] for `udp`).
+//!
+//! `udp`: each server thread owns one socket on its own port (tokio's
+//! `UdpSocket` has no `SO_REUSEPORT` builder); the client sockets are
+//! spread over the servers' ports round robin.
 //!
 //! `idle` runs in helper processes, see [`crate::tokio_idle`].
 
@@ -20,8 +24,9 @@ use std::thread;
 use std::time::{Duration, Instant};
 
 use core_affinity::CoreId;
-use tokio::net::{TcpListener, TcpSocket, TcpStream};
+use tokio::net::{TcpListener, TcpSocket, TcpStream, UdpSocket};
 
+use crate::datagram;
 use crate::loops::{self, BulkStats, TxStats, Window, GRACE};
 use crate::measurement::Measurement;
 use crate::scenario::{Scenario, ScenarioConfig};
@@ -77,6 +82,7 @@ impl System for TokioSystem {
                 };
                 crate::tokio_idle::run_idle(config, &exe)
             }
+            Scenario::Udp => run_udp(config),
         }
     }
 }
@@ -189,6 +195,126 @@ impl Servers {
             let _ = t.join();
         }
     }
+}
+
+/// Running UDP echo servers, one socket and thread per server core.
+struct UdpServers {
+    addrs: Vec<SocketAddr>,
+    stop: Arc<AtomicBool>,
+    threads: Vec<thread::JoinHandle<Result<(), String>>>,
+}
+
+impl UdpServers {
+    /// Binds one loopback socket per server core and starts its thread.
+    fn start(cores: &[Option<CoreId>]) -> Result<UdpServers, String> {
+        let stop = Arc::new(AtomicBool::new(false));
+        let mut servers = UdpServers {
+            addrs: Vec::with_capacity(cores.len()),
+            stop: Arc::clone(&stop),
+            threads: Vec::with_capacity(cores.len()),
+        };
+        for &core in cores {
+            let bound = std::net::UdpSocket::bind((Ipv4Addr::LOCALHOST, 0))
+                .and_then(|s| s.set_nonblocking(true).map(|()| s))
+                .and_then(|s| s.local_addr().map(|a| (s, a)));
+            let (socket, addr) = match bound {
+                Ok(b) => b,
+                Err(e) => {
+                    let _ = servers.stop();
+                    return Err(format!("udp bind 127.0.0.1: {e}"));
+                }
+            };
+            servers.addrs.push(addr);
+            let stop = Arc::clone(&stop);
+            servers.threads.push(thread::spawn(move || {
+                sys::pin(core);
+                runtime()?.block_on(async move {
+                    let socket = UdpSocket::from_std(socket).map_err(|e| format!("udp: {e}"))?;
+                    let stopped = async {
+                        while !stop.load(Ordering::Acquire) {
+                            tokio::time::sleep(Duration::from_millis(10)).await;
+                        }
+                    };
+                    tokio::select! {
+                        r = datagram::udp_echo_server(&socket) => {
+                            r.map_err(|e| format!("udp server: {e}"))
+                        }
+                        () = stopped => Ok(()),
+                    }
+                })
+            }));
+        }
+        Ok(servers)
+    }
+
+    /// Stops the servers; the first server error, if any.
+    fn stop(self) -> Result<(), String> {
+        self.stop.store(true, Ordering::Release);
+        let mut result = Ok(());
+        for t in self.threads {
+            let r = t
+                .join()
+                .unwrap_or_else(|_| Err("a udp server thread panicked".into()));
+            if result.is_ok() {
+                result = r;
+            }
+        }
+        result
+    }
+}
+
+fn run_udp(config: &ScenarioConfig) -> Result<Measurement, String> {
+    let (server_cores, client_cores, note) = sys::placement(config.cores);
+    note_once(note);
+    let servers = UdpServers::start(&server_cores)?;
+    let addrs = servers.addrs.clone();
+    let window = Window::after_warmup(config);
+    let threads = client_cores.len();
+    let (conns, size) = (config.conns, config.size);
+    let result = run_clients(&client_cores, window, move |i| {
+        let addrs = addrs.clone();
+        async move {
+            // Socket k of all of them goes to server k % servers.
+            let first: usize = (0..i).map(|j| share(conns, threads, j)).sum();
+            let tasks: Vec<_> = (first..first + share(conns, threads, i))
+                .map(|k| {
+                    let addr = addrs[k % addrs.len()];
+                    tokio::spawn(async move {
+                        let mut stats = TxStats::new();
+                        let socket = UdpSocket::bind((Ipv4Addr::LOCALHOST, 0))
+                            .await
+                            .map_err(|e| format!("udp bind: {e}"))?;
+                        socket
+                            .connect(addr)
+                            .await
+                            .map_err(|e| format!("udp connect: {e}"))?;
+                        datagram::udp_client(
+                            &socket,
+                            size,
+                            &window,
+                            tokio::time::sleep,
+                            &mut stats,
+                        )
+                        .await
+                        .map_err(|e| format!("udp: {e}"))?;
+                        Ok::<TxStats, String>(stats)
+                    })
+                })
+                .collect();
+            let mut total = TxStats::new();
+            for task in tasks {
+                let stats = task.await.map_err(|e| format!("client task: {e}"))??;
+                total.merge(&stats);
+            }
+            Ok(total)
+        }
+    });
+    servers.stop()?;
+    let mut total = TxStats::new();
+    for stats in result? {
+        total.merge(&stats);
+    }
+    Ok(total.udp_measurement("tokio", config, &window))
 }
 
 async fn accept_until_stopped<H, F>(listener: TcpListener, stop: &AtomicBool, handler: H)

@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use benches::mtcp_peer::MtcpSystem;
 use benches::tokio_peer::TokioSystem;
-use benches::{Measurement, Metrics, Scenario, ScenarioConfig, System};
+use benches::{Measurement, Metrics, PollMode, Scenario, ScenarioConfig, System};
 
 fn config(scenario: Scenario, conns: usize) -> ScenarioConfig {
     let mut c = ScenarioConfig::new(scenario);
@@ -32,6 +32,73 @@ fn echo_two_connections_for_a_second() {
     assert!(latency.p50_us > 0.0, "{m:?}");
     assert!(latency.p50_us <= latency.p99_us, "{m:?}");
     assert!(latency.p99_us <= latency.p999_us, "{m:?}");
+}
+
+/// Checks a `udp` measurement of `conns` sockets.
+fn check_udp(m: &Measurement, system: &str, conns: usize) {
+    assert_eq!((m.system.as_str(), m.conns, m.cores), (system, conns, 1));
+    let Metrics::Udp {
+        tx_per_s,
+        latency,
+        lost,
+    } = m.metrics
+    else {
+        panic!("{m:?}")
+    };
+    assert!(tx_per_s > 0.0, "{m:?}");
+    assert!(latency.p50_us > 0.0, "{m:?}");
+    assert!(latency.p50_us <= latency.p99_us, "{m:?}");
+    // Loopback and the in-memory NIC lose next to nothing at this rate:
+    // a handful of datagrams at most, against thousands answered.
+    assert!((lost as f64) < tx_per_s * 0.01, "{m:?}");
+}
+
+#[test]
+fn udp_two_sockets_for_a_second() {
+    let m = TokioSystem::new().run(&config(Scenario::Udp, 2)).unwrap();
+    check_udp(&m, "tokio", 2);
+}
+
+#[test]
+fn udp_on_mtcp_for_a_second() {
+    // Adaptive polling: the test shares the machine with other tests.
+    let mut c = config(Scenario::Udp, 3);
+    c.poll = PollMode::Adaptive;
+    let m = MtcpSystem::new().run(&c).unwrap();
+    check_udp(&m, "mtcp", 3);
+}
+
+#[test]
+fn compare_udp_prints_contract_json_lines() {
+    let out = Command::new(compare_exe())
+        .args([
+            "udp",
+            "--seconds",
+            "0.5",
+            "--conns",
+            "4",
+            "--json",
+            "--systems",
+            "tokio",
+        ])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{out:?}");
+    let stdout = String::from_utf8(out.stdout).unwrap();
+    let lines: Vec<&str> = stdout.lines().collect();
+    assert_eq!(lines.len(), 1, "{stdout}");
+    let line = lines[0];
+    assert!(
+        line.starts_with(r#"{"scenario":"udp","system":"tokio","cores":1,"conns":4,"tx_per_s":"#),
+        "{line}"
+    );
+    let v: serde_json::Value = serde_json::from_str(line).unwrap();
+    for key in ["p50_us", "p99_us"] {
+        assert!(v[key].is_number(), "{key} in {line}");
+    }
+    assert!(v["lost"].is_u64(), "{line}");
+    let m = Measurement::from_json_line(line).unwrap();
+    assert_eq!(m.scenario(), Scenario::Udp);
 }
 
 #[test]

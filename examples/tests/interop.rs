@@ -3,7 +3,7 @@
 //! Each test starts an example binary (`echo` or `proxy`) on the stack,
 //! inside a network namespace, over a real kernel backend (`af_packet`,
 //! `tap`, `xdp`), and drives it with ordinary kernel sockets from the peer's
-//! namespace (a thread that entered it with `enter_netns`). The topologies
+//! namespace (a thread that entered it with `mtcp_testkit::netns::spawn_in`). The topologies
 //! come from `scripts/netns.sh`:
 //!
 //! * `af_packet`, `xdp`: `up` — netns `mtcp-stk` (the stack, 10.99.0.2 on
@@ -27,10 +27,11 @@ use std::io::{BufRead, BufReader, ErrorKind, Read, Write};
 use std::net::{Ipv4Addr, Shutdown, SocketAddr, SocketAddrV4, TcpListener, TcpStream};
 use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
-use std::sync::{mpsc, Arc, Mutex, MutexGuard};
+use std::sync::{mpsc, Arc, Mutex};
 use std::thread::{self, JoinHandle};
 use std::time::{Duration, Instant};
 
+use mtcp_testkit::netns::{self, have, in_ns, join, serial, sh, spawn_in};
 use sha2::{Digest, Sha256};
 
 #[path = "interop/arp_flood.rs"]
@@ -39,8 +40,8 @@ mod arp_flood;
 mod hostile;
 #[path = "interop/http.rs"]
 mod http;
-
-static SERIAL: Mutex<()> = Mutex::new(());
+#[path = "interop/udp.rs"]
+mod udp;
 
 const ECHO_PORT: u16 = 8080;
 const PROXY_PORT: u16 = 8081;
@@ -55,89 +56,10 @@ const CHECK_DEADLINE: Duration = Duration::from_secs(150);
 const START_TIMEOUT: Duration = Duration::from_secs(20);
 const MB: usize = 1_000_000;
 
-/// The suite's lock, held for one test. Dropped (also when the test
-/// panics), it removes every `mtcp-*` namespace and link the test made
-/// (`scripts/netns.sh down`), so a run leaves none behind; the next test
-/// brings its topology up again.
-struct Serial(#[allow(dead_code)] MutexGuard<'static, ()>);
-
-impl Drop for Serial {
-    fn drop(&mut self) {
-        netns_down();
-    }
-}
-
-/// `scripts/netns.sh down` when root (nothing was made otherwise).
-fn netns_down() {
-    // SAFETY: geteuid has no preconditions.
-    if unsafe { libc::geteuid() } != 0 {
-        return;
-    }
-    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/../scripts/netns.sh");
-    Command::new("bash")
-        .arg(script)
-        .arg("down")
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .status()
-        .ok();
-}
-
-fn serial() -> Serial {
-    Serial(SERIAL.lock().unwrap_or_else(|e| e.into_inner()))
-}
-
-fn required() -> bool {
-    std::env::var("MTCP_REQUIRE_NETNS").as_deref() == Ok("1")
-}
-
-/// Prints why the test is skipped, or fails when the namespaces are
-/// required.
+/// Says why the test is skipped, or fails when the namespaces are
+/// required (`MTCP_REQUIRE_NETNS=1`).
 fn skip_env(test: &str, why: &str) {
-    if required() {
-        panic!("{test}: MTCP_REQUIRE_NETNS=1 but {why}");
-    }
-    eprintln!(
-        "SKIP {test}: {why} (run as root with iproute2; MTCP_REQUIRE_NETNS=1 makes this fail)"
-    );
-}
-
-fn sh(args: &[&str]) -> Result<String, String> {
-    let out = Command::new(args[0])
-        .args(&args[1..])
-        .output()
-        .map_err(|e| format!("{}: {e}", args.join(" ")))?;
-    if out.status.success() {
-        Ok(String::from_utf8_lossy(&out.stdout).into_owned())
-    } else {
-        Err(format!(
-            "{} failed: {}{}",
-            args.join(" "),
-            String::from_utf8_lossy(&out.stdout).trim(),
-            String::from_utf8_lossy(&out.stderr).trim()
-        ))
-    }
-}
-
-fn have(cmd: &str) -> bool {
-    Command::new("sh")
-        .args(["-c", &format!("command -v {cmd}")])
-        .output()
-        .map(|o| o.status.success())
-        .unwrap_or(false)
-}
-
-/// Checks privilege and tools; `Err` says what is missing.
-fn environment() -> Result<(), String> {
-    // SAFETY: geteuid has no preconditions.
-    if unsafe { libc::geteuid() } != 0 {
-        return Err("not root".into());
-    }
-    if !have("ip") {
-        return Err("`ip` (iproute2) is missing".into());
-    }
-    sh(&["ip", "netns", "list"]).map_err(|e| format!("`ip netns` does not work: {e}"))?;
-    Ok(())
+    netns::skip(test, why);
 }
 
 /// Raises the soft limit on open descriptors to the hard limit (1,000
@@ -234,36 +156,19 @@ enum Offload {
 /// Brings up the backend's topology with `cores` queues and the peer's
 /// offloads.
 fn topology(backend: Backend, cores: usize, offload: Offload) -> Result<Topo, String> {
-    environment()?;
-    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/../scripts/netns.sh");
     let (cmd, queue_var) = match backend {
         Backend::AfPacket | Backend::Xdp => ("up", "QUEUES"),
         Backend::Tap => ("tap", "TAP_QUEUES"),
     };
-    let out = Command::new("bash")
-        .arg(script)
-        .arg(cmd)
-        .env(queue_var, cores.to_string())
-        .env(
-            "PEER_TX_OFFLOAD",
-            if offload == Offload::Off { "off" } else { "on" },
-        )
-        .env(
-            "PEER_GSO",
-            if offload == Offload::CsumGso {
-                "on"
-            } else {
-                "off"
-            },
-        )
-        .output()
-        .map_err(|e| format!("scripts/netns.sh: {e}"))?;
-    if !out.status.success() {
-        return Err(format!(
-            "scripts/netns.sh {cmd} failed: {}",
-            String::from_utf8_lossy(&out.stderr).trim()
-        ));
-    }
+    let on_off = |on: bool| if on { "on" } else { "off" }.to_string();
+    netns::up(
+        cmd,
+        &[
+            (queue_var, cores.to_string()),
+            ("PEER_TX_OFFLOAD", on_off(offload != Offload::Off)),
+            ("PEER_GSO", on_off(offload == Offload::CsumGso)),
+        ],
+    )?;
     let topo = match backend {
         Backend::AfPacket | Backend::Xdp => Topo {
             backend,
@@ -476,81 +381,84 @@ fn start_proxy(test: &str, topo: &Topo) -> Server {
 
 // ------------------------------------------------- the kernel's side
 
-/// Runs `f` on a thread inside network namespace `ns`.
-fn spawn_in<T, F>(ns: &'static str, f: F) -> JoinHandle<T>
-where
-    T: Send + 'static,
-    F: FnOnce() -> T + Send + 'static,
-{
-    thread::Builder::new()
-        .stack_size(256 * 1024)
-        .spawn(move || {
-            mtcp_stack::nic::sys::enter_netns(ns)
-                .unwrap_or_else(|e| panic!("enter_netns({ns}): {e}"));
-            f()
-        })
-        .expect("spawn thread")
-}
-
-fn join<T>(h: JoinHandle<T>) -> T {
-    h.join().unwrap_or_else(|e| std::panic::resume_unwind(e))
-}
-
-/// Runs `f` inside `ns` and waits for it.
-fn in_ns<T, F>(ns: &'static str, f: F) -> T
-where
-    T: Send + 'static,
-    F: FnOnce() -> T + Send + 'static,
-{
-    join(spawn_in(ns, f))
-}
-
-/// A kernel echo server in the peer namespace (the proxy's upstream).
-struct KernelEcho {
+/// A server thread on the kernel's side, in the peer namespace: `serve`
+/// binds, says so on `ready`, then works until `stop` is set, counting
+/// what it served in `served`. Stopped and joined when dropped (its panic
+/// passed on unless the test is already panicking).
+struct KernelServer {
     stop: Arc<AtomicBool>,
-    accepted: Arc<AtomicUsize>,
+    served: Arc<AtomicUsize>,
     handle: Option<JoinHandle<()>>,
 }
 
-impl KernelEcho {
-    fn start(topo: &Topo) -> KernelEcho {
-        let addr = SocketAddrV4::new(topo.peer_ip, KERNEL_ECHO_PORT);
+impl KernelServer {
+    fn start<F>(ns: &str, what: &str, serve: F) -> KernelServer
+    where
+        F: FnOnce(&AtomicBool, &AtomicUsize, mpsc::Sender<()>) + Send + 'static,
+    {
         let stop = Arc::new(AtomicBool::new(false));
-        let accepted = Arc::new(AtomicUsize::new(0));
+        let served = Arc::new(AtomicUsize::new(0));
         let (tx, rx) = mpsc::channel();
         let handle = {
-            let stop = stop.clone();
-            let accepted = accepted.clone();
-            spawn_in(topo.peer_ns, move || {
-                let listener = TcpListener::bind(addr)
-                    .unwrap_or_else(|e| panic!("kernel echo: bind {addr}: {e}"));
-                listener.set_nonblocking(true).expect("nonblocking");
-                tx.send(()).ok();
-                while !stop.load(Ordering::Relaxed) {
-                    match listener.accept() {
-                        Ok((s, _)) => {
-                            accepted.fetch_add(1, Ordering::Relaxed);
-                            thread::Builder::new()
-                                .stack_size(128 * 1024)
-                                .spawn(move || kernel_echo_conn(s))
-                                .expect("spawn echo thread");
-                        }
-                        Err(e) if e.kind() == ErrorKind::WouldBlock => {
-                            thread::sleep(Duration::from_millis(1));
-                        }
-                        Err(e) => panic!("kernel echo: accept: {e}"),
-                    }
-                }
-            })
+            let (stop, served) = (stop.clone(), served.clone());
+            spawn_in(ns, move || serve(&stop, &served, tx))
         };
         rx.recv_timeout(Duration::from_secs(10))
-            .expect("kernel echo server did not start");
-        KernelEcho {
+            .unwrap_or_else(|_| panic!("{what} did not start"));
+        KernelServer {
             stop,
-            accepted,
+            served,
             handle: Some(handle),
         }
     }
+
+    /// How much it has served so far.
+    fn served(&self) -> usize {
+        self.served.load(Ordering::Relaxed)
+    }
+}
+
+impl Drop for KernelServer {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::Relaxed);
+        if let Some(h) = self.handle.take() {
+            let r = h.join();
+            if !thread::panicking() {
+                r.unwrap_or_else(|e| std::panic::resume_unwind(e));
+            }
+        }
+    }
+}
+
+/// A kernel TCP echo server (the proxy's upstream); `served()` counts the
+/// connections it accepted.
+fn kernel_echo(topo: &Topo) -> KernelServer {
+    let addr = SocketAddrV4::new(topo.peer_ip, KERNEL_ECHO_PORT);
+    KernelServer::start(
+        topo.peer_ns,
+        "kernel echo server",
+        move |stop, accepted, ready| {
+            let listener =
+                TcpListener::bind(addr).unwrap_or_else(|e| panic!("kernel echo: bind {addr}: {e}"));
+            listener.set_nonblocking(true).expect("nonblocking");
+            ready.send(()).ok();
+            while !stop.load(Ordering::Relaxed) {
+                match listener.accept() {
+                    Ok((s, _)) => {
+                        accepted.fetch_add(1, Ordering::Relaxed);
+                        thread::Builder::new()
+                            .stack_size(128 * 1024)
+                            .spawn(move || kernel_echo_conn(s))
+                            .expect("spawn echo thread");
+                    }
+                    Err(e) if e.kind() == ErrorKind::WouldBlock => {
+                        thread::sleep(Duration::from_millis(1));
+                    }
+                    Err(e) => panic!("kernel echo: accept: {e}"),
+                }
+            }
+        },
+    )
 }
 
 fn kernel_echo_conn(mut s: TcpStream) {
@@ -570,15 +478,6 @@ fn kernel_echo_conn(mut s: TcpStream) {
                 }
             }
             Err(_) => return,
-        }
-    }
-}
-
-impl Drop for KernelEcho {
-    fn drop(&mut self) {
-        self.stop.store(true, Ordering::Relaxed);
-        if let Some(h) = self.handle.take() {
-            h.join().ok();
         }
     }
 }
@@ -953,7 +852,7 @@ fn proxy(test: &str, backend: Backend, cores: usize) {
         Err(why) => return skip_env(test, &why),
     };
     let t = Instant::now();
-    let upstream = KernelEcho::start(&topo);
+    let upstream = kernel_echo(&topo);
     let server = start_proxy(test, &topo);
     let before = server.core_cpu();
     run_plan(&topo, PROXY_PORT, PROXY, test);
@@ -962,7 +861,7 @@ fn proxy(test: &str, backend: Backend, cores: usize) {
     if cores > 1 {
         check_both_cores_worked(test, &before, &after);
     }
-    let accepted = upstream.accepted.load(Ordering::Relaxed);
+    let accepted = upstream.served();
     drop(upstream);
     let expected = 1 + PROXY.parallel.0 + PROXY.sequential + PROXY.concurrent + 1;
     assert_eq!(
@@ -988,7 +887,7 @@ fn proxy_stress(test: &str, backend: Backend) {
         Err(why) => return skip_env(test, &why),
     };
     let t = Instant::now();
-    let upstream = KernelEcho::start(&topo);
+    let upstream = kernel_echo(&topo);
     let server = start_proxy(test, &topo);
     let (conns, bytes, rounds) = STRESS;
     let addr = topo.stack(PROXY_PORT);
@@ -1013,7 +912,7 @@ fn proxy_stress(test: &str, backend: Backend) {
         );
     }
     server.finish();
-    let accepted = upstream.accepted.load(Ordering::Relaxed);
+    let accepted = upstream.served();
     drop(upstream);
     assert_eq!(
         accepted,

@@ -12,13 +12,12 @@ use std::io::{BufRead, BufReader, ErrorKind, Read, Write};
 use std::net::{Ipv4Addr, Shutdown, SocketAddr, TcpStream};
 use std::process::{Child, Command, Stdio};
 use std::sync::mpsc;
-use std::sync::{Mutex, MutexGuard};
 use std::thread;
 use std::time::{Duration, Instant};
 
+use mtcp_testkit::netns::{self, serial};
 use sha2::{Digest, Sha256};
 
-static SERIAL: Mutex<()> = Mutex::new(());
 const STACK: Ipv4Addr = Ipv4Addr::new(10, 99, 0, 2);
 const PORT: u16 = 8080;
 const TIMEOUT: Duration = Duration::from_secs(20);
@@ -26,70 +25,19 @@ const TIMEOUT: Duration = Duration::from_secs(20);
 /// The names of `scripts/netns.sh`, whose prefix `MTCP_NS_PREFIX` picks
 /// (default `mtcp`): the stack's namespace and interface, the peer's.
 fn ns(suffix: &str) -> String {
-    let prefix = std::env::var("MTCP_NS_PREFIX").unwrap_or_else(|_| "mtcp".into());
-    format!("{prefix}-{suffix}")
-}
-
-/// The suite's lock, held for one test. Dropped (also when the test
-/// panics), it removes every `mtcp-*` namespace and link the test made
-/// (`scripts/netns.sh down`), so a run leaves none behind; the next test
-/// brings its topology up again.
-struct Serial(#[allow(dead_code)] MutexGuard<'static, ()>);
-
-impl Drop for Serial {
-    fn drop(&mut self) {
-        netns_down();
-    }
-}
-
-/// `scripts/netns.sh down` when root (nothing was made otherwise).
-fn netns_down() {
-    // SAFETY: geteuid has no preconditions.
-    if unsafe { libc::geteuid() } != 0 {
-        return;
-    }
-    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/../scripts/netns.sh");
-    Command::new("bash")
-        .arg(script)
-        .arg("down")
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .status()
-        .ok();
-}
-
-fn serial() -> Serial {
-    Serial(SERIAL.lock().unwrap_or_else(|e| e.into_inner()))
+    netns::name(suffix)
 }
 
 /// Sets the topology up, or says why it cannot (a failure when
 /// `MTCP_REQUIRE_NETNS=1`).
 fn topology(test: &str) -> bool {
-    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/../scripts/netns.sh");
-    // SAFETY: geteuid has no preconditions.
-    let root = unsafe { libc::geteuid() } == 0;
-    let why = if !root {
-        Some("not root".to_string())
-    } else {
-        match Command::new("bash").arg(script).arg("up").output() {
-            Ok(o) if o.status.success() => None,
-            Ok(o) => Some(String::from_utf8_lossy(&o.stderr).trim().to_string()),
-            Err(e) => Some(e.to_string()),
-        }
-    };
-    match why {
-        None => {
-            let _ = Command::new("ip")
-                .args(["-n", &ns("peer"), "neigh", "flush", "dev", &ns("p0")])
-                .args(["nud", "all"])
-                .status();
+    match netns::up("up", &[]) {
+        Ok(()) => {
+            netns::flush_neigh(&ns("peer"), &ns("p0"));
             true
         }
-        Some(why) if std::env::var("MTCP_REQUIRE_NETNS").as_deref() == Ok("1") => {
-            panic!("{test}: MTCP_REQUIRE_NETNS=1 but the namespaces are unavailable: {why}")
-        }
-        Some(why) => {
-            eprintln!("SKIP {test}: needs root and network namespaces ({why})");
+        Err(why) => {
+            netns::skip(test, &format!("the namespaces are unavailable: {why}"));
             false
         }
     }
@@ -170,12 +118,7 @@ impl Drop for Server {
 
 /// Runs `f` on a thread inside the kernel peer's namespace.
 fn in_peer<T: Send + 'static>(f: impl FnOnce() -> T + Send + 'static) -> T {
-    thread::spawn(move || {
-        mtcp::stack::nic::sys::enter_netns(&ns("peer")).expect("enter the peer namespace");
-        f()
-    })
-    .join()
-    .expect("peer thread")
+    netns::in_ns(&ns("peer"), f)
 }
 
 fn connect(port: u16) -> TcpStream {

@@ -3,7 +3,9 @@
 //! as written (against tokio, on the kernel's loopback) and as ported by the
 //! build script (against mtcp, on the user-level stack's loopback); both
 //! must print the same transcript. `tokio_src/chat.rs` does the same for a
-//! chat server (broadcast, `JoinSet`, `select!`, `BufReader::lines`).
+//! chat server (broadcast, `JoinSet`, `select!`, `BufReader::lines`), and
+//! `tokio_src/udp.rs` for `UdpSocket` (tokio's `echo-udp` and `udp-client`
+//! shapes, truncation, peeking, options, a refused connected socket).
 
 mod original {
     include!("tokio_src/program.rs");
@@ -40,5 +42,29 @@ fn tokio_chat_server_ported_by_renaming_behaves_the_same() {
         expected.iter().all(|l| !l.contains("unexpected")),
         "{expected:#?}"
     );
+    assert_eq!(got, expected);
+}
+
+mod udp_original {
+    include!("tokio_src/udp.rs");
+}
+
+mod udp_ported {
+    include!(concat!(env!("OUT_DIR"), "/udp.rs"));
+}
+
+#[test]
+fn tokio_udp_program_ported_by_renaming_behaves_the_same() {
+    let expected = udp_original::run();
+    let got = udp_ported::run();
+    eprintln!("{expected:#?}");
+    assert_eq!(expected.len(), 15, "{expected:#?}");
+    for line in [
+        "short recv 4 [48, 49, 50, 51]",
+        "empty: WouldBlock",
+        "closed port: Ok(Err(ConnectionRefused))",
+    ] {
+        assert!(expected.iter().any(|l| l == line), "{line}: {expected:#?}");
+    }
     assert_eq!(got, expected);
 }

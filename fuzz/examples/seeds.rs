@@ -18,7 +18,9 @@ use mtcp_fuzz::model::{encode, Record, HEADER_LEN, LISTEN_PORT, LOCAL, PEER_PORT
 use mtcp_fuzz::tcp_harness::Op;
 use mtcp_stack::nic::memory::DEFAULT_MAC_A;
 use mtcp_stack::wire::arp::{ArpOperation, ArpPacket, ArpRepr};
-use mtcp_stack::wire::ethernet::{EtherType, EthernetAddress, EthernetFrame, EthernetRepr};
+use mtcp_stack::wire::ethernet::{
+    EtherType, EthernetAddress, EthernetFrame, EthernetRepr, VlanTag,
+};
 use mtcp_stack::wire::icmp::{Icmpv4Packet, Icmpv4Repr};
 use mtcp_stack::wire::ipv4::{IpProtocol, Ipv4Packet, Ipv4Repr};
 use mtcp_stack::wire::tcp::{SackBlock, TcpFlags, TcpOptions, TcpPacket, TcpRepr};
@@ -119,7 +121,7 @@ fn eth(dst: EthernetAddress, ethertype: EtherType, vlan: Option<u16>, body: &[u8
         src_addr: PEER_MAC,
         dst_addr: dst,
         ethertype,
-        vlan,
+        vlan: vlan.map(VlanTag::dot1q),
     };
     let mut b = vec![0u8; repr.buffer_len(body.len())];
     let mut f = EthernetFrame::new_unchecked(&mut b[..]);

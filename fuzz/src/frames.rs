@@ -6,7 +6,9 @@
 use arbitrary::Arbitrary;
 use mtcp_stack::wire::arp::{ArpOperation, ArpPacket, ArpRepr};
 use mtcp_stack::wire::checksum;
-use mtcp_stack::wire::ethernet::{EtherType, EthernetAddress, EthernetFrame, EthernetRepr};
+use mtcp_stack::wire::ethernet::{
+    EtherType, EthernetAddress, EthernetFrame, EthernetRepr, VlanTag,
+};
 use mtcp_stack::wire::ipv4::{IpProtocol, Ipv4Address, Ipv4Packet};
 use mtcp_stack::wire::tcp::TcpPacket;
 
@@ -201,7 +203,7 @@ fn ethernet(dst: EthernetAddress, ethertype: EtherType, vlan: Option<u16>, body:
         src_addr: PEER_MAC,
         dst_addr: dst,
         ethertype,
-        vlan: vlan.map(|v| v & 0x0fff),
+        vlan: vlan.map(VlanTag::dot1q),
     };
     let mut buf = vec![0u8; repr.buffer_len(body.len())];
     let mut f = EthernetFrame::new_unchecked(&mut buf[..]);

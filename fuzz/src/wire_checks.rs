@@ -44,7 +44,9 @@ fn check_ethernet(data: &[u8]) -> Option<&[u8]> {
     assert!(hl == 14 || hl == 18);
     assert!(hl <= data.len());
     let _ = (frame.dst_addr(), frame.src_addr(), frame.outer_ethertype());
-    let tagged = frame.outer_ethertype() == EtherType::Vlan;
+    // 802.1Q and 802.1ad tags alike.
+    let tagged = frame.outer_ethertype().is_vlan_tag();
+    assert_eq!(frame.vlan_tag().is_some(), tagged);
     assert_eq!(frame.vlan_id().is_some(), tagged);
     assert_eq!(hl == 18, tagged);
     if let Some(vid) = frame.vlan_id() {

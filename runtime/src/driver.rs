@@ -12,9 +12,13 @@
 //! 6. if nothing did work: spin a few ticks, then
 //!    [`park(timeout)`](IoDriver::park) until the earliest runtime timer or
 //!    [`next_deadline`](IoDriver::next_deadline), input, or a cross-thread
-//!    wake (through the [`unparker`](IoDriver::unparker)). The TCP stack
-//! plugs in here; without one, [`NoNetwork`] parks the thread, which is all a
-//! runtime of timers and tasks needs.
+//!    wake (through the [`unparker`](IoDriver::unparker)).
+//!
+//! A runtime with a network (`Builder::from_env`, `Builder::net`) does not
+//! go through a factory: each core owns its TCP/IP stack directly, and
+//! sockets reach it with one borrow. This trait is the plug-in point for
+//! anything else; without a network or a factory, [`NoNetwork`] parks the
+//! thread, which is all a runtime of timers and tasks needs.
 //!
 //! # Plugging a driver in
 //!
@@ -254,8 +258,8 @@ impl IoDriver for NoNetwork {
 /// can always reach its core's stack from `poll`.
 pub fn with_io_driver<D: IoDriver, R>(f: impl FnOnce(&mut D) -> R) -> Option<R> {
     crate::context::with_core(|core| {
-        let mut driver = core.driver.try_borrow_mut().ok()?;
-        let d = driver.as_any_mut().downcast_mut::<D>()?;
+        let mut io = core.io.try_borrow_mut().ok()?;
+        let d = io.driver().as_any_mut().downcast_mut::<D>()?;
         Some(f(d))
     })
     .flatten()

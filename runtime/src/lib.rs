@@ -51,7 +51,6 @@
 
 pub use mtcp_stack as stack;
 
-mod builder;
 mod context;
 #[doc(hidden)]
 pub mod driver;

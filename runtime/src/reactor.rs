@@ -17,21 +17,24 @@
 //!    the clock first jumps to that deadline instead (auto-advance).
 //!
 //! [`run_on`]: crate::runtime::run_on
-//! [`IdlePolicy`]: crate::runtime::IdlePolicy
 
+use std::any::Any;
 use std::cell::{Cell, RefCell};
+use std::fmt;
 use std::future::Future;
+use std::io;
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::pin::pin;
 use std::sync::Arc;
 use std::task::{Context, Poll, Waker};
-use std::time::Instant as StdInstant;
+use std::time::{Duration, Instant as StdInstant};
 
 use crossbeam_channel::Receiver;
 use mtcp_stack::time::Instant as StackInstant;
 
-use crate::builder::{Config, IdlePolicy};
-use crate::driver::{CoreId, IoDriver};
+use crate::driver::{CoreId, DriverContext, DriverFactory, IoDriver, NoNetwork};
+use crate::net::config::StackFactory;
+use crate::net::driver::StackDriver;
 use crate::task::executor::Executor;
 use crate::task::waker::{self, CoreKey, Msg, Remote, TaskKey, REGISTRY};
 use crate::time::wheel::{TimerKey, Wheel};
@@ -52,6 +55,77 @@ const IDLE_CHECKS: u32 = 32;
 /// TX budget; the reply queue holds at most 1024 RSTs).
 const FINAL_FLUSHES: usize = 64;
 
+/// What a core does when a tick found no work.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum IdlePolicy {
+    /// Never park: tick again at once (lowest latency, burns the core; for
+    /// benchmarks).
+    BusyPoll,
+    /// Tick `spin` more times, then park until the next timer or driver
+    /// deadline, input, or a cross-thread wake (the default, with
+    /// `spin = 64`).
+    Adaptive {
+        /// Idle ticks before parking.
+        spin: u32,
+    },
+}
+
+impl Default for IdlePolicy {
+    fn default() -> IdlePolicy {
+        IdlePolicy::Adaptive { spin: 64 }
+    }
+}
+
+/// A built runtime's settings, shared by its cores.
+pub(crate) struct Config {
+    pub(crate) cores: usize,
+    pub(crate) idle: IdlePolicy,
+    pub(crate) task_budget: usize,
+    pub(crate) pin_threads: bool,
+    pub(crate) first_cpu: usize,
+    /// Cores start with their clock paused.
+    pub(crate) start_paused: bool,
+    pub(crate) io: IoSource,
+    pub(crate) extra: Option<Arc<dyn Any + Send + Sync>>,
+    /// How long a core keeps closing its connections after its run.
+    pub(crate) shutdown_linger: Duration,
+    /// Time zero of every run's clocks: the stacks outlive a run (they wait
+    /// for the next one), so their time must not start over.
+    pub(crate) epoch: std::time::Instant,
+}
+
+impl fmt::Debug for Config {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Config")
+            .field("cores", &self.cores)
+            .field("idle", &self.idle)
+            .field("task_budget", &self.task_budget)
+            .field("shutdown_linger", &self.shutdown_linger)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Where a built runtime's cores get their I/O.
+pub(crate) enum IoSource {
+    /// Each core builds its own stack over its queue of the device.
+    Net(Arc<StackFactory>),
+    /// A plug-in driver factory.
+    Plugin(DriverFactory),
+    /// [`NoNetwork`].
+    None,
+}
+
+impl Config {
+    /// Builds core `id`'s I/O, on its thread.
+    pub(crate) fn make_io(&self, id: CoreId) -> io::Result<Io> {
+        Ok(match &self.io {
+            IoSource::Net(net) => Io::Stack(Box::new(net.build(id)?)),
+            IoSource::Plugin(f) => Io::Plugin(f(&DriverContext::new(id, self.extra.clone()))?),
+            IoSource::None => Io::Plugin(Box::new(NoNetwork::new())),
+        })
+    }
+}
+
 /// Everything one core owns. Lives in the core thread's thread-local
 /// context while the loop runs.
 pub(crate) struct Core {
@@ -60,7 +134,8 @@ pub(crate) struct Core {
     pub(crate) exec: Executor,
     pub(crate) timers: RefCell<Wheel>,
     pub(crate) clock: Clock,
-    pub(crate) driver: RefCell<Box<dyn IoDriver>>,
+    /// The core's I/O: its own TCP/IP stack, or a plug-in driver.
+    pub(crate) io: RefCell<Io>,
     pub(crate) remote: Arc<Remote>,
     inbox: Receiver<Msg>,
     /// Every core's inbox, by index (this one included); set once all cores
@@ -86,6 +161,34 @@ impl std::fmt::Debug for Core {
     }
 }
 
+/// A core's I/O: the TCP/IP stack the core owns (the usual case, reached
+/// by sockets without a downcast), or a plug-in [`IoDriver`] (a runtime of
+/// timers and tasks only, or a test's driver).
+pub(crate) enum Io {
+    /// The core's stack and its device.
+    Stack(Box<StackDriver>),
+    /// Any other driver ([`NoNetwork`](crate::driver::NoNetwork) by default).
+    Plugin(Box<dyn IoDriver>),
+}
+
+impl Io {
+    /// The reactor's view: the tick's hooks.
+    pub(crate) fn driver(&mut self) -> &mut dyn IoDriver {
+        match self {
+            Io::Stack(d) => &mut **d,
+            Io::Plugin(d) => &mut **d,
+        }
+    }
+
+    /// [`driver`](Self::driver), shared.
+    pub(crate) fn driver_ref(&self) -> &dyn IoDriver {
+        match self {
+            Io::Stack(d) => &**d,
+            Io::Plugin(d) => &**d,
+        }
+    }
+}
+
 /// A core's graceful shutdown signal.
 #[derive(Debug, Default)]
 pub(crate) struct Shutdown {
@@ -105,8 +208,8 @@ impl Core {
     /// Builds core `id` on the calling thread: its driver (through the
     /// configured factory), inbox and registry entry.
     pub(crate) fn new(id: CoreId, config: Arc<Config>, epoch: StdInstant) -> std::io::Result<Core> {
-        let driver = config.make_driver(id)?;
-        let (remote, inbox) = Remote::new(driver.unparker());
+        let io = config.make_io(id)?;
+        let (remote, inbox) = Remote::new(io.driver_ref().unparker());
         let key = REGISTRY.register(remote.clone());
         let peers: Arc<[Arc<Remote>]> = Arc::from(vec![remote.clone()]);
         let clock = Clock::new(epoch);
@@ -120,7 +223,7 @@ impl Core {
             exec: Executor::new(key),
             timers: RefCell::new(Wheel::with_capacity(256)),
             clock,
-            driver: RefCell::new(driver),
+            io: RefCell::new(io),
             remote,
             inbox,
             peers: RefCell::new(peers),
@@ -131,6 +234,39 @@ impl Core {
             timers_ms: Cell::new(0),
             tick_now: Cell::new(StackInstant::ZERO),
         })
+    }
+
+    /// Runs `f` on this core's stack with the tick's time: one borrow, no
+    /// downcast.
+    ///
+    /// # Errors
+    /// `Other` when the core has no stack (a runtime without a network
+    /// device), or when the stack is busy: the call came from inside the
+    /// stack's own `poll`/`flush` (a waker the stack fired that runs socket
+    /// code at once, as a foreign executor's may).
+    pub(crate) fn with_stack<R>(
+        &self,
+        f: impl FnOnce(&mut mtcp_stack::stack::Stack, StackInstant) -> R,
+    ) -> std::io::Result<R> {
+        let Ok(mut io) = self.io.try_borrow_mut() else {
+            return Err(std::io::Error::other(
+                "mtcp: socket call made while this core's stack is busy (from a waker the \
+                 stack fired, run inside its poll); make socket calls from a task",
+            ));
+        };
+        match &mut *io {
+            Io::Stack(d) => match d.stack_mut() {
+                Some(stack) => Ok(f(stack, self.tick_now.get())),
+                None => Err(no_device()),
+            },
+            Io::Plugin(_) => Err(no_device()),
+        }
+    }
+
+    /// Whether the stack (or plug-in driver) is borrowed now: the caller
+    /// runs inside its `poll`, `flush` or `park`.
+    pub(crate) fn stack_busy(&self) -> bool {
+        self.io.try_borrow_mut().is_err()
     }
 
     /// Runs the loop until `main` completes (`linger == false`), or, with
@@ -157,7 +293,7 @@ impl Core {
             if self.stop.get() {
                 return output;
             }
-            work |= self.driver.borrow_mut().poll(stack_now);
+            work |= self.io.borrow_mut().driver().poll(stack_now);
             work |= self.fire_timers(now) > 0;
 
             let mut polled = 0;
@@ -177,7 +313,7 @@ impl Core {
             }
             polled += self.exec.run(budget.saturating_sub(polled).max(1));
             work |= polled > 0;
-            work |= self.driver.borrow_mut().flush(stack_now);
+            work |= self.io.borrow_mut().driver().flush(stack_now);
 
             if work || self.exec.has_ready() || self.auto_advance() {
                 idle_ticks = 0;
@@ -203,7 +339,8 @@ impl Core {
     /// make a task ready meanwhile: only another thread (inbox), the device
     /// or the passing of time can, and time is checked by the next tick.
     fn idle_spin(&self) {
-        let driver = self.driver.borrow();
+        let io = self.io.borrow();
+        let driver = io.driver_ref();
         for _ in 0..IDLE_CHECKS {
             std::hint::spin_loop();
             if !self.inbox.is_empty() || driver.has_input() {
@@ -277,8 +414,9 @@ impl Core {
             .next_deadline()
             .and_then(|ms| self.clock.instant_of_ms(ms));
         let io = self
-            .driver
+            .io
             .borrow()
+            .driver_ref()
             .next_deadline()
             .and_then(|t| self.clock.instant_of_stack(t));
         match (timer, io) {
@@ -297,7 +435,7 @@ impl Core {
         if !self.clock.is_paused()
             || !self.clock.can_auto_advance()
             || !self.inbox.is_empty()
-            || self.driver.borrow().has_input()
+            || self.io.borrow().driver_ref().has_input()
         {
             return false;
         }
@@ -322,7 +460,7 @@ impl Core {
         if timeout.is_some_and(|t| t.is_zero()) {
             return;
         }
-        self.driver.borrow_mut().park(timeout);
+        self.io.borrow_mut().driver().park(timeout);
     }
 
     /// Ends the core's run as a process exit ends on the kernel: finishes
@@ -336,12 +474,12 @@ impl Core {
     pub(crate) fn teardown(&self) {
         let now = self.clock.stack_instant(StdInstant::now());
         self.tick_now.set(now);
-        self.driver.borrow_mut().flush(now);
+        self.io.borrow_mut().driver().flush(now);
         let dropped = catch_unwind(AssertUnwindSafe(|| self.exec.shutdown()));
         let closed = catch_unwind(AssertUnwindSafe(|| self.close_connections()));
         // Tasks a `run_on` closure spawned while the connections closed.
         let dropped_late = catch_unwind(AssertUnwindSafe(|| self.exec.shutdown()));
-        self.driver.borrow_mut().shutdown();
+        self.io.borrow_mut().driver().shutdown();
         REGISTRY.unregister(self.key);
         if let Err(p) = dropped.and(closed).and(dropped_late) {
             std::panic::resume_unwind(p);
@@ -354,7 +492,9 @@ impl Core {
     /// each wait by the driver's next deadline.
     fn close_connections(&self) {
         let start = StdInstant::now();
-        if self.driver.borrow_mut().close_all() == 0 && self.driver.borrow().closed_all() {
+        if self.io.borrow_mut().driver().close_all() == 0
+            && self.io.borrow().driver_ref().closed_all()
+        {
             return;
         }
         let linger = self.config.shutdown_linger;
@@ -365,7 +505,8 @@ impl Core {
             self.tick_now.set(stack_now);
             // Closes sent by other threads (dropped sockets) still count.
             self.drain_inbox();
-            let mut driver = self.driver.borrow_mut();
+            let mut io = self.io.borrow_mut();
+            let driver = io.driver();
             driver.poll(stack_now);
             driver.flush(stack_now);
             if driver.closed_all() {
@@ -398,6 +539,14 @@ impl Core {
             }
         }
     }
+}
+
+/// A socket call on a core without a stack.
+fn no_device() -> std::io::Error {
+    std::io::Error::other(
+        "mtcp: this runtime has no network device (build it with Builder::from_env() \
+         or a network setting, or use #[mtcp::main])",
+    )
 }
 
 /// The text of a panic payload, for log lines.

@@ -3,36 +3,9 @@
 //!
 //! Its own test binary: the counting allocator is global.
 
-use std::alloc::{GlobalAlloc, Layout, System};
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::Duration;
 
-struct Counting;
-
-static ALLOCS: AtomicUsize = AtomicUsize::new(0);
-static COUNTING: AtomicBool = AtomicBool::new(false);
-
-// SAFETY: delegates to the system allocator; only counts calls.
-unsafe impl GlobalAlloc for Counting {
-    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
-        if COUNTING.load(Ordering::Relaxed) {
-            ALLOCS.fetch_add(1, Ordering::Relaxed);
-        }
-        // SAFETY: same contract as ours.
-        unsafe { System.alloc(layout) }
-    }
-    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
-        // SAFETY: same contract as ours.
-        unsafe { System.dealloc(ptr, layout) }
-    }
-    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
-        if COUNTING.load(Ordering::Relaxed) {
-            ALLOCS.fetch_add(1, Ordering::Relaxed);
-        }
-        // SAFETY: same contract as ours.
-        unsafe { System.realloc(ptr, layout, new_size) }
-    }
-}
+use mtcp_testkit::alloc::{self, Counting};
 
 #[global_allocator]
 static GLOBAL: Counting = Counting;
@@ -71,15 +44,14 @@ fn steady_state_makes_no_allocations() {
         for i in 0..200 {
             ping_pong_round(&to_peer, &mut on_main, i).await;
         }
-        COUNTING.store(true, Ordering::SeqCst);
+        alloc::arm();
         let iterations = 300;
         for i in 0..iterations {
             ping_pong_round(&to_peer, &mut on_main, i).await;
         }
-        COUNTING.store(false, Ordering::SeqCst);
+        let allocs = alloc::disarm();
         drop(to_peer);
         peer.await.unwrap();
-        let allocs = ALLOCS.load(Ordering::SeqCst);
         assert_eq!(
             allocs, 0,
             "{allocs} allocations in {iterations} steady-state iterations"

@@ -5,42 +5,10 @@
 //!
 //! This test binary has its own counting global allocator.
 
-use std::alloc::{GlobalAlloc, Layout, System};
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-
 use mtcp::io::{AsyncReadExt, AsyncWriteExt};
 use mtcp::net::{TcpListener, TcpStream};
 use mtcp::runtime::Builder;
-
-struct Counting;
-
-static COUNTING: AtomicBool = AtomicBool::new(false);
-static ALLOCS: AtomicU64 = AtomicU64::new(0);
-
-// SAFETY: delegates every call to the system allocator unchanged; only
-// counts.
-unsafe impl GlobalAlloc for Counting {
-    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
-        if COUNTING.load(Ordering::Relaxed) {
-            ALLOCS.fetch_add(1, Ordering::Relaxed);
-        }
-        // SAFETY: the caller's contract is passed on.
-        unsafe { System.alloc(layout) }
-    }
-
-    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
-        // SAFETY: the caller's contract is passed on.
-        unsafe { System.dealloc(ptr, layout) }
-    }
-
-    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
-        if COUNTING.load(Ordering::Relaxed) {
-            ALLOCS.fetch_add(1, Ordering::Relaxed);
-        }
-        // SAFETY: the caller's contract is passed on.
-        unsafe { System.realloc(ptr, layout, new_size) }
-    }
-}
+use mtcp_testkit::alloc::{self, Counting};
 
 #[global_allocator]
 static GLOBAL: Counting = Counting;
@@ -79,12 +47,12 @@ fn steady_state_echo_allocates_nothing_per_request() {
         // Warm up: buffers, timers and queues reach their steady size.
         round_trips(&mut c, 2_000).await;
         // The counter sees allocations (so a zero below means something).
-        COUNTING.store(true, Ordering::SeqCst);
+        alloc::arm();
         drop(std::hint::black_box(Vec::<u8>::with_capacity(16)));
-        assert_eq!(ALLOCS.swap(0, Ordering::SeqCst), 1);
+        assert_eq!(alloc::disarm(), 1);
+        alloc::arm();
         round_trips(&mut c, 10_000).await;
-        COUNTING.store(false, Ordering::SeqCst);
-        ALLOCS.load(Ordering::SeqCst)
+        alloc::disarm()
     });
     assert_eq!(
         allocs, 0,

@@ -189,3 +189,29 @@ fn two_runtimes_over_a_memory_nic_pair_every_size_and_fragments() {
     });
     assert_eq!(server.join().unwrap(), sent);
 }
+
+/// A UDP socket dropped on a plain thread (not its core) is closed on its
+/// core: the port can be bound again (the drop posted the close to the
+/// owning core's inbox).
+#[test]
+fn a_socket_dropped_on_another_thread_is_closed_on_its_core() {
+    let rt = small(Builder::new().addr(cidr([10, 0, 0, 1])))
+        .build()
+        .unwrap();
+    rt.block_on(async {
+        let s = UdpSocket::bind("0.0.0.0:7100").await.unwrap();
+        let e = UdpSocket::bind("0.0.0.0:7100").await.unwrap_err();
+        assert_eq!(e.kind(), io::ErrorKind::AddrInUse);
+        std::thread::spawn(move || drop(s)).join().unwrap();
+        // The close runs when the core next reads its inbox.
+        let mut again = None;
+        for _ in 0..100 {
+            mtcp::time::sleep(Duration::from_millis(1)).await;
+            if let Ok(s) = UdpSocket::bind("0.0.0.0:7100").await {
+                again = Some(s);
+                break;
+            }
+        }
+        assert!(again.is_some(), "the port stayed taken after the drop");
+    });
+}

@@ -10,6 +10,7 @@
 #![warn(missing_docs, missing_debug_implementations, unreachable_pub)]
 
 pub mod config;
+pub mod handoff;
 pub mod iface;
 pub mod nic;
 pub mod rand;

@@ -15,11 +15,13 @@
 
 use core::fmt;
 
-use crate::iface::{self, FrameSink, Interface, InterfaceConfig, Received};
+use crate::handoff::{Handoff, HANDOFF_MAX};
+use crate::iface::{self, FlowOwner, FrameSink, Interface, InterfaceConfig, Received};
 use crate::nic::rss::Rss;
 use crate::nic::{Frame, FramePool, NicQueue};
 use crate::stats::{DropReason, Stats};
 use crate::tcp::stack::{TcpConfig, TcpStack};
+use crate::tcp::ConfigError as TcpConfigError;
 use crate::time::{Duration, Instant};
 use crate::udp::{Delivered, UdpConfig, UdpError, UdpId, UdpTable};
 use crate::wire::ethernet::{EthernetAddress, EthernetRepr};
@@ -69,8 +71,8 @@ impl Default for StackConfig {
 /// Why a [`Stack`] could not be built.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum StackError {
-    /// The TCP configuration is invalid (the message says which field).
-    Tcp(String),
+    /// The TCP configuration is invalid (the error names the field).
+    Tcp(TcpConfigError),
     /// The frame pool or batch size is zero.
     InvalidArgument(&'static str),
 }
@@ -84,7 +86,20 @@ impl fmt::Display for StackError {
     }
 }
 
-impl std::error::Error for StackError {}
+impl std::error::Error for StackError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            StackError::Tcp(e) => Some(e),
+            StackError::InvalidArgument(_) => None,
+        }
+    }
+}
+
+impl From<TcpConfigError> for StackError {
+    fn from(e: TcpConfigError) -> StackError {
+        StackError::Tcp(e)
+    }
+}
 
 /// The MAC used when neither the configuration nor the device gives one:
 /// locally administered, derived from the IPv4 address so that two stacks
@@ -105,6 +120,8 @@ pub struct Stack {
     iface: Interface,
     tcp: TcpStack,
     udp: UdpTable,
+    /// Reassembled datagrams for other cores' flows ([`crate::handoff`]).
+    handoffs: Vec<Handoff>,
     /// A UDP datagram over the MTU is built here before it is cut into
     /// fragments; allocated once.
     udp_scratch: Box<[u8]>,
@@ -123,6 +140,133 @@ impl fmt::Debug for Stack {
             .field("queue", &self.nic.info().queue)
             .field("flows", &self.tcp.flows())
             .finish_non_exhaustive()
+    }
+}
+
+/// What one received datagram asks of the engines, with the parts of the
+/// [`Stack`] it may touch (the interface stays free for the reply).
+struct Deliver<'s> {
+    tcp: &'s mut TcpStack,
+    udp: &'s mut UdpTable,
+    stats: &'s mut Stats,
+    handoffs: &'s mut Vec<Handoff>,
+    verify_tcp: bool,
+}
+
+/// A port unreachable owed for a UDP datagram, sent once the interface's
+/// bytes are no longer borrowed.
+struct Unreachable {
+    src_mac: EthernetAddress,
+    broadcast: bool,
+    ip: Ipv4Repr,
+    quote: [u8; iface::icmp_error::MAX_QUOTE],
+    len: usize,
+}
+
+impl Unreachable {
+    fn send(&self, now: Instant, iface: &mut Interface, sink: &mut TxSink<'_>) {
+        iface.send_port_unreachable(
+            now,
+            self.src_mac,
+            self.broadcast,
+            &self.ip,
+            &self.quote[..self.len],
+            sink,
+        );
+    }
+}
+
+impl Deliver<'_> {
+    /// Hands what the interface received to TCP or UDP; returns the port
+    /// unreachable owed, if any.
+    fn deliver(&mut self, now: Instant, received: Received<'_>) -> Option<Unreachable> {
+        match received {
+            Received::Tcp { ip, tcp_bytes } => {
+                let seg = TcpPacket::new_checked(tcp_bytes)
+                    .and_then(|p| TcpRepr::parse(&p, ip.src_addr, ip.dst_addr, self.verify_tcp));
+                match seg {
+                    Ok(seg) => self.tcp.input(now, ip.src_addr, ip.dst_addr, &seg),
+                    Err(e) => self.stats.record_drop(DropReason::from(e)),
+                }
+            }
+            Received::IcmpError(err) => self.tcp.icmp_error(now, &err),
+            Received::Udp {
+                ip,
+                broadcast,
+                src_mac,
+                udp_bytes,
+            } => return self.udp(ip, broadcast, src_mac, udp_bytes),
+            Received::UdpIcmpError(err) => {
+                self.udp.icmp_error(err.kind, err.local, err.remote);
+            }
+            Received::Foreign {
+                queue,
+                ip,
+                src_mac,
+                bytes,
+            } => {
+                if self.handoffs.len() >= HANDOFF_MAX {
+                    self.stats.record_drop(DropReason::ReassemblyFull);
+                } else {
+                    self.handoffs.push(Handoff {
+                        queue,
+                        src_mac,
+                        ip,
+                        bytes: bytes.to_vec(),
+                    });
+                }
+            }
+            Received::Nothing => {}
+            Received::Dropped(reason) => self.stats.record_drop(reason.into()),
+        }
+        None
+    }
+
+    fn udp(
+        &mut self,
+        ip: Ipv4Repr,
+        broadcast: bool,
+        src_mac: EthernetAddress,
+        udp_bytes: &[u8],
+    ) -> Option<Unreachable> {
+        let packet = match UdpPacket::new_checked(udp_bytes) {
+            Ok(p) => p,
+            Err(e) => {
+                self.udp.count_bad();
+                self.stats.record_drop(DropReason::from(e));
+                return None;
+            }
+        };
+        if self.verify_tcp && !packet.verify_checksum(ip.src_addr, ip.dst_addr) {
+            self.udp.count_bad();
+            self.stats.record_drop(DropReason::BadChecksum);
+            return None;
+        }
+        let from = SocketAddrV4::new(ip.src_addr, packet.src_port());
+        let to = SocketAddrV4::new(ip.dst_addr, packet.dst_port());
+        match self.udp.input(from, to, broadcast, packet.payload()) {
+            Delivered::Queued => None,
+            Delivered::QueueFull => {
+                self.stats.record_drop(DropReason::UdpQueueFull);
+                None
+            }
+            Delivered::NoSocket => {
+                // The port is held, but by sockets connected elsewhere:
+                // RFC 1122 §4.1.3.1, port unreachable. The quote is copied
+                // out of the interface's bytes first.
+                self.stats.record_drop(DropReason::NoSocket);
+                let mut quote = [0u8; iface::icmp_error::MAX_QUOTE];
+                let len = udp_bytes.len().min(quote.len());
+                quote[..len].copy_from_slice(&udp_bytes[..len]);
+                Some(Unreachable {
+                    src_mac,
+                    broadcast,
+                    ip,
+                    quote,
+                    len,
+                })
+            }
+        }
     }
 }
 
@@ -145,33 +289,6 @@ impl FrameSink for TxSink<'_> {
         fill(frame.as_mut_slice());
         self.tx.push(frame);
         true
-    }
-}
-
-fn map_iface_drop(r: iface::DropReason) -> DropReason {
-    use iface::DropReason as I;
-    match r {
-        I::NotForUsMac | I::NotForUsIp => DropReason::NotForUs,
-        I::Fragment | I::FragmentOverlap | I::FragmentTooLarge => DropReason::Fragment,
-        I::ReassemblyFull => DropReason::ReassemblyFull,
-        I::NoUdpSocket => DropReason::NoSocket,
-        I::IcmpErrorNotOurs => DropReason::Unsupported,
-        I::Truncated => DropReason::Truncated,
-        I::BadChecksum => DropReason::BadChecksum,
-        I::Malformed => DropReason::Malformed,
-        I::UnsupportedProtocol | I::Unreachable => DropReason::Unsupported,
-        I::ArpQueueOverflow | I::ArpEvicted | I::ArpRateLimited => DropReason::ArpQueueFull,
-        I::NoTxBuffer => DropReason::NoBuffer,
-        I::Martian => DropReason::Martian,
-    }
-}
-
-fn map_wire_error(e: crate::wire::Error) -> DropReason {
-    match e {
-        crate::wire::Error::Truncated => DropReason::Truncated,
-        crate::wire::Error::BadChecksum => DropReason::BadChecksum,
-        crate::wire::Error::Malformed => DropReason::Malformed,
-        crate::wire::Error::Unsupported => DropReason::Unsupported,
     }
 }
 
@@ -199,7 +316,7 @@ impl Stack {
         let mut tcfg = config.tcp.clone();
         tcfg.mtu = tcfg.mtu.min(info.mtu);
         let locals = [config.addr.address, Ipv4Address::LOCALHOST];
-        let mut tcp = TcpStack::new(tcfg, &locals).map_err(|e| StackError::Tcp(e.to_string()))?;
+        let mut tcp = TcpStack::new(tcfg, &locals)?;
         if config.addr.prefix_len < 31 {
             tcp.set_broadcast_addrs(&[config.addr.broadcast()]);
         }
@@ -223,6 +340,21 @@ impl Stack {
             tcp.set_port_filter(filter(info.queues, info.queue));
             udp.set_port_filter(filter(info.queues, info.queue));
         }
+        let mut iface = Interface::new(icfg);
+        if info.queues > 1 {
+            // Reassembled datagrams go to the core of their 4-tuple.
+            let rss = Rss::symmetric(info.queues);
+            iface.set_flow_owner(FlowOwner {
+                owner: Box::new(move |lip, lport, rip, rport| {
+                    if rip == lip || rip.is_loopback() {
+                        info.queue
+                    } else {
+                        rss.queue_for_reply(lip, lport, rip, rport)
+                    }
+                }),
+                queue: info.queue,
+            });
+        }
         let batch = config.rx_batch;
         Ok(Stack {
             nic,
@@ -231,9 +363,10 @@ impl Stack {
             tx: Vec::with_capacity(config.frames),
             loopback: Vec::with_capacity(config.frames),
             loopback_next: Vec::with_capacity(config.frames),
-            iface: Interface::new(icfg),
+            iface,
             tcp,
             udp,
+            handoffs: Vec::with_capacity(HANDOFF_MAX),
             udp_scratch: vec![0u8; usize::from(u16::MAX)].into_boxed_slice(),
             stats: Stats::default(),
             rx_batch: batch,
@@ -457,7 +590,7 @@ impl Stack {
             self.stats.record_rx(frame.len());
             match parse_tcp_frame(frame.as_slice(), false) {
                 Ok((_, ip, seg)) => self.tcp.input(now, ip.src_addr, ip.dst_addr, &seg),
-                Err(e) => self.stats.record_drop(map_wire_error(e)),
+                Err(e) => self.stats.record_drop(DropReason::from(e)),
             }
             self.pool.free(frame);
         }
@@ -506,72 +639,67 @@ impl Stack {
 
     fn input_frame(&mut self, now: Instant, frame: &Frame) {
         self.stats.record_rx(frame.len());
-        let mut sink = TxSink {
-            pool: &mut self.pool,
-            tx: &mut self.tx,
+        let Stack {
+            iface,
+            tcp,
+            udp,
+            stats,
+            pool,
+            tx,
+            handoffs,
+            verify_tcp,
+            ..
+        } = self;
+        let mut sink = TxSink { pool, tx };
+        let received = iface.receive(now, frame.as_slice(), &mut sink);
+        let mut to = Deliver {
+            tcp,
+            udp,
+            stats,
+            handoffs,
+            verify_tcp: *verify_tcp,
         };
-        match self.iface.receive(now, frame.as_slice(), &mut sink) {
-            Received::Tcp { ip, tcp_bytes } => {
-                let seg = TcpPacket::new_checked(tcp_bytes)
-                    .and_then(|p| TcpRepr::parse(&p, ip.src_addr, ip.dst_addr, self.verify_tcp));
-                match seg {
-                    Ok(seg) => self.tcp.input(now, ip.src_addr, ip.dst_addr, &seg),
-                    Err(e) => self.stats.record_drop(map_wire_error(e)),
-                }
-            }
-            Received::IcmpError(err) => self.tcp.icmp_error(now, &err),
-            Received::Udp {
-                ip,
-                broadcast,
-                src_mac,
-                udp_bytes,
-            } => {
-                let packet = match UdpPacket::new_checked(udp_bytes) {
-                    Ok(p) => p,
-                    Err(e) => {
-                        self.udp.count_bad();
-                        self.stats.record_drop(map_wire_error(e));
-                        return;
-                    }
-                };
-                if self.verify_tcp && !packet.verify_checksum(ip.src_addr, ip.dst_addr) {
-                    self.udp.count_bad();
-                    self.stats.record_drop(DropReason::BadChecksum);
-                    return;
-                }
-                let from = SocketAddrV4::new(ip.src_addr, packet.src_port());
-                let to = SocketAddrV4::new(ip.dst_addr, packet.dst_port());
-                match self.udp.input(from, to, broadcast, packet.payload()) {
-                    Delivered::Queued => {}
-                    Delivered::QueueFull => self.stats.record_drop(DropReason::UdpQueueFull),
-                    Delivered::NoSocket => {
-                        // The port is held, but by sockets connected
-                        // elsewhere: RFC 1122 §4.1.3.1, port unreachable.
-                        // The quote is copied out of the interface first.
-                        self.stats.record_drop(DropReason::NoSocket);
-                        let mut quote = [0u8; crate::iface::icmp_error::MAX_QUOTE];
-                        let n = udp_bytes.len().min(quote.len());
-                        quote[..n].copy_from_slice(&udp_bytes[..n]);
-                        let mut sink = TxSink {
-                            pool: &mut self.pool,
-                            tx: &mut self.tx,
-                        };
-                        self.iface.send_port_unreachable(
-                            now,
-                            src_mac,
-                            broadcast,
-                            &ip,
-                            &quote[..n],
-                            &mut sink,
-                        );
-                    }
-                }
-            }
-            Received::UdpIcmpError(err) => {
-                self.udp.icmp_error(err.kind, err.local, err.remote);
-            }
-            Received::Nothing => {}
-            Received::Dropped(reason) => self.stats.record_drop(map_iface_drop(reason)),
+        if let Some(u) = to.deliver(now, received) {
+            u.send(now, iface, &mut sink);
+        }
+    }
+
+    /// Reassembled datagrams of flows that other cores own, taken out for
+    /// the runtime to carry there (see [`crate::handoff`]).
+    pub fn take_handoffs(&mut self) -> std::vec::Drain<'_, Handoff> {
+        self.handoffs.drain(..)
+    }
+
+    /// Whether [`take_handoffs`](Self::take_handoffs) has anything.
+    pub fn has_handoffs(&self) -> bool {
+        !self.handoffs.is_empty()
+    }
+
+    /// A datagram another core reassembled for one of this core's flows,
+    /// taken as if it had arrived here whole.
+    pub fn input_handoff(&mut self, now: Instant, h: Handoff) {
+        let Stack {
+            iface,
+            tcp,
+            udp,
+            stats,
+            pool,
+            tx,
+            handoffs,
+            verify_tcp,
+            ..
+        } = self;
+        let mut sink = TxSink { pool, tx };
+        let received = iface.receive_handoff(now, h.src_mac, h.ip, &h.bytes, &mut sink);
+        let mut to = Deliver {
+            tcp,
+            udp,
+            stats,
+            handoffs,
+            verify_tcp: *verify_tcp,
+        };
+        if let Some(u) = to.deliver(now, received) {
+            u.send(now, iface, &mut sink);
         }
     }
 

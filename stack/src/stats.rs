@@ -3,11 +3,17 @@
 //! Each core owns one [`Stats`] and bumps plain `u64` fields (no atomics: a
 //! core's counters are touched by that core only). To report for the whole
 //! process, sum the cores' copies with [`Stats::merge`]. Every dropped frame
-//! is counted under the reason it was dropped ([`DropReason`]).
+//! is counted under the reason it was dropped ([`DropReason`]): the
+//! stack-wide summary of the interface's finer reasons
+//! ([`iface::DropReason`](crate::iface::DropReason), mapped by `From`),
+//! of `wire` parse errors, and of the stack's own. TCP segments the engine
+//! refuses are counted by reason in the engine's own counters
+//! (`TcpStats::drops`), the device's losses in its queue counters.
 
 use core::fmt;
 
-/// Why a frame (or a segment) was dropped.
+/// Why the stack dropped a frame (or a packet it was about to send). Every
+/// variant is recorded by `Stack`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum DropReason {
     /// Shorter than a header or a length field claims.
@@ -16,28 +22,24 @@ pub enum DropReason {
     BadChecksum,
     /// A field held a value the protocol forbids.
     Malformed,
-    /// Well formed but not handled (other EtherTypes, IP protocols, options).
+    /// Well formed but not handled (other EtherTypes, VLAN tags, IP
+    /// protocols), unroutable, or an ICMP error about no TCP segment of ours.
     Unsupported,
     /// Addressed to another host (MAC or IP).
     NotForUs,
     /// An IPv4 fragment dropped by reassembly (inconsistent, overlapping,
     /// too large; the interface's counters say which).
     Fragment,
-    /// Waiting for ARP resolution with the per-neighbour queue full.
+    /// Waiting for ARP resolution with the per-neighbour queue full (or the
+    /// resolution evicted, or refused by the request rate).
     ArpQueueFull,
     /// No buffer in the frame pool.
     NoBuffer,
-    /// The device's transmit ring was full.
-    TxFull,
-    /// Dropped by device-level fault injection (`MTCP_FAULTS`).
-    FaultInjected,
-    /// A TCP segment for no socket (answered with RST where the RFC says so).
+    /// A UDP datagram for no socket (answered with ICMP port unreachable,
+    /// rate permitting).
     NoSocket,
-    /// A TCP segment outside the receive window, or otherwise unacceptable.
-    OutOfWindow,
-    /// The listen backlog or SYN queue was full.
-    BacklogFull,
-    /// The TCP out-of-order queue, or the IPv4 reassembly pool, was full.
+    /// The IPv4 reassembly pool was full, or the queue of reassembled
+    /// datagrams handed to the cores owning their flows.
     ReassemblyFull,
     /// An outgoing packet larger than the MTU (a bug above the interface:
     /// counted, never sent).
@@ -51,7 +53,7 @@ pub enum DropReason {
 
 impl DropReason {
     /// Every reason, in declaration order (the order of [`Stats`] output).
-    pub const ALL: [DropReason; 17] = [
+    pub const ALL: [DropReason; 13] = [
         DropReason::Truncated,
         DropReason::BadChecksum,
         DropReason::Malformed,
@@ -60,11 +62,7 @@ impl DropReason {
         DropReason::Fragment,
         DropReason::ArpQueueFull,
         DropReason::NoBuffer,
-        DropReason::TxFull,
-        DropReason::FaultInjected,
         DropReason::NoSocket,
-        DropReason::OutOfWindow,
-        DropReason::BacklogFull,
         DropReason::ReassemblyFull,
         DropReason::TooLarge,
         DropReason::Martian,
@@ -85,11 +83,7 @@ impl DropReason {
             DropReason::Fragment => "fragment",
             DropReason::ArpQueueFull => "arp_queue_full",
             DropReason::NoBuffer => "no_buffer",
-            DropReason::TxFull => "tx_full",
-            DropReason::FaultInjected => "fault_injected",
             DropReason::NoSocket => "no_socket",
-            DropReason::OutOfWindow => "out_of_window",
-            DropReason::BacklogFull => "backlog_full",
             DropReason::ReassemblyFull => "reassembly_full",
             DropReason::TooLarge => "too_large",
             DropReason::Martian => "martian",
@@ -105,6 +99,27 @@ impl From<crate::wire::Error> for DropReason {
             crate::wire::Error::BadChecksum => DropReason::BadChecksum,
             crate::wire::Error::Malformed => DropReason::Malformed,
             crate::wire::Error::Unsupported => DropReason::Unsupported,
+        }
+    }
+}
+
+/// The interface's reasons, summarised.
+impl From<crate::iface::DropReason> for DropReason {
+    fn from(r: crate::iface::DropReason) -> DropReason {
+        use crate::iface::DropReason as I;
+        match r {
+            I::NotForUsMac | I::NotForUsIp => DropReason::NotForUs,
+            I::Fragment | I::FragmentOverlap | I::FragmentTooLarge => DropReason::Fragment,
+            I::ReassemblyFull => DropReason::ReassemblyFull,
+            I::NoUdpSocket => DropReason::NoSocket,
+            I::IcmpErrorNotOurs => DropReason::Unsupported,
+            I::Truncated => DropReason::Truncated,
+            I::BadChecksum => DropReason::BadChecksum,
+            I::Malformed => DropReason::Malformed,
+            I::UnsupportedProtocol | I::Unreachable => DropReason::Unsupported,
+            I::ArpQueueOverflow | I::ArpEvicted | I::ArpRateLimited => DropReason::ArpQueueFull,
+            I::NoTxBuffer => DropReason::NoBuffer,
+            I::Martian => DropReason::Martian,
         }
     }
 }
@@ -244,6 +259,21 @@ mod tests {
     }
 
     #[test]
+    fn every_interface_reason_maps_to_a_stack_reason() {
+        use crate::iface::DropReason as I;
+        let mut s = Stats::new();
+        for r in I::ALL {
+            s.record_drop(r.into());
+        }
+        assert_eq!(s.total_drops(), I::ALL.len() as u64);
+        assert_eq!(s.drops(DropReason::NotForUs), 2);
+        assert_eq!(s.drops(DropReason::Fragment), 3);
+        assert_eq!(s.drops(DropReason::ArpQueueFull), 3);
+        assert_eq!(DropReason::from(I::NoUdpSocket), DropReason::NoSocket);
+        assert_eq!(DropReason::from(I::NoTxBuffer), DropReason::NoBuffer);
+    }
+
+    #[test]
     fn record_and_total() {
         let mut s = Stats::new();
         s.record_rx(60);
@@ -291,13 +321,13 @@ mod tests {
         assert_eq!(s.to_string(), "rx 1 frames/64 B");
         s.record_tx(60);
         s.record_drop(DropReason::NotForUs);
-        s.record_drops(DropReason::TxFull, 4);
+        s.record_drops(DropReason::UdpQueueFull, 4);
         assert_eq!(
             s.to_string(),
-            "rx 1 frames/64 B, tx 1 frames/60 B\ndrops: not_for_us=1 tx_full=4"
+            "rx 1 frames/64 B, tx 1 frames/60 B\ndrops: not_for_us=1 udp_queue_full=4"
         );
         let mut d = Stats::new();
-        d.record_drop(DropReason::FaultInjected);
-        assert_eq!(d.to_string(), "drops: fault_injected=1");
+        d.record_drop(DropReason::TooLarge);
+        assert_eq!(d.to_string(), "drops: too_large=1");
     }
 }

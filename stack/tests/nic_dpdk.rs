@@ -41,6 +41,7 @@ use mtcp_stack::nic::{Frame, FramePool, NicError, NicQueue};
 use mtcp_stack::time::Instant;
 use mtcp_stack::wire::ethernet::EthernetAddress;
 use mtcp_stack::wire::ipv4::{Ipv4Address, Ipv4Cidr};
+use mtcp_testkit::netns;
 
 const CHILD_ENV: &str = "MTCP_DPDK_CHILD";
 
@@ -285,29 +286,7 @@ fn child_null_two_queues() {
 // ---- the netns topology ----------------------------------------------------
 
 fn ns_prefix() -> String {
-    std::env::var("MTCP_NS_PREFIX").unwrap_or_else(|_| "mtcp".into())
-}
-
-/// Brings the netns topology up; `Err` says why the test cannot run.
-fn netns_ready() -> Result<(), String> {
-    // SAFETY: geteuid has no preconditions.
-    if unsafe { libc::geteuid() } != 0 {
-        return Err("not root (namespaces and raw sockets need root)".into());
-    }
-    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/../scripts/netns.sh");
-    let out = Command::new("bash")
-        .arg(script)
-        .arg("up")
-        .env("MTCP_NS_PREFIX", ns_prefix())
-        .output()
-        .map_err(|e| format!("cannot run {script}: {e}"))?;
-    if !out.status.success() {
-        return Err(format!(
-            "scripts/netns.sh up failed: {}",
-            String::from_utf8_lossy(&out.stderr).trim()
-        ));
-    }
-    Ok(())
+    netns::prefix()
 }
 
 /// `ip -n NS ARGS…`, its stdout.
@@ -320,41 +299,15 @@ fn ip_in(ns: &str, args: &[&str]) -> String {
     String::from_utf8_lossy(&out.stdout).into_owned()
 }
 
-/// The netns tests share one veth: one at a time.
-static NETNS_LOCK: std::sync::Mutex<()> = std::sync::Mutex::new(());
-
-/// Dropped when a netns test ends (also when it panics): removes every
-/// `MTCP_NS_PREFIX-*` namespace and link (`scripts/netns.sh down`), so a
-/// run leaves none behind.
-struct NetnsDown;
-
-impl Drop for NetnsDown {
-    fn drop(&mut self) {
-        // SAFETY: geteuid has no preconditions.
-        if unsafe { libc::geteuid() } != 0 {
-            return;
-        }
-        let script = concat!(env!("CARGO_MANIFEST_DIR"), "/../scripts/netns.sh");
-        let _ = Command::new("bash")
-            .arg(script)
-            .arg("down")
-            .env("MTCP_NS_PREFIX", ns_prefix())
-            .output();
-    }
-}
-
 /// Runs a netns child, or skips (fails with `MTCP_REQUIRE_NETNS=1`).
 /// Around it, checks that the device left the stack's interface as it
 /// found it: promiscuous mode off, no XDP program.
 fn run_netns_child(name: &str) -> Option<String> {
-    let _one_at_a_time = NETNS_LOCK.lock().unwrap_or_else(|e| e.into_inner());
-    let _down = NetnsDown;
-    if let Err(why) = netns_ready() {
-        assert!(
-            std::env::var("MTCP_REQUIRE_NETNS").as_deref() != Ok("1"),
-            "{name}: netns topology unavailable and MTCP_REQUIRE_NETNS=1: {why}"
-        );
-        eprintln!("SKIPPED {name}: {why}");
+    // One at a time; the topology is removed when the test ends (also
+    // when it panics).
+    let _g = netns::serial();
+    if let Err(why) = netns::up("up", &[]) {
+        netns::skip(name, &format!("the netns topology is unavailable: {why}"));
         return None;
     }
     let p = ns_prefix();
@@ -692,18 +645,13 @@ fn child_af_xdp_answers_ping() {
 
 #[test]
 fn tap_checksum_offload_answers_ping() {
-    // SAFETY: geteuid has no preconditions.
-    if unsafe { libc::geteuid() } != 0 {
-        assert!(
-            std::env::var("MTCP_REQUIRE_NETNS").as_deref() != Ok("1"),
-            "not root and MTCP_REQUIRE_NETNS=1"
-        );
-        eprintln!("SKIPPED tap_checksum_offload_answers_ping: not root");
+    if !netns::is_root() {
+        netns::skip("tap_checksum_offload_answers_ping", "not root");
         return;
     }
-    // The other netns tests remove every `MTCP_NS_PREFIX-*` namespace when
-    // they end (`NetnsDown`): one at a time, so this one keeps its own.
-    let _one_at_a_time = NETNS_LOCK.lock().unwrap_or_else(|e| e.into_inner());
+    // The netns tests remove every `MTCP_NS_PREFIX-*` namespace when they
+    // end: one at a time, so this one keeps its own.
+    let _g = netns::serial();
     let ns = format!("{}-dpdktap", ns_prefix());
     let _ = Command::new("ip").args(["netns", "del", &ns]).status();
     let ok = Command::new("ip").args(["netns", "add", &ns]).status();

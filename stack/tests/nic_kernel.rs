@@ -11,16 +11,14 @@
 #![cfg(target_os = "linux")]
 
 use std::net::{Ipv4Addr, SocketAddr, TcpStream};
-use std::process::{Command, Stdio};
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{mpsc, Arc, Mutex, MutexGuard};
+use std::sync::{mpsc, Arc};
 use std::thread;
 use std::time::{Duration as StdDuration, Instant as StdInstant};
 
 use mtcp_stack::iface::{FrameSink, IfaceStats, Interface, InterfaceConfig, Received};
 use mtcp_stack::nic::af_packet::{AfPacketDevice, AfPacketQueue};
 use mtcp_stack::nic::rss::Rss;
-use mtcp_stack::nic::sys::enter_netns;
 use mtcp_stack::nic::tap::TapQueue;
 use mtcp_stack::nic::xdp::{XdpDevice, XdpQueue};
 use mtcp_stack::nic::{Frame, FramePool, NicError, NicQueue, QueueCounters};
@@ -28,8 +26,7 @@ use mtcp_stack::time::{Duration, Instant};
 use mtcp_stack::wire::ethernet::EthernetAddress;
 use mtcp_stack::wire::ipv4::Ipv4Cidr;
 use mtcp_stack::wire::tcp::{TcpFlags, TcpPacket};
-
-static SERIAL: Mutex<()> = Mutex::new(());
+use mtcp_testkit::netns::{self, enter as enter_netns, environment, have, serial, sh};
 
 const STK_NS: &str = "mtcp-stk";
 const PEER_NS: &str = "mtcp-peer";
@@ -41,105 +38,18 @@ const TAP_IF: &str = "mtcp-t0";
 const TAP_STACK_IP: Ipv4Addr = Ipv4Addr::new(10, 98, 0, 2);
 const STACK_MAC: EthernetAddress = EthernetAddress([0x02, 0x00, 0x6d, 0x74, 0x63, 0x70]);
 
-/// The suite's lock, held for one test. Dropped (also when the test
-/// panics), it removes every `mtcp-*` namespace and link the test made
-/// (`scripts/netns.sh down`), so a run leaves none behind; the next test
-/// brings its topology up again.
-struct Serial(#[allow(dead_code)] MutexGuard<'static, ()>);
-
-impl Drop for Serial {
-    fn drop(&mut self) {
-        netns_down();
-    }
-}
-
-/// `scripts/netns.sh down` when root (nothing was made otherwise).
-fn netns_down() {
-    // SAFETY: geteuid has no preconditions.
-    if unsafe { libc::geteuid() } != 0 {
-        return;
-    }
-    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/../scripts/netns.sh");
-    Command::new("bash")
-        .arg(script)
-        .arg("down")
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .status()
-        .ok();
-}
-
-fn serial() -> Serial {
-    Serial(SERIAL.lock().unwrap_or_else(|e| e.into_inner()))
-}
-
-fn required() -> bool {
-    std::env::var("MTCP_REQUIRE_NETNS").as_deref() == Ok("1")
-}
-
-/// Prints why the test is skipped and returns, or fails when the
-/// environment demands the namespaces.
+/// Says why the test is skipped, or fails when the namespaces are
+/// required (`MTCP_REQUIRE_NETNS=1`).
 fn skip(test: &str, why: &str) {
-    if required() {
-        panic!("{test}: MTCP_REQUIRE_NETNS=1 but {why}");
-    }
-    eprintln!(
-        "SKIP {test}: {why} (run as root with iproute2; MTCP_REQUIRE_NETNS=1 makes this fail)"
-    );
-}
-
-fn sh(args: &[&str]) -> Result<String, String> {
-    let out = Command::new(args[0])
-        .args(&args[1..])
-        .output()
-        .map_err(|e| format!("{}: {e}", args.join(" ")))?;
-    if out.status.success() {
-        Ok(String::from_utf8_lossy(&out.stdout).into_owned())
-    } else {
-        Err(format!(
-            "{} failed: {}",
-            args.join(" "),
-            String::from_utf8_lossy(&out.stderr).trim()
-        ))
-    }
-}
-
-fn have(cmd: &str) -> bool {
-    Command::new("sh")
-        .args(["-c", &format!("command -v {cmd}")])
-        .output()
-        .map(|o| o.status.success())
-        .unwrap_or(false)
-}
-
-/// Checks privilege and tools; `Err` says what is missing.
-fn environment() -> Result<(), String> {
-    // SAFETY: geteuid has no preconditions.
-    if unsafe { libc::geteuid() } != 0 {
-        return Err("not root".into());
-    }
-    if !have("ip") {
-        return Err("`ip` (iproute2) is missing".into());
-    }
-    Ok(())
+    netns::skip(test, why);
 }
 
 /// Brings the veth topology up (peer TX checksum offload on or off).
 fn veth_up(offload: bool) -> Result<(), String> {
-    environment()?;
-    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/../scripts/netns.sh");
-    let out = Command::new("bash")
-        .arg(script)
-        .arg("up")
-        .env("PEER_TX_OFFLOAD", if offload { "on" } else { "off" })
-        .output()
-        .map_err(|e| format!("scripts/netns.sh: {e}"))?;
-    if !out.status.success() {
-        return Err(format!(
-            "scripts/netns.sh up failed: {}",
-            String::from_utf8_lossy(&out.stderr).trim()
-        ));
-    }
+    netns::up(
+        "up",
+        &[("PEER_TX_OFFLOAD", if offload { "on" } else { "off" }.into())],
+    )?;
     // The stack's MAC is new to the peer; stale entries would hide ARP.
     sh(&[
         "ip", "-n", PEER_NS, "neigh", "flush", "dev", PEER_IF, "nud", "all",
@@ -197,7 +107,8 @@ where
 {
     thread::spawn(move || {
         if let Err(e) = enter_netns(ns) {
-            ready.send(Err(e)).ok();
+            let code = e.raw_os_error().unwrap_or(libc::EINVAL);
+            ready.send(Err(NicError::Io(code))).ok();
             return None;
         }
         let mut queues = match open() {
@@ -1040,10 +951,6 @@ fn open_errors_are_clear() {
         let s = e.to_string();
         assert!(!s.is_empty() && !s.contains('\n'), "{s:?}");
     }
-    assert_eq!(
-        enter_netns("mtcp-no-such-ns").err(),
-        Some(NicError::NoSuchInterface)
-    );
 }
 
 // ----------------------------------------------------------- throughput

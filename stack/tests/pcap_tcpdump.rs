@@ -103,7 +103,7 @@ impl Drop for TempDir {
 }
 
 fn required() -> bool {
-    std::env::var("MTCP_REQUIRE_NETNS").as_deref() == Ok("1")
+    mtcp_testkit::netns::required()
 }
 
 /// `tcpdump ARGS -r FILE`'s output; `None` (after a `SKIP` line) when

@@ -702,3 +702,52 @@ mod whole_stack {
         assert_eq!(r.unwrap_err(), TcpError::InvalidInput);
     }
 }
+
+/// MUST-38 (§3.8.6.2.1), sender SWS avoidance with RFC 1122 §4.2.3.4's
+/// override timeout: data held back because the peer's window is smaller
+/// than a segment and than half the largest window, with nothing in
+/// flight, goes out when the override (persist) timer fires. Duplicate
+/// ACKs repeating the small window must not cancel that timer: if the
+/// peer's window update is lost, nothing else would ever send (found by
+/// the simulation, seed 997).
+#[test]
+fn must_38_small_window_sent_by_the_override_timer_despite_duplicate_acks() {
+    // No window scaling: the window field is the window.
+    let cfg = TcpConfig {
+        timestamps: false,
+        window_scaling: false,
+        ..TcpConfig::default()
+    };
+    let (mut a, mut b, c, _s, mut now) = established(cfg);
+    a.send(c, &[7u8; 20_000]).unwrap();
+    let segs = out(&mut a, now);
+    assert!(!segs.is_empty());
+    deliver(&mut b, now, &segs);
+    now += Duration::from_millis(200);
+    b.poll_timers(now);
+    // b's ACK of everything, its window cut to 456 bytes (b's reader is
+    // slow): less than a segment and than half the largest window.
+    let mut ack = out(&mut b, now).last().expect("an ACK").repr;
+    ack.window = 456;
+    a.input(now, B, A, &ack);
+    assert!(
+        out(&mut a, now).iter().all(|s| s.data.is_empty()),
+        "a 456-byte segment went out at once (sender SWS avoidance)"
+    );
+    // The same ACK again (a duplicate on the wire), a few times.
+    let mut sent = 0;
+    for _ in 0..3 {
+        now += Duration::from_millis(10);
+        a.input(now, B, A, &ack);
+        sent += out(&mut a, now).iter().map(|s| s.data.len()).sum::<usize>();
+    }
+    assert_eq!(sent, 0, "duplicate ACKs do not open the window");
+    // b's window update is lost; only the override timer can send now.
+    let end = now + Duration::from_secs(10);
+    while now < end && sent == 0 {
+        now += Duration::from_millis(50);
+        a.poll_timers(now);
+        sent += out(&mut a, now).iter().map(|s| s.data.len()).sum::<usize>();
+    }
+    assert_eq!(sent, 456, "the override timer sent what the window allows");
+}

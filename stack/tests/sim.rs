@@ -34,28 +34,16 @@ use harness::{run, Options};
 /// Seeds per CI test function (four of them run in parallel).
 const SEEDS_PER_TEST: u64 = 250;
 
-/// Seeds skipped by the CI blocks, with the reason. Only a limit of the
-/// fault model is left here: the engine bugs found by the simulation are
-/// fixed and their seeds run as regression tests. (471 and 882: the trace
-/// shows the segment holding the wrong byte with a payload hash on RX that
-/// no TX of it had, accepted by the checksum.)
-const KNOWN_BUGS: &[(u64, &str)] = &[
-    (471, SIM_DOUBLE_CORRUPTION),
-    (882, SIM_DOUBLE_CORRUPTION),
-    (3952, SIM_DOUBLE_CORRUPTION),
-    // Since TIME-WAIT moved to compact entries the segment schedule of this
-    // seed changed; the trace shows conn 11's segment at seq 570416246
-    // with a payload hash on RX different from TX, checksum passing.
-    (148, SIM_DOUBLE_CORRUPTION),
-];
+/// Seeds skipped by the CI blocks, with the reason: none. (The fault
+/// model used to corrupt a frame in both wrappers it crosses, so two
+/// opposite flips of one bit column could cancel in the checksum and
+/// deliver a changed payload: seeds 148, 471, 882 and 3952. Only one
+/// wrapper corrupts now, and those seeds run as [`DOUBLE_CORRUPTION_SEEDS`].)
+const KNOWN_BUGS: &[(u64, &str)] = &[];
 
-/// A limit of the fault model, not of the engine: a frame crosses two
-/// `FaultyQueue`s (the sender's TX, the receiver's RX) and may be corrupted
-/// by both; two flips of the same bit column in opposite directions leave
-/// the ones'-complement checksum unchanged, so a corrupted payload is
-/// delivered (the trace shows the segment's payload hash changing between
-/// TX and RX). Real links have the same blind spot.
-const SIM_DOUBLE_CORRUPTION: &str = "fault-model-double-corruption-defeats-checksum";
+/// Seeds whose corrupted frames once defeated the checksum (two flips per
+/// frame); they must pass like any other.
+const DOUBLE_CORRUPTION_SEEDS: [u64; 4] = [148, 471, 882, 3952];
 
 /// Fixed: an RTO with SND.WND = 0 and data in flight sent nothing (the
 /// go-back-N loop found no usable window and the persist timer was not
@@ -75,6 +63,12 @@ const STALE_ECHO_SEEDS: [u64; 2] = [1711, 3321];
 /// SND.UNA was a full MSS when less was outstanding, so it carried new data
 /// past SND.MAX and the window.
 const RIGHT_EDGE_SEEDS: [u64; 1] = [355];
+
+/// Fixed: a duplicate ACK repeating a small window cancelled the persist
+/// (SWS override) timer while data waited behind sender SWS avoidance with
+/// nothing in flight; with the peer's window update lost, the connection
+/// waited forever (found once the fault model corrupted frames once).
+const SWS_PERSIST_SEEDS: [u64; 1] = [997];
 
 /// Fixed: full-sized segments carrying SACK blocks exceeded the MTU and
 /// were lost (RFC 9293 MUST-16); these seeds hit it most.
@@ -250,17 +244,22 @@ fn regression_nothing_past_the_right_edge() {
     expect_ok(&RIGHT_EDGE_SEEDS, "segment-past-the-right-edge");
 }
 
+/// Regression test: a small window with data waiting and nothing in
+/// flight keeps its persist timer through duplicate ACKs.
+#[test]
+fn regression_small_window_keeps_its_persist_timer() {
+    expect_ok(&SWS_PERSIST_SEEDS, "small-window-persist-cancelled");
+}
+
 /// Regression test: full-sized segments with SACK blocks fit the MTU.
 #[test]
 fn regression_sack_options_fit_the_mtu() {
     expect_ok(&SACK_MTU_SEEDS, "sack-options-overflow-mtu");
 }
 
-/// Replays [`SIM_DOUBLE_CORRUPTION`]'s seeds with `MTCP_SIM_KNOWN_BUGS=1`
-/// (they may deliver a corrupted byte: a limit of the fault model).
+/// Regression test: a corrupted frame carries one flipped bit, which the
+/// checksum catches (the seeds where two flips cancelled).
 #[test]
-fn known_sim_double_corruption() {
-    if std::env::var("MTCP_SIM_KNOWN_BUGS").is_ok_and(|v| v == "1") {
-        expect_ok(&[148, 471, 882, 3952], SIM_DOUBLE_CORRUPTION);
-    }
+fn regression_one_corruption_per_frame() {
+    expect_ok(&DOUBLE_CORRUPTION_SEEDS, "corruption-defeats-checksum");
 }

@@ -527,7 +527,7 @@ fn newreno_and_cubic_both_complete() {
 /// Throughput of the engine alone (no simulated latency): run with
 /// `cargo test --release -p mtcp-stack --test tcp_two_stacks bulk_speed -- --ignored --nocapture`.
 #[test]
-#[ignore]
+#[ignore = "measurement: run with --ignored --nocapture (release)"]
 fn bulk_speed() {
     let mut a = TcpStack::new(TcpConfig::default(), &[A]).unwrap();
     let mut b = TcpStack::new(TcpConfig::default(), &[B]).unwrap();

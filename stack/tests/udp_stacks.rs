@@ -464,3 +464,72 @@ fn connected_ephemeral_ports_bring_replies_back_to_the_sending_queue() {
         "{per_server_queue:?}"
     );
 }
+
+/// Fragments carry no ports after the first, so the NIC steers them by the
+/// address pair: a fragmented reply to a connected socket can be
+/// reassembled on the other queue, which hands the whole datagram to the
+/// socket's queue (`Stack::take_handoffs`/`input_handoff`) instead of
+/// answering port unreachable.
+#[test]
+fn fragmented_replies_reassembled_on_the_other_queue_are_handed_to_the_socket() {
+    let (mut servers, mut clients) = pair_with(2, |_| {});
+    let mut clock = Clock(Instant::from_secs(1));
+    let srv: Vec<UdpId> = servers
+        .iter_mut()
+        .map(|s| s.udp_bind(addr([0, 0, 0, 0], 7000)).unwrap())
+        .collect();
+    // Carries every handoff to its queue, as the runtime does.
+    fn carry(stacks: &mut [Stack], now: Instant) -> usize {
+        let mut moved = Vec::new();
+        for s in stacks.iter_mut() {
+            moved.extend(s.take_handoffs());
+        }
+        let n = moved.len();
+        for h in moved {
+            let q = h.queue();
+            stacks[q].input_handoff(now, h);
+        }
+        n
+    }
+    let mut handed = 0;
+    for q in 0..2 {
+        for round in 0..3usize {
+            let id = clients[q].udp_bind(addr([0, 0, 0, 0], 0)).unwrap();
+            clients[q].udp_connect(id, addr(SERVER, 7000)).unwrap();
+            let request = pattern(4000 + round, q);
+            clients[q].udp_send_to(clock.0, id, None, &request).unwrap();
+            let mut echoed = 0;
+            for _ in 0..4 {
+                let mut all: Vec<&mut Stack> =
+                    servers.iter_mut().chain(clients.iter_mut()).collect();
+                clock.tick(&mut all);
+                handed += carry(&mut servers, clock.0);
+                for (sq, s) in servers.iter_mut().enumerate() {
+                    while let Ok((d, from)) = recv(s, srv[sq]) {
+                        assert_eq!(d, request);
+                        s.udp_send_to(clock.0, srv[sq], Some(from), &d).unwrap();
+                        echoed += 1;
+                    }
+                }
+                handed += carry(&mut clients, clock.0);
+            }
+            assert_eq!(echoed, 1, "queue {q} round {round}");
+            assert_eq!(
+                recv(&mut clients[q], id).unwrap().0,
+                request,
+                "queue {q} round {round}: the reply reached the socket's queue"
+            );
+            clients[q].udp_close(id).unwrap();
+        }
+    }
+    // One of the two client queues is not the address pair's.
+    assert!(handed > 0, "no datagram was handed over");
+    for s in servers.iter().chain(clients.iter()) {
+        assert_eq!(s.stats().drops(DropReason::NoSocket), 0);
+        assert_eq!(s.iface().stats().icmp_errors_sent, 0);
+    }
+    let outs: u64 = clients.iter().map(|s| s.iface().stats().handoffs_out).sum();
+    let ins: u64 = clients.iter().map(|s| s.iface().stats().handoffs_in).sum();
+    assert_eq!(outs, ins);
+    assert!(outs > 0);
+}

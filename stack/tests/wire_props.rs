@@ -2,7 +2,9 @@
 //! view or parser, and emit∘parse∘emit is stable for random reprs.
 
 use mtcp_stack::wire::arp::{ArpOperation, ArpPacket, ArpRepr};
-use mtcp_stack::wire::ethernet::{EtherType, EthernetAddress, EthernetFrame, EthernetRepr};
+use mtcp_stack::wire::ethernet::{
+    EtherType, EthernetAddress, EthernetFrame, EthernetRepr, VlanTag,
+};
 use mtcp_stack::wire::frame::{emit_tcp_frame, parse_tcp_frame};
 use mtcp_stack::wire::icmp::{Icmpv4Packet, Icmpv4Repr};
 use mtcp_stack::wire::ipv4::{IpProtocol, Ipv4Address, Ipv4Packet, Ipv4Repr};
@@ -165,13 +167,17 @@ proptest! {
 
     #[test]
     fn ethernet_arp_icmp_round_trip(
-        mac in any::<[u8; 6]>(), ip in any::<u32>(), vlan in proptest::option::of(0u16..4096),
+        mac in any::<[u8; 6]>(), ip in any::<u32>(), vlan in proptest::option::of((any::<bool>(), any::<u16>())),
         op in any::<u16>(), ident in any::<u16>(), seq in any::<u16>(),
         data in proptest::collection::vec(any::<u8>(), 0..64), reply in any::<bool>(),
     ) {
         let eth = EthernetRepr {
             src_addr: EthernetAddress(mac), dst_addr: EthernetAddress::BROADCAST,
-            ethertype: EtherType::from(0x0806), vlan,
+            ethertype: EtherType::from(0x0806),
+            vlan: vlan.map(|(ad, tci)| VlanTag {
+                tpid: if ad { EtherType::QinQ } else { EtherType::Vlan },
+                tci,
+            }),
         };
         let arp = ArpRepr::EthernetIpv4 {
             operation: ArpOperation::from(op),

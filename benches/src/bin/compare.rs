@@ -4,7 +4,7 @@
 
 use std::process::ExitCode;
 
-use benches::cli::{self, Command, USAGE};
+use benches::cli::{self, Command};
 use benches::report::{self, Outcome};
 use benches::system;
 use benches::tokio_idle;
@@ -13,13 +13,13 @@ fn main() -> ExitCode {
     let command = match cli::parse_args(std::env::args().skip(1)) {
         Ok(c) => c,
         Err(e) => {
-            eprintln!("compare: {e}\n\n{USAGE}");
+            eprintln!("compare: {e}\n\n{}", cli::usage());
             return ExitCode::from(2);
         }
     };
     let options = match command {
         Command::Help => {
-            print!("{USAGE}");
+            print!("{}", cli::usage());
             return ExitCode::SUCCESS;
         }
         Command::ServeTokioIdle { core, size } => {

@@ -7,20 +7,39 @@ use std::path::Path;
 use std::process::ExitCode;
 
 use benches::plot;
+use clap::error::ErrorKind;
+use clap::{CommandFactory, Parser};
 
-const USAGE: &str =
-    "usage: plot OUT_DIR [FILE...]   (JSON lines of `compare --json`; stdin if no FILE)";
+/// Turns the JSON lines of `compare --json` into SVG charts in OUT_DIR, or
+/// prints them as markdown tables (`--markdown`).
+#[derive(Debug, Parser)]
+#[command(
+    name = "plot",
+    override_usage = "plot OUT_DIR [FILE...]\n       plot --markdown [FILE...]",
+    disable_version_flag = true
+)]
+struct Args {
+    /// Print markdown tables instead of writing charts
+    #[arg(long)]
+    markdown: bool,
+    /// OUT_DIR (not with --markdown), then files of JSON lines (stdin when
+    /// none or `-` is given)
+    #[arg(value_name = "OUT_DIR | FILE")]
+    paths: Vec<String>,
+}
 
 fn main() -> ExitCode {
-    let args: Vec<String> = std::env::args().skip(1).collect();
-    let Some((dir, files)) = args.split_first() else {
-        eprintln!("plot: missing OUT_DIR\n{USAGE}");
-        return ExitCode::from(2);
+    let args = Args::parse();
+    let (dir, files) = if args.markdown {
+        (None, &args.paths[..])
+    } else {
+        let Some((dir, files)) = args.paths.split_first() else {
+            Args::command()
+                .error(ErrorKind::MissingRequiredArgument, "missing OUT_DIR")
+                .exit()
+        };
+        (Some(dir), files)
     };
-    if dir == "-h" || dir == "--help" {
-        println!("{USAGE}");
-        return ExitCode::SUCCESS;
-    }
     let mut text = String::new();
     if files.is_empty() || files == ["-"] {
         if let Err(e) = std::io::stdin().read_to_string(&mut text) {
@@ -45,14 +64,14 @@ fn main() -> ExitCode {
     for b in &bad {
         eprintln!("plot: skipped {b}");
     }
-    if dir == "--markdown" {
+    let Some(dir) = dir else {
         if measurements.is_empty() {
             eprintln!("plot: no measurements");
             return ExitCode::FAILURE;
         }
         print!("{}", plot::markdown_tables(&measurements));
         return ExitCode::SUCCESS;
-    }
+    };
     match plot::write_all(&measurements, Path::new(dir)) {
         Ok(written) => {
             for p in written {

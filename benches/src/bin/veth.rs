@@ -19,6 +19,7 @@ use std::sync::mpsc;
 use std::thread;
 use std::time::{Duration, Instant};
 
+use clap::Parser;
 use hdrhistogram::Histogram;
 
 const STACK_NS: &str = "mtcp-stk";
@@ -28,47 +29,43 @@ const MTCP_ADDR: &str = "10.99.0.2";
 const KERNEL_ADDR: &str = "10.99.0.3";
 const PORT: u16 = 8080;
 
+/// Echo over a veth pair with the Linux kernel as the client: mtcp's
+/// `echo` example on AF_PACKET, AF_XDP and (with --dpdk-echo) DPDK, against
+/// a tokio echo server on the kernel's stack. Needs root.
+#[derive(Debug, Parser)]
+#[command(name = "veth", disable_version_flag = true)]
 struct Options {
+    /// The mtcp echo example to run
+    #[arg(long, value_name = "PATH", default_value = "target/release/echo")]
     echo: String,
+    /// The echo example built with `--features dpdk` (adds a DPDK run)
+    #[arg(long, value_name = "PATH")]
     dpdk_echo: Option<String>,
+    /// Measured seconds per server
+    #[arg(long, value_name = "N", default_value_t = 5.0, value_parser = seconds)]
     seconds: f64,
+    /// Kernel client connections (one thread each)
+    #[arg(
+        long,
+        value_name = "N",
+        default_value_t = 8,
+        value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(1..)
+    )]
     conns: usize,
+    /// One JSON object per line per server instead of a markdown table
+    #[arg(long)]
     json: bool,
+    /// Internal: serve tokio echo on ADDR (run by this program in the namespace)
+    #[arg(long, value_name = "ADDR", hide = true)]
+    serve_tokio: Option<String>,
 }
 
-fn parse() -> Result<Options, String> {
-    let mut o = Options {
-        echo: "target/release/echo".into(),
-        dpdk_echo: None,
-        seconds: 5.0,
-        conns: 8,
-        json: false,
-    };
-    let mut args = std::env::args().skip(1);
-    while let Some(a) = args.next() {
-        let mut val = |n: &str| args.next().ok_or(format!("{n} needs a value"));
-        match a.as_str() {
-            "--echo" => o.echo = val("--echo")?,
-            "--dpdk-echo" => o.dpdk_echo = Some(val("--dpdk-echo")?),
-            "--seconds" => {
-                o.seconds = val("--seconds")?
-                    .parse()
-                    .map_err(|_| "--seconds: expected a number")?
-            }
-            "--conns" => {
-                o.conns = val("--conns")?
-                    .parse()
-                    .map_err(|_| "--conns: expected a whole number")?
-            }
-            "--json" => o.json = true,
-            "--serve-tokio" => {
-                serve_tokio(&val("--serve-tokio")?);
-                std::process::exit(0);
-            }
-            other => return Err(format!("unknown argument {other:?}")),
-        }
+/// Positive seconds.
+fn seconds(text: &str) -> Result<f64, String> {
+    match text.parse::<f64>() {
+        Ok(s) if s.is_finite() && s > 0.0 => Ok(s),
+        _ => Err("expected a number of seconds greater than 0".into()),
     }
-    Ok(o)
 }
 
 /// The tokio echo server (run inside the stack's namespace, on the kernel
@@ -181,7 +178,7 @@ fn clients(
     let threads: Vec<_> = (0..conns)
         .map(|_| {
             thread::spawn(move || -> Result<(u64, Histogram<u64>), String> {
-                mtcp::stack::nic::sys::enter_netns(PEER_NS).map_err(|e| format!("netns: {e}"))?;
+                mtcp_testkit::netns::enter(PEER_NS).map_err(|e| format!("netns: {e}"))?;
                 let mut h = Histogram::<u64>::new_with_bounds(1, 60_000_000_000, 3)
                     .map_err(|e| e.to_string())?;
                 let mut s = TcpStream::connect_timeout(&addr, Duration::from_secs(5))
@@ -262,13 +259,11 @@ fn mtcp_server(echo: &str, device: &str, extra: &[(&str, &str)]) -> Result<Serve
 }
 
 fn main() {
-    let o = match parse() {
-        Ok(o) => o,
-        Err(e) => {
-            eprintln!("veth: {e}");
-            std::process::exit(2);
-        }
-    };
+    let o = Options::parse();
+    if let Some(addr) = &o.serve_tokio {
+        serve_tokio(addr);
+        return;
+    }
     if let Err(e) = sh(&["scripts/netns.sh", "up"]) {
         eprintln!("veth: needs root and network namespaces: {e}");
         std::process::exit(1);

@@ -9,6 +9,7 @@
 use std::error::Error;
 use std::time::{Duration, Instant};
 
+use clap::Parser;
 use hdrhistogram::Histogram;
 use mtcp::io::{AsyncReadExt, AsyncWriteExt};
 use mtcp::net::{TcpListener, TcpStream};
@@ -16,47 +17,36 @@ use mtcp::runtime::{Builder, IdlePolicy};
 use mtcp::stack::nic::memory::MemoryNic;
 use mtcp::stack::wire::ipv4::{Ipv4Address, Ipv4Cidr};
 
+/// The quick start: an echo server and a load-generating client, each on
+/// its own core with its own user-level stack, joined by the in-memory NIC.
+#[derive(Debug, Parser)]
+#[command(name = "quickstart", disable_version_flag = true)]
 struct Options {
+    /// Seconds to run (the first quarter, at most 0.5 s, is warm-up)
+    #[arg(long, value_name = "N", default_value_t = 5.0, value_parser = seconds)]
     seconds: f64,
+    /// Client connections
+    #[arg(long, value_name = "N", default_value_t = 50, value_parser = positive)]
     conns: usize,
+    /// Message size in bytes
+    #[arg(long, value_name = "BYTES", default_value_t = 64, value_parser = positive)]
     size: usize,
 }
 
-fn parse_args() -> Result<Options, String> {
-    let mut o = Options {
-        seconds: 5.0,
-        conns: 50,
-        size: 64,
-    };
-    let mut args = std::env::args().skip(1);
-    while let Some(a) = args.next() {
-        let mut value = |name: &str| args.next().ok_or_else(|| format!("{name} needs a value"));
-        match a.as_str() {
-            "--seconds" => {
-                o.seconds = value("--seconds")?
-                    .parse()
-                    .map_err(|_| "--seconds: expected a number, e.g. 5".to_string())?
-            }
-            "--conns" => {
-                o.conns = value("--conns")?
-                    .parse()
-                    .map_err(|_| "--conns: expected a whole number, e.g. 50".to_string())?
-            }
-            "--size" => {
-                o.size = value("--size")?
-                    .parse()
-                    .map_err(|_| "--size: expected bytes, e.g. 64".to_string())?
-            }
-            "-h" | "--help" => {
-                return Err("usage: quickstart [--seconds N] [--conns N] [--size BYTES]".into())
-            }
-            other => return Err(format!("unknown argument {other:?} (try --help)")),
-        }
+/// Positive seconds, e.g. 5.
+fn seconds(text: &str) -> Result<f64, String> {
+    match text.parse::<f64>() {
+        Ok(s) if s.is_finite() && s > 0.0 => Ok(s),
+        _ => Err("expected a number of seconds greater than 0, e.g. 5".into()),
     }
-    if o.conns == 0 || o.size == 0 || o.seconds <= 0.0 {
-        return Err("--conns, --size and --seconds must be positive".into());
+}
+
+/// A positive whole number, e.g. 50.
+fn positive(text: &str) -> Result<usize, String> {
+    match text.parse::<usize>() {
+        Ok(n) if n > 0 => Ok(n),
+        _ => Err("expected a positive whole number, e.g. 50".into()),
     }
-    Ok(o)
 }
 
 fn cidr(a: [u8; 4]) -> Ipv4Cidr {
@@ -137,7 +127,7 @@ async fn client(
 
 fn main() -> Result<(), Box<dyn Error>> {
     examples::init_logger();
-    let o = parse_args()?;
+    let o = Options::parse();
     let (a, b) = MemoryNic::pair(1, 4096);
     let server_rt = Builder::new()
         .addr(cidr([10, 0, 0, 1]))

@@ -13,6 +13,7 @@
 
 use std::error::Error;
 
+use clap::Parser;
 use mtcp::io::AsyncWriteExt;
 use mtcp::net::TcpStream;
 
@@ -21,22 +22,26 @@ fn byte(conn: usize, n: usize) -> u8 {
     ((n as u64 * 31 + conn as u64 * 7) % 251) as u8
 }
 
-fn usage(what: &str) -> Box<dyn Error> {
-    format!("write_exit: {what}; usage: write_exit ADDR [BYTES] [CONNS]").into()
+/// Connects CONNS times to ADDR, writes BYTES bytes on each connection
+/// and returns from `main` at once.
+#[derive(Debug, Parser)]
+#[command(name = "write_exit", disable_version_flag = true)]
+struct Args {
+    /// The listener to connect to, e.g. 10.99.0.3:9000
+    addr: String,
+    /// Bytes to write on each connection
+    #[arg(default_value_t = 200_000)]
+    bytes: usize,
+    /// Connections
+    #[arg(default_value_t = 1)]
+    conns: usize,
 }
 
 #[mtcp::main]
 async fn main() -> Result<(), Box<dyn Error>> {
-    let mut args = std::env::args().skip(1);
-    let addr = args.next().ok_or_else(|| usage("ADDR is missing"))?;
-    let bytes: usize = match args.next() {
-        Some(v) => v.parse().map_err(|_| usage("BYTES: expected a number"))?,
-        None => 200_000,
-    };
-    let conns: usize = match args.next() {
-        Some(v) => v.parse().map_err(|_| usage("CONNS: expected a number"))?,
-        None => 1,
-    };
+    // A bad command line prints clap's message and exits (status 2)
+    // before any connection is opened.
+    let Args { addr, bytes, conns } = Args::parse();
     let mut streams = Vec::with_capacity(conns);
     for _ in 0..conns {
         streams.push(TcpStream::connect(addr.as_str()).await?);

@@ -19,7 +19,7 @@ use mtcp_stack::wire::ethernet::EthernetAddress;
 use mtcp_stack::wire::ipv4::{Ipv4Address, Ipv4Cidr};
 
 use super::driver::StackDriver;
-use crate::driver::{DriverContext, DriverFactory, IoDriver};
+use crate::driver::CoreId;
 
 /// NIC queues waiting for their cores, one slot per core.
 pub(crate) type QueueSlots = Arc<Mutex<Vec<Option<Box<dyn NicQueue>>>>>;
@@ -210,45 +210,56 @@ impl NetConfig {
             })
             .collect())
     }
+}
 
-    /// A driver factory building each core's [`Stack`] over its queue. The
-    /// device is opened once, by the first core to start, with one queue
-    /// per core of the runtime. A core's stack outlives one `block_on`: its
-    /// driver hands it back when the core stops, and the next start of that
-    /// core takes it up again.
-    pub(crate) fn driver_factory(self) -> DriverFactory {
-        type Slots = Result<Arc<Mutex<Vec<CoreSlot>>>, (io::ErrorKind, String)>;
-        let opened: Arc<OnceLock<Slots>> = Arc::new(OnceLock::new());
-        Arc::new(move |cx: &DriverContext| {
-            let cores = cx.core().count();
-            let slots = opened.get_or_init(|| {
-                self.open(cores)
-                    .map(|qs| Arc::new(Mutex::new(qs.into_iter().map(CoreSlot::Queue).collect())))
-                    .map_err(|e| (e.kind(), e.to_string()))
-            });
-            let slots = slots
-                .as_ref()
-                .map_err(|(kind, msg)| io::Error::new(*kind, msg.clone()))?;
-            let index = cx.core().index();
-            let taken = slots.lock().ok().and_then(|mut s| {
-                s.get_mut(index)
-                    .map(|slot| std::mem::replace(slot, CoreSlot::InUse))
-            });
-            let stack = match taken {
-                Some(CoreSlot::Queue(queue)) => Stack::new(self.stack_config(), queue)
-                    .map_err(|e| io::Error::new(io::ErrorKind::InvalidInput, e.to_string()))?,
-                Some(CoreSlot::Stack(stack)) => *stack,
-                Some(CoreSlot::InUse) | None => {
-                    return Err(io::Error::other(format!(
-                        "mtcp: core {index}'s NIC queue is in use by another run"
-                    )))
-                }
-            };
-            Ok(
-                Box::new(StackDriver::new(stack, slots.clone(), index, self.stats)?)
-                    as Box<dyn IoDriver>,
-            )
-        })
+/// Every core's slot, once the device is open.
+type Slots = Arc<Mutex<Vec<CoreSlot>>>;
+
+/// Builds each core's [`Stack`] over its queue. The device is opened once,
+/// by the first core to start, with one queue per core of the runtime. A
+/// core's stack outlives one `block_on`: its driver hands it back when the
+/// core stops, and the next start of that core takes it up again.
+pub(crate) struct StackFactory {
+    config: NetConfig,
+    opened: OnceLock<Result<Slots, (io::ErrorKind, String)>>,
+}
+
+impl StackFactory {
+    pub(crate) fn new(config: NetConfig) -> StackFactory {
+        StackFactory {
+            config,
+            opened: OnceLock::new(),
+        }
+    }
+
+    /// Core `core`'s stack and device, on its thread.
+    pub(crate) fn build(&self, core: CoreId) -> io::Result<StackDriver> {
+        let cores = core.count();
+        let slots = self.opened.get_or_init(|| {
+            self.config
+                .open(cores)
+                .map(|qs| Arc::new(Mutex::new(qs.into_iter().map(CoreSlot::Queue).collect())))
+                .map_err(|e| (e.kind(), e.to_string()))
+        });
+        let slots = slots
+            .as_ref()
+            .map_err(|(kind, msg)| io::Error::new(*kind, msg.clone()))?;
+        let index = core.index();
+        let taken = slots.lock().ok().and_then(|mut s| {
+            s.get_mut(index)
+                .map(|slot| std::mem::replace(slot, CoreSlot::InUse))
+        });
+        let stack = match taken {
+            Some(CoreSlot::Queue(queue)) => Stack::new(self.config.stack_config(), queue)
+                .map_err(|e| io::Error::new(io::ErrorKind::InvalidInput, e.to_string()))?,
+            Some(CoreSlot::Stack(stack)) => *stack,
+            Some(CoreSlot::InUse) | None => {
+                return Err(io::Error::other(format!(
+                    "mtcp: core {index}'s NIC queue is in use by another run"
+                )))
+            }
+        };
+        StackDriver::new(stack, slots.clone(), index, self.config.stats)
     }
 }
 

@@ -7,13 +7,13 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use mtcp_stack::stack::Stack;
-use mtcp_stack::tcp::TcpError;
 use mtcp_stack::time::Instant as StackInstant;
 
 use super::config::CoreSlot;
 use super::park::FdParker;
 use super::stats_line::StatsPrinter;
-use crate::driver::{with_io_driver, IoDriver, Unparker};
+use crate::driver::{IoDriver, Unparker};
+use crate::task::waker::Msg;
 
 /// One core's [`Stack`] driven by the reactor: `poll` is the RX half of the
 /// tick, `flush` the TX half; idle parking waits on the device.
@@ -68,6 +68,28 @@ impl StackDriver {
             .as_mut()
             .expect("the stack is present until shutdown")
     }
+
+    /// The stack, until the core's shutdown hands it back.
+    pub(crate) fn stack_mut(&mut self) -> Option<&mut Stack> {
+        self.stack.as_deref_mut()
+    }
+
+    /// Carries reassembled datagrams of other cores' flows to those cores
+    /// (`mtcp_stack::handoff`): each runs there, at its next tick, as if it
+    /// had arrived there. A stopped core's are dropped.
+    fn hand_off(&mut self) {
+        for h in self.stack().take_handoffs() {
+            let core = h.queue();
+            // Straight to that core's inbox (as `runtime::run_on`), so the
+            // stack's driver does not depend on the runtime above it.
+            let remote = crate::context::with_core(|c| c.peers.borrow().get(core).cloned());
+            if let Some(remote) = remote.flatten() {
+                remote.send(Msg::Run(Box::new(move || {
+                    let _ = with_stack(|stack, now| stack.input_handoff(now, h));
+                })));
+            }
+        }
+    }
 }
 
 impl fmt::Debug for StackDriver {
@@ -82,6 +104,9 @@ impl fmt::Debug for StackDriver {
 impl IoDriver for StackDriver {
     fn poll(&mut self, now: StackInstant) -> bool {
         let work = self.stack().poll(now);
+        if self.stack().has_handoffs() {
+            self.hand_off();
+        }
         if let (Some(printer), Some(stack)) = (self.stats.as_mut(), self.stack.as_deref()) {
             printer.maybe_print(now, stack);
         }
@@ -163,20 +188,16 @@ impl IoDriver for StackDriver {
     }
 }
 
-/// Runs `f` on the current core's stack with the tick's time.
+/// Runs `f` on the current core's stack with the tick's time: one
+/// thread-local read, one borrow.
 ///
 /// # Errors
-/// `Other` when called off a runtime thread or on a runtime without a
-/// network device.
+/// `Other` when called off a runtime thread, on a runtime without a
+/// network device, or while the stack is busy (see [`Core::with_stack`]).
+///
+/// [`Core::with_stack`]: crate::reactor::Core::with_stack
 pub(crate) fn with_stack<R>(f: impl FnOnce(&mut Stack, StackInstant) -> R) -> io::Result<R> {
-    let now = crate::driver::tick_now();
-    with_io_driver(|d: &mut StackDriver| {
-        d.stack
-            .as_deref_mut()
-            .map(|s| f(s, now.unwrap_or(StackInstant::ZERO)))
-    })
-    .flatten()
-    .ok_or_else(no_stack)
+    crate::context::with_core(|core| core.with_stack(f)).unwrap_or_else(|| Err(off_runtime()))
 }
 
 /// Like [`with_stack`], for code that must not fail (drop paths): `None`
@@ -185,88 +206,13 @@ pub(crate) fn try_with_stack<R>(f: impl FnOnce(&mut Stack, StackInstant) -> R) -
     with_stack(f).ok()
 }
 
-fn no_stack() -> io::Error {
-    if crate::context::in_runtime() {
-        io::Error::other(
-            "mtcp: this runtime has no network device (build it with Builder::from_env() \
-             or a network setting, or use #[mtcp::main])",
-        )
-    } else {
-        io::Error::other("mtcp: socket used outside an mtcp runtime thread")
-    }
-}
-
-/// Maps the stack's socket errors to `io::Error` with the usual kinds.
-pub(crate) fn to_io(e: TcpError) -> io::Error {
-    let kind = match e {
-        TcpError::WouldBlock => io::ErrorKind::WouldBlock,
-        TcpError::ConnectionRefused => io::ErrorKind::ConnectionRefused,
-        TcpError::ConnectionReset => io::ErrorKind::ConnectionReset,
-        TcpError::TimedOut => io::ErrorKind::TimedOut,
-        TcpError::AddrInUse => io::ErrorKind::AddrInUse,
-        TcpError::AddrNotAvailable => io::ErrorKind::AddrNotAvailable,
-        TcpError::BrokenPipe => io::ErrorKind::BrokenPipe,
-        TcpError::NotConnected | TcpError::InvalidSocket => io::ErrorKind::NotConnected,
-        TcpError::InvalidInput => io::ErrorKind::InvalidInput,
-        TcpError::NoResources => io::ErrorKind::OutOfMemory,
-        TcpError::HostUnreachable => io::ErrorKind::HostUnreachable,
-        TcpError::NetworkUnreachable => io::ErrorKind::NetworkUnreachable,
-    };
-    match e {
-        // No std kind says more than the stack's own words.
-        TcpError::NoResources | TcpError::InvalidInput | TcpError::InvalidSocket => {
-            io::Error::new(kind, e)
-        }
-        // A plain kind prints as std's (`connection refused`), not as a
-        // `Custom { .. }` wrapper.
-        _ => io::Error::from(kind),
-    }
+fn off_runtime() -> io::Error {
+    io::Error::other("mtcp: socket used outside an mtcp runtime thread")
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn errors_map_to_the_usual_kinds() {
-        use io::ErrorKind as K;
-        let cases = [
-            (TcpError::ConnectionRefused, K::ConnectionRefused),
-            (TcpError::ConnectionReset, K::ConnectionReset),
-            (TcpError::TimedOut, K::TimedOut),
-            (TcpError::AddrInUse, K::AddrInUse),
-            (TcpError::AddrNotAvailable, K::AddrNotAvailable),
-            (TcpError::BrokenPipe, K::BrokenPipe),
-            (TcpError::NotConnected, K::NotConnected),
-            (TcpError::InvalidInput, K::InvalidInput),
-            (TcpError::HostUnreachable, K::HostUnreachable),
-            (TcpError::NetworkUnreachable, K::NetworkUnreachable),
-        ];
-        for (e, k) in cases {
-            assert_eq!(to_io(e).kind(), k, "{e}");
-        }
-    }
-
-    #[test]
-    fn connect_errors_print_like_std() {
-        use io::ErrorKind as K;
-        for (e, k) in [
-            (TcpError::ConnectionRefused, K::ConnectionRefused),
-            (TcpError::ConnectionReset, K::ConnectionReset),
-            (TcpError::TimedOut, K::TimedOut),
-            (TcpError::BrokenPipe, K::BrokenPipe),
-        ] {
-            let got = to_io(e);
-            let std = io::Error::from(k);
-            assert_eq!(got.to_string(), std.to_string());
-            assert_eq!(format!("{got:?}"), format!("{std:?}"));
-            assert!(!format!("{got:?}").contains("Custom"), "{got:?}");
-        }
-        assert_eq!(
-            to_io(TcpError::ConnectionRefused).to_string(),
-            "connection refused"
-        );
-    }
 
     #[test]
     fn no_stack_off_runtime() {

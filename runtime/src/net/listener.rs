@@ -8,7 +8,8 @@ use std::task::{Context, Poll};
 
 use mtcp_stack::tcp::TcpError;
 
-use super::driver::{to_io, with_stack};
+use super::driver::with_stack;
+use super::error;
 use super::socket::{resolve_v4, Socket};
 use super::stream::TcpStream;
 
@@ -102,7 +103,7 @@ impl TcpListener {
             }
             Err(TcpError::AddrInUse)
         })?
-        .map_err(to_io)?;
+        .map_err(error::tcp)?;
         let listener = TcpListener {
             socket: Socket::new(id),
         };
@@ -132,14 +133,15 @@ impl TcpListener {
             let tcp = s.tcp_mut();
             match tcp.accept(id) {
                 Ok(conn) => {
-                    let peer = tcp.peer_addr(conn).map_err(to_io)?;
+                    let peer = tcp.peer_addr(conn).map_err(error::tcp)?;
                     Ok(Some((conn, peer)))
                 }
                 Err(TcpError::WouldBlock) => {
-                    tcp.register_read_waker(id, cx.waker()).map_err(to_io)?;
+                    tcp.register_read_waker(id, cx.waker())
+                        .map_err(error::tcp)?;
                     Ok(None)
                 }
-                Err(e) => Err(to_io(e)),
+                Err(e) => Err(error::tcp(e)),
             }
         });
         match r {

@@ -6,10 +6,10 @@
 //! runs as the core's reactor: it receives at the start of each tick and
 //! sends what the tick's tasks wrote at its end.
 
-mod builder_ext;
 pub(crate) mod config;
 pub(crate) mod driver;
-mod keepalive;
+mod error;
+pub(crate) mod keepalive;
 mod listener;
 mod lookup;
 mod park;

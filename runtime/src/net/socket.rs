@@ -7,12 +7,16 @@ use std::sync::Arc;
 
 use mtcp_stack::tcp::tcb::SocketId;
 
-use super::driver::{to_io, try_with_stack, with_stack};
+use super::driver::try_with_stack;
+use super::error;
 use crate::task::waker::{Msg, Remote};
 
-/// A TCP socket of one core's stack. Closing happens on drop, on the owning
-/// core (sent to its inbox if the handle was dropped on any other thread;
-/// if that core's run is over, its end of run already closed the socket).
+/// A TCP socket of one core's stack. It holds its core's key (the core's
+/// index: a core's stack outlives one run of the runtime) and that core's
+/// inbox, so a call costs one thread-local read and one borrow
+/// ([`Core::with_stack`](crate::reactor::Core::with_stack)), and a drop
+/// anywhere else posts the close to the owning core (if that core's run is
+/// over, its end of run already closed the socket).
 pub(crate) struct Socket {
     pub(crate) id: SocketId,
     pub(crate) core: usize,
@@ -36,47 +40,59 @@ impl fmt::Debug for Socket {
 }
 
 impl Socket {
+    /// A socket of the current core's stack (call it on that core).
     pub(crate) fn new(id: SocketId) -> Socket {
+        let (core, remote) = crate::context::with_core(|c| (c.id.index(), Some(c.remote.clone())))
+            .unwrap_or((0, None));
         Socket {
             id,
-            core: crate::runtime::current_core(),
-            remote: crate::context::with_core(|c| c.remote.clone()),
+            core,
+            remote,
             linger_us: std::sync::atomic::AtomicU64::new(NO_LINGER),
         }
     }
 
+    fn wrong_thread(&self) -> io::Error {
+        io::Error::other(format!(
+            "mtcp: a socket of core {} used from another thread; sockets stay on the \
+             core that created them",
+            self.core
+        ))
+    }
+
     /// Checks that the caller runs on the socket's core.
     pub(crate) fn check_core(&self) -> io::Result<()> {
-        if crate::context::in_runtime() && crate::runtime::current_core() == self.core {
-            Ok(())
-        } else {
-            Err(io::Error::other(format!(
-                "mtcp: a socket of core {} used from another thread; sockets stay on the \
-                 core that created them",
-                self.core
-            )))
+        match crate::context::with_core(|c| c.id.index() == self.core) {
+            Some(true) => Ok(()),
+            _ => Err(self.wrong_thread()),
         }
     }
 
-    /// Runs `f` on this socket's stack.
+    /// Runs `f` on this socket's stack: one thread-local read (the current
+    /// core, checked against the socket's), one borrow.
     pub(crate) fn with<R>(
         &self,
         f: impl FnOnce(&mut mtcp_stack::stack::Stack, mtcp_stack::time::Instant, SocketId) -> R,
     ) -> io::Result<R> {
-        self.check_core()?;
-        with_stack(|s, now| f(s, now, self.id))
+        crate::context::with_core(|c| {
+            if c.id.index() != self.core {
+                return Err(self.wrong_thread());
+            }
+            c.with_stack(|s, now| f(s, now, self.id))
+        })
+        .unwrap_or_else(|| Err(self.wrong_thread()))
     }
 
     pub(crate) fn local_addr(&self) -> io::Result<SocketAddr> {
         self.with(|s, _, id| s.tcp().local_addr(id))?
             .map(SocketAddr::V4)
-            .map_err(to_io)
+            .map_err(error::tcp)
     }
 
     pub(crate) fn peer_addr(&self) -> io::Result<SocketAddr> {
         self.with(|s, _, id| s.tcp().peer_addr(id))?
             .map(SocketAddr::V4)
-            .map_err(to_io)
+            .map_err(error::tcp)
     }
 }
 
@@ -92,15 +108,22 @@ impl Drop for Socket {
                 let _ = s.tcp_mut().close(id);
             }
         };
-        if self.check_core().is_ok() {
-            let _ = try_with_stack(|s, _| close(s));
-        } else if let Some(remote) = &self.remote {
-            // Dropped on another core or a plain thread: close it where it
-            // lives. If that core has stopped, the send fails: its end of
-            // run closed every socket already.
-            remote.send(Msg::Run(Box::new(move || {
-                let _ = try_with_stack(|s, _| close(s));
-            })));
+        // On the owning core with its stack free: close now. Otherwise
+        // (another core, a plain thread, or a waker run inside the stack's
+        // own poll) post the close to the owning core's inbox. If that core
+        // has stopped, the send fails: its end of run closed every socket.
+        let closed = crate::context::with_core(|c| {
+            c.id.index() == self.core && !c.stack_busy() && {
+                let _ = c.with_stack(|s, _| close(s));
+                true
+            }
+        });
+        if closed != Some(true) {
+            if let Some(remote) = &self.remote {
+                remote.send(Msg::Run(Box::new(move || {
+                    let _ = try_with_stack(|s, _| close(s));
+                })));
+            }
         }
     }
 }
@@ -125,4 +148,75 @@ pub(crate) fn resolve_v4(addr: impl std::net::ToSocketAddrs) -> io::Result<Vec<S
         ));
     }
     Ok(v4)
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::{Arc, Mutex};
+    use std::task::{Context, Wake, Waker};
+    use std::time::Duration;
+
+    use crate::io::{AsyncReadExt, AsyncWriteExt};
+    use crate::net::{TcpListener, TcpStream};
+
+    /// A foreign waker that uses its socket as soon as it is woken, as an
+    /// executor polling inside `wake` would: the stack fires it from its
+    /// own `poll`, while it is borrowed.
+    struct UsesSocket {
+        stream: Mutex<Option<TcpStream>>,
+        seen: Mutex<Option<String>>,
+    }
+
+    impl Wake for UsesSocket {
+        fn wake(self: Arc<Self>) {
+            self.wake_by_ref();
+        }
+
+        fn wake_by_ref(self: &Arc<Self>) {
+            let mut stream = self.stream.lock().unwrap();
+            if let Some(s) = stream.as_ref() {
+                let seen = match s.local_addr() {
+                    Ok(_) => "ok".to_owned(),
+                    Err(e) => e.to_string(),
+                };
+                *self.seen.lock().unwrap() = Some(seen);
+            }
+            // Dropped inside the stack's poll: the close must still happen.
+            stream.take();
+        }
+    }
+
+    #[test]
+    fn a_socket_used_and_dropped_inside_the_stacks_poll() {
+        let rt = crate::runtime::Builder::from_env()
+            .unwrap()
+            .build()
+            .unwrap();
+        rt.block_on(async {
+            let l = TcpListener::bind("127.0.0.1:0").await.unwrap();
+            let mut client = TcpStream::connect(l.local_addr().unwrap()).await.unwrap();
+            let (server, _) = l.accept().await.unwrap();
+            let foreign = Arc::new(UsesSocket {
+                stream: Mutex::new(None),
+                seen: Mutex::new(None),
+            });
+            let waker = Waker::from(foreign.clone());
+            assert!(server
+                .poll_read_ready(&mut Context::from_waker(&waker))
+                .is_pending());
+            *foreign.stream.lock().unwrap() = Some(server);
+            // The FIN makes the server readable: the stack wakes `foreign`
+            // inside its poll.
+            client.shutdown().await.unwrap();
+            let mut buf = [0u8; 8];
+            let n = crate::time::timeout(Duration::from_secs(10), client.read(&mut buf))
+                .await
+                .expect("the close posted from inside the stack's poll reached the stack")
+                .unwrap();
+            assert_eq!(n, 0);
+            let seen = foreign.seen.lock().unwrap().clone().unwrap();
+            assert!(seen.contains("busy"), "{seen}");
+            assert!(foreign.stream.lock().unwrap().is_none());
+        });
+    }
 }

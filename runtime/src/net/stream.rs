@@ -12,7 +12,8 @@ use mtcp_stack::tcp::state::State;
 use mtcp_stack::tcp::TcpError;
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 
-use super::driver::{to_io, with_stack};
+use super::driver::with_stack;
+use super::error;
 use super::keepalive::TcpKeepalive;
 use super::socket::{resolve_v4, Socket};
 use super::split::{split, split_owned, OwnedReadHalf, OwnedWriteHalf, ReadHalf, WriteHalf};
@@ -80,7 +81,7 @@ impl TcpStream {
     }
 
     async fn connect_one(addr: std::net::SocketAddrV4) -> io::Result<TcpStream> {
-        let id = with_stack(|s, now| s.tcp_mut().connect(now, addr, None))?.map_err(to_io)?;
+        let id = with_stack(|s, now| s.tcp_mut().connect(now, addr, None))?.map_err(error::tcp)?;
         let stream = TcpStream::from_socket(Socket::new(id));
         poll_fn(|cx| stream.poll_connected(cx)).await?;
         Ok(stream)
@@ -90,19 +91,19 @@ impl TcpStream {
         ready(self.socket.with(|s, _, id| {
             let tcp = s.tcp_mut();
             match tcp.take_error(id) {
-                Ok(Some(e)) | Err(e) => return Poll::Ready(Err(to_io(e))),
+                Ok(Some(e)) | Err(e) => return Poll::Ready(Err(error::tcp(e))),
                 Ok(None) => {}
             }
             match tcp.state(id) {
                 Ok(State::SynSent | State::SynReceived) => {
                     match tcp.register_write_waker(id, cx.waker()) {
                         Ok(()) => Poll::Pending,
-                        Err(e) => Poll::Ready(Err(to_io(e))),
+                        Err(e) => Poll::Ready(Err(error::tcp(e))),
                     }
                 }
                 Ok(State::Closed) => Poll::Ready(Err(io::ErrorKind::ConnectionRefused.into())),
                 Ok(_) => Poll::Ready(Ok(())),
-                Err(e) => Poll::Ready(Err(to_io(e))),
+                Err(e) => Poll::Ready(Err(error::tcp(e))),
             }
         }))
     }
@@ -130,7 +131,7 @@ impl TcpStream {
     pub fn set_nodelay(&self, nodelay: bool) -> io::Result<()> {
         self.socket
             .with(|s, _, id| s.tcp_mut().set_nodelay(id, nodelay))?
-            .map_err(to_io)
+            .map_err(error::tcp)
     }
 
     /// Whether Nagle's algorithm is off.
@@ -140,7 +141,7 @@ impl TcpStream {
     pub fn nodelay(&self) -> io::Result<bool> {
         self.socket
             .with(|s, _, id| s.tcp().nodelay(id))?
-            .map_err(to_io)
+            .map_err(error::tcp)
     }
 
     /// Turns TCP keepalive on or off for this connection (timing from
@@ -152,7 +153,7 @@ impl TcpStream {
     pub fn set_keepalive(&self, on: bool) -> io::Result<()> {
         self.socket
             .with(|s, _, id| s.tcp_mut().set_keepalive(id, on))?
-            .map_err(to_io)
+            .map_err(error::tcp)
     }
 
     /// Whether keepalive is on.
@@ -162,7 +163,7 @@ impl TcpStream {
     pub fn keepalive(&self) -> io::Result<bool> {
         self.socket
             .with(|s, _, id| s.tcp().keepalive(id))?
-            .map_err(to_io)
+            .map_err(error::tcp)
     }
 
     /// Turns keepalive on with this timing (socket2's
@@ -182,7 +183,7 @@ impl TcpStream {
                 tcp.set_keepalive_timing(id, timing)?;
                 tcp.set_keepalive(id, true)
             })?
-            .map_err(to_io)
+            .map_err(error::tcp)
     }
 
     /// This connection's keepalive timing, every value set (whether
@@ -194,7 +195,7 @@ impl TcpStream {
         self.socket
             .with(|s, _, id| s.tcp().keepalive_timing(id))?
             .map(TcpKeepalive::from_config)
-            .map_err(to_io)
+            .map_err(error::tcp)
     }
 
     /// Takes the connection's pending error, if any.
@@ -204,8 +205,8 @@ impl TcpStream {
     pub fn take_error(&self) -> io::Result<Option<io::Error>> {
         self.socket
             .with(|s, _, id| s.tcp_mut().take_error(id))?
-            .map(|e| e.map(to_io))
-            .map_err(to_io)
+            .map(|e| e.map(error::tcp))
+            .map_err(error::tcp)
     }
 
     /// Splits the stream into a read half and a write half borrowing it.
@@ -242,7 +243,7 @@ impl TcpStream {
     pub fn try_read(&self, buf: &mut [u8]) -> io::Result<usize> {
         self.socket
             .with(|s, _, id| s.tcp_mut().recv(id, buf))?
-            .map_err(to_io)
+            .map_err(error::tcp)
     }
 
     /// Writes what fits now without waiting.
@@ -252,7 +253,7 @@ impl TcpStream {
     pub fn try_write(&self, buf: &[u8]) -> io::Result<usize> {
         self.socket
             .with(|s, _, id| s.tcp_mut().send(id, buf))?
-            .map_err(to_io)
+            .map_err(error::tcp)
     }
 
     /// Polls for read readiness, registering the task's waker otherwise.
@@ -287,7 +288,7 @@ pub(crate) fn poll_read_ready(socket: &Socket, cx: &mut Context<'_>) -> Poll<io:
         }
         match tcp.register_read_waker(id, cx.waker()) {
             Ok(()) => Poll::Pending,
-            Err(e) => Poll::Ready(Err(to_io(e))),
+            Err(e) => Poll::Ready(Err(error::tcp(e))),
         }
     }))
 }
@@ -300,7 +301,7 @@ pub(crate) fn poll_write_ready(socket: &Socket, cx: &mut Context<'_>) -> Poll<io
         }
         match tcp.register_write_waker(id, cx.waker()) {
             Ok(()) => Poll::Pending,
-            Err(e) => Poll::Ready(Err(to_io(e))),
+            Err(e) => Poll::Ready(Err(error::tcp(e))),
         }
     }))
 }
@@ -322,9 +323,9 @@ pub(crate) fn poll_read(
             }
             Err(TcpError::WouldBlock) => match tcp.register_read_waker(id, cx.waker()) {
                 Ok(()) => Poll::Pending,
-                Err(e) => Poll::Ready(Err(to_io(e))),
+                Err(e) => Poll::Ready(Err(error::tcp(e))),
             },
-            Err(e) => Poll::Ready(Err(to_io(e))),
+            Err(e) => Poll::Ready(Err(error::tcp(e))),
         }
     }))
 }
@@ -345,9 +346,9 @@ pub(crate) fn poll_write(
             Ok(n) => Poll::Ready(Ok(n)),
             Err(TcpError::WouldBlock) => match tcp.register_write_waker(id, cx.waker()) {
                 Ok(()) => Poll::Pending,
-                Err(e) => Poll::Ready(Err(to_io(e))),
+                Err(e) => Poll::Ready(Err(error::tcp(e))),
             },
-            Err(e) => Poll::Ready(Err(to_io(e))),
+            Err(e) => Poll::Ready(Err(error::tcp(e))),
         }
     }))
 }
@@ -358,7 +359,7 @@ pub(crate) fn poll_shutdown(socket: &Socket) -> Poll<io::Result<()>> {
         socket.with(|s, _, id| match s.tcp_mut().shutdown_write(id) {
             // Already shut down, or the connection is gone: nothing to send.
             Ok(()) | Err(TcpError::BrokenPipe) => Poll::Ready(Ok(())),
-            Err(e) => Poll::Ready(Err(to_io(e))),
+            Err(e) => Poll::Ready(Err(error::tcp(e))),
         }),
     )
 }

@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use mtcp_stack::tcp::TcpError;
 
-use super::driver::to_io;
+use super::error;
 use super::socket::NO_LINGER;
 use super::stream::TcpStream;
 
@@ -67,9 +67,9 @@ impl TcpStream {
                 Ok(n) => Poll::Ready(Ok(n)),
                 Err(TcpError::WouldBlock) => match tcp.register_read_waker(id, cx.waker()) {
                     Ok(()) => Poll::Pending,
-                    Err(e) => Poll::Ready(Err(to_io(e))),
+                    Err(e) => Poll::Ready(Err(error::tcp(e))),
                 },
-                Err(e) => Poll::Ready(Err(to_io(e))),
+                Err(e) => Poll::Ready(Err(error::tcp(e))),
             }
         });
         match r {
@@ -85,7 +85,7 @@ impl TcpStream {
     pub fn try_peek(&self, buf: &mut [u8]) -> io::Result<usize> {
         self.socket
             .with(|s, _, id| s.tcp().peek(id, buf))?
-            .map_err(to_io)
+            .map_err(error::tcp)
     }
 
     /// The `SO_LINGER` value last set with [`set_linger`](Self::set_linger)

@@ -10,7 +10,8 @@ use std::time::Duration;
 
 use mtcp_stack::tcp::KeepaliveConfig;
 
-use super::driver::{to_io, with_stack};
+use super::driver::with_stack;
+use super::error;
 use super::keepalive::TcpKeepalive;
 use super::listener::TcpListener;
 use super::socket::Socket;
@@ -263,7 +264,7 @@ impl TcpSocket {
             ));
         };
         let local = self.local.get().filter(|l| l.port() != 0);
-        let id = with_stack(|s, now| s.tcp_mut().connect(now, addr, local))?.map_err(to_io)?;
+        let id = with_stack(|s, now| s.tcp_mut().connect(now, addr, local))?.map_err(error::tcp)?;
         let stream = TcpStream::from_socket(Socket::new(id));
         poll_fn(|cx| stream.poll_connected(cx)).await?;
         if self.nodelay.get() {

@@ -4,6 +4,7 @@ use std::fmt;
 use std::future::poll_fn;
 use std::io;
 use std::net::{Ipv4Addr, SocketAddr, SocketAddrV4};
+use std::sync::Arc;
 use std::task::{Context, Poll};
 
 use mtcp_stack::stack::Stack;
@@ -12,12 +13,9 @@ use mtcp_stack::udp::{UdpError, UdpId};
 use tokio::io::ReadBuf;
 
 use super::driver::{try_with_stack, with_stack};
+use super::error;
 use super::socket::resolve_v4;
-
-/// Maps the stack's UDP errors to `io::Error` with the usual kinds.
-fn to_io(e: UdpError) -> io::Error {
-    io::Error::new(e.kind(), e)
-}
+use crate::task::waker::{Msg, Remote};
 
 /// A UDP socket of the current core's user-level stack.
 ///
@@ -47,7 +45,10 @@ fn to_io(e: UdpError) -> io::Error {
 /// ```
 pub struct UdpSocket {
     id: UdpId,
+    /// The owning core's index and inbox: calls run there, a drop anywhere
+    /// else posts the close to it (as a TCP socket's).
     core: usize,
+    remote: Option<Arc<Remote>>,
 }
 
 impl fmt::Debug for UdpSocket {
@@ -79,19 +80,19 @@ impl UdpSocket {
         for a in resolve_v4(addr)? {
             match with_stack(|s, _| s.udp_bind(a))? {
                 Ok(id) => {
-                    return Ok(UdpSocket {
-                        id,
-                        core: crate::runtime::current_core(),
-                    })
+                    let (core, remote) =
+                        crate::context::with_core(|c| (c.id.index(), Some(c.remote.clone())))
+                            .unwrap_or((0, None));
+                    return Ok(UdpSocket { id, core, remote });
                 }
-                Err(e) => last = Some(to_io(e)),
+                Err(e) => last = Some(error::udp(e)),
             }
         }
         Err(last.unwrap_or_else(|| io::Error::from(io::ErrorKind::AddrNotAvailable)))
     }
 
     fn check_core(&self) -> io::Result<()> {
-        if crate::context::in_runtime() && crate::runtime::current_core() == self.core {
+        if crate::context::with_core(|c| c.id.index() == self.core) == Some(true) {
             Ok(())
         } else {
             Err(io::Error::other(format!(
@@ -115,7 +116,8 @@ impl UdpSocket {
     /// `AddrNotAvailable` when no address resolves or no port is free.
     pub async fn connect<A: std::net::ToSocketAddrs>(&self, addr: A) -> io::Result<()> {
         let a = resolve_v4(addr)?[0];
-        self.with(|s, _, id| s.udp_connect(id, a))?.map_err(to_io)
+        self.with(|s, _, id| s.udp_connect(id, a))?
+            .map_err(error::udp)
     }
 
     /// The local address (0.0.0.0 when bound to every address).
@@ -125,7 +127,7 @@ impl UdpSocket {
     pub fn local_addr(&self) -> io::Result<SocketAddr> {
         self.with(|s, _, id| s.udp().local_addr(id))?
             .map(SocketAddr::V4)
-            .map_err(to_io)
+            .map_err(error::udp)
     }
 
     /// The connected remote.
@@ -135,7 +137,7 @@ impl UdpSocket {
     pub fn peer_addr(&self) -> io::Result<SocketAddr> {
         self.with(|s, _, id| s.udp().peer_addr(id))?
             .map(SocketAddr::V4)
-            .map_err(to_io)
+            .map_err(error::udp)
     }
 
     /// Allows (`true`) sending to broadcast addresses (`SO_BROADCAST`).
@@ -144,7 +146,7 @@ impl UdpSocket {
     /// `NotConnected` once the socket is gone.
     pub fn set_broadcast(&self, on: bool) -> io::Result<()> {
         self.with(|s, _, id| s.udp_mut().set_broadcast(id, on))?
-            .map_err(to_io)
+            .map_err(error::udp)
     }
 
     /// Whether broadcast sends are allowed.
@@ -152,7 +154,8 @@ impl UdpSocket {
     /// # Errors
     /// `NotConnected` once the socket is gone.
     pub fn broadcast(&self) -> io::Result<bool> {
-        self.with(|s, _, id| s.udp().broadcast(id))?.map_err(to_io)
+        self.with(|s, _, id| s.udp().broadcast(id))?
+            .map_err(error::udp)
     }
 
     /// Sets the TTL of the datagrams sent (`IP_TTL`).
@@ -162,7 +165,7 @@ impl UdpSocket {
     pub fn set_ttl(&self, ttl: u32) -> io::Result<()> {
         let ttl = u8::try_from(ttl).map_err(|_| io::Error::from(io::ErrorKind::InvalidInput))?;
         self.with(|s, _, id| s.udp_mut().set_ttl(id, ttl))?
-            .map_err(to_io)
+            .map_err(error::udp)
     }
 
     /// The TTL of the datagrams sent.
@@ -172,7 +175,7 @@ impl UdpSocket {
     pub fn ttl(&self) -> io::Result<u32> {
         self.with(|s, _, id| s.udp().ttl(id))?
             .map(u32::from)
-            .map_err(to_io)
+            .map_err(error::udp)
     }
 
     /// Takes the pending error (an ICMP error on a connected socket).
@@ -181,8 +184,8 @@ impl UdpSocket {
     /// `NotConnected` once the socket is gone.
     pub fn take_error(&self) -> io::Result<Option<io::Error>> {
         self.with(|s, _, id| s.udp_mut().take_error(id))?
-            .map(|e| e.map(to_io))
-            .map_err(to_io)
+            .map(|e| e.map(error::udp))
+            .map_err(error::udp)
     }
 
     // ---- sending ----
@@ -199,9 +202,9 @@ impl UdpSocket {
                 Err(UdpError::WouldBlock) => match s.udp_mut().register_write_waker(id, cx.waker())
                 {
                     Ok(()) => Poll::Pending,
-                    Err(e) => Poll::Ready(Err(to_io(e))),
+                    Err(e) => Poll::Ready(Err(error::udp(e))),
                 },
-                Err(e) => Poll::Ready(Err(to_io(e))),
+                Err(e) => Poll::Ready(Err(error::udp(e))),
             }),
         )
     }
@@ -275,7 +278,7 @@ impl UdpSocket {
     /// `WouldBlock` when no frame buffer is free; as [`send`](Self::send).
     pub fn try_send(&self, buf: &[u8]) -> io::Result<usize> {
         self.with(|s, now, id| s.udp_send_to(now, id, None, buf))?
-            .map_err(to_io)
+            .map_err(error::udp)
     }
 
     /// Sends to `target` without waiting.
@@ -285,7 +288,7 @@ impl UdpSocket {
     pub fn try_send_to(&self, buf: &[u8], target: SocketAddr) -> io::Result<usize> {
         let to = Self::one_v4(target)?;
         self.with(|s, now, id| s.udp_send_to(now, id, Some(to), buf))?
-            .map_err(to_io)
+            .map_err(error::udp)
     }
 
     /// Waits until a send would make progress.
@@ -307,7 +310,7 @@ impl UdpSocket {
             }
             match s.udp_mut().register_write_waker(id, cx.waker()) {
                 Ok(()) => Poll::Pending,
-                Err(e) => Poll::Ready(Err(to_io(e))),
+                Err(e) => Poll::Ready(Err(error::udp(e))),
             }
         }))
     }
@@ -326,9 +329,9 @@ impl UdpSocket {
                 Ok((n, _, from)) => Poll::Ready(Ok((n, SocketAddr::V4(from)))),
                 Err(UdpError::WouldBlock) => match udp.register_read_waker(id, cx.waker()) {
                     Ok(()) => Poll::Pending,
-                    Err(e) => Poll::Ready(Err(to_io(e))),
+                    Err(e) => Poll::Ready(Err(error::udp(e))),
                 },
-                Err(e) => Poll::Ready(Err(to_io(e))),
+                Err(e) => Poll::Ready(Err(error::udp(e))),
             }
         }))
     }
@@ -424,7 +427,7 @@ impl UdpSocket {
     pub fn try_recv_from(&self, buf: &mut [u8]) -> io::Result<(usize, SocketAddr)> {
         self.with(|s, _, id| s.udp_mut().recv_from(id, buf, false))?
             .map(|(n, _, from)| (n, SocketAddr::V4(from)))
-            .map_err(to_io)
+            .map_err(error::udp)
     }
 
     /// Waits until a receive would not block (a datagram or an error).
@@ -447,7 +450,7 @@ impl UdpSocket {
             }
             match udp.register_read_waker(id, cx.waker()) {
                 Ok(()) => Poll::Pending,
-                Err(e) => Poll::Ready(Err(to_io(e))),
+                Err(e) => Poll::Ready(Err(error::udp(e))),
             }
         }))
     }
@@ -459,12 +462,22 @@ impl UdpSocket {
 impl Drop for UdpSocket {
     fn drop(&mut self) {
         let id = self.id;
-        if self.check_core().is_ok() {
-            let _ = try_with_stack(|s, _| s.udp_close(id));
-        } else if crate::context::in_runtime() {
-            let _ = crate::runtime::Handle::current().run_on(self.core, move || {
-                let _ = try_with_stack(|s, _| s.udp_close(id));
-            });
+        // On the owning core with its stack free: close now. Otherwise
+        // (another core, a plain thread, a waker run inside the stack's
+        // poll) post the close to the owning core; if that core has
+        // stopped, its end of run dropped its UDP table's sockets.
+        let closed = crate::context::with_core(|c| {
+            c.id.index() == self.core && !c.stack_busy() && {
+                let _ = c.with_stack(|s, _| s.udp_close(id));
+                true
+            }
+        });
+        if closed != Some(true) {
+            if let Some(remote) = &self.remote {
+                remote.send(Msg::Run(Box::new(move || {
+                    let _ = try_with_stack(|s, _| s.udp_close(id));
+                })));
+            }
         }
     }
 }

@@ -6,6 +6,11 @@
 //! blocked on that pipe then wakes the tasks waiting for the signal, on
 //! whatever core they run.
 //!
+//! The handler is chained, not swapped in: it is registered through
+//! `signal-hook-registry` (as tokio's is), which keeps a handler installed
+//! earlier for the same signal, by another library or by `sigaction(2)`,
+//! and runs it first on every delivery.
+//!
 //! As in tokio, once a handler is installed for a signal it stays for the
 //! life of the process: the signal's default action (e.g. terminating on
 //! SIGINT) no longer happens, even after every listener is dropped.

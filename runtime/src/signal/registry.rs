@@ -1,5 +1,7 @@
-//! The process-wide part: one slot per signal number, the signal handler,
-//! the self-pipe and the thread that turns its bytes into wakes.
+//! The process-wide part: one slot per signal number, the action run by
+//! the signal handler, the self-pipe and the thread that turns its bytes
+//! into wakes. The handler itself is signal-hook-registry's, which chains
+//! to whatever handler was there before.
 
 use std::io;
 use std::sync::atomic::{AtomicBool, AtomicI32, AtomicU64, Ordering};
@@ -40,13 +42,11 @@ static STARTED: OnceLock<Result<(), i32>> = OnceLock::new();
 /// Which signals have our handler (serialises installation).
 static INSTALLED: Mutex<[bool; SLOTS]> = Mutex::new([false; SLOTS]);
 
-/// The handler: async-signal-safe operations only (an atomic store and
-/// one `write(2)`), errno preserved.
-extern "C" fn handler(sig: libc::c_int) {
-    #[cfg(target_os = "linux")]
-    // SAFETY: __errno_location returns this thread's errno slot, valid for
-    // the thread's life; reading and restoring it is what handlers do.
-    let saved = unsafe { *libc::__errno_location() };
+/// The action run in the signal handler: async-signal-safe operations
+/// only (an atomic store and one `write(2)`). signal-hook-registry's
+/// handler around it saves and restores errno and first runs the handler
+/// that was installed before ours.
+fn on_signal(sig: libc::c_int) {
     if let Some(slot) = usize::try_from(sig).ok().and_then(|i| SIGNALS.get(i)) {
         slot.pending.store(true, Ordering::SeqCst);
     }
@@ -59,11 +59,6 @@ extern "C" fn handler(sig: libc::c_int) {
         unsafe {
             libc::write(fd, (&byte as *const u8).cast(), 1);
         }
-    }
-    #[cfg(target_os = "linux")]
-    // SAFETY: as above.
-    unsafe {
-        *libc::__errno_location() = saved;
     }
 }
 
@@ -140,16 +135,11 @@ fn signal_thread(read_fd: libc::c_int) {
     }
 }
 
-/// Signals whose handling may not be replaced (as tokio refuses them).
+/// Signals whose handling may not be replaced (SIGILL, SIGFPE, SIGKILL,
+/// SIGSEGV, SIGSTOP: tokio refuses them too, and signal-hook-registry will
+/// not take them).
 fn forbidden(sig: libc::c_int) -> bool {
-    [
-        libc::SIGILL,
-        libc::SIGFPE,
-        libc::SIGKILL,
-        libc::SIGSEGV,
-        libc::SIGSTOP,
-    ]
-    .contains(&sig)
+    signal_hook_registry::FORBIDDEN.contains(&sig)
 }
 
 /// Makes sure our handler is installed for `sig`; returns its slot index.
@@ -173,19 +163,78 @@ pub(super) fn register(sig: libc::c_int) -> io::Result<usize> {
     if installed[index] {
         return Ok(index);
     }
-    // SAFETY: a zeroed sigaction is a valid starting value; we fill the
-    // handler, an empty mask and SA_RESTART before passing it to the
-    // kernel, and the handler is async-signal-safe (see `handler`).
-    let rc = unsafe {
-        let mut action: libc::sigaction = std::mem::zeroed();
-        action.sa_sigaction = handler as extern "C" fn(libc::c_int) as libc::sighandler_t;
-        libc::sigemptyset(&mut action.sa_mask);
-        action.sa_flags = libc::SA_RESTART;
-        libc::sigaction(sig, &action, std::ptr::null_mut())
-    };
-    if rc != 0 {
-        return Err(io::Error::last_os_error());
-    }
+    // Chained, not replaced: signal-hook-registry keeps the action that
+    // was installed before (by another library, through sigaction(2) or
+    // signal-hook) and runs it before ours on every delivery; tokio's
+    // signal handling goes through the same registry.
+    // SAFETY: `on_signal` is async-signal-safe (an atomic store and one
+    // write(2)) and does not panic; `sig` is not one of the registry's
+    // forbidden signals (checked above), so `register` does not panic.
+    unsafe { signal_hook_registry::register(sig, move || on_signal(sig)) }?;
     installed[index] = true;
     Ok(index)
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    use std::time::Duration;
+
+    use crate::signal::unix::{signal, SignalKind};
+    use crate::time::timeout;
+
+    /// Deliveries seen by the handler "another library" installed first.
+    static EARLIER: AtomicUsize = AtomicUsize::new(0);
+
+    extern "C" fn earlier_handler(_sig: libc::c_int) {
+        EARLIER.fetch_add(1, Ordering::SeqCst);
+    }
+
+    /// Installs `earlier_handler` for `sig` with plain sigaction(2), as a
+    /// library that knows nothing of mtcp would.
+    fn install_earlier(sig: libc::c_int) {
+        // SAFETY: a zeroed sigaction is a valid starting value; we set an
+        // async-signal-safe handler (one atomic add) and an empty mask.
+        let rc = unsafe {
+            let mut action: libc::sigaction = std::mem::zeroed();
+            action.sa_sigaction = earlier_handler as extern "C" fn(libc::c_int) as usize;
+            libc::sigemptyset(&mut action.sa_mask);
+            action.sa_flags = libc::SA_RESTART;
+            libc::sigaction(sig, &action, std::ptr::null_mut())
+        };
+        assert_eq!(rc, 0, "sigaction: {}", std::io::Error::last_os_error());
+    }
+
+    fn raise(sig: libc::c_int) {
+        // SAFETY: raise(3) delivers `sig` to this process, which has a
+        // handler for it (installed by the test first).
+        assert_eq!(unsafe { libc::raise(sig) }, 0);
+    }
+
+    #[test]
+    fn a_handler_installed_before_ours_still_runs() {
+        // SIGWINCH is used by no other test of this crate, and its default
+        // action is to ignore it, so a stray one harms nothing.
+        let sig = libc::SIGWINCH;
+        install_earlier(sig);
+        raise(sig);
+        assert_eq!(EARLIER.load(Ordering::SeqCst), 1);
+        crate::runtime::block_on(async move {
+            let mut ours = signal(SignalKind::window_change()).unwrap();
+            for n in 2..=4 {
+                raise(sig);
+                assert_eq!(
+                    timeout(Duration::from_secs(5), ours.recv()).await,
+                    Ok(Some(())),
+                    "delivery {n} did not reach mtcp's listener"
+                );
+                // The earlier handler ran too, once per delivery.
+                assert_eq!(EARLIER.load(Ordering::SeqCst), n);
+            }
+        });
+        // Both stay: a second listener does not install anything again.
+        let _again = signal(SignalKind::window_change()).unwrap();
+        raise(sig);
+        assert_eq!(EARLIER.load(Ordering::SeqCst), 5);
+    }
 }

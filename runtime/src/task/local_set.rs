@@ -15,7 +15,6 @@ use std::task::{Context, Poll, Waker};
 use pin_project_lite::pin_project;
 
 use super::join::{AbortHandle, Abortable, JoinError, JoinHandle, Joinable};
-use crate::runtime::Runtime;
 
 thread_local! {
     /// The set whose task (or `run_until` future) is being polled.
@@ -253,17 +252,6 @@ impl LocalSet {
             future.as_mut().poll(cx)
         })
         .await
-    }
-
-    /// Runs `future` on `rt` with this set current, as
-    /// `rt.block_on(self.run_until(future))`.
-    ///
-    /// # Panics
-    ///
-    /// As [`Runtime::block_on`].
-    #[track_caller]
-    pub fn block_on<F: Future>(&self, rt: &Runtime, future: F) -> F::Output {
-        rt.block_on(self.run_until(future))
     }
 
     /// Makes this set current until the guard drops, so

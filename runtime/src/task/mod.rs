@@ -28,7 +28,7 @@ pub use local_set::{LocalEnterGuard, LocalSet};
 pub use task_local::{AccessError, LocalKey, TaskLocalFuture};
 pub use yield_now::yield_now;
 
-pub(crate) use remote::{deferred, spawn_remote, Start};
+pub(crate) use remote::{deferred, Start};
 
 /// Spawns a task on the current core and returns a handle to await its
 /// output.

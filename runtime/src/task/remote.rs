@@ -1,6 +1,7 @@
-//! Spawning from outside a runtime's threads: the task runs on a core and
-//! its output comes back through a channel, so the [`JoinHandle`] can be
-//! awaited on any thread or executor.
+//! Spawning from outside a core's thread: the task runs on a core and its
+//! output comes back through a channel, so the [`JoinHandle`] can be
+//! awaited on any thread or executor. The runtime's handle sends the
+//! [`Start`] closure to a core (`runtime::handle::spawn_remote`).
 
 use std::cell::{Cell, RefCell};
 use std::future::Future;
@@ -11,23 +12,9 @@ use std::task::{Context, Poll};
 use tokio::sync::oneshot;
 
 use super::join::{Abortable, JoinError, JoinHandle, Joinable};
-use crate::runtime::Handle;
 
 /// A spawn to make later, on some core's thread.
 pub(crate) type Start = Box<dyn FnOnce() + Send>;
-
-/// Spawns `future` on core `core` of `handle`'s runtime.
-pub(crate) fn spawn_remote<F>(handle: &Handle, core: usize, future: F) -> JoinHandle<F::Output>
-where
-    F: Future + Send + 'static,
-    F::Output: Send + 'static,
-{
-    let (start, join) = deferred(future);
-    // If the core has stopped, the closure is dropped with the sender: the
-    // handle then reports a cancelled task.
-    let _ = handle.run_on(core, start);
-    join
-}
 
 /// `future` as a closure that spawns it on the calling core, and the
 /// handle that gets its output (cancelled if the closure is dropped).

@@ -132,6 +132,21 @@ pub enum Received<'a> {
     },
     /// An ICMP error about a UDP datagram we sent.
     UdpIcmpError(UdpIcmpError),
+    /// A TCP segment or UDP datagram reassembled from fragments whose flow
+    /// another queue owns (see [`Interface::set_flow_owner`]): the NIC
+    /// steers fragments by the address pair alone (their ports are not in
+    /// every fragment), so the caller hands the datagram to the core of
+    /// `queue`, which takes it with [`Interface::receive_handoff`].
+    Foreign {
+        /// The queue (core) that owns the flow.
+        queue: usize,
+        /// The IPv4 header of the whole datagram.
+        ip: Ipv4Repr,
+        /// The sender's MAC.
+        src_mac: EthernetAddress,
+        /// The IP payload (a TCP segment or a UDP datagram).
+        bytes: &'a [u8],
+    },
     /// Consumed here (ARP, ICMP echo), nothing for the caller.
     Nothing,
     /// Dropped and counted.
@@ -218,6 +233,26 @@ pub struct Interface {
     /// UDP ports held by a socket, one bit each: datagrams to the others
     /// are answered here with port unreachable.
     udp_ports: Box<[u64]>,
+    /// Which queue owns a flow, when the NIC has several.
+    flow_owner: Option<FlowOwner>,
+}
+
+/// Which of several NIC queues owns a flow: a function of (local address,
+/// local port, remote address, remote port) that gives the queue the NIC's
+/// RSS steers the flow's packets to, and this interface's own queue.
+pub struct FlowOwner {
+    /// The owning queue of a 4-tuple.
+    pub owner: Box<dyn Fn(Ipv4Address, u16, Ipv4Address, u16) -> usize + Send>,
+    /// This interface's queue.
+    pub queue: usize,
+}
+
+impl fmt::Debug for FlowOwner {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("FlowOwner")
+            .field("queue", &self.queue)
+            .finish_non_exhaustive()
+    }
 }
 
 const IP_OFFSET: usize = ethernet::HEADER_LEN;
@@ -242,6 +277,7 @@ impl Interface {
             icmp_limit: RateLimit::new(config.icmp_error_rate, config.icmp_error_burst),
             scratch: vec![0u8; usize::from(u16::MAX)].into_boxed_slice(),
             udp_ports: vec![0u64; 1024].into_boxed_slice(),
+            flow_owner: None,
             config,
             stats: IfaceStats::default(),
             next_ident: 1,
@@ -528,6 +564,15 @@ impl Interface {
             Reassembled::Complete(whole, _) => whole,
         };
         self.stats.reassembled += 1;
+        if let Some(queue) = self.foreign_owner(&whole, self.reassembly.last_complete()) {
+            self.stats.handoffs_out += 1;
+            return Received::Foreign {
+                queue,
+                ip: whole,
+                src_mac: eth.src_addr,
+                bytes: self.reassembly.last_complete(),
+            };
+        }
         if whole.protocol == IpProtocol::Tcp {
             if !self.tcp_for_us(&whole) {
                 return self.drop_frame(DropReason::NotForUsIp);
@@ -555,6 +600,47 @@ impl Interface {
         let r = self.dispatch_local(now, eth, whole, self.reassembly.slice(&arena), out);
         self.reassembly.put_arena(arena);
         r
+    }
+
+    /// Sets who owns which flow when the NIC has several queues: a
+    /// reassembled TCP or UDP datagram of another queue's flow is returned
+    /// as [`Received::Foreign`] instead of being delivered here.
+    pub fn set_flow_owner(&mut self, owner: FlowOwner) {
+        self.flow_owner = Some(owner);
+    }
+
+    /// The queue owning a reassembled datagram's flow, if not ours.
+    fn foreign_owner(&self, ip: &Ipv4Repr, payload: &[u8]) -> Option<usize> {
+        let owner = self.flow_owner.as_ref()?;
+        if !matches!(ip.protocol, IpProtocol::Tcp | IpProtocol::Udp) || payload.len() < 4 {
+            return None;
+        }
+        let sport = u16::from_be_bytes([payload[0], payload[1]]);
+        let dport = u16::from_be_bytes([payload[2], payload[3]]);
+        let queue = (owner.owner)(ip.dst_addr, dport, ip.src_addr, sport);
+        (queue != owner.queue).then_some(queue)
+    }
+
+    /// A datagram another queue reassembled for a flow of ours
+    /// ([`Received::Foreign`] there), taken as if it had arrived here
+    /// whole: TCP for our address goes to the caller, UDP to a held port
+    /// too, and UDP to a free port is answered with port unreachable.
+    pub fn receive_handoff<'a, S: FrameSink>(
+        &mut self,
+        now: Instant,
+        src_mac: EthernetAddress,
+        ip: Ipv4Repr,
+        bytes: &'a [u8],
+        out: &mut S,
+    ) -> Received<'a> {
+        self.stats.handoffs_in += 1;
+        let eth = EthernetRepr {
+            src_addr: src_mac,
+            dst_addr: self.config.mac,
+            ethertype: EtherType::Ipv4,
+            vlan: None,
+        };
+        self.dispatch(now, &eth, ip, bytes, out)
     }
 
     /// The protocol dispatch of a whole datagram for us.

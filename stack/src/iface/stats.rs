@@ -163,6 +163,10 @@ pub struct IfaceStats {
     pub fragments_received: u64,
     /// Datagrams reassembled from fragments.
     pub reassembled: u64,
+    /// Reassembled datagrams of flows another queue owns, handed to it.
+    pub handoffs_out: u64,
+    /// Reassembled datagrams handed over by another queue.
+    pub handoffs_in: u64,
     /// Incomplete datagrams given up after the reassembly timeout.
     pub reassembly_timeouts: u64,
     /// Fragments sent (datagrams over the MTU without DF).
@@ -207,7 +211,7 @@ impl fmt::Display for IfaceStats {
             "rx_frames={} tx_frames={} arp_requests_sent={} arp_replies_sent={} arp_learned={} \
              icmp_echo_replies={} tcp_delivered={} udp_delivered={} arp_queued={} arp_flushed={} \
              icmp_errors_sent={} icmp_errors_rate_limited={} icmp_errors_received={} \
-             fragments_received={} reassembled={} reassembly_timeouts={} fragments_sent={} \
+             fragments_received={} reassembled={} handoffs_out={} handoffs_in={} reassembly_timeouts={} fragments_sent={} \
              arp_probes_sent={} arp_confirmed={} arp_failed={} arp_pending_evicted={} \
              arp_requests_limited={} arp_unsolicited_ignored={}",
             self.rx_frames,
@@ -225,6 +229,8 @@ impl fmt::Display for IfaceStats {
             self.icmp_errors_received,
             self.fragments_received,
             self.reassembled,
+            self.handoffs_out,
+            self.handoffs_in,
             self.reassembly_timeouts,
             self.fragments_sent,
             self.arp_probes_sent,

@@ -1043,6 +1043,29 @@ fn point_to_point_peer_is_not_a_martian() {
 }
 
 #[test]
+fn tagged_frames_of_either_tpid_are_unsupported() {
+    use crate::wire::ethernet::{copy_with_vlan_tag, VlanTag};
+    let mut i = iface();
+    let mut out = VecSink::default();
+    let good = ipv4_frame(PEER_IP, OUR_IP, OUR_MAC, IpProtocol::Tcp, &[0; 20]);
+    for tag in [VlanTag::dot1q(7), VlanTag::dot1ad(7)] {
+        let mut tagged = vec![0u8; good.len() + 4];
+        copy_with_vlan_tag(&mut tagged, &good, tag).unwrap();
+        assert_eq!(
+            i.receive(t(0), &tagged, &mut out),
+            Received::Dropped(DropReason::UnsupportedProtocol)
+        );
+        // A tag cut short is a truncated header.
+        assert_eq!(
+            i.receive(t(0), &tagged[..16], &mut out),
+            Received::Dropped(DropReason::Truncated)
+        );
+    }
+    assert_eq!(i.stats().drops(DropReason::UnsupportedProtocol), 2);
+    assert!(out.frames.is_empty());
+}
+
+#[test]
 fn bad_ip_frames_dropped_with_reason() {
     let mut i = iface();
     let mut out = VecSink::default();

@@ -110,7 +110,7 @@ use core::sync::atomic::{AtomicU32, AtomicUsize, Ordering};
 use std::os::fd::{AsRawFd, OwnedFd, RawFd};
 use std::sync::Arc;
 
-use super::gso::{self, TcpSegments, VnetHdr, VNET_HDR_LEN};
+use super::gso::{self, TcpSegments, VnetFlags, VnetHdr, VNET_HDR_LEN};
 use super::rss::{Rss, Steer};
 use super::spsc::{self, Consumer, Producer};
 use super::sys::{self, cvt, owned_fd, setsockopt, Mmap};
@@ -120,6 +120,10 @@ use super::{
 };
 use crate::time::Duration;
 use crate::wire::checksum;
+use crate::wire::ethernet::{self, EtherType, EthernetFrame, VlanTag};
+use crate::wire::ipv4::{IpProtocol, Ipv4Packet};
+use crate::wire::tcp::TcpPacket;
+use crate::wire::udp::UdpPacket;
 
 /// Bytes per TX ring slot: header, virtio-net header and a full frame
 /// with a VLAN tag.
@@ -611,8 +615,8 @@ struct RxMeta {
     /// Bytes of the frame in the slot.
     len: usize,
     vnet: VnetHdr,
-    /// The 802.1Q tag the kernel stripped: (TPID, TCI).
-    vlan: Option<(u16, u16)>,
+    /// The VLAN tag the kernel stripped (802.1Q or 802.1ad).
+    vlan: Option<VlanTag>,
 }
 
 impl AfPacketQueue {
@@ -714,7 +718,7 @@ impl AfPacketQueue {
             )
         };
         if pkttype == libc::PACKET_OUTGOING
-            || len < 14
+            || len < ethernet::HEADER_LEN
             || mac < HDR_LEN + VNET_HDR_LEN
             || mac + len > RX_SLOT_SIZE
         {
@@ -775,7 +779,7 @@ impl AfPacketQueue {
         if pkttype == libc::PACKET_OUTGOING {
             return None;
         }
-        if n > self.big.len() || n < VNET_HDR_LEN + 14 {
+        if n > self.big.len() || n < VNET_HDR_LEN + ethernet::HEADER_LEN {
             // Nothing queued (the receive buffer was full) or cut short.
             self.offload.truncated += 1;
             return None;
@@ -794,15 +798,8 @@ impl AfPacketQueue {
     fn take_rx(&mut self, data: &[u8], m: &RxMeta, status: u32, frame: &mut Frame) -> Option<()> {
         let len = data.len();
         let buf = frame.buffer_mut();
-        let total = if let Some((tpid, tci)) = m.vlan {
-            if len + 4 > buf.len() {
-                return None;
-            }
-            buf[..12].copy_from_slice(&data[..12]);
-            buf[12..14].copy_from_slice(&tpid.to_be_bytes());
-            buf[14..16].copy_from_slice(&tci.to_be_bytes());
-            buf[16..len + 4].copy_from_slice(&data[12..]);
-            len + 4
+        let total = if let Some(tag) = m.vlan {
+            ethernet::copy_with_vlan_tag(buf, data, tag)?
         } else {
             if len > buf.len() {
                 return None;
@@ -815,7 +812,7 @@ impl AfPacketQueue {
         // checksum is (csum_start counts the re-inserted tag); without it
         // (a kernel that flags the frame but fills no header) the headers
         // are parsed.
-        let done = if m.vnet.flags & gso::VNET_F_NEEDS_CSUM != 0 {
+        let done = if m.vnet.flags.contains(VnetFlags::NEEDS_CSUM) {
             gso::complete_checksum_at(
                 frame.as_mut_slice(),
                 usize::from(m.vnet.csum_start),
@@ -849,22 +846,18 @@ impl AfPacketQueue {
         out: &mut Vec<Frame>,
         budget: usize,
     ) -> (usize, bool) {
-        let mut l2 = [0u8; 18];
+        // The link-layer header each segment carries: the frame's, with
+        // the stripped tag put back.
+        let mut l2 = [0u8; ethernet::VLAN_HEADER_LEN];
+        let (eth, ip) = data.split_at(ethernet::HEADER_LEN);
         let l2_len = match m.vlan {
-            Some((tpid, tci)) => {
-                l2[..12].copy_from_slice(&data[..12]);
-                l2[12..14].copy_from_slice(&tpid.to_be_bytes());
-                l2[14..16].copy_from_slice(&tci.to_be_bytes());
-                l2[16..18].copy_from_slice(&data[12..14]);
-                18
-            }
+            Some(tag) => ethernet::copy_with_vlan_tag(&mut l2, eth, tag).unwrap_or(0),
             None => {
-                l2[..14].copy_from_slice(&data[..14]);
-                14
+                l2[..ethernet::HEADER_LEN].copy_from_slice(eth);
+                ethernet::HEADER_LEN
             }
         };
-        let Ok(segs) = TcpSegments::new(&l2[..l2_len], &data[14..], usize::from(m.vnet.gso_size))
-        else {
+        let Ok(segs) = TcpSegments::new(&l2[..l2_len], ip, usize::from(m.vnet.gso_size)) else {
             self.offload.gso_dropped += 1;
             return (0, true);
         };
@@ -902,63 +895,55 @@ impl AfPacketQueue {
     }
 }
 
-/// The 802.1Q tag the kernel stripped into the slot header, to be put back
-/// where it was on the wire: (TPID, TCI).
-fn vlan_of(status: u32, tci: u16, tpid: u16) -> Option<(u16, u16)> {
+/// The VLAN tag the kernel stripped into the slot header, to be put back
+/// where it was on the wire. A kernel that does not report the TPID
+/// stripped an 802.1Q tag.
+fn vlan_of(status: u32, tci: u16, tpid: u16) -> Option<VlanTag> {
     (status & libc::TP_STATUS_VLAN_VALID != 0).then(|| {
         let tpid = if status & libc::TP_STATUS_VLAN_TPID_VALID != 0 {
-            tpid
+            EtherType::from(tpid)
         } else {
-            0x8100
+            EtherType::Vlan
         };
-        (tpid, tci)
+        VlanTag { tpid, tci }
     })
 }
 
-/// Completes the partial checksum of an IPv4 TCP or UDP frame whose
-/// checksum field holds only the pseudo-header sum (`CHECKSUM_PARTIAL`).
-/// Returns false, leaving the frame alone, when it is not such a frame or
-/// is truncated.
+/// Completes the partial checksum of an IPv4 TCP or UDP frame (untagged
+/// or with one VLAN tag) whose checksum field holds only the pseudo-header
+/// sum (`CHECKSUM_PARTIAL`). Returns false, leaving the frame alone, when
+/// it is not such a frame or is truncated.
 pub fn complete_partial_checksum(frame: &mut [u8]) -> bool {
-    let mut l3 = 14;
-    let Some(t) = frame.get(12..14) else {
+    let Ok(mut eth) = EthernetFrame::new_checked(frame) else {
         return false;
     };
-    let mut ethertype = u16::from_be_bytes([t[0], t[1]]);
-    if ethertype == 0x8100 || ethertype == 0x88a8 {
-        let Some(t) = frame.get(16..18) else {
-            return false;
-        };
-        ethertype = u16::from_be_bytes([t[0], t[1]]);
-        l3 = 18;
-    }
-    if ethertype != 0x0800 {
+    if eth.ethertype() != EtherType::Ipv4 {
         return false;
     }
-    let Some(ip) = frame.get(l3..) else {
+    let Ok(mut ip) = Ipv4Packet::new_checked(eth.payload_mut()) else {
         return false;
     };
-    if ip.len() < 20 || ip[0] >> 4 != 4 {
-        return false;
-    }
-    let ihl = usize::from(ip[0] & 0x0f) * 4;
-    let total = usize::from(u16::from_be_bytes([ip[2], ip[3]]));
-    let field = match ip[9] {
-        6 => 16,
-        17 => 6,
+    let protocol = ip.protocol();
+    let field_end = match protocol {
+        IpProtocol::Tcp => crate::wire::tcp::CHECKSUM_END,
+        IpProtocol::Udp => crate::wire::udp::CHECKSUM_END,
         _ => return false,
     };
-    if ihl < 20 || total < ihl + field + 2 || total > ip.len() {
+    if ip.version() != 4 || ip.payload_mut().len() < field_end {
         return false;
     }
-    let start = l3 + ihl;
-    let end = l3 + total;
-    let sum = checksum::data(&frame[start..end]);
-    let mut value = checksum::finish(sum);
-    if ip[9] == 17 && value == 0 {
-        value = 0xffff;
+    let l4 = ip.payload_mut();
+    let mut value = checksum::finish(checksum::data(l4));
+    match protocol {
+        IpProtocol::Tcp => TcpPacket::new_unchecked(l4).set_checksum(value),
+        _ => {
+            // A computed zero is sent as all ones (RFC 768).
+            if value == 0 {
+                value = 0xffff;
+            }
+            UdpPacket::new_unchecked(l4).set_checksum(value);
+        }
     }
-    frame[start + field..start + field + 2].copy_from_slice(&value.to_be_bytes());
     true
 }
 
@@ -1186,6 +1171,39 @@ mod tests {
             let p = TcpPacket::new_checked(&f[34..]).unwrap();
             assert!(p.verify_checksum([10, 99, 0, 1].into(), [10, 99, 0, 2].into()));
         }
+    }
+
+    #[test]
+    fn partial_checksum_is_completed_behind_a_tag_and_for_udp() {
+        let (src, dst) = (
+            Ipv4Address::new(10, 99, 0, 1),
+            Ipv4Address::new(10, 99, 0, 2),
+        );
+        for tag in [VlanTag::dot1q(5), VlanTag::dot1ad(6)] {
+            let untagged = partial_tcp_frame(b"tagged");
+            let mut f = vec![0u8; untagged.len() + 4];
+            assert_eq!(
+                ethernet::copy_with_vlan_tag(&mut f, &untagged, tag),
+                Some(f.len())
+            );
+            assert!(complete_partial_checksum(&mut f));
+            assert!(TcpPacket::new_checked(&f[38..])
+                .unwrap()
+                .verify_checksum(src, dst));
+        }
+        // UDP: the same frame with protocol 17 and an 8-byte header whose
+        // checksum field holds the pseudo-header sum.
+        let mut u = partial_tcp_frame(b"");
+        u[14 + 9] = 17;
+        u[14 + 10..14 + 12].fill(0);
+        let udp_len = (u.len() - 34) as u16;
+        u[38..40].copy_from_slice(&udp_len.to_be_bytes());
+        let pseudo = checksum::pseudo_header_v4(src, dst, 17, u32::from(udp_len));
+        u[40..42].copy_from_slice(&pseudo.to_be_bytes());
+        assert!(complete_partial_checksum(&mut u));
+        assert!(UdpPacket::new_checked(&u[34..])
+            .unwrap()
+            .verify_checksum(src, dst));
     }
 
     #[test]

@@ -16,13 +16,29 @@
 //! ```
 
 use crate::wire::checksum;
-use crate::wire::ipv4::Ipv4Address;
+use crate::wire::ethernet::{EtherType, EthernetFrame};
+use crate::wire::ipv4::{IpProtocol, Ipv4Address, Ipv4Packet};
+use crate::wire::tcp::{TcpFlags, TcpPacket};
+use crate::wire::SeqNumber;
 
 /// Bytes in a `struct virtio_net_hdr`.
 pub const VNET_HDR_LEN: usize = 10;
 
-/// `VIRTIO_NET_HDR_F_NEEDS_CSUM`: the L4 checksum is partial.
-pub const VNET_F_NEEDS_CSUM: u8 = 1;
+/// `VIRTIO_NET_HDR_F_*`: what the kernel says about a frame's checksum.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+pub struct VnetFlags(pub u8);
+
+bitflags::bitflags! {
+    impl VnetFlags: u8 {
+        /// `VIRTIO_NET_HDR_F_NEEDS_CSUM`: the L4 checksum is partial.
+        const NEEDS_CSUM = 1;
+        /// `VIRTIO_NET_HDR_F_DATA_VALID`: the checksums were verified.
+        const DATA_VALID = 2;
+        /// Bits we do not interpret are kept as they came.
+        const _ = !0;
+    }
+}
+
 /// `VIRTIO_NET_HDR_GSO_NONE`.
 pub const VNET_GSO_NONE: u8 = 0;
 /// `VIRTIO_NET_HDR_GSO_TCPV4`.
@@ -35,7 +51,7 @@ pub const VNET_GSO_ECN: u8 = 0x80;
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub struct VnetHdr {
     /// `VIRTIO_NET_HDR_F_*`.
-    pub flags: u8,
+    pub flags: VnetFlags,
     /// `VIRTIO_NET_HDR_GSO_*`, with [`VNET_GSO_ECN`] possibly set.
     pub gso_type: u8,
     /// Length of the headers (as the kernel reports it: not relied upon).
@@ -55,7 +71,7 @@ impl VnetHdr {
         let b = b.get(..VNET_HDR_LEN)?;
         let u16_at = |i: usize| u16::from_ne_bytes([b[i], b[i + 1]]);
         Some(VnetHdr {
-            flags: b[0],
+            flags: VnetFlags(b[0]),
             gso_type: b[1],
             hdr_len: u16_at(2),
             gso_size: u16_at(4),
@@ -69,7 +85,7 @@ impl VnetHdr {
     /// # Panics
     /// When `b` is shorter than [`VNET_HDR_LEN`] (a caller bug).
     pub fn emit(&self, b: &mut [u8]) {
-        b[0] = self.flags;
+        b[0] = self.flags.bits();
         b[1] = self.gso_type;
         b[2..4].copy_from_slice(&self.hdr_len.to_ne_bytes());
         b[4..6].copy_from_slice(&self.gso_size.to_ne_bytes());
@@ -116,11 +132,6 @@ impl core::fmt::Display for GsoError {
     }
 }
 
-// TCP flags cleared on some segments.
-const FIN: u8 = 0x01;
-const PSH: u8 = 0x08;
-const CWR: u8 = 0x80;
-
 /// A TCPv4 GSO super-frame, validated, to be cut into segments of at most
 /// `gso_size` payload bytes each. See the module documentation.
 #[derive(Debug, Clone, Copy)]
@@ -135,7 +146,7 @@ pub struct TcpSegments<'a> {
     payload: usize,
     mss: usize,
     ident: u16,
-    seq: u32,
+    seq: SeqNumber,
     src: Ipv4Address,
     dst: Ipv4Address,
 }
@@ -153,44 +164,38 @@ impl<'a> TcpSegments<'a> {
         if gso_size == 0 {
             return Err(GsoError::BadSegmentSize);
         }
-        let n = l2.len();
-        if n < 14 || l2[n - 2..] != [0x08, 0x00] {
+        let eth = EthernetFrame::new_checked(l2).map_err(|_| GsoError::Malformed)?;
+        if eth.header_len() != l2.len() || eth.ethertype() != EtherType::Ipv4 {
             return Err(GsoError::Malformed);
         }
-        if ip.len() < 20 || ip[0] >> 4 != 4 || ip[9] != 6 {
-            return Err(GsoError::Malformed);
-        }
-        let ip_hl = usize::from(ip[0] & 0x0f) * 4;
+        let packet = Ipv4Packet::new_unchecked(ip);
+        packet.check_header_len().map_err(|_| GsoError::Malformed)?;
         // Fragments are never GSO frames.
-        let frag = u16::from_be_bytes([ip[6], ip[7]]);
-        if ip_hl < 20 || frag & 0x3fff != 0 || ip.len() < ip_hl + 20 {
+        if packet.version() != 4 || packet.protocol() != IpProtocol::Tcp || packet.is_fragment() {
             return Err(GsoError::Malformed);
         }
-        let tcp = &ip[ip_hl..];
-        let tcp_hl = usize::from(tcp[12] >> 4) * 4;
-        if tcp_hl < 20 || tcp.len() < tcp_hl {
-            return Err(GsoError::Malformed);
-        }
+        let ip_hl = packet.header_len();
+        let tcp = TcpPacket::new_checked(packet.after_header()).map_err(|_| GsoError::Malformed)?;
+        let tcp_hl = tcp.header_len();
         // The kernel may pad a frame; trust the IP length when it is
         // shorter than the slice, else the slice (a >64 KiB GSO frame).
-        let total = usize::from(u16::from_be_bytes([ip[2], ip[3]]));
+        let total = usize::from(packet.total_len());
         let len = if total >= ip_hl + tcp_hl && total <= ip.len() {
             total
         } else {
             ip.len()
         };
-        let ip = &ip[..len];
         Ok(TcpSegments {
             l2,
-            ip,
+            ip: &ip[..len],
             ip_hl,
             tcp_hl,
             payload: len - ip_hl - tcp_hl,
             mss: gso_size,
-            ident: u16::from_be_bytes([ip[4], ip[5]]),
-            seq: u32::from_be_bytes([tcp[4], tcp[5], tcp[6], tcp[7]]),
-            src: Ipv4Address::new(ip[12], ip[13], ip[14], ip[15]),
-            dst: Ipv4Address::new(ip[16], ip[17], ip[18], ip[19]),
+            ident: packet.ident(),
+            seq: tcp.seq_number(),
+            src: packet.src_addr(),
+            dst: packet.dst_addr(),
         })
     }
 
@@ -226,25 +231,22 @@ impl<'a> TcpSegments<'a> {
         dst[l2n..l2n + hdrs].copy_from_slice(&self.ip[..hdrs]);
         dst[l2n + hdrs..].copy_from_slice(&self.ip[hdrs + off..hdrs + off + seg]);
 
-        let ip = &mut dst[l2n..];
-        ip[2..4].copy_from_slice(&((hdrs + seg) as u16).to_be_bytes());
-        ip[4..6].copy_from_slice(&self.ident.wrapping_add(i as u16).to_be_bytes());
-        ip[10..12].copy_from_slice(&[0, 0]);
-        let ck = checksum::finish(checksum::data(&ip[..ihl]));
-        ip[10..12].copy_from_slice(&ck.to_be_bytes());
+        let mut ip = Ipv4Packet::new_unchecked(&mut dst[l2n..]);
+        ip.set_total_len((hdrs + seg) as u16);
+        ip.set_ident(self.ident.wrapping_add(i as u16));
+        ip.fill_checksum();
 
-        let tcp = &mut ip[ihl..];
-        tcp[4..8].copy_from_slice(&self.seq.wrapping_add(off as u32).to_be_bytes());
+        let mut tcp = TcpPacket::new_unchecked(&mut dst[l2n + ihl..]);
+        tcp.set_seq_number(SeqNumber(self.seq.0.wrapping_add(off as u32)));
+        let mut flags = tcp.flags();
         if i + 1 < self.count() {
-            tcp[13] &= !(FIN | PSH);
+            flags.remove(TcpFlags::FIN | TcpFlags::PSH);
         }
         if i > 0 {
-            tcp[13] &= !CWR;
+            flags.remove(TcpFlags::CWR);
         }
-        tcp[16..18].copy_from_slice(&[0, 0]);
-        let ph = checksum::pseudo_header_v4(self.src, self.dst, 6, (thl + seg) as u32);
-        let ck = checksum::finish(checksum::combine(&[ph, checksum::data(tcp)]));
-        tcp[16..18].copy_from_slice(&ck.to_be_bytes());
+        tcp.set_flags(flags);
+        tcp.fill_checksum(self.src, self.dst);
         Some(total)
     }
 }
@@ -308,7 +310,8 @@ mod tests {
     fn three_segments() {
         let payload: Vec<u8> = (0..3000u32).map(|i| (i * 7 + 3) as u8).collect();
         // ACK PSH FIN CWR ECE
-        let flags = 0x10 | PSH | FIN | CWR | 0x40;
+        let flags =
+            (TcpFlags::ACK | TcpFlags::PSH | TcpFlags::FIN | TcpFlags::CWR | TcpFlags::ECE).bits();
         let f = super_frame(&payload, flags);
         let segs = split(&f, 1200);
         assert_eq!(segs.len(), 3);
@@ -341,6 +344,36 @@ mod tests {
             data.extend_from_slice(tcp.payload());
         }
         assert_eq!(data, payload);
+    }
+
+    #[test]
+    fn a_tagged_link_header_is_carried_by_every_segment() {
+        use crate::wire::ethernet::{copy_with_vlan_tag, VlanTag};
+        let f = super_frame(&[7u8; 2500], 0x10);
+        for tag in [VlanTag::dot1q(10), VlanTag::dot1ad(11)] {
+            let mut l2 = [0u8; 18];
+            assert_eq!(copy_with_vlan_tag(&mut l2, &f[..14], tag), Some(18));
+            let s = TcpSegments::new(&l2, &f[14..], 1000).unwrap();
+            assert_eq!((s.count(), s.header_len()), (3, 18 + 20 + 32));
+            let mut b = [0u8; 2048];
+            let n = s.write(2, &mut b).unwrap();
+            let eth = crate::wire::ethernet::EthernetFrame::new_checked(&b[..n]).unwrap();
+            assert_eq!(eth.vlan_tag(), Some(tag));
+            let ip = Ipv4Packet::new_checked(eth.payload()).unwrap();
+            assert!(ip.verify_checksum());
+            let tcp = TcpPacket::new_checked(ip.payload()).unwrap();
+            assert!(tcp.verify_checksum(SRC, DST));
+            assert_eq!(tcp.payload().len(), 500);
+        }
+        // The untagged header must end the link layer: a tagged EtherType
+        // in 14 bytes is not one.
+        let mut l2 = [0u8; 14];
+        l2.copy_from_slice(&f[..14]);
+        l2[12..14].copy_from_slice(&[0x81, 0x00]);
+        assert_eq!(
+            TcpSegments::new(&l2, &f[14..], 1000).err(),
+            Some(GsoError::Malformed)
+        );
     }
 
     #[test]
@@ -386,7 +419,7 @@ mod tests {
     #[test]
     fn vnet_header_round_trip_and_checksum() {
         let h = VnetHdr {
-            flags: VNET_F_NEEDS_CSUM,
+            flags: VnetFlags::NEEDS_CSUM,
             gso_type: VNET_GSO_TCPV4 | VNET_GSO_ECN,
             hdr_len: 66,
             gso_size: 1448,

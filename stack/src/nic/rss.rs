@@ -14,7 +14,9 @@
 use core::fmt;
 use core::ops::RangeInclusive;
 
-use crate::wire::ipv4::Ipv4Address;
+use crate::wire::ethernet::{EtherType, EthernetFrame};
+use crate::wire::ipv4::{IpProtocol, Ipv4Address, Ipv4Packet};
+use crate::wire::{tcp, FourTuple};
 
 /// A 40-byte Toeplitz key.
 pub type RssKey = [u8; 40];
@@ -139,15 +141,6 @@ impl Toeplitz {
             .fold(0, |acc, (&b, row)| acc ^ row[usize::from(b)])
     }
 
-    /// The hash of `head` followed by `tail` (as if concatenated).
-    #[inline]
-    fn hash_parts(&self, head: &[u8; 8], tail: &[u8; 4]) -> u32 {
-        head.iter()
-            .chain(tail.iter())
-            .zip(self.table.iter())
-            .fold(0, |acc, (&b, row)| acc ^ row[usize::from(b)])
-    }
-
     /// The hash of an IPv4 address pair.
     #[inline]
     pub fn hash_ipv4(&self, src: Ipv4Address, dst: Ipv4Address) -> u32 {
@@ -161,6 +154,13 @@ impl Toeplitz {
     #[inline]
     pub fn hash_ipv4_tcp(&self, src: Ipv4Address, dst: Ipv4Address, sport: u16, dport: u16) -> u32 {
         self.hash(&tuple_bytes(src, dst, sport, dport))
+    }
+
+    /// The hash of the packets a host receives on flow `t`: from the
+    /// remote side to the local one.
+    #[inline]
+    pub fn hash_received(&self, t: &FourTuple) -> u32 {
+        self.hash_ipv4_tcp(t.remote_ip, t.local_ip, t.remote_port, t.local_port)
     }
 }
 
@@ -234,17 +234,9 @@ impl fmt::Debug for Reta {
 /// What RSS hashes in a frame.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum FlowKey {
-    /// An unfragmented IPv4 TCP or UDP packet: the 4-tuple.
-    Ipv4Ports {
-        /// Source address.
-        src: Ipv4Address,
-        /// Destination address.
-        dst: Ipv4Address,
-        /// Source port.
-        sport: u16,
-        /// Destination port.
-        dport: u16,
-    },
+    /// An unfragmented IPv4 TCP or UDP packet: the 4-tuple, seen from the
+    /// receiver (local: the packet's destination).
+    Ipv4Ports(FourTuple),
     /// Any other IPv4 packet (ICMP, fragments, other protocols): the pair.
     Ipv4 {
         /// Source address.
@@ -258,109 +250,29 @@ pub enum FlowKey {
     NotIpv4,
 }
 
-// Frame offsets for flow-key extraction.
-// replaced by wire views at integration
-mod offsets {
-    pub(super) const ETH_TYPE: usize = 12;
-    pub(super) const ETH_HEADER_LEN: usize = 14;
-    pub(super) const VLAN_TAG_LEN: usize = 4;
-    pub(super) const ETHERTYPE_IPV4: u16 = 0x0800;
-    pub(super) const ETHERTYPE_VLAN: u16 = 0x8100;
-    pub(super) const IP_VER_IHL: usize = 0;
-    pub(super) const IP_FLAGS_FRAG: usize = 6;
-    pub(super) const IP_PROTOCOL: usize = 9;
-    pub(super) const IP_SRC: usize = 12;
-    pub(super) const IP_DST: usize = 16;
-    pub(super) const IP_MIN_HEADER_LEN: usize = 20;
-    /// More-fragments flag and fragment offset bits.
-    pub(super) const IP_FRAG_MASK: u16 = 0x3fff;
-    pub(super) const PROTO_TCP: u8 = 6;
-    pub(super) const PROTO_UDP: u8 = 17;
-    pub(super) const L4_SPORT: usize = 0;
-    pub(super) const L4_DPORT: usize = 2;
-    pub(super) const L4_PORTS_LEN: usize = 4;
-}
-
-fn be16(b: &[u8], at: usize) -> Option<u16> {
-    Some(u16::from_be_bytes([*b.get(at)?, *b.get(at + 1)?]))
-}
-
-/// Where the hashed fields of a frame are, as borrowed slices of the frame
-/// itself (hashing straight from the frame avoids building a key in memory).
-#[derive(Debug, Clone, Copy)]
-enum FlowInput<'a> {
-    /// Source and destination addresses, then source and destination ports.
-    Ports(&'a [u8; 8], &'a [u8; 4]),
-    /// Source and destination addresses.
-    Pair(&'a [u8; 8]),
-    Unhashable,
-    NotIpv4,
-}
-
-fn flow_input(frame: &[u8]) -> FlowInput<'_> {
-    use offsets::*;
-    let Some(mut ethertype) = be16(frame, ETH_TYPE) else {
-        return FlowInput::NotIpv4;
+/// Extracts what RSS hashes from an Ethernet frame (one VLAN tag, 802.1Q
+/// or 802.1ad, is skipped) through the `wire` views. Only the IPv4 header
+/// has to be whole (Total Length is not looked at) and only the four port
+/// bytes of the TCP/UDP header, as a NIC parses. Never panics, whatever
+/// the bytes.
+pub fn flow_key(frame: &[u8]) -> FlowKey {
+    let Ok(eth) = EthernetFrame::new_checked(frame) else {
+        return FlowKey::NotIpv4;
     };
-    let mut l3 = ETH_HEADER_LEN;
-    if ethertype == ETHERTYPE_VLAN {
-        let Some(inner) = be16(frame, ETH_TYPE + VLAN_TAG_LEN) else {
-            return FlowInput::NotIpv4;
-        };
-        ethertype = inner;
-        l3 += VLAN_TAG_LEN;
+    if eth.ethertype() != EtherType::Ipv4 {
+        return FlowKey::NotIpv4;
     }
-    if ethertype != ETHERTYPE_IPV4 {
-        return FlowInput::NotIpv4;
+    let ip = Ipv4Packet::new_unchecked(eth.payload());
+    if ip.check_header_len().is_err() || ip.version() != 4 {
+        return FlowKey::Unhashable;
     }
-    let Some(ip) = frame.get(l3..) else {
-        return FlowInput::Unhashable;
-    };
-    let Some(&ver_ihl) = ip.get(IP_VER_IHL) else {
-        return FlowInput::Unhashable;
-    };
-    let ihl = usize::from(ver_ihl & 0x0f) * 4;
-    if ver_ihl >> 4 != 4 || ihl < IP_MIN_HEADER_LEN || ip.len() < ihl {
-        return FlowInput::Unhashable;
-    }
-    // ihl >= 20, so the addresses and the fragment field are present.
-    let Some(addrs) = ip
-        .get(IP_SRC..IP_DST + 4)
-        .and_then(|a| <&[u8; 8]>::try_from(a).ok())
-    else {
-        return FlowInput::Unhashable;
-    };
-    let frag = be16(ip, IP_FLAGS_FRAG).unwrap_or(0);
-    let proto = ip[IP_PROTOCOL];
-    if (proto == PROTO_TCP || proto == PROTO_UDP) && frag & IP_FRAG_MASK == 0 {
-        let ports = ip
-            .get(ihl + L4_SPORT..ihl + L4_DPORT + 2)
-            .and_then(|p| <&[u8; L4_PORTS_LEN]>::try_from(p).ok());
-        if let Some(ports) = ports {
-            return FlowInput::Ports(addrs, ports);
+    let (src, dst) = (ip.src_addr(), ip.dst_addr());
+    if matches!(ip.protocol(), IpProtocol::Tcp | IpProtocol::Udp) && !ip.is_fragment() {
+        if let Some((sport, dport)) = tcp::ports(ip.after_header()) {
+            return FlowKey::Ipv4Ports(FourTuple::of_received(src, sport, dst, dport));
         }
     }
-    FlowInput::Pair(addrs)
-}
-
-/// Extracts what RSS hashes from an Ethernet frame (one 802.1Q tag is
-/// skipped). Never panics, whatever the bytes.
-pub fn flow_key(frame: &[u8]) -> FlowKey {
-    let addr = |b: &[u8]| Ipv4Address::new(b[0], b[1], b[2], b[3]);
-    match flow_input(frame) {
-        FlowInput::Ports(a, p) => FlowKey::Ipv4Ports {
-            src: addr(&a[..4]),
-            dst: addr(&a[4..]),
-            sport: u16::from_be_bytes([p[0], p[1]]),
-            dport: u16::from_be_bytes([p[2], p[3]]),
-        },
-        FlowInput::Pair(a) => FlowKey::Ipv4 {
-            src: addr(&a[..4]),
-            dst: addr(&a[4..]),
-        },
-        FlowInput::Unhashable => FlowKey::Unhashable,
-        FlowInput::NotIpv4 => FlowKey::NotIpv4,
-    }
+    FlowKey::Ipv4 { src, dst }
 }
 
 /// Where RSS sends a frame.
@@ -413,12 +325,7 @@ impl Rss {
     #[inline]
     pub fn hash_key(&self, key: &FlowKey) -> u32 {
         match *key {
-            FlowKey::Ipv4Ports {
-                src,
-                dst,
-                sport,
-                dport,
-            } => self.hasher.hash_ipv4_tcp(src, dst, sport, dport),
+            FlowKey::Ipv4Ports(t) => self.hasher.hash_received(&t),
             FlowKey::Ipv4 { src, dst } => self.hasher.hash_ipv4(src, dst),
             FlowKey::Unhashable | FlowKey::NotIpv4 => 0,
         }
@@ -428,13 +335,10 @@ impl Rss {
     /// anything else.
     #[inline]
     pub fn steer(&self, frame: &[u8]) -> Steer {
-        let hash = match flow_input(frame) {
-            FlowInput::NotIpv4 => return Steer::AllQueues,
-            FlowInput::Ports(addrs, ports) => self.hasher.hash_parts(addrs, ports),
-            FlowInput::Pair(addrs) => self.hasher.hash(addrs),
-            FlowInput::Unhashable => 0,
-        };
-        Steer::Queue(self.reta.queue_for(hash))
+        match flow_key(frame) {
+            FlowKey::NotIpv4 => Steer::AllQueues,
+            key => Steer::Queue(self.reta.queue_for(self.hash_key(&key))),
+        }
     }
 
     /// The queue receiving TCP/UDP packets from `remote:remote_port` to
@@ -447,10 +351,13 @@ impl Rss {
         remote: Ipv4Address,
         remote_port: u16,
     ) -> usize {
-        self.reta.queue_for(
-            self.hasher
-                .hash_ipv4_tcp(remote, local, remote_port, local_port),
-        )
+        self.queue_for_tuple(&FourTuple::new(local, local_port, remote, remote_port))
+    }
+
+    /// The queue receiving the packets of flow `t` (from its remote side).
+    #[inline]
+    pub fn queue_for_tuple(&self, t: &FourTuple) -> usize {
+        self.reta.queue_for(self.hasher.hash_received(t))
     }
 
     /// Local ports in `ports`, tried from `start` upwards and wrapping
@@ -682,12 +589,11 @@ mod tests {
         let (a, b) = (Ipv4Address::new(10, 0, 0, 1), Ipv4Address::new(10, 0, 0, 2));
         assert_eq!(
             flow_key(&f),
-            FlowKey::Ipv4Ports {
-                src: a,
-                dst: b,
-                sport: 1234,
-                dport: 80
-            }
+            FlowKey::Ipv4Ports(FourTuple::of_received(a, 1234, b, 80))
+        );
+        assert_eq!(
+            Rss::symmetric(8).hash_key(&flow_key(&f)),
+            Toeplitz::new(&SYMMETRIC_KEY).hash_ipv4_tcp(a, b, 1234, 80)
         );
         // UDP too.
         let mut u = f.clone();
@@ -706,6 +612,11 @@ mod tests {
         v.extend_from_slice(&[0x81, 0x00, 0x00, 0x05]);
         v.extend_from_slice(&f[12..]);
         assert_eq!(flow_key(&v), flow_key(&f));
+        // An 802.1ad tag is skipped the same way; a tag cut short is not
+        // IPv4.
+        v[12..14].copy_from_slice(&[0x88, 0xa8]);
+        assert_eq!(flow_key(&v), flow_key(&f));
+        assert_eq!(flow_key(&v[..17]), FlowKey::NotIpv4);
         // ARP and garbage.
         let mut arp = f.clone();
         arp[12..14].copy_from_slice(&[0x08, 0x06]);

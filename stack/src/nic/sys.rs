@@ -262,31 +262,6 @@ impl Drop for Mmap {
     }
 }
 
-/// Moves the calling thread into the network namespace `name` (a file
-/// under `/run/netns`, as `ip netns add` creates). Sockets and devices
-/// opened afterwards by this thread belong to that namespace; other threads
-/// are unaffected. Meant for tests and tools; it needs CAP_SYS_ADMIN.
-///
-/// # Errors
-/// [`NicError::NoSuchInterface`] when the namespace does not exist,
-/// [`NicError::PermissionDenied`] without the privilege.
-pub fn enter_netns(name: &str) -> Result<(), NicError> {
-    if name.is_empty() || name.contains('/') {
-        return Err(NicError::InvalidArgument);
-    }
-    let path = CString::new(format!("/run/netns/{name}")).map_err(|_| NicError::InvalidArgument)?;
-    // SAFETY: `path` is a valid NUL-terminated string.
-    let fd = unsafe { libc::open(path.as_ptr(), libc::O_RDONLY | libc::O_CLOEXEC) };
-    let fd = owned_fd(fd).map_err(|e| match e {
-        NicError::Io(libc::ENOENT) => NicError::NoSuchInterface,
-        e => e,
-    })?;
-    // SAFETY: `fd` is an open namespace file; setns only changes the
-    // calling thread's namespace.
-    cvt(unsafe { libc::setns(fd.as_raw_fd(), libc::CLONE_NEWNET) })?;
-    Ok(())
-}
-
 /// `setsockopt` with a plain value.
 pub(crate) fn setsockopt<T>(
     fd: RawFd,

@@ -36,12 +36,13 @@
 use std::os::fd::{AsRawFd, OwnedFd, RawFd};
 
 use super::af_packet::{complete_partial_checksum, RxOffloadCounters, Steering};
-use super::gso::{self, TcpSegments, VnetHdr, VNET_HDR_LEN};
+use super::gso::{self, TcpSegments, VnetFlags, VnetHdr, VNET_HDR_LEN};
 use super::sys::{self, errno, owned_fd};
 use super::{
     Capabilities, DeviceInfo, Frame, FramePool, NicError, NicQueue, QueueCounters, FRAME_CAPACITY,
 };
 use crate::time::Duration;
+use crate::wire::ethernet;
 
 /// Bytes of the receive scratch buffer: a virtio-net header and a whole
 /// 64 KiB TSO super-frame (IPv4 total length up to 65,535, Ethernet
@@ -230,7 +231,7 @@ impl TapQueue {
             return (0, None);
         };
         let data = &data[VNET_HDR_LEN..];
-        if data.len() < 14 {
+        if data.len() < ethernet::HEADER_LEN {
             return (0, None);
         }
         match vnet.gso() {
@@ -244,7 +245,7 @@ impl TapQueue {
                     pool.free(frame);
                     return (0, None);
                 }
-                let done = if vnet.flags & gso::VNET_F_NEEDS_CSUM != 0 {
+                let done = if vnet.flags.contains(VnetFlags::NEEDS_CSUM) {
                     gso::complete_checksum_at(
                         frame.as_mut_slice(),
                         usize::from(vnet.csum_start),
@@ -259,9 +260,11 @@ impl TapQueue {
                 (usize::from(self.deliver(frame, pool, out)), None)
             }
             gso::VNET_GSO_TCPV4 => {
-                let Ok(segs) =
-                    TcpSegments::new(&data[..14], &data[14..], usize::from(vnet.gso_size))
-                else {
+                let Ok(segs) = TcpSegments::new(
+                    &data[..ethernet::HEADER_LEN],
+                    &data[ethernet::HEADER_LEN..],
+                    usize::from(vnet.gso_size),
+                ) else {
                     self.offload.gso_dropped += 1;
                     return (0, None);
                 };

@@ -19,7 +19,7 @@
 
 use super::stack::TcpStack;
 use super::state::State;
-use super::tcb::TcbFlags;
+use super::types::TcbFlags;
 
 /// True in the states where a closed connection still has work of its own:
 /// data or a FIN to deliver, or an ACK of our FIN to wait for.
@@ -50,7 +50,7 @@ impl TcpStack {
         // Listeners first, so that their children are reset, not closed.
         for index in 0..n {
             let t = self.tcbs.at(index);
-            if t.hot.in_use && t.hot.state == State::Listen {
+            if t.head.in_use && t.head.state == State::Listen {
                 let id = t.id(index);
                 if self.close(id).is_ok() {
                     closed += 1;
@@ -59,7 +59,7 @@ impl TcpStack {
         }
         for index in 0..n {
             let t = self.tcbs.at(index);
-            if !t.hot.in_use || t.has(TcbFlags::USER_CLOSED) {
+            if !t.head.in_use || t.has(TcbFlags::USER_CLOSED) {
                 continue;
             }
             let id = t.id(index);
@@ -70,7 +70,11 @@ impl TcpStack {
             } else {
                 // An embryonic child whose listener is gone: nobody will
                 // ever accept it.
-                self.tcbs.at_mut(index).hot.flags.set(TcbFlags::USER_CLOSED);
+                self.tcbs
+                    .at_mut(index)
+                    .head
+                    .flags
+                    .set(TcbFlags::USER_CLOSED);
                 self.abort_index(index);
                 if self.tcbs.get(id).is_some() {
                     self.free_socket(index);
@@ -89,7 +93,7 @@ impl TcpStack {
         (0..n)
             .filter(|&i| {
                 let t = self.tcbs.at(i);
-                t.hot.in_use && unfinished(t.hot.state)
+                t.head.in_use && unfinished(t.head.state)
             })
             .count()
     }
@@ -102,11 +106,15 @@ impl TcpStack {
         let n = self.tcbs.built() as u32;
         for index in 0..n {
             let t = self.tcbs.at(index);
-            if !t.hot.in_use || !unfinished(t.hot.state) {
+            if !t.head.in_use || !unfinished(t.head.state) {
                 continue;
             }
             let id = t.id(index);
-            self.tcbs.at_mut(index).hot.flags.set(TcbFlags::USER_CLOSED);
+            self.tcbs
+                .at_mut(index)
+                .head
+                .flags
+                .set(TcbFlags::USER_CLOSED);
             self.abort_index(index);
             if self.tcbs.get(id).is_some() {
                 self.free_socket(index);

@@ -8,7 +8,7 @@
 //! woken once ([`super::stack::TcpStack::wake_pending`]) or the pairs
 //! (socket, events) go to a closure.
 
-use super::tcb::SocketId;
+use super::types::SocketId;
 use core::fmt;
 use core::task::Waker;
 use std::collections::VecDeque;

@@ -7,38 +7,12 @@
 //! so an attacker who cannot see the seed cannot aim flows at one bucket.
 //! Lookup cost does not grow with the number of connections.
 
-use super::tcb::SocketId;
+use super::types::SocketId;
 use crate::wire::ipv4::Ipv4Address;
 
-/// The 4-tuple of a connection, seen from this host.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub struct FlowKey {
-    /// Our address.
-    pub local_ip: Ipv4Address,
-    /// Our port.
-    pub local_port: u16,
-    /// The peer's address.
-    pub remote_ip: Ipv4Address,
-    /// The peer's port.
-    pub remote_port: u16,
-}
-
-impl FlowKey {
-    /// A key from its four parts.
-    pub fn new(
-        local_ip: Ipv4Address,
-        local_port: u16,
-        remote_ip: Ipv4Address,
-        remote_port: u16,
-    ) -> FlowKey {
-        FlowKey {
-            local_ip,
-            local_port,
-            remote_ip,
-            remote_port,
-        }
-    }
-}
+/// The 4-tuple of a connection, seen from this host: the one
+/// [`FourTuple`](crate::wire::FourTuple) type, named for its use here.
+pub type FlowKey = crate::wire::FourTuple;
 
 #[inline]
 fn mix(mut x: u64) -> u64 {

@@ -22,12 +22,13 @@
 //!   "timed out" should the connection time out.
 
 use super::flow_table::FlowKey;
-use super::input::MIN_MSS;
-use super::socket::TcpError;
 use super::stack::TcpStack;
 use super::state::State;
-use super::tcb::{Tcb, TcbFlags};
+use super::tcb::Tcb;
 use super::tx_list::TxKind;
+use super::types::TcbFlags;
+use super::types::TcpError;
+use super::types::MIN_MSS;
 use crate::iface::icmp_error::{IcmpErrorKind, TcpIcmpError};
 use crate::time::Instant;
 use crate::wire::icmp::unreachable;
@@ -68,13 +69,13 @@ impl TcpStack {
         };
         let index = id.index();
         let t = self.tcbs.at(index);
-        let state = t.hot.state;
+        let state = t.head.state;
         if matches!(state, State::Closed | State::Listen | State::TimeWait) {
             self.stats.drops.icmp_no_socket += 1;
             return;
         }
         // RFC 5927 §4.1: only an error about data in flight.
-        if !err.seq.in_range(t.hot.snd.una, t.send.max) {
+        if !err.seq.in_range(t.head.snd.una, t.head.snd.max) {
             self.stats.drops.icmp_out_of_window += 1;
             return;
         }
@@ -113,11 +114,11 @@ impl TcpStack {
         t.send.mss = mss;
         t.cc.set_mss(usize::from(mss));
         self.stats.pmtu_shrinks += 1;
-        if t.hot.snd.una != t.send.max && t.hot.state != State::SynSent {
+        if t.head.snd.una != t.head.snd.max && t.head.state != State::SynSent {
             // Every segment in flight may have been too large: send it all
             // again, cut to the new size (go back to SND.UNA; no RTT
             // sample from a retransmission, no congestion response).
-            t.hot.snd.nxt = t.hot.snd.una;
+            t.head.snd.nxt = t.head.snd.una;
             t.sampler.on_retransmit();
             self.queue(index, TxKind::Send);
         }

@@ -6,26 +6,24 @@
 //! RFC 5961 (challenge ACKs, RST and SYN checks, ACK acceptability) and
 //! RFC 7323 (PAWS, TS.Recent) are folded into the steps where they apply.
 
-use super::congestion::{AckOutcome, Congestion};
+use super::congestion::AckOutcome;
+use super::effects::{Cx, Effects, End};
 use super::events::FlowEvents;
 use super::flow_table::FlowKey;
-use super::isn::{siphash24, FourTuple};
+use super::isn::FourTuple;
 use super::output::rcv_space;
-use super::socket::TcpError;
 use super::stack::{Reply, TcpConfig, TcpStack};
 use super::state::State;
-use super::tcb::{SocketId, Tcb, TcbFlags};
+use super::tcb::{Connection, Tcb};
 use super::time_wait::TimeWaitEntry;
+use super::timer::Timer;
 use super::tx_list::TxKind;
+use super::types::TcpError;
+use super::types::{SocketId, TcbFlags, DEFAULT_MSS, MIN_MSS};
 use crate::time::Instant;
 use crate::wire::ipv4::Ipv4Address;
 use crate::wire::tcp::{TcpFlags, TcpOptions, TcpRepr};
 use crate::wire::SeqNumber;
-
-/// The MSS assumed when the peer sends none (RFC 9293 §3.7.1).
-pub(crate) const DEFAULT_MSS: u16 = 536;
-/// The smallest MSS we accept from a peer (smaller values are raised).
-pub(crate) const MIN_MSS: u16 = 64;
 
 /// Most duplicate ACKs one connection sends in one tick.
 const MAX_DUPACKS_PER_TICK: u8 = 16;
@@ -129,63 +127,32 @@ impl TcpStack {
         self.reset_for(key.local_ip, key.remote_ip, seg);
     }
 
-    /// Sets up the per-connection settings shared by active and passive
-    /// opens.
-    pub(crate) fn init_connection(&mut self, index: u32, key: FlowKey, now: Instant) {
-        // RFC 7323 §5.4: a random timestamp offset, the same for every
-        // connection between two addresses (as Linux), so that a new
-        // connection's TSvals continue the old one's and PAWS / TIME-WAIT
-        // reuse (RFC 6191) can rely on them.
-        let mut pair = [0u8; 8];
-        pair[..4].copy_from_slice(&key.local_ip.octets());
-        pair[4..].copy_from_slice(&key.remote_ip.octets());
-        let ts_offset = siphash24(&self.ts_secret, &pair) as u32;
-        let cfg = &self.cfg;
-        let t = self.tcbs.at_mut(index);
-        t.key = key;
-        t.send.limit = cfg.send_buffer as u32;
-        t.receive.limit = cfg.recv_buffer as u32;
-        t.receive.mss = cfg.mss();
-        t.receive.wscale = TcpConfig::wscale_for(cfg.recv_buffer);
-        t.send.mss = DEFAULT_MSS;
-        t.rtt = super::rtt::RttEstimator::new(cfg.rto_initial, cfg.rto_min, cfg.rto_max);
-        t.opts.ts_offset = ts_offset;
-        t.opts.ka_idle = cfg.keepalive.idle;
-        t.opts.ka_interval = cfg.keepalive.interval;
-        t.opts.ka_count = cfg.keepalive.count;
-        if cfg.keepalive_default {
-            t.hot.flags.set(TcbFlags::KEEPALIVE);
-        }
-        t.cc = Congestion::new(cfg.congestion, usize::from(DEFAULT_MSS));
-        t.timers.last_rx = now;
-    }
-
     /// Applies the options of the peer's SYN (or SYN-ACK).
     pub(crate) fn apply_syn_options(cfg: &TcpConfig, t: &mut Tcb, o: &TcpOptions, now: Instant) {
         let ts = cfg.timestamps && o.timestamp.is_some();
         if ts {
-            t.hot.flags.set(TcbFlags::TIMESTAMPS);
+            t.head.flags.set(TcbFlags::TIMESTAMPS);
             t.receive.ts_recent = o.timestamp.map_or(0, |(v, _)| v);
             t.receive.ts_recent_at = now;
         } else {
-            t.hot.flags.clear(TcbFlags::TIMESTAMPS);
+            t.head.flags.clear(TcbFlags::TIMESTAMPS);
         }
         match o.window_scale {
             Some(ws) if cfg.window_scaling => {
-                t.hot.flags.set(TcbFlags::WSCALE);
+                t.head.flags.set(TcbFlags::WSCALE);
                 // RFC 7323 §2.3: a shift above 14 is used as 14.
                 t.send.wscale = ws.min(14);
             }
             _ => {
-                t.hot.flags.clear(TcbFlags::WSCALE);
+                t.head.flags.clear(TcbFlags::WSCALE);
                 t.send.wscale = 0;
                 t.receive.wscale = 0;
             }
         }
         if cfg.sack && o.sack_permitted {
-            t.hot.flags.set(TcbFlags::SACK);
+            t.head.flags.set(TcbFlags::SACK);
         } else {
-            t.hot.flags.clear(TcbFlags::SACK);
+            t.head.flags.clear(TcbFlags::SACK);
         }
         let peer = o.mss.unwrap_or(DEFAULT_MSS).max(MIN_MSS);
         let mss = peer.min(cfg.mss()) - if ts { 12 } else { 0 };
@@ -270,7 +237,7 @@ impl TcpStack {
         let t = self.tcbs.at_mut(index);
         t.listen.parent = Some(listener);
         t.listen.in_syn_queue = true;
-        t.hot.flags.set(TcbFlags::PASSIVE);
+        t.head.flags.set(TcbFlags::PASSIVE);
         // "Set RCV.NXT to SEG.SEQ+1, IRS is set to SEG.SEQ, and any other
         // control or text should be queued for processing later. ISS
         // should be selected and a SYN segment sent of the form
@@ -280,25 +247,25 @@ impl TcpStack {
         Self::apply_syn_options(cfg, t, &seg.options, now);
         super::icmp::clamp_mss(t, self.pmtu.lookup(t.key.remote_ip, now));
         t.receive.irs = seg.seq;
-        t.hot.rcv.nxt = seg.seq + 1;
-        t.receive.adv_edge = t.hot.rcv.nxt;
+        t.head.rcv.nxt = seg.seq + 1;
+        t.receive.adv_edge = t.head.rcv.nxt;
         t.send.iss = iss;
-        t.hot.snd.una = iss;
-        t.hot.snd.nxt = iss;
-        t.send.max = iss;
-        t.hot.snd.wnd = u32::from(seg.window);
-        t.send.max_wnd = t.hot.snd.wnd;
+        t.head.snd.una = iss;
+        t.head.snd.nxt = iss;
+        t.head.snd.max = iss;
+        t.head.snd.wnd = u32::from(seg.window);
+        t.send.max_wnd = t.head.snd.wnd;
         t.send.max_edge = iss + usize::from(seg.window);
         t.send.wl1 = seg.seq;
         t.send.wl2 = iss;
-        t.hot.state = State::SynReceived;
-        t.hot.flags.set(TcbFlags::SYN_PENDING);
+        t.head.state = State::SynReceived;
+        t.head.flags.set(TcbFlags::SYN_PENDING);
         self.queue(index, TxKind::Control);
     }
 
     /// The segment belongs to the connection at `index`.
     fn process(&mut self, now: Instant, index: u32, seg: &TcpRepr) {
-        match self.tcbs.at(index).hot.state {
+        match self.tcbs.at(index).head.state {
             State::SynSent => self.syn_sent_input(now, index, seg),
             State::Closed | State::Listen => {
                 self.stats.drops.ignored += 1;
@@ -310,7 +277,7 @@ impl TcpStack {
     /// §3.10.7.3 SYN-SENT.
     fn syn_sent_input(&mut self, now: Instant, index: u32, seg: &TcpRepr) {
         let t = self.tcbs.at(index);
-        let (iss, max) = (t.send.iss, t.send.max);
+        let (iss, max) = (t.send.iss, t.head.snd.max);
         // "First, check the ACK bit: if SEG.ACK =< ISS or SEG.ACK > SND.NXT,
         // send a reset (unless the RST bit is set, if so drop the segment
         // and return) <SEQ=SEG.ACK><CTL=RST>."
@@ -350,10 +317,10 @@ impl TcpStack {
         Self::apply_syn_options(cfg, t, &seg.options, now);
         super::icmp::clamp_mss(t, self.pmtu.lookup(t.key.remote_ip, now));
         t.receive.irs = seg.seq;
-        t.hot.rcv.nxt = seg.seq + 1;
-        t.receive.adv_edge = t.hot.rcv.nxt + offered;
-        t.hot.snd.wnd = u32::from(seg.window);
-        t.send.max_wnd = t.hot.snd.wnd;
+        t.head.rcv.nxt = seg.seq + 1;
+        t.receive.adv_edge = t.head.rcv.nxt + offered;
+        t.head.snd.wnd = u32::from(seg.window);
+        t.send.max_wnd = t.head.snd.wnd;
         t.send.max_edge = seg.ack + usize::from(seg.window);
         t.send.wl1 = seg.seq;
         t.send.wl2 = seg.ack;
@@ -361,16 +328,16 @@ impl TcpStack {
             // "If SND.UNA > ISS (our SYN has been ACKed), change the
             // connection state to ESTABLISHED, form an ACK segment
             // <SEQ=SND.NXT><ACK=RCV.NXT><CTL=ACK> and send it."
-            t.hot.snd.una = seg.ack;
-            if t.hot.snd.nxt < seg.ack {
-                t.hot.snd.nxt = seg.ack;
+            t.head.snd.una = seg.ack;
+            if t.head.snd.nxt < seg.ack {
+                t.head.snd.nxt = seg.ack;
             }
-            t.hot.state = State::Established;
-            t.receive.last_ack_sent = t.hot.rcv.nxt;
+            t.head.state = State::Established;
+            t.receive.last_ack_sent = t.head.rcv.nxt;
             Self::rtt_on_handshake(cfg, t, seg, now);
-            t.timers.rto_at = None;
+            t.timers.set_on(Timer::Rto, None, &mut self.wheel, index);
             t.timers.retries = 0;
-            t.hot.flags.set(TcbFlags::ACK_NOW);
+            t.head.flags.set(TcbFlags::ACK_NOW);
             self.stats.active_opens += 1;
             self.arm_keepalive(index, now);
             self.queue(index, TxKind::Ack);
@@ -378,7 +345,6 @@ impl TcpStack {
                 self.queue(index, TxKind::Send);
             }
             self.event(index, FlowEvents::CONNECTED | FlowEvents::WRITABLE);
-            self.rearm(index);
             // "If there are other controls or text in the segment, continue
             // processing at the sixth step": data or FIN on the SYN-ACK.
             if !seg.payload.is_empty() || seg.flags.fin() {
@@ -393,8 +359,8 @@ impl TcpStack {
             // "Otherwise, enter SYN-RECEIVED, form a SYN,ACK segment
             // <SEQ=ISS><ACK=RCV.NXT><CTL=SYN,ACK> and send it."
             // (Simultaneous open.)
-            t.hot.state = State::SynReceived;
-            t.hot.flags.set(TcbFlags::SYN_PENDING);
+            t.head.state = State::SynReceived;
+            t.head.flags.set(TcbFlags::SYN_PENDING);
             self.queue(index, TxKind::Control);
         }
     }
@@ -421,22 +387,22 @@ impl TcpStack {
     /// Challenge ACK (RFC 5961 §3.2, §4.2, §5.2), rate limited per core.
     fn challenge_ack(&mut self, index: u32, now: Instant) {
         if self.challenge_allowed(now) {
-            self.tcbs.at_mut(index).hot.flags.set(TcbFlags::ACK_NOW);
+            self.tcbs.at_mut(index).head.flags.set(TcbFlags::ACK_NOW);
             self.queue(index, TxKind::Ack);
         }
     }
 
     /// Queues an immediate ACK.
     fn ack_now(&mut self, index: u32) {
-        self.tcbs.at_mut(index).hot.flags.set(TcbFlags::ACK_NOW);
+        self.tcbs.at_mut(index).head.flags.set(TcbFlags::ACK_NOW);
         self.queue(index, TxKind::Ack);
     }
 
     /// §3.10.7.4 "Otherwise" (SYN-RECEIVED and the synchronized states).
     fn synchronized_input(&mut self, now: Instant, index: u32, seg: &TcpRepr) {
         let t = self.tcbs.at(index);
-        let state = t.hot.state;
-        let rcv_nxt = t.hot.rcv.nxt;
+        let state = t.head.state;
+        let rcv_nxt = t.head.rcv.nxt;
 
         // A retransmitted SYN in SYN-RECEIVED: our SYN-ACK was lost.
         if state == State::SynReceived
@@ -445,7 +411,11 @@ impl TcpStack {
             && !seg.flags.rst()
             && seg.seq == t.receive.irs
         {
-            self.tcbs.at_mut(index).hot.flags.set(TcbFlags::SYN_PENDING);
+            self.tcbs
+                .at_mut(index)
+                .head
+                .flags
+                .set(TcbFlags::SYN_PENDING);
             self.queue(index, TxKind::Control);
             return;
         }
@@ -642,30 +612,30 @@ impl TcpStack {
             // form a reset segment <SEQ=SEG.ACK><CTL=RST> and send it."
             let cfg = &self.cfg;
             let t = self.tcbs.at_mut(index);
-            if !(t.hot.snd.una < seg.ack && seg.ack <= t.send.max) {
+            if !(t.head.snd.una < seg.ack && seg.ack <= t.head.snd.max) {
                 let key = t.key;
                 self.stats.drops.bad_ack += 1;
                 self.reset_for(key.local_ip, key.remote_ip, seg);
                 return;
             }
-            t.hot.state = State::Established;
-            t.hot.snd.wnd = u32::from(seg.window) << t.send.wscale;
-            t.send.max_wnd = t.send.max_wnd.max(t.hot.snd.wnd);
-            t.send.max_edge = seg.ack + t.hot.snd.wnd as usize;
+            t.head.state = State::Established;
+            t.head.snd.wnd = u32::from(seg.window) << t.send.wscale;
+            t.send.max_wnd = t.send.max_wnd.max(t.head.snd.wnd);
+            t.send.max_edge = seg.ack + t.head.snd.wnd as usize;
             t.send.wl1 = seg.seq;
             t.send.wl2 = seg.ack;
             Self::rtt_on_handshake(cfg, t, seg, now);
             // The SYN is acknowledged.
-            t.hot.snd.una = t.send.iss + 1;
-            if t.hot.snd.nxt < t.hot.snd.una {
-                t.hot.snd.nxt = t.hot.snd.una;
+            t.head.snd.una = t.send.iss + 1;
+            if t.head.snd.nxt < t.head.snd.una {
+                t.head.snd.nxt = t.head.snd.una;
             }
-            t.timers.rto_at = None;
+            t.timers.set_on(Timer::Rto, None, &mut self.wheel, index);
             t.timers.retries = 0;
             t.rtt.reset_backoff();
             if t.has(TcbFlags::FIN_QUEUED) {
                 // The user shut down during the handshake.
-                t.hot.state = State::FinWait1;
+                t.head.state = State::FinWait1;
                 self.queue(index, TxKind::Control);
             }
             self.arm_keepalive(index, now);
@@ -683,10 +653,10 @@ impl TcpStack {
         // delete the TCB, enter the CLOSED state".
         let t = self.tcbs.at(index);
         let fin_acked =
-            t.has(TcbFlags::FIN_SENT) && t.hot.snd.una == t.send.max && t.sndbuf.is_empty();
-        match (t.hot.state, fin_acked) {
+            t.has(TcbFlags::FIN_SENT) && t.head.snd.una == t.head.snd.max && t.sndbuf.is_empty();
+        match (t.head.state, fin_acked) {
             (State::FinWait1, true) => {
-                self.tcbs.at_mut(index).hot.state = State::FinWait2;
+                self.tcbs.at_mut(index).head.state = State::FinWait2;
                 self.arm_fin_wait_2(index, now);
             }
             (State::Closing, true) => {
@@ -705,7 +675,7 @@ impl TcpStack {
 
         // "Seventh, process the segment text" (ESTABLISHED, FIN-WAIT-1,
         // FIN-WAIT-2 only).
-        let state = self.tcbs.at(index).hot.state;
+        let state = self.tcbs.at(index).head.state;
         if !payload.is_empty() {
             if state.accepts_data() {
                 if self.data_after_close(index, seg) {
@@ -731,233 +701,29 @@ impl TcpStack {
         {
             let fin_seq = seq + payload.len();
             let t = self.tcbs.at_mut(index);
-            if fin_seq == t.hot.rcv.nxt {
+            if fin_seq == t.head.rcv.nxt {
                 self.process_fin(now, index);
-            } else if fin_seq > t.hot.rcv.nxt {
+            } else if fin_seq > t.head.rcv.nxt {
                 // Out of order: remembered until the gap is filled.
                 t.receive.fin_seq = Some(fin_seq);
                 self.ack_now(index);
             }
         } else {
             let t = self.tcbs.at(index);
-            if t.receive.fin_seq == Some(t.hot.rcv.nxt) && !t.has(TcbFlags::FIN_RECEIVED) {
+            if t.receive.fin_seq == Some(t.head.rcv.nxt) && !t.has(TcbFlags::FIN_RECEIVED) {
                 self.process_fin(now, index);
             }
         }
     }
 
-    /// The handshake of a passive child completed: hand it to its
-    /// listener's accept queue. Returns false when the child was dropped.
-    fn child_established(&mut self, index: u32) -> bool {
-        let t = self.tcbs.at(index);
-        if !t.has(TcbFlags::PASSIVE) {
-            // Simultaneous open: our own connect completed.
-            self.stats.active_opens += 1;
-            self.event(index, FlowEvents::CONNECTED | FlowEvents::WRITABLE);
-            return true;
-        }
-        let parent = t.listen.parent;
-        let from_syn_queue = t.listen.in_syn_queue;
-        let ok = match parent.and_then(|p| self.tcbs.get(p)) {
-            Some(l) => l.hot.state == State::Listen && l.listen.accept_len < l.listen.backlog,
-            None => false,
-        };
-        if !ok {
-            // The listener is gone or its accept queue is full: reset.
-            self.stats.drops.accept_queue_full += 1;
-            self.abort_index(index);
-            return false;
-        }
-        let Some(p) = parent else { return false };
-        let (c, l) = self.tcbs.pair_mut(index, p.index());
-        if from_syn_queue {
-            l.listen.syn_count = l.listen.syn_count.saturating_sub(1);
-            c.listen.in_syn_queue = false;
-        }
-        c.listen.in_accept_queue = true;
-        c.listen.accept_next = u32::MAX;
-        if l.listen.accept_tail == u32::MAX {
-            l.listen.accept_head = index;
-        } else {
-            let tail = l.listen.accept_tail;
-            self.tcbs.at_mut(tail).listen.accept_next = index;
-        }
-        let l = self.tcbs.at_mut(p.index());
-        l.listen.accept_tail = index;
-        l.listen.accept_len += 1;
-        self.stats.passive_opens += 1;
-        self.event(p.index(), FlowEvents::ACCEPTABLE);
-        true
-    }
-
-    /// The ACK field of an acceptable segment (fifth step, ESTABLISHED and
-    /// later). Returns false when the segment must be dropped.
+    /// The ACK field of an acceptable segment for the connection at
+    /// `index` (see [`Connection::process_ack`]).
     fn process_ack(&mut self, now: Instant, index: u32, seg: &TcpRepr, no_text: bool) -> bool {
-        let t = self.tcbs.at_mut(index);
-        let una = t.hot.snd.una;
-        let max = t.send.max;
-        // RFC 5961 §5.2: acceptable when SND.UNA - MAX.SND.WND <= SEG.ACK
-        // <= SND.NXT (SND.MAX here, since SND.NXT rewinds on RTO).
-        if seg.ack > max {
-            // "If the ACK acks something not yet sent (SEG.ACK > SND.NXT)
-            // then send an ACK, drop the segment, and return."
-            self.stats.drops.bad_ack += 1;
-            self.challenge_ack(index, now);
-            return false;
-        }
-        let max_wnd = (t.send.max_wnd as usize).min(i32::MAX as usize);
-        if seg.ack < una - max_wnd {
-            // "If SEG.ACK < SND.UNA - MAX.SND.WND then ... send an ACK,
-            // drop the segment, and return": a challenge ACK, rate limited
-            // like the others (§7).
-            self.stats.drops.bad_ack += 1;
-            self.challenge_ack(index, now);
-            return false;
-        }
-        let seg_wnd = u32::from(seg.window) << t.send.wscale;
-        if seg.ack > una {
-            // "If SND.UNA < SEG.ACK =< SND.NXT, then set SND.UNA <- SEG.ACK.
-            // Any segments on the retransmission queue that are thereby
-            // entirely acknowledged are removed."
-            let acked = seg.ack - una;
-            let data = acked.min(t.sndbuf.len());
-            t.sndbuf.consume(&mut self.pool, data);
-            t.hot.snd.una = seg.ack;
-            // Forward progress confirms the neighbour (ARP reachability).
-            let peer = t.key.remote_ip;
-            self.note_progress(peer);
-            let t = self.tcbs.at_mut(index);
-            if t.hot.snd.nxt < seg.ack {
-                t.hot.snd.nxt = seg.ack;
-            }
-            // RTT (RFC 6298 / RFC 7323 §4.1).
-            if t.has(TcbFlags::TIMESTAMPS) {
-                if let Some((_, ecr)) = seg.options.timestamp {
-                    let floor = t.opts.rto_ts_floor;
-                    let stale = floor != 0 && ts_before(ecr, floor);
-                    if let Some(rtt) = echo_rtt(now, ecr, t.opts.ts_offset).filter(|_| !stale) {
-                        t.rtt.sample(rtt);
-                    }
-                }
-            } else if let Some(rtt) = t.sampler.on_ack(seg.ack, now) {
-                t.rtt.sample(rtt);
-            }
-            t.timers.retries = 0;
-            t.rtt.reset_backoff();
-            t.timers.persist_shift = 0;
-            // SACK scoreboard (RFC 6675 Update()) and congestion control.
-            if t.has(TcbFlags::SACK) {
-                t.sb.update(seg.ack, t.send.max, seg.options.sack());
-            }
-            let flight = t.send.max - seg.ack;
-            let outcome = t.cc.on_ack(now, seg.ack, acked, t.rtt.srtt(), flight);
-            match outcome {
-                AckOutcome::PartialAck if !t.has(TcbFlags::SACK) => {
-                    // RFC 6582 §3.2 step 4: retransmit the first unacked
-                    // segment.
-                    t.hot.flags.set(TcbFlags::REXMIT_ONE);
-                }
-                AckOutcome::RecoveryExited => t.sb.end_recovery(),
-                _ => {}
-            }
-            // RFC 6298 (5.2)/(5.3): stop the timer when all is acked,
-            // otherwise restart it.
-            t.timers.rto_at = if t.hot.snd.una == t.send.max {
-                None
-            } else {
-                Some(now + t.rtt.rto())
-            };
-            let writable = t.hot.state.can_send()
-                && !t.has(TcbFlags::FIN_QUEUED)
-                && (t.sndbuf.len() as u32) < t.send.limit;
-            let more =
-                !t.sndbuf.is_empty() || t.has(TcbFlags::FIN_QUEUED) || t.has(TcbFlags::REXMIT_ONE);
-            if writable {
-                self.event(index, FlowEvents::WRITABLE);
-            }
-            if more {
-                self.queue(index, TxKind::Send);
-            }
-        } else if seg.ack == una {
-            let newly_sacked = if t.has(TcbFlags::SACK) {
-                t.sb.update(una, t.send.max, seg.options.sack())
-            } else {
-                0
-            };
-            // RFC 5681 §2 (and RFC 6675 §2 with SACK): a duplicate ACK.
-            let dup = t.send.max > una
-                && no_text
-                && !seg.flags.fin()
-                && (seg_wnd == t.hot.snd.wnd || newly_sacked > 0);
-            // With SACK, loss is read off the scoreboard (RFC 6675 §5
-            // IsLost), which an ACK riding on data updates too: a peer that
-            // is sending (an echo) piggybacks every duplicate ACK, and none
-            // of those counts as a duplicate (RFC 5681 §2 (b)).
-            let sack_news = t.send.max > una && newly_sacked > 0;
-            if dup || sack_news {
-                if dup {
-                    self.stats.dup_acks += 1;
-                }
-                let mss = usize::from(t.send.mss);
-                let mut fast = dup && t.cc.on_duplicate_ack(now, una, t.send.max);
-                if !fast
-                    && t.has(TcbFlags::SACK)
-                    && !t.cc.in_recovery()
-                    && t.sb.is_lost(una, mss)
-                    && t.cc.recover().is_none_or(|r| una > r)
-                {
-                    // RFC 6675 §5: loss detected by SACK before three
-                    // duplicate ACKs.
-                    t.cc.enter_recovery(now, t.send.max, t.send.max - una);
-                    fast = true;
-                }
-                if fast {
-                    // Fast retransmit (RFC 5681 §3.2, RFC 6675 §5).
-                    if t.has(TcbFlags::SACK) {
-                        t.sb.start_recovery(una);
-                        t.send.recovery_point = t.send.max;
-                    }
-                    t.hot.flags.set(TcbFlags::REXMIT_ONE);
-                    t.sampler.on_retransmit();
-                    self.stats.fast_retransmits += 1;
-                    self.queue(index, TxKind::Send);
-                } else if t.cc.in_recovery() {
-                    // cwnd inflated (or pipe shrank): more may go.
-                    self.queue(index, TxKind::Send);
-                }
-            }
-        }
-        // Window update: "If SND.UNA =< SEG.ACK =< SND.NXT, the send window
-        // should be updated. If (SND.WL1 < SEG.SEQ or (SND.WL1 = SEG.SEQ and
-        // SND.WL2 =< SEG.ACK)), set SND.WND <- SEG.WND, set SND.WL1 <-
-        // SEG.SEQ, and set SND.WL2 <- SEG.ACK." SND.WND counts from
-        // SND.UNA, so an ACK that moves SND.UNA always updates it too (as
-        // Linux does): the peer's retransmission of its own data (SEG.SEQ <
-        // SND.WL1) carries its current ACK and window, and keeping the old
-        // SND.WND would move the right edge past anything the peer offered.
-        let t = self.tcbs.at_mut(index);
-        let edge = seg.ack + seg_wnd as usize;
-        if edge > t.send.max_edge {
-            t.send.max_edge = edge;
-        }
-        let newer = t.send.wl1 < seg.seq || (t.send.wl1 == seg.seq && t.send.wl2 <= seg.ack);
-        if seg.ack >= una && (seg.ack > una || newer) {
-            let opened = seg_wnd > t.hot.snd.wnd;
-            t.hot.snd.wnd = seg_wnd;
-            t.send.wl1 = seg.seq;
-            t.send.wl2 = seg.ack;
-            t.send.max_wnd = t.send.max_wnd.max(seg_wnd);
-            if seg_wnd > 0 {
-                t.timers.persist_at = None;
-                t.timers.persist_shift = 0;
-            }
-            let fin_waits = t.has(TcbFlags::FIN_QUEUED) && !t.has(TcbFlags::FIN_SENT);
-            if opened && (t.sndbuf.len() > t.hot.snd.nxt - t.hot.snd.una || fin_waits) {
-                self.queue(index, TxKind::Send);
-            }
-        }
-        self.rearm(index);
-        true
+        let (t, mut cx) = self.split(index);
+        let mut fx = Effects::default();
+        let go_on = t.process_ack(&mut cx, now, seg, no_text, &mut fx);
+        self.apply(index, fx);
+        go_on
     }
 
     /// New data (at or after RCV.NXT) for a connection the application has
@@ -979,61 +745,281 @@ impl TcpStack {
         true
     }
 
+    /// Seventh step for the connection at `index` (see
+    /// [`Connection::receive_data`]).
+    fn receive_data(&mut self, now: Instant, index: u32, seq: SeqNumber, payload: &[u8]) {
+        let (t, mut cx) = self.split(index);
+        let mut fx = Effects::default();
+        t.receive_data(&mut cx, now, seq, payload, &mut fx);
+        self.apply(index, fx);
+    }
+
+    /// Eighth step for the connection at `index` (see
+    /// [`Connection::process_fin`]).
+    fn process_fin(&mut self, now: Instant, index: u32) {
+        let mut fx = Effects::default();
+        self.tcbs.at_mut(index).process_fin(now, &mut fx);
+        self.apply(index, fx);
+    }
+
+    /// The receive window the connection at `index` could offer now.
+    pub(crate) fn rcv_space_of(&self, index: u32) -> usize {
+        rcv_space(self.tcbs.at(index), self.pool.view())
+    }
+}
+
+impl Connection {
+    /// Challenge ACK (RFC 5961 §3.2, §4.2, §5.2), rate limited per core.
+    fn challenge_ack(&mut self, cx: &mut Cx<'_>, now: Instant, fx: &mut Effects) {
+        if cx.challenge_allowed(now) {
+            self.ack_now(fx);
+        }
+    }
+
+    /// The ACK field of an acceptable segment (fifth step, ESTABLISHED and
+    /// later). Returns false when the segment must be dropped.
+    pub(crate) fn process_ack(
+        &mut self,
+        cx: &mut Cx<'_>,
+        now: Instant,
+        seg: &TcpRepr,
+        no_text: bool,
+        fx: &mut Effects,
+    ) -> bool {
+        let t = self;
+        let una = t.head.snd.una;
+        let max = t.head.snd.max;
+        // RFC 5961 §5.2: acceptable when SND.UNA - MAX.SND.WND <= SEG.ACK
+        // <= SND.NXT (SND.MAX here, since SND.NXT rewinds on RTO).
+        if seg.ack > max {
+            // "If the ACK acks something not yet sent (SEG.ACK > SND.NXT)
+            // then send an ACK, drop the segment, and return."
+            cx.stats.drops.bad_ack += 1;
+            t.challenge_ack(cx, now, fx);
+            return false;
+        }
+        let max_wnd = (t.send.max_wnd as usize).min(i32::MAX as usize);
+        if seg.ack < una - max_wnd {
+            // "If SEG.ACK < SND.UNA - MAX.SND.WND then ... send an ACK,
+            // drop the segment, and return": a challenge ACK, rate limited
+            // like the others (§7).
+            cx.stats.drops.bad_ack += 1;
+            t.challenge_ack(cx, now, fx);
+            return false;
+        }
+        let seg_wnd = u32::from(seg.window) << t.send.wscale;
+        if seg.ack > una {
+            // "If SND.UNA < SEG.ACK =< SND.NXT, then set SND.UNA <- SEG.ACK.
+            // Any segments on the retransmission queue that are thereby
+            // entirely acknowledged are removed."
+            let acked = seg.ack - una;
+            let data = acked.min(t.sndbuf.len());
+            t.sndbuf.consume(cx.pool, data);
+            t.head.snd.una = seg.ack;
+            // Forward progress confirms the neighbour (ARP reachability).
+            let peer = t.key.remote_ip;
+            fx.progress = Some(peer);
+            if t.head.snd.nxt < seg.ack {
+                t.head.snd.nxt = seg.ack;
+            }
+            // RTT (RFC 6298 / RFC 7323 §4.1).
+            if t.has(TcbFlags::TIMESTAMPS) {
+                if let Some((_, ecr)) = seg.options.timestamp {
+                    let floor = t.opts.rto_ts_floor;
+                    let stale = floor != 0 && ts_before(ecr, floor);
+                    if let Some(rtt) = echo_rtt(now, ecr, t.opts.ts_offset).filter(|_| !stale) {
+                        t.rtt.sample(rtt);
+                    }
+                }
+            } else if let Some(rtt) = t.sampler.on_ack(seg.ack, now) {
+                t.rtt.sample(rtt);
+            }
+            t.timers.retries = 0;
+            t.rtt.reset_backoff();
+            t.timers.persist_shift = 0;
+            // SACK scoreboard (RFC 6675 Update()) and congestion control.
+            if t.has(TcbFlags::SACK) {
+                t.sb.update(seg.ack, t.head.snd.max, seg.options.sack());
+            }
+            let flight = t.head.snd.max - seg.ack;
+            let outcome = t.cc.on_ack(now, seg.ack, acked, t.rtt.srtt(), flight);
+            match outcome {
+                AckOutcome::PartialAck if !t.has(TcbFlags::SACK) => {
+                    // RFC 6582 §3.2 step 4: retransmit the first unacked
+                    // segment.
+                    t.head.flags.set(TcbFlags::REXMIT_ONE);
+                }
+                AckOutcome::RecoveryExited => t.sb.end_recovery(),
+                _ => {}
+            }
+            // RFC 6298 (5.2)/(5.3): stop the timer when all is acked,
+            // otherwise restart it.
+            let rto_at = if t.head.snd.una == t.head.snd.max {
+                None
+            } else {
+                Some(now + t.rtt.rto())
+            };
+            t.timers.set(Timer::Rto, rto_at, &mut fx.wheel);
+            let writable = t.head.state.can_send()
+                && !t.has(TcbFlags::FIN_QUEUED)
+                && (t.sndbuf.len() as u32) < t.send.limit;
+            let more =
+                !t.sndbuf.is_empty() || t.has(TcbFlags::FIN_QUEUED) || t.has(TcbFlags::REXMIT_ONE);
+            if writable {
+                fx.event(FlowEvents::WRITABLE);
+            }
+            if more {
+                fx.queue(TxKind::Send);
+            }
+        } else if seg.ack == una {
+            let newly_sacked = if t.has(TcbFlags::SACK) {
+                t.sb.update(una, t.head.snd.max, seg.options.sack())
+            } else {
+                0
+            };
+            // RFC 5681 §2 (and RFC 6675 §2 with SACK): a duplicate ACK.
+            let dup = t.head.snd.max > una
+                && no_text
+                && !seg.flags.fin()
+                && (seg_wnd == t.head.snd.wnd || newly_sacked > 0);
+            // With SACK, loss is read off the scoreboard (RFC 6675 §5
+            // IsLost), which an ACK riding on data updates too: a peer that
+            // is sending (an echo) piggybacks every duplicate ACK, and none
+            // of those counts as a duplicate (RFC 5681 §2 (b)).
+            let sack_news = t.head.snd.max > una && newly_sacked > 0;
+            if dup || sack_news {
+                if dup {
+                    cx.stats.dup_acks += 1;
+                }
+                let mss = usize::from(t.send.mss);
+                let mut fast = dup && t.cc.on_duplicate_ack(now, una, t.head.snd.max);
+                if !fast
+                    && t.has(TcbFlags::SACK)
+                    && !t.cc.in_recovery()
+                    && t.sb.is_lost(una, mss)
+                    && t.cc.recover().is_none_or(|r| una > r)
+                {
+                    // RFC 6675 §5: loss detected by SACK before three
+                    // duplicate ACKs.
+                    t.cc.enter_recovery(now, t.head.snd.max, t.head.snd.max - una);
+                    fast = true;
+                }
+                if fast {
+                    // Fast retransmit (RFC 5681 §3.2, RFC 6675 §5).
+                    if t.has(TcbFlags::SACK) {
+                        t.sb.start_recovery(una);
+                        t.send.recovery_point = t.head.snd.max;
+                    }
+                    t.head.flags.set(TcbFlags::REXMIT_ONE);
+                    t.sampler.on_retransmit();
+                    cx.stats.fast_retransmits += 1;
+                    fx.queue(TxKind::Send);
+                } else if t.cc.in_recovery() {
+                    // cwnd inflated (or pipe shrank): more may go.
+                    fx.queue(TxKind::Send);
+                }
+            }
+        }
+        // Window update: "If SND.UNA =< SEG.ACK =< SND.NXT, the send window
+        // should be updated. If (SND.WL1 < SEG.SEQ or (SND.WL1 = SEG.SEQ and
+        // SND.WL2 =< SEG.ACK)), set SND.WND <- SEG.WND, set SND.WL1 <-
+        // SEG.SEQ, and set SND.WL2 <- SEG.ACK." SND.WND counts from
+        // SND.UNA, so an ACK that moves SND.UNA always updates it too (as
+        // Linux does): the peer's retransmission of its own data (SEG.SEQ <
+        // SND.WL1) carries its current ACK and window, and keeping the old
+        // SND.WND would move the right edge past anything the peer offered.
+        let edge = seg.ack + seg_wnd as usize;
+        if edge > t.send.max_edge {
+            t.send.max_edge = edge;
+        }
+        let newer = t.send.wl1 < seg.seq || (t.send.wl1 == seg.seq && t.send.wl2 <= seg.ack);
+        if seg.ack >= una && (seg.ack > una || newer) {
+            let opened = seg_wnd > t.head.snd.wnd;
+            t.head.snd.wnd = seg_wnd;
+            t.send.wl1 = seg.seq;
+            t.send.wl2 = seg.ack;
+            t.send.max_wnd = t.send.max_wnd.max(seg_wnd);
+            // Only a window that opened ends the persist timer (the send
+            // it queues arms it again if the window is still too small):
+            // a duplicate ACK repeating a small window must not, or data
+            // held back by sender SWS avoidance with nothing in flight
+            // would wait forever once the peer's window update is lost.
+            if seg_wnd > 0 && opened {
+                t.timers.set(Timer::Persist, None, &mut fx.wheel);
+                t.timers.persist_shift = 0;
+            }
+            let fin_waits = t.has(TcbFlags::FIN_QUEUED) && !t.has(TcbFlags::FIN_SENT);
+            if opened && (t.sndbuf.len() > t.head.snd.nxt - t.head.snd.una || fin_waits) {
+                fx.queue(TxKind::Send);
+            }
+        }
+        true
+    }
+
+    /// Queues an immediate ACK.
+    fn ack_now(&mut self, fx: &mut Effects) {
+        self.head.flags.set(TcbFlags::ACK_NOW);
+        fx.queue(TxKind::Ack);
+    }
+
     /// Seventh step: stores `payload` (starting at `seq`, at or after
     /// RCV.NXT and inside the window), advances RCV.NXT over what became
     /// contiguous and decides how to ACK.
-    fn receive_data(&mut self, now: Instant, index: u32, seq: SeqNumber, payload: &[u8]) {
-        let cs = self.pool.chunk_size();
-        let t = self.tcbs.at_mut(index);
-        let off = seq - t.hot.rcv.nxt;
+    pub(crate) fn receive_data(
+        &mut self,
+        cx: &mut Cx<'_>,
+        now: Instant,
+        seq: SeqNumber,
+        payload: &[u8],
+        fx: &mut Effects,
+    ) {
+        let cs = cx.pool.chunk_size();
+        let t = self;
+        let off = seq - t.head.rcv.nxt;
         let base = t.rcvbuf.len();
         let had_ooo = !t.ooo.is_empty();
-        let before = t.rcvbuf.ooo_chunks(&self.pool);
+        let before = t.rcvbuf.ooo_chunks(cx.pool);
         if off > 0 {
             // Out of order: bounded per connection (Assembler ranges) and
             // per core (chunks holding out-of-order data).
-            if self.ooo_chunks + payload.len().div_ceil(cs) + 1 > self.cfg.ooo_max_chunks {
-                self.stats.drops.ooo_limit += 1;
-                self.ack_now(index);
+            if *cx.ooo_chunks + payload.len().div_ceil(cs) + 1 > cx.cfg.ooo_max_chunks {
+                cx.stats.drops.ooo_limit += 1;
+                t.ack_now(fx);
                 return;
             }
-            if t.rcvbuf
-                .write_at(&mut self.pool, base + off, payload)
-                .is_err()
-            {
-                self.stats.drops.pool_exhausted += 1;
+            if t.rcvbuf.write_at(cx.pool, base + off, payload).is_err() {
+                cx.stats.drops.pool_exhausted += 1;
             } else if t.ooo.add(off, payload.len()).is_err() {
-                self.stats.drops.ooo_limit += 1;
+                cx.stats.drops.ooo_limit += 1;
             }
-            let after = t.rcvbuf.ooo_chunks(&self.pool);
-            self.ooo_chunks = (self.ooo_chunks + after).saturating_sub(before);
+            let after = t.rcvbuf.ooo_chunks(cx.pool);
+            *cx.ooo_chunks = (*cx.ooo_chunks + after).saturating_sub(before);
             // RFC 5681 §4.2: an out-of-order segment is ACKed at once (a
             // duplicate ACK, with SACK blocks when negotiated), one ACK per
             // segment.
-            let t = self.tcbs.at_mut(index);
             t.receive.dupacks_owed = t
                 .receive
                 .dupacks_owed
                 .saturating_add(1)
                 .min(MAX_DUPACKS_PER_TICK);
-            self.ack_now(index);
+            t.ack_now(fx);
             return;
         }
-        if t.rcvbuf.write_at(&mut self.pool, base, payload).is_err() {
-            self.stats.drops.pool_exhausted += 1;
-            self.ack_now(index);
+        if t.rcvbuf.write_at(cx.pool, base, payload).is_err() {
+            cx.stats.drops.pool_exhausted += 1;
+            t.ack_now(fx);
             return;
         }
         let adv = t.ooo.advance(payload.len());
         t.rcvbuf.commit(adv);
-        t.hot.rcv.nxt += adv;
-        let after = t.rcvbuf.ooo_chunks(&self.pool);
-        self.ooo_chunks = (self.ooo_chunks + after).saturating_sub(before);
-        self.stats.bytes_in += adv as u64;
+        t.head.rcv.nxt += adv;
+        let after = t.rcvbuf.ooo_chunks(cx.pool);
+        *cx.ooo_chunks = (*cx.ooo_chunks + after).saturating_sub(before);
+        cx.stats.bytes_in += adv as u64;
         if t.has(TcbFlags::USER_CLOSED) {
             // Nobody will read: drop it (still acknowledged).
             let n = t.rcvbuf.len();
-            t.rcvbuf.discard(&mut self.pool, n);
+            t.rcvbuf.discard(cx.pool, n);
         }
         t.receive.unacked_bytes = t.receive.unacked_bytes.saturating_add(adv as u32);
         let seen = payload.len().min(usize::from(t.receive.mss)) as u16;
@@ -1045,104 +1031,115 @@ impl TcpStack {
         let full = 2 * u32::from(t.receive.seg_size);
         if had_ooo || t.receive.unacked_bytes >= full {
             // Gap filled, or a second full-sized segment (RFC 5681 §4.2).
-            self.ack_now(index);
+            t.ack_now(fx);
         } else {
-            t.hot.flags.set(TcbFlags::ACK_DELAYED);
-            if t.timers.delack_at.is_none() {
-                t.timers.delack_at = Some(now + self.cfg.delayed_ack);
+            t.head.flags.set(TcbFlags::ACK_DELAYED);
+            if t.timers.deadline(Timer::DelayedAck).is_none() {
+                t.timers.set(
+                    Timer::DelayedAck,
+                    Some(now + cx.cfg.delayed_ack),
+                    &mut fx.wheel,
+                );
             }
-            self.rearm(index);
         }
-        self.event(index, FlowEvents::READABLE);
+        fx.event(FlowEvents::READABLE);
     }
 
     /// Eighth step: the peer's FIN is in sequence.
-    fn process_fin(&mut self, now: Instant, index: u32) {
-        let t = self.tcbs.at_mut(index);
+    pub(crate) fn process_fin(&mut self, now: Instant, fx: &mut Effects) {
+        let t = self;
         // "Advance RCV.NXT over the FIN, and send an acknowledgment for
         // the FIN."
-        t.hot.rcv.nxt += 1;
+        t.head.rcv.nxt += 1;
         t.receive.fin_seq = None;
-        t.hot.flags.set(TcbFlags::FIN_RECEIVED);
-        let fin_acked = t.has(TcbFlags::FIN_SENT) && t.hot.snd.una == t.send.max;
-        let state = t.hot.state;
-        self.ack_now(index);
-        self.event(index, FlowEvents::READABLE);
+        t.head.flags.set(TcbFlags::FIN_RECEIVED);
+        let fin_acked = t.has(TcbFlags::FIN_SENT) && t.head.snd.una == t.head.snd.max;
+        let state = t.head.state;
+        t.ack_now(fx);
+        fx.event(FlowEvents::READABLE);
         match state {
             // "SYN-RECEIVED / ESTABLISHED: Enter the CLOSE-WAIT state."
             State::SynReceived | State::Established => {
-                self.tcbs.at_mut(index).hot.state = State::CloseWait;
+                t.head.state = State::CloseWait;
             }
             // "FIN-WAIT-1: If our FIN has been ACKed, then enter TIME-WAIT,
             // start the time-wait timer, turn off the other timers;
             // otherwise, enter the CLOSING state."
             State::FinWait1 => {
                 if fin_acked {
-                    self.enter_time_wait(index, now, true);
+                    fx.end(End::TimeWait { now, ack_fin: true });
                 } else {
-                    self.tcbs.at_mut(index).hot.state = State::Closing;
+                    t.head.state = State::Closing;
                 }
             }
             // "FIN-WAIT-2: Enter the TIME-WAIT state."
-            State::FinWait2 => self.enter_time_wait(index, now, true),
+            State::FinWait2 => fx.end(End::TimeWait { now, ack_fin: true }),
             // TIME-WAIT is not a TCB state here (see `time_wait_input`).
             // Others remain.
             _ => {}
         }
     }
+}
 
-    /// Starts keepalive on a newly established connection when enabled.
-    pub(crate) fn arm_keepalive(&mut self, index: u32, now: Instant) {
-        let t = self.tcbs.at_mut(index);
-        if t.has(TcbFlags::KEEPALIVE) {
-            t.timers.keepalive_at = Some(now + t.opts.ka_idle);
-            self.rearm(index);
+impl TcpStack {
+    /// A segment for a 4-tuple in TIME-WAIT (RFC 9293 §3.10.7.4, TIME-WAIT
+    /// rows), other than a SYN that reopens it (see `input`):
+    ///
+    /// - PAWS (RFC 7323 §5.3): an old TSval is answered with an ACK and
+    ///   dropped (never for a RST).
+    /// - RST: with SEG.SEQ = RCV.NXT (RFC 5961 §3.2) it ends TIME-WAIT at
+    ///   once, as Linux does by default (`tcp_rfc1337 = 0`); any other RST
+    ///   is dropped. (RFC 1337's hazard: an old RST can end TIME-WAIT
+    ///   early; PAWS and the exact-sequence rule narrow it.)
+    /// - SYN: a challenge ACK (RFC 5961 §4), rate-limited per core.
+    /// - FIN: "the only thing that can arrive in this state is a
+    ///   retransmission of the remote FIN. Acknowledge it, and restart the
+    ///   2 MSL timeout" (restarted at most once a second).
+    /// - Data: old by definition; acknowledged.
+    /// - A pure ACK: nothing to answer (counted as ignored).
+    pub(crate) fn time_wait_input(&mut self, now: Instant, e: &TimeWaitEntry, seg: &TcpRepr) {
+        if e.timestamps && !seg.flags.rst() {
+            if let Some((tsval, _)) = seg.options.timestamp {
+                if ts_before(tsval, e.ts_recent) {
+                    self.stats.drops.paws += 1;
+                    self.time_wait_ack(e, now);
+                    return;
+                }
+            }
         }
-    }
-
-    /// An orphaned FIN-WAIT-2 (user closed) does not wait forever.
-    pub(crate) fn arm_fin_wait_2(&mut self, index: u32, now: Instant) {
-        let t = self.tcbs.at_mut(index);
-        if t.has(TcbFlags::USER_CLOSED) {
-            t.timers.keepalive_at = Some(now + self.cfg.fin_timeout);
-            self.rearm(index);
+        if seg.flags.rst() {
+            if seg.seq == e.rcv_nxt {
+                self.stats.resets_received += 1;
+                self.tw.remove(&e.key);
+            } else {
+                self.stats.drops.out_of_window += 1;
+            }
+            return;
         }
-    }
-
-    /// Sends a RST for the connection at `index` and closes it at once
-    /// (user abort, accept-queue overflow, close with unread data).
-    pub(crate) fn abort_index(&mut self, index: u32) {
-        let t = self.tcbs.at(index);
-        if matches!(
-            t.hot.state,
-            State::SynReceived
-                | State::Established
-                | State::FinWait1
-                | State::FinWait2
-                | State::CloseWait
-                | State::Closing
-                | State::LastAck
-        ) {
-            let r = Reply {
-                src: t.key.local_ip,
-                dst: t.key.remote_ip,
-                src_port: t.key.local_port,
-                dst_port: t.key.remote_port,
-                seq: t.send.max,
-                ack: t.hot.rcv.nxt,
-                flags: TcpFlags::RST | TcpFlags::ACK,
-                window: 0,
-                options: TcpOptions::default(),
-            };
-            self.stats.resets_sent += 1;
-            self.reply(r);
+        if seg.flags.syn() {
+            if self.challenge_allowed(now) {
+                self.time_wait_ack(e, now);
+            }
+            return;
         }
-        self.enter_closed(index, None);
-    }
-
-    /// The receive window the connection at `index` could offer now.
-    pub(crate) fn rcv_space_of(&self, index: u32) -> usize {
-        rcv_space(self.tcbs.at(index), self.pool.view())
+        if seg.flags.fin() {
+            if let (true, Some((tsval, _))) = (e.timestamps, seg.options.timestamp) {
+                if let Some(m) = self.tw.get_mut(&e.key) {
+                    m.ts_recent = tsval;
+                    m.ts_recent_at = now;
+                }
+            }
+            self.restart_time_wait(&e.key, now);
+            let e = self.tw.get(&e.key).copied().unwrap_or(*e);
+            self.time_wait_ack(&e, now);
+            return;
+        }
+        if !seg.payload.is_empty() {
+            self.stats.drops.out_of_window += 1;
+            self.time_wait_ack(e, now);
+            return;
+        }
+        self.stats.drops.ignored += 1;
     }
 }
 
@@ -1207,8 +1204,8 @@ impl TcpStack {
         let cfg = &self.cfg;
         let t = self.tcbs.at_mut(index);
         t.listen.parent = Some(listener);
-        t.hot.flags.set(TcbFlags::PASSIVE);
-        t.hot.flags.set(TcbFlags::FROM_COOKIE);
+        t.head.flags.set(TcbFlags::PASSIVE);
+        t.head.flags.set(TcbFlags::FROM_COOKIE);
         // The cookie carried only the MSS: no window scaling, SACK or
         // timestamps on this connection.
         Self::apply_syn_options(
@@ -1222,19 +1219,19 @@ impl TcpStack {
         );
         super::icmp::clamp_mss(t, self.pmtu.lookup(t.key.remote_ip, now));
         t.receive.irs = seg.seq - 1;
-        t.hot.rcv.nxt = seg.seq;
+        t.head.rcv.nxt = seg.seq;
         t.receive.adv_edge = seg.seq + space;
         t.receive.last_ack_sent = seg.seq;
         t.send.iss = seg.ack - 1;
-        t.hot.snd.una = seg.ack;
-        t.hot.snd.nxt = seg.ack;
-        t.send.max = seg.ack;
-        t.hot.snd.wnd = u32::from(seg.window);
-        t.send.max_wnd = t.hot.snd.wnd;
+        t.head.snd.una = seg.ack;
+        t.head.snd.nxt = seg.ack;
+        t.head.snd.max = seg.ack;
+        t.head.snd.wnd = u32::from(seg.window);
+        t.send.max_wnd = t.head.snd.wnd;
         t.send.max_edge = seg.ack + usize::from(seg.window);
         t.send.wl1 = seg.seq;
         t.send.wl2 = seg.ack;
-        t.hot.state = State::Established;
+        t.head.state = State::Established;
         self.stats.syn_cookies_accepted += 1;
         self.arm_keepalive(index, now);
         if !self.child_established(index) {

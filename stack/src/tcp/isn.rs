@@ -12,30 +12,7 @@ use crate::wire::ipv4::Ipv4Address;
 use crate::wire::SeqNumber;
 
 /// The four values that name a TCP connection, seen from this host.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub struct FourTuple {
-    /// Our address.
-    pub local_ip: Ipv4Address,
-    /// Our port.
-    pub local_port: u16,
-    /// The peer's address.
-    pub remote_ip: Ipv4Address,
-    /// The peer's port.
-    pub remote_port: u16,
-}
-
-impl FourTuple {
-    /// The tuple as 12 bytes (local address, local port, remote address,
-    /// remote port; network byte order), the input to the keyed hashes.
-    pub fn to_bytes(&self) -> [u8; 12] {
-        let mut b = [0u8; 12];
-        b[0..4].copy_from_slice(&self.local_ip.octets());
-        b[4..6].copy_from_slice(&self.local_port.to_be_bytes());
-        b[6..10].copy_from_slice(&self.remote_ip.octets());
-        b[10..12].copy_from_slice(&self.remote_port.to_be_bytes());
-        b
-    }
-}
+pub use crate::wire::FourTuple;
 
 /// One SipRound: the ARX mixing step of SipHash.
 #[inline(always)]

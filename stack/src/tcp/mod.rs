@@ -9,14 +9,18 @@
 //! | file | what |
 //! |---|---|
 //! | `stack.rs` | [`TcpStack`], [`TcpConfig`], [`TcpStats`], timers and events entry points |
-//! | `socket.rs` | the socket API (listen, accept, connect, send, recv, close, …) and [`TcpError`] |
+//! | `types.rs` | the shared basic types: [`SocketId`], [`TcpError`], the TCB flag bits (a leaf module) |
+//! | `socket.rs` | the socket API (listen, accept, connect, send, recv, close, …) |
 //! | `input.rs` | RFC 9293 §3.10.7 SEGMENT ARRIVES, RFC 5961, PAWS, SYN cookies |
 //! | `output.rs` | dispatch of the control / ACK / send lists, Nagle, SWS, SACK recovery output |
 //! | `timeout.rs` | RTO with backoff, delayed ACK, persist, keepalive |
+//! | `lifecycle.rs` | connection set-up, accept queue entry, abort, CLOSED, TIME-WAIT, slot release |
 //! | `icmp.rs` | ICMP errors for TCP: RFC 5927 checks, path MTU (RFC 1191), soft errors |
-//! | `tcb.rs` | the TCB (hot/cold parts, send/receive sequence spaces) and its slab |
+//! | `tcb.rs` | the TCB, a `Connection` (one block, parts grouped by use; send/receive sequence spaces), and its slab |
+//! | `effects.rs` | what a connection call may touch (`Cx`: config, pool, stats, …) and the `Effects` it returns, applied by the stack in one place |
 //! | `buffer.rs` | the chunk pool and the send/receive chunk chains |
-//! | `flow_table.rs`, `timer.rs`, `tx_list.rs`, `events.rs` | per-core machinery |
+//! | `timer.rs` | the timer wheel, the TIME-WAIT list and a connection's [`Timers`](timer::Timers) (the one place its deadlines change) |
+//! | `flow_table.rs`, `tx_list.rs`, `events.rs` | per-core machinery |
 //! | `scenario.rs` | the packetdrill-like script runner used by `tests/scenarios/` |
 //! | `congestion/`, `rtt.rs`, `sack.rs`, `reassembly.rs`, `isn.rs`, `syncookie.rs` | pure algorithms |
 
@@ -31,10 +35,12 @@ pub mod syncookie;
 // Per-core machinery and the state machine.
 pub mod buffer;
 mod close_all;
+mod effects;
 pub mod events;
 pub mod flow_table;
 mod icmp;
 mod input;
+mod lifecycle;
 mod output;
 #[cfg(test)]
 mod pool_tests;
@@ -49,10 +55,10 @@ pub mod time_wait;
 mod timeout;
 pub mod timer;
 pub mod tx_list;
+pub mod types;
 
 pub use events::FlowEvents;
 pub use output::Emit;
-pub use socket::TcpError;
 pub use stack::{ConfigError, CongestionKind, KeepaliveConfig, TcpConfig, TcpStack, TcpStats};
 pub use state::State;
-pub use tcb::SocketId;
+pub use types::{SocketId, TcpError};

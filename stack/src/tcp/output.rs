@@ -10,11 +10,15 @@
 //! owed after that (a data segment carries the ACK otherwise).
 
 use super::buffer::PoolView;
+use super::effects::{Cx, Effects};
 use super::sack::SegKind;
+use super::stack::TcpConfig;
 use super::stack::{Reply, TcpStack};
 use super::state::State;
-use super::tcb::{Tcb, TcbFlags};
+use super::tcb::{Connection, Tcb};
+use super::timer::{Timer, WheelUpdate};
 use super::tx_list::{ListFlags, TxKind};
+use super::types::TcbFlags;
 use crate::time::Instant;
 use crate::wire::ipv4::Ipv4Address;
 use crate::wire::tcp::{options_len, TcpFlags, TcpOptions, TcpRepr};
@@ -40,7 +44,7 @@ pub(crate) fn rcv_space(t: &Tcb, pool: PoolView) -> usize {
 /// edge it advertises (never moved left, RFC 9293 §3.8.6.2.2; opened only
 /// by at least min(MSS, buffer/2), receiver SWS avoidance, §3.8.6.2.2).
 pub(crate) fn advertise(t: &mut Tcb, space: usize) -> u16 {
-    let nxt = t.hot.rcv.nxt;
+    let nxt = t.head.rcv.nxt;
     let cur = if t.receive.adv_edge > nxt {
         t.receive.adv_edge - nxt
     } else {
@@ -62,7 +66,7 @@ pub(crate) fn advertise(t: &mut Tcb, space: usize) -> u16 {
         cur.div_ceil(1 << shift).min(65535)
     };
     let real = field << shift;
-    t.hot.rcv.wnd = real as u32;
+    t.head.rcv.wnd = real as u32;
     let edge = nxt + real.min(i32::MAX as usize);
     if edge > t.receive.adv_edge {
         t.receive.adv_edge = edge;
@@ -70,16 +74,17 @@ pub(crate) fn advertise(t: &mut Tcb, space: usize) -> u16 {
     field as u16
 }
 
-impl TcpStack {
+impl Connection {
     /// Builds the options of a non-SYN segment: timestamps and SACK blocks.
-    fn data_options(t: &Tcb, now: Instant) -> TcpOptions {
+    fn data_options(&self, now: Instant) -> TcpOptions {
+        let t = self;
         let mut o = TcpOptions::default();
         if t.has(TcbFlags::TIMESTAMPS) {
-            o.timestamp = Some((Self::ts_val(now, t.opts.ts_offset), t.receive.ts_recent));
+            o.timestamp = Some((TcpStack::ts_val(now, t.opts.ts_offset), t.receive.ts_recent));
         }
         if t.has(TcbFlags::SACK) && !t.ooo.is_empty() {
             let n = if o.timestamp.is_some() { 3 } else { 4 };
-            for b in t.ooo.sack_blocks(t.hot.rcv.nxt).take(n) {
+            for b in t.ooo.sack_blocks(t.head.rcv.nxt).take(n) {
                 o.push_sack(b);
             }
         }
@@ -87,15 +92,16 @@ impl TcpStack {
     }
 
     /// Builds the options of our SYN or SYN-ACK.
-    fn syn_options(&self, t: &Tcb, now: Instant) -> TcpOptions {
+    fn syn_options(&self, cfg: &TcpConfig, now: Instant) -> TcpOptions {
+        let t = self;
         let mut o = TcpOptions {
             mss: Some(t.receive.mss),
             ..TcpOptions::default()
         };
         // An active opener offers what is configured; a passive one answers
         // with what was negotiated.
-        let (ws, sack, ts) = if t.hot.state == State::SynSent {
-            (self.cfg.window_scaling, self.cfg.sack, self.cfg.timestamps)
+        let (ws, sack, ts) = if t.head.state == State::SynSent {
+            (cfg.window_scaling, cfg.sack, cfg.timestamps)
         } else {
             (
                 t.has(TcbFlags::WSCALE),
@@ -108,58 +114,64 @@ impl TcpStack {
         }
         o.sack_permitted = sack;
         if ts {
-            let ecr = if t.hot.state == State::SynSent {
+            let ecr = if t.head.state == State::SynSent {
                 0
             } else {
                 t.receive.ts_recent
             };
-            o.timestamp = Some((Self::ts_val(now, t.opts.ts_offset), ecr));
+            o.timestamp = Some((TcpStack::ts_val(now, t.opts.ts_offset), ecr));
         }
         o
     }
 
-    /// Sends what the TCB at `index` may send now. Returns the segments
-    /// emitted and whether `emit` ran out of frames.
-    pub(crate) fn output(
+    /// Sends what this connection may send now, within `budget`
+    /// segments. Returns the segments emitted and whether `emit` ran out
+    /// of frames.
+    pub(crate) fn poll_output(
         &mut self,
-        index: u32,
+        cx: &mut Cx<'_>,
         now: Instant,
         budget: usize,
         emit: &mut Emit<'_>,
+        fx: &mut Effects,
     ) -> (usize, bool) {
-        let pool_free = self.pool.view();
+        let pool_free = cx.pool.view();
         let mut n = 0;
-        let state = self.tcbs.at(index).hot.state;
+        let state = self.head.state;
         let (src, dst) = {
-            let k = &self.tcbs.at(index).key;
+            let k = &self.key;
             (k.local_ip, k.remote_ip)
         };
 
         // SYN (SYN-SENT) or SYN-ACK (SYN-RECEIVED).
         if matches!(state, State::SynSent | State::SynReceived) {
-            let t = self.tcbs.at_mut(index);
+            let t = &mut *self;
             if state == State::SynReceived && t.has(TcbFlags::ACK_NOW) {
                 // An ACK owed in SYN-RECEIVED is our SYN-ACK again.
-                t.hot.flags.clear(TcbFlags::ACK_NOW);
-                t.hot.flags.set(TcbFlags::SYN_PENDING);
+                t.head.flags.clear(TcbFlags::ACK_NOW);
+                t.head.flags.set(TcbFlags::SYN_PENDING);
             }
-            let t = self.tcbs.at(index);
+            let t = &*self;
             if !t.has(TcbFlags::SYN_PENDING) {
                 return (0, false);
             }
-            let options = self.syn_options(t, now);
-            let t = self.tcbs.at_mut(index);
+            let options = t.syn_options(cx.cfg, now);
+            let t = &mut *self;
             let space = rcv_space(t, pool_free);
             let window = space.min(65535) as u16;
-            if t.receive.adv_edge < t.hot.rcv.nxt + usize::from(window) {
-                t.receive.adv_edge = t.hot.rcv.nxt + usize::from(window);
+            if t.receive.adv_edge < t.head.rcv.nxt + usize::from(window) {
+                t.receive.adv_edge = t.head.rcv.nxt + usize::from(window);
             }
             let syn_ack = state == State::SynReceived;
             let repr = TcpRepr {
                 src_port: t.key.local_port,
                 dst_port: t.key.remote_port,
                 seq: t.send.iss,
-                ack: if syn_ack { t.hot.rcv.nxt } else { SeqNumber(0) },
+                ack: if syn_ack {
+                    t.head.rcv.nxt
+                } else {
+                    SeqNumber(0)
+                },
                 flags: if syn_ack {
                     TcpFlags::SYN | TcpFlags::ACK
                 } else {
@@ -173,20 +185,20 @@ impl TcpStack {
             if !emit(src, dst, &repr) {
                 return (0, true);
             }
-            if t.send.max > t.send.iss + 1 || t.timers.retries > 0 {
-                self.stats.retransmits += 1;
+            if t.head.snd.max > t.send.iss + 1 || t.timers.retries > 0 {
+                cx.stats.retransmits += 1;
             }
-            t.hot.flags.clear(TcbFlags::SYN_PENDING);
-            t.hot.snd.nxt = t.send.iss + 1;
-            t.send.max = t.send.max.max(t.send.iss + 1);
+            t.head.flags.clear(TcbFlags::SYN_PENDING);
+            t.head.snd.nxt = t.send.iss + 1;
+            t.head.snd.max = t.head.snd.max.max(t.send.iss + 1);
             if syn_ack {
-                t.receive.last_ack_sent = t.hot.rcv.nxt;
+                t.receive.last_ack_sent = t.head.rcv.nxt;
             }
-            if t.timers.rto_at.is_none() {
-                t.timers.rto_at = Some(now + t.rtt.rto());
+            if t.timers.deadline(Timer::Rto).is_none() {
+                t.timers
+                    .set(Timer::Rto, Some(now + t.rtt.rto()), &mut fx.wheel);
             }
-            self.stats.segs_out += 1;
-            self.rearm(index);
+            cx.stats.segs_out += 1;
             return (1, false);
         }
         if !state.is_synchronized() {
@@ -195,15 +207,15 @@ impl TcpStack {
 
         // A zero-window or keepalive probe: SEG.SEQ = SND.UNA - 1, no data,
         // which the peer finds unacceptable and answers with an ACK.
-        if self.tcbs.at(index).has(TcbFlags::PROBE) {
-            let t = self.tcbs.at_mut(index);
-            let options = Self::data_options(t, now);
+        if self.has(TcbFlags::PROBE) {
+            let t = &mut *self;
+            let options = t.data_options(now);
             let window = advertise(t, rcv_space(t, pool_free));
             let repr = TcpRepr {
                 src_port: t.key.local_port,
                 dst_port: t.key.remote_port,
-                seq: t.hot.snd.una - 1,
-                ack: t.hot.rcv.nxt,
+                seq: t.head.snd.una - 1,
+                ack: t.head.rcv.nxt,
                 flags: TcpFlags::ACK,
                 window,
                 urgent: 0,
@@ -213,27 +225,27 @@ impl TcpStack {
             if !emit(src, dst, &repr) {
                 return (n, true);
             }
-            t.hot.flags.clear(TcbFlags::PROBE);
-            self.stats.segs_out += 1;
+            t.head.flags.clear(TcbFlags::PROBE);
+            cx.stats.segs_out += 1;
             n += 1;
         }
 
         // Fast retransmission / partial ACK: the segment at SND.UNA, once.
-        if self.tcbs.at(index).has(TcbFlags::REXMIT_ONE) && n < budget {
-            let t = self.tcbs.at_mut(index);
-            t.hot.flags.clear(TcbFlags::REXMIT_ONE);
-            let una = t.hot.snd.una;
+        if self.has(TcbFlags::REXMIT_ONE) && n < budget {
+            let t = &mut *self;
+            t.head.flags.clear(TcbFlags::REXMIT_ONE);
+            let una = t.head.snd.una;
             // What was sent, never topped up with new data past SND.MAX
             // (nor past the peer's right edge).
-            let len = usize::from(t.send.mss).min(t.send.max - una);
-            match self.send_segment(index, now, una, len, emit) {
+            let len = usize::from(t.send.mss).min(t.head.snd.max - una);
+            match self.send_segment(cx, now, una, len, emit, fx) {
                 Err(Blocked) => {
-                    self.tcbs.at_mut(index).hot.flags.set(TcbFlags::REXMIT_ONE);
+                    self.head.flags.set(TcbFlags::REXMIT_ONE);
                     return (n, true);
                 }
                 Ok(Some(end)) => {
                     n += 1;
-                    let t = self.tcbs.at_mut(index);
+                    let t = &mut *self;
                     t.sampler.on_retransmit();
                     if t.has(TcbFlags::SACK) {
                         t.sb.mark_retransmitted(end);
@@ -243,19 +255,17 @@ impl TcpStack {
             }
         }
 
-        let t = self.tcbs.at(index);
+        let t = &*self;
         if t.has(TcbFlags::SACK) && t.cc.in_recovery() {
             // RFC 6675 §5 (C): while cwnd - pipe >= 1 SMSS, send what
             // NextSeg() picks: lost holes, new data, other holes, rescue.
             loop {
                 if n >= budget {
-                    let t = self.tcbs.at_mut(index);
-                    let id = t.id(index);
-                    self.lists.send.push(id, &mut t.hot.lists);
+                    fx.queue(TxKind::Send);
                     break;
                 }
-                let t = self.tcbs.at(index);
-                let (una, max) = (t.hot.snd.una, t.send.max);
+                let t = &*self;
+                let (una, max) = (t.head.snd.una, t.head.snd.max);
                 let mss = usize::from(t.send.mss);
                 let pipe = t.sb.pipe(una, max, mss);
                 if pipe + mss > t.cc.cwnd() {
@@ -263,9 +273,9 @@ impl TcpStack {
                 }
                 let in_flight = max - una;
                 let unsent = t.sndbuf.len().saturating_sub(in_flight);
-                let wnd_edge = una + (t.hot.snd.wnd as usize).min(i32::MAX as usize);
+                let wnd_edge = una + (t.head.snd.wnd as usize).min(i32::MAX as usize);
                 let room = if wnd_edge > max { wnd_edge - max } else { 0 };
-                let fin_unsent = self.fin_allowed(index) && !t.has(TcbFlags::FIN_SENT);
+                let fin_unsent = self.fin_allowed() && !t.has(TcbFlags::FIN_SENT);
                 let sendable_new = unsent.min(room) + usize::from(fin_unsent && unsent < room);
                 let Some(next) = t.sb.next_seg(una, max, mss, sendable_new) else {
                     break;
@@ -274,15 +284,15 @@ impl TcpStack {
                     // The rescue would resend what this recovery already
                     // retransmitted: spend it without sending.
                     let rp = t.send.recovery_point;
-                    self.tcbs.at_mut(index).sb.mark_rescue(rp);
+                    self.sb.mark_rescue(rp);
                     break;
                 }
-                match self.send_segment(index, now, next.start, next.len(), emit) {
+                match self.send_segment(cx, now, next.start, next.len(), emit, fx) {
                     Err(Blocked) => return (n, true),
                     Ok(None) => break,
                     Ok(Some(end)) => {
                         n += 1;
-                        let t = self.tcbs.at_mut(index);
+                        let t = &mut *self;
                         match next.kind {
                             SegKind::Lost | SegKind::Unsacked => t.sb.mark_retransmitted(end),
                             SegKind::Rescue => {
@@ -298,19 +308,17 @@ impl TcpStack {
             // New data (or go-back-N retransmission after an RTO), then FIN.
             loop {
                 if n >= budget {
-                    let t = self.tcbs.at_mut(index);
-                    let id = t.id(index);
-                    self.lists.send.push(id, &mut t.hot.lists);
+                    fx.queue(TxKind::Send);
                     break;
                 }
-                let fin_allowed = self.fin_allowed(index);
-                let t = self.tcbs.at_mut(index);
+                let fin_allowed = self.fin_allowed();
+                let t = &mut *self;
                 let buffered = t.sndbuf.len();
-                let una = t.hot.snd.una;
-                let nxt = t.hot.snd.nxt;
+                let una = t.head.snd.una;
+                let nxt = t.head.snd.nxt;
                 let off = nxt - una;
                 let unsent = buffered.saturating_sub(off);
-                let wnd = (t.hot.snd.wnd as usize).min(t.cc.cwnd());
+                let wnd = (t.head.snd.wnd as usize).min(t.cc.cwnd());
                 let limit_seq = una + wnd.min(i32::MAX as usize);
                 let usable = if limit_seq > nxt { limit_seq - nxt } else { 0 };
                 let mss = usize::from(t.send.mss);
@@ -319,28 +327,33 @@ impl TcpStack {
                 // (unless it is resent): SND.MAX, the sequence number of
                 // every pure ACK, must never pass the right edge, or the
                 // peer drops our ACKs as out of window.
-                let fin_room = nxt + len < t.send.max || nxt + len < una + t.hot.snd.wnd as usize;
+                let fin_room =
+                    nxt + len < t.head.snd.max || nxt + len < una + t.head.snd.wnd as usize;
                 let fin_waits = fin_allowed && off + len == buffered && !fin_room;
                 let fin = fin_allowed && off <= buffered && off + len == buffered && fin_room;
                 if len == 0 && !fin {
                     // Zero window with data (or the FIN) waiting and nothing
                     // in flight: the persist timer probes for the window.
                     if (unsent > 0 || fin_waits)
-                        && t.hot.snd.wnd == 0
-                        && t.send.max == una
-                        && t.timers.persist_at.is_none()
+                        && t.head.snd.wnd == 0
+                        && t.head.snd.max == una
+                        && t.timers.deadline(Timer::Persist).is_none()
                     {
                         let d = t.rtt.rto() * (1u32 << t.timers.persist_shift.min(10));
-                        t.timers.persist_at = Some(now + d.min(self.cfg.rto_max));
+                        t.timers.set(
+                            Timer::Persist,
+                            Some(now + d.min(cx.cfg.rto_max)),
+                            &mut fx.wheel,
+                        );
                         t.timers.persist_armed_at = now;
                     }
                     break;
                 }
-                let retransmission = nxt < t.send.max;
+                let retransmission = nxt < t.head.snd.max;
                 if len < mss && !fin && !retransmission {
                     // Nagle (RFC 9293 §3.7.4): hold a small segment while
                     // data is unacknowledged, unless NODELAY.
-                    let unacked = t.send.max > una;
+                    let unacked = t.head.snd.max > una;
                     if unacked && !t.has(TcbFlags::NODELAY) {
                         break;
                     }
@@ -351,29 +364,26 @@ impl TcpStack {
                         && len < (t.send.max_wnd as usize / 2).max(1)
                         && !t.has(TcbFlags::SWS_OVERRIDE)
                     {
-                        if t.send.max == una && t.timers.persist_at.is_none() {
-                            t.timers.persist_at = Some(now + t.rtt.rto());
+                        if t.head.snd.max == una && t.timers.deadline(Timer::Persist).is_none() {
+                            t.timers
+                                .set(Timer::Persist, Some(now + t.rtt.rto()), &mut fx.wheel);
                         }
                         break;
                     }
                 }
                 if !retransmission
-                    && t.send.max == una
+                    && t.head.snd.max == una
                     && now.saturating_duration_since(t.timers.last_tx) > t.rtt.rto()
                 {
                     // RFC 5681 §4.1: restart after an idle period.
                     t.cc.restart_after_idle();
                 }
-                match self.send_segment(index, now, nxt, len, emit) {
+                match self.send_segment(cx, now, nxt, len, emit, fx) {
                     Err(Blocked) => return (n, true),
                     Ok(None) => break,
                     Ok(Some(_)) => {
                         n += 1;
-                        self.tcbs
-                            .at_mut(index)
-                            .hot
-                            .flags
-                            .clear(TcbFlags::SWS_OVERRIDE);
+                        self.head.flags.clear(TcbFlags::SWS_OVERRIDE);
                     }
                 }
                 if fin {
@@ -390,18 +400,18 @@ impl TcpStack {
         // duplicate ACK (its fast retransmit counts them), as mTCP's
         // `ack_cnt`: data segments sent meanwhile do not count as
         // duplicates.
-        let t = self.tcbs.at_mut(index);
+        let t = &mut *self;
         let copies = usize::from(t.receive.dupacks_owed).max(1);
         let owed = t.has(TcbFlags::ACK_NOW) || t.receive.dupacks_owed > 0;
         for _ in 0..if owed { copies } else { 0 } {
-            let t = self.tcbs.at_mut(index);
-            let options = Self::data_options(t, now);
+            let t = &mut *self;
+            let options = t.data_options(now);
             let window = advertise(t, rcv_space(t, pool_free));
             let repr = TcpRepr {
                 src_port: t.key.local_port,
                 dst_port: t.key.remote_port,
-                seq: t.send.max,
-                ack: t.hot.rcv.nxt,
+                seq: t.head.snd.max,
+                ack: t.head.rcv.nxt,
                 flags: TcpFlags::ACK,
                 window,
                 urgent: 0,
@@ -411,64 +421,64 @@ impl TcpStack {
             if !emit(src, dst, &repr) {
                 return (n, true);
             }
-            Self::after_ack_sent(t);
+            t.after_ack_sent(&mut fx.wheel);
             t.receive.dupacks_owed = t.receive.dupacks_owed.saturating_sub(1);
-            self.stats.segs_out += 1;
+            cx.stats.segs_out += 1;
             n += 1;
         }
-        self.tcbs.at_mut(index).receive.dupacks_owed = 0;
-        self.rearm(index);
+        self.receive.dupacks_owed = 0;
         (n, false)
     }
 
     /// May our FIN go out (after the queued data)?
-    fn fin_allowed(&self, index: u32) -> bool {
-        let t = self.tcbs.at(index);
+    fn fin_allowed(&self) -> bool {
+        let t = self;
         t.has(TcbFlags::FIN_QUEUED)
             && matches!(
-                t.hot.state,
+                t.head.state,
                 State::FinWait1 | State::Closing | State::LastAck
             )
     }
 
-    /// Emits one segment of the connection at `index` starting at `seq`
+    /// Emits one segment of this connection starting at `seq`
     /// (SND.UNA <= seq), with up to `len` bytes of data from the send
     /// buffer and the FIN when it ends the stream. Returns the sequence
     /// number just past what was sent, `None` when there was nothing to
     /// send at `seq`, or `Blocked` when `emit` had no frame.
     fn send_segment(
         &mut self,
-        index: u32,
+        cx: &mut Cx<'_>,
         now: Instant,
         seq: SeqNumber,
         len: usize,
         emit: &mut Emit<'_>,
+        fx: &mut Effects,
     ) -> Result<Option<SeqNumber>, Blocked> {
-        let pool_free = self.pool.view();
-        let fin_allowed = self.fin_allowed(index);
-        let t = self.tcbs.at_mut(index);
+        let pool_free = cx.pool.view();
+        let fin_allowed = self.fin_allowed();
+        let t = &mut *self;
         let (src, dst) = (t.key.local_ip, t.key.remote_ip);
-        let una = t.hot.snd.una;
+        let una = t.head.snd.una;
         if seq < una {
             return Ok(None);
         }
         let off = seq - una;
         let buffered = t.sndbuf.len();
-        let options = Self::data_options(t, now);
+        let options = t.data_options(now);
         // MUST-16 (RFC 9293 §3.7.1): the data fits the effective send MSS
         // less the options this segment carries. `send.mss` already allows
         // for the timestamp option; SACK blocks take more room.
         let ts_room = if t.has(TcbFlags::TIMESTAMPS) { 12 } else { 0 };
         let room = (usize::from(t.send.mss) + ts_room).saturating_sub(options_len(&options));
         let data = if off < buffered {
-            len.min(buffered - off).min(room).min(self.scratch.len())
+            len.min(buffered - off).min(room).min(cx.scratch.len())
         } else {
             0
         };
-        let wnd_edge = una + t.hot.snd.wnd as usize;
+        let wnd_edge = una + t.head.snd.wnd as usize;
         let fin = fin_allowed
             && off + data == buffered
-            && (seq + data < t.send.max || seq + data < wnd_edge);
+            && (seq + data < t.head.snd.max || seq + data < wnd_edge);
         if data == 0 && !fin {
             return Ok(None);
         }
@@ -477,63 +487,85 @@ impl TcpStack {
             "segment seq {seq} len {data} fin {fin} past the peer's largest right edge {} \
              (SND.UNA {una} SND.WND {} SND.MAX {})",
             t.send.max_edge,
-            t.hot.snd.wnd,
-            t.send.max,
+            t.head.snd.wnd,
+            t.head.snd.max,
         );
-        let data = t.sndbuf.read_at(&self.pool, off, &mut self.scratch[..data]);
+        let data = t.sndbuf.read_at(&*cx.pool, off, &mut cx.scratch[..data]);
         let window = advertise(t, rcv_space(t, pool_free));
         let mut flags = TcpFlags::ACK;
         if data > 0 && off + data == buffered {
-            flags = flags | TcpFlags::PSH;
+            flags |= TcpFlags::PSH;
         }
         if fin {
-            flags = flags | TcpFlags::FIN;
+            flags |= TcpFlags::FIN;
         }
         let repr = TcpRepr {
             src_port: t.key.local_port,
             dst_port: t.key.remote_port,
             seq,
-            ack: t.hot.rcv.nxt,
+            ack: t.head.rcv.nxt,
             flags,
             window,
             urgent: 0,
             options,
-            payload: &self.scratch[..data],
+            payload: &cx.scratch[..data],
         };
         if !emit(src, dst, &repr) {
             return Err(Blocked);
         }
-        Self::after_ack_sent(t);
+        // The retransmission timer first: stopping the delayed ACK then
+        // leaves a timer armed, and the wheel entry in place.
+        if t.timers.deadline(Timer::Rto).is_none() {
+            t.timers
+                .set(Timer::Rto, Some(now + t.rtt.rto()), &mut fx.wheel);
+        }
+        t.after_ack_sent(&mut fx.wheel);
         let end = seq + data + usize::from(fin);
-        if seq < t.send.max {
-            self.stats.retransmits += 1;
+        if seq < t.head.snd.max {
+            cx.stats.retransmits += 1;
         } else if !t.has(TcbFlags::TIMESTAMPS) && data > 0 {
             t.sampler.start(end, now);
         }
-        if seq == t.hot.snd.nxt || end > t.hot.snd.nxt && seq <= t.hot.snd.nxt {
-            t.hot.snd.nxt = end;
+        if seq == t.head.snd.nxt || end > t.head.snd.nxt && seq <= t.head.snd.nxt {
+            t.head.snd.nxt = end;
         }
-        t.send.max = t.send.max.max(end);
+        t.head.snd.max = t.head.snd.max.max(end);
         if fin {
-            t.hot.flags.set(TcbFlags::FIN_SENT);
+            t.head.flags.set(TcbFlags::FIN_SENT);
         }
-        if t.timers.rto_at.is_none() {
-            t.timers.rto_at = Some(now + t.rtt.rto());
-        }
-        t.timers.persist_at = None;
+        t.timers.set(Timer::Persist, None, &mut fx.wheel);
         t.timers.last_tx = now;
-        self.stats.segs_out += 1;
-        self.stats.bytes_out += data as u64;
+        cx.stats.segs_out += 1;
+        cx.stats.bytes_out += data as u64;
         Ok(Some(end))
     }
 
     /// Bookkeeping after any segment that carries our current ACK.
-    fn after_ack_sent(t: &mut Tcb) {
-        t.hot.flags.clear(TcbFlags::ACK_NOW);
-        t.hot.flags.clear(TcbFlags::ACK_DELAYED);
-        t.timers.delack_at = None;
+    fn after_ack_sent(&mut self, wheel: &mut WheelUpdate) {
+        let t = self;
+        t.head.flags.clear(TcbFlags::ACK_NOW);
+        t.head.flags.clear(TcbFlags::ACK_DELAYED);
+        t.timers.set(Timer::DelayedAck, None, wheel);
         t.receive.unacked_bytes = 0;
-        t.receive.last_ack_sent = t.hot.rcv.nxt;
+        t.receive.last_ack_sent = t.head.rcv.nxt;
+    }
+}
+
+impl TcpStack {
+    /// Sends what the connection at `index` may send now. Returns the
+    /// segments emitted and whether `emit` ran out of frames.
+    fn output(
+        &mut self,
+        index: u32,
+        now: Instant,
+        budget: usize,
+        emit: &mut Emit<'_>,
+    ) -> (usize, bool) {
+        let (t, mut cx) = self.split(index);
+        let mut fx = Effects::default();
+        let r = t.poll_output(&mut cx, now, budget, emit, &mut fx);
+        self.apply(index, fx);
+        r
     }
 
     /// Turns queued work into segments, within `budget` segments: the
@@ -564,8 +596,8 @@ impl TcpStack {
                 let Some(t) = self.tcbs.get_mut(id) else {
                     continue;
                 };
-                t.hot.lists.0 &= !kind.bit();
-                if kind == TxKind::Ack && t.hot.lists.has(ListFlags::ON_SEND_LIST) {
+                t.head.lists.0 &= !kind.bit();
+                if kind == TxKind::Ack && t.head.lists.has(ListFlags::ON_SEND_LIST) {
                     // The data segment will carry this ACK (or send it alone
                     // when no data can go).
                     continue;
@@ -574,7 +606,7 @@ impl TcpStack {
                 sent += n;
                 if blocked {
                     let t = self.tcbs.at_mut(id.index());
-                    self.lists.get(kind).push_front(id, &mut t.hot.lists);
+                    self.lists.get(kind).push_front(id, &mut t.head.lists);
                     return sent;
                 }
             }

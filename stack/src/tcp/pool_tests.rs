@@ -4,7 +4,7 @@
 //! peers with hand-made segments.
 
 use super::stack::{TcpConfig, TcpStack};
-use super::tcb::SocketId;
+use super::types::SocketId;
 use super::TcpError;
 use crate::time::{Duration, Instant};
 use crate::wire::ipv4::Ipv4Address;

@@ -32,10 +32,10 @@
 //! line number and both segments; so does a segment emitted that no line
 //! expected.
 
-use super::socket::TcpError;
 use super::stack::{TcpConfig, TcpStack};
 use super::state::State;
-use super::tcb::SocketId;
+use super::types::SocketId;
+use super::types::TcpError;
 use crate::time::{Duration, Instant};
 use crate::wire::ipv4::Ipv4Address;
 use crate::wire::tcp::{SackBlock, TcpFlags, TcpOptions, TcpRepr};
@@ -131,7 +131,7 @@ fn flags_str(f: TcpFlags) -> String {
 fn parse_flags(tok: &str) -> Option<TcpFlags> {
     let mut f = TcpFlags::NONE;
     for c in tok.chars() {
-        f = f | match c {
+        f |= match c {
             'S' => TcpFlags::SYN,
             'F' => TcpFlags::FIN,
             'R' => TcpFlags::RST,

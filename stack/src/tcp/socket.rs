@@ -11,106 +11,14 @@ use super::flow_table::FlowKey;
 use super::output::rcv_space;
 use super::stack::{PortFilter, TcpConfig, TcpStack};
 use super::state::State;
-use super::tcb::{SocketId, TcbFlags};
 use super::tx_list::TxKind;
+/// Re-exported from [`types`](super::types), where they live.
+pub use super::types::{Result, TcpError};
+use super::types::{SocketId, TcbFlags};
 use crate::time::{Duration, Instant};
 use crate::wire::ipv4::Ipv4Address;
-use core::fmt;
 use core::task::Waker;
 use std::net::SocketAddrV4;
-
-/// Why a socket call failed.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum TcpError {
-    /// Not now: no data, no buffer space, no connection to accept.
-    WouldBlock,
-    /// The peer answered our SYN with a RST.
-    ConnectionRefused,
-    /// The peer reset the connection.
-    ConnectionReset,
-    /// Retransmissions (or keepalive probes) went unanswered.
-    TimedOut,
-    /// The local address is taken.
-    AddrInUse,
-    /// No local address or ephemeral port is available.
-    AddrNotAvailable,
-    /// Writing after shutdown or close.
-    BrokenPipe,
-    /// The socket is not connected (e.g. a listener).
-    NotConnected,
-    /// An argument is invalid.
-    InvalidInput,
-    /// No TCB, flow-table slot or buffer is left.
-    NoResources,
-    /// The socket id is stale or unknown.
-    InvalidSocket,
-    /// ICMP: the host is unreachable (a hard error in SYN-SENT, or the
-    /// soft error behind a timeout).
-    HostUnreachable,
-    /// ICMP: the network is unreachable (the soft error behind a timeout).
-    NetworkUnreachable,
-}
-
-impl fmt::Display for TcpError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(match self {
-            TcpError::WouldBlock => "operation would block",
-            TcpError::ConnectionRefused => "connection refused",
-            TcpError::ConnectionReset => "connection reset by peer",
-            TcpError::TimedOut => "connection timed out",
-            TcpError::AddrInUse => "address in use",
-            TcpError::AddrNotAvailable => "address not available",
-            TcpError::BrokenPipe => "broken pipe",
-            TcpError::NotConnected => "not connected",
-            TcpError::InvalidInput => "invalid input",
-            TcpError::NoResources => "no resources left",
-            TcpError::InvalidSocket => "invalid socket",
-            TcpError::HostUnreachable => "host unreachable",
-            TcpError::NetworkUnreachable => "network unreachable",
-        })
-    }
-}
-
-impl std::error::Error for TcpError {}
-
-impl TcpError {
-    /// The `std::io::ErrorKind` the runtime reports for this error.
-    pub fn kind(self) -> std::io::ErrorKind {
-        use std::io::ErrorKind as K;
-        match self {
-            TcpError::WouldBlock => K::WouldBlock,
-            TcpError::ConnectionRefused => K::ConnectionRefused,
-            TcpError::ConnectionReset => K::ConnectionReset,
-            TcpError::TimedOut => K::TimedOut,
-            TcpError::AddrInUse => K::AddrInUse,
-            TcpError::AddrNotAvailable => K::AddrNotAvailable,
-            TcpError::BrokenPipe => K::BrokenPipe,
-            TcpError::NotConnected => K::NotConnected,
-            TcpError::InvalidInput => K::InvalidInput,
-            TcpError::NoResources => K::OutOfMemory,
-            TcpError::InvalidSocket => K::NotFound,
-            TcpError::HostUnreachable => K::HostUnreachable,
-            TcpError::NetworkUnreachable => K::NetworkUnreachable,
-        }
-    }
-}
-
-/// Errors with a plain std kind (refused, reset, timed out, …) become that
-/// kind alone, so they print as std's (`connection refused`); the others
-/// keep the stack's words.
-impl From<TcpError> for std::io::Error {
-    fn from(e: TcpError) -> std::io::Error {
-        match e {
-            TcpError::NoResources | TcpError::InvalidInput | TcpError::InvalidSocket => {
-                std::io::Error::new(e.kind(), e)
-            }
-            _ => std::io::Error::from(e.kind()),
-        }
-    }
-}
-
-/// Result of a socket call.
-pub type Result<T> = core::result::Result<T, TcpError>;
 
 impl TcpStack {
     fn index_of(&self, id: SocketId) -> Result<u32> {
@@ -153,8 +61,8 @@ impl TcpStack {
         let id = self.tcbs.alloc().ok_or(TcpError::NoResources)?;
         let t = self.tcbs.at_mut(id.index());
         t.key = FlowKey::new(ip, local.port(), Ipv4Address::UNSPECIFIED, 0);
-        t.hot.state = State::Listen;
-        t.hot.flags.set(TcbFlags::USER_OWNED);
+        t.head.state = State::Listen;
+        t.head.flags.set(TcbFlags::USER_OWNED);
         t.listen.backlog = backlog.clamp(1, self.cfg.max_sockets) as u32;
         self.listeners.insert(ip, local.port(), id);
         Ok(id)
@@ -168,7 +76,7 @@ impl TcpStack {
     pub fn accept(&mut self, listener: SocketId) -> Result<SocketId> {
         let li = self.index_of(listener)?;
         let l = self.tcbs.at(li);
-        if l.hot.state != State::Listen {
+        if l.head.state != State::Listen {
             return Err(TcpError::InvalidInput);
         }
         let head = l.listen.accept_head;
@@ -179,9 +87,9 @@ impl TcpStack {
         let next = c.listen.accept_next;
         c.listen.accept_next = u32::MAX;
         c.listen.in_accept_queue = false;
-        c.hot.flags.set(TcbFlags::USER_OWNED);
+        c.head.flags.set(TcbFlags::USER_OWNED);
         let id = c.id(head);
-        let closed = c.hot.state == State::Closed;
+        let closed = c.head.state == State::Closed;
         let l = self.tcbs.at_mut(li);
         l.listen.accept_head = next;
         if next == u32::MAX {
@@ -281,16 +189,16 @@ impl TcpStack {
             }
         }
         let t = self.tcbs.at_mut(index);
-        t.hot.flags.set(TcbFlags::USER_OWNED);
-        t.hot.flags.set(TcbFlags::SYN_PENDING);
+        t.head.flags.set(TcbFlags::USER_OWNED);
+        t.head.flags.set(TcbFlags::SYN_PENDING);
         if !self.cfg.window_scaling {
             t.receive.wscale = 0;
         }
         t.send.iss = iss;
-        t.hot.snd.una = iss;
-        t.hot.snd.nxt = iss;
-        t.send.max = iss;
-        t.hot.state = State::SynSent;
+        t.head.snd.una = iss;
+        t.head.snd.nxt = iss;
+        t.head.snd.max = iss;
+        t.head.state = State::SynSent;
         self.queue(index, TxKind::Control);
         Ok(id)
     }
@@ -357,7 +265,7 @@ impl TcpStack {
     pub fn send(&mut self, id: SocketId, data: &[u8]) -> Result<usize> {
         let index = self.index_of(id)?;
         let t = self.tcbs.at_mut(index);
-        match t.hot.state {
+        match t.head.state {
             State::Listen => return Err(TcpError::NotConnected),
             State::Closed => return Err(t.error.unwrap_or(TcpError::BrokenPipe)),
             s if !s.can_send() || t.has(TcbFlags::FIN_QUEUED) => return Err(TcpError::BrokenPipe),
@@ -377,12 +285,12 @@ impl TcpStack {
             // The pool is empty: no ACK of ours may ever free a chunk, so
             // wait for chunks rather than for this socket's ACKs.
             if !t.has(TcbFlags::WAIT_POOL) {
-                t.hot.flags.set(TcbFlags::WAIT_POOL);
+                t.head.flags.set(TcbFlags::WAIT_POOL);
                 self.pool_waiters.push_back(id);
             }
             return Err(TcpError::WouldBlock);
         };
-        if t.hot.state.is_synchronized() {
+        if t.head.state.is_synchronized() {
             self.queue(index, TxKind::Send);
         }
         Ok(n)
@@ -397,7 +305,7 @@ impl TcpStack {
     pub fn recv(&mut self, id: SocketId, buf: &mut [u8]) -> Result<usize> {
         let index = self.index_of(id)?;
         let t = self.tcbs.at_mut(index);
-        if t.hot.state == State::Listen {
+        if t.head.state == State::Listen {
             return Err(TcpError::NotConnected);
         }
         if !t.rcvbuf.is_empty() {
@@ -407,7 +315,7 @@ impl TcpStack {
             let n = t.rcvbuf.read(&mut self.pool, buf);
             // Window update when reading opened the window noticeably
             // (receiver SWS avoidance: by 2 MSS or half the buffer).
-            if t.hot.state.accepts_data() {
+            if t.head.state.accepts_data() {
                 let free = self.pool.view();
                 let t = self.tcbs.at(index);
                 let shift = if t.has(TcbFlags::WSCALE) {
@@ -417,14 +325,14 @@ impl TcpStack {
                 };
                 // No update can offer more than the window field holds.
                 let space = rcv_space(t, free).min(65535 << shift);
-                let cur = if t.receive.adv_edge > t.hot.rcv.nxt {
-                    t.receive.adv_edge - t.hot.rcv.nxt
+                let cur = if t.receive.adv_edge > t.head.rcv.nxt {
+                    t.receive.adv_edge - t.head.rcv.nxt
                 } else {
                     0
                 };
                 let step = (2 * usize::from(t.receive.mss)).min(t.receive.limit as usize / 2);
                 if space >= cur + step {
-                    self.tcbs.at_mut(index).hot.flags.set(TcbFlags::ACK_NOW);
+                    self.tcbs.at_mut(index).head.flags.set(TcbFlags::ACK_NOW);
                     self.queue(index, TxKind::Ack);
                 }
             }
@@ -433,7 +341,7 @@ impl TcpStack {
         if t.has(TcbFlags::FIN_RECEIVED) {
             return Ok(0);
         }
-        match t.hot.state {
+        match t.head.state {
             State::Closed => match t.error {
                 Some(e) => Err(e),
                 None => Ok(0),
@@ -452,7 +360,7 @@ impl TcpStack {
     /// listener. `Ok(0)` is end of stream.
     pub fn peek(&self, id: SocketId, buf: &mut [u8]) -> Result<usize> {
         let t = self.tcbs.get(id).ok_or(TcpError::InvalidSocket)?;
-        if t.hot.state == State::Listen {
+        if t.head.state == State::Listen {
             return Err(TcpError::NotConnected);
         }
         if !t.rcvbuf.is_empty() {
@@ -461,7 +369,7 @@ impl TcpStack {
         if t.has(TcbFlags::FIN_RECEIVED) {
             return Ok(0);
         }
-        match t.hot.state {
+        match t.head.state {
             State::Closed => match t.error {
                 Some(e) => Err(e),
                 None => Ok(0),
@@ -501,16 +409,16 @@ impl TcpStack {
         self.tcbs.get(id).is_some_and(|t| {
             !t.rcvbuf.is_empty()
                 || t.has(TcbFlags::FIN_RECEIVED)
-                || t.hot.state == State::Closed
-                || (t.hot.state == State::Listen && t.listen.accept_len > 0)
+                || t.head.state == State::Closed
+                || (t.head.state == State::Listen && t.listen.accept_len > 0)
         })
     }
 
     /// True when `send` would not return `WouldBlock`.
     pub fn is_writable(&self, id: SocketId) -> bool {
         self.tcbs.get(id).is_some_and(|t| {
-            !t.hot.state.can_send()
-                || t.hot.state.is_synchronized() && (t.sndbuf.len() as u32) < t.send.limit
+            !t.head.state.can_send()
+                || t.head.state.is_synchronized() && (t.sndbuf.len() as u32) < t.send.limit
         })
     }
 
@@ -521,7 +429,7 @@ impl TcpStack {
     pub fn shutdown_write(&mut self, id: SocketId) -> Result<()> {
         let index = self.index_of(id)?;
         let t = self.tcbs.at_mut(index);
-        let next = match t.hot.state {
+        let next = match t.head.state {
             State::Listen => return Err(TcpError::NotConnected),
             // SYN-SENT: "delete the TCB" — nothing was ever sent.
             State::SynSent => {
@@ -536,9 +444,9 @@ impl TcpStack {
             State::CloseWait => State::LastAck,
             _ => return Ok(()),
         };
-        t.hot.flags.set(TcbFlags::FIN_QUEUED);
-        if t.hot.state != State::SynReceived {
-            t.hot.state = next;
+        t.head.flags.set(TcbFlags::FIN_QUEUED);
+        if t.head.state != State::SynReceived {
+            t.head.state = next;
             self.queue(index, TxKind::Control);
         }
         Ok(())
@@ -554,10 +462,10 @@ impl TcpStack {
     pub fn close(&mut self, id: SocketId) -> Result<()> {
         let index = self.index_of(id)?;
         let t = self.tcbs.at_mut(index);
-        t.hot.flags.set(TcbFlags::USER_CLOSED);
+        t.head.flags.set(TcbFlags::USER_CLOSED);
         t.wakers.read = None;
         t.wakers.write = None;
-        match t.hot.state {
+        match t.head.state {
             State::Listen => {
                 let mut c = t.listen.accept_head;
                 let half_open = t.listen.syn_count;
@@ -568,8 +476,8 @@ impl TcpStack {
                     let next = self.tcbs.at(c).listen.accept_next;
                     let ct = self.tcbs.at_mut(c);
                     ct.listen.in_accept_queue = false;
-                    ct.hot.flags.set(TcbFlags::USER_CLOSED);
-                    if ct.hot.state == State::Closed {
+                    ct.head.flags.set(TcbFlags::USER_CLOSED);
+                    if ct.head.state == State::Closed {
                         self.free_socket(c);
                     } else {
                         self.stats.listener_children_reset += 1;
@@ -586,11 +494,11 @@ impl TcpStack {
                         .map(|c| c.index())
                         .filter(|&c| {
                             let ct = self.tcbs.at(c);
-                            ct.listen.parent == Some(id) && ct.hot.state == State::SynReceived
+                            ct.listen.parent == Some(id) && ct.head.state == State::SynReceived
                         })
                         .collect();
                     for c in children {
-                        self.tcbs.at_mut(c).hot.flags.set(TcbFlags::USER_CLOSED);
+                        self.tcbs.at_mut(c).head.flags.set(TcbFlags::USER_CLOSED);
                         self.stats.listener_children_reset += 1;
                         self.abort_index(c);
                     }
@@ -618,8 +526,8 @@ impl TcpStack {
     pub fn abort(&mut self, id: SocketId) -> Result<()> {
         let index = self.index_of(id)?;
         let t = self.tcbs.at_mut(index);
-        t.hot.flags.set(TcbFlags::USER_CLOSED);
-        if t.hot.state == State::Listen {
+        t.head.flags.set(TcbFlags::USER_CLOSED);
+        if t.head.state == State::Listen {
             return self.close(id);
         }
         self.abort_index(index);
@@ -637,12 +545,12 @@ impl TcpStack {
         let index = self.index_of(id)?;
         let t = self.tcbs.at_mut(index);
         if nodelay {
-            t.hot.flags.set(TcbFlags::NODELAY);
-            if !t.sndbuf.is_empty() && t.hot.state.is_synchronized() {
+            t.head.flags.set(TcbFlags::NODELAY);
+            if !t.sndbuf.is_empty() && t.head.state.is_synchronized() {
                 self.queue(index, TxKind::Send);
             }
         } else {
-            t.hot.flags.clear(TcbFlags::NODELAY);
+            t.head.flags.clear(TcbFlags::NODELAY);
         }
         Ok(())
     }
@@ -677,17 +585,17 @@ impl TcpStack {
         let now = self.now;
         let t = self.tcbs.at_mut(index);
         if on {
-            t.hot.flags.set(TcbFlags::KEEPALIVE);
+            t.head.flags.set(TcbFlags::KEEPALIVE);
             if t.opts.ka_idle.is_zero() {
                 t.opts.ka_idle = self.cfg.keepalive.idle;
                 t.opts.ka_interval = self.cfg.keepalive.interval;
                 t.opts.ka_count = self.cfg.keepalive.count;
             }
-            if matches!(t.hot.state, State::Established | State::CloseWait) {
+            if matches!(t.head.state, State::Established | State::CloseWait) {
                 self.arm_keepalive(index, now);
             }
         } else {
-            t.hot.flags.clear(TcbFlags::KEEPALIVE);
+            t.head.flags.clear(TcbFlags::KEEPALIVE);
         }
         Ok(())
     }
@@ -767,7 +675,7 @@ impl TcpStack {
         let index = self.index_of(id)?;
         let t = self.tcbs.at_mut(index);
         t.receive.limit = bytes as u32;
-        if t.hot.state == State::SynSent && t.has(TcbFlags::SYN_PENDING) && self.cfg.window_scaling
+        if t.head.state == State::SynSent && t.has(TcbFlags::SYN_PENDING) && self.cfg.window_scaling
         {
             t.receive.wscale = TcpConfig::wscale_for(bytes);
         }
@@ -789,7 +697,7 @@ impl TcpStack {
     /// `InvalidSocket`; `NotConnected` on a listener.
     pub fn peer_addr(&self, id: SocketId) -> Result<SocketAddrV4> {
         let t = self.tcbs.get(id).ok_or(TcpError::InvalidSocket)?;
-        if t.hot.state == State::Listen {
+        if t.head.state == State::Listen {
             return Err(TcpError::NotConnected);
         }
         Ok(SocketAddrV4::new(t.key.remote_ip, t.key.remote_port))
@@ -800,7 +708,7 @@ impl TcpStack {
     /// # Errors
     /// `InvalidSocket`.
     pub fn state(&self, id: SocketId) -> Result<State> {
-        Ok(self.tcbs.get(id).ok_or(TcpError::InvalidSocket)?.hot.state)
+        Ok(self.tcbs.get(id).ok_or(TcpError::InvalidSocket)?.head.state)
     }
 
     /// Registers the waker to wake on readable / acceptable / connected /

@@ -17,13 +17,12 @@ use super::buffer::ChunkPool;
 use super::events::{EventQueue, FlowEvents};
 use super::flow_table::{FlowKey, FlowTable, ListenerTable};
 use super::isn::IsnGenerator;
-use super::socket::TcpError;
-use super::state::State;
 use super::syncookie::SynCookies;
-use super::tcb::{SocketId, TcbFlags, TcbSlab};
+use super::tcb::TcbSlab;
 use super::time_wait::{TimeWaitEntry, TimeWaitTable};
 use super::timer::TimerWheel;
 use super::tx_list::{TxKind, TxLists};
+use super::types::{SocketId, TcbFlags};
 use crate::iface::pmtu::{PmtuCache, PmtuConfig};
 use crate::rand::Rng;
 use crate::time::{Duration, Instant};
@@ -529,6 +528,27 @@ pub type PortFilter = Box<dyn Fn(Ipv4Address, u16, Ipv4Address, u16) -> bool + S
 /// Peers remembered per tick for neighbour confirmation.
 const PROGRESS_BATCH: usize = 64;
 
+/// RFC 5961 §7: may a challenge ACK go out now, `window` being (second,
+/// challenge ACKs in it) and `limit` the most per second? Counts the answer.
+pub(crate) fn challenge_allowed(
+    window: &mut (u64, u32),
+    limit: u32,
+    stats: &mut TcpStats,
+    now: Instant,
+) -> bool {
+    let sec = now.total_micros() / 1_000_000;
+    if window.0 != sec {
+        *window = (sec, 0);
+    }
+    if window.1 >= limit {
+        stats.challenge_acks_limited += 1;
+        return false;
+    }
+    window.1 += 1;
+    stats.challenge_acks += 1;
+    true
+}
+
 /// One core's TCP engine. See the module docs for the call order.
 pub struct TcpStack {
     pub(crate) cfg: TcpConfig,
@@ -710,22 +730,14 @@ impl TcpStack {
     pub(crate) fn queue(&mut self, index: u32, kind: TxKind) {
         let t = self.tcbs.at_mut(index);
         let id = t.id(index);
-        self.lists.get(kind).push(id, &mut t.hot.lists);
+        self.lists.get(kind).push(id, &mut t.head.lists);
     }
 
     /// Records a flow event.
     pub(crate) fn event(&mut self, index: u32, ev: FlowEvents) {
         let t = self.tcbs.at_mut(index);
         let id = t.id(index);
-        self.events.record(id, &mut t.hot.events, ev);
-    }
-
-    /// Puts socket `index` on the wheel at its earliest deadline.
-    pub(crate) fn rearm(&mut self, index: u32) {
-        match self.tcbs.at(index).timers.earliest() {
-            Some(at) => self.wheel.arm(index, at),
-            None => self.wheel.cancel(index),
-        }
+        self.events.record(id, &mut t.head.events, ev);
     }
 
     /// Queues a stateless reply.
@@ -739,190 +751,17 @@ impl TcpStack {
 
     /// RFC 5961 §7: may a challenge ACK go out now?
     pub(crate) fn challenge_allowed(&mut self, now: Instant) -> bool {
-        let sec = now.total_micros() / 1_000_000;
-        if self.challenge_window.0 != sec {
-            self.challenge_window = (sec, 0);
-        }
-        if self.challenge_window.1 >= self.cfg.challenge_ack_limit {
-            self.stats.challenge_acks_limited += 1;
-            return false;
-        }
-        self.challenge_window.1 += 1;
-        self.stats.challenge_acks += 1;
-        true
+        challenge_allowed(
+            &mut self.challenge_window,
+            self.cfg.challenge_ack_limit,
+            &mut self.stats,
+            now,
+        )
     }
 
     /// Our TSval at `now` for a connection with `offset`.
     pub(crate) fn ts_val(now: Instant, offset: u32) -> u32 {
         (now.total_millis() as u32).wrapping_add(offset)
-    }
-
-    /// The connection at `index` has ended (CLOSED): leaves the flow table
-    /// and the timers, drops what is no longer needed, reports `err` and
-    /// frees the slot when nobody will ask about it any more.
-    pub(crate) fn enter_closed(&mut self, index: u32, err: Option<TcpError>) {
-        let (id, key, was, parent, in_syn_queue, owned, user_closed) = {
-            let t = self.tcbs.at_mut(index);
-            let was = t.hot.state;
-            t.hot.state = State::Closed;
-            t.timers.rto_at = None;
-            t.timers.delack_at = None;
-            t.timers.persist_at = None;
-            t.timers.keepalive_at = None;
-            t.timers.time_wait_at = None;
-            t.sndbuf.clear(&mut self.pool);
-            // A timeout reports the last soft ICMP error instead, as Linux
-            // (RFC 1122 §4.2.3.9).
-            let err = match err {
-                Some(TcpError::TimedOut) => t.soft_error.or(err),
-                e => e,
-            };
-            if err.is_some() {
-                t.error = err;
-            }
-            (
-                t.id(index),
-                t.key,
-                was,
-                t.listen.parent,
-                t.listen.in_syn_queue,
-                t.has(TcbFlags::USER_OWNED),
-                t.has(TcbFlags::USER_CLOSED),
-            )
-        };
-        if was == State::Closed {
-            return;
-        }
-        if self.flows.get(&key) == Some(id) {
-            self.flows.remove(&key);
-        }
-        self.wheel.cancel(index);
-        if was != State::Listen {
-            self.stats.conns_closed += 1;
-        }
-        if in_syn_queue {
-            if let Some(p) = parent.and_then(|p| self.tcbs.get_mut(p)) {
-                p.listen.syn_count = p.listen.syn_count.saturating_sub(1);
-            }
-            self.tcbs.at_mut(index).listen.in_syn_queue = false;
-        }
-        let in_accept = self.tcbs.at(index).listen.in_accept_queue;
-        if user_closed || (!owned && !in_accept) {
-            self.free_socket(index);
-        } else {
-            let mut ev = FlowEvents::CLOSED | FlowEvents::READABLE | FlowEvents::WRITABLE;
-            if err.is_some() {
-                ev = ev | FlowEvents::ERROR;
-            }
-            self.event(index, ev);
-        }
-    }
-
-    /// Gives the slot and every chunk back.
-    pub(crate) fn free_socket(&mut self, index: u32) {
-        let t = self.tcbs.at_mut(index);
-        let id = t.id(index);
-        let before = t.rcvbuf.ooo_chunks(&self.pool);
-        self.ooo_chunks = self.ooo_chunks.saturating_sub(before);
-        t.sndbuf.clear(&mut self.pool);
-        t.rcvbuf.clear(&mut self.pool);
-        t.ooo.clear();
-        t.wakers.wake_all();
-        let key = t.key;
-        let was_listen = t.hot.state == State::Listen;
-        if self.flows.get(&key) == Some(id) {
-            self.flows.remove(&key);
-        }
-        if was_listen {
-            self.listeners.remove(id);
-        }
-        self.wheel.cancel(index);
-        self.tcbs.free(id);
-    }
-
-    /// Enters TIME-WAIT at `now`: the connection moves to a compact entry
-    /// of the TIME-WAIT table and its TCB ends at once (freed unless the
-    /// user still holds it, who then sees it CLOSED after the peer's FIN,
-    /// as a Linux socket does). `ack_fin`: the peer's FIN was just
-    /// received, so our ACK of it goes out from the entry. At the table's
-    /// cap the connection closes without TIME-WAIT, counted.
-    pub(crate) fn enter_time_wait(&mut self, index: u32, now: Instant, ack_fin: bool) {
-        let t = self.tcbs.at(index);
-        // The window we last advertised, from RCV.NXT (never moved left).
-        let edge = if t.receive.adv_edge > t.hot.rcv.nxt {
-            t.receive.adv_edge - t.hot.rcv.nxt
-        } else {
-            0
-        };
-        let shift = if t.has(TcbFlags::WSCALE) {
-            t.receive.wscale
-        } else {
-            0
-        };
-        let window = (edge >> shift).min(65535);
-        let entry = TimeWaitEntry {
-            key: t.key,
-            snd_nxt: t.send.max,
-            rcv_nxt: t.hot.rcv.nxt,
-            ts_recent: t.receive.ts_recent,
-            ts_offset: t.opts.ts_offset,
-            ts_recent_at: t.receive.ts_recent_at,
-            deadline: now + self.cfg.msl * 2,
-            window: window as u16,
-            timestamps: t.has(TcbFlags::TIMESTAMPS),
-        };
-        // The TCB's pending ACK (if any) is answered by the entry below.
-        self.tcbs
-            .at_mut(index)
-            .hot
-            .flags
-            .clear(TcbFlags::ACK_NOW | TcbFlags::ACK_DELAYED);
-        self.enter_closed(index, None);
-        if self.tw.insert(entry).is_err() {
-            self.stats.time_wait_overflow += 1;
-        }
-        if ack_fin {
-            self.time_wait_ack(&entry, now);
-        }
-    }
-
-    /// An ACK from a TIME-WAIT entry: `<SEQ=SND.NXT><ACK=RCV.NXT><CTL=ACK>`.
-    pub(crate) fn time_wait_ack(&mut self, e: &TimeWaitEntry, now: Instant) {
-        let mut options = TcpOptions::default();
-        if e.timestamps {
-            options.timestamp = Some((Self::ts_val(now, e.ts_offset), e.ts_recent));
-        }
-        self.reply(Reply {
-            src: e.key.local_ip,
-            dst: e.key.remote_ip,
-            src_port: e.key.local_port,
-            dst_port: e.key.remote_port,
-            seq: e.snd_nxt,
-            ack: e.rcv_nxt,
-            flags: TcpFlags::ACK,
-            window: e.window,
-            options,
-        });
-    }
-
-    /// Restarts the TIME-WAIT timer of `key` (a retransmitted FIN), at most
-    /// once per second per entry so that FINs cannot grow the expiry list.
-    pub(crate) fn restart_time_wait(&mut self, key: &FlowKey, now: Instant) {
-        let full = now + self.cfg.msl * 2;
-        let Some(e) = self.tw.get(key) else { return };
-        if e.deadline + Duration::from_secs(1) > full {
-            return;
-        }
-        self.tw.restart(key, full);
-    }
-
-    /// The flow key `key` is in TIME-WAIT and is taken over by a new
-    /// connection: removes the entry and returns its SND.NXT (the new ISS
-    /// must be above it).
-    pub(crate) fn take_over_time_wait(&mut self, key: &FlowKey) -> Option<SeqNumber> {
-        let e = self.tw.remove(key)?;
-        self.stats.time_wait_reused += 1;
-        Some(e.snd_nxt)
     }
 
     // ----- timers -----
@@ -987,7 +826,7 @@ impl TcpStack {
             self.pool_waiters.pop_front();
             if let Some(t) = self.tcbs.get_mut(id) {
                 if t.has(TcbFlags::WAIT_POOL) {
-                    t.hot.flags.clear(TcbFlags::WAIT_POOL);
+                    t.head.flags.clear(TcbFlags::WAIT_POOL);
                     self.event(id.index(), FlowEvents::WRITABLE);
                 }
             }
@@ -1001,7 +840,7 @@ impl TcpStack {
         let mut woken = 0;
         while let Some(id) = self.events.pop() {
             if let Some(t) = self.tcbs.get_mut(id) {
-                let ev = core::mem::take(&mut t.hot.events);
+                let ev = core::mem::take(&mut t.head.events);
                 woken += t.wakers.wake(ev);
             }
         }
@@ -1014,7 +853,7 @@ impl TcpStack {
         self.release_pool_waiters();
         while let Some(id) = self.events.pop() {
             if let Some(t) = self.tcbs.get_mut(id) {
-                let ev = core::mem::take(&mut t.hot.events);
+                let ev = core::mem::take(&mut t.head.events);
                 if !ev.is_empty() {
                     f(id, ev);
                 }

@@ -5,7 +5,7 @@
 use super::events::FlowEvents;
 use super::stack::{TcpConfig, TcpStack};
 use super::state::State;
-use super::tcb::SocketId;
+use super::types::SocketId;
 use super::TcpError;
 use crate::time::{Duration, Instant};
 use crate::wire::ipv4::Ipv4Address;

@@ -1,10 +1,21 @@
 //! The transmission control block (TCB) and its per-core slab.
 //!
-//! As in mTCP, a TCB is split into a hot part ([`TcbHot`], what every
-//! segment touches: state, SND.UNA/NXT/WND, RCV.NXT/WND, flags, list bits,
-//! pending events — one cache line) and cold parts: the rest of the send
-//! and receive variables ([`SendVars`], [`RecvVars`]), negotiated options,
-//! timers, buffers, waker slots and the pending error. The slab
+//! A TCB is one block, stored whole in the slab: there is no hot/cold
+//! split. (One was claimed before, but never made: the block was stored
+//! whole, its "hot" part was not cache-line aligned, and the per-segment
+//! path of an ESTABLISHED connection reads the other send and receive
+//! variables, the timers, the RTT estimator, congestion control, the
+//! buffers and the 4-tuple as well: several cache lines whatever the
+//! order; a real split would need most of them in its aligned part, and was
+//! not built. Grouping the parts by use instead costs nothing: the benches
+//! of `benches/benches/tcp.rs` under callgrind count the same or fewer
+//! instructions per segment.) [`TcbHead`] holds
+//! what lookups, the TX lists, the event queue and the socket API check
+//! first (slot generation, state, flags, list bits, pending events) and the
+//! sequence variables every segment reads (SND.UNA/NXT/MAX/WND,
+//! RCV.NXT/WND); then the rest of the send and receive variables
+//! ([`SendVars`], [`RecvVars`]), negotiated options, timers, buffers,
+//! waker slots and the pending error. The slab
 //! ([`TcbSlab`]) is preallocated to `max_sockets` at start-up (mTCP's
 //! `max_concurrency`); sockets are named by a [`SocketId`], a slab index with
 //! a generation, so a stale id can never reach a reused slot.
@@ -56,139 +67,33 @@ use super::flow_table::FlowKey;
 use super::reassembly::Assembler;
 use super::rtt::{RttEstimator, RttSampler};
 use super::sack::Scoreboard;
-use super::socket::TcpError;
 use super::state::State;
+use super::timer::Timers;
 use super::tx_list::ListFlags;
+use super::types::TcpError;
+/// Re-exported from [`types`](super::types), where they live.
+pub use super::types::{SocketId, TcbFlags};
 use crate::time::{Duration, Instant};
 use crate::wire::ipv4::Ipv4Address;
 use crate::wire::SeqNumber;
-use core::fmt;
 
 /// SACKed ranges the sender remembers per connection.
 pub const SCOREBOARD_RANGES: usize = 16;
 
-/// Names a socket: a slab index plus the generation of that slot, checked on
-/// every call so that an id kept after close never reaches a new socket.
-#[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub struct SocketId {
-    index: u32,
-    generation: u32,
-}
-
-impl SocketId {
-    /// An id from its parts.
-    pub const fn new(index: u32, generation: u32) -> SocketId {
-        SocketId { index, generation }
-    }
-
-    /// The slab index.
-    pub const fn index(self) -> u32 {
-        self.index
-    }
-
-    /// The slot generation.
-    pub const fn generation(self) -> u32 {
-        self.generation
-    }
-}
-
-impl fmt::Debug for SocketId {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "#{}.{}", self.index, self.generation)
-    }
-}
-
-impl fmt::Display for SocketId {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        fmt::Debug::fmt(self, f)
-    }
-}
-
-/// Per-connection flag bits (hot).
-#[derive(Clone, Copy, PartialEq, Eq, Default)]
-pub struct TcbFlags(pub u32);
-
-impl TcbFlags {
-    /// An ACK must go out now.
-    pub const ACK_NOW: u32 = 1 << 0;
-    /// An ACK is owed but may be delayed.
-    pub const ACK_DELAYED: u32 = 1 << 1;
-    /// The user shut down writing: a FIN follows the queued data.
-    pub const FIN_QUEUED: u32 = 1 << 2;
-    /// Our FIN has been sent at least once.
-    pub const FIN_SENT: u32 = 1 << 3;
-    /// Nagle's algorithm is off.
-    pub const NODELAY: u32 = 1 << 4;
-    /// Timestamps negotiated (RFC 7323).
-    pub const TIMESTAMPS: u32 = 1 << 5;
-    /// SACK negotiated (RFC 2018).
-    pub const SACK: u32 = 1 << 6;
-    /// Window scaling negotiated (RFC 7323).
-    pub const WSCALE: u32 = 1 << 7;
-    /// The user closed the socket: free it when the connection ends.
-    pub const USER_CLOSED: u32 = 1 << 8;
-    /// Opened passively (child of a listener).
-    pub const PASSIVE: u32 = 1 << 9;
-    /// Keepalive on.
-    pub const KEEPALIVE: u32 = 1 << 10;
-    /// The peer's FIN was received (EOF after the buffered data).
-    pub const FIN_RECEIVED: u32 = 1 << 11;
-    /// A window update must go out (the user read and opened the window).
-    pub const WINDOW_UPDATE: u32 = 1 << 12;
-    /// The SYN (or SYN-ACK) must be (re)sent.
-    pub const SYN_PENDING: u32 = 1 << 13;
-    /// A zero-window or keepalive probe must be sent.
-    pub const PROBE: u32 = 1 << 14;
-    /// The user holds this socket (accepted, connected or listening).
-    pub const USER_OWNED: u32 = 1 << 15;
-    /// Retransmit the segment at SND.UNA once (fast retransmit, partial ACK).
-    pub const REXMIT_ONE: u32 = 1 << 16;
-    /// Created from a SYN cookie.
-    pub const FROM_COOKIE: u32 = 1 << 17;
-    /// The persist timer fired with a small non-zero window: send what
-    /// fits, overriding sender SWS avoidance once (RFC 9293 §3.8.6.2.1).
-    pub const SWS_OVERRIDE: u32 = 1 << 18;
-    /// A write found the chunk pool empty: wake the writer when chunks
-    /// are free again.
-    pub const WAIT_POOL: u32 = 1 << 19;
-
-    /// True when `bit` is set.
-    #[inline]
-    pub fn has(self, bit: u32) -> bool {
-        self.0 & bit != 0
-    }
-
-    /// Sets `bit`.
-    #[inline]
-    pub fn set(&mut self, bit: u32) {
-        self.0 |= bit;
-    }
-
-    /// Clears `bit`.
-    #[inline]
-    pub fn clear(&mut self, bit: u32) {
-        self.0 &= !bit;
-    }
-}
-
-impl fmt::Debug for TcbFlags {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{:#x}", self.0)
-    }
-}
-
-/// The hot send variables.
+/// The send sequence variables every segment reads.
 #[derive(Debug, Clone, Copy, Default)]
 pub struct SendSeq {
     /// SND.UNA: oldest unacknowledged sequence number.
     pub una: SeqNumber,
     /// SND.NXT: next sequence number to send.
     pub nxt: SeqNumber,
+    /// SND.MAX: highest sequence number sent, plus one.
+    pub max: SeqNumber,
     /// SND.WND: the peer's window in bytes (already scaled).
     pub wnd: u32,
 }
 
-/// The hot receive variables.
+/// The receive sequence variables every segment reads.
 #[derive(Debug, Clone, Copy, Default)]
 pub struct RecvSeq {
     /// RCV.NXT: next sequence number expected.
@@ -197,11 +102,13 @@ pub struct RecvSeq {
     pub wnd: u32,
 }
 
-/// What every segment touches: kept in one cache line.
+/// The head of a TCB: the sequence variables every segment reads, and what
+/// lookups, lists, events and the socket API check first. Grouped by use,
+/// not stored apart (see the module docs).
 #[derive(Debug, Clone, Copy, Default)]
 #[repr(C)]
-pub struct TcbHot {
-    /// SND.UNA, SND.NXT, SND.WND.
+pub struct TcbHead {
+    /// SND.UNA, SND.NXT, SND.MAX, SND.WND.
     pub snd: SendSeq,
     /// RCV.NXT, RCV.WND.
     pub rcv: RecvSeq,
@@ -219,7 +126,7 @@ pub struct TcbHot {
     pub in_use: bool,
 }
 
-/// The cold send variables (RFC names where they exist).
+/// The other send variables (RFC names where they exist).
 #[derive(Debug, Clone, Copy, Default)]
 pub struct SendVars {
     /// ISS: our initial sequence number.
@@ -228,8 +135,6 @@ pub struct SendVars {
     pub wl1: SeqNumber,
     /// SND.WL2: SEG.ACK of the last window update.
     pub wl2: SeqNumber,
-    /// SND.MAX: highest sequence number sent, plus one.
-    pub max: SeqNumber,
     /// Largest window the peer has offered (RFC 5961's MAX.SND.WND).
     pub max_wnd: u32,
     /// The largest right edge (SEG.ACK + SEG.WND) the peer has advertised:
@@ -245,7 +150,7 @@ pub struct SendVars {
     pub recovery_point: SeqNumber,
 }
 
-/// The cold receive variables.
+/// The other receive variables.
 #[derive(Debug, Clone, Copy, Default)]
 pub struct RecvVars {
     /// IRS: the peer's initial sequence number.
@@ -274,50 +179,6 @@ pub struct RecvVars {
     pub dupacks_owed: u8,
     /// Sequence number of a FIN received out of order.
     pub fin_seq: Option<SeqNumber>,
-}
-
-/// Per-connection timers: the real deadlines (the wheel holds one entry at
-/// the earliest of them) and retry counters.
-#[derive(Debug, Clone, Copy, Default)]
-pub struct Timers {
-    /// Retransmission (also SYN / SYN-ACK retries).
-    pub rto_at: Option<Instant>,
-    /// Delayed ACK.
-    pub delack_at: Option<Instant>,
-    /// Persist (zero-window probe).
-    pub persist_at: Option<Instant>,
-    /// Keepalive.
-    pub keepalive_at: Option<Instant>,
-    /// TIME-WAIT expiry (coarse list).
-    pub time_wait_at: Option<Instant>,
-    /// Consecutive retransmissions without progress.
-    pub retries: u8,
-    /// Persist backoff exponent.
-    pub persist_shift: u8,
-    /// When the persist timer was last armed (a probe sent, or the window
-    /// found closed): a segment heard since then answers the probe.
-    pub persist_armed_at: Instant,
-    /// Keepalive probes sent without answer.
-    pub ka_probes: u8,
-    /// Last time a segment arrived (for keepalive idle).
-    pub last_rx: Instant,
-    /// Last time data was sent (restart after idle, RFC 5681 §4.1).
-    pub last_tx: Instant,
-    /// No ACK answers an out-of-window pure ACK before this time.
-    pub oow_ack_at: Instant,
-}
-
-impl Timers {
-    /// The earliest armed deadline.
-    pub fn earliest(&self) -> Option<Instant> {
-        // Branch-free: an unarmed timer counts as "never" (u64::MAX µs, far
-        // beyond any real instant), then one minimum over four words.
-        let at = |t: Option<Instant>| t.map_or(u64::MAX, Instant::total_micros);
-        let m = at(self.rto_at)
-            .min(at(self.delack_at))
-            .min(at(self.persist_at).min(at(self.keepalive_at)));
-        (m != u64::MAX).then(|| Instant::from_micros(m))
-    }
 }
 
 /// Options negotiated on the SYN exchange, plus per-socket settings.
@@ -377,14 +238,17 @@ impl Default for ListenVars {
     }
 }
 
-/// One transmission control block.
+/// One connection: its transmission control block, and (in `timeout.rs`,
+/// `output.rs`) the state machine over it, in the smoltcp shape: a call
+/// gets what else it may touch as a `Cx` and returns what the stack must
+/// do as `Effects` (both in `effects.rs`).
 #[derive(Debug)]
-pub struct Tcb {
-    /// The hot part.
-    pub hot: TcbHot,
-    /// Cold send variables.
+pub struct Connection {
+    /// State, flags and the sequence variables every segment reads.
+    pub head: TcbHead,
+    /// The other send variables.
     pub send: SendVars,
-    /// Cold receive variables.
+    /// The other receive variables.
     pub receive: RecvVars,
     /// The 4-tuple (for a listener: local part only).
     pub key: FlowKey,
@@ -417,11 +281,14 @@ pub struct Tcb {
     pub listen: ListenVars,
 }
 
-impl Tcb {
-    fn empty(ooo_ranges: usize) -> Tcb {
+/// The former name of [`Connection`].
+pub type Tcb = Connection;
+
+impl Connection {
+    fn empty(ooo_ranges: usize) -> Connection {
         let any = Ipv4Address::UNSPECIFIED;
-        Tcb {
-            hot: TcbHot::default(),
+        Connection {
+            head: TcbHead::default(),
             send: SendVars::default(),
             receive: RecvVars::default(),
             key: FlowKey::new(any, 0, any, 0),
@@ -443,10 +310,10 @@ impl Tcb {
 
     /// Resets every field but the generation and the preallocated storage.
     pub(crate) fn reset(&mut self) {
-        let gen = self.hot.generation;
-        self.hot = TcbHot {
+        let gen = self.head.generation;
+        self.head = TcbHead {
             generation: gen,
-            ..TcbHot::default()
+            ..TcbHead::default()
         };
         self.send = SendVars::default();
         self.receive = RecvVars::default();
@@ -465,19 +332,19 @@ impl Tcb {
 
     /// This socket's id.
     pub fn id(&self, index: u32) -> SocketId {
-        SocketId::new(index, self.hot.generation)
+        SocketId::new(index, self.head.generation)
     }
 
     /// The connection state.
     #[inline]
     pub fn state(&self) -> State {
-        self.hot.state
+        self.head.state
     }
 
     /// True when `bit` of [`TcbFlags`] is set.
     #[inline]
     pub fn has(&self, bit: u32) -> bool {
-        self.hot.flags.has(bit)
+        self.head.flags.has(bit)
     }
 }
 
@@ -488,7 +355,7 @@ impl Tcb {
 /// grows past the peak number of sockets, and never reallocates.
 #[derive(Debug)]
 pub struct TcbSlab {
-    slots: Vec<Tcb>,
+    slots: Vec<Connection>,
     free: Vec<u32>,
     capacity: usize,
     ooo_ranges: usize,
@@ -532,52 +399,52 @@ impl TcbSlab {
             Some(i) => i,
             None if self.slots.len() < self.capacity => {
                 // Within the reserved capacity: no reallocation.
-                self.slots.push(Tcb::empty(self.ooo_ranges));
+                self.slots.push(Connection::empty(self.ooo_ranges));
                 (self.slots.len() - 1) as u32
             }
             None => return None,
         };
         let t = &mut self.slots[i as usize];
         t.reset();
-        t.hot.in_use = true;
-        Some(SocketId::new(i, t.hot.generation))
+        t.head.in_use = true;
+        Some(SocketId::new(i, t.head.generation))
     }
 
     /// Gives a slot back; its generation moves on so old ids go stale.
     /// The caller has already returned its buffers to the pool.
     pub fn free(&mut self, id: SocketId) {
         let t = &mut self.slots[id.index() as usize];
-        if t.hot.in_use && t.hot.generation == id.generation() {
-            t.hot.in_use = false;
-            t.hot.state = State::Closed;
-            t.hot.generation = t.hot.generation.wrapping_add(1);
+        if t.head.in_use && t.head.generation == id.generation() {
+            t.head.in_use = false;
+            t.head.state = State::Closed;
+            t.head.generation = t.head.generation.wrapping_add(1);
             self.free.push(id.index());
         }
     }
 
     /// The TCB of `id` when the id is current.
     #[inline]
-    pub fn get(&self, id: SocketId) -> Option<&Tcb> {
+    pub fn get(&self, id: SocketId) -> Option<&Connection> {
         let t = self.slots.get(id.index() as usize)?;
-        (t.hot.in_use && t.hot.generation == id.generation()).then_some(t)
+        (t.head.in_use && t.head.generation == id.generation()).then_some(t)
     }
 
     /// The TCB of `id` when the id is current.
     #[inline]
-    pub fn get_mut(&mut self, id: SocketId) -> Option<&mut Tcb> {
+    pub fn get_mut(&mut self, id: SocketId) -> Option<&mut Connection> {
         let t = self.slots.get_mut(id.index() as usize)?;
-        (t.hot.in_use && t.hot.generation == id.generation()).then_some(t)
+        (t.head.in_use && t.head.generation == id.generation()).then_some(t)
     }
 
     /// The TCB at `index`, whatever its state.
     #[inline]
-    pub fn at(&self, index: u32) -> &Tcb {
+    pub fn at(&self, index: u32) -> &Connection {
         &self.slots[index as usize]
     }
 
     /// The TCB at `index`, whatever its state.
     #[inline]
-    pub fn at_mut(&mut self, index: u32) -> &mut Tcb {
+    pub fn at_mut(&mut self, index: u32) -> &mut Connection {
         &mut self.slots[index as usize]
     }
 
@@ -585,7 +452,7 @@ impl TcbSlab {
     ///
     /// # Panics
     /// Panics when `a == b`.
-    pub fn pair_mut(&mut self, a: u32, b: u32) -> (&mut Tcb, &mut Tcb) {
+    pub fn pair_mut(&mut self, a: u32, b: u32) -> (&mut Connection, &mut Connection) {
         assert_ne!(a, b);
         let (a, b) = (a as usize, b as usize);
         if a < b {
@@ -602,8 +469,8 @@ impl TcbSlab {
         self.slots
             .iter()
             .enumerate()
-            .filter(|(_, t)| t.hot.in_use)
-            .map(|(i, t)| SocketId::new(i as u32, t.hot.generation))
+            .filter(|(_, t)| t.head.in_use)
+            .map(|(i, t)| SocketId::new(i as u32, t.head.generation))
     }
 }
 
@@ -612,19 +479,19 @@ mod tests {
     use super::*;
 
     #[test]
-    fn hot_part_fits_one_cache_line() {
+    fn block_sizes() {
         assert!(
-            core::mem::size_of::<TcbHot>() <= 64,
+            core::mem::size_of::<TcbHead>() <= 64,
             "{}",
-            core::mem::size_of::<TcbHot>()
+            core::mem::size_of::<TcbHead>()
         );
         assert_eq!(core::mem::size_of::<SocketId>(), 8);
         // An idle connection costs its TCB only (no buffer chunk): keep the
-        // whole block, cold parts included, within 1 KiB.
+        // whole block within 1 KiB.
         assert!(
-            core::mem::size_of::<Tcb>() <= 1024,
+            core::mem::size_of::<Connection>() <= 1024,
             "{}",
-            core::mem::size_of::<Tcb>()
+            core::mem::size_of::<Connection>()
         );
     }
 
@@ -646,19 +513,8 @@ mod tests {
         s.free(a);
         assert_eq!(s.in_use(), 2);
         let (x, y) = s.pair_mut(0, 1);
-        x.hot.rcv.wnd = 1;
-        y.hot.rcv.wnd = 2;
+        x.head.rcv.wnd = 1;
+        y.head.rcv.wnd = 2;
         assert_eq!(s.ids().count(), 2);
-    }
-
-    #[test]
-    fn earliest_timer() {
-        let t = Timers {
-            rto_at: Some(Instant::from_millis(30)),
-            delack_at: Some(Instant::from_millis(10)),
-            ..Timers::default()
-        };
-        assert_eq!(t.earliest(), Some(Instant::from_millis(10)));
-        assert_eq!(Timers::default().earliest(), None);
     }
 }

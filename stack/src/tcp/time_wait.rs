@@ -21,11 +21,9 @@
 //! counted (`time_wait_overflow`).
 
 use super::flow_table::{FlowKey, FlowTable};
-use super::stack::TcpStack;
-use super::tcb::SocketId;
 use super::timer::CoarseList;
+use super::types::SocketId;
 use crate::time::Instant;
-use crate::wire::tcp::TcpRepr;
 use crate::wire::SeqNumber;
 
 /// What TIME-WAIT remembers of a connection.
@@ -205,73 +203,6 @@ impl TimeWaitTable {
     /// The earliest deadline in the expiry list.
     pub fn next_deadline(&self) -> Option<Instant> {
         self.expiry.next_deadline()
-    }
-}
-
-/// `a < b` for 32-bit timestamps (wrapping, RFC 7323 §5.2).
-fn ts_before(a: u32, b: u32) -> bool {
-    (a.wrapping_sub(b) as i32) < 0
-}
-
-impl TcpStack {
-    /// A segment for a 4-tuple in TIME-WAIT (RFC 9293 §3.10.7.4, TIME-WAIT
-    /// rows), other than a SYN that reopens it (see `input`):
-    ///
-    /// - PAWS (RFC 7323 §5.3): an old TSval is answered with an ACK and
-    ///   dropped (never for a RST).
-    /// - RST: with SEG.SEQ = RCV.NXT (RFC 5961 §3.2) it ends TIME-WAIT at
-    ///   once, as Linux does by default (`tcp_rfc1337 = 0`); any other RST
-    ///   is dropped. (RFC 1337's hazard: an old RST can end TIME-WAIT
-    ///   early; PAWS and the exact-sequence rule narrow it.)
-    /// - SYN: a challenge ACK (RFC 5961 §4), rate-limited per core.
-    /// - FIN: "the only thing that can arrive in this state is a
-    ///   retransmission of the remote FIN. Acknowledge it, and restart the
-    ///   2 MSL timeout" (restarted at most once a second).
-    /// - Data: old by definition; acknowledged.
-    /// - A pure ACK: nothing to answer (counted as ignored).
-    pub(crate) fn time_wait_input(&mut self, now: Instant, e: &TimeWaitEntry, seg: &TcpRepr) {
-        if e.timestamps && !seg.flags.rst() {
-            if let Some((tsval, _)) = seg.options.timestamp {
-                if ts_before(tsval, e.ts_recent) {
-                    self.stats.drops.paws += 1;
-                    self.time_wait_ack(e, now);
-                    return;
-                }
-            }
-        }
-        if seg.flags.rst() {
-            if seg.seq == e.rcv_nxt {
-                self.stats.resets_received += 1;
-                self.tw.remove(&e.key);
-            } else {
-                self.stats.drops.out_of_window += 1;
-            }
-            return;
-        }
-        if seg.flags.syn() {
-            if self.challenge_allowed(now) {
-                self.time_wait_ack(e, now);
-            }
-            return;
-        }
-        if seg.flags.fin() {
-            if let (true, Some((tsval, _))) = (e.timestamps, seg.options.timestamp) {
-                if let Some(m) = self.tw.get_mut(&e.key) {
-                    m.ts_recent = tsval;
-                    m.ts_recent_at = now;
-                }
-            }
-            self.restart_time_wait(&e.key, now);
-            let e = self.tw.get(&e.key).copied().unwrap_or(*e);
-            self.time_wait_ack(&e, now);
-            return;
-        }
-        if !seg.payload.is_empty() {
-            self.stats.drops.out_of_window += 1;
-            self.time_wait_ack(e, now);
-            return;
-        }
-        self.stats.drops.ignored += 1;
     }
 }
 

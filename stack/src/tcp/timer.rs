@@ -7,15 +7,16 @@
 //! intrusive doubly linked list per slot, threaded through arrays indexed by
 //! the socket's slab index, so arming never allocates. Entries further than
 //! the wheel's span wait in their slot until their own expiry comes round
-//! (the stored expiry is the rounds count). Cancellation is lazy: the stack
-//! keeps the real deadlines in the TCB; when an entry fires, the stack checks
-//! them and re-arms if they moved later. Moving a deadline earlier re-links
-//! the entry.
+//! (the stored expiry is the rounds count). Cancellation is lazy: the real
+//! deadlines are a connection's [`Timers`], changed only through
+//! `Timers::set`, which moves the entry earlier when needed and removes it
+//! when no deadline is left; when an entry fires, the stack checks the
+//! deadlines and re-arms the socket for the rest (`Timers::rearm`).
 //!
 //! TIME-WAIT entries all share one timeout, so [`CoarseList`] keeps them in a
 //! FIFO that stays sorted by appending, checked once per second.
 
-use super::tcb::SocketId;
+use super::types::SocketId;
 use crate::time::Instant;
 use std::collections::VecDeque;
 
@@ -183,6 +184,171 @@ impl TimerWheel {
     }
 }
 
+/// One of a connection's fine-grained timers (each on the wheel through
+/// the connection's single entry).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Timer {
+    /// Retransmission (also SYN / SYN-ACK retries).
+    Rto,
+    /// Delayed ACK.
+    DelayedAck,
+    /// Persist (zero-window probe).
+    Persist,
+    /// Keepalive (also the orphaned FIN-WAIT-2 timeout).
+    Keepalive,
+}
+
+/// Per-connection timers: the real deadlines (the wheel holds one entry at
+/// the earliest of them, or before it) and retry counters.
+///
+/// A deadline changes only through `Timers::set`, which keeps the wheel
+/// consistent (through the [`WheelUpdate`] the stack applies): an armed deadline is never later than the socket's wheel
+/// entry, and a socket with no deadline left has no entry.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Timers {
+    /// Retransmission (also SYN / SYN-ACK retries).
+    rto_at: Option<Instant>,
+    /// Delayed ACK.
+    delack_at: Option<Instant>,
+    /// Persist (zero-window probe).
+    persist_at: Option<Instant>,
+    /// Keepalive.
+    keepalive_at: Option<Instant>,
+    /// Consecutive retransmissions without progress.
+    pub retries: u8,
+    /// Persist backoff exponent.
+    pub persist_shift: u8,
+    /// When the persist timer was last armed (a probe sent, or the window
+    /// found closed): a segment heard since then answers the probe.
+    pub persist_armed_at: Instant,
+    /// Keepalive probes sent without answer.
+    pub ka_probes: u8,
+    /// Last time a segment arrived (for keepalive idle).
+    pub last_rx: Instant,
+    /// Last time data was sent (restart after idle, RFC 5681 §4.1).
+    pub last_tx: Instant,
+    /// No ACK answers an out-of-window pure ACK before this time.
+    pub oow_ack_at: Instant,
+}
+
+impl Timers {
+    /// The deadline of `which`, when armed.
+    #[inline]
+    pub fn deadline(&self, which: Timer) -> Option<Instant> {
+        match which {
+            Timer::Rto => self.rto_at,
+            Timer::DelayedAck => self.delack_at,
+            Timer::Persist => self.persist_at,
+            Timer::Keepalive => self.keepalive_at,
+        }
+    }
+
+    /// Arms (`Some`) or stops (`None`) timer `which`, and records what the
+    /// socket's wheel entry must do in `wheel` (applied by the stack after
+    /// the connection returns, see [`WheelUpdate`]): the one place where a
+    /// connection's deadline changes. Arming moves the entry earlier when
+    /// needed (never later: a later deadline is found when the entry fires,
+    /// see `Timers::rearm`); stopping the last armed timer removes the
+    /// entry.
+    #[inline]
+    pub(crate) fn set(&mut self, which: Timer, at: Option<Instant>, wheel: &mut WheelUpdate) {
+        let slot = match which {
+            Timer::Rto => &mut self.rto_at,
+            Timer::DelayedAck => &mut self.delack_at,
+            Timer::Persist => &mut self.persist_at,
+            Timer::Keepalive => &mut self.keepalive_at,
+        };
+        *slot = at;
+        match at {
+            Some(at) => wheel.arm(at),
+            None if self.earliest().is_none() => wheel.cancel(),
+            None => {}
+        }
+    }
+
+    /// [`Timers::set`], applied to the wheel entry of the socket at `index`
+    /// at once (for the stack's own code: socket calls, lifecycle, input).
+    #[inline]
+    pub(crate) fn set_on(
+        &mut self,
+        which: Timer,
+        at: Option<Instant>,
+        wheel: &mut TimerWheel,
+        index: u32,
+    ) {
+        let mut up = WheelUpdate::default();
+        self.set(which, at, &mut up);
+        up.apply(wheel, index);
+    }
+
+    /// Stops every timer and removes the wheel entry (the connection ended).
+    pub(crate) fn stop_all(&mut self, wheel: &mut TimerWheel, index: u32) {
+        self.rto_at = None;
+        self.delack_at = None;
+        self.persist_at = None;
+        self.keepalive_at = None;
+        wheel.cancel(index);
+    }
+
+    /// Puts the socket back on the wheel at its earliest deadline, after
+    /// its entry fired.
+    pub(crate) fn rearm(&self, wheel: &mut WheelUpdate) {
+        match self.earliest() {
+            Some(at) => wheel.arm(at),
+            None => wheel.cancel(),
+        }
+    }
+
+    /// The earliest armed deadline.
+    pub fn earliest(&self) -> Option<Instant> {
+        // Branch-free: an unarmed timer counts as "never" (u64::MAX µs, far
+        // beyond any real instant), then one minimum over four words.
+        let at = |t: Option<Instant>| t.map_or(u64::MAX, Instant::total_micros);
+        let m = at(self.rto_at)
+            .min(at(self.delack_at))
+            .min(at(self.persist_at).min(at(self.keepalive_at)));
+        (m != u64::MAX).then(|| Instant::from_micros(m))
+    }
+}
+
+/// What one connection call did to its socket's wheel entry, applied by
+/// the stack when the call returns ([`WheelUpdate::apply`]). It folds the
+/// call's sequence of [`TimerWheel::arm`] and [`TimerWheel::cancel`] into
+/// at most one of each, with the same result: arming only moves an entry
+/// earlier, so arms fold into their minimum, and a cancel forgets the arms
+/// before it.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub(crate) struct WheelUpdate {
+    cancel: bool,
+    arm: Option<Instant>,
+}
+
+impl WheelUpdate {
+    /// The entry must fire no later than `at`.
+    #[inline]
+    pub(crate) fn arm(&mut self, at: Instant) {
+        self.arm = Some(self.arm.map_or(at, |a| a.min(at)));
+    }
+
+    /// The entry goes (no deadline is left).
+    #[inline]
+    pub(crate) fn cancel(&mut self) {
+        self.cancel = true;
+        self.arm = None;
+    }
+
+    /// Applies the update to the entry of the socket at `index`.
+    #[inline]
+    pub(crate) fn apply(self, wheel: &mut TimerWheel, index: u32) {
+        if self.cancel {
+            wheel.cancel(index);
+        }
+        if let Some(at) = self.arm {
+            wheel.arm(index, at);
+        }
+    }
+}
+
 /// A FIFO of (socket, expiry) for timers that all share one timeout
 /// (TIME-WAIT): appending keeps it sorted. Stale entries (the socket was
 /// freed or its deadline moved) are recognised by the caller.
@@ -305,5 +471,23 @@ mod tests {
         c.expire(ms(150), &mut out);
         assert_eq!(out, vec![(SocketId::new(1, 0), ms(100))]);
         assert_eq!(c.next_deadline(), Some(ms(200)));
+    }
+
+    #[test]
+    fn earliest_timer() {
+        let mut w = TimerWheel::new(1, Instant::ZERO);
+        let mut t = Timers::default();
+        t.set_on(Timer::Rto, Some(Instant::from_millis(30)), &mut w, 0);
+        t.set_on(Timer::DelayedAck, Some(Instant::from_millis(10)), &mut w, 0);
+        assert_eq!(t.earliest(), Some(Instant::from_millis(10)));
+        assert_eq!(Timers::default().earliest(), None);
+        assert_eq!(w.armed_at(0), Some(Instant::from_millis(10)));
+        // Stopping one timer leaves the (early) entry; stopping the last
+        // one removes it.
+        t.set_on(Timer::DelayedAck, None, &mut w, 0);
+        assert_eq!(w.armed_at(0), Some(Instant::from_millis(10)));
+        t.set_on(Timer::Rto, None, &mut w, 0);
+        assert_eq!(w.armed_at(0), None);
+        assert_eq!(t.earliest(), None);
     }
 }

@@ -7,7 +7,7 @@
 //! per-tick budget; output is pulled from the TCBs queued, not pushed per
 //! write.
 
-use super::tcb::SocketId;
+use super::types::SocketId;
 use std::collections::VecDeque;
 
 /// The `on_*_list` bits of a TCB.

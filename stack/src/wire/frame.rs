@@ -90,7 +90,7 @@ pub fn parse_tcp_frame(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::wire::ethernet::EthernetAddress;
+    use crate::wire::ethernet::{EthernetAddress, VlanTag};
     use crate::wire::ipv4::Ipv4Address;
     use crate::wire::tcp::{TcpFlags, TcpOptions};
     use crate::wire::SeqNumber;
@@ -153,7 +153,7 @@ mod tests {
     #[test]
     fn vlan_and_padding() {
         let (mut eth, ip) = headers();
-        eth.vlan = Some(100);
+        eth.vlan = Some(VlanTag::dot1q(100));
         let tcp = segment(&[]);
         let mut buf = [0u8; 80];
         let n = emit_tcp_frame(&mut buf, &eth, &ip, &tcp, true).unwrap();
@@ -161,7 +161,7 @@ mod tests {
         // Padded to the Ethernet minimum plus garbage: still parses.
         buf[n..].fill(0xee);
         let (e, _, t) = parse_tcp_frame(&buf[..], true).unwrap();
-        assert_eq!(e.vlan, Some(100));
+        assert_eq!(e.vlan, Some(VlanTag::dot1q(100)));
         assert_eq!(t, tcp);
     }
 

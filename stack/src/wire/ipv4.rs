@@ -170,9 +170,39 @@ impl<T: AsRef<[u8]>> Ipv4Packet<T> {
         Ok(())
     }
 
+    /// Checks that the header (with its options) fits, without looking at
+    /// Total Length: for packets whose length field is not to be trusted (a
+    /// GSO super-frame over 64 KiB) or not needed (RSS reads addresses and
+    /// ports only). After it succeeds every header accessor and
+    /// [`after_header`](Ipv4Packet::after_header) are safe; the payload
+    /// accessors need [`check_len`](Self::check_len).
+    ///
+    /// # Errors
+    /// [`Error::Truncated`] when the buffer is shorter than 20 bytes or
+    /// than the IHL; [`Error::Malformed`] when IHL < 5.
+    pub fn check_header_len(&self) -> Result<()> {
+        let len = self.buffer.as_ref().len();
+        if len < HEADER_LEN {
+            return Err(Error::Truncated);
+        }
+        let hl = self.header_len();
+        if hl < HEADER_LEN {
+            return Err(Error::Malformed);
+        }
+        if hl > len {
+            return Err(Error::Truncated);
+        }
+        Ok(())
+    }
+
     /// The underlying buffer.
     pub fn into_inner(self) -> T {
         self.buffer
+    }
+
+    /// The header (with its options) as bytes.
+    pub fn header(&self) -> &[u8] {
+        &self.buffer.as_ref()[..self.header_len()]
     }
 
     /// The version field (4 for IPv4).
@@ -208,6 +238,11 @@ impl<T: AsRef<[u8]>> Ipv4Packet<T> {
     /// More Fragments.
     pub fn more_frags(&self) -> bool {
         be16(&self.buffer.as_ref()[field::FLG_OFF]) & field::FLAG_MF != 0
+    }
+
+    /// True for a fragment: More Fragments set or a non-zero offset.
+    pub fn is_fragment(&self) -> bool {
+        be16(&self.buffer.as_ref()[field::FLG_OFF]) & (field::FLAG_MF | field::OFFSET_MASK) != 0
     }
 
     /// Fragment offset in bytes.
@@ -254,6 +289,13 @@ impl<'a, T: AsRef<[u8]> + ?Sized> Ipv4Packet<&'a T> {
     pub fn payload(&self) -> &'a [u8] {
         let b = self.buffer.as_ref();
         &b[self.header_len()..usize::from(self.total_len())]
+    }
+
+    /// Every byte after the header to the end of the buffer, whatever Total
+    /// Length says (padding included). Needs only
+    /// [`check_header_len`](Ipv4Packet::check_header_len).
+    pub fn after_header(&self) -> &'a [u8] {
+        &self.buffer.as_ref()[self.header_len()..]
     }
 }
 

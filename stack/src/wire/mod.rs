@@ -13,9 +13,11 @@ pub mod icmp;
 pub mod ipv4;
 mod seq;
 pub mod tcp;
+mod tuple;
 pub mod udp;
 
 pub use seq::SeqNumber;
+pub use tuple::FourTuple;
 
 use core::fmt;
 

@@ -10,43 +10,46 @@
 
 use super::SeqNumber;
 
-/// The TCP control bits (RFC 9293 §3.1), as a small bit set.
+/// The TCP control bits (RFC 9293 §3.1), as a small bit set (a
+/// [`bitflags`] type: `|`, `&`, `-`, `contains`, `insert`, `remove`, …).
+/// The field is the byte as on the wire; bits outside the eight flags do
+/// not exist in a byte, so every value is a valid set.
 #[derive(Clone, Copy, PartialEq, Eq, Hash, Default)]
 pub struct TcpFlags(pub u8);
 
-impl TcpFlags {
-    /// FIN: no more data from sender.
-    pub const FIN: TcpFlags = TcpFlags(0x01);
-    /// SYN: synchronize sequence numbers.
-    pub const SYN: TcpFlags = TcpFlags(0x02);
-    /// RST: reset the connection.
-    pub const RST: TcpFlags = TcpFlags(0x04);
-    /// PSH: push function.
-    pub const PSH: TcpFlags = TcpFlags(0x08);
-    /// ACK: the acknowledgment field is significant.
-    pub const ACK: TcpFlags = TcpFlags(0x10);
-    /// URG: the urgent pointer is significant.
-    pub const URG: TcpFlags = TcpFlags(0x20);
-    /// ECE: ECN echo.
-    pub const ECE: TcpFlags = TcpFlags(0x40);
-    /// CWR: congestion window reduced.
-    pub const CWR: TcpFlags = TcpFlags(0x80);
-    /// No bits.
-    pub const NONE: TcpFlags = TcpFlags(0);
-
-    /// True when every bit of `other` is set in `self`.
-    pub const fn contains(self, other: TcpFlags) -> bool {
-        self.0 & other.0 == other.0
+bitflags::bitflags! {
+    impl TcpFlags: u8 {
+        /// FIN: no more data from sender.
+        const FIN = 0x01;
+        /// SYN: synchronize sequence numbers.
+        const SYN = 0x02;
+        /// RST: reset the connection.
+        const RST = 0x04;
+        /// PSH: push function.
+        const PSH = 0x08;
+        /// ACK: the acknowledgment field is significant.
+        const ACK = 0x10;
+        /// URG: the urgent pointer is significant.
+        const URG = 0x20;
+        /// ECE: ECN echo.
+        const ECE = 0x40;
+        /// CWR: congestion window reduced.
+        const CWR = 0x80;
     }
+}
+
+impl TcpFlags {
+    /// No bits.
+    pub const NONE: TcpFlags = TcpFlags::empty();
 
     /// `self` with the bits of `other` added.
     pub const fn with(self, other: TcpFlags) -> TcpFlags {
-        TcpFlags(self.0 | other.0)
+        self.union(other)
     }
 
     /// `self` with the bits of `other` removed.
     pub const fn without(self, other: TcpFlags) -> TcpFlags {
-        TcpFlags(self.0 & !other.0)
+        self.difference(other)
     }
 
     /// SYN is set.
@@ -68,13 +71,6 @@ impl TcpFlags {
     /// PSH is set.
     pub const fn psh(self) -> bool {
         self.contains(Self::PSH)
-    }
-}
-
-impl core::ops::BitOr for TcpFlags {
-    type Output = TcpFlags;
-    fn bitor(self, rhs: TcpFlags) -> TcpFlags {
-        self.with(rhs)
     }
 }
 
@@ -228,6 +224,8 @@ mod field {
 
 /// The length of a TCP header without options.
 pub const HEADER_LEN: usize = field::OPTIONS_START;
+/// Where the checksum field ends: the bytes a checksum fix-up needs.
+pub const CHECKSUM_END: usize = field::CHECKSUM.end;
 /// The most option bytes a header can hold (data offset 15).
 pub const MAX_OPTIONS_LEN: usize = 40;
 
@@ -239,6 +237,15 @@ fn be16(b: &[u8]) -> u16 {
 #[inline]
 fn be32(b: &[u8]) -> u32 {
     u32::from_be_bytes([b[0], b[1], b[2], b[3]])
+}
+
+/// The source and destination ports at the start of a TCP or UDP header
+/// (the two share the layout), from the first four bytes of `l4`; `None`
+/// when fewer are there. For readers that need the ports only (RSS).
+pub fn ports(l4: &[u8]) -> Option<(u16, u16)> {
+    let src = l4.get(field::SRC_PORT)?;
+    let dst = l4.get(field::DST_PORT)?;
+    Some((be16(src), be16(dst)))
 }
 
 /// A checked zero-copy view of a TCP segment. The buffer is exactly the

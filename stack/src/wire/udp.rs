@@ -29,6 +29,9 @@ mod field {
 /// The UDP header's length.
 pub const HEADER_LEN: usize = 8;
 
+/// Where the checksum field ends: the bytes a checksum fix-up needs.
+pub const CHECKSUM_END: usize = field::CHECKSUM.end;
+
 /// The IP protocol number of UDP.
 const PROTOCOL: u8 = 17;
 
@@ -120,6 +123,11 @@ impl<T: AsRef<[u8]>> UdpPacket<T> {
 impl<T: AsRef<[u8]> + AsMut<[u8]>> UdpPacket<T> {
     fn set_u16(&mut self, r: core::ops::Range<usize>, v: u16) {
         self.buffer.as_mut()[r].copy_from_slice(&v.to_be_bytes());
+    }
+
+    /// Sets the checksum field.
+    pub fn set_checksum(&mut self, v: u16) {
+        self.set_u16(field::CHECKSUM, v);
     }
 
     /// Writes the header for `data_len` bytes of data (already in place

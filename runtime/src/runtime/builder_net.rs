@@ -13,9 +13,9 @@ use mtcp_stack::tcp::KeepaliveConfig;
 use mtcp_stack::wire::ethernet::EthernetAddress;
 use mtcp_stack::wire::ipv4::{Ipv4Address, Ipv4Cidr};
 
-use super::config::NetConfig;
-use super::keepalive::TcpKeepalive;
-use crate::runtime::Builder;
+use super::builder::Builder;
+use crate::net::config::NetConfig;
+use crate::net::keepalive::TcpKeepalive;
 
 impl Builder {
     /// A builder configured from the environment: `MTCP_CORES` and the
@@ -54,14 +54,14 @@ impl Builder {
 
     /// Gives the runtime a network: every core gets a stack over its queue
     /// of the configured device.
-    pub fn net(self, config: NetConfig) -> Builder {
-        let factory = config.clone().driver_factory();
-        self.extra(config).io_driver_factory(factory)
+    pub fn net(mut self, config: NetConfig) -> Builder {
+        self.net = Some(config);
+        self
     }
 
     /// The network settings so far (the defaults when none were made).
     pub fn net_config(&self) -> NetConfig {
-        self.get_extra::<NetConfig>().cloned().unwrap_or_default()
+        self.net.clone().unwrap_or_default()
     }
 
     fn update_net(self, f: impl FnOnce(&mut NetConfig)) -> Builder {

@@ -6,29 +6,11 @@ use std::io;
 use std::sync::Arc;
 use std::time::Duration;
 
-use crate::driver::{CoreId, DriverContext, DriverFactory, IoDriver, NoNetwork};
-use crate::runtime::Runtime;
-
-/// What a core does when a tick found no work.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum IdlePolicy {
-    /// Never park: tick again at once (lowest latency, burns the core; for
-    /// benchmarks).
-    BusyPoll,
-    /// Tick `spin` more times, then park until the next timer or driver
-    /// deadline, input, or a cross-thread wake (the default, with
-    /// `spin = 64`).
-    Adaptive {
-        /// Idle ticks before parking.
-        spin: u32,
-    },
-}
-
-impl Default for IdlePolicy {
-    fn default() -> IdlePolicy {
-        IdlePolicy::Adaptive { spin: 64 }
-    }
-}
+use super::runtime::Runtime;
+use crate::driver::DriverFactory;
+use crate::net::config::NetConfig;
+use crate::net::config::StackFactory;
+use crate::reactor::{Config, IdlePolicy, IoSource};
 
 /// The default task budget: polls per tick before the core goes back to I/O.
 pub const DEFAULT_TASK_BUDGET: usize = 256;
@@ -59,6 +41,9 @@ pub struct Builder {
     pin_threads: bool,
     first_cpu: usize,
     factory: Option<DriverFactory>,
+    /// The network: each core owns a stack over its queue of this device.
+    /// Set by [`Builder::net`](Builder::net) and the network setters.
+    pub(crate) net: Option<NetConfig>,
     extra: Option<Arc<dyn Any + Send + Sync>>,
     deferred_error: Option<String>,
     start_paused: bool,
@@ -73,6 +58,7 @@ impl fmt::Debug for Builder {
             .field("task_budget", &self.task_budget)
             .field("pin_threads", &self.pin_threads)
             .field("io_driver_factory", &self.factory.is_some())
+            .field("net", &self.net)
             .field("extra", &self.extra.is_some())
             .field("shutdown_linger", &self.shutdown_linger)
             .finish()
@@ -97,6 +83,7 @@ impl Builder {
             pin_threads: true,
             first_cpu: 0,
             factory: None,
+            net: None,
             extra: None,
             deferred_error: None,
             start_paused: false,
@@ -240,10 +227,12 @@ impl Builder {
     }
 
     /// Installs the I/O driver factory, called once per core on that core's
-    /// thread when it starts. Without one, cores use [`NoNetwork`].
+    /// thread when it starts, in place of the network (each core's own
+    /// stack). Without either, cores use [`NoNetwork`].
     #[doc(hidden)]
     pub fn io_driver_factory(mut self, factory: DriverFactory) -> Builder {
         self.factory = Some(factory);
+        self.net = None;
         self
     }
 
@@ -303,7 +292,11 @@ impl Builder {
             task_budget,
             pin_threads: self.pin_threads,
             first_cpu: self.first_cpu,
-            factory: self.factory,
+            io: match (self.net, self.factory) {
+                (Some(net), _) => IoSource::Net(Arc::new(StackFactory::new(net))),
+                (None, Some(factory)) => IoSource::Plugin(factory),
+                (None, None) => IoSource::None,
+            },
             extra: self.extra,
             start_paused: self.start_paused,
             shutdown_linger: self.shutdown_linger.unwrap_or(DEFAULT_SHUTDOWN_LINGER),
@@ -314,45 +307,6 @@ impl Builder {
 
 fn invalid(msg: &str) -> io::Error {
     io::Error::new(io::ErrorKind::InvalidInput, format!("mtcp: {msg}"))
-}
-
-/// A built runtime's settings, shared by its cores.
-pub(crate) struct Config {
-    pub(crate) cores: usize,
-    pub(crate) idle: IdlePolicy,
-    pub(crate) task_budget: usize,
-    pub(crate) pin_threads: bool,
-    pub(crate) first_cpu: usize,
-    /// Cores start with their clock paused.
-    pub(crate) start_paused: bool,
-    factory: Option<DriverFactory>,
-    extra: Option<Arc<dyn Any + Send + Sync>>,
-    /// How long a core keeps closing its connections after its run.
-    pub(crate) shutdown_linger: Duration,
-    /// Time zero of every run's clocks: the stacks outlive a run (they wait
-    /// for the next one), so their time must not start over.
-    pub(crate) epoch: std::time::Instant,
-}
-
-impl fmt::Debug for Config {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Config")
-            .field("cores", &self.cores)
-            .field("idle", &self.idle)
-            .field("task_budget", &self.task_budget)
-            .field("shutdown_linger", &self.shutdown_linger)
-            .finish_non_exhaustive()
-    }
-}
-
-impl Config {
-    /// Builds core `id`'s driver, on its thread.
-    pub(crate) fn make_driver(&self, id: CoreId) -> io::Result<Box<dyn IoDriver>> {
-        match &self.factory {
-            Some(f) => f(&DriverContext::new(id, self.extra.clone())),
-            None => Ok(Box::new(NoNetwork::new())),
-        }
-    }
 }
 
 #[cfg(test)]

@@ -1,0 +1,160 @@
+//! What a [`Connection`](super::tcb::Connection) call may touch besides
+//! its own block ([`Cx`]), and what it asks the stack to do when it
+//! returns ([`Effects`]), which [`TcpStack::apply`] does in one place.
+//!
+//! A connection never sees the tables, the TX lists, the timer wheel or
+//! the other connections: it reads the configuration, takes and gives
+//! chunks, counts, and says which lists to join, how its wheel entry
+//! moves and whether it ended.
+
+use super::buffer::ChunkPool;
+use super::events::FlowEvents;
+use super::stack::{challenge_allowed, TcpConfig, TcpStack, TcpStats};
+use super::tcb::Connection;
+use super::timer::WheelUpdate;
+use super::tx_list::TxKind;
+use super::types::TcpError;
+use crate::time::Instant;
+use crate::wire::ipv4::Ipv4Address;
+
+/// What a connection may touch besides itself.
+pub(crate) struct Cx<'a> {
+    /// The configuration.
+    pub(crate) cfg: &'a TcpConfig,
+    /// The chunk pool.
+    pub(crate) pool: &'a mut ChunkPool,
+    /// The counters.
+    pub(crate) stats: &'a mut TcpStats,
+    /// Chunks holding out-of-order data, on this core.
+    pub(crate) ooo_chunks: &'a mut usize,
+    /// Room to copy one segment's payload into.
+    pub(crate) scratch: &'a mut [u8],
+    /// The challenge ACK limiter's (second, count) (RFC 5961 §7).
+    pub(crate) challenge_window: &'a mut (u64, u32),
+}
+
+impl Cx<'_> {
+    /// RFC 5961 §7: may a challenge ACK go out now? (Counted.)
+    #[inline]
+    pub(crate) fn challenge_allowed(&mut self, now: Instant) -> bool {
+        challenge_allowed(
+            self.challenge_window,
+            self.cfg.challenge_ack_limit,
+            self.stats,
+            now,
+        )
+    }
+}
+
+/// How a connection ended in a call.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum End {
+    /// CLOSED, reporting the error ([`TcpStack::enter_closed`]).
+    Closed(Option<TcpError>),
+    /// Reset and CLOSED ([`TcpStack::abort_index`]).
+    Abort,
+    /// TIME-WAIT from `now` ([`TcpStack::enter_time_wait`]).
+    TimeWait {
+        /// When the connection entered it.
+        now: Instant,
+        /// The peer's FIN was just received (our ACK goes out from the
+        /// TIME-WAIT entry).
+        ack_fin: bool,
+    },
+}
+
+/// What the stack does for a connection when its call returns.
+#[derive(Debug, Clone, Copy, Default)]
+#[must_use]
+pub(crate) struct Effects {
+    /// The TX lists to join ([`TxKind::bit`] bits).
+    lists: u8,
+    /// A peer whose ACK advanced SND.UNA ([`TcpStack::note_progress`]).
+    pub(crate) progress: Option<Ipv4Address>,
+    /// Flow events to record.
+    events: FlowEvents,
+    /// The change of its wheel entry.
+    pub(crate) wheel: WheelUpdate,
+    /// The connection ended: nothing else happens to it in this call.
+    pub(crate) end: Option<End>,
+}
+
+impl Effects {
+    /// Queue the connection on list `kind`.
+    #[inline]
+    pub(crate) fn queue(&mut self, kind: TxKind) {
+        self.lists |= kind.bit();
+    }
+
+    /// Record flow events `ev`.
+    #[inline]
+    pub(crate) fn event(&mut self, ev: FlowEvents) {
+        self.events = self.events | ev;
+    }
+
+    /// The connection ends.
+    #[inline]
+    pub(crate) fn end(&mut self, end: End) {
+        self.end = Some(end);
+    }
+
+    /// True when the connection ended.
+    #[inline]
+    pub(crate) fn ended(&self) -> bool {
+        self.end.is_some()
+    }
+}
+
+impl TcpStack {
+    /// The connection at `index` and what it may touch.
+    #[inline]
+    pub(crate) fn split(&mut self, index: u32) -> (&mut Connection, Cx<'_>) {
+        let TcpStack {
+            tcbs,
+            cfg,
+            pool,
+            stats,
+            scratch,
+            ooo_chunks,
+            challenge_window,
+            ..
+        } = self;
+        let cx = Cx {
+            cfg,
+            pool,
+            stats,
+            scratch,
+            ooo_chunks,
+            challenge_window,
+        };
+        (tcbs.at_mut(index), cx)
+    }
+
+    /// Does what a call of the connection at `index` asked: its wheel
+    /// entry first, the progress note, the lists, the flow events, then its
+    /// end (the order in which the stack did them when the steps ran
+    /// inline).
+    #[inline]
+    pub(crate) fn apply(&mut self, index: u32, fx: Effects) {
+        fx.wheel.apply(&mut self.wheel, index);
+        if let Some(peer) = fx.progress {
+            self.note_progress(peer);
+        }
+        if fx.lists != 0 {
+            for kind in [TxKind::Control, TxKind::Ack, TxKind::Send] {
+                if fx.lists & kind.bit() != 0 {
+                    self.queue(index, kind);
+                }
+            }
+        }
+        if !fx.events.is_empty() {
+            self.event(index, fx.events);
+        }
+        match fx.end {
+            None => {}
+            Some(End::Closed(err)) => self.enter_closed(index, err),
+            Some(End::Abort) => self.abort_index(index),
+            Some(End::TimeWait { now, ack_fin }) => self.enter_time_wait(index, now, ack_fin),
+        }
+    }
+}
