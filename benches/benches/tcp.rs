@@ -26,7 +26,7 @@ use std::time::Duration as StdDuration;
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
 use mtcp_stack::nic::memory::{MemoryNic, MemoryNicConfig};
 use mtcp_stack::stack::{Stack, StackConfig};
-use mtcp_stack::tcp::tcb::SocketId;
+use mtcp_stack::tcp::SocketId;
 use mtcp_stack::tcp::{State, TcpConfig, TcpStack};
 use mtcp_stack::time::{Duration, Instant};
 use mtcp_stack::wire::ipv4::{Ipv4Address, Ipv4Cidr};

@@ -17,7 +17,7 @@ use std::time::{Duration, Instant};
 use mtcp::net::{TcpListener, TcpStream, UdpSocket};
 use mtcp::runtime::{Builder, Handle, IdlePolicy, Runtime};
 use mtcp::stack::nic::memory::{MemoryNic, MemoryNicConfig};
-use mtcp::stack::tcp::stack::TcpConfig;
+use mtcp::stack::tcp::TcpConfig;
 use mtcp::stack::wire::ipv4::{Ipv4Address, Ipv4Cidr};
 
 use crate::datagram;

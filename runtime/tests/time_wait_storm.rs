@@ -12,7 +12,7 @@ use mtcp::io::{AsyncReadExt, AsyncWriteExt};
 use mtcp::net::{TcpListener, TcpStream};
 use mtcp::runtime::Builder;
 use mtcp::stack::nic::memory::MemoryNic;
-use mtcp::stack::tcp::time_wait::TimeWaitTable;
+use mtcp::stack::tcp::TcpStack;
 use mtcp::stack::wire::ipv4::{Ipv4Address, Ipv4Cidr};
 
 const CONNECTIONS: usize = 100_000;
@@ -107,7 +107,7 @@ fn server_closes_first_storm_keeps_time_wait_out_of_the_slab() {
          TIME-WAIT entries {} ({} bytes each), reused {}, overflow {}, table-full RSTs {}",
         CONNECTIONS as f64 / elapsed.as_secs_f64(),
         st.time_wait,
-        TimeWaitTable::entry_bytes(),
+        TcpStack::footprint().time_wait_entry,
         st.tcp.time_wait_reused,
         st.tcp.time_wait_overflow,
         st.tcp.table_full_resets,

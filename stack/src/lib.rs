@@ -17,6 +17,8 @@ pub mod rand;
 pub mod stack;
 pub mod stats;
 pub mod tcp;
+#[cfg(any(test, feature = "testing"))]
+pub mod testing;
 pub mod time;
 pub mod udp;
 pub mod wire;

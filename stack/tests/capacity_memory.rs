@@ -39,9 +39,9 @@ fn million_connection_stack_commits_little_memory() {
     println!(
         "per connection: TCB {} B, flow-table buckets {} B (two per connection); \
          per TIME-WAIT entry: {} B",
-        core::mem::size_of::<mtcp_stack::tcp::tcb::Tcb>(),
-        2 * mtcp_stack::tcp::flow_table::FlowTable::BUCKET_BYTES,
-        mtcp_stack::tcp::time_wait::TimeWaitTable::entry_bytes()
+        TcpStack::footprint().tcb,
+        TcpStack::footprint().flow_buckets,
+        TcpStack::footprint().time_wait_entry
     );
     // Eagerly built, the slab alone would be about 1 GiB and the flow
     // table 40 MiB; the chunk pool's free list (64 KiB) is the only part

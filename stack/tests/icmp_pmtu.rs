@@ -10,7 +10,7 @@ use std::net::SocketAddrV4;
 use mtcp_stack::nic::memory::{MemoryNic, MemoryQueue};
 use mtcp_stack::nic::{Frame, FramePool, NicQueue};
 use mtcp_stack::stack::{Stack, StackConfig};
-use mtcp_stack::tcp::state::State;
+use mtcp_stack::tcp::State;
 use mtcp_stack::tcp::TcpError;
 use mtcp_stack::time::{Duration, Instant};
 use mtcp_stack::wire::checksum;

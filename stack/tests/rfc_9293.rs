@@ -4,9 +4,9 @@
 
 use std::net::SocketAddrV4;
 
-use mtcp_stack::tcp::scenario::run_script;
-use mtcp_stack::tcp::tcb::SocketId;
+use mtcp_stack::tcp::SocketId;
 use mtcp_stack::tcp::{State, TcpConfig, TcpError, TcpStack};
+use mtcp_stack::testing::run_script;
 use mtcp_stack::time::{Duration, Instant};
 use mtcp_stack::wire::ipv4::Ipv4Address;
 use mtcp_stack::wire::tcp::{TcpFlags, TcpOptions, TcpRepr};

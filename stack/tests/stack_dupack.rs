@@ -10,7 +10,7 @@ use std::sync::{Arc, Mutex};
 use mtcp_stack::nic::memory::{MemoryNic, MemoryNicConfig};
 use mtcp_stack::nic::{DeviceInfo, Frame, FramePool, NicQueue};
 use mtcp_stack::stack::{Stack, StackConfig};
-use mtcp_stack::tcp::tcb::SocketId;
+use mtcp_stack::tcp::SocketId;
 use mtcp_stack::time::{Duration, Instant};
 use mtcp_stack::wire::frame::parse_tcp_frame;
 use mtcp_stack::wire::ipv4::{Ipv4Address, Ipv4Cidr};

@@ -7,7 +7,7 @@ use mtcp_stack::nic::memory::{MemoryNic, MemoryNicConfig};
 use mtcp_stack::nic::{FramePool, NicQueue};
 use mtcp_stack::stack::{Stack, StackConfig};
 use mtcp_stack::stats::DropReason;
-use mtcp_stack::tcp::state::State;
+use mtcp_stack::tcp::State;
 use mtcp_stack::tcp::TcpError;
 use mtcp_stack::time::{Duration, Instant};
 use mtcp_stack::wire::ipv4::{Ipv4Address, Ipv4Cidr};
@@ -64,8 +64,8 @@ fn addr(ip: [u8; 4], port: u16) -> SocketAddrV4 {
 /// Moves `data` from `from` (socket `fs`) to `to` (socket `ts`) while ticking.
 fn transfer(
     stacks: &mut [Stack],
-    from: (usize, mtcp_stack::tcp::tcb::SocketId),
-    to: (usize, mtcp_stack::tcp::tcb::SocketId),
+    from: (usize, mtcp_stack::tcp::SocketId),
+    to: (usize, mtcp_stack::tcp::SocketId),
     data: &[u8],
     now: &mut Instant,
 ) -> Vec<u8> {

@@ -1,7 +1,7 @@
-//! Packetdrill-like regression scripts (see `mtcp_stack::tcp::scenario`),
+//! Packetdrill-like regression scripts (see `mtcp_stack::testing::scenario`),
 //! one test per file in `tests/scenarios/`.
 
-use mtcp_stack::tcp::scenario::run_script;
+use mtcp_stack::testing::run_script;
 
 macro_rules! scenarios {
     ($($name:ident),* $(,)?) => {

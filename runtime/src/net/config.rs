@@ -14,7 +14,7 @@ use mtcp_stack::nic::tap::TapQueue;
 use mtcp_stack::nic::xdp::XdpDevice;
 use mtcp_stack::nic::{NicError, NicQueue, RingSizes};
 use mtcp_stack::stack::{Stack, StackConfig};
-use mtcp_stack::tcp::stack::TcpConfig;
+use mtcp_stack::tcp::TcpConfig;
 use mtcp_stack::wire::ethernet::EthernetAddress;
 use mtcp_stack::wire::ipv4::{Ipv4Address, Ipv4Cidr};
 

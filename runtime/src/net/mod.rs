@@ -37,7 +37,7 @@ pub mod tcp {
 use mtcp_stack::iface::IfaceStats;
 use mtcp_stack::nic::QueueCounters;
 use mtcp_stack::stats::Stats;
-use mtcp_stack::tcp::stack::TcpStats;
+use mtcp_stack::tcp::TcpStats;
 use mtcp_stack::udp::UdpStats;
 
 /// A snapshot of the current core's stack: frame counters and drops by

@@ -5,7 +5,7 @@ use std::io;
 use std::net::{SocketAddr, SocketAddrV4};
 use std::sync::Arc;
 
-use mtcp_stack::tcp::tcb::SocketId;
+use mtcp_stack::tcp::SocketId;
 
 use super::driver::try_with_stack;
 use super::error;

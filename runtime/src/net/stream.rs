@@ -8,7 +8,7 @@ use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context, Poll};
 
-use mtcp_stack::tcp::state::State;
+use mtcp_stack::tcp::State;
 use mtcp_stack::tcp::TcpError;
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 

@@ -8,8 +8,8 @@ use std::time::Duration;
 use mtcp_stack::config::DeviceSpec;
 use mtcp_stack::nic::faults::FaultConfig;
 use mtcp_stack::nic::NicQueue;
-use mtcp_stack::tcp::stack::TcpConfig;
 use mtcp_stack::tcp::KeepaliveConfig;
+use mtcp_stack::tcp::TcpConfig;
 use mtcp_stack::wire::ethernet::EthernetAddress;
 use mtcp_stack::wire::ipv4::{Ipv4Address, Ipv4Cidr};
 

@@ -21,10 +21,10 @@ use crate::wire::tcp::TcpPacket;
 use crate::wire::SeqNumber;
 
 /// Largest ICMP error datagram we send (RFC 1812 §4.3.2.3, Linux).
-pub const MAX_ERROR_LEN: usize = 576;
+pub(crate) const MAX_ERROR_LEN: usize = 576;
 
 /// Most bytes of the offending datagram an error quotes.
-pub const MAX_QUOTE: usize = MAX_ERROR_LEN - ipv4::HEADER_LEN - icmp::HEADER_LEN;
+pub(crate) const MAX_QUOTE: usize = MAX_ERROR_LEN - ipv4::HEADER_LEN - icmp::HEADER_LEN;
 
 /// A token bucket: `rate` messages per second, bursts of `burst`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -67,21 +67,10 @@ impl RateLimit {
     }
 }
 
-/// Why an ICMP error was not sent.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Suppressed {
-    /// RFC 1122 §3.2.2: not about this datagram (an ICMP error, a
-    /// broadcast or multicast, a non-initial fragment, no single-host
-    /// source).
-    Forbidden,
-    /// The token bucket is empty.
-    RateLimited,
-}
-
 /// RFC 1122 §3.2.2: may an error be sent about a datagram from `src` to
 /// `dst`, carrying `protocol` with `payload` first bytes (for the ICMP
 /// type), at `frag_offset`, that arrived as a link-layer broadcast or not?
-pub fn may_answer(
+pub(crate) fn may_answer(
     src: Ipv4Address,
     dst: Ipv4Address,
     dst_broadcast: bool,
@@ -183,7 +172,7 @@ pub struct UdpIcmpError {
 /// The quoted UDP datagram's `(local, remote)` addresses: `None` when the
 /// quote is too short (an IP header and the 8-byte UDP header), not IPv4,
 /// not UDP, not a first fragment, or not from `ours`.
-pub fn quoted_udp(
+pub(crate) fn quoted_udp(
     quoted: &[u8],
     ours: Ipv4Address,
 ) -> Option<(std::net::SocketAddrV4, std::net::SocketAddrV4)> {
@@ -209,7 +198,7 @@ pub fn quoted_udp(
 
 /// The quoted datagram's header and TCP ports: `None` when the quote is
 /// too short, not IPv4, not TCP, not a first fragment, or not from `ours`.
-pub fn quoted_tcp(
+pub(crate) fn quoted_tcp(
     quoted: &[u8],
     ours: Ipv4Address,
 ) -> Option<(Ipv4Address, u16, u16, SeqNumber, u16)> {

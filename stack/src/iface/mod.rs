@@ -20,15 +20,15 @@
 //! padding to the 60-byte Ethernet minimum is the device's job.
 
 mod arp_cache;
-pub mod icmp_error;
-pub mod pmtu;
-pub mod reassembly;
+pub(crate) mod icmp_error;
+pub(crate) mod pmtu;
+pub(crate) mod reassembly;
 mod stats;
 
 pub use arp_cache::{ArpCache, ArpConfig, Enqueued, NeighborState, PollAction, QueueError, WAYS};
 pub use icmp_error::{IcmpErrorKind, RateLimit, TcpIcmpError, UdpIcmpError};
 pub use pmtu::{PmtuCache, PmtuConfig};
-pub use reassembly::{Reassembled, Reassembler, ReassemblyConfig, ReassemblyDrop};
+pub use reassembly::{Expired, Reassembled, Reassembler, ReassemblyConfig, ReassemblyDrop};
 pub use stats::{DropReason, IfaceStats};
 
 use core::fmt;

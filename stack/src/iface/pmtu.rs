@@ -15,10 +15,10 @@ use crate::time::{Duration, Instant};
 use crate::wire::ipv4::Ipv4Address;
 
 /// Entries per set.
-pub const WAYS: usize = 4;
+pub(crate) const WAYS: usize = 4;
 
 /// The smallest MTU any IPv4 link has (RFC 791): no PMTU goes below it.
-pub const IPV4_MIN_MTU: u16 = 68;
+pub(crate) const IPV4_MIN_MTU: u16 = 68;
 
 /// Sizes and timers of a [`PmtuCache`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -69,7 +69,7 @@ const PLATEAUS: [u16; 10] = [32000, 17914, 8166, 4352, 2002, 1492, 1006, 508, 29
 /// The MTU to assume when a Frag-Needed carries `reported` for a datagram
 /// of `sent_len` bytes: the reported value, or (old routers send 0, or a
 /// value not below what was sent) the next plateau below `sent_len`.
-pub fn guess_mtu(reported: u16, sent_len: u16) -> u16 {
+pub(crate) fn guess_mtu(reported: u16, sent_len: u16) -> u16 {
     if reported >= IPV4_MIN_MTU && reported < sent_len {
         return reported;
     }

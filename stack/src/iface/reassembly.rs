@@ -24,7 +24,7 @@ use crate::time::{Duration, Instant};
 use crate::wire::ipv4::{Fragment, IpProtocol, Ipv4Address, Ipv4Repr};
 
 /// Most fragments one datagram may come in.
-pub const MAX_FRAGMENTS: usize = 64;
+pub(crate) const MAX_FRAGMENTS: usize = 64;
 
 /// Sizes and timers of a [`Reassembler`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

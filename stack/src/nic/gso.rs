@@ -22,11 +22,11 @@ use crate::wire::tcp::{TcpFlags, TcpPacket};
 use crate::wire::SeqNumber;
 
 /// Bytes in a `struct virtio_net_hdr`.
-pub const VNET_HDR_LEN: usize = 10;
+pub(crate) const VNET_HDR_LEN: usize = 10;
 
 /// `VIRTIO_NET_HDR_F_*`: what the kernel says about a frame's checksum.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
-pub struct VnetFlags(pub u8);
+pub(crate) struct VnetFlags(pub u8);
 
 bitflags::bitflags! {
     impl VnetFlags: u8 {
@@ -40,16 +40,16 @@ bitflags::bitflags! {
 }
 
 /// `VIRTIO_NET_HDR_GSO_NONE`.
-pub const VNET_GSO_NONE: u8 = 0;
+pub(crate) const VNET_GSO_NONE: u8 = 0;
 /// `VIRTIO_NET_HDR_GSO_TCPV4`.
-pub const VNET_GSO_TCPV4: u8 = 1;
+pub(crate) const VNET_GSO_TCPV4: u8 = 1;
 /// `VIRTIO_NET_HDR_GSO_ECN`: a flag on `gso_type`.
-pub const VNET_GSO_ECN: u8 = 0x80;
+pub(crate) const VNET_GSO_ECN: u8 = 0x80;
 
 /// A decoded `struct virtio_net_hdr` (native byte order: the legacy
 /// virtio layout Linux packet sockets and TAP devices use by default).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub struct VnetHdr {
+pub(crate) struct VnetHdr {
     /// `VIRTIO_NET_HDR_F_*`.
     pub flags: VnetFlags,
     /// `VIRTIO_NET_HDR_GSO_*`, with [`VNET_GSO_ECN`] possibly set.
@@ -67,7 +67,7 @@ pub struct VnetHdr {
 impl VnetHdr {
     /// Decodes the first [`VNET_HDR_LEN`] bytes of `b`; `None` when
     /// shorter.
-    pub fn parse(b: &[u8]) -> Option<VnetHdr> {
+    pub(crate) fn parse(b: &[u8]) -> Option<VnetHdr> {
         let b = b.get(..VNET_HDR_LEN)?;
         let u16_at = |i: usize| u16::from_ne_bytes([b[i], b[i + 1]]);
         Some(VnetHdr {
@@ -84,7 +84,8 @@ impl VnetHdr {
     ///
     /// # Panics
     /// When `b` is shorter than [`VNET_HDR_LEN`] (a caller bug).
-    pub fn emit(&self, b: &mut [u8]) {
+    #[cfg(test)]
+    pub(crate) fn emit(&self, b: &mut [u8]) {
         b[0] = self.flags.bits();
         b[1] = self.gso_type;
         b[2..4].copy_from_slice(&self.hdr_len.to_ne_bytes());
@@ -94,7 +95,7 @@ impl VnetHdr {
     }
 
     /// The GSO type without the ECN flag.
-    pub fn gso(&self) -> u8 {
+    pub(crate) fn gso(&self) -> u8 {
         self.gso_type & !VNET_GSO_ECN
     }
 }
@@ -104,7 +105,11 @@ impl VnetHdr {
 /// (the field, holding the pseudo-header sum, included) is stored at
 /// `csum_start + csum_offset`. Returns false, leaving the frame alone,
 /// when the offsets do not fit.
-pub fn complete_checksum_at(frame: &mut [u8], csum_start: usize, csum_offset: usize) -> bool {
+pub(crate) fn complete_checksum_at(
+    frame: &mut [u8],
+    csum_start: usize,
+    csum_offset: usize,
+) -> bool {
     let field = csum_start.saturating_add(csum_offset);
     if field.saturating_add(2) > frame.len() {
         return false;
@@ -116,7 +121,7 @@ pub fn complete_checksum_at(frame: &mut [u8], csum_start: usize, csum_offset: us
 
 /// Why a frame cannot be segmented.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum GsoError {
+pub(crate) enum GsoError {
     /// Not Ethernet + IPv4 + TCP, or a header is malformed or truncated.
     Malformed,
     /// `gso_size` is zero.
@@ -135,7 +140,7 @@ impl core::fmt::Display for GsoError {
 /// A TCPv4 GSO super-frame, validated, to be cut into segments of at most
 /// `gso_size` payload bytes each. See the module documentation.
 #[derive(Debug, Clone, Copy)]
-pub struct TcpSegments<'a> {
+pub(crate) struct TcpSegments<'a> {
     /// The link-layer header as each segment carries it (Ethernet, or
     /// Ethernet with an 802.1Q tag), ending in the IPv4 ethertype.
     l2: &'a [u8],
@@ -160,7 +165,11 @@ impl<'a> TcpSegments<'a> {
     /// [`GsoError::Malformed`] when `l2` does not end in the IPv4
     /// ethertype or the IPv4/TCP headers are not well formed;
     /// [`GsoError::BadSegmentSize`] for a zero `gso_size`.
-    pub fn new(l2: &'a [u8], ip: &'a [u8], gso_size: usize) -> Result<TcpSegments<'a>, GsoError> {
+    pub(crate) fn new(
+        l2: &'a [u8],
+        ip: &'a [u8],
+        gso_size: usize,
+    ) -> Result<TcpSegments<'a>, GsoError> {
         if gso_size == 0 {
             return Err(GsoError::BadSegmentSize);
         }
@@ -201,23 +210,23 @@ impl<'a> TcpSegments<'a> {
 
     /// How many segments: at least one (a super-frame without payload
     /// becomes one frame).
-    pub fn count(&self) -> usize {
+    pub(crate) fn count(&self) -> usize {
         self.payload.div_ceil(self.mss).max(1)
     }
 
     /// Bytes of headers in every segment (link, IPv4, TCP).
-    pub fn header_len(&self) -> usize {
+    pub(crate) fn header_len(&self) -> usize {
         self.l2.len() + self.ip_hl + self.tcp_hl
     }
 
     /// The largest segment's length in bytes.
-    pub fn max_segment_len(&self) -> usize {
+    pub(crate) fn max_segment_len(&self) -> usize {
         self.header_len() + self.mss.min(self.payload)
     }
 
     /// Writes segment `i` (`< count()`) into `dst` and returns its length;
     /// `None` when `i` is out of range or `dst` is too short.
-    pub fn write(&self, i: usize, dst: &mut [u8]) -> Option<usize> {
+    pub(crate) fn write(&self, i: usize, dst: &mut [u8]) -> Option<usize> {
         if i >= self.count() {
             return None;
         }

@@ -28,19 +28,19 @@ use crate::wire::ethernet::EthernetAddress;
 pub mod dpdk;
 pub mod faults;
 mod frame;
-pub mod gso;
+pub(crate) mod gso;
 pub mod memory;
 pub mod pcap;
 
 pub mod rss;
-pub mod spsc;
+pub(crate) mod spsc;
 
 #[cfg(target_os = "linux")]
 pub mod af_packet;
 #[cfg(target_os = "linux")]
 mod bpf;
 #[cfg(target_os = "linux")]
-pub mod sys;
+pub(crate) mod sys;
 #[cfg(target_os = "linux")]
 pub mod tap;
 #[cfg(target_os = "linux")]

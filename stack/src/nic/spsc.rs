@@ -52,7 +52,7 @@ use std::sync::Arc;
 use super::{Frame, FRAME_CAPACITY};
 
 /// Bytes in one slot: one frame.
-pub const SLOT_SIZE: usize = FRAME_CAPACITY;
+pub(crate) const SLOT_SIZE: usize = FRAME_CAPACITY;
 
 /// Pads and aligns a value to its own pair of cache lines.
 #[repr(align(128))]
@@ -85,7 +85,7 @@ unsafe impl Sync for Shared {}
 
 /// Why a push failed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum PushError {
+pub(crate) enum PushError {
     /// Every slot is in use.
     Full,
     /// The frame is larger than [`SLOT_SIZE`].
@@ -105,7 +105,7 @@ impl std::error::Error for PushError {}
 
 /// Creates a ring with at least `capacity` slots (rounded up to a power of
 /// two, at least 1), all allocated now.
-pub fn channel(capacity: usize) -> (Producer, Consumer) {
+pub(crate) fn channel(capacity: usize) -> (Producer, Consumer) {
     let cap = capacity.max(1).next_power_of_two();
     let slots: Box<[UnsafeCell<Slot>]> = (0..cap)
         .map(|_| {
@@ -137,7 +137,7 @@ pub fn channel(capacity: usize) -> (Producer, Consumer) {
 }
 
 /// The writing end of a ring. Owned by one thread.
-pub struct Producer {
+pub(crate) struct Producer {
     shared: Arc<Shared>,
     /// Next counter to write (private; may be ahead of the shared `tail`).
     tail: usize,
@@ -149,12 +149,13 @@ pub struct Producer {
 
 impl Producer {
     /// Slots in the ring.
-    pub fn capacity(&self) -> usize {
+    pub(crate) fn capacity(&self) -> usize {
         self.shared.mask + 1
     }
 
     /// Slots free now (reloads the consumer's counter).
-    pub fn free_slots(&mut self) -> usize {
+    #[cfg(test)]
+    pub(crate) fn free_slots(&mut self) -> usize {
         self.cached_head = self.shared.head.0.load(Ordering::Acquire);
         self.capacity() - self.tail.wrapping_sub(self.cached_head)
     }
@@ -166,7 +167,7 @@ impl Producer {
     /// [`PushError::Full`] when no slot is free, [`PushError::TooLarge`] when
     /// `data` is longer than [`SLOT_SIZE`].
     #[inline]
-    pub fn push(&mut self, data: &[u8]) -> Result<(), PushError> {
+    pub(crate) fn push(&mut self, data: &[u8]) -> Result<(), PushError> {
         if data.len() > SLOT_SIZE {
             return Err(PushError::TooLarge);
         }
@@ -198,7 +199,7 @@ impl Producer {
     /// # Errors
     /// `Err(frame)`, unchanged, when the ring is full.
     #[inline]
-    pub fn push_exchange(&mut self, mut frame: Frame) -> Result<Frame, Frame> {
+    pub(crate) fn push_exchange(&mut self, mut frame: Frame) -> Result<Frame, Frame> {
         let cap = self.capacity();
         if self.tail.wrapping_sub(self.cached_head) == cap {
             self.cached_head = self.shared.head.0.load(Ordering::Acquire);
@@ -220,26 +221,12 @@ impl Producer {
     /// Makes every pushed frame visible to the consumer, with one atomic
     /// store. Returns how many frames became visible.
     #[inline]
-    pub fn publish(&mut self) -> usize {
+    pub(crate) fn publish(&mut self) -> usize {
         let n = self.tail.wrapping_sub(self.published);
         if n != 0 {
             self.shared.tail.0.store(self.tail, Ordering::Release);
             self.published = self.tail;
         }
-        n
-    }
-
-    /// Pushes frames until one does not fit, then publishes once. Returns how
-    /// many were pushed.
-    pub fn push_batch<'a>(&mut self, frames: impl IntoIterator<Item = &'a [u8]>) -> usize {
-        let mut n = 0;
-        for f in frames {
-            if self.push(f).is_err() {
-                break;
-            }
-            n += 1;
-        }
-        self.publish();
         n
     }
 }
@@ -255,7 +242,7 @@ impl fmt::Debug for Producer {
 }
 
 /// The reading end of a ring. Owned by one thread.
-pub struct Consumer {
+pub(crate) struct Consumer {
     shared: Arc<Shared>,
     /// Next counter to read (private; may be ahead of the shared `head`).
     head: usize,
@@ -267,27 +254,21 @@ pub struct Consumer {
 
 impl Consumer {
     /// Slots in the ring.
-    pub fn capacity(&self) -> usize {
+    pub(crate) fn capacity(&self) -> usize {
         self.shared.mask + 1
     }
 
     /// True when at least one published frame is waiting.
     #[inline]
-    pub fn has_pending(&self) -> bool {
+    pub(crate) fn has_pending(&self) -> bool {
         self.head != self.cached_tail || self.shared.tail.0.load(Ordering::Acquire) != self.head
-    }
-
-    /// Frames published and not yet read (reloads the producer's counter).
-    pub fn pending(&mut self) -> usize {
-        self.cached_tail = self.shared.tail.0.load(Ordering::Acquire);
-        self.cached_tail.wrapping_sub(self.head)
     }
 
     /// Hands the next frame's bytes to `f`, or returns `None` when the ring
     /// is empty. The slot is not given back to the producer until
     /// [`release`](Self::release).
     #[inline]
-    pub fn pop_with<R>(&mut self, f: impl FnOnce(&[u8]) -> R) -> Option<R> {
+    pub(crate) fn pop_with<R>(&mut self, f: impl FnOnce(&[u8]) -> R) -> Option<R> {
         if self.head == self.cached_tail {
             self.cached_tail = self.shared.tail.0.load(Ordering::Acquire);
             if self.head == self.cached_tail {
@@ -314,7 +295,7 @@ impl Consumer {
     /// # Errors
     /// `Err(spare)`, unchanged, when the ring is empty.
     #[inline]
-    pub fn pop_exchange(&mut self, mut spare: Frame) -> Result<Frame, Frame> {
+    pub(crate) fn pop_exchange(&mut self, mut spare: Frame) -> Result<Frame, Frame> {
         if self.head == self.cached_tail {
             self.cached_tail = self.shared.tail.0.load(Ordering::Acquire);
             if self.head == self.cached_tail {
@@ -336,7 +317,7 @@ impl Consumer {
 
     /// Gives every read slot back to the producer, with one atomic store.
     #[inline]
-    pub fn release(&mut self) {
+    pub(crate) fn release(&mut self) {
         if self.head != self.released {
             self.shared.head.0.store(self.head, Ordering::Release);
             self.released = self.head;
@@ -345,7 +326,8 @@ impl Consumer {
 
     /// Reads up to `max` frames, handing each to `f`, then releases once.
     /// Returns how many were read.
-    pub fn pop_batch(&mut self, max: usize, mut f: impl FnMut(&[u8])) -> usize {
+    #[cfg(test)]
+    pub(crate) fn pop_batch(&mut self, max: usize, mut f: impl FnMut(&[u8])) -> usize {
         let mut n = 0;
         while n < max && self.pop_with(&mut f).is_some() {
             n += 1;

@@ -17,7 +17,7 @@ use crate::wire::ethernet::EthernetAddress;
 
 /// The smallest Ethernet frame without its FCS; shorter frames are padded
 /// with zeros on transmit.
-pub const MIN_FRAME_LEN: usize = 60;
+pub(crate) const MIN_FRAME_LEN: usize = 60;
 
 /// The calling thread's `errno`.
 #[inline]
@@ -26,7 +26,7 @@ pub(crate) fn errno() -> i32 {
 }
 
 /// Maps an `errno` to the [`NicError`] that explains it best.
-pub fn errno_to_error(errno: i32) -> NicError {
+pub(crate) fn errno_to_error(errno: i32) -> NicError {
     match errno {
         libc::ENODEV | libc::ENXIO => NicError::NoSuchInterface,
         libc::EPERM | libc::EACCES => NicError::PermissionDenied,
@@ -99,7 +99,7 @@ fn if_ioctl(request: libc::c_ulong, req: &mut libc::ifreq) -> Result<(), NicErro
 ///
 /// # Errors
 /// [`NicError::NoSuchInterface`] when there is no such interface.
-pub fn ifindex(ifname: &str) -> Result<u32, NicError> {
+pub(crate) fn ifindex(ifname: &str) -> Result<u32, NicError> {
     let name = CString::new(ifname).map_err(|_| NicError::InvalidArgument)?;
     // SAFETY: `name` is a valid NUL-terminated string.
     let index = unsafe { libc::if_nametoindex(name.as_ptr()) };
@@ -118,7 +118,7 @@ pub fn ifindex(ifname: &str) -> Result<u32, NicError> {
 ///
 /// # Errors
 /// [`NicError::NoSuchInterface`] when there is no such interface.
-pub fn if_mtu(ifname: &str) -> Result<usize, NicError> {
+pub(crate) fn if_mtu(ifname: &str) -> Result<usize, NicError> {
     let mut req = ifreq(ifname)?;
     if_ioctl(libc::SIOCGIFMTU, &mut req)?;
     // SAFETY: SIOCGIFMTU filled the `ifru_mtu` member.
@@ -130,7 +130,7 @@ pub fn if_mtu(ifname: &str) -> Result<usize, NicError> {
 ///
 /// # Errors
 /// [`NicError::NoSuchInterface`] when there is no such interface.
-pub fn if_mac(ifname: &str) -> Result<EthernetAddress, NicError> {
+pub(crate) fn if_mac(ifname: &str) -> Result<EthernetAddress, NicError> {
     let mut req = ifreq(ifname)?;
     if_ioctl(libc::SIOCGIFHWADDR, &mut req)?;
     // SAFETY: SIOCGIFHWADDR filled the `ifru_hwaddr` member.
@@ -147,7 +147,7 @@ pub fn if_mac(ifname: &str) -> Result<EthernetAddress, NicError> {
 /// # Errors
 /// [`NicError::PermissionDenied`] without CAP_NET_ADMIN;
 /// [`NicError::NoSuchInterface`].
-pub fn if_set_up(ifname: &str) -> Result<(), NicError> {
+pub(crate) fn if_set_up(ifname: &str) -> Result<(), NicError> {
     let mut req = ifreq(ifname)?;
     if_ioctl(libc::SIOCGIFFLAGS, &mut req)?;
     // SAFETY: SIOCGIFFLAGS filled the `ifru_flags` member.

@@ -28,20 +28,20 @@ use core::cell::Cell;
 use core::fmt;
 
 /// "No chunk" in a chain or in the free list.
-pub const NIL: u32 = u32::MAX;
+pub(crate) const NIL: u32 = u32::MAX;
 
 /// Buffers holding fewer chunks than this may use the pool's reserve.
-pub const RESERVE_HOLDER: usize = 2;
+pub(crate) const RESERVE_HOLDER: usize = 2;
 
 /// Under pressure, a receive window grows only while its buffer holds
 /// fewer chunks than this (Linux clamps to 4 MSS under `tcp_mem`
 /// pressure).
-pub const PRESSURE_WINDOW_CHUNKS: usize = 4;
+pub(crate) const PRESSURE_WINDOW_CHUNKS: usize = 4;
 
 /// What the receive-window computation needs to know of the pool, taken
 /// once per segment.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct PoolView {
+pub(crate) struct PoolView {
     free: usize,
     reserve: usize,
     chunk_size: usize,
@@ -53,7 +53,7 @@ impl PoolView {
     /// beyond what it holds: the free chunks (less the reserve for a large
     /// holder), and under pressure nothing past
     /// [`PRESSURE_WINDOW_CHUNKS`] in all.
-    pub fn window_bytes(&self, held: usize) -> usize {
+    pub(crate) fn window_bytes(&self, held: usize) -> usize {
         let chunks = if held < RESERVE_HOLDER {
             self.free
         } else {
@@ -66,16 +66,11 @@ impl PoolView {
         };
         chunks * self.chunk_size
     }
-
-    /// True when the pool is under pressure.
-    pub fn under_pressure(&self) -> bool {
-        self.pressure
-    }
 }
 
 /// The pool has no free chunk left.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct PoolExhausted;
+pub(crate) struct PoolExhausted;
 
 impl fmt::Display for PoolExhausted {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -84,7 +79,7 @@ impl fmt::Display for PoolExhausted {
 }
 
 /// A per-core pool of fixed-size byte chunks in one preallocated arena.
-pub struct ChunkPool {
+pub(crate) struct ChunkPool {
     arena: Vec<u8>,
     next: Vec<u32>,
     free_head: u32,
@@ -112,7 +107,7 @@ impl ChunkPool {
     /// # Panics
     /// Panics when `chunk_size` is zero or `count` does not fit a `u32` id
     /// (configuration is validated before this is called).
-    pub fn new(chunk_size: usize, count: usize) -> ChunkPool {
+    pub(crate) fn new(chunk_size: usize, count: usize) -> ChunkPool {
         assert!(chunk_size > 0, "chunk size must be positive");
         assert!(count < NIL as usize, "too many chunks");
         let next = (0..count)
@@ -132,33 +127,34 @@ impl ChunkPool {
     }
 
     /// Chunks kept for buffers holding fewer than [`RESERVE_HOLDER`].
-    pub fn reserve(&self) -> usize {
+    #[cfg(test)]
+    pub(crate) fn reserve(&self) -> usize {
         self.reserve
     }
 
     /// True while fewer than a quarter of the chunks are free (until a
     /// third are free again).
-    pub fn under_pressure(&self) -> bool {
+    pub(crate) fn under_pressure(&self) -> bool {
         self.pressure
     }
 
     /// Times the pool went under pressure.
-    pub fn pressure_entered(&self) -> u64 {
+    pub(crate) fn pressure_entered(&self) -> u64 {
         self.pressure_entered
     }
 
     /// Chunk requests of large holders refused to keep the reserve.
-    pub fn reserve_refused(&self) -> u64 {
+    pub(crate) fn reserve_refused(&self) -> u64 {
         self.reserve_refused
     }
 
     /// True when a buffer holding `held` chunks may take one more.
-    pub fn can_alloc(&self, held: usize) -> bool {
+    pub(crate) fn can_alloc(&self, held: usize) -> bool {
         self.free > 0 && (held < RESERVE_HOLDER || self.free > self.reserve)
     }
 
     /// The pool as the receive-window computation sees it.
-    pub fn view(&self) -> PoolView {
+    pub(crate) fn view(&self) -> PoolView {
         PoolView {
             free: self.free,
             reserve: self.reserve,
@@ -188,22 +184,23 @@ impl ChunkPool {
     }
 
     /// Bytes per chunk.
-    pub fn chunk_size(&self) -> usize {
+    pub(crate) fn chunk_size(&self) -> usize {
         self.chunk_size
     }
 
     /// Total number of chunks.
-    pub fn capacity(&self) -> usize {
+    pub(crate) fn capacity(&self) -> usize {
         self.next.len()
     }
 
     /// Chunks currently free.
-    pub fn free_chunks(&self) -> usize {
+    #[cfg(test)]
+    pub(crate) fn free_chunks(&self) -> usize {
         self.free
     }
 
     /// Chunks currently held by buffers.
-    pub fn in_use(&self) -> usize {
+    pub(crate) fn in_use(&self) -> usize {
         self.capacity() - self.free
     }
 
@@ -383,7 +380,7 @@ impl Chain {
 /// The send buffer of one connection: bytes written by the user and not yet
 /// acknowledged. Offset 0 is SND.UNA (of data; SYN and FIN are not stored).
 #[derive(Debug, Clone)]
-pub struct SendBuffer {
+pub(crate) struct SendBuffer {
     chain: Chain,
     len: usize,
 }
@@ -396,7 +393,7 @@ impl Default for SendBuffer {
 
 impl SendBuffer {
     /// An empty buffer holding no chunk.
-    pub const fn new() -> SendBuffer {
+    pub(crate) const fn new() -> SendBuffer {
         SendBuffer {
             chain: Chain::empty(),
             len: 0,
@@ -404,17 +401,17 @@ impl SendBuffer {
     }
 
     /// Bytes queued.
-    pub fn len(&self) -> usize {
+    pub(crate) fn len(&self) -> usize {
         self.len
     }
 
     /// True when nothing is queued.
-    pub fn is_empty(&self) -> bool {
+    pub(crate) fn is_empty(&self) -> bool {
         self.len == 0
     }
 
     /// Chunks held.
-    pub fn chunks(&self) -> usize {
+    pub(crate) fn chunks(&self) -> usize {
         self.chain.chunks as usize
     }
 
@@ -422,7 +419,11 @@ impl SendBuffer {
     ///
     /// # Errors
     /// [`PoolExhausted`] when not a single byte could be queued.
-    pub fn append(&mut self, pool: &mut ChunkPool, data: &[u8]) -> Result<usize, PoolExhausted> {
+    pub(crate) fn append(
+        &mut self,
+        pool: &mut ChunkPool,
+        data: &[u8],
+    ) -> Result<usize, PoolExhausted> {
         if data.is_empty() {
             return Ok(0);
         }
@@ -439,7 +440,7 @@ impl SendBuffer {
     }
 
     /// Copies bytes from `offset` into `buf`; returns how many were copied.
-    pub fn read_at(&self, pool: &ChunkPool, offset: usize, buf: &mut [u8]) -> usize {
+    pub(crate) fn read_at(&self, pool: &ChunkPool, offset: usize, buf: &mut [u8]) -> usize {
         if offset >= self.len {
             return 0;
         }
@@ -449,7 +450,7 @@ impl SendBuffer {
     }
 
     /// Drops `n` acknowledged bytes from the front (clamped to the length).
-    pub fn consume(&mut self, pool: &mut ChunkPool, n: usize) {
+    pub(crate) fn consume(&mut self, pool: &mut ChunkPool, n: usize) {
         let n = n.min(self.len);
         self.len -= n;
         if self.len == 0 {
@@ -460,7 +461,7 @@ impl SendBuffer {
     }
 
     /// Gives every chunk back.
-    pub fn clear(&mut self, pool: &mut ChunkPool) {
+    pub(crate) fn clear(&mut self, pool: &mut ChunkPool) {
         self.chain.clear(pool);
         self.len = 0;
     }
@@ -471,7 +472,7 @@ impl SendBuffer {
 /// beyond `len` (out-of-order data, bounded by the advertised window), whose
 /// validity the caller tracks with the reassembly `Assembler`.
 #[derive(Debug, Clone)]
-pub struct RecvBuffer {
+pub(crate) struct RecvBuffer {
     chain: Chain,
     len: usize,
     /// End of the highest byte ever written, relative to offset 0.
@@ -486,7 +487,7 @@ impl Default for RecvBuffer {
 
 impl RecvBuffer {
     /// An empty buffer holding no chunk.
-    pub const fn new() -> RecvBuffer {
+    pub(crate) const fn new() -> RecvBuffer {
         RecvBuffer {
             chain: Chain::empty(),
             len: 0,
@@ -495,22 +496,22 @@ impl RecvBuffer {
     }
 
     /// Contiguous bytes ready to be read.
-    pub fn len(&self) -> usize {
+    pub(crate) fn len(&self) -> usize {
         self.len
     }
 
     /// True when nothing is readable.
-    pub fn is_empty(&self) -> bool {
+    pub(crate) fn is_empty(&self) -> bool {
         self.len == 0
     }
 
     /// Chunks held.
-    pub fn chunks(&self) -> usize {
+    pub(crate) fn chunks(&self) -> usize {
         self.chain.chunks as usize
     }
 
     /// Chunks that hold only bytes beyond the contiguous end (out of order).
-    pub fn ooo_chunks(&self, pool: &ChunkPool) -> usize {
+    pub(crate) fn ooo_chunks(&self, pool: &ChunkPool) -> usize {
         let cs = pool.chunk_size;
         let used = (self.chain.start as usize + self.len).div_ceil(cs);
         self.chunks().saturating_sub(used)
@@ -521,7 +522,7 @@ impl RecvBuffer {
     /// # Errors
     /// [`PoolExhausted`] when the chunks to hold it cannot be taken; chunks
     /// taken on the way are kept (they hold nothing yet and are reused).
-    pub fn write_at(
+    pub(crate) fn write_at(
         &mut self,
         pool: &mut ChunkPool,
         offset: usize,
@@ -538,13 +539,13 @@ impl RecvBuffer {
     }
 
     /// Marks `n` more bytes (already written) as contiguous and readable.
-    pub fn commit(&mut self, n: usize) {
+    pub(crate) fn commit(&mut self, n: usize) {
         self.len += n;
         self.high = self.high.max(self.len);
     }
 
     /// Copies up to `buf.len()` readable bytes out without consuming them.
-    pub fn peek(&self, pool: &ChunkPool, buf: &mut [u8]) -> usize {
+    pub(crate) fn peek(&self, pool: &ChunkPool, buf: &mut [u8]) -> usize {
         let n = buf.len().min(self.len);
         if n > 0 {
             self.chain.copy_out(pool, 0, &mut buf[..n]);
@@ -553,7 +554,7 @@ impl RecvBuffer {
     }
 
     /// Copies up to `buf.len()` readable bytes out and consumes them.
-    pub fn read(&mut self, pool: &mut ChunkPool, buf: &mut [u8]) -> usize {
+    pub(crate) fn read(&mut self, pool: &mut ChunkPool, buf: &mut [u8]) -> usize {
         let n = buf.len().min(self.len);
         if n == 0 {
             return 0;
@@ -570,7 +571,7 @@ impl RecvBuffer {
     }
 
     /// Drops up to `n` readable bytes without copying them; returns the count.
-    pub fn discard(&mut self, pool: &mut ChunkPool, n: usize) -> usize {
+    pub(crate) fn discard(&mut self, pool: &mut ChunkPool, n: usize) -> usize {
         let n = n.min(self.len);
         if n == 0 {
             return 0;
@@ -586,7 +587,7 @@ impl RecvBuffer {
     }
 
     /// Gives every chunk back and forgets all data.
-    pub fn clear(&mut self, pool: &mut ChunkPool) {
+    pub(crate) fn clear(&mut self, pool: &mut ChunkPool) {
         self.chain.clear(pool);
         self.len = 0;
         self.high = 0;

@@ -101,13 +101,13 @@ impl fmt::Debug for FlowEvents {
 
 /// The FIFO of flows with pending events.
 #[derive(Debug)]
-pub struct EventQueue {
+pub(crate) struct EventQueue {
     queue: VecDeque<SocketId>,
 }
 
 impl EventQueue {
     /// A queue with room for `capacity` flows.
-    pub fn new(capacity: usize) -> EventQueue {
+    pub(crate) fn new(capacity: usize) -> EventQueue {
         EventQueue {
             queue: VecDeque::with_capacity(capacity),
         }
@@ -115,7 +115,12 @@ impl EventQueue {
 
     /// Adds `ev` to the flow's pending set, queueing the flow when the set
     /// was empty. Returns true when the flow was queued.
-    pub fn record(&mut self, id: SocketId, pending: &mut FlowEvents, ev: FlowEvents) -> bool {
+    pub(crate) fn record(
+        &mut self,
+        id: SocketId,
+        pending: &mut FlowEvents,
+        ev: FlowEvents,
+    ) -> bool {
         let was_empty = pending.is_empty();
         pending.0 |= ev.0;
         if was_empty && !ev.is_empty() {
@@ -127,24 +132,20 @@ impl EventQueue {
     }
 
     /// The next flow with pending events.
-    pub fn pop(&mut self) -> Option<SocketId> {
+    pub(crate) fn pop(&mut self) -> Option<SocketId> {
         self.queue.pop_front()
     }
 
     /// Flows queued.
-    pub fn len(&self) -> usize {
+    #[cfg(test)]
+    pub(crate) fn len(&self) -> usize {
         self.queue.len()
-    }
-
-    /// True when empty.
-    pub fn is_empty(&self) -> bool {
-        self.queue.is_empty()
     }
 }
 
 /// The read and write waker slots of one TCB.
 #[derive(Debug, Default)]
-pub struct WakerSlots {
+pub(crate) struct WakerSlots {
     /// Woken on readable/acceptable/connected/closed/error.
     pub read: Option<Waker>,
     /// Woken on writable/connected/closed/error.
@@ -160,17 +161,17 @@ impl WakerSlots {
     }
 
     /// Registers the read waker (no clone when it is the same task).
-    pub fn register_read(&mut self, w: &Waker) {
+    pub(crate) fn register_read(&mut self, w: &Waker) {
         Self::put(&mut self.read, w);
     }
 
     /// Registers the write waker.
-    pub fn register_write(&mut self, w: &Waker) {
+    pub(crate) fn register_write(&mut self, w: &Waker) {
         Self::put(&mut self.write, w);
     }
 
     /// Wakes (and clears) the wakers concerned by `ev`; returns how many.
-    pub fn wake(&mut self, ev: FlowEvents) -> usize {
+    pub(crate) fn wake(&mut self, ev: FlowEvents) -> usize {
         let mut n = 0;
         if ev.wakes_reader() {
             if let Some(w) = self.read.take() {
@@ -188,7 +189,7 @@ impl WakerSlots {
     }
 
     /// Wakes everything (the socket is going away).
-    pub fn wake_all(&mut self) -> usize {
+    pub(crate) fn wake_all(&mut self) -> usize {
         self.wake(FlowEvents(0xff))
     }
 }

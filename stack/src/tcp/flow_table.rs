@@ -12,7 +12,7 @@ use crate::wire::ipv4::Ipv4Address;
 
 /// The 4-tuple of a connection, seen from this host: the one
 /// [`FourTuple`](crate::wire::FourTuple) type, named for its use here.
-pub type FlowKey = crate::wire::FourTuple;
+pub(crate) type FlowKey = crate::wire::FourTuple;
 
 #[inline]
 fn mix(mut x: u64) -> u64 {
@@ -25,7 +25,7 @@ fn mix(mut x: u64) -> u64 {
 
 /// The keyed hash of a flow key.
 #[inline]
-pub fn flow_hash(seed: u64, key: &FlowKey) -> u64 {
+pub(crate) fn flow_hash(seed: u64, key: &FlowKey) -> u64 {
     let a = (u64::from(u32::from(key.local_ip)) << 32) | u64::from(u32::from(key.remote_ip));
     let b = (u64::from(key.local_port) << 16) | u64::from(key.remote_port);
     mix(mix(a ^ seed).wrapping_add(b) ^ seed.rotate_left(29))
@@ -33,7 +33,7 @@ pub fn flow_hash(seed: u64, key: &FlowKey) -> u64 {
 
 /// The table is full (more entries than it was sized for).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct TableFull;
+pub(crate) struct TableFull;
 
 /// One bucket: five words, all zero when empty, so that the table is
 /// allocated zeroed (`calloc`: the kernel commits a page on first touch) and
@@ -45,7 +45,7 @@ type Bucket = [u32; 5];
 /// 4-tuple → socket id, sized at start, open addressing, pages touched only
 /// when used.
 #[derive(Debug)]
-pub struct FlowTable {
+pub(crate) struct FlowTable {
     slots: Vec<Bucket>,
     mask: usize,
     len: usize,
@@ -90,7 +90,7 @@ impl FlowTable {
     /// A table for up to `max_entries` flows (sized to a power of two at
     /// least twice that), hashed with `seed`. The buckets are allocated
     /// zeroed and not touched: memory is committed as flows arrive.
-    pub fn new(max_entries: usize, seed: u64) -> FlowTable {
+    pub(crate) fn new(max_entries: usize, seed: u64) -> FlowTable {
         let size = (max_entries.max(1) * 2).next_power_of_two();
         FlowTable {
             slots: vec![[0u32; 5]; size],
@@ -102,25 +102,27 @@ impl FlowTable {
     }
 
     /// Bytes one bucket takes (the table has at least two per entry).
-    pub const BUCKET_BYTES: usize = core::mem::size_of::<Bucket>();
+    pub(crate) const BUCKET_BYTES: usize = core::mem::size_of::<Bucket>();
 
     /// Entries stored.
-    pub fn len(&self) -> usize {
+    pub(crate) fn len(&self) -> usize {
         self.len
     }
 
     /// True when empty.
-    pub fn is_empty(&self) -> bool {
+    #[cfg(test)]
+    pub(crate) fn is_empty(&self) -> bool {
         self.len == 0
     }
 
     /// True when the table holds its maximum.
-    pub fn is_full(&self) -> bool {
+    pub(crate) fn is_full(&self) -> bool {
         self.len >= self.max
     }
 
     /// Number of buckets.
-    pub fn buckets(&self) -> usize {
+    #[cfg(test)]
+    pub(crate) fn buckets(&self) -> usize {
         self.slots.len()
     }
 
@@ -145,7 +147,7 @@ impl FlowTable {
     }
 
     /// The socket of `key`, if any.
-    pub fn get(&self, key: &FlowKey) -> Option<SocketId> {
+    pub(crate) fn get(&self, key: &FlowKey) -> Option<SocketId> {
         self.find(key).map(|i| decode_id(&self.slots[i]))
     }
 
@@ -153,7 +155,7 @@ impl FlowTable {
     ///
     /// # Errors
     /// [`TableFull`] when the table already holds its maximum.
-    pub fn insert(&mut self, key: FlowKey, id: SocketId) -> Result<(), TableFull> {
+    pub(crate) fn insert(&mut self, key: FlowKey, id: SocketId) -> Result<(), TableFull> {
         if let Some(i) = self.find(&key) {
             self.slots[i] = encode(&key, id);
             return Ok(());
@@ -171,7 +173,7 @@ impl FlowTable {
     }
 
     /// Removes `key`; returns its socket if it was present.
-    pub fn remove(&mut self, key: &FlowKey) -> Option<SocketId> {
+    pub(crate) fn remove(&mut self, key: &FlowKey) -> Option<SocketId> {
         let mut hole = self.find(key)?;
         let id = decode_id(&self.slots[hole]);
         self.slots[hole] = [0; 5];
@@ -202,21 +204,21 @@ impl FlowTable {
 /// Listening sockets by (local address, port). An unspecified local address
 /// (0.0.0.0) matches every local address; an exact address wins.
 #[derive(Debug)]
-pub struct ListenerTable {
+pub(crate) struct ListenerTable {
     entries: Vec<(Ipv4Address, u16, SocketId)>,
 }
 
 impl ListenerTable {
     /// A table for up to `capacity` listeners (grows if needed; listeners
     /// are set up by the application, not per packet).
-    pub fn new(capacity: usize) -> ListenerTable {
+    pub(crate) fn new(capacity: usize) -> ListenerTable {
         ListenerTable {
             entries: Vec::with_capacity(capacity),
         }
     }
 
     /// The listener for a segment to `ip:port`.
-    pub fn lookup(&self, ip: Ipv4Address, port: u16) -> Option<SocketId> {
+    pub(crate) fn lookup(&self, ip: Ipv4Address, port: u16) -> Option<SocketId> {
         let mut wildcard = None;
         for &(a, p, id) in &self.entries {
             if p == port {
@@ -232,30 +234,20 @@ impl ListenerTable {
     }
 
     /// True when exactly `ip:port` is taken (or overlaps a wildcard).
-    pub fn conflicts(&self, ip: Ipv4Address, port: u16) -> bool {
+    pub(crate) fn conflicts(&self, ip: Ipv4Address, port: u16) -> bool {
         self.entries
             .iter()
             .any(|&(a, p, _)| p == port && (a == ip || a.is_unspecified() || ip.is_unspecified()))
     }
 
     /// Adds a listener.
-    pub fn insert(&mut self, ip: Ipv4Address, port: u16, id: SocketId) {
+    pub(crate) fn insert(&mut self, ip: Ipv4Address, port: u16, id: SocketId) {
         self.entries.push((ip, port, id));
     }
 
     /// Removes the listener `id`.
-    pub fn remove(&mut self, id: SocketId) {
+    pub(crate) fn remove(&mut self, id: SocketId) {
         self.entries.retain(|&(_, _, i)| i != id);
-    }
-
-    /// Number of listeners.
-    pub fn len(&self) -> usize {
-        self.entries.len()
-    }
-
-    /// True when there is no listener.
-    pub fn is_empty(&self) -> bool {
-        self.entries.is_empty()
     }
 }
 

@@ -12,7 +12,7 @@ use crate::wire::ipv4::Ipv4Address;
 use crate::wire::SeqNumber;
 
 /// The four values that name a TCP connection, seen from this host.
-pub use crate::wire::FourTuple;
+pub(crate) use crate::wire::FourTuple;
 
 /// One SipRound: the ARX mixing step of SipHash.
 #[inline(always)]
@@ -47,7 +47,7 @@ fn sip_round(v: &mut [u64; 4]) {
 /// // The example in appendix A of the SipHash paper.
 /// assert_eq!(siphash24(&key, &msg), 0xa129ca6149be45e5);
 /// ```
-pub fn siphash24(key: &[u8; 16], data: &[u8]) -> u64 {
+pub(crate) fn siphash24(key: &[u8; 16], data: &[u8]) -> u64 {
     let mut k0b = [0u8; 8];
     let mut k1b = [0u8; 8];
     k0b.copy_from_slice(&key[..8]);
@@ -92,7 +92,7 @@ pub fn siphash24(key: &[u8; 16], data: &[u8]) -> u64 {
 /// seeds it, e.g. from the OS random source at start-up); with a fixed
 /// secret the generator is deterministic, which tests rely on.
 #[derive(Clone)]
-pub struct IsnGenerator {
+pub(crate) struct IsnGenerator {
     secret: [u8; 16],
 }
 
@@ -105,18 +105,18 @@ impl core::fmt::Debug for IsnGenerator {
 
 impl IsnGenerator {
     /// A generator keyed with `secret`.
-    pub const fn new(secret: [u8; 16]) -> IsnGenerator {
+    pub(crate) const fn new(secret: [u8; 16]) -> IsnGenerator {
         IsnGenerator { secret }
     }
 
     /// M of RFC 6528 §3: a 32-bit timer incremented every 4 µs.
-    pub fn clock(now: Instant) -> u32 {
+    pub(crate) fn clock(now: Instant) -> u32 {
         (now.total_micros() / 4) as u32
     }
 
     /// ISN = M + F(4-tuple, secret) (RFC 6528 §3), F being the low 32 bits
     /// of SipHash-2-4 over the tuple's bytes.
-    pub fn isn(
+    pub(crate) fn isn(
         &self,
         now: Instant,
         local_ip: Ipv4Address,
@@ -136,7 +136,7 @@ impl IsnGenerator {
     }
 
     /// [`isn`](Self::isn) for a [`FourTuple`].
-    pub fn isn_for(&self, now: Instant, tuple: &FourTuple) -> SeqNumber {
+    pub(crate) fn isn_for(&self, now: Instant, tuple: &FourTuple) -> SeqNumber {
         let f = siphash24(&self.secret, &tuple.to_bytes()) as u32;
         SeqNumber(Self::clock(now).wrapping_add(f))
     }

@@ -21,44 +21,45 @@
 //! | `buffer.rs` | the chunk pool and the send/receive chunk chains |
 //! | `timer.rs` | the timer wheel, the TIME-WAIT list and a connection's [`Timers`](timer::Timers) (the one place its deadlines change) |
 //! | `flow_table.rs`, `tx_list.rs`, `events.rs` | per-core machinery |
-//! | `scenario.rs` | the packetdrill-like script runner used by `tests/scenarios/` |
 //! | `congestion/`, `rtt.rs`, `sack.rs`, `reassembly.rs`, `isn.rs`, `syncookie.rs` | pure algorithms |
 
 // Algorithms, each pure and separately tested.
-pub mod congestion;
-pub mod isn;
-pub mod reassembly;
-pub mod rtt;
-pub mod sack;
-pub mod syncookie;
+pub(crate) mod congestion;
+pub(crate) mod isn;
+pub(crate) mod reassembly;
+pub(crate) mod rtt;
+pub(crate) mod sack;
+pub(crate) mod syncookie;
 
 // Per-core machinery and the state machine.
-pub mod buffer;
+pub(crate) mod buffer;
 mod close_all;
 mod effects;
-pub mod events;
-pub mod flow_table;
+pub(crate) mod events;
+pub(crate) mod flow_table;
 mod icmp;
 mod input;
 mod lifecycle;
 mod output;
 #[cfg(test)]
 mod pool_tests;
-pub mod scenario;
-pub mod socket;
-pub mod stack;
-pub mod state;
+pub(crate) mod socket;
+pub(crate) mod stack;
+pub(crate) mod state;
 #[cfg(test)]
 mod state_tests;
-pub mod tcb;
-pub mod time_wait;
+pub(crate) mod tcb;
+pub(crate) mod time_wait;
 mod timeout;
-pub mod timer;
-pub mod tx_list;
-pub mod types;
+pub(crate) mod timer;
+pub(crate) mod tx_list;
+pub(crate) mod types;
 
 pub use events::FlowEvents;
 pub use output::Emit;
-pub use stack::{ConfigError, CongestionKind, KeepaliveConfig, TcpConfig, TcpStack, TcpStats};
+pub use stack::{
+    ConfigError, CongestionKind, DropStats, Footprint, KeepaliveConfig, TcpConfig, TcpStack,
+    TcpStats,
+};
 pub use state::State;
 pub use types::{SocketId, TcpError};

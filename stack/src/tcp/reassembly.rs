@@ -27,7 +27,7 @@ use crate::wire::SeqNumber;
 
 /// [`Assembler::add`] would need more ranges than the assembler holds.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct TooManyRanges;
+pub(crate) struct TooManyRanges;
 
 impl fmt::Display for TooManyRanges {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -60,7 +60,7 @@ struct Range {
 /// assert!(asm.is_empty());
 /// ```
 #[derive(Debug, Clone)]
-pub struct Assembler {
+pub(crate) struct Assembler {
     ranges: Vec<Range>,
     max_ranges: usize,
     clock: u64,
@@ -69,7 +69,7 @@ pub struct Assembler {
 impl Assembler {
     /// An empty assembler holding at most `max_ranges` disjoint ranges (the
     /// only allocation it ever makes).
-    pub fn new(max_ranges: usize) -> Assembler {
+    pub(crate) fn new(max_ranges: usize) -> Assembler {
         Assembler {
             ranges: Vec::with_capacity(max_ranges),
             max_ranges,
@@ -78,27 +78,24 @@ impl Assembler {
     }
 
     /// Whether no out-of-order data is held.
-    pub fn is_empty(&self) -> bool {
+    pub(crate) fn is_empty(&self) -> bool {
         self.ranges.is_empty()
     }
 
     /// Number of disjoint ranges held.
-    pub fn len(&self) -> usize {
+    #[cfg(test)]
+    pub(crate) fn len(&self) -> usize {
         self.ranges.len()
     }
 
-    /// The capacity given to [`new`](Self::new).
-    pub fn max_ranges(&self) -> usize {
-        self.max_ranges
-    }
-
     /// The ranges held, as half-open `(start, end)` offsets, in order.
-    pub fn ranges(&self) -> impl Iterator<Item = (usize, usize)> + '_ {
+    #[cfg(test)]
+    pub(crate) fn ranges(&self) -> impl Iterator<Item = (usize, usize)> + '_ {
         self.ranges.iter().map(|r| (r.start, r.end))
     }
 
     /// Forgets everything (e.g. on connection reset).
-    pub fn clear(&mut self) {
+    pub(crate) fn clear(&mut self) {
         self.ranges.clear();
     }
 
@@ -111,7 +108,7 @@ impl Assembler {
     /// [`TooManyRanges`] when the bytes touch no held range and all
     /// `max_ranges` slots are in use; nothing is changed then. For in-order
     /// data (offset 0) use [`advance`](Self::advance), which cannot fail.
-    pub fn add(&mut self, offset: usize, len: usize) -> Result<(), TooManyRanges> {
+    pub(crate) fn add(&mut self, offset: usize, len: usize) -> Result<(), TooManyRanges> {
         if len == 0 {
             return Ok(());
         }
@@ -151,7 +148,8 @@ impl Assembler {
     /// When bytes are present at offset 0, removes that range, shifts the
     /// others down by its length and returns it: the number of bytes by
     /// which RCV.NXT may advance. Otherwise returns 0.
-    pub fn remove_front(&mut self) -> usize {
+    #[cfg(test)]
+    pub(crate) fn remove_front(&mut self) -> usize {
         match self.ranges.first() {
             Some(r) if r.start == 0 => {
                 let n = r.end;
@@ -167,7 +165,7 @@ impl Assembler {
     /// together with every held range it reaches (overlapping or adjacent),
     /// shifts the rest down, and returns how far RCV.NXT advances (at least
     /// `len`). Never fails, whatever the number of ranges held.
-    pub fn advance(&mut self, len: usize) -> usize {
+    pub(crate) fn advance(&mut self, len: usize) -> usize {
         let reached = self.ranges.partition_point(|r| r.start <= len);
         let total = if reached == 0 {
             len
@@ -194,7 +192,7 @@ impl Assembler {
     ///
     /// Offsets are mapped onto sequence space from `rcv_nxt` with wrapping
     /// arithmetic; they are at most the receive window, so this is exact.
-    pub fn sack_blocks(&self, rcv_nxt: SeqNumber) -> SackBlocks {
+    pub(crate) fn sack_blocks(&self, rcv_nxt: SeqNumber) -> SackBlocks {
         let mut out = SackBlocks {
             blocks: [SackBlock {
                 left: rcv_nxt,
@@ -227,7 +225,7 @@ impl Assembler {
 /// Iterator over the SACK blocks from [`Assembler::sack_blocks`]; holds
 /// them by value, so it borrows nothing and allocates nothing.
 #[derive(Debug, Clone)]
-pub struct SackBlocks {
+pub(crate) struct SackBlocks {
     blocks: [SackBlock; MAX_SACK_BLOCKS],
     len: usize,
     pos: usize,

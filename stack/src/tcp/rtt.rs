@@ -20,16 +20,16 @@ use crate::time::{Duration, Instant};
 use crate::wire::SeqNumber;
 
 /// RFC 6298 (2.1): the RTO before any RTT sample, 1 second.
-pub const DEFAULT_INITIAL_RTO: Duration = Duration::from_secs(1);
+pub(crate) const DEFAULT_INITIAL_RTO: Duration = Duration::from_secs(1);
 /// Lower bound on the RTO: 200 ms, as Linux (see the module docs for the
 /// RFC's 1 s).
-pub const DEFAULT_MIN_RTO: Duration = Duration::from_millis(200);
+pub(crate) const DEFAULT_MIN_RTO: Duration = Duration::from_millis(200);
 /// RFC 6298 (2.5): an upper bound of at least 60 seconds may be placed on
 /// the RTO.
-pub const DEFAULT_MAX_RTO: Duration = Duration::from_secs(60);
+pub(crate) const DEFAULT_MAX_RTO: Duration = Duration::from_secs(60);
 /// Clock granularity G in RFC 6298 (2.2)/(2.3): our timer wheel ticks in
 /// milliseconds.
-pub const CLOCK_GRANULARITY: Duration = Duration::from_millis(1);
+pub(crate) const CLOCK_GRANULARITY: Duration = Duration::from_millis(1);
 
 /// RFC 6298 SRTT/RTTVAR/RTO state, with exponential backoff (§5.5).
 ///
@@ -51,7 +51,7 @@ pub const CLOCK_GRANULARITY: Duration = Duration::from_millis(1);
 /// assert_eq!(est.rto(), Duration::from_millis(600));
 /// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct RttEstimator {
+pub(crate) struct RttEstimator {
     /// SRTT in µs; `None` until the first sample.
     srtt: Option<u64>,
     /// RTTVAR in µs.
@@ -80,7 +80,7 @@ impl RttEstimator {
     /// `[min_rto, max_rto]`).
     ///
     /// A `max_rto` below `min_rto` is raised to `min_rto`.
-    pub fn new(initial_rto: Duration, min_rto: Duration, max_rto: Duration) -> RttEstimator {
+    pub(crate) fn new(initial_rto: Duration, min_rto: Duration, max_rto: Duration) -> RttEstimator {
         let min_rto = micros(min_rto);
         let max_rto = micros(max_rto).max(min_rto);
         RttEstimator {
@@ -102,7 +102,7 @@ impl RttEstimator {
     /// A fresh sample means the path answers again, so the backoff is
     /// cleared: the RTO is recomputed from the new estimate (RFC 6298 §5,
     /// note after (5.7)).
-    pub fn sample(&mut self, rtt: Duration) {
+    pub(crate) fn sample(&mut self, rtt: Duration) {
         let r = micros(rtt);
         match self.srtt {
             None => {
@@ -131,7 +131,12 @@ impl RttEstimator {
     /// echo lies in the future, which only a bogus or corrupt echo can do.
     ///
     /// Valid for every ACK that advances SND.UNA, retransmitted or not.
-    pub fn sample_from_echo(&mut self, now: Instant, tsecr_sent: Instant) -> Option<Duration> {
+    #[cfg(test)]
+    pub(crate) fn sample_from_echo(
+        &mut self,
+        now: Instant,
+        tsecr_sent: Instant,
+    ) -> Option<Duration> {
         if tsecr_sent > now {
             return None;
         }
@@ -142,7 +147,7 @@ impl RttEstimator {
 
     /// The current retransmission timeout, backoff included, within
     /// `[min_rto, max_rto]`.
-    pub fn rto(&self) -> Duration {
+    pub(crate) fn rto(&self) -> Duration {
         let rto = if self.backoff_shift >= 63 {
             self.max_rto
         } else {
@@ -155,35 +160,37 @@ impl RttEstimator {
 
     /// Doubles the RTO after a retransmission timeout (RFC 6298 (5.5)),
     /// capped at `max_rto`.
-    pub fn backoff(&mut self) {
+    pub(crate) fn backoff(&mut self) {
         if self.rto() < Duration::from_micros(self.max_rto) {
             self.backoff_shift += 1;
         }
     }
 
     /// Number of doublings currently applied.
-    pub fn backoff_count(&self) -> u32 {
+    #[cfg(test)]
+    pub(crate) fn backoff_count(&self) -> u32 {
         self.backoff_shift
     }
 
     /// Forgets the backoff (e.g. when new data is acknowledged), keeping
     /// SRTT and RTTVAR.
-    pub fn reset_backoff(&mut self) {
+    pub(crate) fn reset_backoff(&mut self) {
         self.backoff_shift = 0;
     }
 
     /// The smoothed RTT, or `None` before the first sample.
-    pub fn srtt(&self) -> Option<Duration> {
+    pub(crate) fn srtt(&self) -> Option<Duration> {
         self.srtt.map(Duration::from_micros)
     }
 
     /// The RTT variation (zero before the first sample).
-    pub fn rttvar(&self) -> Duration {
+    #[cfg(test)]
+    pub(crate) fn rttvar(&self) -> Duration {
         Duration::from_micros(self.rttvar)
     }
 
     /// Whether at least one sample has been taken.
-    pub fn has_sample(&self) -> bool {
+    pub(crate) fn has_sample(&self) -> bool {
         self.srtt.is_some()
     }
 }
@@ -197,14 +204,14 @@ impl RttEstimator {
 /// retransmits anything, and passes every advancing ACK to
 /// [`on_ack`](Self::on_ack).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub struct RttSampler {
+pub(crate) struct RttSampler {
     /// (sequence number an ACK must reach, time the segment was sent).
     timing: Option<(SeqNumber, Instant)>,
 }
 
 impl RttSampler {
     /// A sampler timing nothing.
-    pub const fn new() -> RttSampler {
+    pub(crate) const fn new() -> RttSampler {
         RttSampler { timing: None }
     }
 
@@ -212,7 +219,7 @@ impl RttSampler {
     /// number plus its length, SYN and FIN counted), sent at `now`. Does
     /// nothing when a segment is already being timed (one at a time, as
     /// RFC 6298 §3 allows). Returns whether timing started.
-    pub fn start(&mut self, end: SeqNumber, now: Instant) -> bool {
+    pub(crate) fn start(&mut self, end: SeqNumber, now: Instant) -> bool {
         if self.timing.is_some() {
             return false;
         }
@@ -221,20 +228,21 @@ impl RttSampler {
     }
 
     /// Whether a segment is being timed.
-    pub fn is_timing(&self) -> bool {
+    #[cfg(test)]
+    pub(crate) fn is_timing(&self) -> bool {
         self.timing.is_some()
     }
 
     /// Karn's algorithm: something was retransmitted, so an ACK can no
     /// longer be attributed to the original transmission; drop the timing.
-    pub fn on_retransmit(&mut self) {
+    pub(crate) fn on_retransmit(&mut self) {
         self.timing = None;
     }
 
     /// An ACK acknowledging everything below `ack` arrived at `now`. When it
     /// covers the timed segment (`ack >= end`), returns the RTT sample and
     /// stops timing.
-    pub fn on_ack(&mut self, ack: SeqNumber, now: Instant) -> Option<Duration> {
+    pub(crate) fn on_ack(&mut self, ack: SeqNumber, now: Instant) -> Option<Duration> {
         let (end, sent) = self.timing?;
         if ack >= end {
             self.timing = None;

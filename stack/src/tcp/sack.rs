@@ -25,11 +25,11 @@ use crate::wire::tcp::SackBlock;
 use crate::wire::SeqNumber;
 
 /// RFC 6675 §2: DupThresh.
-pub const DUP_THRESH: usize = 3;
+pub(crate) const DUP_THRESH: usize = 3;
 
 /// Which NextSeg() rule produced a segment (RFC 6675 §4).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum SegKind {
+pub(crate) enum SegKind {
     /// Rule 1: retransmit a hole that IsLost() says is lost.
     Lost,
     /// Rule 2: send new data starting at SND.MAX.
@@ -44,7 +44,7 @@ pub enum SegKind {
 
 /// A segment chosen by [`Scoreboard::next_seg`]: send `[start, end)`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct NextSeg {
+pub(crate) struct NextSeg {
     /// First sequence number to send.
     pub start: SeqNumber,
     /// One past the last sequence number to send.
@@ -55,12 +55,13 @@ pub struct NextSeg {
 
 impl NextSeg {
     /// Length in bytes.
-    pub fn len(&self) -> usize {
+    pub(crate) fn len(&self) -> usize {
         self.end - self.start
     }
 
     /// Always false: NextSeg never returns an empty segment.
-    pub fn is_empty(&self) -> bool {
+    #[cfg(test)]
+    pub(crate) fn is_empty(&self) -> bool {
         self.start == self.end
     }
 }
@@ -82,7 +83,7 @@ fn lost_by(sacked_above: usize, ranges_above: usize, mss: usize) -> bool {
 
 /// The sender's record of SACKed data (RFC 6675 §3 "scoreboard").
 #[derive(Debug, Clone)]
-pub struct Scoreboard {
+pub(crate) struct Scoreboard {
     ranges: Vec<SackBlock>,
     max_blocks: usize,
     /// One past HighRxt: the end of the highest retransmission.
@@ -94,7 +95,7 @@ pub struct Scoreboard {
 impl Scoreboard {
     /// An empty scoreboard holding at most `max_blocks` ranges (the only
     /// allocation it makes).
-    pub fn new(max_blocks: usize) -> Scoreboard {
+    pub(crate) fn new(max_blocks: usize) -> Scoreboard {
         Scoreboard {
             ranges: Vec::with_capacity(max_blocks),
             max_blocks,
@@ -104,25 +105,27 @@ impl Scoreboard {
     }
 
     /// The SACKed ranges, lowest first.
-    pub fn ranges(&self) -> &[SackBlock] {
+    #[cfg(test)]
+    pub(crate) fn ranges(&self) -> &[SackBlock] {
         &self.ranges
     }
 
     /// Forgets all SACK information and retransmission marks (e.g. after an
     /// RTO, RFC 6675 §5.1, or when the peer reneges).
-    pub fn clear(&mut self) {
+    pub(crate) fn clear(&mut self) {
         self.ranges.clear();
         self.high_rxt = None;
         self.rescue_rxt = None;
     }
 
     /// Whether nothing is SACKed.
-    pub fn is_empty(&self) -> bool {
+    #[cfg(test)]
+    pub(crate) fn is_empty(&self) -> bool {
         self.ranges.is_empty()
     }
 
     /// The cumulative ACK advanced to `snd_una`: discards SACK state below it.
-    pub fn on_ack(&mut self, snd_una: SeqNumber) {
+    pub(crate) fn on_ack(&mut self, snd_una: SeqNumber) {
         let keep_from = self
             .ranges
             .iter()
@@ -146,7 +149,7 @@ impl Scoreboard {
     /// Blocks that are empty, reach above `snd_max` or lie entirely at or
     /// below `snd_una` (a D-SACK, RFC 2883, or a stale block) are ignored;
     /// a block straddling `snd_una` is trimmed to start there.
-    pub fn update(
+    pub(crate) fn update(
         &mut self,
         snd_una: SeqNumber,
         snd_max: SeqNumber,
@@ -203,24 +206,26 @@ impl Scoreboard {
     }
 
     /// Whether `seq` has been SACKed.
-    pub fn is_sacked(&self, seq: SeqNumber) -> bool {
+    #[cfg(test)]
+    pub(crate) fn is_sacked(&self, seq: SeqNumber) -> bool {
         self.ranges.iter().any(|r| seq.in_range(r.left, r.right))
     }
 
     /// One past the highest SACKed octet (RFC 6675 HighSACK + 1), if any.
-    pub fn highest_sacked(&self) -> Option<SeqNumber> {
+    pub(crate) fn highest_sacked(&self) -> Option<SeqNumber> {
         self.ranges.last().map(|r| r.right)
     }
 
     /// Total SACKed bytes held.
-    pub fn sacked_bytes(&self) -> usize {
+    #[cfg(test)]
+    pub(crate) fn sacked_bytes(&self) -> usize {
         self.ranges.iter().map(|r| r.right - r.left).sum()
     }
 
     /// RFC 6675 IsLost(seq): true when DupThresh discontiguous SACKed ranges
     /// lie above `seq`, or more than (DupThresh - 1) * SMSS bytes above
     /// `seq` are SACKed.
-    pub fn is_lost(&self, seq: SeqNumber, mss: usize) -> bool {
+    pub(crate) fn is_lost(&self, seq: SeqNumber, mss: usize) -> bool {
         let mut bytes = 0;
         let mut count = 0;
         for r in &self.ranges {
@@ -287,7 +292,7 @@ impl Scoreboard {
     /// `[snd_una, snd_max)`. Each un-SACKed octet counts once unless
     /// IsLost() says it is lost, and once more if it was retransmitted
     /// (lies below HighRxt).
-    pub fn pipe(&self, snd_una: SeqNumber, snd_max: SeqNumber, mss: usize) -> usize {
+    pub(crate) fn pipe(&self, snd_una: SeqNumber, snd_max: SeqNumber, mss: usize) -> usize {
         if snd_max <= snd_una {
             return 0;
         }
@@ -321,7 +326,7 @@ impl Scoreboard {
     /// After sending a rule 1 or 3 segment, call
     /// [`mark_retransmitted`](Self::mark_retransmitted); after rule 4,
     /// [`mark_rescue`](Self::mark_rescue).
-    pub fn next_seg(
+    pub(crate) fn next_seg(
         &self,
         snd_una: SeqNumber,
         snd_max: SeqNumber,
@@ -395,29 +400,29 @@ impl Scoreboard {
     /// Starts a loss-recovery episode: HighRxt = HighACK (`snd_una`) and a
     /// rescue retransmission is allowed again once SND.UNA has passed the
     /// previous one.
-    pub fn start_recovery(&mut self, snd_una: SeqNumber) {
+    pub(crate) fn start_recovery(&mut self, snd_una: SeqNumber) {
         self.high_rxt = Some(snd_una);
     }
 
     /// A segment ending just before `end` was retransmitted (NextSeg rule 1
     /// or 3): raises HighRxt (RFC 6675 §5 step C.3).
-    pub fn mark_retransmitted(&mut self, end: SeqNumber) {
+    pub(crate) fn mark_retransmitted(&mut self, end: SeqNumber) {
         self.high_rxt = Some(self.high_rxt.map_or(end, |h| h.max(end)));
     }
 
     /// The rescue retransmission (NextSeg rule 4) was sent: RescueRxt =
     /// `recovery_point` (SND.MAX when recovery began).
-    pub fn mark_rescue(&mut self, recovery_point: SeqNumber) {
+    pub(crate) fn mark_rescue(&mut self, recovery_point: SeqNumber) {
         self.rescue_rxt = Some(recovery_point);
     }
 
     /// One past HighRxt, if anything was retransmitted in this recovery.
-    pub fn high_rxt(&self) -> Option<SeqNumber> {
+    pub(crate) fn high_rxt(&self) -> Option<SeqNumber> {
         self.high_rxt
     }
 
     /// Ends the recovery episode's retransmission accounting.
-    pub fn end_recovery(&mut self) {
+    pub(crate) fn end_recovery(&mut self) {
         self.high_rxt = None;
     }
 }

@@ -13,7 +13,7 @@ use super::stack::{PortFilter, TcpConfig, TcpStack};
 use super::state::State;
 use super::tx_list::TxKind;
 /// Re-exported from [`types`](super::types), where they live.
-pub use super::types::{Result, TcpError};
+pub(crate) use super::types::{Result, TcpError};
 use super::types::{SocketId, TcbFlags};
 use crate::time::{Duration, Instant};
 use crate::wire::ipv4::Ipv4Address;

@@ -15,11 +15,11 @@
 
 use super::buffer::ChunkPool;
 use super::events::{EventQueue, FlowEvents};
-use super::flow_table::{FlowKey, FlowTable, ListenerTable};
+use super::flow_table::{FlowTable, ListenerTable};
 use super::isn::IsnGenerator;
 use super::syncookie::SynCookies;
 use super::tcb::TcbSlab;
-use super::time_wait::{TimeWaitEntry, TimeWaitTable};
+use super::time_wait::TimeWaitTable;
 use super::timer::TimerWheel;
 use super::tx_list::{TxKind, TxLists};
 use super::types::{SocketId, TcbFlags};
@@ -342,6 +342,20 @@ pub struct DropStats {
     pub icmp_out_of_window: u64,
 }
 
+/// What one connection costs in the engine's fixed tables, for sizing a
+/// stack ([`TcpStack::footprint`]); buffers are counted apart (chunks).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Footprint {
+    /// Bytes of one TCB slot.
+    pub tcb: usize,
+    /// Bytes of flow-table buckets per connection (the table is kept at
+    /// most half full: two buckets each).
+    pub flow_buckets: usize,
+    /// Bytes of one TIME-WAIT entry: its slot, its index buckets and its
+    /// expiry record.
+    pub time_wait_entry: usize,
+}
+
 /// Per-core TCP counters.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct TcpStats {
@@ -523,7 +537,7 @@ pub(crate) const REPLY_QUEUE: usize = 1024;
 
 /// The port filter of active opens: (local ip, local port, remote ip,
 /// remote port) → whether the flow's replies reach this core.
-pub type PortFilter = Box<dyn Fn(Ipv4Address, u16, Ipv4Address, u16) -> bool + Send>;
+pub(crate) type PortFilter = Box<dyn Fn(Ipv4Address, u16, Ipv4Address, u16) -> bool + Send>;
 
 /// Peers remembered per tick for neighbour confirmation.
 const PROGRESS_BATCH: usize = 64;
@@ -702,15 +716,29 @@ impl TcpStack {
     }
 
     /// The TIME-WAIT entry of a 4-tuple (local address and port, remote
-    /// address and port), if one is held.
-    pub fn time_wait_entry(
+    /// address and port), if one is held (for the unit tests and the
+    /// script runner, which check what TIME-WAIT remembers).
+    #[cfg(any(test, feature = "testing"))]
+    pub(crate) fn time_wait_entry(
         &self,
         local: (Ipv4Address, u16),
         remote: (Ipv4Address, u16),
-    ) -> Option<TimeWaitEntry> {
+    ) -> Option<super::time_wait::TimeWaitEntry> {
         self.tw
-            .get(&FlowKey::new(local.0, local.1, remote.0, remote.1))
+            .get(&super::flow_table::FlowKey::new(
+                local.0, local.1, remote.0, remote.1,
+            ))
             .copied()
+    }
+
+    /// What one connection and one TIME-WAIT entry cost in the fixed
+    /// tables (the same for every configuration).
+    pub const fn footprint() -> Footprint {
+        Footprint {
+            tcb: core::mem::size_of::<super::tcb::Tcb>(),
+            flow_buckets: 2 * FlowTable::BUCKET_BYTES,
+            time_wait_entry: TimeWaitTable::entry_bytes(),
+        }
     }
 
     /// TCB slots constructed so far (the peak of sockets in use; memory

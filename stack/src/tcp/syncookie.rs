@@ -29,20 +29,20 @@ use crate::wire::SeqNumber;
 /// The MSS values a cookie can encode (Linux's IPv4 table). The client's
 /// MSS is rounded down to an entry; one below the first entry is encoded as
 /// the first (536, the IPv4 default of RFC 9293 §3.7.1).
-pub const MSS_TABLE: [u16; 4] = [536, 1300, 1440, 1460];
+pub(crate) const MSS_TABLE: [u16; 4] = [536, 1300, 1440, 1460];
 
 /// Length of one counter tick in seconds.
-pub const COUNTER_PERIOD_SECS: u64 = 64;
+pub(crate) const COUNTER_PERIOD_SECS: u64 = 64;
 
 /// Cookies from this many ticks (the current one and the one before) are
 /// accepted.
-pub const MAX_AGE: u32 = 2;
+pub(crate) const MAX_AGE: u32 = 2;
 
 const LOW24: u32 = 0x00ff_ffff;
 
 /// A SYN-cookie encoder/decoder keyed with a per-run secret.
 #[derive(Clone)]
-pub struct SynCookies {
+pub(crate) struct SynCookies {
     secret: [u8; 16],
 }
 
@@ -56,23 +56,24 @@ impl core::fmt::Debug for SynCookies {
 impl SynCookies {
     /// Cookies keyed with `secret` (chosen once per run; use a different
     /// secret than the ISN generator's).
-    pub const fn new(secret: [u8; 16]) -> SynCookies {
+    pub(crate) const fn new(secret: [u8; 16]) -> SynCookies {
         SynCookies { secret }
     }
 
     /// The coarse clock at `now`.
-    pub fn counter(now: Instant) -> u32 {
+    pub(crate) fn counter(now: Instant) -> u32 {
         (now.total_micros() / 1_000_000 / COUNTER_PERIOD_SECS) as u32
     }
 
     /// Index into [`MSS_TABLE`] of the largest entry not above `mss`
     /// (0 when `mss` is below every entry).
-    pub fn mss_index(mss: u16) -> usize {
+    pub(crate) fn mss_index(mss: u16) -> usize {
         MSS_TABLE.iter().rposition(|&m| m <= mss).unwrap_or(0)
     }
 
     /// The MSS a cookie for a client offering `mss` will carry.
-    pub fn encoded_mss(mss: u16) -> u16 {
+    #[cfg(test)]
+    pub(crate) fn encoded_mss(mss: u16) -> u16 {
         MSS_TABLE[Self::mss_index(mss)]
     }
 
@@ -95,7 +96,7 @@ impl SynCookies {
     /// The cookie to use as our ISN in the SYN-ACK answering a SYN from
     /// `tuple` (seen from us) with sequence number `client_isn` and MSS
     /// option `mss` (536 when absent).
-    pub fn encode(
+    pub(crate) fn encode(
         &self,
         now: Instant,
         tuple: &FourTuple,
@@ -116,7 +117,7 @@ impl SynCookies {
     /// SEG.ACK - 1 and `client_isn` is SEG.SEQ - 1. Returns the encoded MSS
     /// when the cookie was made by us for this tuple and ISN within the
     /// last [`MAX_AGE`] counter ticks, `None` otherwise.
-    pub fn decode(
+    pub(crate) fn decode(
         &self,
         now: Instant,
         tuple: &FourTuple,

@@ -72,17 +72,17 @@ use super::timer::Timers;
 use super::tx_list::ListFlags;
 use super::types::TcpError;
 /// Re-exported from [`types`](super::types), where they live.
-pub use super::types::{SocketId, TcbFlags};
+pub(crate) use super::types::{SocketId, TcbFlags};
 use crate::time::{Duration, Instant};
 use crate::wire::ipv4::Ipv4Address;
 use crate::wire::SeqNumber;
 
 /// SACKed ranges the sender remembers per connection.
-pub const SCOREBOARD_RANGES: usize = 16;
+pub(crate) const SCOREBOARD_RANGES: usize = 16;
 
 /// The send sequence variables every segment reads.
 #[derive(Debug, Clone, Copy, Default)]
-pub struct SendSeq {
+pub(crate) struct SendSeq {
     /// SND.UNA: oldest unacknowledged sequence number.
     pub una: SeqNumber,
     /// SND.NXT: next sequence number to send.
@@ -95,7 +95,7 @@ pub struct SendSeq {
 
 /// The receive sequence variables every segment reads.
 #[derive(Debug, Clone, Copy, Default)]
-pub struct RecvSeq {
+pub(crate) struct RecvSeq {
     /// RCV.NXT: next sequence number expected.
     pub nxt: SeqNumber,
     /// RCV.WND: the window we last advertised, in bytes.
@@ -107,7 +107,7 @@ pub struct RecvSeq {
 /// not stored apart (see the module docs).
 #[derive(Debug, Clone, Copy, Default)]
 #[repr(C)]
-pub struct TcbHead {
+pub(crate) struct TcbHead {
     /// SND.UNA, SND.NXT, SND.MAX, SND.WND.
     pub snd: SendSeq,
     /// RCV.NXT, RCV.WND.
@@ -128,7 +128,7 @@ pub struct TcbHead {
 
 /// The other send variables (RFC names where they exist).
 #[derive(Debug, Clone, Copy, Default)]
-pub struct SendVars {
+pub(crate) struct SendVars {
     /// ISS: our initial sequence number.
     pub iss: SeqNumber,
     /// SND.WL1: SEG.SEQ of the last window update.
@@ -152,7 +152,7 @@ pub struct SendVars {
 
 /// The other receive variables.
 #[derive(Debug, Clone, Copy, Default)]
-pub struct RecvVars {
+pub(crate) struct RecvVars {
     /// IRS: the peer's initial sequence number.
     pub irs: SeqNumber,
     /// Our window shift (Rcv.Wind.Shift).
@@ -183,7 +183,7 @@ pub struct RecvVars {
 
 /// Options negotiated on the SYN exchange, plus per-socket settings.
 #[derive(Debug, Clone, Copy, Default)]
-pub struct Negotiated {
+pub(crate) struct Negotiated {
     /// Our timestamp offset (RFC 7323 §5.4 suggests a random one).
     pub ts_offset: u32,
     /// Our TSval when the last retransmission timeout fired (0: none).
@@ -201,7 +201,7 @@ pub struct Negotiated {
 
 /// Listener bookkeeping (LISTEN sockets and their children).
 #[derive(Debug, Clone, Copy)]
-pub struct ListenVars {
+pub(crate) struct ListenVars {
     /// For a child: the listener's id.
     pub parent: Option<SocketId>,
     /// Intrusive accept queue link (next child index).
@@ -243,7 +243,7 @@ impl Default for ListenVars {
 /// gets what else it may touch as a `Cx` and returns what the stack must
 /// do as `Effects` (both in `effects.rs`).
 #[derive(Debug)]
-pub struct Connection {
+pub(crate) struct Connection {
     /// State, flags and the sequence variables every segment reads.
     pub head: TcbHead,
     /// The other send variables.
@@ -282,7 +282,7 @@ pub struct Connection {
 }
 
 /// The former name of [`Connection`].
-pub type Tcb = Connection;
+pub(crate) type Tcb = Connection;
 
 impl Connection {
     fn empty(ooo_ranges: usize) -> Connection {
@@ -331,19 +331,13 @@ impl Connection {
     }
 
     /// This socket's id.
-    pub fn id(&self, index: u32) -> SocketId {
+    pub(crate) fn id(&self, index: u32) -> SocketId {
         SocketId::new(index, self.head.generation)
-    }
-
-    /// The connection state.
-    #[inline]
-    pub fn state(&self) -> State {
-        self.head.state
     }
 
     /// True when `bit` of [`TcbFlags`] is set.
     #[inline]
-    pub fn has(&self, bit: u32) -> bool {
+    pub(crate) fn has(&self, bit: u32) -> bool {
         self.head.flags.has(bit)
     }
 }
@@ -354,7 +348,7 @@ impl Connection {
 /// built so far is needed. Freed slots are reused first, so the slab never
 /// grows past the peak number of sockets, and never reallocates.
 #[derive(Debug)]
-pub struct TcbSlab {
+pub(crate) struct TcbSlab {
     slots: Vec<Connection>,
     free: Vec<u32>,
     capacity: usize,
@@ -364,7 +358,7 @@ pub struct TcbSlab {
 impl TcbSlab {
     /// Room for `capacity` TCBs, each with an assembler of `ooo_ranges`
     /// ranges; none is built yet.
-    pub fn new(capacity: usize, ooo_ranges: usize) -> TcbSlab {
+    pub(crate) fn new(capacity: usize, ooo_ranges: usize) -> TcbSlab {
         TcbSlab {
             slots: Vec::with_capacity(capacity),
             free: Vec::with_capacity(capacity),
@@ -374,27 +368,22 @@ impl TcbSlab {
     }
 
     /// Total slots.
-    pub fn capacity(&self) -> usize {
+    pub(crate) fn capacity(&self) -> usize {
         self.capacity
     }
 
     /// Slots built so far (the peak number of sockets).
-    pub fn built(&self) -> usize {
+    pub(crate) fn built(&self) -> usize {
         self.slots.len()
     }
 
     /// Slots in use.
-    pub fn in_use(&self) -> usize {
+    pub(crate) fn in_use(&self) -> usize {
         self.slots.len() - self.free.len()
     }
 
-    /// True when every slot is in use.
-    pub fn is_full(&self) -> bool {
-        self.free.is_empty() && self.slots.len() >= self.capacity
-    }
-
     /// Takes a free slot, reset; `None` when all are in use.
-    pub fn alloc(&mut self) -> Option<SocketId> {
+    pub(crate) fn alloc(&mut self) -> Option<SocketId> {
         let i = match self.free.pop() {
             Some(i) => i,
             None if self.slots.len() < self.capacity => {
@@ -412,7 +401,7 @@ impl TcbSlab {
 
     /// Gives a slot back; its generation moves on so old ids go stale.
     /// The caller has already returned its buffers to the pool.
-    pub fn free(&mut self, id: SocketId) {
+    pub(crate) fn free(&mut self, id: SocketId) {
         let t = &mut self.slots[id.index() as usize];
         if t.head.in_use && t.head.generation == id.generation() {
             t.head.in_use = false;
@@ -424,27 +413,27 @@ impl TcbSlab {
 
     /// The TCB of `id` when the id is current.
     #[inline]
-    pub fn get(&self, id: SocketId) -> Option<&Connection> {
+    pub(crate) fn get(&self, id: SocketId) -> Option<&Connection> {
         let t = self.slots.get(id.index() as usize)?;
         (t.head.in_use && t.head.generation == id.generation()).then_some(t)
     }
 
     /// The TCB of `id` when the id is current.
     #[inline]
-    pub fn get_mut(&mut self, id: SocketId) -> Option<&mut Connection> {
+    pub(crate) fn get_mut(&mut self, id: SocketId) -> Option<&mut Connection> {
         let t = self.slots.get_mut(id.index() as usize)?;
         (t.head.in_use && t.head.generation == id.generation()).then_some(t)
     }
 
     /// The TCB at `index`, whatever its state.
     #[inline]
-    pub fn at(&self, index: u32) -> &Connection {
+    pub(crate) fn at(&self, index: u32) -> &Connection {
         &self.slots[index as usize]
     }
 
     /// The TCB at `index`, whatever its state.
     #[inline]
-    pub fn at_mut(&mut self, index: u32) -> &mut Connection {
+    pub(crate) fn at_mut(&mut self, index: u32) -> &mut Connection {
         &mut self.slots[index as usize]
     }
 
@@ -452,7 +441,7 @@ impl TcbSlab {
     ///
     /// # Panics
     /// Panics when `a == b`.
-    pub fn pair_mut(&mut self, a: u32, b: u32) -> (&mut Connection, &mut Connection) {
+    pub(crate) fn pair_mut(&mut self, a: u32, b: u32) -> (&mut Connection, &mut Connection) {
         assert_ne!(a, b);
         let (a, b) = (a as usize, b as usize);
         if a < b {
@@ -465,7 +454,7 @@ impl TcbSlab {
     }
 
     /// Iterates over the ids of every socket in use.
-    pub fn ids(&self) -> impl Iterator<Item = SocketId> + '_ {
+    pub(crate) fn ids(&self) -> impl Iterator<Item = SocketId> + '_ {
         self.slots
             .iter()
             .enumerate()

@@ -28,7 +28,7 @@ use crate::wire::SeqNumber;
 
 /// What TIME-WAIT remembers of a connection.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct TimeWaitEntry {
+pub(crate) struct TimeWaitEntry {
     /// The 4-tuple, seen from this host.
     pub key: FlowKey,
     /// SND.NXT (our FIN included): the sequence number of our ACKs.
@@ -58,11 +58,11 @@ struct Slot {
 
 /// The table is at its cap.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct TimeWaitFull;
+pub(crate) struct TimeWaitFull;
 
 /// The per-core TIME-WAIT table.
 #[derive(Debug)]
-pub struct TimeWaitTable {
+pub(crate) struct TimeWaitTable {
     slots: Vec<Slot>,
     free: Vec<u32>,
     index: FlowTable,
@@ -74,7 +74,7 @@ impl TimeWaitTable {
     /// A table for up to `cap` entries. Nothing is touched until entries
     /// arrive (the slab grows within a reserved capacity, the index is
     /// allocated zeroed).
-    pub fn new(cap: usize, seed: u64) -> TimeWaitTable {
+    pub(crate) fn new(cap: usize, seed: u64) -> TimeWaitTable {
         TimeWaitTable {
             slots: Vec::with_capacity(cap),
             free: Vec::with_capacity(cap),
@@ -86,41 +86,38 @@ impl TimeWaitTable {
 
     /// Bytes one entry costs: its slot, two index buckets (the index is
     /// kept at most half full) and one expiry record.
-    pub const fn entry_bytes() -> usize {
+    pub(crate) const fn entry_bytes() -> usize {
         core::mem::size_of::<Slot>()
             + 2 * FlowTable::BUCKET_BYTES
             + core::mem::size_of::<(SocketId, Instant)>()
     }
 
     /// Entries held.
-    pub fn len(&self) -> usize {
+    pub(crate) fn len(&self) -> usize {
         self.index.len()
     }
 
     /// True when empty.
-    pub fn is_empty(&self) -> bool {
+    #[cfg(test)]
+    pub(crate) fn is_empty(&self) -> bool {
         self.index.is_empty()
-    }
-
-    /// The cap.
-    pub fn cap(&self) -> usize {
-        self.cap
     }
 
     /// Records in the expiry list (stale ones included: a restarted entry
     /// leaves its old record behind until it comes due).
-    pub fn expiry_records(&self) -> usize {
+    #[cfg(test)]
+    pub(crate) fn expiry_records(&self) -> usize {
         self.expiry.len()
     }
 
     /// The entry for `key`, if one is held.
-    pub fn get(&self, key: &FlowKey) -> Option<&TimeWaitEntry> {
+    pub(crate) fn get(&self, key: &FlowKey) -> Option<&TimeWaitEntry> {
         let id = self.index.get(key)?;
         Some(&self.slots[id.index() as usize].entry)
     }
 
     /// The entry for `key`, mutable.
-    pub fn get_mut(&mut self, key: &FlowKey) -> Option<&mut TimeWaitEntry> {
+    pub(crate) fn get_mut(&mut self, key: &FlowKey) -> Option<&mut TimeWaitEntry> {
         let id = self.index.get(key)?;
         Some(&mut self.slots[id.index() as usize].entry)
     }
@@ -129,7 +126,7 @@ impl TimeWaitTable {
     ///
     /// # Errors
     /// [`TimeWaitFull`] at the cap (or when the cap is 0).
-    pub fn insert(&mut self, entry: TimeWaitEntry) -> Result<(), TimeWaitFull> {
+    pub(crate) fn insert(&mut self, entry: TimeWaitEntry) -> Result<(), TimeWaitFull> {
         if self.cap == 0 {
             return Err(TimeWaitFull);
         }
@@ -163,7 +160,7 @@ impl TimeWaitTable {
 
     /// Moves the deadline of `key`'s entry to `deadline` (not earlier than
     /// any deadline given before: TIME-WAIT has one timeout).
-    pub fn restart(&mut self, key: &FlowKey, deadline: Instant) {
+    pub(crate) fn restart(&mut self, key: &FlowKey, deadline: Instant) {
         if let Some(id) = self.index.get(key) {
             self.slots[id.index() as usize].entry.deadline = deadline;
             self.expiry.push(id, deadline);
@@ -171,7 +168,7 @@ impl TimeWaitTable {
     }
 
     /// Removes `key`'s entry; returns it.
-    pub fn remove(&mut self, key: &FlowKey) -> Option<TimeWaitEntry> {
+    pub(crate) fn remove(&mut self, key: &FlowKey) -> Option<TimeWaitEntry> {
         let id = self.index.remove(key)?;
         let slot = &mut self.slots[id.index() as usize];
         slot.generation = slot.generation.wrapping_add(1);
@@ -181,7 +178,7 @@ impl TimeWaitTable {
 
     /// Removes every entry whose deadline is at or before `now`, using
     /// `scratch` for the due records; returns how many expired.
-    pub fn expire(&mut self, now: Instant, scratch: &mut Vec<(SocketId, Instant)>) -> usize {
+    pub(crate) fn expire(&mut self, now: Instant, scratch: &mut Vec<(SocketId, Instant)>) -> usize {
         scratch.clear();
         self.expiry.expire(now, scratch);
         let mut n = 0;
@@ -201,7 +198,7 @@ impl TimeWaitTable {
     }
 
     /// The earliest deadline in the expiry list.
-    pub fn next_deadline(&self) -> Option<Instant> {
+    pub(crate) fn next_deadline(&self) -> Option<Instant> {
         self.expiry.next_deadline()
     }
 }

@@ -21,12 +21,12 @@ use crate::time::Instant;
 use std::collections::VecDeque;
 
 /// Number of slots in the wheel.
-pub const WHEEL_SLOTS: usize = 4096;
+pub(crate) const WHEEL_SLOTS: usize = 4096;
 const NIL: u32 = u32::MAX;
 
 /// A hashed timer wheel of one-millisecond slots.
 #[derive(Debug)]
-pub struct TimerWheel {
+pub(crate) struct TimerWheel {
     heads: Vec<u32>,
     next: Vec<u32>,
     prev: Vec<u32>,
@@ -43,7 +43,7 @@ fn ms_ceil(t: Instant) -> u64 {
 
 impl TimerWheel {
     /// A wheel for socket indices `0..capacity`, starting at `now`.
-    pub fn new(capacity: usize, now: Instant) -> TimerWheel {
+    pub(crate) fn new(capacity: usize, now: Instant) -> TimerWheel {
         TimerWheel {
             heads: vec![NIL; WHEEL_SLOTS],
             // Stored XOR NIL, so that "no link" is 0 and the arrays are
@@ -58,17 +58,20 @@ impl TimerWheel {
     }
 
     /// Entries armed.
-    pub fn len(&self) -> usize {
+    #[cfg(test)]
+    pub(crate) fn len(&self) -> usize {
         self.count
     }
 
     /// True when nothing is armed.
-    pub fn is_empty(&self) -> bool {
+    #[cfg(test)]
+    pub(crate) fn is_empty(&self) -> bool {
         self.count == 0
     }
 
     /// When `index` is armed, its expiry (millisecond resolution).
-    pub fn armed_at(&self, index: u32) -> Option<Instant> {
+    #[cfg(test)]
+    pub(crate) fn armed_at(&self, index: u32) -> Option<Instant> {
         let i = index as usize;
         self.armed[i].then(|| Instant::from_millis(self.expires[i]))
     }
@@ -118,7 +121,7 @@ impl TimerWheel {
 
     /// Makes `index` fire no later than `at`. An entry already due earlier is
     /// left alone (lazy: the stack re-arms later deadlines when it fires).
-    pub fn arm(&mut self, index: u32, at: Instant) {
+    pub(crate) fn arm(&mut self, index: u32, at: Instant) {
         let i = index as usize;
         let ms = ms_ceil(at).max(self.current + 1);
         if self.armed[i] {
@@ -131,7 +134,7 @@ impl TimerWheel {
     }
 
     /// Removes the entry of `index`, if any (used when a socket is freed).
-    pub fn cancel(&mut self, index: u32) {
+    pub(crate) fn cancel(&mut self, index: u32) {
         if self.armed[index as usize] {
             self.unlink(index as usize);
         }
@@ -140,7 +143,7 @@ impl TimerWheel {
     /// Moves the wheel to `now`, pushing every index whose entry is due to
     /// `out`. Work is bounded by the slots passed (at most one full turn)
     /// plus the entries in them.
-    pub fn expire(&mut self, now: Instant, out: &mut Vec<u32>) {
+    pub(crate) fn expire(&mut self, now: Instant, out: &mut Vec<u32>) {
         let now_ms = now.total_millis();
         if now_ms <= self.current {
             return;
@@ -164,7 +167,7 @@ impl TimerWheel {
     /// The earliest armed expiry, found by scanning forward from the current
     /// slot (an entry more than one turn away may make this early, which is
     /// harmless: the caller wakes, nothing fires).
-    pub fn next_deadline(&self) -> Option<Instant> {
+    pub(crate) fn next_deadline(&self) -> Option<Instant> {
         if self.count == 0 {
             return None;
         }
@@ -187,7 +190,7 @@ impl TimerWheel {
 /// One of a connection's fine-grained timers (each on the wheel through
 /// the connection's single entry).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Timer {
+pub(crate) enum Timer {
     /// Retransmission (also SYN / SYN-ACK retries).
     Rto,
     /// Delayed ACK.
@@ -205,7 +208,7 @@ pub enum Timer {
 /// consistent (through the [`WheelUpdate`] the stack applies): an armed deadline is never later than the socket's wheel
 /// entry, and a socket with no deadline left has no entry.
 #[derive(Debug, Clone, Copy, Default)]
-pub struct Timers {
+pub(crate) struct Timers {
     /// Retransmission (also SYN / SYN-ACK retries).
     rto_at: Option<Instant>,
     /// Delayed ACK.
@@ -234,7 +237,7 @@ pub struct Timers {
 impl Timers {
     /// The deadline of `which`, when armed.
     #[inline]
-    pub fn deadline(&self, which: Timer) -> Option<Instant> {
+    pub(crate) fn deadline(&self, which: Timer) -> Option<Instant> {
         match which {
             Timer::Rto => self.rto_at,
             Timer::DelayedAck => self.delack_at,
@@ -300,7 +303,7 @@ impl Timers {
     }
 
     /// The earliest armed deadline.
-    pub fn earliest(&self) -> Option<Instant> {
+    pub(crate) fn earliest(&self) -> Option<Instant> {
         // Branch-free: an unarmed timer counts as "never" (u64::MAX µs, far
         // beyond any real instant), then one minimum over four words.
         let at = |t: Option<Instant>| t.map_or(u64::MAX, Instant::total_micros);
@@ -353,26 +356,26 @@ impl WheelUpdate {
 /// (TIME-WAIT): appending keeps it sorted. Stale entries (the socket was
 /// freed or its deadline moved) are recognised by the caller.
 #[derive(Debug)]
-pub struct CoarseList {
+pub(crate) struct CoarseList {
     queue: VecDeque<(SocketId, Instant)>,
 }
 
 impl CoarseList {
     /// A list with room for `capacity` entries before it grows.
-    pub fn new(capacity: usize) -> CoarseList {
+    pub(crate) fn new(capacity: usize) -> CoarseList {
         CoarseList {
             queue: VecDeque::with_capacity(capacity),
         }
     }
 
     /// Appends an entry; `at` must not be before the last entry's expiry.
-    pub fn push(&mut self, id: SocketId, at: Instant) {
+    pub(crate) fn push(&mut self, id: SocketId, at: Instant) {
         debug_assert!(self.queue.back().is_none_or(|&(_, t)| t <= at));
         self.queue.push_back((id, at));
     }
 
     /// Pops every entry due at `now` into `out`.
-    pub fn expire(&mut self, now: Instant, out: &mut Vec<(SocketId, Instant)>) {
+    pub(crate) fn expire(&mut self, now: Instant, out: &mut Vec<(SocketId, Instant)>) {
         while let Some(&(id, at)) = self.queue.front() {
             if at > now {
                 break;
@@ -383,18 +386,14 @@ impl CoarseList {
     }
 
     /// The expiry of the first entry.
-    pub fn next_deadline(&self) -> Option<Instant> {
+    pub(crate) fn next_deadline(&self) -> Option<Instant> {
         self.queue.front().map(|&(_, t)| t)
     }
 
     /// Entries queued (stale ones included).
-    pub fn len(&self) -> usize {
+    #[cfg(test)]
+    pub(crate) fn len(&self) -> usize {
         self.queue.len()
-    }
-
-    /// True when empty.
-    pub fn is_empty(&self) -> bool {
-        self.queue.is_empty()
     }
 }
 

@@ -12,27 +12,25 @@ use std::collections::VecDeque;
 
 /// The `on_*_list` bits of a TCB.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub struct ListFlags(pub u8);
+pub(crate) struct ListFlags(pub u8);
 
 impl ListFlags {
     /// On the control list.
-    pub const ON_CONTROL_LIST: u8 = 1;
+    pub(crate) const ON_CONTROL_LIST: u8 = 1;
     /// On the ACK list.
-    pub const ON_ACK_LIST: u8 = 2;
+    pub(crate) const ON_ACK_LIST: u8 = 2;
     /// On the send (data) list.
-    pub const ON_SEND_LIST: u8 = 4;
-    /// On the flow-event queue.
-    pub const ON_EVENT_QUEUE: u8 = 8;
+    pub(crate) const ON_SEND_LIST: u8 = 4;
 
     /// True when `bit` is set.
-    pub fn has(self, bit: u8) -> bool {
+    pub(crate) fn has(self, bit: u8) -> bool {
         self.0 & bit != 0
     }
 }
 
 /// Which list.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum TxKind {
+pub(crate) enum TxKind {
     /// SYN, SYN-ACK, FIN, RST.
     Control,
     /// Pure ACKs and window updates.
@@ -43,7 +41,7 @@ pub enum TxKind {
 
 impl TxKind {
     /// The TCB bit guarding this list.
-    pub fn bit(self) -> u8 {
+    pub(crate) fn bit(self) -> u8 {
         match self {
             TxKind::Control => ListFlags::ON_CONTROL_LIST,
             TxKind::Ack => ListFlags::ON_ACK_LIST,
@@ -54,14 +52,14 @@ impl TxKind {
 
 /// One FIFO of socket ids.
 #[derive(Debug)]
-pub struct TxList {
+pub(crate) struct TxList {
     queue: VecDeque<SocketId>,
     bit: u8,
 }
 
 impl TxList {
     /// A list guarded by `bit`, with room for `capacity` ids.
-    pub fn new(bit: u8, capacity: usize) -> TxList {
+    pub(crate) fn new(bit: u8, capacity: usize) -> TxList {
         TxList {
             queue: VecDeque::with_capacity(capacity),
             bit,
@@ -70,7 +68,7 @@ impl TxList {
 
     /// Queues `id` unless `flags` says it is already queued.
     /// Returns true when it was added.
-    pub fn push(&mut self, id: SocketId, flags: &mut ListFlags) -> bool {
+    pub(crate) fn push(&mut self, id: SocketId, flags: &mut ListFlags) -> bool {
         if flags.has(self.bit) {
             return false;
         }
@@ -80,7 +78,7 @@ impl TxList {
     }
 
     /// Puts `id` back at the front (output stopped for lack of frames).
-    pub fn push_front(&mut self, id: SocketId, flags: &mut ListFlags) {
+    pub(crate) fn push_front(&mut self, id: SocketId, flags: &mut ListFlags) {
         if !flags.has(self.bit) {
             flags.0 |= self.bit;
             self.queue.push_front(id);
@@ -89,29 +87,31 @@ impl TxList {
 
     /// The next id; the caller clears the bit on that TCB (when the id is
     /// still valid).
-    pub fn pop(&mut self) -> Option<SocketId> {
+    pub(crate) fn pop(&mut self) -> Option<SocketId> {
         self.queue.pop_front()
     }
 
     /// Clears this list's bit in `flags`.
-    pub fn clear_flag(&self, flags: &mut ListFlags) {
+    #[cfg(test)]
+    pub(crate) fn clear_flag(&self, flags: &mut ListFlags) {
         flags.0 &= !self.bit;
     }
 
     /// Ids queued.
-    pub fn len(&self) -> usize {
+    #[cfg(test)]
+    pub(crate) fn len(&self) -> usize {
         self.queue.len()
     }
 
     /// True when empty.
-    pub fn is_empty(&self) -> bool {
+    pub(crate) fn is_empty(&self) -> bool {
         self.queue.is_empty()
     }
 }
 
 /// The three lists.
 #[derive(Debug)]
-pub struct TxLists {
+pub(crate) struct TxLists {
     /// `control_list`.
     pub control: TxList,
     /// `ack_list`.
@@ -122,7 +122,7 @@ pub struct TxLists {
 
 impl TxLists {
     /// Lists sized for `capacity` sockets.
-    pub fn new(capacity: usize) -> TxLists {
+    pub(crate) fn new(capacity: usize) -> TxLists {
         TxLists {
             control: TxList::new(ListFlags::ON_CONTROL_LIST, capacity),
             ack: TxList::new(ListFlags::ON_ACK_LIST, capacity),
@@ -131,7 +131,7 @@ impl TxLists {
     }
 
     /// The list of `kind`.
-    pub fn get(&mut self, kind: TxKind) -> &mut TxList {
+    pub(crate) fn get(&mut self, kind: TxKind) -> &mut TxList {
         match kind {
             TxKind::Control => &mut self.control,
             TxKind::Ack => &mut self.ack,
@@ -140,7 +140,7 @@ impl TxLists {
     }
 
     /// True when all lists are empty.
-    pub fn is_empty(&self) -> bool {
+    pub(crate) fn is_empty(&self) -> bool {
         self.control.is_empty() && self.ack.is_empty() && self.send.is_empty()
     }
 }

@@ -48,67 +48,65 @@ impl fmt::Display for SocketId {
 
 /// Per-connection flag bits.
 #[derive(Clone, Copy, PartialEq, Eq, Default)]
-pub struct TcbFlags(pub u32);
+pub(crate) struct TcbFlags(pub u32);
 
 impl TcbFlags {
     /// An ACK must go out now.
-    pub const ACK_NOW: u32 = 1 << 0;
+    pub(crate) const ACK_NOW: u32 = 1 << 0;
     /// An ACK is owed but may be delayed.
-    pub const ACK_DELAYED: u32 = 1 << 1;
+    pub(crate) const ACK_DELAYED: u32 = 1 << 1;
     /// The user shut down writing: a FIN follows the queued data.
-    pub const FIN_QUEUED: u32 = 1 << 2;
+    pub(crate) const FIN_QUEUED: u32 = 1 << 2;
     /// Our FIN has been sent at least once.
-    pub const FIN_SENT: u32 = 1 << 3;
+    pub(crate) const FIN_SENT: u32 = 1 << 3;
     /// Nagle's algorithm is off.
-    pub const NODELAY: u32 = 1 << 4;
+    pub(crate) const NODELAY: u32 = 1 << 4;
     /// Timestamps negotiated (RFC 7323).
-    pub const TIMESTAMPS: u32 = 1 << 5;
+    pub(crate) const TIMESTAMPS: u32 = 1 << 5;
     /// SACK negotiated (RFC 2018).
-    pub const SACK: u32 = 1 << 6;
+    pub(crate) const SACK: u32 = 1 << 6;
     /// Window scaling negotiated (RFC 7323).
-    pub const WSCALE: u32 = 1 << 7;
+    pub(crate) const WSCALE: u32 = 1 << 7;
     /// The user closed the socket: free it when the connection ends.
-    pub const USER_CLOSED: u32 = 1 << 8;
+    pub(crate) const USER_CLOSED: u32 = 1 << 8;
     /// Opened passively (child of a listener).
-    pub const PASSIVE: u32 = 1 << 9;
+    pub(crate) const PASSIVE: u32 = 1 << 9;
     /// Keepalive on.
-    pub const KEEPALIVE: u32 = 1 << 10;
+    pub(crate) const KEEPALIVE: u32 = 1 << 10;
     /// The peer's FIN was received (EOF after the buffered data).
-    pub const FIN_RECEIVED: u32 = 1 << 11;
-    /// A window update must go out (the user read and opened the window).
-    pub const WINDOW_UPDATE: u32 = 1 << 12;
+    pub(crate) const FIN_RECEIVED: u32 = 1 << 11;
     /// The SYN (or SYN-ACK) must be (re)sent.
-    pub const SYN_PENDING: u32 = 1 << 13;
+    pub(crate) const SYN_PENDING: u32 = 1 << 13;
     /// A zero-window or keepalive probe must be sent.
-    pub const PROBE: u32 = 1 << 14;
+    pub(crate) const PROBE: u32 = 1 << 14;
     /// The user holds this socket (accepted, connected or listening).
-    pub const USER_OWNED: u32 = 1 << 15;
+    pub(crate) const USER_OWNED: u32 = 1 << 15;
     /// Retransmit the segment at SND.UNA once (fast retransmit, partial ACK).
-    pub const REXMIT_ONE: u32 = 1 << 16;
+    pub(crate) const REXMIT_ONE: u32 = 1 << 16;
     /// Created from a SYN cookie.
-    pub const FROM_COOKIE: u32 = 1 << 17;
+    pub(crate) const FROM_COOKIE: u32 = 1 << 17;
     /// The persist timer fired with a small non-zero window: send what
     /// fits, overriding sender SWS avoidance once (RFC 9293 §3.8.6.2.1).
-    pub const SWS_OVERRIDE: u32 = 1 << 18;
+    pub(crate) const SWS_OVERRIDE: u32 = 1 << 18;
     /// A write found the chunk pool empty: wake the writer when chunks
     /// are free again.
-    pub const WAIT_POOL: u32 = 1 << 19;
+    pub(crate) const WAIT_POOL: u32 = 1 << 19;
 
     /// True when `bit` is set.
     #[inline]
-    pub fn has(self, bit: u32) -> bool {
+    pub(crate) fn has(self, bit: u32) -> bool {
         self.0 & bit != 0
     }
 
     /// Sets `bit`.
     #[inline]
-    pub fn set(&mut self, bit: u32) {
+    pub(crate) fn set(&mut self, bit: u32) {
         self.0 |= bit;
     }
 
     /// Clears `bit`.
     #[inline]
-    pub fn clear(&mut self, bit: u32) {
+    pub(crate) fn clear(&mut self, bit: u32) {
         self.0 &= !bit;
     }
 }
@@ -212,4 +210,4 @@ impl From<TcpError> for std::io::Error {
 }
 
 /// Result of a socket call.
-pub type Result<T> = core::result::Result<T, TcpError>;
+pub(crate) type Result<T> = core::result::Result<T, TcpError>;

@@ -19,13 +19,13 @@
 use crate::time::{Duration, Instant};
 
 /// RFC 9438 §5.1: the scaling constant C (segments / s^3).
-pub const C: f64 = 0.4;
+pub(crate) const C: f64 = 0.4;
 /// RFC 9438 §4.6: the multiplicative decrease factor beta_cubic.
-pub const BETA: f64 = 0.7;
+pub(crate) const BETA: f64 = 0.7;
 /// RFC 9438 §4.3: alpha_cubic = 3 * (1 - beta) / (1 + beta), the additive
 /// increase that makes the Reno-friendly estimate as aggressive as Reno
 /// with beta = 0.5.
-pub const ALPHA: f64 = 3.0 * (1.0 - BETA) / (1.0 + BETA);
+pub(crate) const ALPHA: f64 = 3.0 * (1.0 - BETA) / (1.0 + BETA);
 
 /// The RTT assumed before the caller passes one (RFC 6298's initial RTO
 /// would be too pessimistic for the `t + RTT` look-ahead; 100 ms is a
@@ -34,7 +34,7 @@ const DEFAULT_RTT: Duration = Duration::from_millis(100);
 
 /// CUBIC state (RFC 9438 §4.1 variables).
 #[derive(Debug, Clone, PartialEq)]
-pub struct Cubic {
+pub(crate) struct Cubic {
     fast_convergence: bool,
     /// W_max: the window (segments) just before the last reduction,
     /// possibly lowered by fast convergence.
@@ -68,7 +68,7 @@ impl Default for Cubic {
 
 impl Cubic {
     /// Fresh state with fast convergence on (RFC 9438 §4.7 SHOULD).
-    pub fn new() -> Cubic {
+    pub(crate) fn new() -> Cubic {
         Cubic {
             fast_convergence: true,
             w_max: 0.0,
@@ -85,38 +85,43 @@ impl Cubic {
     }
 
     /// Turns fast convergence on or off.
-    pub fn set_fast_convergence(&mut self, on: bool) {
+    #[cfg(test)]
+    pub(crate) fn set_fast_convergence(&mut self, on: bool) {
         self.fast_convergence = on;
     }
 
     /// W_max in segments (0 before the first congestion event).
-    pub fn w_max(&self) -> f64 {
+    #[cfg(test)]
+    pub(crate) fn w_max(&self) -> f64 {
         self.w_max
     }
 
     /// K in seconds for the current epoch.
-    pub fn k(&self) -> f64 {
+    #[cfg(test)]
+    pub(crate) fn k(&self) -> f64 {
         self.k
     }
 
     /// W_est in segments, the Reno-friendly estimate of the current epoch.
-    pub fn w_est(&self) -> f64 {
+    #[cfg(test)]
+    pub(crate) fn w_est(&self) -> f64 {
         self.w_est
     }
 
     /// When the current congestion-avoidance epoch started.
-    pub fn epoch_start(&self) -> Option<Instant> {
+    #[cfg(test)]
+    pub(crate) fn epoch_start(&self) -> Option<Instant> {
         self.epoch_start
     }
 
     /// RFC 9438 eq. 2: K = cbrt((W_max - cwnd_epoch) / C), in seconds.
-    pub fn k_for(w_max: f64, cwnd_epoch: f64) -> f64 {
+    pub(crate) fn k_for(w_max: f64, cwnd_epoch: f64) -> f64 {
         ((w_max - cwnd_epoch) / C).cbrt()
     }
 
     /// RFC 9438 eq. 1 for the current epoch: W_cubic(t) in segments, `t`
     /// seconds after the epoch started.
-    pub fn w_cubic(&self, t: f64) -> f64 {
+    pub(crate) fn w_cubic(&self, t: f64) -> f64 {
         C * (t - self.k).powi(3) + self.origin
     }
 

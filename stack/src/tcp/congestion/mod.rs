@@ -23,11 +23,11 @@
 //! Limited transmit (RFC 3042) and the decision of what is a duplicate ACK
 //! are the caller's.
 
-pub mod cubic;
-pub mod newreno;
+pub(crate) mod cubic;
+pub(crate) mod newreno;
 
-pub use cubic::Cubic;
-pub use newreno::NewReno;
+pub(crate) use cubic::Cubic;
+pub(crate) use newreno::NewReno;
 
 use core::fmt;
 
@@ -35,20 +35,20 @@ use crate::time::{Duration, Instant};
 use crate::wire::SeqNumber;
 
 /// RFC 5681 §3.2 / RFC 6582: duplicate ACKs that trigger fast retransmit.
-pub const DUP_THRESH: u32 = 3;
+pub(crate) const DUP_THRESH: u32 = 3;
 
 /// The initial ssthresh, "arbitrarily high" (RFC 5681 §3.1): 1 GiB, the
 /// largest window TCP can advertise (window scale 14).
-pub const INITIAL_SSTHRESH: usize = 1 << 30;
+pub(crate) const INITIAL_SSTHRESH: usize = 1 << 30;
 
 /// RFC 3465 §2.2: the most cwnd grows per ACK in slow start is L * SMSS
 /// with L = 2.
-pub const ABC_LIMIT: usize = 2;
+pub(crate) const ABC_LIMIT: usize = 2;
 
 /// RFC 5681 §3.1 equation 1: the initial window, 2 to 4 segments depending on
 /// SMSS. Equivalent to RFC 3390's `min(4*MSS, max(2*MSS, 4380))`. (RFC 6928's
 /// 10 segments is experimental; we stay with the standard.)
-pub fn initial_window(mss: usize) -> usize {
+pub(crate) fn initial_window(mss: usize) -> usize {
     (4 * mss).min((2 * mss).max(4380))
 }
 
@@ -73,7 +73,7 @@ impl fmt::Display for Algorithm {
 
 /// What an advancing ACK means for loss recovery.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum AckOutcome {
+pub(crate) enum AckOutcome {
     /// Not in recovery: the window grew (or held).
     Normal,
     /// RFC 6582 §3.2 step 4: a partial ACK during fast recovery. The caller
@@ -112,7 +112,7 @@ enum Algo {
 /// assert_eq!(cc.cwnd(), 7300 + 3 * 1460);
 /// ```
 #[derive(Debug, Clone)]
-pub struct Congestion {
+pub(crate) struct Congestion {
     algo: Algo,
     cwnd: usize,
     ssthresh: usize,
@@ -134,7 +134,7 @@ pub struct Congestion {
 impl Congestion {
     /// Fresh state for a connection with sender MSS `mss` (at least 1):
     /// cwnd = [`initial_window`], ssthresh = [`INITIAL_SSTHRESH`].
-    pub fn new(algorithm: Algorithm, mss: usize) -> Congestion {
+    pub(crate) fn new(algorithm: Algorithm, mss: usize) -> Congestion {
         let mss = mss.max(1);
         Congestion {
             algo: match algorithm {
@@ -153,7 +153,8 @@ impl Congestion {
     }
 
     /// The algorithm in use.
-    pub fn algorithm(&self) -> Algorithm {
+    #[cfg(test)]
+    pub(crate) fn algorithm(&self) -> Algorithm {
         match self.algo {
             Algo::NewReno(_) => Algorithm::NewReno,
             Algo::Cubic(_) => Algorithm::Cubic,
@@ -161,7 +162,8 @@ impl Congestion {
     }
 
     /// The CUBIC state, when CUBIC is in use (for inspection and stats).
-    pub fn cubic(&self) -> Option<&Cubic> {
+    #[cfg(test)]
+    pub(crate) fn cubic(&self) -> Option<&Cubic> {
         match &self.algo {
             Algo::Cubic(c) => Some(c),
             Algo::NewReno(_) => None,
@@ -169,24 +171,26 @@ impl Congestion {
     }
 
     /// The congestion window in bytes.
-    pub fn cwnd(&self) -> usize {
+    pub(crate) fn cwnd(&self) -> usize {
         self.cwnd
     }
 
     /// The slow-start threshold in bytes.
-    pub fn ssthresh(&self) -> usize {
+    #[cfg(test)]
+    pub(crate) fn ssthresh(&self) -> usize {
         self.ssthresh
     }
 
     /// The sender MSS (SMSS) in bytes.
-    pub fn mss(&self) -> usize {
+    #[cfg(test)]
+    pub(crate) fn mss(&self) -> usize {
         self.mss
     }
 
     /// Changes SMSS (e.g. once the peer's MSS option is known, or on a path
     /// MTU change). While cwnd is still the initial window it is recomputed
     /// for the new SMSS; otherwise it is kept, but never below one SMSS.
-    pub fn set_mss(&mut self, mss: usize) {
+    pub(crate) fn set_mss(&mut self, mss: usize) {
         let mss = mss.max(1);
         if self.cwnd == initial_window(self.mss) && self.ssthresh == INITIAL_SSTHRESH {
             self.cwnd = initial_window(mss);
@@ -197,23 +201,25 @@ impl Congestion {
     }
 
     /// Whether fast recovery (RFC 6582) is in progress.
-    pub fn in_recovery(&self) -> bool {
+    pub(crate) fn in_recovery(&self) -> bool {
         self.in_recovery
     }
 
     /// Duplicate ACKs counted since the last advancing ACK.
-    pub fn dup_acks(&self) -> u32 {
+    #[cfg(test)]
+    pub(crate) fn dup_acks(&self) -> u32 {
         self.dup_acks
     }
 
     /// Whether cwnd < ssthresh (RFC 5681 §3.1).
-    pub fn in_slow_start(&self) -> bool {
+    #[cfg(test)]
+    pub(crate) fn in_slow_start(&self) -> bool {
         self.cwnd < self.ssthresh
     }
 
     /// The RFC 6582 `recover` point (SND.MAX - 1 when recovery or the last
     /// RTO began), while SND.UNA has not passed it.
-    pub fn recover(&self) -> Option<SeqNumber> {
+    pub(crate) fn recover(&self) -> Option<SeqNumber> {
         self.recover
     }
 
@@ -225,7 +231,7 @@ impl Congestion {
     /// In fast recovery this is RFC 6582 §3.2 steps 3 and 4 (full ACK exit,
     /// partial ACK deflation); otherwise slow start with appropriate byte
     /// counting (RFC 3465) or the algorithm's congestion avoidance.
-    pub fn on_ack(
+    pub(crate) fn on_ack(
         &mut self,
         now: Instant,
         ack: SeqNumber,
@@ -294,7 +300,7 @@ impl Congestion {
     /// unless SND.UNA does not cover more than `recover`, in which case the
     /// duplicates belong to a loss already handled (e.g. by an RTO) and are
     /// ignored.
-    pub fn on_duplicate_ack(
+    pub(crate) fn on_duplicate_ack(
         &mut self,
         now: Instant,
         snd_una: SeqNumber,
@@ -326,7 +332,7 @@ impl Congestion {
     /// SACK-based loss detection): ssthresh is reduced by the algorithm,
     /// cwnd set to ssthresh and `recover` to SND.MAX - 1. Does nothing when
     /// already in recovery.
-    pub fn enter_recovery(&mut self, now: Instant, snd_max: SeqNumber, flight_size: usize) {
+    pub(crate) fn enter_recovery(&mut self, now: Instant, snd_max: SeqNumber, flight_size: usize) {
         if self.in_recovery {
             return;
         }
@@ -339,7 +345,8 @@ impl Congestion {
 
     /// Leaves fast recovery early (e.g. when the connection decides the
     /// loss was spurious), setting cwnd to ssthresh.
-    pub fn exit_recovery(&mut self) {
+    #[cfg(test)]
+    pub(crate) fn exit_recovery(&mut self) {
         if self.in_recovery {
             self.in_recovery = false;
             self.cwnd = self.ssthresh;
@@ -351,7 +358,7 @@ impl Congestion {
     /// timeout of a run, it is held for later ones — cwnd collapses to the
     /// loss window (1 SMSS), fast recovery ends and `recover` becomes
     /// SND.MAX - 1.
-    pub fn on_rto(&mut self, now: Instant, snd_max: SeqNumber, flight_size: usize) {
+    pub(crate) fn on_rto(&mut self, now: Instant, snd_max: SeqNumber, flight_size: usize) {
         if !self.rto_pending {
             self.ssthresh = self.reduce(now, flight_size);
             if let Algo::Cubic(c) = &mut self.algo {
@@ -370,7 +377,7 @@ impl Congestion {
     /// reduced to at most the restart window (the initial window) so that a
     /// stale window is not dumped into the network at once. For CUBIC the
     /// current epoch ends too, so growth restarts from the new cwnd.
-    pub fn restart_after_idle(&mut self) {
+    pub(crate) fn restart_after_idle(&mut self) {
         self.cwnd = self.cwnd.min(initial_window(self.mss));
         if let Algo::Cubic(c) = &mut self.algo {
             c.end_epoch();

@@ -6,7 +6,7 @@
 
 /// NewReno congestion-avoidance state.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct NewReno {
+pub(crate) struct NewReno {
     /// Bytes acknowledged in congestion avoidance not yet turned into
     /// window growth (RFC 3465 `bytes_acked`).
     bytes_acked: usize,
@@ -14,7 +14,7 @@ pub struct NewReno {
 
 impl NewReno {
     /// Fresh state.
-    pub const fn new() -> NewReno {
+    pub(crate) const fn new() -> NewReno {
         NewReno { bytes_acked: 0 }
     }
 

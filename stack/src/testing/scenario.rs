@@ -32,10 +32,7 @@
 //! line number and both segments; so does a segment emitted that no line
 //! expected.
 
-use super::stack::{TcpConfig, TcpStack};
-use super::state::State;
-use super::types::SocketId;
-use super::types::TcpError;
+use crate::tcp::{SocketId, TcpConfig, TcpError, TcpStack};
 use crate::time::{Duration, Instant};
 use crate::wire::ipv4::Ipv4Address;
 use crate::wire::tcp::{SackBlock, TcpFlags, TcpOptions, TcpRepr};
@@ -355,8 +352,8 @@ impl Scenario {
             "keepalive_count" => c.keepalive.count = num()? as u8,
             "congestion" => {
                 c.congestion = match value {
-                    "newreno" => super::stack::CongestionKind::NewReno,
-                    "cubic" => super::stack::CongestionKind::Cubic,
+                    "newreno" => crate::tcp::CongestionKind::NewReno,
+                    "cubic" => crate::tcp::CongestionKind::Cubic,
                     _ => return Err(format!("unknown congestion '{value}'")),
                 }
             }
@@ -848,27 +845,6 @@ pub fn run_script(script: &str) -> Result<(), ScenarioError> {
     Scenario::new().run(script)
 }
 
-impl State {
-    /// Parses an RFC state name (`ESTABLISHED`, `TIME-WAIT`, …).
-    pub fn from_name(name: &str) -> Option<State> {
-        [
-            State::Closed,
-            State::Listen,
-            State::SynSent,
-            State::SynReceived,
-            State::Established,
-            State::FinWait1,
-            State::FinWait2,
-            State::CloseWait,
-            State::Closing,
-            State::LastAck,
-            State::TimeWait,
-        ]
-        .into_iter()
-        .find(|s| s.to_string() == name)
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -911,11 +887,5 @@ mod tests {
     fn unexpected_segment_fails() {
         let err = run_script("0 listen 8080\n0 < S 0:0(0) win 65535\n").unwrap_err();
         assert!(err.message.contains("unexpected"), "{err}");
-    }
-
-    #[test]
-    fn state_names_round_trip() {
-        assert_eq!(State::from_name("TIME-WAIT"), Some(State::TimeWait));
-        assert_eq!(State::from_name("nope"), None);
     }
 }
