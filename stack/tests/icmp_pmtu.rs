@@ -16,26 +16,18 @@ use mtcp_stack::time::{Duration, Instant};
 use mtcp_stack::wire::checksum;
 use mtcp_stack::wire::ethernet::{EtherType, EthernetAddress, EthernetFrame, EthernetRepr};
 use mtcp_stack::wire::icmp::{unreachable, Icmpv4Packet};
-use mtcp_stack::wire::ipv4::{IpProtocol, Ipv4Address, Ipv4Cidr, Ipv4Packet, Ipv4Repr};
+use mtcp_stack::wire::ipv4::{IpProtocol, Ipv4Address, Ipv4Packet, Ipv4Repr};
 
-const SERVER: [u8; 4] = [10, 0, 0, 1];
-const CLIENT: [u8; 4] = [10, 0, 0, 2];
+mod support;
+
+use support::{CLIENT, SERVER};
 const ROUTER_IP: Ipv4Address = Ipv4Address::new(10, 0, 0, 254);
 const ROUTER_MAC: EthernetAddress = EthernetAddress([0x02, 0, 0, 0, 0, 0xfe]);
 const PATH_MTU: usize = 1000;
 
 fn cfg(addr: [u8; 4]) -> StackConfig {
-    let mut c = StackConfig {
-        addr: Ipv4Cidr {
-            address: Ipv4Address::from(addr),
-            prefix_len: 24,
-        },
-        ..StackConfig::default()
-    };
-    c.tcp.max_sockets = 64;
-    c.tcp.chunk_count = 1024;
+    let mut c = support::stack_cfg(addr, 64, 1024, 1024);
     c.tcp.seed = u64::from(addr[3]);
-    c.frames = 1024;
     c
 }
 

@@ -12,6 +12,8 @@ use mtcp_stack::wire::ipv4::Ipv4Address;
 use mtcp_stack::wire::tcp::{TcpFlags, TcpOptions, TcpRepr};
 use mtcp_stack::wire::SeqNumber;
 
+mod support;
+
 const A: Ipv4Address = Ipv4Address::new(10, 0, 0, 1);
 const B: Ipv4Address = Ipv4Address::new(10, 0, 0, 2);
 
@@ -548,9 +550,8 @@ mod whole_stack {
     use mtcp_stack::nic::{FramePool, NicQueue};
     use mtcp_stack::stack::{Stack, StackConfig};
     use mtcp_stack::stats::DropReason;
-    use mtcp_stack::wire::ethernet::{EtherType, EthernetAddress, EthernetRepr};
-    use mtcp_stack::wire::frame::emit_tcp_frame;
-    use mtcp_stack::wire::ipv4::{IpProtocol, Ipv4Cidr, Ipv4Repr};
+    use mtcp_stack::wire::ethernet::EthernetAddress;
+    use mtcp_stack::wire::ipv4::Ipv4Cidr;
 
     const PEER_MAC: EthernetAddress = EthernetAddress([2, 0, 0, 0, 0, 9]);
 
@@ -564,38 +565,10 @@ mod whole_stack {
         dst: Ipv4Address,
         corrupt: bool,
     ) -> mtcp_stack::nic::Frame {
-        let seg = TcpRepr {
-            src_port: 4000,
-            dst_port: 80,
-            seq: SeqNumber(1000),
-            ack: SeqNumber(0),
-            flags: TcpFlags::SYN,
-            window: 65535,
-            urgent: 0,
-            options: TcpOptions::default(),
-            payload: &[],
-        };
-        let eth = EthernetRepr {
-            src_addr: PEER_MAC,
-            // Broadcast MAC: the interface takes it, so only the IP
-            // address decides.
-            dst_addr: EthernetAddress::BROADCAST,
-            ethertype: EtherType::Ipv4,
-            vlan: None,
-        };
-        let ip = Ipv4Repr {
-            src_addr: src,
-            dst_addr: dst,
-            protocol: IpProtocol::Tcp,
-            payload_len: seg.buffer_len(),
-            ttl: 64,
-            ident: 1,
-            dont_frag: true,
-            dscp_ecn: 0,
-        };
-        let mut f = pool.alloc().unwrap();
-        let len = emit_tcp_frame(f.buffer_mut(), &eth, &ip, &seg, true).unwrap();
-        f.set_len(len);
+        // Broadcast MAC: the interface takes it, so only the IP address
+        // decides.
+        let eth = support::ipv4_eth(PEER_MAC, EthernetAddress::BROADCAST);
+        let mut f = support::tcp_frame(pool, &eth, src, dst, 1, &support::syn(4000, 80, 1000));
         if corrupt {
             // Flip a bit of the TCP sequence number: the checksum no longer
             // matches (the IPv4 header checksum still does).

@@ -2,8 +2,6 @@
 //! does on the kernel: two stacks over the in-memory NIC, in virtual time,
 //! with loss on the closing side's link.
 
-use std::net::SocketAddrV4;
-
 use mtcp_stack::nic::faults::{FaultConfig, FaultyQueue};
 use mtcp_stack::nic::memory::{MemoryNic, MemoryNicConfig};
 use mtcp_stack::stack::{Stack, StackConfig};
@@ -11,24 +9,15 @@ use mtcp_stack::tcp::SocketId;
 use mtcp_stack::tcp::State;
 use mtcp_stack::tcp::TcpError;
 use mtcp_stack::time::{Duration, Instant};
-use mtcp_stack::wire::ipv4::{Ipv4Address, Ipv4Cidr};
 
-const SERVER: [u8; 4] = [10, 0, 0, 1];
-const CLIENT: [u8; 4] = [10, 0, 0, 2];
+mod support;
+
+use support::{addr, CLIENT, SERVER};
+
 const PORT: u16 = 7;
 
 fn cfg(addr: [u8; 4]) -> StackConfig {
-    let mut c = StackConfig {
-        addr: Ipv4Cidr {
-            address: Ipv4Address::from(addr),
-            prefix_len: 24,
-        },
-        ..StackConfig::default()
-    };
-    c.tcp.max_sockets = 256;
-    c.tcp.chunk_count = 8192;
-    c.frames = 2048;
-    c
+    support::stack_cfg(addr, 256, 8192, 2048)
 }
 
 /// A server and a client stack; the client's queue drops `loss` of the
@@ -55,15 +44,7 @@ fn pair_with(loss: f64, seed: u64, server_cfg: StackConfig) -> (Stack, Stack) {
 }
 
 fn tick(server: &mut Stack, client: &mut Stack, now: &mut Instant) {
-    for s in [&mut *server, &mut *client] {
-        s.poll(*now);
-        s.flush(*now);
-    }
-    *now += Duration::from_micros(200);
-}
-
-fn addr(ip: [u8; 4], port: u16) -> SocketAddrV4 {
-    SocketAddrV4::new(Ipv4Address::from(ip), port)
+    support::tick(&mut [server, client], now, Duration::from_micros(200));
 }
 
 fn pattern(len: usize, salt: u32) -> Vec<u8> {

@@ -4,7 +4,6 @@
 //! retransmit (three duplicates) fires, and the advertised window never
 //! shrinks to a sliver (receiver SWS avoidance, RFC 9293 §3.8.6.2.2).
 
-use std::net::SocketAddrV4;
 use std::sync::{Arc, Mutex};
 
 use mtcp_stack::nic::memory::{MemoryNic, MemoryNicConfig};
@@ -13,11 +12,11 @@ use mtcp_stack::stack::{Stack, StackConfig};
 use mtcp_stack::tcp::SocketId;
 use mtcp_stack::time::{Duration, Instant};
 use mtcp_stack::wire::frame::parse_tcp_frame;
-use mtcp_stack::wire::ipv4::{Ipv4Address, Ipv4Cidr};
 use mtcp_stack::wire::tcp::TcpFlags;
 
-const SERVER: [u8; 4] = [10, 0, 0, 1];
-const CLIENT: [u8; 4] = [10, 0, 0, 2];
+mod support;
+
+use support::{addr, CLIENT, SERVER};
 
 /// A TCP segment a probed stack sent.
 #[derive(Debug, Clone, Copy)]
@@ -121,21 +120,7 @@ impl NicQueue for Probe {
 }
 
 fn cfg(addr: [u8; 4]) -> StackConfig {
-    let mut c = StackConfig {
-        addr: Ipv4Cidr {
-            address: Ipv4Address::from(addr),
-            prefix_len: 24,
-        },
-        ..StackConfig::default()
-    };
-    c.tcp.max_sockets = 16;
-    c.tcp.chunk_count = 2048;
-    c.frames = 1024;
-    c
-}
-
-fn addr(ip: [u8; 4], port: u16) -> SocketAddrV4 {
-    SocketAddrV4::new(Ipv4Address::from(ip), port)
+    support::stack_cfg(addr, 16, 2048, 1024)
 }
 
 struct Pair {

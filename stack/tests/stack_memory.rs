@@ -1,64 +1,30 @@
 //! Whole stacks (NIC queue + interface + TCP) over the in-memory NIC, in
 //! virtual time.
 
-use std::net::SocketAddrV4;
-
-use mtcp_stack::nic::memory::{MemoryNic, MemoryNicConfig};
+use mtcp_stack::nic::memory::MemoryNic;
 use mtcp_stack::nic::{FramePool, NicQueue};
 use mtcp_stack::stack::{Stack, StackConfig};
 use mtcp_stack::stats::DropReason;
 use mtcp_stack::tcp::State;
 use mtcp_stack::tcp::TcpError;
 use mtcp_stack::time::{Duration, Instant};
-use mtcp_stack::wire::ipv4::{Ipv4Address, Ipv4Cidr};
+use mtcp_stack::wire::ipv4::Ipv4Address;
+
+mod support;
+
+use support::{addr, CLIENT, SERVER};
 
 fn cfg(addr: [u8; 4]) -> StackConfig {
-    let mut c = StackConfig {
-        addr: Ipv4Cidr {
-            address: Ipv4Address::from(addr),
-            prefix_len: 24,
-        },
-        ..StackConfig::default()
-    };
-    c.tcp.max_sockets = 256;
-    c.tcp.chunk_count = 2048;
-    c.frames = 1024;
-    c
+    support::stack_cfg(addr, 256, 2048, 1024)
 }
 
-const SERVER: [u8; 4] = [10, 0, 0, 1];
-const CLIENT: [u8; 4] = [10, 0, 0, 2];
-
 fn pair(queues: usize) -> (Vec<Stack>, Vec<Stack>) {
-    let (a, b) = MemoryNic::pair_with(&MemoryNicConfig {
-        queues,
-        ..MemoryNicConfig::default()
-    })
-    .unwrap();
-    let servers = a
-        .split_boxed()
-        .into_iter()
-        .map(|q| Stack::new(cfg(SERVER), q).unwrap())
-        .collect();
-    let clients = b
-        .split_boxed()
-        .into_iter()
-        .map(|q| Stack::new(cfg(CLIENT), q).unwrap())
-        .collect();
-    (servers, clients)
+    support::memory_pair(queues, || cfg(SERVER), || cfg(CLIENT))
 }
 
 /// One tick of every stack, then time moves on by 100 µs.
 fn tick(stacks: &mut [&mut Stack], now: &mut Instant) {
-    for s in stacks.iter_mut() {
-        s.poll(*now);
-        s.flush(*now);
-    }
-    *now += Duration::from_micros(100);
-}
-
-fn addr(ip: [u8; 4], port: u16) -> SocketAddrV4 {
-    SocketAddrV4::new(Ipv4Address::from(ip), port)
+    support::tick(stacks, now, Duration::from_micros(100));
 }
 
 /// Moves `data` from `from` (socket `fs`) to `to` (socket `ts`) while ticking.
@@ -278,11 +244,7 @@ fn land_syn_from_the_wire_is_a_martian() {
     // half-open connection (which would answer itself through the
     // loopback). The loopback itself is untouched
     // (`loopback_to_own_address_and_localhost`).
-    use mtcp_stack::wire::ethernet::{EtherType, EthernetAddress, EthernetRepr};
-    use mtcp_stack::wire::frame::emit_tcp_frame;
-    use mtcp_stack::wire::ipv4::{IpProtocol, Ipv4Repr};
-    use mtcp_stack::wire::tcp::{TcpFlags, TcpOptions, TcpRepr};
-    use mtcp_stack::wire::SeqNumber;
+    use mtcp_stack::wire::ethernet::EthernetAddress;
 
     let (a, b) = MemoryNic::pair(1, 256);
     let mut stack = Stack::new(cfg(SERVER), a.split_boxed().remove(0)).unwrap();
@@ -291,37 +253,13 @@ fn land_syn_from_the_wire_is_a_martian() {
     let mut now = Instant::from_secs(1);
     let l = stack.tcp_mut().listen(addr([0, 0, 0, 0], 80), 16).unwrap();
     let ours = Ipv4Address::from(SERVER);
-    let seg = TcpRepr {
-        src_port: 80,
-        dst_port: 80,
-        seq: SeqNumber(1000),
-        ack: SeqNumber(0),
-        flags: TcpFlags::SYN,
-        window: 65535,
-        urgent: 0,
-        options: TcpOptions::default(),
-        payload: &[],
-    };
-    let eth = EthernetRepr {
-        src_addr: EthernetAddress([2, 0, 0, 0, 0, 0x66]),
-        dst_addr: stack.iface().config().mac,
-        ethertype: EtherType::Ipv4,
-        vlan: None,
-    };
+    let seg = support::syn(80, 80, 1000);
+    let eth = support::ipv4_eth(
+        EthernetAddress([2, 0, 0, 0, 0, 0x66]),
+        stack.iface().config().mac,
+    );
     for (k, src) in [ours, Ipv4Address::LOCALHOST].into_iter().enumerate() {
-        let ip = Ipv4Repr {
-            src_addr: src,
-            dst_addr: ours,
-            protocol: IpProtocol::Tcp,
-            payload_len: seg.buffer_len(),
-            ttl: 64,
-            ident: k as u16,
-            dont_frag: true,
-            dscp_ecn: 0,
-        };
-        let mut f = pool.alloc().unwrap();
-        let len = emit_tcp_frame(f.buffer_mut(), &eth, &ip, &seg, true).unwrap();
-        f.set_len(len);
+        let f = support::tcp_frame(&mut pool, &eth, src, ours, k as u16, &seg);
         peer.tx_burst(&mut vec![f], &mut pool);
     }
     for _ in 0..2000 {

@@ -5,55 +5,33 @@
 
 use std::net::SocketAddrV4;
 
-use mtcp_stack::nic::memory::{MemoryNic, MemoryNicConfig, MemoryPort, MemoryQueue};
+use mtcp_stack::nic::memory::{MemoryNic, MemoryNicConfig, MemoryQueue};
 use mtcp_stack::nic::{FramePool, NicQueue};
 use mtcp_stack::stack::{Stack, StackConfig};
 use mtcp_stack::stats::DropReason;
 use mtcp_stack::time::{Duration, Instant};
 use mtcp_stack::udp::{UdpError, UdpId};
 use mtcp_stack::wire::ethernet::{EtherType, EthernetAddress, EthernetFrame, EthernetRepr};
-use mtcp_stack::wire::ipv4::{IpProtocol, Ipv4Address, Ipv4Cidr, Ipv4Packet, Ipv4Repr};
+use mtcp_stack::wire::ipv4::{IpProtocol, Ipv4Address, Ipv4Packet, Ipv4Repr};
 use mtcp_stack::wire::udp::UdpPacket;
 
-const SERVER: [u8; 4] = [10, 0, 0, 1];
-const CLIENT: [u8; 4] = [10, 0, 0, 2];
+mod support;
+
+use support::{addr, CLIENT, SERVER};
 
 fn cfg(addr: [u8; 4]) -> StackConfig {
-    let mut c = StackConfig {
-        addr: Ipv4Cidr {
-            address: Ipv4Address::from(addr),
-            prefix_len: 24,
-        },
-        ..StackConfig::default()
-    };
-    c.tcp.max_sockets = 16;
-    c.tcp.chunk_count = 64;
+    let mut c = support::stack_cfg(addr, 16, 64, 1024);
     c.tcp.seed = u64::from(addr[3]);
-    c.frames = 1024;
     c
 }
 
-fn addr(ip: [u8; 4], port: u16) -> SocketAddrV4 {
-    SocketAddrV4::new(Ipv4Address::from(ip), port)
-}
-
 fn pair_with(queues: usize, tweak: impl Fn(&mut StackConfig)) -> (Vec<Stack>, Vec<Stack>) {
-    let (a, b) = MemoryNic::pair_with(&MemoryNicConfig {
-        queues,
-        ..MemoryNicConfig::default()
-    })
-    .unwrap();
-    let mk = |port: MemoryPort, ip| {
-        port.split_boxed()
-            .into_iter()
-            .map(|q| {
-                let mut c = cfg(ip);
-                tweak(&mut c);
-                Stack::new(c, q).unwrap()
-            })
-            .collect::<Vec<_>>()
+    let mk = |ip| {
+        let mut c = cfg(ip);
+        tweak(&mut c);
+        c
     };
-    (mk(a, SERVER), mk(b, CLIENT))
+    support::memory_pair(queues, || mk(SERVER), || mk(CLIENT))
 }
 
 fn pair() -> (Stack, Stack) {
@@ -66,11 +44,7 @@ struct Clock(Instant);
 impl Clock {
     fn tick(&mut self, stacks: &mut [&mut Stack]) {
         for _ in 0..3 {
-            for s in stacks.iter_mut() {
-                s.poll(self.0);
-                s.flush(self.0);
-            }
-            self.0 += Duration::from_micros(100);
+            support::tick(stacks, &mut self.0, Duration::from_micros(100));
         }
     }
 }
