@@ -708,7 +708,7 @@ impl Interface {
     /// ICMP port unreachable about a UDP datagram the caller had no socket
     /// for (RFC 1122 §3.2.2.1), when RFC 1122 §3.2.2 allows it and the
     /// rate limit has a token. `payload` is the datagram's leading bytes
-    /// (at most [`icmp_error::MAX_QUOTE`] are quoted).
+    /// (as many are quoted as fit a 576-byte error, RFC 1812 §4.3.2.3).
     pub fn send_port_unreachable<S: FrameSink>(
         &mut self,
         now: Instant,

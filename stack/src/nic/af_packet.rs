@@ -73,7 +73,7 @@
 //!
 //! A frame whose virtio-net header says `GSO_TCPV4` is cut into
 //! `gso_size`-byte segments, each its own pool [`Frame`], by
-//! [`gso::TcpSegments`] (headers copied and fixed up, full checksums). A
+//! the crate's GSO splitter, `nic/gso.rs` (headers copied and fixed up, full checksums). A
 //! burst that fills up mid-frame keeps the slot and resumes at the next
 //! segment; a pool that runs dry mid-frame drops the rest
 //! ([`RxOffloadCounters::gso_dropped`]). Frames flagged `TP_STATUS_CSUM_VALID` are still verified by the
@@ -97,7 +97,7 @@
 //!   rx_burst(r) first drains its rings from the other queues.
 //! ```
 //!
-//! There is one lock-free [`spsc`](super::spsc) ring per ordered pair of
+//! There is one lock-free single-producer ring (`nic/spsc.rs`) per ordered pair of
 //! queues; a queue handing frames over writes the target's `eventfd` once
 //! per burst, so a target parked in [`NicQueue::wait_rx`] (or polling
 //! [`NicQueue::raw_fd`], an epoll descriptor covering both its socket and

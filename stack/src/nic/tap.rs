@@ -23,7 +23,7 @@
 //! and hands us TCPv4 frames of up to 64 KiB with a `virtio_net_hdr` in
 //! front. `rx_burst` reads each into a 64 KiB scratch buffer, completes a
 //! partial checksum, or cuts a super-frame into MSS-sized frames with the
-//! same code as AF_PACKET ([`gso`]); `tx_burst` writes a zeroed
+//! same code as AF_PACKET (`nic/gso.rs`); `tx_burst` writes a zeroed
 //! header before each frame (`writev`).
 //!
 //! [`TapQueue::open_multi`] opens a multi-queue TAP (`IFF_MULTI_QUEUE`),

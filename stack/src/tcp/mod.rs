@@ -19,7 +19,7 @@
 //! | `tcb.rs` | the TCB, a `Connection` (one block, parts grouped by use; send/receive sequence spaces), and its slab |
 //! | `effects.rs` | what a connection call may touch (`Cx`: config, pool, stats, …) and the `Effects` it returns, applied by the stack in one place |
 //! | `buffer.rs` | the chunk pool and the send/receive chunk chains |
-//! | `timer.rs` | the timer wheel, the TIME-WAIT list and a connection's [`Timers`](timer::Timers) (the one place its deadlines change) |
+//! | `timer.rs` | the timer wheel, the TIME-WAIT list and a connection's `Timers` (the one place its deadlines change) |
 //! | `flow_table.rs`, `tx_list.rs`, `events.rs` | per-core machinery |
 //! | `congestion/`, `rtt.rs`, `sack.rs`, `reassembly.rs`, `isn.rs`, `syncookie.rs` | pure algorithms |
 

@@ -218,7 +218,7 @@ pub enum Icmpv4Repr<'a> {
     },
     /// Type 3.
     DstUnreachable {
-        /// The code (see [`unreachable`]).
+        /// The code (see [`unreachable`](mod@unreachable)).
         code: u8,
         /// The next-hop MTU (meaningful for [`unreachable::FRAG_NEEDED`]
         /// only; zero otherwise).
