@@ -6,6 +6,13 @@
 //! events, per-core pools and statistics. Time is always passed in
 //! ([`time::Instant`]) and randomness is seeded ([`rand::Rng`]), so the whole
 //! stack is deterministic and testable without a clock.
+//!
+//! The public surface is the wire formats, the NIC layer, the interface and
+//! [`stack::Stack`] entry points, the socket-level TCP ([`tcp::TcpStack`])
+//! and UDP APIs, configuration, statistics, time and the seeded RNG. The
+//! engine's machinery (TCB slab, flow table, timers, TX lists, buffers, the
+//! algorithms) is crate-private. The `testing` feature adds the `testing` module
+//! (the script runner of `tests/scenarios/`); it is for this crate's tests.
 #![deny(unsafe_code)]
 #![warn(missing_docs, missing_debug_implementations, unreachable_pub)]
 
