@@ -14,8 +14,8 @@ fn builder() -> Builder {
         address: Ipv4Address::new(10, 0, 0, 1),
         prefix_len: 24,
     });
-    let mut tcp = b.net_config().tcp;
-    tcp.max_sockets = 64;
+    let mut tcp = b.net_config().stack.tcp;
+    tcp.max_connections = 64;
     tcp.chunk_count = 1024;
     b.tcp_config(tcp)
 }
@@ -121,9 +121,9 @@ fn mtcp_keepalive_variable_sets_the_stack_default() {
     })
     .unwrap();
     let net = NetConfig::from_config(&config);
-    assert!(net.tcp.keepalive_default);
-    assert_eq!(net.tcp.keepalive.idle, Duration::from_secs(10));
-    assert_eq!(net.tcp.keepalive.count, 3);
+    assert!(net.stack.tcp.keepalive_default);
+    assert_eq!(net.stack.tcp.keepalive.idle, Duration::from_secs(10));
+    assert_eq!(net.stack.tcp.keepalive.count, 3);
     let bad = Config::from_lookup(|k| (k == "MTCP_KEEPALIVE").then(|| "idle=10".to_owned()))
         .unwrap_err()
         .to_string();

@@ -14,9 +14,6 @@ use mtcp_stack::nic::tap::TapQueue;
 use mtcp_stack::nic::xdp::XdpDevice;
 use mtcp_stack::nic::{NicError, NicQueue, RingSizes};
 use mtcp_stack::stack::{Stack, StackConfig};
-use mtcp_stack::tcp::TcpConfig;
-use mtcp_stack::wire::ethernet::EthernetAddress;
-use mtcp_stack::wire::ipv4::{Ipv4Address, Ipv4Cidr};
 
 use super::driver::StackDriver;
 use crate::driver::CoreId;
@@ -36,13 +33,6 @@ pub struct NetConfig {
     pub device: DeviceSpec,
     /// DPDK EAL arguments (`MTCP_DPDK_ARGS`).
     pub dpdk_args: Vec<String>,
-    /// The stack's address and prefix (`MTCP_ADDR`).
-    pub addr: Ipv4Cidr,
-    /// The default gateway (`MTCP_GATEWAY`).
-    pub gateway: Option<Ipv4Address>,
-    /// The stack's MAC (`MTCP_MAC`); `None`: the device's, else a locally
-    /// administered one.
-    pub mac: Option<EthernetAddress>,
     /// Capture file (`MTCP_PCAP`).
     pub pcap: Option<PathBuf>,
     /// Fault injection (`MTCP_FAULTS`).
@@ -51,12 +41,11 @@ pub struct NetConfig {
     pub ring: RingSizes,
     /// Print each core's counters to stderr this often (`MTCP_STATS`).
     pub stats: Option<std::time::Duration>,
-    /// The TCP engine (buffer sizes, maximum connections, timers, …).
-    pub tcp: TcpConfig,
-    /// Frames in each core's pool.
-    pub frames: usize,
-    /// Frames per RX burst.
-    pub rx_batch: usize,
+    /// The stack of each core: its address (`MTCP_ADDR`), gateway
+    /// (`MTCP_GATEWAY`), MAC (`MTCP_MAC`; `None`: the device's, else a
+    /// locally administered one), the TCP engine (buffer sizes,
+    /// `MTCP_MAX_CONNECTIONS`, timers, …), UDP, frame pool and RX burst.
+    pub stack: StackConfig,
     /// Queues given explicitly (one per core), instead of opening `device`.
     pub(crate) queues: Option<QueueSlots>,
 }
@@ -65,9 +54,9 @@ impl fmt::Debug for NetConfig {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("NetConfig")
             .field("device", &self.device)
-            .field("addr", &self.addr)
-            .field("gateway", &self.gateway)
-            .field("mac", &self.mac)
+            .field("addr", &self.stack.addr)
+            .field("gateway", &self.stack.gateway)
+            .field("mac", &self.stack.mac)
             .field("pcap", &self.pcap)
             .field("faults", &self.faults)
             .field("stats", &self.stats)
@@ -86,36 +75,34 @@ impl NetConfig {
     /// The settings of `config` (parsed `MTCP_*` variables) with the
     /// engine's defaults.
     pub fn from_config(config: &Config) -> NetConfig {
-        let mut stack = StackConfig::default();
+        let mut stack = StackConfig {
+            addr: config.addr,
+            gateway: config.gateway,
+            mac: config.mac,
+            ..StackConfig::default()
+        };
+        let tcp = &mut stack.tcp;
         if let Some(n) = config.max_connections {
-            stack.tcp.max_sockets = n;
+            tcp.max_connections = n;
         }
         if let Some(n) = config.max_time_wait {
-            stack.tcp.max_time_wait = n;
+            tcp.max_time_wait = n;
+        }
+        if let Some(ka) = config.keepalive {
+            tcp.keepalive_default = true;
+            tcp.keepalive = ka;
+        }
+        if let Some(d) = config.fin_timeout {
+            tcp.fin_timeout = d;
         }
         NetConfig {
             device: config.device.clone(),
             dpdk_args: config.dpdk_args.clone(),
-            addr: config.addr,
-            gateway: config.gateway,
-            mac: config.mac,
             pcap: config.pcap.clone(),
             faults: config.faults,
             ring: config.ring,
             stats: config.stats,
-            tcp: {
-                let mut tcp = stack.tcp;
-                if let Some(ka) = config.keepalive {
-                    tcp.keepalive_default = true;
-                    tcp.keepalive = ka;
-                }
-                if let Some(d) = config.fin_timeout {
-                    tcp.fin_timeout = d;
-                }
-                tcp
-            },
-            frames: stack.frames,
-            rx_batch: stack.rx_batch,
+            stack,
             queues: None,
         }
     }
@@ -137,18 +124,6 @@ impl NetConfig {
     pub fn with_queues(mut self, queues: Vec<Box<dyn NicQueue>>) -> NetConfig {
         self.queues = Some(Arc::new(Mutex::new(queues.into_iter().map(Some).collect())));
         self
-    }
-
-    fn stack_config(&self) -> StackConfig {
-        StackConfig {
-            addr: self.addr,
-            gateway: self.gateway,
-            mac: self.mac,
-            tcp: self.tcp.clone(),
-            udp: mtcp_stack::udp::UdpConfig::default(),
-            frames: self.frames,
-            rx_batch: self.rx_batch,
-        }
     }
 
     /// Opens the device with one queue per core, wrapped for capture and
@@ -250,7 +225,7 @@ impl StackFactory {
                 .map(|slot| std::mem::replace(slot, CoreSlot::InUse))
         });
         let stack = match taken {
-            Some(CoreSlot::Queue(queue)) => Stack::new(self.config.stack_config(), queue)
+            Some(CoreSlot::Queue(queue)) => Stack::new(self.config.stack.clone(), queue)
                 .map_err(|e| io::Error::new(io::ErrorKind::InvalidInput, e.to_string()))?,
             Some(CoreSlot::Stack(stack)) => *stack,
             Some(CoreSlot::InUse) | None => {

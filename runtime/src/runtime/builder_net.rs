@@ -77,17 +77,17 @@ impl Builder {
 
     /// The stack's address and prefix (`MTCP_ADDR`).
     pub fn addr(self, addr: Ipv4Cidr) -> Builder {
-        self.update_net(|c| c.addr = addr)
+        self.update_net(|c| c.stack.addr = addr)
     }
 
     /// The default gateway (`MTCP_GATEWAY`).
     pub fn gateway(self, gateway: Ipv4Address) -> Builder {
-        self.update_net(|c| c.gateway = Some(gateway))
+        self.update_net(|c| c.stack.gateway = Some(gateway))
     }
 
     /// The stack's MAC address (`MTCP_MAC`).
     pub fn mac(self, mac: EthernetAddress) -> Builder {
-        self.update_net(|c| c.mac = Some(mac))
+        self.update_net(|c| c.stack.mac = Some(mac))
     }
 
     /// Writes every frame to this pcap file (`MTCP_PCAP`).
@@ -109,7 +109,7 @@ impl Builder {
 
     /// The TCP engine's settings (buffer sizes, connections, timers, …).
     pub fn tcp_config(self, tcp: TcpConfig) -> Builder {
-        self.update_net(|c| c.tcp = tcp)
+        self.update_net(|c| c.stack.tcp = tcp)
     }
 
     /// The most connections per core (`MTCP_MAX_CONNECTIONS`, default
@@ -117,7 +117,7 @@ impl Builder {
     /// start, their memory committed only as connections arrive. Past it a
     /// SYN is answered with a RST (counted in `table_full_resets`).
     pub fn max_connections(self, n: usize) -> Builder {
-        self.update_net(|c| c.tcp.max_sockets = n)
+        self.update_net(|c| c.stack.tcp.max_connections = n)
     }
 
     /// The most TIME-WAIT entries per core (`MTCP_MAX_TIME_WAIT`, default
@@ -125,7 +125,7 @@ impl Builder {
     /// connection slots; past this cap a connection closes without
     /// TIME-WAIT (counted in `time_wait_overflow`).
     pub fn max_time_wait(self, n: usize) -> Builder {
-        self.update_net(|c| c.tcp.max_time_wait = n)
+        self.update_net(|c| c.stack.tcp.max_time_wait = n)
     }
 
     /// Keepalive on for every connection, with this timing (unset values:
@@ -138,15 +138,15 @@ impl Builder {
         self.update_net(|c| match keepalive {
             Some(ka) => {
                 // An invalid timing is kept invalid, for the start check.
-                c.tcp.keepalive =
+                c.stack.tcp.keepalive =
                     ka.resolve(KeepaliveConfig::default())
                         .unwrap_or(KeepaliveConfig {
                             count: 0,
                             ..KeepaliveConfig::default()
                         });
-                c.tcp.keepalive_default = true;
+                c.stack.tcp.keepalive_default = true;
             }
-            None => c.tcp.keepalive_default = false,
+            None => c.stack.tcp.keepalive_default = false,
         })
     }
 
@@ -154,20 +154,20 @@ impl Builder {
     /// in FIN-WAIT-2 for the peer's FIN (Linux `tcp_fin_timeout`; 60 s).
     /// `MTCP_FIN_TIMEOUT` sets the same.
     pub fn fin_timeout(self, timeout: Duration) -> Builder {
-        self.update_net(|c| c.tcp.fin_timeout = timeout)
+        self.update_net(|c| c.stack.tcp.fin_timeout = timeout)
     }
 
     /// Retransmissions an orphaned connection gets before it is reset
     /// (Linux `tcp_orphan_retries`; 8).
     pub fn orphan_retries(self, retries: u8) -> Builder {
-        self.update_net(|c| c.tcp.orphan_retries = retries)
+        self.update_net(|c| c.stack.tcp.orphan_retries = retries)
     }
 
     /// Per-socket send and receive buffer limits, in bytes.
     pub fn buffer_sizes(self, send: usize, recv: usize) -> Builder {
         self.update_net(|c| {
-            c.tcp.send_buffer = send;
-            c.tcp.recv_buffer = recv;
+            c.stack.tcp.send_buffer = send;
+            c.stack.tcp.recv_buffer = recv;
         })
     }
 
