@@ -238,7 +238,7 @@ fn stack_cfg(addr: Ipv4Address) -> StackConfig {
         },
         ..StackConfig::default()
     };
-    c.tcp.max_sockets = 64;
+    c.tcp.max_connections = 64;
     c.tcp.chunk_count = 1024;
     c.frames = 1024;
     c

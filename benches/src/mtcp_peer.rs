@@ -339,7 +339,7 @@ fn run_connect(config: &ScenarioConfig) -> Result<Measurement, String> {
     // (60 s); a newer SYN may reuse one (RFC 6191). So the server needs a
     // TCB for every client port in use over a minute.
     let tcp = TcpConfig {
-        max_sockets: 65_536,
+        max_connections: 65_536,
         ..TcpConfig::default()
     };
     let (server_rt, client_rt) = runtimes(config, config.cores, tcp)?;
@@ -423,7 +423,7 @@ fn run_idle(config: &ScenarioConfig) -> Result<Measurement, String> {
     let wanted = config.conns;
     let ports = wanted.div_ceil(IDLE_PER_PORT).max(1);
     let tcp = TcpConfig {
-        max_sockets: wanted + ports + 1024,
+        max_connections: wanted + ports + 1024,
         // Idle connections hold no buffer chunk; keep the pool small.
         chunk_count: 1024,
         ..TcpConfig::default()

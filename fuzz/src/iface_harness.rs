@@ -167,7 +167,7 @@ impl Harness {
         }
         let cfg = self.stack.tcp().config();
         assert!(self.stack.tcp().chunks_in_use() <= cfg.chunk_count);
-        assert!(self.stack.tcp().sockets_in_use() <= cfg.max_sockets);
+        assert!(self.stack.tcp().sockets_in_use() <= cfg.max_connections);
         assert!(self.stack.frames_available() <= self.stack.frames_capacity());
     }
 

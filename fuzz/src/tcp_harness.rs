@@ -103,7 +103,7 @@ const PEER_ISN: u32 = 0x1000_0000;
 /// The small, fast-timer engine configuration every harness uses.
 pub fn config(c: CfgSpec) -> TcpConfig {
     TcpConfig {
-        max_sockets: 16,
+        max_connections: 16,
         chunk_size: 512,
         chunk_count: if c.tiny_pool { 8 } else { 256 },
         send_buffer: 16 * 1024,
@@ -138,7 +138,7 @@ pub struct Harness {
     pub(crate) ids: Vec<SocketId>,
     pub(crate) tracker: Tracker,
     chunk_count: usize,
-    max_sockets: usize,
+    max_connections: usize,
     buf: Vec<u8>,
     wbuf: Vec<u8>,
 }
@@ -168,7 +168,7 @@ pub(crate) fn check_emitted(src: Ipv4Address, dst: Ipv4Address, r: &TcpRepr<'_>,
 impl Harness {
     pub(crate) fn new(cfg: CfgSpec) -> Harness {
         let cfg = config(cfg);
-        let (chunk_count, max_sockets) = (cfg.chunk_count, cfg.max_sockets);
+        let (chunk_count, max_connections) = (cfg.chunk_count, cfg.max_connections);
         let mut s = TcpStack::new(cfg, &[LOCAL]).expect("valid config");
         let listener = s
             .listen(SocketAddrV4::new(LOCAL, LISTEN_PORT), 4)
@@ -180,7 +180,7 @@ impl Harness {
             ids: Vec::new(),
             tracker: Tracker::default(),
             chunk_count,
-            max_sockets,
+            max_connections,
             buf: vec![0; 1 << 16],
             wbuf: vec![0x6d; 1 << 16],
         }
@@ -200,8 +200,8 @@ impl Harness {
             self.ids.push(c);
         }
         assert!(self.s.chunks_in_use() <= self.chunk_count);
-        assert!(self.s.sockets_in_use() <= self.max_sockets);
-        assert!(self.s.flows() <= self.max_sockets);
+        assert!(self.s.sockets_in_use() <= self.max_connections);
+        assert!(self.s.flows() <= self.max_connections);
     }
 
     pub(crate) fn inject(&mut self, seg: &TcpRepr<'_>) {

@@ -24,8 +24,8 @@ async fn round_trips(c: &mut TcpStream, n: usize) {
 
 #[test]
 fn steady_state_echo_allocates_nothing_per_request() {
-    let mut tcp = Builder::new().net_config().tcp;
-    tcp.max_sockets = 64;
+    let mut tcp = Builder::new().net_config().stack.tcp;
+    tcp.max_connections = 64;
     tcp.chunk_count = 1024;
     let rt = Builder::new().tcp_config(tcp).build().unwrap();
     let allocs = rt.block_on(async {

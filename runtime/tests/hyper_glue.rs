@@ -22,8 +22,8 @@ fn runtime() -> Runtime {
         address: Ipv4Address::from([10, 0, 0, 1]),
         prefix_len: 24,
     });
-    let mut tcp = b.net_config().tcp;
-    tcp.max_sockets = 256;
+    let mut tcp = b.net_config().stack.tcp;
+    tcp.max_connections = 256;
     tcp.chunk_count = 2048;
     b = b.tcp_config(tcp);
     b.build().unwrap()

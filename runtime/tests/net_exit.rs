@@ -23,8 +23,8 @@ fn cidr(a: [u8; 4]) -> Ipv4Cidr {
 }
 
 fn small(b: Builder, recv_buffer: usize) -> Builder {
-    let mut tcp = b.net_config().tcp;
-    tcp.max_sockets = 256;
+    let mut tcp = b.net_config().stack.tcp;
+    tcp.max_connections = 256;
     tcp.chunk_count = 8192;
     tcp.recv_buffer = recv_buffer;
     b.tcp_config(tcp)

@@ -133,7 +133,7 @@ async fn connect_to_a_closed_port_is_refused() {
 
 #[test]
 fn connect_to_nobody_times_out() {
-    let mut tcp = mtcp::runtime::Builder::new().net_config().tcp;
+    let mut tcp = mtcp::runtime::Builder::new().net_config().stack.tcp;
     tcp.syn_retries = 1;
     tcp.rto_initial = Duration::from_millis(50);
     tcp.rto_min = Duration::from_millis(50);

@@ -17,8 +17,8 @@ fn cidr(a: [u8; 4]) -> Ipv4Cidr {
 }
 
 fn small(b: Builder) -> Builder {
-    let mut tcp = b.net_config().tcp;
-    tcp.max_sockets = 64;
+    let mut tcp = b.net_config().stack.tcp;
+    tcp.max_connections = 64;
     tcp.chunk_count = 256;
     b.tcp_config(tcp)
 }

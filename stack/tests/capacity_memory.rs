@@ -20,7 +20,7 @@ fn rss_bytes() -> usize {
 #[test]
 fn million_connection_stack_commits_little_memory() {
     let cfg = TcpConfig {
-        max_sockets: 1 << 20,
+        max_connections: 1 << 20,
         max_time_wait: 1 << 20,
         seed: 1,
         ..TcpConfig::default()

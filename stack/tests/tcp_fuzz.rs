@@ -195,7 +195,7 @@ fn run(ops: &[Op], cfg: TcpConfig) {
 
 fn small(cfg: TcpConfig) -> TcpConfig {
     TcpConfig {
-        max_sockets: 16,
+        max_connections: 16,
         chunk_size: 256,
         chunk_count: 512,
         send_buffer: 16 * 1024,

@@ -606,7 +606,7 @@ fn many_parallel_flows() {
         reorder: 0.02,
     };
     let cfg = TcpConfig {
-        max_sockets: 256,
+        max_connections: 256,
         chunk_count: 4096,
         ..TcpConfig::default()
     };

@@ -42,7 +42,7 @@ impl TcpStack {
     /// user, gracefully. Connections the user already closed go on as they
     /// were. Returns how many sockets this call closed.
     ///
-    /// One pass over the TCB slab (bounded by `max_sockets`); call it once,
+    /// One pass over the TCB slab (bounded by `max_connections`); call it once,
     /// at shutdown.
     pub fn close_all(&mut self) -> usize {
         let mut closed = 0;

@@ -137,7 +137,7 @@ impl Net {
 #[test]
 fn slow_readers_cannot_starve_a_new_connection() {
     let cfg = TcpConfig {
-        max_sockets: 256,
+        max_connections: 256,
         chunk_size: 512,
         chunk_count: 512,
         recv_buffer: RECV_CAP,
@@ -222,7 +222,7 @@ fn slow_readers_cannot_starve_a_new_connection() {
 #[test]
 fn pressure_offers_no_growth_but_never_retracts() {
     let cfg = TcpConfig {
-        max_sockets: 16,
+        max_connections: 16,
         chunk_size: 512,
         chunk_count: 64,
         recv_buffer: RECV_CAP,

@@ -63,7 +63,7 @@ impl TcpStack {
         t.key = FlowKey::new(ip, local.port(), Ipv4Address::UNSPECIFIED, 0);
         t.head.state = State::Listen;
         t.head.flags.set(TcbFlags::USER_OWNED);
-        t.listen.backlog = backlog.clamp(1, self.cfg.max_sockets) as u32;
+        t.listen.backlog = backlog.clamp(1, self.cfg.max_connections) as u32;
         self.listeners.insert(ip, local.port(), id);
         Ok(id)
     }

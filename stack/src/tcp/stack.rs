@@ -61,11 +61,12 @@ impl Default for KeepaliveConfig {
 /// The configuration of one core's TCP engine.
 #[derive(Debug, Clone)]
 pub struct TcpConfig {
-    /// Most sockets (listeners and connections; TIME-WAIT is held apart,
-    /// see `max_time_wait`) per core (`MTCP_MAX_CONNECTIONS`). The TCB slab
+    /// Most connections per core, listeners included (each takes a TCB;
+    /// TIME-WAIT is held apart, see `max_time_wait`), as
+    /// `MTCP_MAX_CONNECTIONS` and `Builder::max_connections` name it. The TCB slab
     /// and the flow table are sized for it at start but their memory is
     /// committed only as sockets are used.
-    pub max_sockets: usize,
+    pub max_connections: usize,
     /// Most TIME-WAIT entries per core (`MTCP_MAX_TIME_WAIT`, as Linux's
     /// `tcp_max_tw_buckets`); past it a connection closes without
     /// TIME-WAIT, counted in `time_wait_overflow`.
@@ -158,7 +159,7 @@ fn secret_seed() -> u64 {
 impl Default for TcpConfig {
     fn default() -> TcpConfig {
         TcpConfig {
-            max_sockets: 65536,
+            max_connections: 65536,
             max_time_wait: 262_144,
             chunk_size: 2048,
             chunk_count: 16384,
@@ -231,8 +232,8 @@ impl TcpConfig {
                 expected,
             })
         };
-        if self.max_sockets == 0 || self.max_sockets > (1 << 24) {
-            return err("max_sockets", self.max_sockets, "1..=16777216");
+        if self.max_connections == 0 || self.max_connections > (1 << 24) {
+            return err("max_connections", self.max_connections, "1..=16777216");
         }
         if self.max_time_wait > (1 << 24) {
             return err("max_time_wait", self.max_time_wait, "0..=16777216");
@@ -409,7 +410,7 @@ pub struct TcpStats {
     /// was full (`syn_backlog`).
     pub syn_queue_cookies: u64,
     /// SYNs (and cookie ACKs) answered with a RST because every TCB slot
-    /// was in use (`max_sockets`).
+    /// was in use (`max_connections`).
     pub table_full_resets: u64,
     /// Zero-window probes sent.
     pub window_probes: u64,
@@ -635,7 +636,7 @@ impl TcpStack {
         rng.fill(&mut ts_secret);
         let span = u64::from(cfg.ephemeral_ports.1 - cfg.ephemeral_ports.0) + 1;
         let next_port = cfg.ephemeral_ports.0 + rng.range(0, span) as u16;
-        let n = cfg.max_sockets;
+        let n = cfg.max_connections;
         Ok(TcpStack {
             tcbs: TcbSlab::new(n, cfg.ooo_max_ranges),
             pool: ChunkPool::new(cfg.chunk_size, cfg.chunk_count),

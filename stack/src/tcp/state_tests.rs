@@ -67,7 +67,7 @@ struct T {
 
 fn cfg() -> TcpConfig {
     TcpConfig {
-        max_sockets: 16,
+        max_connections: 16,
         chunk_size: 512,
         chunk_count: 256,
         timestamps: false,
@@ -2131,7 +2131,7 @@ mod closing {
         // while the first is in TIME-WAIT.
         let mut t = established_with(
             TcpConfig {
-                max_sockets: 2,
+                max_connections: 2,
                 ..cfg()
             },
             TcpOptions::default(),
@@ -2461,7 +2461,7 @@ mod machinery {
     fn table_full_answers_syn_with_rst() {
         // The listener and one child fill the table.
         let mut t = listen_with(TcpConfig {
-            max_sockets: 2,
+            max_connections: 2,
             ..cfg()
         });
         send!(t, flags: SYN, seq: r(0));
@@ -2475,7 +2475,7 @@ mod machinery {
     #[test]
     fn slab_is_built_as_used() {
         let mut t = T::new(TcpConfig {
-            max_sockets: 1 << 20,
+            max_connections: 1 << 20,
             ..cfg()
         });
         assert_eq!(t.s.sockets_built(), 0);
@@ -2492,7 +2492,7 @@ mod machinery {
     #[test]
     fn socket_slab_exhaustion_is_no_resources() {
         let mut t = T::new(TcpConfig {
-            max_sockets: 2,
+            max_connections: 2,
             ..cfg()
         });
         let remote = SocketAddrV4::new(REMOTE, 9);

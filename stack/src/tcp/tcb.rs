@@ -16,7 +16,7 @@
 //! RCV.NXT/WND); then the rest of the send and receive variables
 //! ([`SendVars`], [`RecvVars`]), negotiated options, timers, buffers,
 //! waker slots and the pending error. The slab
-//! ([`TcbSlab`]) is preallocated to `max_sockets` at start-up (mTCP's
+//! ([`TcbSlab`]) is preallocated to `max_connections` at start-up (mTCP's
 //! `max_concurrency`); sockets are named by a [`SocketId`], a slab index with
 //! a generation, so a stale id can never reach a reused slot.
 //!

@@ -254,7 +254,7 @@ impl Scenario {
         Scenario {
             stack: None,
             cfg: TcpConfig {
-                max_sockets: 64,
+                max_connections: 64,
                 chunk_count: 1024,
                 ..TcpConfig::default()
             },

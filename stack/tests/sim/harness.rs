@@ -342,7 +342,7 @@ fn stack_config(side: usize, seed: u64, p: &Plan) -> StackConfig {
         ..StackConfig::default()
     };
     c.frames = 1024;
-    c.tcp.max_sockets = 256;
+    c.tcp.max_connections = 256;
     c.tcp.chunk_count = 4096;
     c.tcp.send_buffer = p.send_buffer;
     c.tcp.recv_buffer = p.recv_buffer;

@@ -23,11 +23,11 @@ pub const SERVER: [u8; 4] = [10, 0, 0, 1];
 /// The client's address.
 pub const CLIENT: [u8; 4] = [10, 0, 0, 2];
 
-/// A stack at `addr`/24 with `max_sockets` TCBs, `chunk_count` buffer chunks
+/// A stack at `addr`/24 with `max_connections` TCBs, `chunk_count` buffer chunks
 /// and `frames` NIC frames; everything else default.
 pub fn stack_cfg(
     addr: [u8; 4],
-    max_sockets: usize,
+    max_connections: usize,
     chunk_count: usize,
     frames: usize,
 ) -> StackConfig {
@@ -38,7 +38,7 @@ pub fn stack_cfg(
         },
         ..StackConfig::default()
     };
-    c.tcp.max_sockets = max_sockets;
+    c.tcp.max_connections = max_connections;
     c.tcp.chunk_count = chunk_count;
     c.frames = frames;
     c
