@@ -74,7 +74,7 @@ impl TcpStack {
                     .at_mut(index)
                     .head
                     .flags
-                    .set(TcbFlags::USER_CLOSED);
+                    .insert(TcbFlags::USER_CLOSED);
                 self.abort_index(index);
                 if self.tcbs.get(id).is_some() {
                     self.free_socket(index);
@@ -114,7 +114,7 @@ impl TcpStack {
                 .at_mut(index)
                 .head
                 .flags
-                .set(TcbFlags::USER_CLOSED);
+                .insert(TcbFlags::USER_CLOSED);
             self.abort_index(index);
             if self.tcbs.get(id).is_some() {
                 self.free_socket(index);

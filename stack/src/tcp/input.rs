@@ -131,28 +131,28 @@ impl TcpStack {
     pub(crate) fn apply_syn_options(cfg: &TcpConfig, t: &mut Tcb, o: &TcpOptions, now: Instant) {
         let ts = cfg.timestamps && o.timestamp.is_some();
         if ts {
-            t.head.flags.set(TcbFlags::TIMESTAMPS);
+            t.head.flags.insert(TcbFlags::TIMESTAMPS);
             t.receive.ts_recent = o.timestamp.map_or(0, |(v, _)| v);
             t.receive.ts_recent_at = now;
         } else {
-            t.head.flags.clear(TcbFlags::TIMESTAMPS);
+            t.head.flags.remove(TcbFlags::TIMESTAMPS);
         }
         match o.window_scale {
             Some(ws) if cfg.window_scaling => {
-                t.head.flags.set(TcbFlags::WSCALE);
+                t.head.flags.insert(TcbFlags::WSCALE);
                 // RFC 7323 §2.3: a shift above 14 is used as 14.
                 t.send.wscale = ws.min(14);
             }
             _ => {
-                t.head.flags.clear(TcbFlags::WSCALE);
+                t.head.flags.remove(TcbFlags::WSCALE);
                 t.send.wscale = 0;
                 t.receive.wscale = 0;
             }
         }
         if cfg.sack && o.sack_permitted {
-            t.head.flags.set(TcbFlags::SACK);
+            t.head.flags.insert(TcbFlags::SACK);
         } else {
-            t.head.flags.clear(TcbFlags::SACK);
+            t.head.flags.remove(TcbFlags::SACK);
         }
         let peer = o.mss.unwrap_or(DEFAULT_MSS).max(MIN_MSS);
         let mss = peer.min(cfg.mss()) - if ts { 12 } else { 0 };
@@ -237,7 +237,7 @@ impl TcpStack {
         let t = self.tcbs.at_mut(index);
         t.listen.parent = Some(listener);
         t.listen.in_syn_queue = true;
-        t.head.flags.set(TcbFlags::PASSIVE);
+        t.head.flags.insert(TcbFlags::PASSIVE);
         // "Set RCV.NXT to SEG.SEQ+1, IRS is set to SEG.SEQ, and any other
         // control or text should be queued for processing later. ISS
         // should be selected and a SYN segment sent of the form
@@ -259,7 +259,7 @@ impl TcpStack {
         t.send.wl1 = seg.seq;
         t.send.wl2 = iss;
         t.head.state = State::SynReceived;
-        t.head.flags.set(TcbFlags::SYN_PENDING);
+        t.head.flags.insert(TcbFlags::SYN_PENDING);
         self.queue(index, TxKind::Control);
     }
 
@@ -337,7 +337,7 @@ impl TcpStack {
             Self::rtt_on_handshake(cfg, t, seg, now);
             t.timers.set_on(Timer::Rto, None, &mut self.wheel, index);
             t.timers.retries = 0;
-            t.head.flags.set(TcbFlags::ACK_NOW);
+            t.head.flags.insert(TcbFlags::ACK_NOW);
             self.stats.active_opens += 1;
             self.arm_keepalive(index, now);
             self.queue(index, TxKind::Ack);
@@ -360,7 +360,7 @@ impl TcpStack {
             // <SEQ=ISS><ACK=RCV.NXT><CTL=SYN,ACK> and send it."
             // (Simultaneous open.)
             t.head.state = State::SynReceived;
-            t.head.flags.set(TcbFlags::SYN_PENDING);
+            t.head.flags.insert(TcbFlags::SYN_PENDING);
             self.queue(index, TxKind::Control);
         }
     }
@@ -387,14 +387,14 @@ impl TcpStack {
     /// Challenge ACK (RFC 5961 §3.2, §4.2, §5.2), rate limited per core.
     fn challenge_ack(&mut self, index: u32, now: Instant) {
         if self.challenge_allowed(now) {
-            self.tcbs.at_mut(index).head.flags.set(TcbFlags::ACK_NOW);
+            self.tcbs.at_mut(index).head.flags.insert(TcbFlags::ACK_NOW);
             self.queue(index, TxKind::Ack);
         }
     }
 
     /// Queues an immediate ACK.
     fn ack_now(&mut self, index: u32) {
-        self.tcbs.at_mut(index).head.flags.set(TcbFlags::ACK_NOW);
+        self.tcbs.at_mut(index).head.flags.insert(TcbFlags::ACK_NOW);
         self.queue(index, TxKind::Ack);
     }
 
@@ -415,7 +415,7 @@ impl TcpStack {
                 .at_mut(index)
                 .head
                 .flags
-                .set(TcbFlags::SYN_PENDING);
+                .insert(TcbFlags::SYN_PENDING);
             self.queue(index, TxKind::Control);
             return;
         }
@@ -847,7 +847,7 @@ impl Connection {
                 AckOutcome::PartialAck if !t.has(TcbFlags::SACK) => {
                     // RFC 6582 §3.2 step 4: retransmit the first unacked
                     // segment.
-                    t.head.flags.set(TcbFlags::REXMIT_ONE);
+                    t.head.flags.insert(TcbFlags::REXMIT_ONE);
                 }
                 AckOutcome::RecoveryExited => t.sb.end_recovery(),
                 _ => {}
@@ -910,7 +910,7 @@ impl Connection {
                         t.sb.start_recovery(una);
                         t.send.recovery_point = t.head.snd.max;
                     }
-                    t.head.flags.set(TcbFlags::REXMIT_ONE);
+                    t.head.flags.insert(TcbFlags::REXMIT_ONE);
                     t.sampler.on_retransmit();
                     cx.stats.fast_retransmits += 1;
                     fx.queue(TxKind::Send);
@@ -958,7 +958,7 @@ impl Connection {
 
     /// Queues an immediate ACK.
     fn ack_now(&mut self, fx: &mut Effects) {
-        self.head.flags.set(TcbFlags::ACK_NOW);
+        self.head.flags.insert(TcbFlags::ACK_NOW);
         fx.queue(TxKind::Ack);
     }
 
@@ -1033,7 +1033,7 @@ impl Connection {
             // Gap filled, or a second full-sized segment (RFC 5681 §4.2).
             t.ack_now(fx);
         } else {
-            t.head.flags.set(TcbFlags::ACK_DELAYED);
+            t.head.flags.insert(TcbFlags::ACK_DELAYED);
             if t.timers.deadline(Timer::DelayedAck).is_none() {
                 t.timers.set(
                     Timer::DelayedAck,
@@ -1052,7 +1052,7 @@ impl Connection {
         // the FIN."
         t.head.rcv.nxt += 1;
         t.receive.fin_seq = None;
-        t.head.flags.set(TcbFlags::FIN_RECEIVED);
+        t.head.flags.insert(TcbFlags::FIN_RECEIVED);
         let fin_acked = t.has(TcbFlags::FIN_SENT) && t.head.snd.una == t.head.snd.max;
         let state = t.head.state;
         t.ack_now(fx);
@@ -1204,8 +1204,8 @@ impl TcpStack {
         let cfg = &self.cfg;
         let t = self.tcbs.at_mut(index);
         t.listen.parent = Some(listener);
-        t.head.flags.set(TcbFlags::PASSIVE);
-        t.head.flags.set(TcbFlags::FROM_COOKIE);
+        t.head.flags.insert(TcbFlags::PASSIVE);
+        t.head.flags.insert(TcbFlags::FROM_COOKIE);
         // The cookie carried only the MSS: no window scaling, SACK or
         // timestamps on this connection.
         Self::apply_syn_options(

@@ -44,7 +44,7 @@ impl TcpStack {
         t.opts.ka_interval = cfg.keepalive.interval;
         t.opts.ka_count = cfg.keepalive.count;
         if cfg.keepalive_default {
-            t.head.flags.set(TcbFlags::KEEPALIVE);
+            t.head.flags.insert(TcbFlags::KEEPALIVE);
         }
         t.cc = Congestion::new(cfg.congestion, usize::from(DEFAULT_MSS));
         t.timers.last_rx = now;
@@ -265,7 +265,7 @@ impl TcpStack {
             .at_mut(index)
             .head
             .flags
-            .clear(TcbFlags::ACK_NOW | TcbFlags::ACK_DELAYED);
+            .remove(TcbFlags::ACK_NOW | TcbFlags::ACK_DELAYED);
         self.enter_closed(index, None);
         if self.tw.insert(entry).is_err() {
             self.stats.time_wait_overflow += 1;

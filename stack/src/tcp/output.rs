@@ -148,8 +148,8 @@ impl Connection {
             let t = &mut *self;
             if state == State::SynReceived && t.has(TcbFlags::ACK_NOW) {
                 // An ACK owed in SYN-RECEIVED is our SYN-ACK again.
-                t.head.flags.clear(TcbFlags::ACK_NOW);
-                t.head.flags.set(TcbFlags::SYN_PENDING);
+                t.head.flags.remove(TcbFlags::ACK_NOW);
+                t.head.flags.insert(TcbFlags::SYN_PENDING);
             }
             let t = &*self;
             if !t.has(TcbFlags::SYN_PENDING) {
@@ -188,7 +188,7 @@ impl Connection {
             if t.head.snd.max > t.send.iss + 1 || t.timers.retries > 0 {
                 cx.stats.retransmits += 1;
             }
-            t.head.flags.clear(TcbFlags::SYN_PENDING);
+            t.head.flags.remove(TcbFlags::SYN_PENDING);
             t.head.snd.nxt = t.send.iss + 1;
             t.head.snd.max = t.head.snd.max.max(t.send.iss + 1);
             if syn_ack {
@@ -225,7 +225,7 @@ impl Connection {
             if !emit(src, dst, &repr) {
                 return (n, true);
             }
-            t.head.flags.clear(TcbFlags::PROBE);
+            t.head.flags.remove(TcbFlags::PROBE);
             cx.stats.segs_out += 1;
             n += 1;
         }
@@ -233,14 +233,14 @@ impl Connection {
         // Fast retransmission / partial ACK: the segment at SND.UNA, once.
         if self.has(TcbFlags::REXMIT_ONE) && n < budget {
             let t = &mut *self;
-            t.head.flags.clear(TcbFlags::REXMIT_ONE);
+            t.head.flags.remove(TcbFlags::REXMIT_ONE);
             let una = t.head.snd.una;
             // What was sent, never topped up with new data past SND.MAX
             // (nor past the peer's right edge).
             let len = usize::from(t.send.mss).min(t.head.snd.max - una);
             match self.send_segment(cx, now, una, len, emit, fx) {
                 Err(Blocked) => {
-                    self.head.flags.set(TcbFlags::REXMIT_ONE);
+                    self.head.flags.insert(TcbFlags::REXMIT_ONE);
                     return (n, true);
                 }
                 Ok(Some(end)) => {
@@ -383,7 +383,7 @@ impl Connection {
                     Ok(None) => break,
                     Ok(Some(_)) => {
                         n += 1;
-                        self.head.flags.clear(TcbFlags::SWS_OVERRIDE);
+                        self.head.flags.remove(TcbFlags::SWS_OVERRIDE);
                     }
                 }
                 if fin {
@@ -531,7 +531,7 @@ impl Connection {
         }
         t.head.snd.max = t.head.snd.max.max(end);
         if fin {
-            t.head.flags.set(TcbFlags::FIN_SENT);
+            t.head.flags.insert(TcbFlags::FIN_SENT);
         }
         t.timers.set(Timer::Persist, None, &mut fx.wheel);
         t.timers.last_tx = now;
@@ -543,8 +543,8 @@ impl Connection {
     /// Bookkeeping after any segment that carries our current ACK.
     fn after_ack_sent(&mut self, wheel: &mut WheelUpdate) {
         let t = self;
-        t.head.flags.clear(TcbFlags::ACK_NOW);
-        t.head.flags.clear(TcbFlags::ACK_DELAYED);
+        t.head.flags.remove(TcbFlags::ACK_NOW);
+        t.head.flags.remove(TcbFlags::ACK_DELAYED);
         t.timers.set(Timer::DelayedAck, None, wheel);
         t.receive.unacked_bytes = 0;
         t.receive.last_ack_sent = t.head.rcv.nxt;

@@ -62,7 +62,7 @@ impl TcpStack {
         let t = self.tcbs.at_mut(id.index());
         t.key = FlowKey::new(ip, local.port(), Ipv4Address::UNSPECIFIED, 0);
         t.head.state = State::Listen;
-        t.head.flags.set(TcbFlags::USER_OWNED);
+        t.head.flags.insert(TcbFlags::USER_OWNED);
         t.listen.backlog = backlog.clamp(1, self.cfg.max_connections) as u32;
         self.listeners.insert(ip, local.port(), id);
         Ok(id)
@@ -87,7 +87,7 @@ impl TcpStack {
         let next = c.listen.accept_next;
         c.listen.accept_next = u32::MAX;
         c.listen.in_accept_queue = false;
-        c.head.flags.set(TcbFlags::USER_OWNED);
+        c.head.flags.insert(TcbFlags::USER_OWNED);
         let id = c.id(head);
         let closed = c.head.state == State::Closed;
         let l = self.tcbs.at_mut(li);
@@ -189,8 +189,8 @@ impl TcpStack {
             }
         }
         let t = self.tcbs.at_mut(index);
-        t.head.flags.set(TcbFlags::USER_OWNED);
-        t.head.flags.set(TcbFlags::SYN_PENDING);
+        t.head.flags.insert(TcbFlags::USER_OWNED);
+        t.head.flags.insert(TcbFlags::SYN_PENDING);
         if !self.cfg.window_scaling {
             t.receive.wscale = 0;
         }
@@ -285,7 +285,7 @@ impl TcpStack {
             // The pool is empty: no ACK of ours may ever free a chunk, so
             // wait for chunks rather than for this socket's ACKs.
             if !t.has(TcbFlags::WAIT_POOL) {
-                t.head.flags.set(TcbFlags::WAIT_POOL);
+                t.head.flags.insert(TcbFlags::WAIT_POOL);
                 self.pool_waiters.push_back(id);
             }
             return Err(TcpError::WouldBlock);
@@ -332,7 +332,7 @@ impl TcpStack {
                 };
                 let step = (2 * usize::from(t.receive.mss)).min(t.receive.limit as usize / 2);
                 if space >= cur + step {
-                    self.tcbs.at_mut(index).head.flags.set(TcbFlags::ACK_NOW);
+                    self.tcbs.at_mut(index).head.flags.insert(TcbFlags::ACK_NOW);
                     self.queue(index, TxKind::Ack);
                 }
             }
@@ -444,7 +444,7 @@ impl TcpStack {
             State::CloseWait => State::LastAck,
             _ => return Ok(()),
         };
-        t.head.flags.set(TcbFlags::FIN_QUEUED);
+        t.head.flags.insert(TcbFlags::FIN_QUEUED);
         if t.head.state != State::SynReceived {
             t.head.state = next;
             self.queue(index, TxKind::Control);
@@ -462,7 +462,7 @@ impl TcpStack {
     pub fn close(&mut self, id: SocketId) -> Result<()> {
         let index = self.index_of(id)?;
         let t = self.tcbs.at_mut(index);
-        t.head.flags.set(TcbFlags::USER_CLOSED);
+        t.head.flags.insert(TcbFlags::USER_CLOSED);
         t.wakers.read = None;
         t.wakers.write = None;
         match t.head.state {
@@ -476,7 +476,7 @@ impl TcpStack {
                     let next = self.tcbs.at(c).listen.accept_next;
                     let ct = self.tcbs.at_mut(c);
                     ct.listen.in_accept_queue = false;
-                    ct.head.flags.set(TcbFlags::USER_CLOSED);
+                    ct.head.flags.insert(TcbFlags::USER_CLOSED);
                     if ct.head.state == State::Closed {
                         self.free_socket(c);
                     } else {
@@ -498,7 +498,7 @@ impl TcpStack {
                         })
                         .collect();
                     for c in children {
-                        self.tcbs.at_mut(c).head.flags.set(TcbFlags::USER_CLOSED);
+                        self.tcbs.at_mut(c).head.flags.insert(TcbFlags::USER_CLOSED);
                         self.stats.listener_children_reset += 1;
                         self.abort_index(c);
                     }
@@ -526,7 +526,7 @@ impl TcpStack {
     pub fn abort(&mut self, id: SocketId) -> Result<()> {
         let index = self.index_of(id)?;
         let t = self.tcbs.at_mut(index);
-        t.head.flags.set(TcbFlags::USER_CLOSED);
+        t.head.flags.insert(TcbFlags::USER_CLOSED);
         if t.head.state == State::Listen {
             return self.close(id);
         }
@@ -545,12 +545,12 @@ impl TcpStack {
         let index = self.index_of(id)?;
         let t = self.tcbs.at_mut(index);
         if nodelay {
-            t.head.flags.set(TcbFlags::NODELAY);
+            t.head.flags.insert(TcbFlags::NODELAY);
             if !t.sndbuf.is_empty() && t.head.state.is_synchronized() {
                 self.queue(index, TxKind::Send);
             }
         } else {
-            t.head.flags.clear(TcbFlags::NODELAY);
+            t.head.flags.remove(TcbFlags::NODELAY);
         }
         Ok(())
     }
@@ -585,7 +585,7 @@ impl TcpStack {
         let now = self.now;
         let t = self.tcbs.at_mut(index);
         if on {
-            t.head.flags.set(TcbFlags::KEEPALIVE);
+            t.head.flags.insert(TcbFlags::KEEPALIVE);
             if t.opts.ka_idle.is_zero() {
                 t.opts.ka_idle = self.cfg.keepalive.idle;
                 t.opts.ka_interval = self.cfg.keepalive.interval;
@@ -595,7 +595,7 @@ impl TcpStack {
                 self.arm_keepalive(index, now);
             }
         } else {
-            t.head.flags.clear(TcbFlags::KEEPALIVE);
+            t.head.flags.remove(TcbFlags::KEEPALIVE);
         }
         Ok(())
     }

@@ -855,7 +855,7 @@ impl TcpStack {
             self.pool_waiters.pop_front();
             if let Some(t) = self.tcbs.get_mut(id) {
                 if t.has(TcbFlags::WAIT_POOL) {
-                    t.head.flags.clear(TcbFlags::WAIT_POOL);
+                    t.head.flags.remove(TcbFlags::WAIT_POOL);
                     self.event(id.index(), FlowEvents::WRITABLE);
                 }
             }

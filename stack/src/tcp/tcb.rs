@@ -337,7 +337,7 @@ impl Connection {
 
     /// True when `bit` of [`TcbFlags`] is set.
     #[inline]
-    pub(crate) fn has(&self, bit: u32) -> bool {
+    pub(crate) fn has(&self, bit: TcbFlags) -> bool {
         self.head.flags.has(bit)
     }
 }

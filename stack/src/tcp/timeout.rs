@@ -42,7 +42,7 @@ impl Connection {
         if due(t.timers.deadline(Timer::DelayedAck)) {
             t.timers.set(Timer::DelayedAck, None, &mut fx.wheel);
             if t.has(TcbFlags::ACK_DELAYED) {
-                t.head.flags.set(TcbFlags::ACK_NOW);
+                t.head.flags.insert(TcbFlags::ACK_NOW);
                 fx.queue(TxKind::Ack);
             }
         }
@@ -55,7 +55,7 @@ impl Connection {
             let unsent = t.sndbuf.len() > t.head.snd.nxt - t.head.snd.una || fin_waits;
             if t.head.snd.wnd > 0 && unsent {
                 // A small window held back by SWS avoidance: send anyway.
-                t.head.flags.set(TcbFlags::SWS_OVERRIDE);
+                t.head.flags.insert(TcbFlags::SWS_OVERRIDE);
                 fx.queue(TxKind::Send);
             } else if t.head.snd.wnd == 0
                 && unsent
@@ -79,7 +79,7 @@ impl Connection {
                 } else {
                     t.timers.retries += 1;
                 }
-                t.head.flags.set(TcbFlags::PROBE);
+                t.head.flags.insert(TcbFlags::PROBE);
                 t.timers.persist_shift = t.timers.persist_shift.saturating_add(1);
                 let d = t.rtt.rto() * (1u32 << t.timers.persist_shift.min(10));
                 t.timers.set(
@@ -114,7 +114,7 @@ impl Connection {
                 }
                 t.timers.retries += 1;
                 t.rtt.backoff();
-                t.head.flags.set(TcbFlags::SYN_PENDING);
+                t.head.flags.insert(TcbFlags::SYN_PENDING);
                 t.timers
                     .set(Timer::Rto, Some(now + t.rtt.rto()), &mut fx.wheel);
                 cx.stats.rto_expired += 1;
@@ -151,7 +151,7 @@ impl Connection {
                     t.sampler.on_retransmit();
                     // Resend from SND.UNA once the window opens.
                     t.head.snd.nxt = t.head.snd.una;
-                    t.head.flags.set(TcbFlags::PROBE);
+                    t.head.flags.insert(TcbFlags::PROBE);
                     t.timers
                         .set(Timer::Rto, Some(now + t.rtt.rto()), &mut fx.wheel);
                     cx.stats.window_probes += 1;
@@ -180,7 +180,7 @@ impl Connection {
                 // RFC 6675 §5.1: after an RTO the receiver may have reneged;
                 // start over without SACK information.
                 t.sb.clear();
-                t.head.flags.clear(TcbFlags::REXMIT_ONE);
+                t.head.flags.remove(TcbFlags::REXMIT_ONE);
                 t.head.snd.nxt = t.head.snd.una;
                 t.timers
                     .set(Timer::Rto, Some(now + t.rtt.rto()), &mut fx.wheel);
@@ -224,7 +224,7 @@ impl Connection {
                     return;
                 }
                 t.timers.ka_probes += 1;
-                t.head.flags.set(TcbFlags::PROBE);
+                t.head.flags.insert(TcbFlags::PROBE);
                 t.timers.set(
                     Timer::Keepalive,
                     Some(now + t.opts.ka_interval),

@@ -46,74 +46,58 @@ impl fmt::Display for SocketId {
     }
 }
 
-/// Per-connection flag bits.
-#[derive(Clone, Copy, PartialEq, Eq, Default)]
-pub(crate) struct TcbFlags(pub u32);
-
-impl TcbFlags {
-    /// An ACK must go out now.
-    pub(crate) const ACK_NOW: u32 = 1 << 0;
-    /// An ACK is owed but may be delayed.
-    pub(crate) const ACK_DELAYED: u32 = 1 << 1;
-    /// The user shut down writing: a FIN follows the queued data.
-    pub(crate) const FIN_QUEUED: u32 = 1 << 2;
-    /// Our FIN has been sent at least once.
-    pub(crate) const FIN_SENT: u32 = 1 << 3;
-    /// Nagle's algorithm is off.
-    pub(crate) const NODELAY: u32 = 1 << 4;
-    /// Timestamps negotiated (RFC 7323).
-    pub(crate) const TIMESTAMPS: u32 = 1 << 5;
-    /// SACK negotiated (RFC 2018).
-    pub(crate) const SACK: u32 = 1 << 6;
-    /// Window scaling negotiated (RFC 7323).
-    pub(crate) const WSCALE: u32 = 1 << 7;
-    /// The user closed the socket: free it when the connection ends.
-    pub(crate) const USER_CLOSED: u32 = 1 << 8;
-    /// Opened passively (child of a listener).
-    pub(crate) const PASSIVE: u32 = 1 << 9;
-    /// Keepalive on.
-    pub(crate) const KEEPALIVE: u32 = 1 << 10;
-    /// The peer's FIN was received (EOF after the buffered data).
-    pub(crate) const FIN_RECEIVED: u32 = 1 << 11;
-    /// The SYN (or SYN-ACK) must be (re)sent.
-    pub(crate) const SYN_PENDING: u32 = 1 << 13;
-    /// A zero-window or keepalive probe must be sent.
-    pub(crate) const PROBE: u32 = 1 << 14;
-    /// The user holds this socket (accepted, connected or listening).
-    pub(crate) const USER_OWNED: u32 = 1 << 15;
-    /// Retransmit the segment at SND.UNA once (fast retransmit, partial ACK).
-    pub(crate) const REXMIT_ONE: u32 = 1 << 16;
-    /// Created from a SYN cookie.
-    pub(crate) const FROM_COOKIE: u32 = 1 << 17;
-    /// The persist timer fired with a small non-zero window: send what
-    /// fits, overriding sender SWS avoidance once (RFC 9293 §3.8.6.2.1).
-    pub(crate) const SWS_OVERRIDE: u32 = 1 << 18;
-    /// A write found the chunk pool empty: wake the writer when chunks
-    /// are free again.
-    pub(crate) const WAIT_POOL: u32 = 1 << 19;
-
-    /// True when `bit` is set.
-    #[inline]
-    pub(crate) fn has(self, bit: u32) -> bool {
-        self.0 & bit != 0
-    }
-
-    /// Sets `bit`.
-    #[inline]
-    pub(crate) fn set(&mut self, bit: u32) {
-        self.0 |= bit;
-    }
-
-    /// Clears `bit`.
-    #[inline]
-    pub(crate) fn clear(&mut self, bit: u32) {
-        self.0 &= !bit;
+bitflags::bitflags! {
+    /// Per-connection flag bits.
+    #[derive(Clone, Copy, PartialEq, Eq, Default, Debug)]
+    pub(crate) struct TcbFlags: u32 {
+        /// An ACK must go out now.
+        const ACK_NOW = 1 << 0;
+        /// An ACK is owed but may be delayed.
+        const ACK_DELAYED = 1 << 1;
+        /// The user shut down writing: a FIN follows the queued data.
+        const FIN_QUEUED = 1 << 2;
+        /// Our FIN has been sent at least once.
+        const FIN_SENT = 1 << 3;
+        /// Nagle's algorithm is off.
+        const NODELAY = 1 << 4;
+        /// Timestamps negotiated (RFC 7323).
+        const TIMESTAMPS = 1 << 5;
+        /// SACK negotiated (RFC 2018).
+        const SACK = 1 << 6;
+        /// Window scaling negotiated (RFC 7323).
+        const WSCALE = 1 << 7;
+        /// The user closed the socket: free it when the connection ends.
+        const USER_CLOSED = 1 << 8;
+        /// Opened passively (child of a listener).
+        const PASSIVE = 1 << 9;
+        /// Keepalive on.
+        const KEEPALIVE = 1 << 10;
+        /// The peer's FIN was received (EOF after the buffered data).
+        const FIN_RECEIVED = 1 << 11;
+        /// The SYN (or SYN-ACK) must be (re)sent.
+        const SYN_PENDING = 1 << 13;
+        /// A zero-window or keepalive probe must be sent.
+        const PROBE = 1 << 14;
+        /// The user holds this socket (accepted, connected or listening).
+        const USER_OWNED = 1 << 15;
+        /// Retransmit the segment at SND.UNA once (fast retransmit, partial ACK).
+        const REXMIT_ONE = 1 << 16;
+        /// Created from a SYN cookie.
+        const FROM_COOKIE = 1 << 17;
+        /// The persist timer fired with a small non-zero window: send what
+        /// fits, overriding sender SWS avoidance once (RFC 9293 §3.8.6.2.1).
+        const SWS_OVERRIDE = 1 << 18;
+        /// A write found the chunk pool empty: wake the writer when chunks
+        /// are free again.
+        const WAIT_POOL = 1 << 19;
     }
 }
 
-impl fmt::Debug for TcbFlags {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{:#x}", self.0)
+impl TcbFlags {
+    /// True when any bit of `bits` is set.
+    #[inline]
+    pub(crate) fn has(self, bits: TcbFlags) -> bool {
+        self.intersects(bits)
     }
 }
 
