@@ -187,7 +187,7 @@ impl phy::TxToken for TxToken<'_> {
     {
         // The pool holds twice a ring; it only runs dry if frames pile up
         // unsent, and then a fresh frame keeps the stack going.
-        let mut frame = self.pool.alloc().unwrap_or_else(Frame::new);
+        let mut frame = self.pool.alloc().unwrap_or_default();
         frame.set_len(len);
         let r = f(frame.as_mut_slice());
         self.tx.push(frame);
