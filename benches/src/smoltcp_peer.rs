@@ -26,10 +26,19 @@
 //! Sockets have 256 KiB send and receive buffers, as mtcp's default, and
 //! Nagle off (the other systems set `TCP_NODELAY`).
 //!
-//! Not run: `connect` (a smoltcp socket accepts one connection and every
-//! server connection needs a listening socket made in advance, and its
-//! TIME-WAIT is a socket that cannot listen again for 10 s; not written
-//! yet), `idle` (the memory per connection is the buffers the application
+//! - `connect`: each client loop connects, writes the request, reads the
+//!   response, waits for the server's FIN (more data is a failed cycle)
+//!   and closes, one transaction from before the connect to the close; the
+//!   server reads one request, writes it back and closes first. smoltcp
+//!   accepts a connection only on a socket already listening, so the
+//!   server keeps `2 × loops + 4` sockets and puts each back to listening
+//!   once it is closed **or in TIME-WAIT**: a smoltcp socket holds its
+//!   TIME-WAIT for 10 s, and keeping tens of thousands of sockets (each
+//!   with its buffers, each walked by every poll) is not practical, so
+//!   `connect` reports `"time_wait":false`. Failed cycles count in
+//!   `errors`, [`crate::loops::MAX_CONSECUTIVE_ERRORS`] in a row end the run.
+//!
+//! Not run: `idle` (the memory per connection is the buffers the application
 //! gives each socket, and every poll walks all sockets, so 100 000 of them
 //! measure the caller's choices rather than the stack) and `udp` (not
 //! written).
@@ -96,10 +105,7 @@ impl System for SmoltcpSystem {
 
     fn supports(&self, scenario: Scenario) -> Result<(), String> {
         match scenario {
-            Scenario::Echo | Scenario::Bulk => Ok(()),
-            Scenario::Connect => Err("each server connection needs a listening socket made in \
-                 advance, and one in TIME-WAIT cannot listen again for 10 s; not written"
-                .into()),
+            Scenario::Echo | Scenario::Bulk | Scenario::Connect => Ok(()),
             Scenario::Idle => Err("per-connection memory is the socket buffers the caller \
                  allocates, and every poll walks all sockets; not measured"
                 .into()),
@@ -118,6 +124,7 @@ impl System for SmoltcpSystem {
         match config.scenario {
             Scenario::Echo => run_echo(config),
             Scenario::Bulk => run_bulk(config),
+            Scenario::Connect => run_connect(config),
             _ => Err("not supported".into()),
         }
     }
@@ -691,4 +698,242 @@ fn run_bulk(config: &ScenarioConfig) -> Result<Measurement, String> {
         return Err(format!("sent {sent} bytes but received {}", stats.total));
     }
     Ok(stats.measurement("smoltcp", config, &window))
+}
+
+/// A server socket of `connect`: listens, reads one request, writes it
+/// back and closes first.
+struct OnceConn {
+    handle: SocketHandle,
+    buf: Box<[u8]>,
+    /// Request bytes read.
+    got: usize,
+    /// Response bytes queued.
+    sent: usize,
+}
+
+fn request_once_server(
+    mut side: Side,
+    sockets: usize,
+    size: usize,
+    stop: &AtomicBool,
+) -> Result<(), String> {
+    let mut conns: Vec<OnceConn> = (0..sockets)
+        .map(|_| OnceConn {
+            handle: side.add_socket(),
+            buf: vec![0u8; size].into_boxed_slice(),
+            got: 0,
+            sent: 0,
+        })
+        .collect();
+    while !stop.load(Ordering::Acquire) {
+        let mut busy = side.poll();
+        for c in &mut conns {
+            let s = side.sockets.get_mut::<tcp::Socket>(c.handle);
+            // Closed, or in TIME-WAIT after our close: listen again (this
+            // ends TIME-WAIT early, see the module documentation).
+            if !s.is_open() {
+                s.listen(PORT).map_err(|e| format!("listen: {e}"))?;
+                (c.got, c.sent) = (0, 0);
+                busy = true;
+                continue;
+            }
+            if c.got < size {
+                let n = s.recv_slice(&mut c.buf[c.got..]).unwrap_or(0);
+                c.got += n;
+                busy |= n > 0;
+            }
+            if c.got == size && c.sent < size && s.may_send() {
+                let n = s.send_slice(&c.buf[c.sent..]).unwrap_or(0);
+                c.sent += n;
+                busy |= n > 0;
+                if c.sent == size {
+                    s.close();
+                }
+            }
+            // A client that went away mid-request: wait for the socket to
+            // close by itself, then listen again.
+            if s.state() == tcp::State::CloseWait && c.got < size {
+                s.close();
+            }
+        }
+        if !busy {
+            side.idle();
+        }
+    }
+    Ok(())
+}
+
+/// Where a `connect` client loop is in its cycle.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Cycle {
+    /// Handshake in flight.
+    Connecting,
+    /// `sent` request bytes queued.
+    Writing { sent: usize },
+    /// `got` response bytes read.
+    Reading { got: usize },
+    /// Response read; waiting for the server's FIN.
+    Draining,
+}
+
+/// One `connect` client loop: its sockets (one in use, the others finishing
+/// their close) and its cycle.
+struct ConnectLoop {
+    sockets: [SocketHandle; 3],
+    current: usize,
+    cycle: Option<Cycle>,
+    t0: Instant,
+    consecutive: u64,
+    done: bool,
+}
+
+/// The next local port of the client, cycling through `49152..=65535`.
+fn next_port(port: &mut u16) -> u16 {
+    let p = *port;
+    *port = if p == u16::MAX {
+        FIRST_LOCAL_PORT
+    } else {
+        p + 1
+    };
+    p
+}
+
+fn connect_client(
+    mut side: Side,
+    loops: usize,
+    size: usize,
+    window: Window,
+) -> Result<TxStats, String> {
+    let request = request_bytes(size);
+    let mut response = vec![0u8; size];
+    let mut stats = TxStats::new();
+    let mut port = FIRST_LOCAL_PORT;
+    let mut all: Vec<ConnectLoop> = (0..loops)
+        .map(|_| ConnectLoop {
+            sockets: [side.add_socket(), side.add_socket(), side.add_socket()],
+            current: 0,
+            cycle: None,
+            t0: Instant::now(),
+            consecutive: 0,
+            done: false,
+        })
+        .collect();
+    let [a, b, c, d] = SERVER;
+    let server = (IpAddress::v4(a, b, c, d), PORT);
+    let deadline = window.end + GRACE;
+    let mut running = loops;
+    while running > 0 {
+        let mut busy = side.poll();
+        for l in &mut all {
+            if l.done {
+                continue;
+            }
+            let Some(cycle) = l.cycle else {
+                // Start a cycle on a socket that has finished closing.
+                let now = Instant::now();
+                if now >= window.end {
+                    l.done = true;
+                    running -= 1;
+                    continue;
+                }
+                let Some(free) = (0..l.sockets.len()).find(|&i| {
+                    side.sockets.get::<tcp::Socket>(l.sockets[i]).state() == tcp::State::Closed
+                }) else {
+                    continue;
+                };
+                l.current = free;
+                l.t0 = now;
+                let cx = side.iface.context();
+                side.sockets
+                    .get_mut::<tcp::Socket>(l.sockets[free])
+                    .connect(cx, server, next_port(&mut port))
+                    .map_err(|e| format!("connect: {e}"))?;
+                l.cycle = Some(Cycle::Connecting);
+                busy = true;
+                continue;
+            };
+            let s = side.sockets.get_mut::<tcp::Socket>(l.sockets[l.current]);
+            let mut next = cycle;
+            let mut failed = false;
+            match cycle {
+                Cycle::Connecting => {
+                    if s.may_send() {
+                        next = Cycle::Writing { sent: 0 };
+                    } else if !s.is_active() {
+                        failed = true;
+                    }
+                }
+                Cycle::Writing { sent } => {
+                    let n = s.send_slice(&request[sent..]).unwrap_or(0);
+                    next = if sent + n == size {
+                        Cycle::Reading { got: 0 }
+                    } else {
+                        Cycle::Writing { sent: sent + n }
+                    };
+                    failed = n == 0 && !s.may_send();
+                }
+                Cycle::Reading { got } => {
+                    let n = s.recv_slice(&mut response[got..]).unwrap_or(0);
+                    next = if got + n == size {
+                        Cycle::Draining
+                    } else {
+                        Cycle::Reading { got: got + n }
+                    };
+                    failed = n == 0 && !s.may_recv();
+                }
+                Cycle::Draining => {
+                    if s.recv_slice(&mut response[..1]).unwrap_or(0) != 0 {
+                        // More than one response: a failed cycle.
+                        failed = true;
+                    } else if !s.may_recv() {
+                        // The server's FIN: close our side; the socket
+                        // finishes LAST-ACK while the next cycle runs.
+                        s.close();
+                        l.cycle = None;
+                        l.consecutive = 0;
+                        stats.record(&window, l.t0, Instant::now());
+                        busy = true;
+                        continue;
+                    }
+                }
+            }
+            busy |= next != cycle;
+            l.cycle = Some(next);
+            if failed {
+                s.abort();
+                l.cycle = None;
+                stats.errors += 1;
+                l.consecutive += 1;
+                if l.consecutive >= crate::loops::MAX_CONSECUTIVE_ERRORS {
+                    return Err(format!(
+                        "connect loop: {} failed cycles in a row",
+                        l.consecutive
+                    ));
+                }
+            }
+        }
+        if Instant::now() > deadline {
+            return Err(format!(
+                "{running} client loops still running {GRACE:?} after the run"
+            ));
+        }
+        if !busy {
+            side.idle();
+        }
+    }
+    Ok(stats)
+}
+
+fn run_connect(config: &ScenarioConfig) -> Result<Measurement, String> {
+    let (loops, size) = (config.conns, config.size);
+    // Each loop has at most one connection in its handshake or request and
+    // one closing on the server: twice the loops, and some spare.
+    let server_sockets = 2 * loops + 4;
+    let window = Window::after_warmup(config);
+    let stats = run_pair(
+        config,
+        move |side, stop| request_once_server(side, server_sockets, size, stop),
+        move |side| connect_client(side, loops, size, window),
+    )?;
+    Ok(stats.connect_measurement("smoltcp", config, &window, false))
 }

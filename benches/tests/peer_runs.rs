@@ -119,9 +119,37 @@ fn smoltcp_bulk_moves_bytes() {
 }
 
 #[test]
+fn smoltcp_connect_cycles_without_time_wait() {
+    let m = SmoltcpSystem::new()
+        .run(&config(Scenario::Connect, 3))
+        .unwrap();
+    assert_eq!((m.system.as_str(), m.conns), ("smoltcp", 3));
+    let Metrics::Connect {
+        conns_per_s,
+        time_wait,
+        latency,
+        errors,
+    } = m.metrics
+    else {
+        panic!("{m:?}")
+    };
+    assert!(conns_per_s > 10.0, "{m:?}");
+    // Server sockets in TIME-WAIT go back to listening at once.
+    assert!(!time_wait, "{m:?}");
+    assert_eq!(errors, 0, "{m:?}");
+    assert!(
+        latency.p50_us > 0.0 && latency.p50_us <= latency.p99_us,
+        "{m:?}"
+    );
+}
+
+#[test]
 fn smoltcp_says_which_scenarios_it_skips() {
     let sys = SmoltcpSystem::new();
     assert_eq!(sys.available(), Ok(()));
+    for s in [Scenario::Echo, Scenario::Connect, Scenario::Bulk] {
+        assert_eq!(sys.supports(s), Ok(()));
+    }
     for s in [Scenario::Idle, Scenario::Udp] {
         let why = sys.supports(s).unwrap_err();
         assert_eq!(sys.run(&config(s, 10)).unwrap_err(), why);
