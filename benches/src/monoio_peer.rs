@@ -36,9 +36,8 @@
 //!
 //! `idle` is not run: tokio's `idle` reads the resident memory of a server
 //! in its own helper process, and there is no such helper for monoio yet;
-//! the server and client in one process cannot be told apart. `udp` is not
-//! run either: the datagram loops of [`crate::datagram`] borrow their
-//! buffers too, and no owned-buffer version of them is written yet.
+//! the server and client in one process cannot be told apart. `udp` runs the owned-buffer datagram loops of [`rent_udp`] (one socket
+//! per server core on its own port, as tokio's).
 
 use std::future::Future;
 use std::io;
@@ -88,12 +87,9 @@ impl System for MonoioSystem {
 
     fn supports(&self, scenario: Scenario) -> Result<(), String> {
         match scenario {
-            Scenario::Echo | Scenario::Connect | Scenario::Bulk => Ok(()),
+            Scenario::Echo | Scenario::Connect | Scenario::Bulk | Scenario::Udp => Ok(()),
             Scenario::Idle => Err("idle needs the server in a helper process of its own to \
                  read its memory, as tokio's; none is written for monoio"
-                .into()),
-            Scenario::Udp => Err("the udp loops borrow their buffers; no owned-buffer \
-                 version for monoio is written"
                 .into()),
         }
     }
@@ -104,7 +100,8 @@ impl System for MonoioSystem {
             Scenario::Echo => run_echo(config),
             Scenario::Connect => run_connect(config),
             Scenario::Bulk => run_bulk(config),
-            Scenario::Idle | Scenario::Udp => Err("not supported".into()),
+            Scenario::Udp => run_udp(config),
+            Scenario::Idle => Err("not supported".into()),
         }
     }
 }
@@ -343,6 +340,116 @@ pub mod rent {
                 stats.in_window += n as u64;
             }
         }
+    }
+}
+
+/// The owned-buffer versions of the `udp` loops of [`crate::datagram`].
+///
+/// The client keeps one receive in flight across loss timeouts instead of
+/// dropping it (a dropped io_uring receive would take its buffer with it):
+/// when no echo comes within [`crate::datagram::LOSS_TIMEOUT`] the request counts
+/// as lost and the next one is sent while the same receive waits; an echo
+/// of an earlier request is skipped by its sequence number, as in the
+/// borrowed loop.
+pub mod rent_udp {
+    use std::io;
+    use std::mem::take;
+    use std::pin::pin;
+    use std::time::Instant;
+
+    use monoio::buf::IoBuf;
+    use monoio::net::udp::UdpSocket;
+
+    use crate::datagram::{LOSS_TIMEOUT, SERVER_BUFFER};
+    use crate::loops::{request_bytes, TxStats, Window};
+
+    /// `udp` client, as [`crate::datagram::udp_client`].
+    ///
+    /// # Errors
+    ///
+    /// The socket's error.
+    pub async fn udp_client(
+        socket: &UdpSocket,
+        size: usize,
+        window: &Window,
+        stats: &mut TxStats,
+    ) -> io::Result<()> {
+        let mut request = request_bytes(size).into_boxed_slice();
+        // One byte more than asked for, so a longer datagram does not match.
+        let mut response = vec![0u8; size + 1].into_boxed_slice();
+        let tag = size.min(8);
+        let mut seq = 0u64;
+        let mut t0: Instant;
+        let mut deadline = pin!(monoio::time::sleep(LOSS_TIMEOUT));
+        // Sends the next request, or returns when the window is over.
+        macro_rules! send_next {
+            () => {{
+                t0 = Instant::now();
+                if t0 >= window.end {
+                    return Ok(());
+                }
+                seq = seq.wrapping_add(1);
+                request[..tag].copy_from_slice(&seq.to_le_bytes()[..tag]);
+                let (r, b) = socket.send(take(&mut request)).await;
+                request = b;
+                r?;
+                deadline.set(monoio::time::sleep(LOSS_TIMEOUT));
+            }};
+        }
+        send_next!();
+        loop {
+            let mut recv = pin!(socket.recv(take(&mut response)));
+            let (r, b) = loop {
+                monoio::select! {
+                    done = &mut recv => break done,
+                    () = &mut deadline => {
+                        if window.contains(t0) {
+                            stats.lost += 1;
+                        }
+                        send_next!();
+                    }
+                }
+            };
+            response = b;
+            let n = r?;
+            if response[..n] == request[..] {
+                stats.record(window, t0, Instant::now());
+                send_next!();
+            }
+        }
+    }
+
+    /// `udp` server, as [`crate::datagram::udp_echo_server`].
+    ///
+    /// # Errors
+    ///
+    /// The socket's error.
+    pub async fn udp_echo_server(socket: &UdpSocket) -> io::Result<()> {
+        let mut buf = vec![0u8; SERVER_BUFFER].into_boxed_slice();
+        loop {
+            let (r, b) = socket.recv_from(take(&mut buf)).await;
+            buf = b;
+            let (n, peer) = match r {
+                Ok(r) => r,
+                Err(e) if reported(&e) => continue,
+                Err(e) => return Err(e),
+            };
+            let (r, slice) = socket.send_to(take(&mut buf).slice(..n), peer).await;
+            buf = slice.into_inner();
+            match r {
+                Ok(_) => {}
+                Err(e) if reported(&e) => {}
+                Err(e) => return Err(e),
+            }
+        }
+    }
+
+    /// An ICMP report about an earlier datagram, not a broken socket.
+    fn reported(e: &io::Error) -> bool {
+        matches!(
+            e.kind(),
+            io::ErrorKind::ConnectionRefused | io::ErrorKind::ConnectionReset
+        )
     }
 }
 
@@ -600,4 +707,110 @@ fn run_bulk(config: &ScenarioConfig) -> Result<Measurement, String> {
     let mut m = stats.measurement("monoio", config, &window);
     m.cores = 1;
     Ok(m)
+}
+
+fn run_udp(config: &ScenarioConfig) -> Result<Measurement, String> {
+    let (server_cores, client_cores, note) = sys::placement(config.cores);
+    note_once(note);
+    // One socket and thread per server core, each on its own port, as
+    // tokio's; the client sockets go to them round robin.
+    let stop = Arc::new(AtomicBool::new(false));
+    let mut addrs = Vec::with_capacity(server_cores.len());
+    let mut servers = Vec::with_capacity(server_cores.len());
+    let mut failed = None;
+    for &core in &server_cores {
+        let (ready_tx, ready_rx) = mpsc::channel::<Result<SocketAddr, String>>();
+        let stop = Arc::clone(&stop);
+        servers.push(thread::spawn(move || -> Result<(), String> {
+            sys::pin(core);
+            let mut rt = runtime()?;
+            rt.block_on(async move {
+                let bound = monoio::net::udp::UdpSocket::bind((Ipv4Addr::LOCALHOST, 0))
+                    .and_then(|s| s.local_addr().map(|a| (s, a)));
+                let socket = match bound {
+                    Ok((s, a)) => {
+                        let _ = ready_tx.send(Ok(a));
+                        s
+                    }
+                    Err(e) => {
+                        let _ = ready_tx.send(Err(format!("udp bind 127.0.0.1: {e}")));
+                        return Ok(());
+                    }
+                };
+                let stopped = async {
+                    while !stop.load(Ordering::Acquire) {
+                        monoio::time::sleep(Duration::from_millis(10)).await;
+                    }
+                };
+                monoio::select! {
+                    r = rent_udp::udp_echo_server(&socket) => r.map_err(|e| format!("udp server: {e}")),
+                    () = stopped => Ok(()),
+                }
+            })
+        }));
+        match ready_rx.recv() {
+            Ok(Ok(a)) => addrs.push(a),
+            Ok(Err(e)) => failed = Some(e),
+            Err(_) => failed = Some("a udp server thread died".into()),
+        }
+        if failed.is_some() {
+            break;
+        }
+    }
+    let stop_servers = |servers: Vec<thread::JoinHandle<Result<(), String>>>| {
+        stop.store(true, Ordering::Release);
+        let mut result = Ok(());
+        for t in servers {
+            let r = t
+                .join()
+                .unwrap_or_else(|_| Err("a udp server thread panicked".into()));
+            if result.is_ok() {
+                result = r;
+            }
+        }
+        result
+    };
+    if let Some(e) = failed {
+        let _ = stop_servers(servers);
+        return Err(e);
+    }
+    let window = Window::after_warmup(config);
+    let threads = client_cores.len();
+    let (conns, size) = (config.conns, config.size);
+    let result = run_clients(&client_cores, window, move |i| {
+        let addrs = addrs.clone();
+        async move {
+            // Socket k of all of them goes to server k % servers.
+            let first: usize = (0..i).map(|j| share(conns, threads, j)).sum();
+            let handles: Vec<_> = (first..first + share(conns, threads, i))
+                .map(|k| {
+                    let addr = addrs[k % addrs.len()];
+                    monoio::spawn(async move {
+                        let mut stats = TxStats::new();
+                        let socket = monoio::net::udp::UdpSocket::bind((Ipv4Addr::LOCALHOST, 0))
+                            .map_err(|e| format!("udp bind: {e}"))?;
+                        socket
+                            .connect(addr)
+                            .await
+                            .map_err(|e| format!("udp connect: {e}"))?;
+                        rent_udp::udp_client(&socket, size, &window, &mut stats)
+                            .await
+                            .map_err(|e| format!("udp: {e}"))?;
+                        Ok::<TxStats, String>(stats)
+                    })
+                })
+                .collect();
+            let mut total = TxStats::new();
+            for handle in handles {
+                total.merge(&handle.await?);
+            }
+            Ok(total)
+        }
+    });
+    stop_servers(servers)?;
+    let mut total = TxStats::new();
+    for stats in result? {
+        total.merge(&stats);
+    }
+    Ok(total.udp_measurement("monoio", config, &window))
 }
