@@ -40,8 +40,8 @@
 //!
 //! Not run: `idle` (the memory per connection is the buffers the application
 //! gives each socket, and every poll walks all sockets, so 100 000 of them
-//! measure the caller's choices rather than the stack) and `udp` (not
-//! written).
+//! measure the caller's choices rather than the stack) and `udp` (this
+//! peer builds TCP sockets only; smoltcp's UDP sockets are not wired in).
 
 use std::collections::VecDeque;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -109,7 +109,9 @@ impl System for SmoltcpSystem {
             Scenario::Idle => Err("per-connection memory is the socket buffers the caller \
                  allocates, and every poll walks all sockets; not measured"
                 .into()),
-            Scenario::Udp => Err("not written".into()),
+            Scenario::Udp => Err("this peer has TCP sockets only: smoltcp's UDP sockets \
+                 are not wired in (not written)"
+                .into()),
         }
     }
 
