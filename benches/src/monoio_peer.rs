@@ -24,7 +24,7 @@
 //! - `connect`: connect, request, response, a 1-byte read that must see the
 //!   server's close, shutdown, drop; the server reads one request, writes
 //!   it back and shuts down first (so TIME-WAIT lands on its side). Failed
-//!   cycles count in `errors`, and [`MAX_CONSECUTIVE_ERRORS`] in a row end
+//!   cycles count in `errors`, and [`crate::loops::MAX_CONSECUTIVE_ERRORS`] in a row end
 //!   the loop.
 //! - `bulk`: `write_all` of the same `size`-byte chunk until the window
 //!   ends, then shutdown; the receiver reads into a `max(size, 64 KiB)`

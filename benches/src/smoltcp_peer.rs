@@ -3,7 +3,7 @@
 //! 4096 frames), each on its own pinned thread with its own poll loop.
 //!
 //! smoltcp is a library of sockets, not a runtime: the application polls
-//! the interface and then looks at its sockets. [`Nic`] is smoltcp's
+//! the interface and then looks at its sockets. `Nic` is smoltcp's
 //! `phy::Device` over one [`MemoryQueue`]: frames come in by bursts into a
 //! queue of [`Frame`]s taken from a preallocated [`FramePool`], and go out
 //! by bursts after each poll; a frame is never allocated in steady state.
