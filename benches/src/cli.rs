@@ -2,7 +2,7 @@
 //!
 //! ```text
 //! compare SCENARIO [--seconds N] [--json] [--conns N[,N...]] [--size BYTES]
-//!         [--cores N] [--systems mtcp,tokio] [--rounds N]
+//!         [--cores N] [--systems mtcp,tokio,monoio,smoltcp] [--rounds N]
 //!         [--busy-poll | --adaptive] [--idle-conns N | --million]
 //! ```
 //!
@@ -35,7 +35,7 @@ scenarios:
 #[derive(Debug, Parser)]
 #[command(
     name = "compare",
-    about = "Runs a benchmark scenario on mtcp and tokio, alternating them.",
+    about = "Runs a benchmark scenario on mtcp, tokio, monoio and smoltcp, alternating them.",
     override_usage = "compare SCENARIO [options]",
     after_help = SCENARIOS,
     args_override_self = true,
@@ -60,7 +60,7 @@ struct Args {
     /// Cores per side: server and client get N cores each [default: 1]
     #[arg(long, value_name = "N", value_parser = cores_arg, allow_hyphen_values = true)]
     cores: Option<usize>,
-    /// Systems to compare [default: all: mtcp,tokio]
+    /// Systems to compare [default: all: mtcp,tokio,monoio,smoltcp]
     #[arg(long, value_name = "a,b", value_parser = systems_arg, allow_hyphen_values = true)]
     systems: Option<Names>,
     /// Alternate the systems N times and report the median [default: 1]

@@ -41,11 +41,14 @@ pub fn parse_lines(text: &str) -> (Vec<Measurement>, Vec<String>) {
     (ok, bad)
 }
 
-/// The colour of a system's series: mtcp red, tokio blue, others from a palette.
+/// The colour of a system's series: mtcp red, tokio blue, monoio green,
+/// smoltcp orange, others from a palette.
 fn colour(system: &str, index: usize) -> RGBColor {
     match system {
         "mtcp" => RGBColor(0xd6, 0x27, 0x28),
         "tokio" => RGBColor(0x1f, 0x77, 0xb4),
+        "monoio" => RGBColor(0x2c, 0xa0, 0x2c),
+        "smoltcp" => RGBColor(0xff, 0x7f, 0x0e),
         _ => {
             let c = Palette99::pick(index + 2).to_rgba();
             RGBColor(c.0, c.1, c.2)
@@ -456,6 +459,34 @@ mod tests {
         assert!(tx.contains("transactions/s"));
         let lat = std::fs::read_to_string(dir.join(LATENCY_FILE)).unwrap();
         assert!(lat.contains("p99.9"), "{lat}");
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    #[test]
+    fn every_system_gets_its_own_series() {
+        let systems = ["mtcp", "tokio", "monoio", "smoltcp"];
+        let mut ms = Vec::new();
+        for (i, system) in systems.iter().enumerate() {
+            ms.push(echo(system, 1, 1000.0 * (i + 1) as f64));
+            ms.push(echo(system, 50, 9000.0 * (i + 1) as f64));
+        }
+        let dir = temp_dir("four");
+        std::fs::create_dir_all(&dir).unwrap();
+        throughput_chart(&ms, &dir.join(THROUGHPUT_FILE)).unwrap();
+        let svg = std::fs::read_to_string(dir.join(THROUGHPUT_FILE)).unwrap();
+        for system in systems {
+            assert!(svg.contains(system), "{system} missing");
+        }
+        let colours: Vec<RGBColor> = systems
+            .iter()
+            .enumerate()
+            .map(|(i, s)| colour(s, i))
+            .collect();
+        for (i, a) in colours.iter().enumerate() {
+            for b in &colours[i + 1..] {
+                assert_ne!((a.0, a.1, a.2), (b.0, b.1, b.2));
+            }
+        }
         let _ = std::fs::remove_dir_all(&dir);
     }
 

@@ -2,7 +2,7 @@
 
 use crate::measurement::Measurement;
 use crate::report::Outcome;
-use crate::scenario::ScenarioConfig;
+use crate::scenario::{Scenario, ScenarioConfig};
 
 /// A client/server pair that can run the benchmark scenarios.
 ///
@@ -20,6 +20,17 @@ pub trait System {
     /// Why it cannot, in one line.
     fn available(&self) -> Result<(), String>;
 
+    /// Whether the system can run `scenario` (all of them unless it says
+    /// otherwise); a scenario it cannot run is reported as skipped.
+    ///
+    /// # Errors
+    ///
+    /// Why it cannot, in one line.
+    fn supports(&self, scenario: Scenario) -> Result<(), String> {
+        let _ = scenario;
+        Ok(())
+    }
+
     /// Runs one scenario once, client and server each pinned to its own cores.
     ///
     /// # Errors
@@ -33,6 +44,8 @@ pub fn all_systems() -> Vec<Box<dyn System>> {
     vec![
         Box::new(crate::mtcp_peer::MtcpSystem::new()),
         Box::new(crate::tokio_peer::TokioSystem::new()),
+        Box::new(crate::monoio_peer::MonoioSystem::new()),
+        Box::new(crate::smoltcp_peer::SmoltcpSystem::new()),
     ]
 }
 
@@ -83,13 +96,15 @@ pub fn compare(
     }
     let mut states: Vec<State> = systems
         .iter()
-        .map(|s| match s.available() {
-            Ok(()) => State::Running(Vec::new()),
-            Err(reason) => State::Done(Outcome::Skipped {
-                system: s.name().to_string(),
-                reason,
-            }),
-        })
+        .map(
+            |s| match s.available().and_then(|()| s.supports(config.scenario)) {
+                Ok(()) => State::Running(Vec::new()),
+                Err(reason) => State::Done(Outcome::Skipped {
+                    system: s.name().to_string(),
+                    reason,
+                }),
+            },
+        )
         .collect();
     for round in 0..rounds {
         let order: Vec<usize> = if round % 2 == 0 {
@@ -141,7 +156,6 @@ pub fn compare(
 mod tests {
     use super::*;
     use crate::measurement::Metrics;
-    use crate::scenario::Scenario;
     use std::cell::RefCell;
 
     /// A system whose numbers come from a list, to test the driver.
@@ -270,6 +284,9 @@ mod tests {
                 .unwrap(),
             "system `a` named twice"
         );
-        assert_eq!(names(&all_systems()), ["mtcp", "tokio"]);
+        assert_eq!(
+            names(&all_systems()),
+            ["mtcp", "tokio", "monoio", "smoltcp"]
+        );
     }
 }

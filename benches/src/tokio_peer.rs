@@ -488,7 +488,12 @@ fn run_connect(config: &ScenarioConfig) -> Result<Measurement, String> {
 /// distinct tuples with `p = ports / 2`. TIME-WAIT was honoured when at
 /// least 80 % of the tuples of the cycles of the last 55 s are found in
 /// TIME-WAIT on the server's port (`on_port`).
-fn time_wait_honoured(on_port: Option<u64>, total: u64, elapsed: Duration, ports: u64) -> bool {
+pub(crate) fn time_wait_honoured(
+    on_port: Option<u64>,
+    total: u64,
+    elapsed: Duration,
+    ports: u64,
+) -> bool {
     let Some(on_port) = on_port else {
         return false;
     };

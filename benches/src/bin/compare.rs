@@ -1,5 +1,6 @@
-//! `compare SCENARIO [options]`: runs a benchmark scenario on mtcp and tokio
-//! and prints one JSON line per system (`--json`) or a markdown table.
+//! `compare SCENARIO [options]`: runs a benchmark scenario on mtcp, tokio,
+//! monoio and smoltcp and prints one JSON line per system (`--json`) or a
+//! markdown table.
 //! See `compare --help` and docs/benchmarks.md.
 
 use std::process::ExitCode;
