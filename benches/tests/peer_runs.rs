@@ -136,6 +136,7 @@ fn smoltcp_echo_four_connections() {
 }
 
 #[test]
+#[ignore = "smoltcp 0.12 panics now and then in Socket::last_scaled_window (sequence-number underflow) during bulk; compare reports that run as failed. Run by hand: cargo test -p benches --test peer_runs -- --ignored"]
 fn smoltcp_bulk_moves_bytes() {
     let m = SmoltcpSystem::new()
         .run(&config(Scenario::Bulk, 1))
