@@ -39,7 +39,7 @@ fn sip_round(v: &mut [u64; 4]) {
 ///
 /// # Examples
 ///
-/// ```
+/// ```ignore
 /// use mtcp_stack::tcp::isn::siphash24;
 ///
 /// let key: [u8; 16] = core::array::from_fn(|i| i as u8);

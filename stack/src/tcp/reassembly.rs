@@ -49,7 +49,7 @@ struct Range {
 ///
 /// # Examples
 ///
-/// ```
+/// ```ignore
 /// use mtcp_stack::tcp::reassembly::Assembler;
 ///
 /// let mut asm = Assembler::new(4);

@@ -38,7 +38,7 @@ pub(crate) const CLOCK_GRANULARITY: Duration = Duration::from_millis(1);
 ///
 /// # Examples
 ///
-/// ```
+/// ```ignore
 /// use mtcp_stack::tcp::rtt::RttEstimator;
 /// use mtcp_stack::time::Duration;
 ///

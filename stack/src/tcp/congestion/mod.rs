@@ -94,7 +94,7 @@ enum Algo {
 ///
 /// # Examples
 ///
-/// ```
+/// ```ignore
 /// use mtcp_stack::tcp::congestion::{Algorithm, Congestion};
 /// use mtcp_stack::time::Instant;
 /// use mtcp_stack::wire::SeqNumber;
