@@ -1,13 +1,15 @@
-//! The current thread's core.
+//! The current thread's core, as the runtime layer sees it.
 //!
-//! A runtime thread has exactly one [`Core`] installed while its loop runs;
-//! `spawn`, timers and drivers find it here.
+//! A runtime thread has exactly one [`Core`] installed while its loop runs.
+//! [`enter`] installs it here for the runtime's own calls (`run_on`,
+//! `current_core`, shutdown) and each layer's part in that layer's
+//! thread-local: the executor for `spawn`, the clock and wheel for timers,
+//! the stack for sockets. So the layers below never reach up here.
 
 use std::cell::RefCell;
 use std::rc::Rc;
 
 use crate::reactor::Core;
-use crate::task::waker::{CoreKey, TaskKey};
 
 thread_local! {
     static CURRENT: RefCell<Option<Rc<Core>>> = const { RefCell::new(None) };
@@ -37,34 +39,36 @@ pub(crate) fn expect_core<R>(what: &str, f: impl FnOnce(&Core) -> R) -> R {
     }
 }
 
-/// Schedules `task` if `core` is the current thread's core. Returns false
-/// when the wake must go through the core's cross-thread queue instead.
-pub(crate) fn schedule_local(core: CoreKey, task: TaskKey) -> bool {
-    with_core(|c| c.key == core && c.exec.schedule(task)).unwrap_or(false)
-}
-
 /// Whether this thread runs a core.
 pub(crate) fn in_runtime() -> bool {
-    with_core(|_| ()).is_some()
+    crate::task::current::in_runtime()
 }
 
-/// Installs `core` as the current thread's core until the guard drops.
+/// Installs `core` (and each layer's part of it) as the current thread's
+/// core until the guard drops.
+///
+/// # Panics
+/// If this thread already runs a core.
 pub(crate) fn enter(core: Rc<Core>) -> EnterGuard {
-    CURRENT.with(|c| {
-        let mut c = c.borrow_mut();
-        assert!(
-            c.is_none(),
-            "Cannot start an mtcp runtime from within a runtime: this thread already runs one"
-        );
-        *c = Some(core);
-    });
-    EnterGuard { _private: () }
+    // First: it checks that no core is installed yet.
+    let task = crate::task::current::enter(core.task.clone());
+    let time = crate::time::current::enter(core.time.clone());
+    let net = crate::net::current::enter(core.net.clone());
+    CURRENT.with(|c| *c.borrow_mut() = Some(core));
+    EnterGuard {
+        _net: net,
+        _time: time,
+        _task: task,
+    }
 }
 
-/// Uninstalls the current core on drop.
+/// Uninstalls the current core on drop: the whole first, then each part
+/// (the last, the task part, is the one `enter` checks).
 #[derive(Debug)]
 pub(crate) struct EnterGuard {
-    _private: (),
+    _net: crate::net::current::EnterGuard,
+    _time: crate::time::current::EnterGuard,
+    _task: crate::task::current::EnterGuard,
 }
 
 impl Drop for EnterGuard {

@@ -52,8 +52,20 @@
 pub use mtcp_stack as stack;
 
 mod context;
+mod io_driver;
+/// The plug-in point between a core's reactor and an I/O source: the
+/// [`IoDriver`](driver::IoDriver) trait and what a driver is told, and the
+/// calls that reach the current core's driver and time base. The pieces
+/// live in the layers that own them (the trait at the bottom, the lookups
+/// in `net` and `time`); this module only gathers them.
 #[doc(hidden)]
-pub mod driver;
+pub mod driver {
+    pub use crate::io_driver::{
+        CoreId, DriverContext, DriverFactory, IoDriver, NoNetwork, Unparker,
+    };
+    pub use crate::net::current::with_io_driver;
+    pub use crate::time::current::{from_stack_instant, tick_now, to_stack_instant};
+}
 pub mod fs;
 #[cfg(feature = "hyper")]
 pub mod hyper;

@@ -25,6 +25,7 @@ use std::future::Future;
 use std::io;
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::pin::pin;
+use std::rc::Rc;
 use std::sync::Arc;
 use std::task::{Context, Poll, Waker};
 use std::time::{Duration, Instant as StdInstant};
@@ -32,12 +33,13 @@ use std::time::{Duration, Instant as StdInstant};
 use crossbeam_channel::Receiver;
 use mtcp_stack::time::Instant as StackInstant;
 
-use crate::driver::{CoreId, DriverContext, DriverFactory, IoDriver, NoNetwork};
+use crate::io_driver::{CoreId, DriverContext, DriverFactory, NoNetwork};
 use crate::net::config::StackFactory;
-use crate::net::driver::StackDriver;
-use crate::task::executor::Executor;
+use crate::net::current::{Io, NetCore};
+use crate::task::current::TaskCore;
 use crate::task::waker::{self, CoreKey, Msg, Remote, TaskKey, REGISTRY};
-use crate::time::wheel::{TimerKey, Wheel};
+use crate::time::current::TimeCore;
+use crate::time::wheel::TimerKey;
 use crate::time::Clock;
 
 /// Inbox messages handled per tick at most; the rest wait a tick.
@@ -126,66 +128,31 @@ impl Config {
     }
 }
 
-/// Everything one core owns. Lives in the core thread's thread-local
-/// context while the loop runs.
+/// Everything one core owns. Each layer's part (tasks, time, I/O) is
+/// installed in that layer's thread-local while the loop runs, and the
+/// whole in [`context`](crate::context) for the runtime's own calls.
 pub(crate) struct Core {
     pub(crate) key: CoreKey,
     pub(crate) id: CoreId,
-    pub(crate) exec: Executor,
-    pub(crate) timers: RefCell<Wheel>,
-    pub(crate) clock: Clock,
+    /// The executor.
+    pub(crate) task: Rc<TaskCore>,
+    /// The clock and the timer wheel.
+    pub(crate) time: Rc<TimeCore>,
     /// The core's I/O: its own TCP/IP stack, or a plug-in driver.
-    pub(crate) io: RefCell<Io>,
+    pub(crate) net: Rc<NetCore>,
     pub(crate) remote: Arc<Remote>,
     inbox: Receiver<Msg>,
-    /// Every core's inbox, by index (this one included); set once all cores
-    /// have started.
-    pub(crate) peers: RefCell<Arc<[Arc<Remote>]>>,
     pub(crate) shutdown: Shutdown,
     pub(crate) config: Arc<Config>,
-    /// Wakers fired by the wheel this tick (capacity reused).
-    fired: RefCell<Vec<Waker>>,
     stop: Cell<bool>,
-    /// The millisecond the timer wheel was last advanced to.
-    timers_ms: Cell<u64>,
-    /// The current tick's time, as the stack sees it.
-    pub(crate) tick_now: Cell<StackInstant>,
 }
 
 impl std::fmt::Debug for Core {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Core")
             .field("id", &self.id)
-            .field("exec", &self.exec)
+            .field("exec", &self.task.exec)
             .finish_non_exhaustive()
-    }
-}
-
-/// A core's I/O: the TCP/IP stack the core owns (the usual case, reached
-/// by sockets without a downcast), or a plug-in [`IoDriver`] (a runtime of
-/// timers and tasks only, or a test's driver).
-pub(crate) enum Io {
-    /// The core's stack and its device.
-    Stack(Box<StackDriver>),
-    /// Any other driver ([`NoNetwork`](crate::driver::NoNetwork) by default).
-    Plugin(Box<dyn IoDriver>),
-}
-
-impl Io {
-    /// The reactor's view: the tick's hooks.
-    pub(crate) fn driver(&mut self) -> &mut dyn IoDriver {
-        match self {
-            Io::Stack(d) => &mut **d,
-            Io::Plugin(d) => &mut **d,
-        }
-    }
-
-    /// [`driver`](Self::driver), shared.
-    pub(crate) fn driver_ref(&self) -> &dyn IoDriver {
-        match self {
-            Io::Stack(d) => &**d,
-            Io::Plugin(d) => &**d,
-        }
     }
 }
 
@@ -211,62 +178,44 @@ impl Core {
         let io = config.make_io(id)?;
         let (remote, inbox) = Remote::new(io.driver_ref().unparker());
         let key = REGISTRY.register(remote.clone());
-        let peers: Arc<[Arc<Remote>]> = Arc::from(vec![remote.clone()]);
         let clock = Clock::new(epoch);
         if config.start_paused {
             // A fresh clock runs: pausing it cannot fail.
             let _ = clock.pause();
         }
+        let tick_now = Rc::new(Cell::new(StackInstant::ZERO));
         Ok(Core {
             key,
             id,
-            exec: Executor::new(key),
-            timers: RefCell::new(Wheel::with_capacity(256)),
-            clock,
-            io: RefCell::new(io),
+            task: Rc::new(TaskCore::new(key)),
+            time: Rc::new(TimeCore::new(key, clock, tick_now.clone())),
+            net: Rc::new(NetCore::new(id.index(), remote.clone(), io, tick_now)),
             remote,
             inbox,
-            peers: RefCell::new(peers),
             shutdown: Shutdown::default(),
             config,
-            fired: RefCell::new(Vec::with_capacity(64)),
             stop: Cell::new(false),
-            timers_ms: Cell::new(0),
-            tick_now: Cell::new(StackInstant::ZERO),
         })
     }
 
-    /// Runs `f` on this core's stack with the tick's time: one borrow, no
-    /// downcast.
-    ///
-    /// # Errors
-    /// `Other` when the core has no stack (a runtime without a network
-    /// device), or when the stack is busy: the call came from inside the
-    /// stack's own `poll`/`flush` (a waker the stack fired that runs socket
-    /// code at once, as a foreign executor's may).
-    pub(crate) fn with_stack<R>(
-        &self,
-        f: impl FnOnce(&mut mtcp_stack::stack::Stack, StackInstant) -> R,
-    ) -> std::io::Result<R> {
-        let Ok(mut io) = self.io.try_borrow_mut() else {
-            return Err(std::io::Error::other(
-                "mtcp: socket call made while this core's stack is busy (from a waker the \
-                 stack fired, run inside its poll); make socket calls from a task",
-            ));
-        };
-        match &mut *io {
-            Io::Stack(d) => match d.stack_mut() {
-                Some(stack) => Ok(f(stack, self.tick_now.get())),
-                None => Err(no_device()),
-            },
-            Io::Plugin(_) => Err(no_device()),
-        }
+    /// The clock.
+    fn clock(&self) -> &Clock {
+        &self.time.clock
     }
 
-    /// Whether the stack (or plug-in driver) is borrowed now: the caller
-    /// runs inside its `poll`, `flush` or `park`.
-    pub(crate) fn stack_busy(&self) -> bool {
-        self.io.try_borrow_mut().is_err()
+    /// Runs the driver's `poll` (RX, protocol input and timers), then wakes
+    /// what it made due, outside its borrow. Returns whether it did work.
+    fn poll_io(&self, now: StackInstant) -> bool {
+        let work = self.net.io.borrow_mut().driver().poll(now);
+        self.net.wake_due();
+        work
+    }
+
+    /// Runs the driver's `flush` (TX), then wakes what it made due.
+    fn flush_io(&self, now: StackInstant) -> bool {
+        let work = self.net.io.borrow_mut().driver().flush(now);
+        self.net.wake_due();
+        work
     }
 
     /// Runs the loop until `main` completes (`linger == false`), or, with
@@ -283,23 +232,23 @@ impl Core {
         let mut output: Option<F::Output> = None;
         let main_waker = waker::waker(self.key, TaskKey::MAIN);
         let budget = self.config.task_budget;
+        let exec = &self.task.exec;
         let mut idle_ticks: u32 = 0;
         loop {
-            let now = self.clock.now();
-            let stack_now = self.clock.stack_instant(now);
-            self.tick_now.set(stack_now);
+            let now = self.clock().now();
+            let stack_now = self.time.begin_tick(now);
 
             let mut work = self.drain_inbox();
             if self.stop.get() {
                 return output;
             }
-            work |= self.io.borrow_mut().driver().poll(stack_now);
-            work |= self.fire_timers(now) > 0;
+            work |= self.poll_io(stack_now);
+            work |= self.time.fire(now) > 0;
 
             let mut polled = 0;
             // Always take the flag: a stale wake of a finished main future
             // must not keep the core from idling.
-            let main_woken = self.exec.take_main_scheduled();
+            let main_woken = exec.take_main_scheduled();
             if main_woken && output.is_none() {
                 polled += 1;
                 let mut cx = Context::from_waker(&main_waker);
@@ -311,11 +260,11 @@ impl Core {
                     on_main_done();
                 }
             }
-            polled += self.exec.run(budget.saturating_sub(polled).max(1));
+            polled += exec.run(budget.saturating_sub(polled).max(1));
             work |= polled > 0;
-            work |= self.io.borrow_mut().driver().flush(stack_now);
+            work |= self.flush_io(stack_now);
 
-            if work || self.exec.has_ready() || self.auto_advance() {
+            if work || exec.has_ready() || self.auto_advance() {
                 idle_ticks = 0;
                 continue;
             }
@@ -339,7 +288,7 @@ impl Core {
     /// make a task ready meanwhile: only another thread (inbox), the device
     /// or the passing of time can, and time is checked by the next tick.
     fn idle_spin(&self) {
-        let io = self.io.borrow();
+        let io = self.net.io.borrow();
         let driver = io.driver_ref();
         for _ in 0..IDLE_CHECKS {
             std::hint::spin_loop();
@@ -362,7 +311,7 @@ impl Core {
                 Msg::Wake(token) => {
                     let (core, task) = waker::untoken(token);
                     if core == self.key {
-                        self.exec.schedule(task);
+                        self.task.exec.schedule(task);
                     }
                 }
                 Msg::Run(f) => {
@@ -374,9 +323,7 @@ impl Core {
                         );
                     }
                 }
-                Msg::CancelTimer(bits) => {
-                    self.timers.borrow_mut().remove(TimerKey::from_bits(bits));
-                }
+                Msg::CancelTimer(bits) => self.time.cancel(TimerKey::from_bits(bits)),
                 Msg::Shutdown => self.shutdown.fire(),
                 Msg::Stop => {
                     self.stop.set(true);
@@ -388,37 +335,16 @@ impl Core {
         n > 0
     }
 
-    fn fire_timers(&self, now: StdInstant) -> usize {
-        let now_ms = self.clock.now_ms(now);
-        // The wheel has millisecond slots: within the millisecond it last
-        // advanced to, nothing new can be due (a timer inserted at or before
-        // the wheel's time is fired at insertion).
-        if now_ms <= self.timers_ms.get() {
-            return 0;
-        }
-        self.timers_ms.set(now_ms);
-        let mut fired = self.fired.borrow_mut();
-        let count = self.timers.borrow_mut().advance(now_ms, &mut fired);
-        // Woken outside the wheel's borrow: a waker may be anyone's.
-        for w in fired.drain(..) {
-            w.wake();
-        }
-        count
-    }
-
     /// The earliest deadline of the runtime's timers and the driver's.
     fn next_deadline(&self) -> Option<StdInstant> {
-        let timer = self
-            .timers
-            .borrow()
-            .next_deadline()
-            .and_then(|ms| self.clock.instant_of_ms(ms));
+        let timer = self.time.next_deadline();
         let io = self
+            .net
             .io
             .borrow()
             .driver_ref()
             .next_deadline()
-            .and_then(|t| self.clock.instant_of_stack(t));
+            .and_then(|t| self.clock().instant_of_stack(t));
         match (timer, io) {
             (Some(a), Some(b)) => Some(a.min(b)),
             (a, b) => a.or(b),
@@ -432,35 +358,26 @@ impl Core {
     /// Returns whether it did (the loop then ticks at once at the new time).
     /// Without a deadline the core parks as usual.
     fn auto_advance(&self) -> bool {
-        if !self.clock.is_paused()
-            || !self.clock.can_auto_advance()
+        if !self.clock().is_paused()
+            || !self.task.no_blocking_work()
             || !self.inbox.is_empty()
-            || self.io.borrow().driver_ref().has_input()
+            || self.net.io.borrow().driver_ref().has_input()
         {
             return false;
         }
         match self.next_deadline() {
-            Some(deadline) => self.clock.advance_to(deadline),
+            Some(deadline) => self.clock().advance_to(deadline),
             None => false,
         }
     }
 
-    /// After [`time::advance`](crate::time::advance) moved the paused clock
-    /// (from a task): fires the timers now due, so their tasks run before
-    /// the advancing task continues, and updates the tick's stack time.
-    pub(crate) fn clock_advanced(&self) {
-        let now = self.clock.now();
-        self.tick_now.set(self.clock.stack_instant(now));
-        self.fire_timers(now);
-    }
-
     fn park(&self) {
         let deadline = self.next_deadline();
-        let timeout = deadline.map(|d| d.saturating_duration_since(self.clock.now()));
+        let timeout = deadline.map(|d| d.saturating_duration_since(self.clock().now()));
         if timeout.is_some_and(|t| t.is_zero()) {
             return;
         }
-        self.io.borrow_mut().driver().park(timeout);
+        self.net.io.borrow_mut().driver().park(timeout);
     }
 
     /// Ends the core's run as a process exit ends on the kernel: finishes
@@ -472,14 +389,14 @@ impl Core {
     /// installed, so destructors can reach it. A panic of a task's
     /// destructor is resumed once the rest is done.
     pub(crate) fn teardown(&self) {
-        let now = self.clock.stack_instant(StdInstant::now());
-        self.tick_now.set(now);
-        self.io.borrow_mut().driver().flush(now);
-        let dropped = catch_unwind(AssertUnwindSafe(|| self.exec.shutdown()));
+        let now = self.time.begin_tick(StdInstant::now());
+        self.flush_io(now);
+        let dropped = catch_unwind(AssertUnwindSafe(|| self.task.exec.shutdown()));
         let closed = catch_unwind(AssertUnwindSafe(|| self.close_connections()));
+        self.net.wake_due();
         // Tasks a `run_on` closure spawned while the connections closed.
-        let dropped_late = catch_unwind(AssertUnwindSafe(|| self.exec.shutdown()));
-        self.io.borrow_mut().driver().shutdown();
+        let dropped_late = catch_unwind(AssertUnwindSafe(|| self.task.exec.shutdown()));
+        self.net.io.borrow_mut().driver().shutdown();
         REGISTRY.unregister(self.key);
         if let Err(p) = dropped.and(closed).and(dropped_late) {
             std::panic::resume_unwind(p);
@@ -492,20 +409,22 @@ impl Core {
     /// each wait by the driver's next deadline.
     fn close_connections(&self) {
         let start = StdInstant::now();
-        if self.io.borrow_mut().driver().close_all() == 0
-            && self.io.borrow().driver_ref().closed_all()
-        {
+        let close_all = self.net.io.borrow_mut().driver().close_all();
+        self.net.wake_due();
+        if close_all == 0 && self.net.io.borrow().driver_ref().closed_all() {
             return;
         }
         let linger = self.config.shutdown_linger;
         let deadline = start.checked_add(linger).unwrap_or(start);
         loop {
             let now = StdInstant::now();
-            let stack_now = self.clock.stack_instant(now);
-            self.tick_now.set(stack_now);
+            let stack_now = self.time.begin_tick(now);
             // Closes sent by other threads (dropped sockets) still count.
             self.drain_inbox();
-            let mut io = self.io.borrow_mut();
+            // What the last round made due (no task of this core is left,
+            // but a waker may be another thread's).
+            self.net.wake_due();
+            let mut io = self.net.io.borrow_mut();
             let driver = io.driver();
             driver.poll(stack_now);
             driver.flush(stack_now);
@@ -531,7 +450,7 @@ impl Core {
             }
             let wake = driver
                 .next_deadline()
-                .and_then(|t| self.clock.instant_of_stack(t))
+                .and_then(|t| self.clock().instant_of_stack(t))
                 .map_or(deadline, |t| t.min(deadline));
             let timeout = wake.saturating_duration_since(StdInstant::now());
             if !timeout.is_zero() {
@@ -539,14 +458,6 @@ impl Core {
             }
         }
     }
-}
-
-/// A socket call on a core without a stack.
-fn no_device() -> std::io::Error {
-    std::io::Error::other(
-        "mtcp: this runtime has no network device (build it with Builder::from_env() \
-         or a network setting, or use #[mtcp::main])",
-    )
 }
 
 /// The text of a panic payload, for log lines.

@@ -228,3 +228,69 @@ fn two_cores_each_accept_the_flows_steered_to_them() {
     assert_eq!(done, vec![PER_CORE, PER_CORE]);
     assert_eq!(server.join().unwrap(), vec![PER_CORE, PER_CORE]);
 }
+
+/// A waker that makes a socket call the moment it is woken, as a foreign
+/// executor's may (one that polls its task inside `wake`). It records what
+/// the call returned.
+#[derive(Default)]
+struct CallsTheStack {
+    results: std::sync::Mutex<Vec<Result<(), String>>>,
+}
+
+impl std::task::Wake for CallsTheStack {
+    fn wake(self: std::sync::Arc<Self>) {
+        self.wake_by_ref();
+    }
+
+    fn wake_by_ref(self: &std::sync::Arc<Self>) {
+        let r = mtcp::net::core_stats()
+            .map(|_| ())
+            .map_err(|e| e.to_string());
+        self.results.lock().unwrap().push(r);
+    }
+}
+
+/// Wakes never run while the stack is borrowed: the read waker, woken by
+/// the flow event of the server's data, reaches the stack from inside
+/// `wake` and finds it free.
+#[mtcp::test]
+async fn a_waker_that_calls_the_stack_at_once_finds_it_free() {
+    use std::future::Future;
+    use std::sync::Arc;
+    use std::task::{Context, Poll, Waker};
+
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let server = mtcp::spawn(async move {
+        let (mut s, _) = listener.accept().await.unwrap();
+        // Once the client's read is pending.
+        mtcp::time::sleep(Duration::from_millis(5)).await;
+        s.write_all(b"hi").await.unwrap();
+        s
+    });
+    let mut c = TcpStream::connect(addr).await.unwrap();
+    let probe = Arc::new(CallsTheStack::default());
+    let waker = Waker::from(probe.clone());
+    let mut buf = [0u8; 16];
+    {
+        let mut read = std::pin::pin!(c.read(&mut buf));
+        let mut cx = Context::from_waker(&waker);
+        assert!(read.as_mut().poll(&mut cx).is_pending());
+        // The data arrives in a later tick; its wake runs the probe.
+        let deadline = std::time::Instant::now() + Duration::from_secs(5);
+        while probe.results.lock().unwrap().is_empty() {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "the read waker was never woken"
+            );
+            mtcp::task::yield_now().await;
+        }
+        assert_eq!(*probe.results.lock().unwrap(), vec![Ok(())]);
+        match read.as_mut().poll(&mut cx) {
+            Poll::Ready(Ok(n)) => assert_eq!(n, 2),
+            other => panic!("read after the wake: {other:?}"),
+        }
+    }
+    assert_eq!(&buf[..2], b"hi");
+    drop(server.await.unwrap());
+}

@@ -28,4 +28,5 @@ pub mod tcp;
 pub mod testing;
 pub mod time;
 pub mod udp;
+pub mod wake_list;
 pub mod wire;

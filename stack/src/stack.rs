@@ -14,6 +14,7 @@
 //! client.
 
 use core::fmt;
+use core::task::Waker;
 
 use crate::handoff::{Handoff, HANDOFF_MAX};
 use crate::iface::{self, FlowOwner, FrameSink, Interface, InterfaceConfig, Received};
@@ -622,12 +623,30 @@ impl Stack {
         };
         self.iface.poll(now, &mut sink);
 
-        // One batch of flow events.
-        if self.tcp.wake_pending() > 0 {
+        // One batch of flow events: the wakers become due, and the caller
+        // wakes them once its borrow of the stack ends (`take_wakes`).
+        if self.tcp.collect_wakes() > 0 {
             work = true;
         }
         self.wake_udp_writers();
         work
+    }
+
+    /// True when some waker is due: after [`poll`](Self::poll),
+    /// [`flush`](Self::flush) or a socket call.
+    pub fn has_wakes(&self) -> bool {
+        self.tcp.has_wakes() || self.udp.has_wakes()
+    }
+
+    /// Moves every due waker (TCP flow events, freed sockets, UDP readers
+    /// and writers) to the end of `out`. The stack never wakes from inside:
+    /// a waker may run code at once, and code that makes a socket call must
+    /// find the stack free, so the caller wakes `out` after its borrow of
+    /// the stack ends. A caller that registers wakers must call this after
+    /// every `poll`, `flush` and socket call, or they are never woken.
+    pub fn take_wakes(&mut self, out: &mut Vec<Waker>) {
+        self.tcp.take_wakes(out);
+        self.udp.take_wakes(out);
     }
 
     /// UDP senders that found no frame buffer try again once some are free.

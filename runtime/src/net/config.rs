@@ -16,7 +16,7 @@ use mtcp_stack::nic::{NicError, NicQueue, RingSizes};
 use mtcp_stack::stack::{Stack, StackConfig};
 
 use super::driver::StackDriver;
-use crate::driver::CoreId;
+use crate::io_driver::CoreId;
 
 /// NIC queues waiting for their cores, one slot per core.
 pub(crate) type QueueSlots = Arc<Mutex<Vec<Option<Box<dyn NicQueue>>>>>;

@@ -12,7 +12,7 @@ use mtcp_stack::time::Instant as StackInstant;
 use super::config::CoreSlot;
 use super::park::FdParker;
 use super::stats_line::StatsPrinter;
-use crate::driver::{IoDriver, Unparker};
+use crate::io_driver::{IoDriver, Unparker};
 use crate::task::waker::Msg;
 
 /// One core's [`Stack`] driven by the reactor: `poll` is the RX half of the
@@ -82,7 +82,7 @@ impl StackDriver {
             let core = h.queue();
             // Straight to that core's inbox (as `runtime::run_on`), so the
             // stack's driver does not depend on the runtime above it.
-            let remote = crate::context::with_core(|c| c.peers.borrow().get(core).cloned());
+            let remote = super::current::with_current(|c| c.peers.borrow().get(core).cloned());
             if let Some(remote) = remote.flatten() {
                 remote.send(Msg::Run(Box::new(move || {
                     let _ = with_stack(|stack, now| stack.input_handoff(now, h));
@@ -193,11 +193,11 @@ impl IoDriver for StackDriver {
 ///
 /// # Errors
 /// `Other` when called off a runtime thread, on a runtime without a
-/// network device, or while the stack is busy (see [`Core::with_stack`]).
+/// network device, or while the driver is busy (see [`NetCore::with_stack`]).
 ///
-/// [`Core::with_stack`]: crate::reactor::Core::with_stack
+/// [`NetCore::with_stack`]: super::current::NetCore::with_stack
 pub(crate) fn with_stack<R>(f: impl FnOnce(&mut Stack, StackInstant) -> R) -> io::Result<R> {
-    crate::context::with_core(|core| core.with_stack(f)).unwrap_or_else(|| Err(off_runtime()))
+    super::current::with_current(|core| core.with_stack(f)).unwrap_or_else(|| Err(off_runtime()))
 }
 
 /// Like [`with_stack`], for code that must not fail (drop paths): `None`

@@ -7,6 +7,7 @@
 //! sends what the tick's tasks wrote at its end.
 
 pub(crate) mod config;
+pub(crate) mod current;
 pub(crate) mod driver;
 mod error;
 pub(crate) mod keepalive;

@@ -27,7 +27,7 @@ use std::sync::atomic::{AtomicU64, AtomicU8, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
-use crate::driver::Unparker;
+use crate::io_driver::Unparker;
 
 const EMPTY: u8 = 0;
 const PARKED: u8 = 1;

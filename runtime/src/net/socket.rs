@@ -42,7 +42,7 @@ impl fmt::Debug for Socket {
 impl Socket {
     /// A socket of the current core's stack (call it on that core).
     pub(crate) fn new(id: SocketId) -> Socket {
-        let (core, remote) = crate::context::with_core(|c| (c.id.index(), Some(c.remote.clone())))
+        let (core, remote) = super::current::with_current(|c| (c.index, Some(c.remote.clone())))
             .unwrap_or((0, None));
         Socket {
             id,
@@ -62,7 +62,7 @@ impl Socket {
 
     /// Checks that the caller runs on the socket's core.
     pub(crate) fn check_core(&self) -> io::Result<()> {
-        match crate::context::with_core(|c| c.id.index() == self.core) {
+        match super::current::with_current(|c| c.index == self.core) {
             Some(true) => Ok(()),
             _ => Err(self.wrong_thread()),
         }
@@ -74,8 +74,8 @@ impl Socket {
         &self,
         f: impl FnOnce(&mut mtcp_stack::stack::Stack, mtcp_stack::time::Instant, SocketId) -> R,
     ) -> io::Result<R> {
-        crate::context::with_core(|c| {
-            if c.id.index() != self.core {
+        super::current::with_current(|c| {
+            if c.index != self.core {
                 return Err(self.wrong_thread());
             }
             c.with_stack(|s, now| f(s, now, self.id))
@@ -112,8 +112,8 @@ impl Drop for Socket {
         // (another core, a plain thread, or a waker run inside the stack's
         // own poll) post the close to the owning core's inbox. If that core
         // has stopped, the send fails: its end of run closed every socket.
-        let closed = crate::context::with_core(|c| {
-            c.id.index() == self.core && !c.stack_busy() && {
+        let closed = super::current::with_current(|c| {
+            c.index == self.core && !c.busy() && {
                 let _ = c.with_stack(|s, _| close(s));
                 true
             }
@@ -160,8 +160,8 @@ mod tests {
     use crate::net::{TcpListener, TcpStream};
 
     /// A foreign waker that uses its socket as soon as it is woken, as an
-    /// executor polling inside `wake` would: the stack fires it from its
-    /// own `poll`, while it is borrowed.
+    /// executor polling inside `wake` would. The stack's `poll` made it
+    /// due; it is woken after the stack's borrow ended.
     struct UsesSocket {
         stream: Mutex<Option<TcpStream>>,
         seen: Mutex<Option<String>>,
@@ -181,13 +181,13 @@ mod tests {
                 };
                 *self.seen.lock().unwrap() = Some(seen);
             }
-            // Dropped inside the stack's poll: the close must still happen.
+            // Dropped from inside the wake: the close must still happen.
             stream.take();
         }
     }
 
     #[test]
-    fn a_socket_used_and_dropped_inside_the_stacks_poll() {
+    fn a_socket_used_and_dropped_from_a_wake_finds_the_stack_free() {
         let rt = crate::runtime::Builder::from_env()
             .unwrap()
             .build()
@@ -205,17 +205,20 @@ mod tests {
                 .poll_read_ready(&mut Context::from_waker(&waker))
                 .is_pending());
             *foreign.stream.lock().unwrap() = Some(server);
-            // The FIN makes the server readable: the stack wakes `foreign`
-            // inside its poll.
+            // The FIN makes the server readable: `foreign` is woken once the
+            // stack's poll has returned.
             client.shutdown().await.unwrap();
             let mut buf = [0u8; 8];
             let n = crate::time::timeout(Duration::from_secs(10), client.read(&mut buf))
                 .await
-                .expect("the close posted from inside the stack's poll reached the stack")
+                .expect("the close made from inside the wake reached the peer")
                 .unwrap();
             assert_eq!(n, 0);
             let seen = foreign.seen.lock().unwrap().clone().unwrap();
-            assert!(seen.contains("busy"), "{seen}");
+            assert_eq!(
+                seen, "ok",
+                "the socket call from the wake reached the stack"
+            );
             assert!(foreign.stream.lock().unwrap().is_none());
         });
     }

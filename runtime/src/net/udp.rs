@@ -81,7 +81,7 @@ impl UdpSocket {
             match with_stack(|s, _| s.udp_bind(a))? {
                 Ok(id) => {
                     let (core, remote) =
-                        crate::context::with_core(|c| (c.id.index(), Some(c.remote.clone())))
+                        super::current::with_current(|c| (c.index, Some(c.remote.clone())))
                             .unwrap_or((0, None));
                     return Ok(UdpSocket { id, core, remote });
                 }
@@ -92,7 +92,7 @@ impl UdpSocket {
     }
 
     fn check_core(&self) -> io::Result<()> {
-        if crate::context::with_core(|c| c.id.index() == self.core) == Some(true) {
+        if super::current::with_current(|c| c.index == self.core) == Some(true) {
             Ok(())
         } else {
             Err(io::Error::other(format!(
@@ -466,8 +466,8 @@ impl Drop for UdpSocket {
         // (another core, a plain thread, a waker run inside the stack's
         // poll) post the close to the owning core; if that core has
         // stopped, its end of run dropped its UDP table's sockets.
-        let closed = crate::context::with_core(|c| {
-            c.id.index() == self.core && !c.stack_busy() && {
+        let closed = super::current::with_current(|c| {
+            c.index == self.core && !c.busy() && {
                 let _ = c.with_stack(|s, _| s.udp_close(id));
                 true
             }

@@ -7,7 +7,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use super::runtime::Runtime;
-use crate::driver::DriverFactory;
+use crate::io_driver::DriverFactory;
 use crate::net::config::NetConfig;
 use crate::net::config::StackFactory;
 use crate::reactor::{Config, IdlePolicy, IoSource};

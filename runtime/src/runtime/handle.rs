@@ -83,7 +83,7 @@ impl std::error::Error for RunOnError {}
 #[track_caller]
 pub fn run_on(core: usize, f: impl FnOnce() + Send + 'static) -> Result<(), RunOnError> {
     let remote = context::expect_core("mtcp::runtime::run_on", |c| {
-        c.peers.borrow().get(core).cloned()
+        c.net.peers.borrow().get(core).cloned()
     })
     .ok_or(RunOnError::NoSuchCore)?;
     if remote.send(Msg::Run(Box::new(f))) {
@@ -213,7 +213,7 @@ impl Handle {
     /// [`TryCurrentError`] off a runtime thread.
     pub fn try_current() -> Result<Handle, TryCurrentError> {
         context::with_core(|c| Handle {
-            peers: c.peers.borrow().clone(),
+            peers: c.net.peers.borrow().clone(),
             owner: None,
         })
         .ok_or(TryCurrentError { _private: () })
@@ -370,7 +370,7 @@ impl Handle {
         F::Output: Send + 'static,
     {
         let peers = self.peers();
-        let here = context::with_core(|c| Arc::ptr_eq(&c.peers.borrow(), &peers));
+        let here = context::with_core(|c| Arc::ptr_eq(&c.net.peers.borrow(), &peers));
         if here == Some(true) {
             return crate::spawn(future);
         }

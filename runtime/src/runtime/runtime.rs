@@ -15,7 +15,7 @@ use std::time::Instant as StdInstant;
 use super::builder::Builder;
 use super::handle::{Handle, Owner};
 use crate::context;
-use crate::driver::CoreId;
+use crate::io_driver::CoreId;
 use crate::reactor::Config;
 use crate::reactor::Core;
 use crate::task::waker::{Msg, Remote};
@@ -214,7 +214,7 @@ impl Startup {
             return Outcome::StartFailed;
         }
         let peers = self.peers();
-        *core.peers.borrow_mut() = peers.clone();
+        *core.net.peers.borrow_mut() = peers.clone();
         let _running = (index == 0).then(|| {
             let queued = {
                 let mut s = self.spawns.lock().unwrap_or_else(|e| e.into_inner());
@@ -338,7 +338,7 @@ impl Runtime {
     /// Between runs, [`Handle::spawn`] queues the task for the next run (as
     /// [`Runtime::spawn`]), [`Handle::block_on`] runs the runtime itself on
     /// the calling thread (as [`Runtime::block_on`]), and
-    /// [`Handle::run_on`] answers [`RunOnError::Stopped`].
+    /// [`Handle::run_on`] answers [`RunOnError::Stopped`](crate::runtime::RunOnError::Stopped).
     ///
     /// # Examples
     ///
@@ -391,7 +391,7 @@ impl Runtime {
 
     /// Runs `future` to completion on the calling thread, which becomes core
     /// 0. With more than one core, cores `1..n` start on their own (pinned)
-    /// threads without a main future: they run what [`run_on`] sends them,
+    /// threads without a main future: they run what [`run_on`](crate::runtime::run_on) sends them,
     /// and stop when `future` completes.
     ///
     /// Tasks still running when `future` completes are dropped.
@@ -452,7 +452,7 @@ impl Runtime {
     /// CPUs), and returns their outputs in core order.
     ///
     /// A core whose main future completed keeps running its tasks and
-    /// serving [`run_on`] until every core's main future has completed; then
+    /// serving [`run_on`](crate::runtime::run_on) until every core's main future has completed; then
     /// all stop and their threads are joined.
     ///
     /// # Panics
@@ -624,7 +624,7 @@ fn collect_outcomes<T>(outcomes: Vec<Option<Outcome<T>>>, startup: &Startup) -> 
     Ok(values)
 }
 
-/// [`LocalSet::block_on`] lives here, with the [`Runtime`] it runs on, so
+/// [`LocalSet::block_on`](crate::task::LocalSet::block_on) lives here, with the [`Runtime`] it runs on, so
 /// that `task` does not depend on `runtime`.
 impl crate::task::LocalSet {
     /// Runs `future` on `rt` with this set current, as

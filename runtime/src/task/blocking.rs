@@ -43,7 +43,7 @@ where
     let s = shared.clone();
     // A paused clock does not auto-advance while the closure runs (tokio's
     // rule): its result may be what the core is waiting for.
-    let inhibit = crate::context::with_core(|core| core.clock.inhibit_auto_advance());
+    let inhibit = super::current::with_current(|core| core.blocking_started());
     std::thread::Builder::new()
         .name("mtcp-blocking".to_owned())
         .spawn(move || {

@@ -44,7 +44,7 @@ impl Shared {
         F: Future + 'static,
         F::Output: 'static,
     {
-        let handle = crate::context::expect_core("mtcp::task::LocalSet::spawn_local", |core| {
+        let handle = super::current::expect_current("mtcp::task::LocalSet::spawn_local", |core| {
             core.exec.spawn(Tracked {
                 future,
                 _live: Live::new(self.clone()),
@@ -202,7 +202,7 @@ impl LocalSet {
         F: Future + 'static,
         F::Output: 'static,
     {
-        if crate::context::in_runtime() {
+        if super::current::in_runtime() {
             self.shared.start_pending();
             return self.shared.spawn_now(future);
         }

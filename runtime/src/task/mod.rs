@@ -10,6 +10,7 @@
 //! through the core's cross-thread queue.
 
 mod blocking;
+pub(crate) mod current;
 pub(crate) mod executor;
 mod join;
 mod join_set;
@@ -63,7 +64,7 @@ where
     F: Future + 'static,
     F::Output: 'static,
 {
-    crate::context::expect_core("mtcp::spawn", |core| core.exec.spawn(future))
+    current::expect_current("mtcp::spawn", |core| core.exec.spawn(future))
 }
 
 /// Same as [`spawn`]: every mtcp task is local to its core. Kept so tokio
@@ -82,7 +83,7 @@ where
     match local_set::spawn_on_current(future) {
         Ok(handle) => handle,
         Err(future) => {
-            crate::context::expect_core("mtcp::task::spawn_local", |core| core.exec.spawn(future))
+            current::expect_current("mtcp::task::spawn_local", |core| core.exec.spawn(future))
         }
     }
 }

@@ -28,7 +28,7 @@ use std::task::{RawWaker, RawWakerVTable, Waker};
 
 use crossbeam_channel::{Receiver, Sender};
 
-use crate::driver::Unparker;
+use crate::io_driver::Unparker;
 
 #[cfg(not(target_pointer_width = "64"))]
 compile_error!("mtcp packs task identities into a pointer-sized word and needs a 64-bit target");
@@ -108,7 +108,7 @@ fn drop_raw(_: *const ()) {}
 /// thread, else over its cross-thread queue.
 pub(crate) fn wake_token(token: usize) {
     let (core, task) = untoken(token);
-    if crate::context::schedule_local(core, task) {
+    if super::current::schedule_local(core, task) {
         return;
     }
     if let Some(remote) = REGISTRY.lookup(core) {

@@ -9,8 +9,6 @@
 //! back. Every core has its own clock: pausing is per core.
 
 use std::cell::Cell;
-use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::Arc;
 use std::time::{Duration, Instant as StdInstant};
 
 use mtcp_stack::time::Instant as StackInstant;
@@ -42,10 +40,6 @@ pub(crate) struct Clock {
     /// The system time the clock last started running at; `None` while
     /// paused.
     unfrozen: Cell<Option<StdInstant>>,
-    /// Blocking work started from this core and not finished yet: while any
-    /// runs, the paused clock does not auto-advance (as tokio's
-    /// `spawn_blocking` inhibits it).
-    inhibit: Arc<AtomicUsize>,
 }
 
 impl Clock {
@@ -55,7 +49,6 @@ impl Clock {
             epoch,
             base: Cell::new(epoch),
             unfrozen: Cell::new(Some(epoch)),
-            inhibit: Arc::default(),
         }
     }
 
@@ -121,18 +114,6 @@ impl Clock {
         true
     }
 
-    /// Whether the paused clock may jump to the next timer when the core is
-    /// idle: no blocking work started from this core is still running.
-    pub(crate) fn can_auto_advance(&self) -> bool {
-        self.inhibit.load(Ordering::Acquire) == 0
-    }
-
-    /// Holds auto-advance back until the guard drops (on any thread).
-    pub(crate) fn inhibit_auto_advance(&self) -> InhibitGuard {
-        self.inhibit.fetch_add(1, Ordering::AcqRel);
-        InhibitGuard(self.inhibit.clone())
-    }
-
     /// Wheel time of a deadline: milliseconds since the epoch, rounded up so
     /// a timer never fires early.
     pub(crate) fn deadline_ms(&self, deadline: StdInstant) -> u64 {
@@ -160,16 +141,6 @@ impl Clock {
     pub(crate) fn instant_of_stack(&self, t: StackInstant) -> Option<StdInstant> {
         self.epoch
             .checked_add(Duration::from_micros(t.total_micros()))
-    }
-}
-
-/// Keeps a paused clock from auto-advancing while blocking work runs.
-#[derive(Debug)]
-pub(crate) struct InhibitGuard(Arc<AtomicUsize>);
-
-impl Drop for InhibitGuard {
-    fn drop(&mut self) {
-        self.0.fetch_sub(1, Ordering::AcqRel);
     }
 }
 
@@ -248,17 +219,5 @@ mod tests {
         clock.advance(Duration::from_secs(10)).unwrap();
         clock.resume().unwrap();
         assert!(clock.now() >= frozen + Duration::from_secs(10));
-    }
-
-    #[test]
-    fn inhibit_guards_count() {
-        let clock = Clock::new(StdInstant::now());
-        assert!(clock.can_auto_advance());
-        let a = clock.inhibit_auto_advance();
-        let b = clock.inhibit_auto_advance();
-        drop(a);
-        assert!(!clock.can_auto_advance());
-        std::thread::spawn(move || drop(b)).join().unwrap();
-        assert!(clock.can_auto_advance());
     }
 }

@@ -32,7 +32,7 @@ impl Instant {
     /// The current time: the current core's clock (paused or not), or the
     /// system's off a runtime thread.
     pub fn now() -> Instant {
-        let std = crate::context::with_core(|core| core.clock.now())
+        let std = super::current::with_current(|core| core.clock.now())
             .unwrap_or_else(std::time::Instant::now);
         Instant { std }
     }

@@ -27,6 +27,7 @@
 //! ```
 
 mod clock;
+pub(crate) mod current;
 pub mod error;
 mod instant;
 mod interval;

@@ -3,7 +3,7 @@
 
 use std::time::Duration;
 
-use crate::context;
+use super::current;
 
 /// Pauses time on the current core.
 ///
@@ -54,7 +54,7 @@ use crate::context;
 /// ```
 #[track_caller]
 pub fn pause() {
-    context::expect_core("mtcp::time::pause", |core| {
+    current::expect_current("mtcp::time::pause", |core| {
         if let Err(e) = core.clock.pause() {
             panic!("mtcp::time::pause: {}", e.message());
         }
@@ -69,7 +69,7 @@ pub fn pause() {
 /// If time is not paused on this core, or off a runtime thread.
 #[track_caller]
 pub fn resume() {
-    context::expect_core("mtcp::time::resume", |core| {
+    current::expect_current("mtcp::time::resume", |core| {
         if let Err(e) = core.clock.resume() {
             panic!("mtcp::time::resume: {}", e.message());
         }
@@ -104,7 +104,7 @@ pub fn resume() {
 /// # });
 /// ```
 pub async fn advance(duration: Duration) {
-    context::expect_core("mtcp::time::advance", |core| {
+    current::expect_current("mtcp::time::advance", |core| {
         if let Err(e) = core.clock.advance(duration) {
             panic!("mtcp::time::advance: {}", e.message());
         }

@@ -5,10 +5,9 @@ use std::pin::Pin;
 use std::task::{Context, Poll};
 use std::time::Duration;
 
+use super::current::{self, TimeCore};
 use super::wheel::TimerKey;
 use super::Instant;
-use crate::context;
-use crate::reactor::Core;
 use crate::task::waker::{CoreKey, Msg, REGISTRY};
 
 /// Waits until `duration` has elapsed.
@@ -90,7 +89,7 @@ impl Sleep {
         this.deadline = deadline;
         match this.state {
             State::Registered(core_key, key) => {
-                let moved = context::with_core(|core| {
+                let moved = current::with_current(|core| {
                     if core.key != core_key {
                         return false;
                     }
@@ -111,7 +110,7 @@ impl Sleep {
         }
     }
 
-    fn poll_core(&mut self, core: &Core, cx: &mut Context<'_>) -> Poll<()> {
+    fn poll_core(&mut self, core: &TimeCore, cx: &mut Context<'_>) -> Poll<()> {
         match self.state {
             State::Elapsed => Poll::Ready(()),
             State::Registered(core_key, key) if core_key == core.key => {
@@ -145,7 +144,7 @@ impl Sleep {
 
 /// Cancels a timer of another (or no longer current) core.
 fn cancel(core_key: CoreKey, key: TimerKey) {
-    let local = context::with_core(|core| {
+    let local = current::with_current(|core| {
         if core.key == core_key {
             core.timers.borrow_mut().remove(key);
             true
@@ -165,7 +164,7 @@ impl Future for Sleep {
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
         let this = self.get_mut();
-        context::expect_core("mtcp::time::sleep", |core| this.poll_core(core, cx))
+        current::expect_current("mtcp::time::sleep", |core| this.poll_core(core, cx))
     }
 }
 

@@ -9,6 +9,7 @@
 //! (socket, events) go to a closure.
 
 use super::types::SocketId;
+use crate::wake_list::WakeList;
 use core::fmt;
 use core::task::Waker;
 use std::collections::VecDeque;
@@ -170,27 +171,28 @@ impl WakerSlots {
         Self::put(&mut self.write, w);
     }
 
-    /// Wakes (and clears) the wakers concerned by `ev`; returns how many.
-    pub(crate) fn wake(&mut self, ev: FlowEvents) -> usize {
+    /// Moves the wakers concerned by `ev` to `due` (their slots clear);
+    /// returns how many.
+    pub(crate) fn take_due(&mut self, ev: FlowEvents, due: &mut WakeList) -> usize {
         let mut n = 0;
         if ev.wakes_reader() {
             if let Some(w) = self.read.take() {
-                w.wake();
+                due.push(w);
                 n += 1;
             }
         }
         if ev.wakes_writer() {
             if let Some(w) = self.write.take() {
-                w.wake();
+                due.push(w);
                 n += 1;
             }
         }
         n
     }
 
-    /// Wakes everything (the socket is going away).
-    pub(crate) fn wake_all(&mut self) -> usize {
-        self.wake(FlowEvents(0xff))
+    /// Moves every waker to `due` (the socket is going away).
+    pub(crate) fn take_all(&mut self, due: &mut WakeList) -> usize {
+        self.take_due(FlowEvents(0xff), due)
     }
 }
 
@@ -227,12 +229,15 @@ mod tests {
         let mut s = WakerSlots::default();
         s.register_read(&w);
         s.register_write(&w);
-        assert_eq!(s.wake(FlowEvents::READABLE), 1);
-        assert_eq!(s.wake(FlowEvents::READABLE), 0);
-        assert_eq!(s.wake(FlowEvents::WRITABLE), 1);
+        let mut due = WakeList::default();
+        assert_eq!(s.take_due(FlowEvents::READABLE, &mut due), 1);
+        assert_eq!(s.take_due(FlowEvents::READABLE, &mut due), 0);
+        assert_eq!(s.take_due(FlowEvents::WRITABLE, &mut due), 1);
+        assert_eq!(c.0.load(Ordering::SeqCst), 0, "taken, not woken");
+        assert_eq!(due.wake_all(), 2);
         assert_eq!(c.0.load(Ordering::SeqCst), 2);
         s.register_read(&w);
         s.register_write(&w);
-        assert_eq!(s.wake(FlowEvents::CLOSED), 2);
+        assert_eq!(s.take_due(FlowEvents::CLOSED, &mut due), 2);
     }
 }

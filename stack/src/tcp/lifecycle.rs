@@ -216,7 +216,7 @@ impl TcpStack {
         t.sndbuf.clear(&mut self.pool);
         t.rcvbuf.clear(&mut self.pool);
         t.ooo.clear();
-        t.wakers.wake_all();
+        t.wakers.take_all(&mut self.due);
         let key = t.key;
         let was_listen = t.head.state == State::Listen;
         if self.flows.get(&key) == Some(id) {

@@ -26,10 +26,12 @@ use super::types::{SocketId, TcbFlags};
 use crate::iface::pmtu::{PmtuCache, PmtuConfig};
 use crate::rand::Rng;
 use crate::time::{Duration, Instant};
+use crate::wake_list::WakeList;
 use crate::wire::ipv4::Ipv4Address;
 use crate::wire::tcp::{TcpFlags, TcpOptions};
 use crate::wire::SeqNumber;
 use core::fmt;
+use core::task::Waker;
 use std::collections::VecDeque;
 
 /// Which congestion control algorithm new connections use (NewReno or
@@ -599,6 +601,9 @@ pub struct TcpStack {
     /// Peers whose ACKs advanced SND.UNA since the last
     /// [`take_progress`](TcpStack::take_progress) (ARP confirmations).
     pub(crate) progress: Vec<Ipv4Address>,
+    /// Wakers due, woken by the caller after its borrow of the engine
+    /// ends ([`take_wakes`](TcpStack::take_wakes)).
+    pub(crate) due: WakeList,
 }
 
 impl fmt::Debug for TcpStack {
@@ -665,6 +670,7 @@ impl TcpStack {
             pool_waiters: VecDeque::with_capacity(n),
             pmtu: PmtuCache::new(cfg.pmtu),
             progress: Vec::with_capacity(PROGRESS_BATCH),
+            due: WakeList::with_capacity(64),
             cfg,
         })
     }
@@ -862,18 +868,39 @@ impl TcpStack {
         }
     }
 
-    /// Delivers this tick's flow events: each registered waker with a
-    /// pending event is woken once. Returns the number of wakers woken.
-    pub fn wake_pending(&mut self) -> usize {
+    /// Collects this tick's flow events: each registered waker with a
+    /// pending event is moved, once, to the due list, which the caller
+    /// empties with [`take_wakes`](Self::take_wakes) once it stops
+    /// borrowing the engine. Returns the number of wakers due.
+    pub fn collect_wakes(&mut self) -> usize {
         self.release_pool_waiters();
-        let mut woken = 0;
+        let mut due = 0;
         while let Some(id) = self.events.pop() {
             if let Some(t) = self.tcbs.get_mut(id) {
                 let ev = core::mem::take(&mut t.head.events);
-                woken += t.wakers.wake(ev);
+                due += t.wakers.take_due(ev, &mut self.due);
             }
         }
-        woken
+        due
+    }
+
+    /// Moves every due waker (flow events collected, sockets freed) to the
+    /// end of `out`, to be woken after the engine's borrow ends.
+    pub fn take_wakes(&mut self, out: &mut Vec<Waker>) {
+        self.due.move_into(out);
+    }
+
+    /// True when some waker is due.
+    pub fn has_wakes(&self) -> bool {
+        !self.due.is_empty()
+    }
+
+    /// [`collect_wakes`](Self::collect_wakes), then wakes every due waker
+    /// at once, inside this borrow: for a caller that owns the engine
+    /// outright (tests, benchmarks). Returns the number woken.
+    pub fn wake_pending(&mut self) -> usize {
+        self.collect_wakes();
+        self.due.wake_all()
     }
 
     /// Drains this tick's flow events into `f(socket, events)` (for callers

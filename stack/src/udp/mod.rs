@@ -28,6 +28,7 @@ use std::net::SocketAddrV4;
 
 use crate::iface::IcmpErrorKind;
 use crate::tcp::stack::PortFilter;
+use crate::wake_list::WakeList;
 use crate::wire::icmp::unreachable;
 use crate::wire::ipv4::Ipv4Address;
 use queue::RecvQueue;
@@ -203,6 +204,9 @@ pub struct UdpTable {
     default_ttl: u8,
     write_blocked: usize,
     stats: UdpStats,
+    /// Wakers due, woken by the caller after its borrow ends
+    /// ([`take_wakes`](UdpTable::take_wakes)).
+    due: WakeList,
 }
 
 impl fmt::Debug for UdpTable {
@@ -242,6 +246,7 @@ impl UdpTable {
             default_ttl,
             write_blocked: 0,
             stats: UdpStats::default(),
+            due: WakeList::with_capacity(16),
         }
     }
 
@@ -521,17 +526,30 @@ impl UdpTable {
         self.write_blocked > 0
     }
 
-    /// Wakes every sender waiting for frame buffers (bounded by the table).
+    /// Makes every sender waiting for frame buffers due (bounded by the
+    /// table): see [`take_wakes`](Self::take_wakes).
     pub fn wake_writers(&mut self) {
         if self.write_blocked == 0 {
             return;
         }
         for slot in &mut self.slots {
             if let Some(w) = slot.socket.as_mut().and_then(|s| s.write_waker.take()) {
-                w.wake();
+                self.due.push(w);
             }
         }
         self.write_blocked = 0;
+    }
+
+    /// Moves every due waker (readers with a datagram or an error, writers
+    /// with buffers again) to the end of `out`, to be woken after the
+    /// caller's borrow of the table ends.
+    pub fn take_wakes(&mut self, out: &mut Vec<Waker>) {
+        self.due.move_into(out);
+    }
+
+    /// True when some waker is due.
+    pub fn has_wakes(&self) -> bool {
+        !self.due.is_empty()
     }
 
     /// Where a datagram from the socket goes and from which address:
@@ -634,7 +652,7 @@ impl UdpTable {
         }
         self.stats.rx_datagrams += 1;
         if let Some(w) = s.read_waker.take() {
-            w.wake();
+            self.due.push(w);
         }
         Delivered::Queued
     }
@@ -674,7 +692,7 @@ impl UdpTable {
                 s.error = Some(err);
                 self.stats.icmp_errors += 1;
                 if let Some(w) = s.read_waker.take() {
-                    w.wake();
+                    self.due.push(w);
                 }
                 return true;
             }

@@ -118,7 +118,7 @@ pub trait IoDriver: 'static {
     /// its connections closed.
     fn shutdown(&mut self) {}
 
-    /// `self`, for [`with_io_driver`]'s downcast. Implement as `self`.
+    /// `self`, for [`with_io_driver`](crate::driver::with_io_driver)'s downcast. Implement as `self`.
     fn as_any_mut(&mut self) -> &mut dyn Any;
 }
 
@@ -246,44 +246,4 @@ impl IoDriver for NoNetwork {
     fn as_any_mut(&mut self) -> &mut dyn Any {
         self
     }
-}
-
-/// Runs `f` on the current core's I/O driver if it is a `D`.
-///
-/// Returns `None` outside a runtime, when the driver is of another type, or
-/// when the driver is busy (called from inside the driver's own `poll`,
-/// `flush` or `park`, e.g. from a waker it woke).
-///
-/// The reactor never holds the driver while tasks run, so a socket future
-/// can always reach its core's stack from `poll`.
-pub fn with_io_driver<D: IoDriver, R>(f: impl FnOnce(&mut D) -> R) -> Option<R> {
-    crate::context::with_core(|core| {
-        let mut io = core.io.try_borrow_mut().ok()?;
-        let d = io.driver().as_any_mut().downcast_mut::<D>()?;
-        Some(f(d))
-    })
-    .flatten()
-}
-
-/// The current tick's time as the stack sees it (microseconds since the
-/// runtime's start), read once per tick; `None` off a runtime thread.
-///
-/// Socket calls made from a task pass this to the stack, so every decision
-/// in one tick uses the same clock reading.
-pub fn tick_now() -> Option<StackInstant> {
-    crate::context::with_core(|core| core.tick_now.get())
-}
-
-/// Converts a [`time::Instant`](crate::time::Instant) to the stack's time
-/// base (saturating at the runtime's start); `None` off a runtime thread.
-pub fn to_stack_instant(t: crate::time::Instant) -> Option<StackInstant> {
-    crate::context::with_core(|core| core.clock.stack_instant(t.into_std()))
-}
-
-/// Converts a stack instant to a [`time::Instant`](crate::time::Instant);
-/// `None` off a runtime thread.
-pub fn from_stack_instant(t: StackInstant) -> Option<crate::time::Instant> {
-    crate::context::with_core(|core| core.clock.instant_of_stack(t))
-        .flatten()
-        .map(crate::time::Instant::from_std)
 }
