@@ -384,41 +384,10 @@ impl TcpStack {
         }
     }
 
-    /// Challenge ACK (RFC 5961 §3.2, §4.2, §5.2), rate limited per core.
-    fn challenge_ack(&mut self, index: u32, now: Instant) {
-        if self.challenge_allowed(now) {
-            self.tcbs.at_mut(index).head.flags.insert(TcbFlags::ACK_NOW);
-            self.queue(index, TxKind::Ack);
-        }
-    }
-
-    /// Queues an immediate ACK.
-    fn ack_now(&mut self, index: u32) {
-        self.tcbs.at_mut(index).head.flags.insert(TcbFlags::ACK_NOW);
-        self.queue(index, TxKind::Ack);
-    }
-
     /// §3.10.7.4 "Otherwise" (SYN-RECEIVED and the synchronized states).
     fn synchronized_input(&mut self, now: Instant, index: u32, seg: &TcpRepr) {
         let t = self.tcbs.at(index);
         let state = t.head.state;
-        let rcv_nxt = t.head.rcv.nxt;
-
-        // A retransmitted SYN in SYN-RECEIVED: our SYN-ACK was lost.
-        if state == State::SynReceived
-            && seg.flags.syn()
-            && !seg.flags.ack()
-            && !seg.flags.rst()
-            && seg.seq == t.receive.irs
-        {
-            self.tcbs
-                .at_mut(index)
-                .head
-                .flags
-                .insert(TcbFlags::SYN_PENDING);
-            self.queue(index, TxKind::Control);
-            return;
-        }
 
         // Simultaneous open (RFC 9293 Figure 8): the peer's SYN-ACK repeats
         // its SYN, now before RCV.NXT; its ACK completes our handshake.
@@ -437,208 +406,31 @@ impl TcpStack {
             return;
         }
 
-        // RFC 7323 §5.3 (PAWS), before the sequence check: a segment whose
-        // TSval is older than TS.Recent is a duplicate; ACK it and drop it
-        // (never for a RST).
-        if t.has(TcbFlags::TIMESTAMPS) && !seg.flags.rst() {
-            if let Some((tsval, _)) = seg.options.timestamp {
-                if ts_before(tsval, t.receive.ts_recent) {
-                    self.stats.drops.paws += 1;
-                    self.ack_now(index);
-                    return;
-                }
-            }
-        }
-
-        // "First, check sequence number." The four cases of the
-        // acceptability table (§3.10.7.4, Table 6).
-        let seg_len = seg.segment_len();
-        let rcv_wnd = if t.receive.adv_edge > rcv_nxt {
-            t.receive.adv_edge - rcv_nxt
-        } else {
-            0
+        // Steps one to five's ACK-bit check, inside the connection.
+        let (t, mut cx) = self.split(index);
+        let mut fx = Effects::default();
+        let accepted = t.check_segment(&mut cx, now, seg, &mut fx);
+        self.apply(index, fx);
+        let Some(Accepted { seq, payload, fin }) = accepted else {
+            return;
         };
-        let wnd_end = rcv_nxt + rcv_wnd;
-        let in_wnd = |s: SeqNumber| s >= rcv_nxt && s < wnd_end;
-        let mut acceptable = match (seg_len, rcv_wnd) {
-            (0, 0) => seg.seq == rcv_nxt,
-            (0, _) => in_wnd(seg.seq),
-            (_, 0) => false,
-            (l, _) => in_wnd(seg.seq) || in_wnd(seg.seq + (l - 1).min(i32::MAX as usize)),
-        };
-        // "If the RCV.WND is zero, no segments will be acceptable, but
-        // special allowance should be made to accept valid ACKs, URGs, and
-        // RSTs": keep the control part of an in-sequence segment.
-        let mut strip_text = false;
-        if !acceptable && rcv_wnd == 0 && seg.seq == rcv_nxt {
-            acceptable = true;
-            strip_text = true;
-        }
-        if !acceptable {
-            // "If an incoming segment is not acceptable, an acknowledgment
-            // should be sent in reply (unless the RST bit is set, if so drop
-            // the segment and return)."
-            self.stats.drops.out_of_window += 1;
-            if !seg.flags.rst() {
-                // Answering every out-of-window pure ACK can make two
-                // endpoints ping-pong ACKs forever; like Linux
-                // (tcp_invalid_ratelimit), answer those at most every
-                // 500 ms per connection. Old data always gets its ACK.
-                let t = self.tcbs.at_mut(index);
-                if seg.flags.syn() {
-                    // RFC 5961 §4: an out-of-window SYN or SYN-ACK is
-                    // answered by a challenge ACK under the per-core rate
-                    // limit (§7). Unlimited, a half-open connection that
-                    // receives its own SYN-ACK (a LAND SYN, through the
-                    // loopback) would answer itself forever.
-                    self.challenge_ack(index, now);
-                } else if seg_len > 0 || now >= t.timers.oow_ack_at {
-                    t.timers.oow_ack_at = now + OOW_ACK_INTERVAL;
-                    self.ack_now(index);
-                }
-            }
-            return;
-        }
 
-        // Trim the segment to the window: drop what is before RCV.NXT and
-        // what is beyond the right edge.
-        let mut seq = seg.seq;
-        let mut payload = seg.payload;
-        let mut fin = seg.flags.fin();
-        if strip_text {
-            // The text does not fit the zero window: tell the peer so.
-            if !seg.payload.is_empty() || seg.flags.fin() {
-                self.ack_now(index);
-            }
-            payload = &[];
-            fin = false;
-        }
-        if seq < rcv_nxt {
-            let mut cut = rcv_nxt - seq;
-            if seg.flags.syn() {
-                cut -= 1;
-                seq += 1;
-            }
-            let c = cut.min(payload.len());
-            payload = &payload[c..];
-            seq += c;
-            if cut > c {
-                // The FIN too was a duplicate.
-                fin = false;
-            }
-        }
-        if !payload.is_empty() && seq + payload.len() > wnd_end {
-            let keep = if wnd_end > seq { wnd_end - seq } else { 0 };
-            payload = &payload[..keep.min(payload.len())];
-            fin = false;
-        }
-
-        // RFC 7323 §4.3: "If SEG.TSval >= TS.Recent and SEG.SEQ <=
-        // Last.ACK.sent then SEG.TSval is copied to TS.Recent."
-        {
-            let t = self.tcbs.at_mut(index);
-            if t.has(TcbFlags::TIMESTAMPS) {
-                if let Some((tsval, _)) = seg.options.timestamp {
-                    if !ts_before(tsval, t.receive.ts_recent) && seg.seq <= t.receive.last_ack_sent
-                    {
-                        t.receive.ts_recent = tsval;
-                        t.receive.ts_recent_at = now;
-                    }
-                }
-            }
-            t.timers.last_rx = now;
-            t.timers.ka_probes = 0;
-        }
-
-        // "Second, check the RST bit." RFC 5961 §3.2: reset only when
-        // SEG.SEQ exactly equals RCV.NXT; otherwise (in the window) send a
-        // challenge ACK.
-        if seg.flags.rst() {
-            if seg.seq != rcv_nxt {
-                self.challenge_ack(index, now);
-                return;
-            }
-            self.stats.resets_received += 1;
-            match state {
-                // "If this connection was initiated with a passive OPEN,
-                // then return this connection to the LISTEN state" (the
-                // child is simply freed); active: "connection refused".
-                State::SynReceived => {
-                    if self.tcbs.at(index).has(TcbFlags::PASSIVE) {
-                        self.enter_closed(index, None);
-                    } else {
-                        self.enter_closed(index, Some(TcpError::ConnectionRefused));
-                    }
-                }
-                // "Any outstanding RECEIVEs and SEND should receive 'reset'
-                // responses ... enter the CLOSED state, delete the TCB."
-                State::Established | State::FinWait1 | State::FinWait2 | State::CloseWait => {
-                    self.stats.conns_reset += 1;
-                    self.enter_closed(index, Some(TcpError::ConnectionReset));
-                }
-                // CLOSING, LAST-ACK, TIME-WAIT: "enter the CLOSED state,
-                // delete the TCB, and return."
-                _ => self.enter_closed(index, None),
-            }
-            return;
-        }
-
-        // "Third, check security" — skipped.
-
-        // "Fourth, check the SYN bit." RFC 5961 §4.2: a SYN in a
-        // synchronized state, whatever its sequence number, gets a
-        // challenge ACK. In SYN-RECEIVED after a passive OPEN, "return
-        // this connection to the LISTEN state".
-        if seg.flags.syn() {
-            if state == State::SynReceived && self.tcbs.at(index).has(TcbFlags::PASSIVE) {
-                self.enter_closed(index, None);
-                return;
-            }
-            self.challenge_ack(index, now);
-            return;
-        }
-
-        // "Fifth, check the ACK field: if the ACK bit is off drop the
-        // segment and return."
-        if !seg.flags.ack() {
-            self.stats.drops.ignored += 1;
-            return;
-        }
         if state == State::SynReceived {
             // "If SND.UNA < SEG.ACK =< SND.NXT, then enter ESTABLISHED
             // state and continue processing with the variables below set
             // to: SND.WND <- SEG.WND, SND.WL1 <- SEG.SEQ, SND.WL2 <-
             // SEG.ACK. If the segment acknowledgment is not acceptable,
             // form a reset segment <SEQ=SEG.ACK><CTL=RST> and send it."
-            let cfg = &self.cfg;
-            let t = self.tcbs.at_mut(index);
-            if !(t.head.snd.una < seg.ack && seg.ack <= t.head.snd.max) {
-                let key = t.key;
+            let (t, cx) = self.split(index);
+            let mut fx = Effects::default();
+            let acked = t.handshake_acked(cx.cfg, now, seg, &mut fx);
+            let key = t.key;
+            self.apply(index, fx);
+            if !acked {
                 self.stats.drops.bad_ack += 1;
                 self.reset_for(key.local_ip, key.remote_ip, seg);
                 return;
             }
-            t.head.state = State::Established;
-            t.head.snd.wnd = u32::from(seg.window) << t.send.wscale;
-            t.send.max_wnd = t.send.max_wnd.max(t.head.snd.wnd);
-            t.send.max_edge = seg.ack + t.head.snd.wnd as usize;
-            t.send.wl1 = seg.seq;
-            t.send.wl2 = seg.ack;
-            Self::rtt_on_handshake(cfg, t, seg, now);
-            // The SYN is acknowledged.
-            t.head.snd.una = t.send.iss + 1;
-            if t.head.snd.nxt < t.head.snd.una {
-                t.head.snd.nxt = t.head.snd.una;
-            }
-            t.timers.set_on(Timer::Rto, None, &mut self.wheel, index);
-            t.timers.retries = 0;
-            t.rtt.reset_backoff();
-            if t.has(TcbFlags::FIN_QUEUED) {
-                // The user shut down during the handshake.
-                t.head.state = State::FinWait1;
-                self.queue(index, TxKind::Control);
-            }
-            self.arm_keepalive(index, now);
             if !self.child_established(index) {
                 return;
             }
@@ -647,27 +439,13 @@ impl TcpStack {
             return;
         }
 
-        // FIN-WAIT-1: "if the FIN segment is now acknowledged, then enter
-        // FIN-WAIT-2". CLOSING: "if the ACK acknowledges our FIN, then enter
-        // the TIME-WAIT state". LAST-ACK: "if our FIN is now acknowledged,
-        // delete the TCB, enter the CLOSED state".
-        let t = self.tcbs.at(index);
-        let fin_acked =
-            t.has(TcbFlags::FIN_SENT) && t.head.snd.una == t.head.snd.max && t.sndbuf.is_empty();
-        match (t.head.state, fin_acked) {
-            (State::FinWait1, true) => {
-                self.tcbs.at_mut(index).head.state = State::FinWait2;
-                self.arm_fin_wait_2(index, now);
-            }
-            (State::Closing, true) => {
-                self.enter_time_wait(index, now, false);
-                return;
-            }
-            (State::LastAck, true) => {
-                self.enter_closed(index, None);
-                return;
-            }
-            _ => {}
+        let (t, cx) = self.split(index);
+        let mut fx = Effects::default();
+        t.our_fin_acked(cx.cfg, now, &mut fx);
+        let ended = fx.ended();
+        self.apply(index, fx);
+        if ended {
+            return;
         }
 
         // "Sixth, check the URG bit" — counted in `input`, data delivered
@@ -687,33 +465,12 @@ impl TcpStack {
             }
         }
 
-        // "Eighth, check the FIN bit."
-        if fin
-            && matches!(
-                state,
-                State::Established
-                    | State::FinWait1
-                    | State::FinWait2
-                    | State::CloseWait
-                    | State::Closing
-                    | State::LastAck
-            )
-        {
-            let fin_seq = seq + payload.len();
-            let t = self.tcbs.at_mut(index);
-            if fin_seq == t.head.rcv.nxt {
-                self.process_fin(now, index);
-            } else if fin_seq > t.head.rcv.nxt {
-                // Out of order: remembered until the gap is filled.
-                t.receive.fin_seq = Some(fin_seq);
-                self.ack_now(index);
-            }
-        } else {
-            let t = self.tcbs.at(index);
-            if t.receive.fin_seq == Some(t.head.rcv.nxt) && !t.has(TcbFlags::FIN_RECEIVED) {
-                self.process_fin(now, index);
-            }
-        }
+        let mut fx = Effects::default();
+        let fin_at = fin.then(|| seq + payload.len());
+        self.tcbs
+            .at_mut(index)
+            .check_fin(now, state, fin_at, &mut fx);
+        self.apply(index, fx);
     }
 
     /// The ACK field of an acceptable segment for the connection at
@@ -754,18 +511,22 @@ impl TcpStack {
         self.apply(index, fx);
     }
 
-    /// Eighth step for the connection at `index` (see
-    /// [`Connection::process_fin`]).
-    fn process_fin(&mut self, now: Instant, index: u32) {
-        let mut fx = Effects::default();
-        self.tcbs.at_mut(index).process_fin(now, &mut fx);
-        self.apply(index, fx);
-    }
-
     /// The receive window the connection at `index` could offer now.
     pub(crate) fn rcv_space_of(&self, index: u32) -> usize {
         rcv_space(self.tcbs.at(index), self.pool.view())
     }
+}
+
+/// What is left of an acceptable segment after the connection's first
+/// checks ([`Connection::check_segment`]): its text trimmed to the window.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Accepted<'s> {
+    /// The sequence number of the first octet of `payload`.
+    pub(crate) seq: SeqNumber,
+    /// The text inside the window.
+    pub(crate) payload: &'s [u8],
+    /// The FIN is inside the window too.
+    pub(crate) fin: bool,
 }
 
 impl Connection {
@@ -774,6 +535,311 @@ impl Connection {
         if cx.challenge_allowed(now) {
             self.ack_now(fx);
         }
+    }
+
+    /// SYN-RECEIVED, fifth step: "If SND.UNA < SEG.ACK =< SND.NXT, then
+    /// enter ESTABLISHED state and continue processing with the variables
+    /// below set to: SND.WND <- SEG.WND, SND.WL1 <- SEG.SEQ, SND.WL2 <-
+    /// SEG.ACK." Returns false when the acknowledgment is not acceptable
+    /// (the stack answers it with `<SEQ=SEG.ACK><CTL=RST>`), changing
+    /// nothing.
+    pub(crate) fn handshake_acked(
+        &mut self,
+        cfg: &TcpConfig,
+        now: Instant,
+        seg: &TcpRepr,
+        fx: &mut Effects,
+    ) -> bool {
+        let t = self;
+        if !(t.head.snd.una < seg.ack && seg.ack <= t.head.snd.max) {
+            return false;
+        }
+        t.head.state = State::Established;
+        t.head.snd.wnd = u32::from(seg.window) << t.send.wscale;
+        t.send.max_wnd = t.send.max_wnd.max(t.head.snd.wnd);
+        t.send.max_edge = seg.ack + t.head.snd.wnd as usize;
+        t.send.wl1 = seg.seq;
+        t.send.wl2 = seg.ack;
+        TcpStack::rtt_on_handshake(cfg, t, seg, now);
+        // The SYN is acknowledged.
+        t.head.snd.una = t.send.iss + 1;
+        if t.head.snd.nxt < t.head.snd.una {
+            t.head.snd.nxt = t.head.snd.una;
+        }
+        t.timers.set(Timer::Rto, None, &mut fx.wheel);
+        t.timers.retries = 0;
+        t.rtt.reset_backoff();
+        if t.has(TcbFlags::FIN_QUEUED) {
+            // The user shut down during the handshake.
+            t.head.state = State::FinWait1;
+            fx.queue(TxKind::Control);
+        }
+        if t.has(TcbFlags::KEEPALIVE) {
+            let at = now + t.opts.ka_idle;
+            t.timers.set(Timer::Keepalive, Some(at), &mut fx.wheel);
+        }
+        true
+    }
+
+    /// After the ACK field was processed: FIN-WAIT-1 "if the FIN segment
+    /// is now acknowledged, then enter FIN-WAIT-2"; CLOSING "if the ACK
+    /// acknowledges our FIN, then enter the TIME-WAIT state"; LAST-ACK "if
+    /// our FIN is now acknowledged, delete the TCB, enter the CLOSED state".
+    /// An orphaned FIN-WAIT-2 (user closed) waits `fin_timeout` at most.
+    pub(crate) fn our_fin_acked(&mut self, cfg: &TcpConfig, now: Instant, fx: &mut Effects) {
+        let fin_acked = self.has(TcbFlags::FIN_SENT)
+            && self.head.snd.una == self.head.snd.max
+            && self.sndbuf.is_empty();
+        if !fin_acked {
+            return;
+        }
+        match self.head.state {
+            State::FinWait1 => {
+                self.head.state = State::FinWait2;
+                if self.has(TcbFlags::USER_CLOSED) {
+                    self.timers
+                        .set(Timer::Keepalive, Some(now + cfg.fin_timeout), &mut fx.wheel);
+                }
+            }
+            State::Closing => fx.end(End::TimeWait {
+                now,
+                ack_fin: false,
+            }),
+            State::LastAck => fx.end(End::Closed(None)),
+            _ => {}
+        }
+    }
+
+    /// "Eighth, check the FIN bit" of a segment that arrived in `state`:
+    /// `fin_at` is the sequence number of its FIN inside the window, if it
+    /// has one. A FIN at RCV.NXT is processed; one beyond it waits for the
+    /// gap to fill (and is ACKed now); a FIN remembered earlier is
+    /// processed once the data before it has all arrived.
+    pub(crate) fn check_fin(
+        &mut self,
+        now: Instant,
+        state: State,
+        fin_at: Option<SeqNumber>,
+        fx: &mut Effects,
+    ) {
+        let takes_fin = matches!(
+            state,
+            State::Established
+                | State::FinWait1
+                | State::FinWait2
+                | State::CloseWait
+                | State::Closing
+                | State::LastAck
+        );
+        match fin_at {
+            Some(fin_seq) if takes_fin => {
+                if fin_seq == self.head.rcv.nxt {
+                    self.process_fin(now, fx);
+                } else if fin_seq > self.head.rcv.nxt {
+                    // Out of order: remembered until the gap is filled.
+                    self.receive.fin_seq = Some(fin_seq);
+                    self.ack_now(fx);
+                }
+            }
+            _ => {
+                if self.receive.fin_seq == Some(self.head.rcv.nxt)
+                    && !self.has(TcbFlags::FIN_RECEIVED)
+                {
+                    self.process_fin(now, fx);
+                }
+            }
+        }
+    }
+
+    /// The first steps of "SEGMENT ARRIVES" in a synchronized state
+    /// (§3.10.7.4) that the connection decides alone: a repeated SYN in
+    /// SYN-RECEIVED, PAWS (RFC 7323 §5.3), the sequence check and trimming
+    /// to the window, TS.Recent, the RST bit (RFC 5961 §3.2), the SYN bit
+    /// (§4.2) and the ACK bit being off. Returns what is left of an
+    /// acceptable segment, or `None` when the segment is done with (dropped,
+    /// answered or ending the connection: see `fx`).
+    pub(crate) fn check_segment<'s>(
+        &mut self,
+        cx: &mut Cx<'_>,
+        now: Instant,
+        seg: &TcpRepr<'s>,
+        fx: &mut Effects,
+    ) -> Option<Accepted<'s>> {
+        let t = self;
+        let state = t.head.state;
+        let rcv_nxt = t.head.rcv.nxt;
+
+        // A retransmitted SYN in SYN-RECEIVED: our SYN-ACK was lost.
+        if state == State::SynReceived
+            && seg.flags.syn()
+            && !seg.flags.ack()
+            && !seg.flags.rst()
+            && seg.seq == t.receive.irs
+        {
+            t.head.flags.insert(TcbFlags::SYN_PENDING);
+            fx.queue(TxKind::Control);
+            return None;
+        }
+
+        // RFC 7323 §5.3 (PAWS), before the sequence check: a segment whose
+        // TSval is older than TS.Recent is a duplicate; ACK it and drop it
+        // (never for a RST).
+        if t.has(TcbFlags::TIMESTAMPS) && !seg.flags.rst() {
+            if let Some((tsval, _)) = seg.options.timestamp {
+                if ts_before(tsval, t.receive.ts_recent) {
+                    cx.stats.drops.paws += 1;
+                    t.ack_now(fx);
+                    return None;
+                }
+            }
+        }
+
+        // "First, check sequence number." The four cases of the
+        // acceptability table (§3.10.7.4, Table 6).
+        let seg_len = seg.segment_len();
+        let rcv_wnd = if t.receive.adv_edge > rcv_nxt {
+            t.receive.adv_edge - rcv_nxt
+        } else {
+            0
+        };
+        let wnd_end = rcv_nxt + rcv_wnd;
+        let in_wnd = |s: SeqNumber| s >= rcv_nxt && s < wnd_end;
+        let mut acceptable = match (seg_len, rcv_wnd) {
+            (0, 0) => seg.seq == rcv_nxt,
+            (0, _) => in_wnd(seg.seq),
+            (_, 0) => false,
+            (l, _) => in_wnd(seg.seq) || in_wnd(seg.seq + (l - 1).min(i32::MAX as usize)),
+        };
+        // "If the RCV.WND is zero, no segments will be acceptable, but
+        // special allowance should be made to accept valid ACKs, URGs, and
+        // RSTs": keep the control part of an in-sequence segment.
+        let mut strip_text = false;
+        if !acceptable && rcv_wnd == 0 && seg.seq == rcv_nxt {
+            acceptable = true;
+            strip_text = true;
+        }
+        if !acceptable {
+            // "If an incoming segment is not acceptable, an acknowledgment
+            // should be sent in reply (unless the RST bit is set, if so drop
+            // the segment and return)."
+            cx.stats.drops.out_of_window += 1;
+            if !seg.flags.rst() {
+                // Answering every out-of-window pure ACK can make two
+                // endpoints ping-pong ACKs forever; like Linux
+                // (tcp_invalid_ratelimit), answer those at most every
+                // 500 ms per connection. Old data always gets its ACK.
+                if seg.flags.syn() {
+                    // RFC 5961 §4: an out-of-window SYN or SYN-ACK is
+                    // answered by a challenge ACK under the per-core rate
+                    // limit (§7). Unlimited, a half-open connection that
+                    // receives its own SYN-ACK (a LAND SYN, through the
+                    // loopback) would answer itself forever.
+                    t.challenge_ack(cx, now, fx);
+                } else if seg_len > 0 || now >= t.timers.oow_ack_at {
+                    t.timers.oow_ack_at = now + OOW_ACK_INTERVAL;
+                    t.ack_now(fx);
+                }
+            }
+            return None;
+        }
+
+        // Trim the segment to the window: drop what is before RCV.NXT and
+        // what is beyond the right edge.
+        let mut seq = seg.seq;
+        let mut payload = seg.payload;
+        let mut fin = seg.flags.fin();
+        if strip_text {
+            // The text does not fit the zero window: tell the peer so.
+            if !seg.payload.is_empty() || seg.flags.fin() {
+                t.ack_now(fx);
+            }
+            payload = &[];
+            fin = false;
+        }
+        if seq < rcv_nxt {
+            let mut cut = rcv_nxt - seq;
+            if seg.flags.syn() {
+                cut -= 1;
+                seq += 1;
+            }
+            let c = cut.min(payload.len());
+            payload = &payload[c..];
+            seq += c;
+            if cut > c {
+                // The FIN too was a duplicate.
+                fin = false;
+            }
+        }
+        if !payload.is_empty() && seq + payload.len() > wnd_end {
+            let keep = if wnd_end > seq { wnd_end - seq } else { 0 };
+            payload = &payload[..keep.min(payload.len())];
+            fin = false;
+        }
+
+        // RFC 7323 §4.3: "If SEG.TSval >= TS.Recent and SEG.SEQ <=
+        // Last.ACK.sent then SEG.TSval is copied to TS.Recent."
+        if t.has(TcbFlags::TIMESTAMPS) {
+            if let Some((tsval, _)) = seg.options.timestamp {
+                if !ts_before(tsval, t.receive.ts_recent) && seg.seq <= t.receive.last_ack_sent {
+                    t.receive.ts_recent = tsval;
+                    t.receive.ts_recent_at = now;
+                }
+            }
+        }
+        t.timers.last_rx = now;
+        t.timers.ka_probes = 0;
+
+        // "Second, check the RST bit." RFC 5961 §3.2: reset only when
+        // SEG.SEQ exactly equals RCV.NXT; otherwise (in the window) send a
+        // challenge ACK.
+        if seg.flags.rst() {
+            if seg.seq != rcv_nxt {
+                t.challenge_ack(cx, now, fx);
+                return None;
+            }
+            cx.stats.resets_received += 1;
+            let err = match state {
+                // "If this connection was initiated with a passive OPEN,
+                // then return this connection to the LISTEN state" (the
+                // child is simply freed); active: "connection refused".
+                State::SynReceived if t.has(TcbFlags::PASSIVE) => None,
+                State::SynReceived => Some(TcpError::ConnectionRefused),
+                // "Any outstanding RECEIVEs and SEND should receive 'reset'
+                // responses ... enter the CLOSED state, delete the TCB."
+                State::Established | State::FinWait1 | State::FinWait2 | State::CloseWait => {
+                    cx.stats.conns_reset += 1;
+                    Some(TcpError::ConnectionReset)
+                }
+                // CLOSING, LAST-ACK, TIME-WAIT: "enter the CLOSED state,
+                // delete the TCB, and return."
+                _ => None,
+            };
+            fx.end(End::Closed(err));
+            return None;
+        }
+
+        // "Third, check security" — skipped.
+
+        // "Fourth, check the SYN bit." RFC 5961 §4.2: a SYN in a
+        // synchronized state, whatever its sequence number, gets a
+        // challenge ACK. In SYN-RECEIVED after a passive OPEN, "return
+        // this connection to the LISTEN state".
+        if seg.flags.syn() {
+            if state == State::SynReceived && t.has(TcbFlags::PASSIVE) {
+                fx.end(End::Closed(None));
+                return None;
+            }
+            t.challenge_ack(cx, now, fx);
+            return None;
+        }
+
+        // "Fifth, check the ACK field: if the ACK bit is off drop the
+        // segment and return."
+        if !seg.flags.ack() {
+            cx.stats.drops.ignored += 1;
+            return None;
+        }
+        Some(Accepted { seq, payload, fin })
     }
 
     /// The ACK field of an acceptable segment (fifth step, ESTABLISHED and
