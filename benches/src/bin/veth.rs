@@ -20,12 +20,13 @@
 //!     [--dpdk-echo PATH_TO_ECHO_BUILT_WITH_--features_dpdk] [--json]
 //! cargo run --release -p benches --bin veth -- --http target/release/http [--seconds 5]
 //!     [--conns 8,50] [--rounds 2] [--json] [--svg OUT.svg]
+//! veth --report LINES.jsonl [--svg OUT.svg]   # the table (and chart) of saved --http --json lines
 //! ```
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{SocketAddr, TcpStream};
 use std::process::{Child, Command, Stdio};
-use std::sync::mpsc;
+use std::sync::{mpsc, LazyLock};
 use std::thread;
 use std::time::{Duration, Instant};
 
@@ -38,9 +39,14 @@ use hdrhistogram::Histogram;
 #[path = "../../../examples/src/http_hello.rs"]
 mod http_hello;
 
-const STACK_NS: &str = "mtcp-stk";
-const PEER_NS: &str = "mtcp-peer";
-const STACK_IF: &str = "mtcp-s0";
+// The topology's names: `PREFIX-stk`, `PREFIX-peer`, `PREFIX-s0` and
+// `PREFIX-p0`, with `PREFIX` from `MTCP_NS_PREFIX` (default `mtcp`), which
+// `scripts/netns.sh` reads too: a run under its own prefix is safe from
+// another run's `scripts/netns.sh down`.
+static STACK_NS: LazyLock<String> = LazyLock::new(|| mtcp_testkit::netns::name("stk"));
+static PEER_NS: LazyLock<String> = LazyLock::new(|| mtcp_testkit::netns::name("peer"));
+static STACK_IF: LazyLock<String> = LazyLock::new(|| mtcp_testkit::netns::name("s0"));
+static PEER_IF: LazyLock<String> = LazyLock::new(|| mtcp_testkit::netns::name("p0"));
 const MTCP_ADDR: &str = "10.99.0.2";
 const KERNEL_ADDR: &str = "10.99.0.3";
 const PORT: u16 = 8080;
@@ -85,6 +91,10 @@ struct Options {
     /// With --http: also write a bar chart of the run here (SVG)
     #[arg(long, value_name = "PATH")]
     svg: Option<String>,
+    /// Print the summary table of the `--http --json` lines in FILE (and
+    /// write --svg) without running anything
+    #[arg(long, value_name = "FILE")]
+    report: Option<String>,
     /// One JSON object per line per server instead of a markdown table
     #[arg(long)]
     json: bool,
@@ -160,9 +170,11 @@ fn serve_tokio_http(addr: &str) {
     });
 }
 
+/// Runs a command; its output goes to stderr (stdout is for the results).
 fn sh(args: &[&str]) -> Result<(), String> {
     let st = Command::new(args[0])
         .args(&args[1..])
+        .stdout(std::io::stderr())
         .status()
         .map_err(|e| format!("{}: {e}", args.join(" ")))?;
     if st.success() {
@@ -192,7 +204,7 @@ impl Server {
     /// Starts `cmd` in the stack's namespace and waits for "listening on".
     fn start(env: &[(&str, &str)], cmd: &[&str]) -> Result<Server, String> {
         let mut c = Command::new("ip");
-        c.args(["netns", "exec", STACK_NS, "env"]);
+        c.args(["netns", "exec", STACK_NS.as_str(), "env"]);
         for (k, v) in env {
             c.arg(format!("{k}={v}"));
         }
@@ -250,7 +262,7 @@ fn clients(
     let threads: Vec<_> = (0..conns)
         .map(|_| {
             thread::spawn(move || -> Result<(u64, Histogram<u64>), String> {
-                mtcp_testkit::netns::enter(PEER_NS).map_err(|e| format!("netns: {e}"))?;
+                mtcp_testkit::netns::enter(PEER_NS.as_str()).map_err(|e| format!("netns: {e}"))?;
                 let mut h = Histogram::<u64>::new_with_bounds(1, 60_000_000_000, 3)
                     .map_err(|e| e.to_string())?;
                 let mut s = TcpStream::connect_timeout(&addr, Duration::from_secs(5))
@@ -332,7 +344,7 @@ fn measure(
 }
 
 fn mtcp_server(echo: &str, device: &str, extra: &[(&str, &str)]) -> Result<Server, String> {
-    mtcp_testkit::netns::flush_neigh(PEER_NS, "mtcp-p0");
+    mtcp_testkit::netns::flush_neigh(PEER_NS.as_str(), PEER_IF.as_str());
     let mut env = vec![("MTCP_DEVICE", device), ("MTCP_ADDR", "10.99.0.2/24")];
     env.extend_from_slice(extra);
     Server::start(&env, &[echo, "0.0.0.0:8080"])
@@ -346,6 +358,13 @@ fn main() {
     }
     if let Some(addr) = &o.serve_tokio_http {
         serve_tokio_http(addr);
+        return;
+    }
+    if let Some(file) = &o.report {
+        if let Err(e) = report(file, o.svg.as_deref()) {
+            eprintln!("veth: {e}");
+            std::process::exit(1);
+        }
         return;
     }
     if let Err(e) = sh(&["scripts/netns.sh", "up"]) {
@@ -364,8 +383,8 @@ fn main() {
     let mtcp_addr: SocketAddr = format!("{MTCP_ADDR}:{PORT}").parse().expect("addr");
     let kernel_addr: SocketAddr = format!("{KERNEL_ADDR}:{PORT}").parse().expect("addr");
     let mut rows = Vec::new();
-    let af_packet = format!("af_packet:{STACK_IF}");
-    let xdp = format!("xdp:{STACK_IF}");
+    let af_packet = format!("af_packet:{}", STACK_IF.as_str());
+    let xdp = format!("xdp:{}", STACK_IF.as_str());
     let mut runs: Vec<(String, Starter<'_>)> = vec![
         (
             "mtcp af_packet".into(),
@@ -378,7 +397,8 @@ fn main() {
     ];
     if let Some(dpdk) = &o.dpdk_echo {
         let args = format!(
-            "-l 0 --no-huge --no-pci -m 256 --no-shconf --no-telemetry --vdev=net_af_xdp0,iface={STACK_IF}"
+            "-l 0 --no-huge --no-pci -m 256 --no-shconf --no-telemetry --vdev=net_af_xdp0,iface={}",
+            STACK_IF.as_str()
         );
         let dpdk = dpdk.clone();
         runs.push((
@@ -397,12 +417,12 @@ fn main() {
             sh(&[
                 "ip",
                 "-n",
-                STACK_NS,
+                STACK_NS.as_str(),
                 "addr",
                 "replace",
                 "10.99.0.3/24",
                 "dev",
-                STACK_IF,
+                STACK_IF.as_str(),
             ])?;
             let kernel = format!("{KERNEL_ADDR}:{PORT}");
             Server::start(&[], &[me.as_str(), "--serve-tokio", kernel.as_str()])
@@ -414,7 +434,15 @@ fn main() {
             eprintln!("veth: {name}, {conns} conns ...");
             let r = start().and_then(|(server, addr)| measure(name, server, addr, conns, &o));
             if name.starts_with("tokio") {
-                let _ = sh(&["ip", "-n", STACK_NS, "addr", "flush", "dev", STACK_IF]);
+                let _ = sh(&[
+                    "ip",
+                    "-n",
+                    STACK_NS.as_str(),
+                    "addr",
+                    "flush",
+                    "dev",
+                    STACK_IF.as_str(),
+                ]);
             }
             match r {
                 Ok(row) => rows.push(row),
@@ -446,7 +474,7 @@ fn main() {
 /// (`Connection: close`); the whole answer.
 fn fetch(addr: SocketAddr, path: &'static str) -> Result<Vec<u8>, String> {
     thread::spawn(move || -> Result<Vec<u8>, String> {
-        mtcp_testkit::netns::enter(PEER_NS).map_err(|e| format!("netns: {e}"))?;
+        mtcp_testkit::netns::enter(PEER_NS.as_str()).map_err(|e| format!("netns: {e}"))?;
         let mut s = TcpStream::connect_timeout(&addr, Duration::from_secs(5))
             .map_err(|e| format!("connect {addr}: {e}"))?;
         s.set_read_timeout(Some(Duration::from_secs(5)))
@@ -486,7 +514,7 @@ fn wrk(
 ) -> Result<(veth_http::Wrk, f64), String> {
     let cpu0 = cpu_seconds(server.pid())?;
     let mut c = Command::new("ip");
-    c.args(["netns", "exec", PEER_NS, "timeout"])
+    c.args(["netns", "exec", PEER_NS.as_str(), "timeout"])
         .arg((secs + 30).to_string())
         .args(["wrk", "-t1"])
         .arg(format!("-c{conns}"))
@@ -525,8 +553,8 @@ fn http_mode(http: &str, o: &Options) -> Result<(), String> {
     let secs = o.seconds.ceil().max(1.0) as u64;
     let mtcp_addr: SocketAddr = format!("{MTCP_ADDR}:{PORT}").parse().expect("addr");
     let kernel_addr: SocketAddr = format!("{KERNEL_ADDR}:{PORT}").parse().expect("addr");
-    let af_packet = format!("af_packet:{STACK_IF}");
-    let xdp = format!("xdp:{STACK_IF}");
+    let af_packet = format!("af_packet:{}", STACK_IF.as_str());
+    let xdp = format!("xdp:{}", STACK_IF.as_str());
     let me = std::env::current_exe().map_err(|e| format!("own path: {e}"))?;
     let me = me.to_string_lossy().into_owned();
     let systems: Vec<(&str, Starter<'_>)> = vec![
@@ -541,16 +569,16 @@ fn http_mode(http: &str, o: &Options) -> Result<(), String> {
         (
             "tokio (kernel)",
             Box::new(|| {
-                mtcp_testkit::netns::flush_neigh(PEER_NS, "mtcp-p0");
+                mtcp_testkit::netns::flush_neigh(PEER_NS.as_str(), PEER_IF.as_str());
                 sh(&[
                     "ip",
                     "-n",
-                    STACK_NS,
+                    STACK_NS.as_str(),
                     "addr",
                     "replace",
                     "10.99.0.3/24",
                     "dev",
-                    STACK_IF,
+                    STACK_IF.as_str(),
                 ])?;
                 let kernel = format!("{KERNEL_ADDR}:{PORT}");
                 Server::start(&[], &[me.as_str(), "--serve-tokio-http", kernel.as_str()])
@@ -587,7 +615,15 @@ fn http_mode(http: &str, o: &Options) -> Result<(), String> {
                         wrk(&server, addr, close, conns, secs)
                     });
                     if name.starts_with("tokio") {
-                        let _ = sh(&["ip", "-n", STACK_NS, "addr", "flush", "dev", STACK_IF]);
+                        let _ = sh(&[
+                            "ip",
+                            "-n",
+                            STACK_NS.as_str(),
+                            "addr",
+                            "flush",
+                            "dev",
+                            STACK_IF.as_str(),
+                        ]);
                     }
                     match r {
                         Ok((w, cpu)) => rows.push(HttpRow {
@@ -627,4 +663,21 @@ fn http_mode(http: &str, o: &Options) -> Result<(), String> {
     } else {
         Err(format!("runs that failed: {}", failures.join("; ")))
     }
+}
+
+/// `--report FILE`: the summary (and chart) of saved `--http --json` lines.
+fn report(file: &str, svg: Option<&str>) -> Result<(), String> {
+    let text = std::fs::read_to_string(file).map_err(|e| format!("{file}: {e}"))?;
+    let rows = text
+        .lines()
+        .filter(|l| !l.trim().is_empty())
+        .map(HttpRow::from_json_line)
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|e| format!("{file}: {e}"))?;
+    print!("{}", veth_http::summary_markdown(&rows));
+    if let Some(path) = svg {
+        veth_http::chart(&rows, std::path::Path::new(path))?;
+        eprintln!("veth: wrote {path}");
+    }
+    Ok(())
 }
