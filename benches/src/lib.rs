@@ -23,6 +23,7 @@ pub mod sys;
 pub mod system;
 pub mod tokio_idle;
 pub mod tokio_peer;
+pub mod veth_http;
 
 pub use measurement::{Latency, Measurement, Metrics};
 pub use report::Outcome;

@@ -4,27 +4,49 @@
 //! stack over the same veth. Reports transactions/s, latency and the
 //! server's CPU time per transaction (user + system, from /proc).
 //!
+//! With `--http PATH` it benchmarks HTTP instead: the `http` example (hyper
+//! on mtcp) on AF_PACKET and AF_XDP against the same hyper service on tokio
+//! with hyper-util's `TokioIo` on the kernel's stack (`--serve-tokio-http`,
+//! below), each driven by `wrk` from the peer namespace, with keep-alive and
+//! with `Connection: close`. The servers are alternated (every server once,
+//! then again, `--rounds` times) and each mean is reported as a ratio to
+//! tokio's.
+//!
 //! Needs root and network namespaces (`scripts/netns.sh up` is run here).
 //!
 //! ```sh
 //! cargo build --release -p examples
 //! cargo run --release -p benches --bin veth -- --echo target/release/echo [--seconds 5] [--conns 8]
 //!     [--dpdk-echo PATH_TO_ECHO_BUILT_WITH_--features_dpdk] [--json]
+//! cargo run --release -p benches --bin veth -- --http target/release/http [--seconds 5]
+//!     [--conns 8,50] [--rounds 2] [--json] [--svg OUT.svg]
+//! veth --report LINES.jsonl [--svg OUT.svg]   # the table (and chart) of saved --http --json lines
 //! ```
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{SocketAddr, TcpStream};
 use std::process::{Child, Command, Stdio};
-use std::sync::mpsc;
+use std::sync::{mpsc, LazyLock};
 use std::thread;
 use std::time::{Duration, Instant};
 
+use benches::veth_http::{self, HttpRow};
 use clap::Parser;
 use hdrhistogram::Histogram;
 
-const STACK_NS: &str = "mtcp-stk";
-const PEER_NS: &str = "mtcp-peer";
-const STACK_IF: &str = "mtcp-s0";
+/// The `http` example's service, compiled from the example's own source so
+/// the tokio twin answers exactly as the mtcp example does.
+#[path = "../../../examples/src/http_hello.rs"]
+mod http_hello;
+
+// The topology's names: `PREFIX-stk`, `PREFIX-peer`, `PREFIX-s0` and
+// `PREFIX-p0`, with `PREFIX` from `MTCP_NS_PREFIX` (default `mtcp`), which
+// `scripts/netns.sh` reads too: a run under its own prefix is safe from
+// another run's `scripts/netns.sh down`.
+static STACK_NS: LazyLock<String> = LazyLock::new(|| mtcp_testkit::netns::name("stk"));
+static PEER_NS: LazyLock<String> = LazyLock::new(|| mtcp_testkit::netns::name("peer"));
+static STACK_IF: LazyLock<String> = LazyLock::new(|| mtcp_testkit::netns::name("s0"));
+static PEER_IF: LazyLock<String> = LazyLock::new(|| mtcp_testkit::netns::name("p0"));
 const MTCP_ADDR: &str = "10.99.0.2";
 const KERNEL_ADDR: &str = "10.99.0.3";
 const PORT: u16 = 8080;
@@ -44,20 +66,44 @@ struct Options {
     /// Measured seconds per server
     #[arg(long, value_name = "N", default_value_t = 5.0, value_parser = seconds)]
     seconds: f64,
-    /// Kernel client connections (one thread each)
+    /// The `http` example to run: benchmark HTTP with wrk instead of echo
+    #[arg(long, value_name = "PATH")]
+    http: Option<String>,
+    /// Kernel client connections (one thread each; wrk's connections with
+    /// --http); a comma-separated list runs each
+    #[arg(
+        long,
+        value_name = "N[,N...]",
+        default_value = "8",
+        value_delimiter = ',',
+        value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(1..)
+    )]
+    conns: Vec<usize>,
+    /// With --http: how many times every server runs each configuration
+    /// (alternated: A B C A B C)
     #[arg(
         long,
         value_name = "N",
-        default_value_t = 8,
+        default_value_t = 2,
         value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(1..)
     )]
-    conns: usize,
+    rounds: usize,
+    /// With --http: also write a bar chart of the run here (SVG)
+    #[arg(long, value_name = "PATH")]
+    svg: Option<String>,
+    /// Print the summary table of the `--http --json` lines in FILE (and
+    /// write --svg) without running anything
+    #[arg(long, value_name = "FILE")]
+    report: Option<String>,
     /// One JSON object per line per server instead of a markdown table
     #[arg(long)]
     json: bool,
     /// Internal: serve tokio echo on ADDR (run by this program in the namespace)
     #[arg(long, value_name = "ADDR", hide = true)]
     serve_tokio: Option<String>,
+    /// Internal: serve the http example's service with hyper on tokio on ADDR
+    #[arg(long, value_name = "ADDR", hide = true)]
+    serve_tokio_http: Option<String>,
 }
 
 /// Positive seconds.
@@ -88,9 +134,47 @@ fn serve_tokio(addr: &str) {
     });
 }
 
+/// The `http` example on tokio: the same service ([`http_hello::hello`]) and
+/// the same hyper-util auto builder settings (HTTP/1.1 with keep-alive and a
+/// 10 s header-read timeout, h2c by preface), with tokio's executor and timer
+/// and kernel sockets through `TokioIo`. One thread, as the mtcp example
+/// runs on one core. `TCP_NODELAY` is set (mtcp does not delay small
+/// segments).
+fn serve_tokio_http(addr: &str) {
+    use hyper::service::service_fn;
+    use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
+    use hyper_util::server::conn::auto;
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("tokio runtime");
+    rt.block_on(async {
+        let listener = tokio::net::TcpListener::bind(addr).await.expect("bind");
+        eprintln!("listening on {addr}");
+        let mut builder = auto::Builder::new(TokioExecutor::new());
+        builder
+            .http1()
+            .timer(TokioTimer::new())
+            .header_read_timeout(Duration::from_secs(10));
+        builder.http2().timer(TokioTimer::new());
+        loop {
+            let (stream, _) = listener.accept().await.expect("accept");
+            let _ = stream.set_nodelay(true);
+            let builder = builder.clone();
+            tokio::spawn(async move {
+                let conn =
+                    builder.serve_connection(TokioIo::new(stream), service_fn(http_hello::hello));
+                let _ = conn.await;
+            });
+        }
+    });
+}
+
+/// Runs a command; its output goes to stderr (stdout is for the results).
 fn sh(args: &[&str]) -> Result<(), String> {
     let st = Command::new(args[0])
         .args(&args[1..])
+        .stdout(std::io::stderr())
         .status()
         .map_err(|e| format!("{}: {e}", args.join(" ")))?;
     if st.success() {
@@ -120,7 +204,7 @@ impl Server {
     /// Starts `cmd` in the stack's namespace and waits for "listening on".
     fn start(env: &[(&str, &str)], cmd: &[&str]) -> Result<Server, String> {
         let mut c = Command::new("ip");
-        c.args(["netns", "exec", STACK_NS, "env"]);
+        c.args(["netns", "exec", STACK_NS.as_str(), "env"]);
         for (k, v) in env {
             c.arg(format!("{k}={v}"));
         }
@@ -178,7 +262,7 @@ fn clients(
     let threads: Vec<_> = (0..conns)
         .map(|_| {
             thread::spawn(move || -> Result<(u64, Histogram<u64>), String> {
-                mtcp_testkit::netns::enter(PEER_NS).map_err(|e| format!("netns: {e}"))?;
+                mtcp_testkit::netns::enter(PEER_NS.as_str()).map_err(|e| format!("netns: {e}"))?;
                 let mut h = Histogram::<u64>::new_with_bounds(1, 60_000_000_000, 3)
                     .map_err(|e| e.to_string())?;
                 let mut s = TcpStream::connect_timeout(&addr, Duration::from_secs(5))
@@ -221,16 +305,23 @@ type Starter<'a> = Box<dyn Fn() -> Result<(Server, SocketAddr), String> + 'a>;
 
 struct Row {
     system: String,
+    conns: usize,
     tx_per_s: f64,
     p50_us: f64,
     p99_us: f64,
     cpu_us_per_tx: f64,
 }
 
-fn measure(name: &str, server: Server, addr: SocketAddr, o: &Options) -> Result<Row, String> {
+fn measure(
+    name: &str,
+    server: Server,
+    addr: SocketAddr,
+    conns: usize,
+    o: &Options,
+) -> Result<Row, String> {
     let cpu0 = cpu_seconds(server.pid())?;
     let t0 = Instant::now();
-    let (n, hist, _) = clients(addr, o.conns, o.seconds)?;
+    let (n, hist, _) = clients(addr, conns, o.seconds)?;
     let wall = t0.elapsed().as_secs_f64();
     let cpu = cpu_seconds(server.pid())? - cpu0;
     drop(server);
@@ -240,6 +331,7 @@ fn measure(name: &str, server: Server, addr: SocketAddr, o: &Options) -> Result<
     let _ = wall;
     Ok(Row {
         system: name.into(),
+        conns,
         tx_per_s: n as f64 / measured,
         p50_us: hist.value_at_quantile(0.5) as f64 / 1000.0,
         p99_us: hist.value_at_quantile(0.99) as f64 / 1000.0,
@@ -252,7 +344,7 @@ fn measure(name: &str, server: Server, addr: SocketAddr, o: &Options) -> Result<
 }
 
 fn mtcp_server(echo: &str, device: &str, extra: &[(&str, &str)]) -> Result<Server, String> {
-    let _ = sh(&["ip", "-n", PEER_NS, "neigh", "flush", "dev", "mtcp-p0"]);
+    mtcp_testkit::netns::flush_neigh(PEER_NS.as_str(), PEER_IF.as_str());
     let mut env = vec![("MTCP_DEVICE", device), ("MTCP_ADDR", "10.99.0.2/24")];
     env.extend_from_slice(extra);
     Server::start(&env, &[echo, "0.0.0.0:8080"])
@@ -264,15 +356,35 @@ fn main() {
         serve_tokio(addr);
         return;
     }
+    if let Some(addr) = &o.serve_tokio_http {
+        serve_tokio_http(addr);
+        return;
+    }
+    if let Some(file) = &o.report {
+        if let Err(e) = report(file, o.svg.as_deref()) {
+            eprintln!("veth: {e}");
+            std::process::exit(1);
+        }
+        return;
+    }
     if let Err(e) = sh(&["scripts/netns.sh", "up"]) {
         eprintln!("veth: needs root and network namespaces: {e}");
         std::process::exit(1);
     }
+    if let Some(http) = &o.http {
+        std::process::exit(match http_mode(http, &o) {
+            Ok(()) => 0,
+            Err(e) => {
+                eprintln!("veth: {e}");
+                1
+            }
+        });
+    }
     let mtcp_addr: SocketAddr = format!("{MTCP_ADDR}:{PORT}").parse().expect("addr");
     let kernel_addr: SocketAddr = format!("{KERNEL_ADDR}:{PORT}").parse().expect("addr");
     let mut rows = Vec::new();
-    let af_packet = format!("af_packet:{STACK_IF}");
-    let xdp = format!("xdp:{STACK_IF}");
+    let af_packet = format!("af_packet:{}", STACK_IF.as_str());
+    let xdp = format!("xdp:{}", STACK_IF.as_str());
     let mut runs: Vec<(String, Starter<'_>)> = vec![
         (
             "mtcp af_packet".into(),
@@ -285,7 +397,8 @@ fn main() {
     ];
     if let Some(dpdk) = &o.dpdk_echo {
         let args = format!(
-            "-l 0 --no-huge --no-pci -m 256 --no-shconf --no-telemetry --vdev=net_af_xdp0,iface={STACK_IF}"
+            "-l 0 --no-huge --no-pci -m 256 --no-shconf --no-telemetry --vdev=net_af_xdp0,iface={}",
+            STACK_IF.as_str()
         );
         let dpdk = dpdk.clone();
         runs.push((
@@ -304,35 +417,45 @@ fn main() {
             sh(&[
                 "ip",
                 "-n",
-                STACK_NS,
+                STACK_NS.as_str(),
                 "addr",
                 "replace",
                 "10.99.0.3/24",
                 "dev",
-                STACK_IF,
+                STACK_IF.as_str(),
             ])?;
             let kernel = format!("{KERNEL_ADDR}:{PORT}");
             Server::start(&[], &[me.as_str(), "--serve-tokio", kernel.as_str()])
                 .map(|s| (s, kernel_addr))
         }),
     ));
-    for (name, start) in &runs {
-        eprintln!("veth: {name} ...");
-        let r = start().and_then(|(server, addr)| measure(name, server, addr, &o));
-        if name.starts_with("tokio") {
-            let _ = sh(&["ip", "-n", STACK_NS, "addr", "flush", "dev", STACK_IF]);
+    for &conns in &o.conns {
+        for (name, start) in &runs {
+            eprintln!("veth: {name}, {conns} conns ...");
+            let r = start().and_then(|(server, addr)| measure(name, server, addr, conns, &o));
+            if name.starts_with("tokio") {
+                let _ = sh(&[
+                    "ip",
+                    "-n",
+                    STACK_NS.as_str(),
+                    "addr",
+                    "flush",
+                    "dev",
+                    STACK_IF.as_str(),
+                ]);
+            }
+            match r {
+                Ok(row) => rows.push(row),
+                Err(e) => eprintln!("veth: {name}: {e}"),
+            }
+            thread::sleep(Duration::from_millis(500));
         }
-        match r {
-            Ok(row) => rows.push(row),
-            Err(e) => eprintln!("veth: {name}: {e}"),
-        }
-        thread::sleep(Duration::from_millis(500));
     }
     if o.json {
         for r in &rows {
             println!(
                 "{{\"scenario\":\"veth-echo\",\"system\":{:?},\"conns\":{},\"tx_per_s\":{:.0},\"p50_us\":{:.1},\"p99_us\":{:.1},\"server_cpu_us_per_tx\":{:.2}}}",
-                r.system, o.conns, r.tx_per_s, r.p50_us, r.p99_us, r.cpu_us_per_tx
+                r.system, r.conns, r.tx_per_s, r.p50_us, r.p99_us, r.cpu_us_per_tx
             );
         }
     } else {
@@ -341,8 +464,220 @@ fn main() {
         for r in &rows {
             println!(
                 "| {} | {} | {:.0} | {:.1} | {:.1} | {:.2} |",
-                r.system, o.conns, r.tx_per_s, r.p50_us, r.p99_us, r.cpu_us_per_tx
+                r.system, r.conns, r.tx_per_s, r.p50_us, r.p99_us, r.cpu_us_per_tx
             );
         }
     }
+}
+
+/// `GET path` from the peer namespace over a plain kernel socket
+/// (`Connection: close`); the whole answer.
+fn fetch(addr: SocketAddr, path: &'static str) -> Result<Vec<u8>, String> {
+    thread::spawn(move || -> Result<Vec<u8>, String> {
+        mtcp_testkit::netns::enter(PEER_NS.as_str()).map_err(|e| format!("netns: {e}"))?;
+        let mut s = TcpStream::connect_timeout(&addr, Duration::from_secs(5))
+            .map_err(|e| format!("connect {addr}: {e}"))?;
+        s.set_read_timeout(Some(Duration::from_secs(5)))
+            .map_err(|e| e.to_string())?;
+        write!(
+            s,
+            "GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n"
+        )
+        .map_err(|e| e.to_string())?;
+        let mut out = Vec::new();
+        s.read_to_end(&mut out)
+            .map_err(|e| format!("GET {path}: {e}"))?;
+        Ok(out)
+    })
+    .join()
+    .map_err(|_| "fetch panicked".to_string())?
+}
+
+/// The answers to `GET /` and `GET /missing`, without their `date`.
+fn answers(addr: SocketAddr) -> Result<String, String> {
+    let ok = veth_http::normalize_response(&fetch(addr, "/")?);
+    let missing = veth_http::normalize_response(&fetch(addr, "/missing")?);
+    if !ok.starts_with("HTTP/1.1 200 ") || !ok.ends_with("\r\n\r\nHello, world!") {
+        return Err(format!("GET / answered {ok:?}"));
+    }
+    Ok(format!("{ok}\n--\n{missing}"))
+}
+
+/// One wrk run from the peer namespace against `server` at `addr`: what
+/// wrk printed, and the server's CPU µs per request over the run.
+fn wrk(
+    server: &Server,
+    addr: SocketAddr,
+    close: bool,
+    conns: usize,
+    secs: u64,
+) -> Result<(veth_http::Wrk, f64), String> {
+    let cpu0 = cpu_seconds(server.pid())?;
+    let mut c = Command::new("ip");
+    c.args(["netns", "exec", PEER_NS.as_str(), "timeout"])
+        .arg((secs + 30).to_string())
+        .args(["wrk", "-t1"])
+        .arg(format!("-c{conns}"))
+        .arg(format!("-d{secs}s"))
+        .args(["--latency", "--timeout", "5s"]);
+    if close {
+        c.args(["-H", "Connection: close"]);
+    }
+    c.arg(format!("http://{addr}/"));
+    let out = c.output().map_err(|e| format!("wrk: {e}"))?;
+    let cpu = cpu_seconds(server.pid())? - cpu0;
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    if !out.status.success() {
+        return Err(format!("wrk failed ({}):\n{text}", out.status));
+    }
+    let w = veth_http::parse_wrk(&text)?;
+    let per_req = if w.requests > 0 {
+        cpu * 1e6 / w.requests as f64
+    } else {
+        f64::NAN
+    };
+    Ok((w, per_req))
+}
+
+/// `--http`: every (mode, conns) configuration, `--rounds` times, each
+/// server in turn; before a server's first run its answers to `GET /` and
+/// `GET /missing` must equal the first server's (but for `date`).
+fn http_mode(http: &str, o: &Options) -> Result<(), String> {
+    if !mtcp_testkit::netns::have("wrk") {
+        return Err("`wrk` is missing (apt-get install wrk)".into());
+    }
+    let secs = o.seconds.ceil().max(1.0) as u64;
+    let mtcp_addr: SocketAddr = format!("{MTCP_ADDR}:{PORT}").parse().expect("addr");
+    let kernel_addr: SocketAddr = format!("{KERNEL_ADDR}:{PORT}").parse().expect("addr");
+    let af_packet = format!("af_packet:{}", STACK_IF.as_str());
+    let xdp = format!("xdp:{}", STACK_IF.as_str());
+    let me = std::env::current_exe().map_err(|e| format!("own path: {e}"))?;
+    let me = me.to_string_lossy().into_owned();
+    let systems: Vec<(&str, Starter<'_>)> = vec![
+        (
+            "mtcp af_packet",
+            Box::new(|| mtcp_server(http, &af_packet, &[]).map(|s| (s, mtcp_addr))),
+        ),
+        (
+            "mtcp xdp",
+            Box::new(|| mtcp_server(http, &xdp, &[]).map(|s| (s, mtcp_addr))),
+        ),
+        (
+            "tokio (kernel)",
+            Box::new(|| {
+                mtcp_testkit::netns::flush_neigh(PEER_NS.as_str(), PEER_IF.as_str());
+                sh(&[
+                    "ip",
+                    "-n",
+                    STACK_NS.as_str(),
+                    "addr",
+                    "replace",
+                    "10.99.0.3/24",
+                    "dev",
+                    STACK_IF.as_str(),
+                ])?;
+                let kernel = format!("{KERNEL_ADDR}:{PORT}");
+                Server::start(&[], &[me.as_str(), "--serve-tokio-http", kernel.as_str()])
+                    .map(|s| (s, kernel_addr))
+            }),
+        ),
+    ];
+    let mut reference: Option<(&str, String)> = None;
+    let mut checked = vec![false; systems.len()];
+    let mut rows = Vec::new();
+    let mut failures = Vec::new();
+    for (mode, close) in [("keep-alive", false), ("close", true)] {
+        for &conns in &o.conns {
+            for round in 0..o.rounds {
+                for (i, (name, start)) in systems.iter().enumerate() {
+                    eprintln!("veth: http {mode}, {conns} conns, round {round}: {name} ...");
+                    let r = start().and_then(|(server, addr)| {
+                        if !checked[i] {
+                            let got = answers(addr)?;
+                            match &reference {
+                                None => reference = Some((name, got)),
+                                Some((first, want)) if *want != got => {
+                                    return Err(format!(
+                                        "answers differ from {first}'s:\n{want}\n---- {name}:\n{got}"
+                                    ));
+                                }
+                                Some((first, want)) => eprintln!(
+                                    "veth: {name} answers GET / and GET /missing as {first} does ({} bytes but for date)",
+                                    want.len()
+                                ),
+                            }
+                            checked[i] = true;
+                        }
+                        wrk(&server, addr, close, conns, secs)
+                    });
+                    if name.starts_with("tokio") {
+                        let _ = sh(&[
+                            "ip",
+                            "-n",
+                            STACK_NS.as_str(),
+                            "addr",
+                            "flush",
+                            "dev",
+                            STACK_IF.as_str(),
+                        ]);
+                    }
+                    match r {
+                        Ok((w, cpu)) => rows.push(HttpRow {
+                            system: (*name).into(),
+                            mode: mode.into(),
+                            conns,
+                            round,
+                            wrk: w,
+                            cpu_us_per_req: cpu,
+                        }),
+                        Err(e) => {
+                            eprintln!("veth: {name}: {e}");
+                            failures.push(format!("{mode} {conns} conns round {round}: {name}"));
+                        }
+                    }
+                    thread::sleep(Duration::from_millis(500));
+                }
+            }
+        }
+    }
+    if o.json {
+        for r in &rows {
+            println!("{}", r.json_line());
+        }
+    } else {
+        print!("{}", veth_http::summary_markdown(&rows));
+    }
+    if let Ok(up) = std::fs::read_to_string("/proc/loadavg") {
+        eprintln!("veth: load average after the run: {}", up.trim());
+    }
+    if let Some(path) = &o.svg {
+        veth_http::chart(&rows, std::path::Path::new(path))?;
+        eprintln!("veth: wrote {path}");
+    }
+    if failures.is_empty() {
+        Ok(())
+    } else {
+        Err(format!("runs that failed: {}", failures.join("; ")))
+    }
+}
+
+/// `--report FILE`: the summary (and chart) of saved `--http --json` lines.
+fn report(file: &str, svg: Option<&str>) -> Result<(), String> {
+    let text = std::fs::read_to_string(file).map_err(|e| format!("{file}: {e}"))?;
+    let rows = text
+        .lines()
+        .filter(|l| !l.trim().is_empty())
+        .map(HttpRow::from_json_line)
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|e| format!("{file}: {e}"))?;
+    print!("{}", veth_http::summary_markdown(&rows));
+    if let Some(path) = svg {
+        veth_http::chart(&rows, std::path::Path::new(path))?;
+        eprintln!("veth: wrote {path}");
+    }
+    Ok(())
 }

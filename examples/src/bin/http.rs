@@ -4,8 +4,9 @@
 //!
 //! Listens on the address given as the first argument (default
 //! `0.0.0.0:8080`); `GET /` answers `200` with the body `Hello, world!`,
-//! anything else `404`. A client has 10 s to send a request's headers (the
-//! header-read timeout runs on mtcp's timer wheel). With `MTCP_CORES=N`,
+//! anything else `404` (the service is `examples::http_hello`, shared with
+//! the tokio twin in `benches/src/bin/veth.rs`). A client has 10 s to send
+//! a request's headers (the header-read timeout runs on mtcp's timer wheel). With `MTCP_CORES=N`,
 //! `main` runs on every core, each with its own listener.
 //!
 //! ```sh
@@ -13,30 +14,15 @@
 //! curl http://10.99.0.2:8080/ ; curl --http2-prior-knowledge http://10.99.0.2:8080/
 //! ```
 
-use std::convert::Infallible;
 use std::env;
 use std::error::Error;
 use std::time::Duration;
 
-use http_body_util::Full;
-use hyper::body::{Bytes, Incoming};
+use examples::http_hello::hello;
 use hyper::service::service_fn;
-use hyper::{Method, Request, Response, StatusCode};
 use hyper_util::server::conn::auto;
 use mtcp::hyper::{MtcpExecutor, MtcpIo, MtcpTimer};
 use mtcp::net::TcpListener;
-
-async fn hello(req: Request<Incoming>) -> Result<Response<Full<Bytes>>, Infallible> {
-    let response = match (req.method(), req.uri().path()) {
-        (&Method::GET, "/") => Response::new(Full::new(Bytes::from_static(b"Hello, world!"))),
-        _ => {
-            let mut r = Response::new(Full::new(Bytes::from_static(b"Not Found")));
-            *r.status_mut() = StatusCode::NOT_FOUND;
-            r
-        }
-    };
-    Ok(response)
-}
 
 #[mtcp::main]
 async fn main() -> Result<(), Box<dyn Error>> {
