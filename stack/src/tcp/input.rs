@@ -308,60 +308,21 @@ impl TcpStack {
             self.stats.drops.ignored += 1;
             return;
         }
-        // The window our SYN offered (SYN windows are never scaled).
-        let offered = self.rcv_space_of(index).min(65535);
-        let cfg = &self.cfg;
-        let t = self.tcbs.at_mut(index);
-        // "RCV.NXT is set to SEG.SEQ+1, IRS is set to SEG.SEQ. SND.UNA
-        // should be advanced to equal SEG.ACK (if there is an ACK)."
-        Self::apply_syn_options(cfg, t, &seg.options, now);
-        super::icmp::clamp_mss(t, self.pmtu.lookup(t.key.remote_ip, now));
-        t.receive.irs = seg.seq;
-        t.head.rcv.nxt = seg.seq + 1;
-        t.receive.adv_edge = t.head.rcv.nxt + offered;
-        t.head.snd.wnd = u32::from(seg.window);
-        t.send.max_wnd = t.head.snd.wnd;
-        t.send.max_edge = seg.ack + usize::from(seg.window);
-        t.send.wl1 = seg.seq;
-        t.send.wl2 = seg.ack;
-        if seg.flags.ack() {
-            // "If SND.UNA > ISS (our SYN has been ACKed), change the
-            // connection state to ESTABLISHED, form an ACK segment
-            // <SEQ=SND.NXT><ACK=RCV.NXT><CTL=ACK> and send it."
-            t.head.snd.una = seg.ack;
-            if t.head.snd.nxt < seg.ack {
-                t.head.snd.nxt = seg.ack;
-            }
-            t.head.state = State::Established;
-            t.receive.last_ack_sent = t.head.rcv.nxt;
-            Self::rtt_on_handshake(cfg, t, seg, now);
-            t.timers.set_on(Timer::Rto, None, &mut self.wheel, index);
-            t.timers.retries = 0;
-            t.head.flags.insert(TcbFlags::ACK_NOW);
-            self.stats.active_opens += 1;
-            self.arm_keepalive(index, now);
-            self.queue(index, TxKind::Ack);
-            if !self.tcbs.at(index).sndbuf.is_empty() {
-                self.queue(index, TxKind::Send);
-            }
-            self.event(index, FlowEvents::CONNECTED | FlowEvents::WRITABLE);
-            // "If there are other controls or text in the segment, continue
-            // processing at the sixth step": data or FIN on the SYN-ACK.
-            if !seg.payload.is_empty() || seg.flags.fin() {
-                let rest = TcpRepr {
-                    seq: seg.seq + 1,
-                    flags: seg.flags.without(TcpFlags::SYN),
-                    ..*seg
-                };
-                self.synchronized_input(now, index, &rest);
-            }
-        } else {
-            // "Otherwise, enter SYN-RECEIVED, form a SYN,ACK segment
-            // <SEQ=ISS><ACK=RCV.NXT><CTL=SYN,ACK> and send it."
-            // (Simultaneous open.)
-            t.head.state = State::SynReceived;
-            t.head.flags.insert(TcbFlags::SYN_PENDING);
-            self.queue(index, TxKind::Control);
+        let pmtu = self.pmtu.lookup(t.key.remote_ip, now);
+        let (t, mut cx) = self.split(index);
+        let mut fx = Effects::default();
+        t.syn_in_syn_sent(&mut cx, now, seg, pmtu, &mut fx);
+        let established = t.head.state == State::Established;
+        self.apply(index, fx);
+        // "If there are other controls or text in the segment, continue
+        // processing at the sixth step": data or FIN on the SYN-ACK.
+        if established && (!seg.payload.is_empty() || seg.flags.fin()) {
+            let rest = TcpRepr {
+                seq: seg.seq + 1,
+                flags: seg.flags.without(TcpFlags::SYN),
+                ..*seg
+            };
+            self.synchronized_input(now, index, &rest);
         }
     }
 
@@ -534,6 +495,67 @@ impl Connection {
     fn challenge_ack(&mut self, cx: &mut Cx<'_>, now: Instant, fx: &mut Effects) {
         if cx.challenge_allowed(now) {
             self.ack_now(fx);
+        }
+    }
+
+    /// SYN-SENT, fourth step, the SYN bit set (the ACK, if any, checked
+    /// acceptable): "RCV.NXT is set to SEG.SEQ+1, IRS is set to SEG.SEQ.
+    /// SND.UNA should be advanced to equal SEG.ACK (if there is an ACK)";
+    /// with an ACK, ESTABLISHED and an ACK sent; without, SYN-RECEIVED and
+    /// a SYN-ACK (simultaneous open). `pmtu` is the path MTU known for the
+    /// peer, if any. The segment's text, if any, is the caller's.
+    pub(crate) fn syn_in_syn_sent(
+        &mut self,
+        cx: &mut Cx<'_>,
+        now: Instant,
+        seg: &TcpRepr,
+        pmtu: Option<u16>,
+        fx: &mut Effects,
+    ) {
+        let t = self;
+        // The window our SYN offered (SYN windows are never scaled).
+        let offered = rcv_space(t, cx.pool.view()).min(65535);
+        TcpStack::apply_syn_options(cx.cfg, t, &seg.options, now);
+        super::icmp::clamp_mss(t, pmtu);
+        t.receive.irs = seg.seq;
+        t.head.rcv.nxt = seg.seq + 1;
+        t.receive.adv_edge = t.head.rcv.nxt + offered;
+        t.head.snd.wnd = u32::from(seg.window);
+        t.send.max_wnd = t.head.snd.wnd;
+        t.send.max_edge = seg.ack + usize::from(seg.window);
+        t.send.wl1 = seg.seq;
+        t.send.wl2 = seg.ack;
+        if seg.flags.ack() {
+            // "If SND.UNA > ISS (our SYN has been ACKed), change the
+            // connection state to ESTABLISHED, form an ACK segment
+            // <SEQ=SND.NXT><ACK=RCV.NXT><CTL=ACK> and send it."
+            t.head.snd.una = seg.ack;
+            if t.head.snd.nxt < seg.ack {
+                t.head.snd.nxt = seg.ack;
+            }
+            t.head.state = State::Established;
+            t.receive.last_ack_sent = t.head.rcv.nxt;
+            TcpStack::rtt_on_handshake(cx.cfg, t, seg, now);
+            t.timers.set(Timer::Rto, None, &mut fx.wheel);
+            t.timers.retries = 0;
+            t.head.flags.insert(TcbFlags::ACK_NOW);
+            cx.stats.active_opens += 1;
+            if t.has(TcbFlags::KEEPALIVE) {
+                let at = now + t.opts.ka_idle;
+                t.timers.set(Timer::Keepalive, Some(at), &mut fx.wheel);
+            }
+            fx.queue(TxKind::Ack);
+            if !t.sndbuf.is_empty() {
+                fx.queue(TxKind::Send);
+            }
+            fx.event(FlowEvents::CONNECTED | FlowEvents::WRITABLE);
+        } else {
+            // "Otherwise, enter SYN-RECEIVED, form a SYN,ACK segment
+            // <SEQ=ISS><ACK=RCV.NXT><CTL=SYN,ACK> and send it."
+            // (Simultaneous open.)
+            t.head.state = State::SynReceived;
+            t.head.flags.insert(TcbFlags::SYN_PENDING);
+            fx.queue(TxKind::Control);
         }
     }
 
