@@ -153,6 +153,13 @@ struct Deliver<'s> {
     verify_tcp: bool,
 }
 
+/// Where a datagram for [`Stack::input`] comes from: a frame off the NIC,
+/// or a datagram another core reassembled.
+enum Input<'f> {
+    Frame(&'f [u8]),
+    Handoff(&'f Handoff),
+}
+
 /// A port unreachable owed for a UDP datagram, sent once the interface's
 /// bytes are no longer borrowed.
 struct Unreachable {
@@ -639,6 +646,15 @@ impl Stack {
 
     fn input_frame(&mut self, now: Instant, frame: &Frame) {
         self.stats.record_rx(frame.len());
+        self.input(now, Input::Frame(frame.as_slice()));
+    }
+
+    /// One received datagram through the interface (ARP and ICMP answered
+    /// there), then to TCP or UDP, then the port unreachable it is owed.
+    /// [`input_frame`](Self::input_frame) and
+    /// [`input_handoff`](Self::input_handoff) differ only in `input`.
+    #[inline(always)]
+    fn input(&mut self, now: Instant, input: Input<'_>) {
         let Stack {
             iface,
             tcp,
@@ -651,7 +667,10 @@ impl Stack {
             ..
         } = self;
         let mut sink = TxSink { pool, tx };
-        let received = iface.receive(now, frame.as_slice(), &mut sink);
+        let received = match input {
+            Input::Frame(frame) => iface.receive(now, frame, &mut sink),
+            Input::Handoff(h) => iface.receive_handoff(now, h.src_mac, h.ip, &h.bytes, &mut sink),
+        };
         let mut to = Deliver {
             tcp,
             udp,
@@ -678,29 +697,7 @@ impl Stack {
     /// A datagram another core reassembled for one of this core's flows,
     /// taken as if it had arrived here whole.
     pub fn input_handoff(&mut self, now: Instant, h: Handoff) {
-        let Stack {
-            iface,
-            tcp,
-            udp,
-            stats,
-            pool,
-            tx,
-            handoffs,
-            verify_tcp,
-            ..
-        } = self;
-        let mut sink = TxSink { pool, tx };
-        let received = iface.receive_handoff(now, h.src_mac, h.ip, &h.bytes, &mut sink);
-        let mut to = Deliver {
-            tcp,
-            udp,
-            stats,
-            handoffs,
-            verify_tcp: *verify_tcp,
-        };
-        if let Some(u) = to.deliver(now, received) {
-            u.send(now, iface, &mut sink);
-        }
+        self.input(now, Input::Handoff(&h));
     }
 
     /// The second half of a tick: the TCP control, ACK and data lists turned
