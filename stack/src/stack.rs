@@ -533,7 +533,14 @@ impl Stack {
             iface.send_ipv4_fragmented(now, *dst.ip(), IpProtocol::Udp, ttl, buf, &mut sink)
         };
         match r {
-            Ok(_) | Err(iface::SendError::QueueFull) => {
+            Ok(_) => {
+                self.udp.sent(id);
+                Ok(data.len())
+            }
+            // Lost waiting for ARP, as a datagram may be: counted, and
+            // reported sent.
+            Err(iface::SendError::QueueFull) => {
+                self.stats.record_drop(DropReason::ArpQueueFull);
                 self.udp.sent(id);
                 Ok(data.len())
             }
@@ -780,9 +787,17 @@ impl Stack {
                         stats.record_drop(DropReason::TooLarge);
                         true
                     }
-                    // Unroutable or waiting on a full ARP queue: this
-                    // segment is lost (retransmission recovers), go on.
-                    Err(_) => true,
+                    // Refused by a full ARP queue: this segment is lost
+                    // (retransmission recovers), counted, go on.
+                    Err(iface::SendError::QueueFull) => {
+                        stats.record_drop(DropReason::ArpQueueFull);
+                        true
+                    }
+                    // Unroutable: lost and counted the same way.
+                    Err(iface::SendError::Unreachable) => {
+                        stats.record_drop(DropReason::Unsupported);
+                        true
+                    }
                 }
             }
         };
