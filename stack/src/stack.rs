@@ -154,6 +154,13 @@ struct Deliver<'s> {
     verify_tcp: bool,
 }
 
+/// Where a datagram for [`Stack::input`] comes from: a frame off the NIC,
+/// or a datagram another core reassembled.
+enum Input<'f> {
+    Frame(&'f [u8]),
+    Handoff(&'f Handoff),
+}
+
 /// A port unreachable owed for a UDP datagram, sent once the interface's
 /// bytes are no longer borrowed.
 struct Unreachable {
@@ -527,7 +534,14 @@ impl Stack {
             iface.send_ipv4_fragmented(now, *dst.ip(), IpProtocol::Udp, ttl, buf, &mut sink)
         };
         match r {
-            Ok(_) | Err(iface::SendError::QueueFull) => {
+            Ok(_) => {
+                self.udp.sent(id);
+                Ok(data.len())
+            }
+            // Lost waiting for ARP, as a datagram may be: counted, and
+            // reported sent.
+            Err(iface::SendError::QueueFull) => {
+                self.stats.record_drop(DropReason::ArpQueueFull);
                 self.udp.sent(id);
                 Ok(data.len())
             }
@@ -658,6 +672,15 @@ impl Stack {
 
     fn input_frame(&mut self, now: Instant, frame: &Frame) {
         self.stats.record_rx(frame.len());
+        self.input(now, Input::Frame(frame.as_slice()));
+    }
+
+    /// One received datagram through the interface (ARP and ICMP answered
+    /// there), then to TCP or UDP, then the port unreachable it is owed.
+    /// [`input_frame`](Self::input_frame) and
+    /// [`input_handoff`](Self::input_handoff) differ only in `input`.
+    #[inline(always)]
+    fn input(&mut self, now: Instant, input: Input<'_>) {
         let Stack {
             iface,
             tcp,
@@ -670,7 +693,10 @@ impl Stack {
             ..
         } = self;
         let mut sink = TxSink { pool, tx };
-        let received = iface.receive(now, frame.as_slice(), &mut sink);
+        let received = match input {
+            Input::Frame(frame) => iface.receive(now, frame, &mut sink),
+            Input::Handoff(h) => iface.receive_handoff(now, h.src_mac, h.ip, &h.bytes, &mut sink),
+        };
         let mut to = Deliver {
             tcp,
             udp,
@@ -697,29 +723,7 @@ impl Stack {
     /// A datagram another core reassembled for one of this core's flows,
     /// taken as if it had arrived here whole.
     pub fn input_handoff(&mut self, now: Instant, h: Handoff) {
-        let Stack {
-            iface,
-            tcp,
-            udp,
-            stats,
-            pool,
-            tx,
-            handoffs,
-            verify_tcp,
-            ..
-        } = self;
-        let mut sink = TxSink { pool, tx };
-        let received = iface.receive_handoff(now, h.src_mac, h.ip, &h.bytes, &mut sink);
-        let mut to = Deliver {
-            tcp,
-            udp,
-            stats,
-            handoffs,
-            verify_tcp: *verify_tcp,
-        };
-        if let Some(u) = to.deliver(now, received) {
-            u.send(now, iface, &mut sink);
-        }
+        self.input(now, Input::Handoff(&h));
     }
 
     /// The second half of a tick: the TCP control, ACK and data lists turned
@@ -802,9 +806,17 @@ impl Stack {
                         stats.record_drop(DropReason::TooLarge);
                         true
                     }
-                    // Unroutable or waiting on a full ARP queue: this
-                    // segment is lost (retransmission recovers), go on.
-                    Err(_) => true,
+                    // Refused by a full ARP queue: this segment is lost
+                    // (retransmission recovers), counted, go on.
+                    Err(iface::SendError::QueueFull) => {
+                        stats.record_drop(DropReason::ArpQueueFull);
+                        true
+                    }
+                    // Unroutable: lost and counted the same way.
+                    Err(iface::SendError::Unreachable) => {
+                        stats.record_drop(DropReason::Unsupported);
+                        true
+                    }
                 }
             }
         };

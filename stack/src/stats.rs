@@ -23,15 +23,19 @@ pub enum DropReason {
     /// A field held a value the protocol forbids.
     Malformed,
     /// Well formed but not handled (other EtherTypes, VLAN tags, IP
-    /// protocols), unroutable, or an ICMP error about no TCP segment of ours.
+    /// protocols), an outgoing TCP segment with no route, or an ICMP error
+    /// about no TCP segment of ours.
     Unsupported,
     /// Addressed to another host (MAC or IP).
     NotForUs,
     /// An IPv4 fragment dropped by reassembly (inconsistent, overlapping,
     /// too large; the interface's counters say which).
     Fragment,
-    /// Waiting for ARP resolution with the per-neighbour queue full (or the
-    /// resolution evicted, or refused by the request rate).
+    /// An outgoing TCP segment or UDP datagram refused by the ARP queue:
+    /// the per-neighbour queue or the table of pending resolutions full, or
+    /// a new resolution over the request rate. Frames already queued and
+    /// dropped later (their resolution evicted or given up) are counted by
+    /// the interface only.
     ArpQueueFull,
     /// No buffer in the frame pool.
     NoBuffer,

@@ -238,6 +238,29 @@ fn garbage_frames_are_dropped_and_counted() {
 }
 
 #[test]
+fn segments_the_arp_queue_or_routing_refuse_are_dropped_and_counted() {
+    let (_s, mut cs) = pair(1);
+    let mut c = cs.remove(0);
+    let now = Instant::from_secs(1);
+    // The server never runs: it stays unresolved, and the ARP queue holds
+    // `queue_per_dest` SYNs for it.
+    let per_dest = c.iface().arp_cache().config().queue_per_dest;
+    for _ in 0..per_dest + 2 {
+        c.tcp_mut().connect(now, addr(SERVER, 80), None).unwrap();
+    }
+    // Off-link with no gateway: no route.
+    c.tcp_mut()
+        .connect(now, addr([192, 168, 9, 9], 80), None)
+        .unwrap();
+    assert_eq!(c.stats().total_drops(), 0);
+    c.flush(now);
+    assert_eq!(c.iface().arp_cache().queued(), per_dest);
+    assert_eq!(c.stats().drops(DropReason::ArpQueueFull), 2);
+    assert_eq!(c.stats().drops(DropReason::Unsupported), 1);
+    assert_eq!(c.stats().total_drops(), 3);
+}
+
+#[test]
 fn land_syn_from_the_wire_is_a_martian() {
     // A SYN from the stack's own address and port to that port, from the
     // device: dropped and counted (RFC 1122 §3.2.1.3), never answered, no

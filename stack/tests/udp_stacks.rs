@@ -232,6 +232,30 @@ fn a_full_receive_queue_drops_and_counts() {
 }
 
 #[test]
+fn datagrams_the_arp_queue_refuses_are_dropped_and_counted() {
+    let (_s, mut c) = pair();
+    let now = Instant::from_secs(1);
+    let cli = c.udp_bind(addr([0, 0, 0, 0], 0)).unwrap();
+    // Nothing ticks: the server stays unresolved, and the ARP queue holds
+    // `queue_per_dest` frames for it.
+    let per_dest = c.iface().arp_cache().config().queue_per_dest;
+    for i in 0..per_dest + 2 {
+        let n = c
+            .udp_send_to(now, cli, Some(addr(SERVER, 7000)), &[i as u8; 32])
+            .unwrap();
+        assert_eq!(n, 32);
+    }
+    assert_eq!(c.iface().arp_cache().queued(), per_dest);
+    assert_eq!(c.stats().drops(DropReason::ArpQueueFull), 2);
+    assert_eq!(
+        c.iface()
+            .stats()
+            .drops(mtcp_stack::iface::DropReason::ArpQueueOverflow),
+        2
+    );
+}
+
+#[test]
 fn a_short_buffer_truncates_and_peek_keeps() {
     let (mut s, _c) = pair();
     let now = Instant::from_secs(1);

@@ -35,13 +35,13 @@ use crate::wire::ethernet::EthernetAddress;
 use crate::wire::ipv4::Ipv4Address;
 
 /// Entries per hash bucket.
-pub const WAYS: usize = 4;
+pub(crate) const WAYS: usize = 4;
 
 /// Sizes and timers of an [`ArpCache`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct ArpConfig {
     /// Entries the table can hold (rounded up to a power of two, at least
-    /// [`WAYS`]).
+    /// 4: one bucket).
     pub capacity: usize,
     /// How long a confirmed entry stays REACHABLE (Linux's
     /// `base_reachable_time`, 30 s).
@@ -156,7 +156,7 @@ struct Slot {
 
 /// What [`ArpCache::enqueue`] did.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Enqueued {
+pub(crate) enum Enqueued {
     /// Queued, and a new resolution started: send a request now. `evicted`
     /// frames of an older resolution (of an address never resolved) were
     /// dropped to make room.
@@ -170,7 +170,7 @@ pub enum Enqueued {
 
 /// Why [`ArpCache::enqueue`] could not queue a frame.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum QueueError {
+pub(crate) enum QueueError {
     /// Every slot holds a frame, this address has `queue_per_dest` frames
     /// waiting, or every pending resolution is for a known neighbour.
     Full,
@@ -182,7 +182,7 @@ pub enum QueueError {
 
 /// One action [`ArpCache::poll`] asks for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum PollAction {
+pub(crate) enum PollAction {
     /// Send another broadcast request for this address.
     Request(Ipv4Address),
     /// Send a unicast probe for this address to the MAC it had.
@@ -502,7 +502,7 @@ impl ArpCache {
     /// `queue_per_dest` frames waiting, or no resolution can be evicted;
     /// [`QueueError::RateLimited`] when a new resolution would exceed the
     /// request rate. `write` is not called then.
-    pub fn enqueue(
+    pub(crate) fn enqueue(
         &mut self,
         now: Instant,
         next_hop: Ipv4Address,
@@ -632,7 +632,7 @@ impl ArpCache {
     /// `None`; each resolution or probe yields at most one action per call
     /// sequence when `retry_interval` is non-zero, so a caller loop bounded
     /// by `max_pending + max_probing` sees them all.
-    pub fn poll(&mut self, now: Instant) -> Option<PollAction> {
+    pub(crate) fn poll(&mut self, now: Instant) -> Option<PollAction> {
         if self.active > 0 {
             if let Some(pi) = self
                 .pending
@@ -686,7 +686,7 @@ impl ArpCache {
     }
 
     /// When [`poll`](Self::poll) next has something to do, if ever.
-    pub fn next_poll_at(&self) -> Option<Instant> {
+    pub(crate) fn next_poll_at(&self) -> Option<Instant> {
         if self.active == 0 && self.probing_active == 0 {
             return None;
         }

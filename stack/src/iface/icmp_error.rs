@@ -28,7 +28,7 @@ pub(crate) const MAX_QUOTE: usize = MAX_ERROR_LEN - ipv4::HEADER_LEN - icmp::HEA
 
 /// A token bucket: `rate` messages per second, bursts of `burst`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct RateLimit {
+pub(crate) struct RateLimit {
     rate: u32,
     burst: u32,
     /// Tokens, in millionths.
@@ -40,7 +40,7 @@ const SCALE: u64 = 1_000_000;
 
 impl RateLimit {
     /// A full bucket.
-    pub fn new(rate: u32, burst: u32) -> RateLimit {
+    pub(crate) fn new(rate: u32, burst: u32) -> RateLimit {
         RateLimit {
             rate,
             burst,
@@ -50,7 +50,7 @@ impl RateLimit {
     }
 
     /// Takes a token at `now`, if one is left.
-    pub fn allow(&mut self, now: Instant) -> bool {
+    pub(crate) fn allow(&mut self, now: Instant) -> bool {
         let elapsed = now.total_micros().saturating_sub(self.last.total_micros());
         self.last = self.last.max(now);
         let cap = u64::from(self.burst) * SCALE;

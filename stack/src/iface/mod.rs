@@ -25,8 +25,10 @@ pub(crate) mod pmtu;
 pub(crate) mod reassembly;
 mod stats;
 
-pub use arp_cache::{ArpCache, ArpConfig, Enqueued, NeighborState, PollAction, QueueError, WAYS};
-pub use icmp_error::{IcmpErrorKind, RateLimit, TcpIcmpError, UdpIcmpError};
+pub use arp_cache::{ArpCache, ArpConfig, NeighborState};
+pub(crate) use arp_cache::{Enqueued, PollAction, QueueError};
+pub(crate) use icmp_error::RateLimit;
+pub use icmp_error::{IcmpErrorKind, TcpIcmpError, UdpIcmpError};
 pub use pmtu::{PmtuCache, PmtuConfig};
 pub use reassembly::{Expired, Reassembled, Reassembler, ReassemblyConfig, ReassemblyDrop};
 pub use stats::{DropReason, IfaceStats};
