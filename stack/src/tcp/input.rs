@@ -367,12 +367,15 @@ impl TcpStack {
             return;
         }
 
-        // Steps one to five's ACK-bit check, inside the connection.
+        // The steps run as the connection's own calls, all into one
+        // `Effects`, applied once (and first wherever the stack itself must
+        // look at or free the connection).
         let (t, mut cx) = self.split(index);
         let mut fx = Effects::default();
-        let accepted = t.check_segment(&mut cx, now, seg, &mut fx);
-        self.apply(index, fx);
-        let Some(Accepted { seq, payload, fin }) = accepted else {
+        // Steps one to four, and the fifth's ACK-bit check.
+        let Some(Accepted { seq, payload, fin }) = t.check_segment(&mut cx, now, seg, &mut fx)
+        else {
+            self.apply(index, fx);
             return;
         };
 
@@ -382,11 +385,9 @@ impl TcpStack {
             // to: SND.WND <- SEG.WND, SND.WL1 <- SEG.SEQ, SND.WL2 <-
             // SEG.ACK. If the segment acknowledgment is not acceptable,
             // form a reset segment <SEQ=SEG.ACK><CTL=RST> and send it."
-            let (t, cx) = self.split(index);
-            let mut fx = Effects::default();
             let acked = t.handshake_acked(cx.cfg, now, seg, &mut fx);
             let key = t.key;
-            self.apply(index, fx);
+            self.apply(index, core::mem::take(&mut fx));
             if !acked {
                 self.stats.drops.bad_ack += 1;
                 self.reset_for(key.local_ip, key.remote_ip, seg);
@@ -396,16 +397,14 @@ impl TcpStack {
                 return;
             }
         }
-        if !self.process_ack(now, index, seg, payload.is_empty()) {
+        let (t, mut cx) = self.split(index);
+        if !t.process_ack(&mut cx, now, seg, payload.is_empty(), &mut fx) {
+            self.apply(index, fx);
             return;
         }
-
-        let (t, cx) = self.split(index);
-        let mut fx = Effects::default();
         t.our_fin_acked(cx.cfg, now, &mut fx);
-        let ended = fx.ended();
-        self.apply(index, fx);
-        if ended {
+        if fx.ended() {
+            self.apply(index, fx);
             return;
         }
 
@@ -414,34 +413,23 @@ impl TcpStack {
 
         // "Seventh, process the segment text" (ESTABLISHED, FIN-WAIT-1,
         // FIN-WAIT-2 only).
-        let state = self.tcbs.at(index).head.state;
+        let state = t.head.state;
         if !payload.is_empty() {
-            if state.accepts_data() {
-                if self.data_after_close(index, seg) {
-                    return;
-                }
-                self.receive_data(now, index, seq, payload);
+            if !state.accepts_data() {
+                cx.stats.drops.ignored += 1;
+            } else if t.has(TcbFlags::USER_CLOSED) {
+                self.apply(index, fx);
+                self.data_after_close(index, seg);
+                return;
             } else {
-                self.stats.drops.ignored += 1;
+                t.receive_data(&mut cx, now, seq, payload, &mut fx);
             }
         }
 
-        let mut fx = Effects::default();
+        // "Eighth, check the FIN bit."
         let fin_at = fin.then(|| seq + payload.len());
-        self.tcbs
-            .at_mut(index)
-            .check_fin(now, state, fin_at, &mut fx);
+        t.check_fin(now, state, fin_at, &mut fx);
         self.apply(index, fx);
-    }
-
-    /// The ACK field of an acceptable segment for the connection at
-    /// `index` (see [`Connection::process_ack`]).
-    fn process_ack(&mut self, now: Instant, index: u32, seg: &TcpRepr, no_text: bool) -> bool {
-        let (t, mut cx) = self.split(index);
-        let mut fx = Effects::default();
-        let go_on = t.process_ack(&mut cx, now, seg, no_text, &mut fx);
-        self.apply(index, fx);
-        go_on
     }
 
     /// New data (at or after RCV.NXT) for a connection the application has
@@ -461,15 +449,6 @@ impl TcpStack {
         self.reset_for(local, remote, seg);
         self.enter_closed(index, None);
         true
-    }
-
-    /// Seventh step for the connection at `index` (see
-    /// [`Connection::receive_data`]).
-    fn receive_data(&mut self, now: Instant, index: u32, seq: SeqNumber, payload: &[u8]) {
-        let (t, mut cx) = self.split(index);
-        let mut fx = Effects::default();
-        t.receive_data(&mut cx, now, seq, payload, &mut fx);
-        self.apply(index, fx);
     }
 
     /// The receive window the connection at `index` could offer now.
