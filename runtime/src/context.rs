@@ -9,34 +9,26 @@
 use std::cell::RefCell;
 use std::rc::Rc;
 
+use crate::core_local::{self, Installed, Slot};
+use crate::net::current::NetCore;
 use crate::reactor::Core;
+use crate::task::current::TaskCore;
+use crate::time::current::TimeCore;
 
 thread_local! {
-    static CURRENT: RefCell<Option<Rc<Core>>> = const { RefCell::new(None) };
+    static CURRENT: Slot<Core> = const { RefCell::new(None) };
 }
 
 /// Runs `f` with the current core, or returns `None` off a runtime thread.
 pub(crate) fn with_core<R>(f: impl FnOnce(&Core) -> R) -> Option<R> {
-    CURRENT
-        .try_with(|c| {
-            let c = c.try_borrow().ok()?;
-            c.as_deref().map(f)
-        })
-        .ok()
-        .flatten()
+    core_local::with(&CURRENT, f)
 }
 
 /// Like [`with_core`], panicking with a message naming `what` off a
 /// runtime thread.
 #[track_caller]
 pub(crate) fn expect_core<R>(what: &str, f: impl FnOnce(&Core) -> R) -> R {
-    match with_core(f) {
-        Some(r) => r,
-        None => panic!(
-            "{what} must be called from a thread running an mtcp runtime \
-             (inside Runtime::block_on, #[mtcp::main] or #[mtcp::test])"
-        ),
-    }
+    core_local::expect(&CURRENT, what, f)
 }
 
 /// Whether this thread runs a core.
@@ -54,8 +46,8 @@ pub(crate) fn enter(core: Rc<Core>) -> EnterGuard {
     let task = crate::task::current::enter(core.task.clone());
     let time = crate::time::current::enter(core.time.clone());
     let net = crate::net::current::enter(core.net.clone());
-    CURRENT.with(|c| *c.borrow_mut() = Some(core));
     EnterGuard {
+        _core: core_local::install(&CURRENT, core),
         _net: net,
         _time: time,
         _task: task,
@@ -63,17 +55,11 @@ pub(crate) fn enter(core: Rc<Core>) -> EnterGuard {
 }
 
 /// Uninstalls the current core on drop: the whole first, then each part
-/// (the last, the task part, is the one `enter` checks).
+/// (in field order; the last, the task part, is the one `enter` checks).
 #[derive(Debug)]
 pub(crate) struct EnterGuard {
-    _net: crate::net::current::EnterGuard,
-    _time: crate::time::current::EnterGuard,
-    _task: crate::task::current::EnterGuard,
-}
-
-impl Drop for EnterGuard {
-    fn drop(&mut self) {
-        let core = CURRENT.with(|c| c.borrow_mut().take());
-        drop(core);
-    }
+    _core: Installed<Core>,
+    _net: Installed<NetCore>,
+    _time: Installed<TimeCore>,
+    _task: Installed<TaskCore>,
 }

@@ -52,6 +52,7 @@
 pub use mtcp_stack as stack;
 
 mod context;
+mod core_local;
 mod io_driver;
 /// The plug-in point between a core's reactor and an I/O source: the
 /// [`IoDriver`](driver::IoDriver) trait and what a driver is told, and the

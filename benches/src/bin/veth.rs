@@ -171,6 +171,21 @@ fn serve_tokio_http(addr: &str) {
 }
 
 /// Runs a command; its output goes to stderr (stdout is for the results).
+/// Gives the stack namespace's interface the kernel server's address
+/// (the tokio runs serve on the kernel's own stack there).
+fn add_kernel_addr() -> Result<(), String> {
+    sh(&[
+        "ip",
+        "-n",
+        STACK_NS.as_str(),
+        "addr",
+        "replace",
+        "10.99.0.3/24",
+        "dev",
+        STACK_IF.as_str(),
+    ])
+}
+
 fn sh(args: &[&str]) -> Result<(), String> {
     let st = Command::new(args[0])
         .args(&args[1..])
@@ -414,16 +429,7 @@ fn main() {
     runs.push((
         "tokio (kernel)".into(),
         Box::new(move || {
-            sh(&[
-                "ip",
-                "-n",
-                STACK_NS.as_str(),
-                "addr",
-                "replace",
-                "10.99.0.3/24",
-                "dev",
-                STACK_IF.as_str(),
-            ])?;
+            add_kernel_addr()?;
             let kernel = format!("{KERNEL_ADDR}:{PORT}");
             Server::start(&[], &[me.as_str(), "--serve-tokio", kernel.as_str()])
                 .map(|s| (s, kernel_addr))
@@ -570,16 +576,7 @@ fn http_mode(http: &str, o: &Options) -> Result<(), String> {
             "tokio (kernel)",
             Box::new(|| {
                 mtcp_testkit::netns::flush_neigh(PEER_NS.as_str(), PEER_IF.as_str());
-                sh(&[
-                    "ip",
-                    "-n",
-                    STACK_NS.as_str(),
-                    "addr",
-                    "replace",
-                    "10.99.0.3/24",
-                    "dev",
-                    STACK_IF.as_str(),
-                ])?;
+                add_kernel_addr()?;
                 let kernel = format!("{KERNEL_ADDR}:{PORT}");
                 Server::start(&[], &[me.as_str(), "--serve-tokio-http", kernel.as_str()])
                     .map(|s| (s, kernel_addr))

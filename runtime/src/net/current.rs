@@ -14,6 +14,7 @@ use mtcp_stack::stack::Stack;
 use mtcp_stack::time::Instant as StackInstant;
 
 use super::driver::StackDriver;
+use crate::core_local::{self, Installed, Slot};
 use crate::io_driver::IoDriver;
 use crate::task::waker::Remote;
 
@@ -165,40 +166,19 @@ impl NetCore {
 }
 
 thread_local! {
-    static CURRENT: RefCell<Option<Rc<NetCore>>> = const { RefCell::new(None) };
+    static CURRENT: Slot<NetCore> = const { RefCell::new(None) };
 }
 
 /// Runs `f` with the current core's net part, or returns `None` off a
 /// runtime thread.
+#[inline]
 pub(crate) fn with_current<R>(f: impl FnOnce(&NetCore) -> R) -> Option<R> {
-    CURRENT
-        .try_with(|c| {
-            let c = c.try_borrow().ok()?;
-            c.as_deref().map(f)
-        })
-        .ok()
-        .flatten()
+    core_local::with(&CURRENT, f)
 }
 
-/// Installs `core` as the current thread's until the guard drops (the
-/// task layer's [`enter`](crate::task::current::enter) checks that the
-/// thread runs no other core).
-pub(crate) fn enter(core: Rc<NetCore>) -> EnterGuard {
-    CURRENT.with(|c| *c.borrow_mut() = Some(core));
-    EnterGuard { _private: () }
-}
-
-/// Uninstalls the current core's net part on drop.
-#[derive(Debug)]
-pub(crate) struct EnterGuard {
-    _private: (),
-}
-
-impl Drop for EnterGuard {
-    fn drop(&mut self) {
-        let core = CURRENT.with(|c| c.borrow_mut().take());
-        drop(core);
-    }
+/// Installs `core` as the current thread's until the guard drops.
+pub(crate) fn enter(core: Rc<NetCore>) -> Installed<NetCore> {
+    core_local::install(&CURRENT, core)
 }
 
 /// Runs `f` on the current core's I/O driver if it is a `D`.

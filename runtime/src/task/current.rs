@@ -13,6 +13,7 @@ use std::sync::Arc;
 
 use super::executor::Executor;
 use super::waker::{CoreKey, TaskKey};
+use crate::core_local::{self, Installed, Slot};
 
 /// What the task layer owns of one core.
 #[derive(Debug)]
@@ -56,32 +57,21 @@ impl Drop for BlockingGuard {
 }
 
 thread_local! {
-    static CURRENT: RefCell<Option<Rc<TaskCore>>> = const { RefCell::new(None) };
+    static CURRENT: Slot<TaskCore> = const { RefCell::new(None) };
 }
 
 /// Runs `f` with the current core's task part, or returns `None` off a
 /// runtime thread.
+#[inline]
 pub(crate) fn with_current<R>(f: impl FnOnce(&TaskCore) -> R) -> Option<R> {
-    CURRENT
-        .try_with(|c| {
-            let c = c.try_borrow().ok()?;
-            c.as_deref().map(f)
-        })
-        .ok()
-        .flatten()
+    core_local::with(&CURRENT, f)
 }
 
 /// Like [`with_current`], panicking with a message naming `what` off a
 /// runtime thread.
 #[track_caller]
 pub(crate) fn expect_current<R>(what: &str, f: impl FnOnce(&TaskCore) -> R) -> R {
-    match with_current(f) {
-        Some(r) => r,
-        None => panic!(
-            "{what} must be called from a thread running an mtcp runtime \
-             (inside Runtime::block_on, #[mtcp::main] or #[mtcp::test])"
-        ),
-    }
+    core_local::expect(&CURRENT, what, f)
 }
 
 /// Schedules `task` if `core` is the current thread's core. Returns false
@@ -99,29 +89,8 @@ pub(crate) fn in_runtime() -> bool {
 ///
 /// # Panics
 /// If this thread already runs a core.
-pub(crate) fn enter(core: Rc<TaskCore>) -> EnterGuard {
-    CURRENT.with(|c| {
-        let mut c = c.borrow_mut();
-        assert!(
-            c.is_none(),
-            "Cannot start an mtcp runtime from within a runtime: this thread already runs one"
-        );
-        *c = Some(core);
-    });
-    EnterGuard { _private: () }
-}
-
-/// Uninstalls the current core's task part on drop.
-#[derive(Debug)]
-pub(crate) struct EnterGuard {
-    _private: (),
-}
-
-impl Drop for EnterGuard {
-    fn drop(&mut self) {
-        let core = CURRENT.with(|c| c.borrow_mut().take());
-        drop(core);
-    }
+pub(crate) fn enter(core: Rc<TaskCore>) -> Installed<TaskCore> {
+    core_local::install(&CURRENT, core)
 }
 
 #[cfg(test)]

@@ -12,6 +12,7 @@ use mtcp_stack::time::Instant as StackInstant;
 
 use super::wheel::{TimerKey, Wheel};
 use super::Clock;
+use crate::core_local::{self, Installed, Slot};
 use crate::task::waker::CoreKey;
 
 /// What the time layer owns of one core.
@@ -98,53 +99,26 @@ impl TimeCore {
 }
 
 thread_local! {
-    static CURRENT: RefCell<Option<Rc<TimeCore>>> = const { RefCell::new(None) };
+    static CURRENT: Slot<TimeCore> = const { RefCell::new(None) };
 }
 
 /// Runs `f` with the current core's time part, or returns `None` off a
 /// runtime thread.
+#[inline]
 pub(crate) fn with_current<R>(f: impl FnOnce(&TimeCore) -> R) -> Option<R> {
-    CURRENT
-        .try_with(|c| {
-            let c = c.try_borrow().ok()?;
-            c.as_deref().map(f)
-        })
-        .ok()
-        .flatten()
+    core_local::with(&CURRENT, f)
 }
 
 /// Like [`with_current`], panicking with a message naming `what` off a
 /// runtime thread.
 #[track_caller]
 pub(crate) fn expect_current<R>(what: &str, f: impl FnOnce(&TimeCore) -> R) -> R {
-    match with_current(f) {
-        Some(r) => r,
-        None => panic!(
-            "{what} must be called from a thread running an mtcp runtime \
-             (inside Runtime::block_on, #[mtcp::main] or #[mtcp::test])"
-        ),
-    }
+    core_local::expect(&CURRENT, what, f)
 }
 
-/// Installs `core` as the current thread's until the guard drops (the
-/// task layer's [`enter`](crate::task::current::enter) checks that the
-/// thread runs no other core).
-pub(crate) fn enter(core: Rc<TimeCore>) -> EnterGuard {
-    CURRENT.with(|c| *c.borrow_mut() = Some(core));
-    EnterGuard { _private: () }
-}
-
-/// Uninstalls the current core's time part on drop.
-#[derive(Debug)]
-pub(crate) struct EnterGuard {
-    _private: (),
-}
-
-impl Drop for EnterGuard {
-    fn drop(&mut self) {
-        let core = CURRENT.with(|c| c.borrow_mut().take());
-        drop(core);
-    }
+/// Installs `core` as the current thread's until the guard drops.
+pub(crate) fn enter(core: Rc<TimeCore>) -> Installed<TimeCore> {
+    core_local::install(&CURRENT, core)
 }
 
 /// The current tick's time as the stack sees it (microseconds since the
