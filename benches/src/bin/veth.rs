@@ -186,6 +186,20 @@ fn add_kernel_addr() -> Result<(), String> {
     ])
 }
 
+/// Takes the kernel server's address off the stack namespace's interface
+/// again (after a tokio run), so the mtcp runs own the subnet alone.
+fn remove_kernel_addr() {
+    let _ = sh(&[
+        "ip",
+        "-n",
+        STACK_NS.as_str(),
+        "addr",
+        "flush",
+        "dev",
+        STACK_IF.as_str(),
+    ]);
+}
+
 fn sh(args: &[&str]) -> Result<(), String> {
     let st = Command::new(args[0])
         .args(&args[1..])
@@ -440,15 +454,7 @@ fn main() {
             eprintln!("veth: {name}, {conns} conns ...");
             let r = start().and_then(|(server, addr)| measure(name, server, addr, conns, &o));
             if name.starts_with("tokio") {
-                let _ = sh(&[
-                    "ip",
-                    "-n",
-                    STACK_NS.as_str(),
-                    "addr",
-                    "flush",
-                    "dev",
-                    STACK_IF.as_str(),
-                ]);
+                remove_kernel_addr();
             }
             match r {
                 Ok(row) => rows.push(row),
@@ -612,15 +618,7 @@ fn http_mode(http: &str, o: &Options) -> Result<(), String> {
                         wrk(&server, addr, close, conns, secs)
                     });
                     if name.starts_with("tokio") {
-                        let _ = sh(&[
-                            "ip",
-                            "-n",
-                            STACK_NS.as_str(),
-                            "addr",
-                            "flush",
-                            "dev",
-                            STACK_IF.as_str(),
-                        ]);
+                        remove_kernel_addr();
                     }
                     match r {
                         Ok((w, cpu)) => rows.push(HttpRow {
