@@ -5,13 +5,12 @@ use std::fmt;
 use std::future::Future;
 use std::panic::resume_unwind;
 use std::pin::Pin;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::task::{Context, Poll};
 
-use super::runtime::{Runtime, Spawns};
+use super::run::{Peers, Shared};
 use crate::context;
-use crate::reactor::Config;
-use crate::task::waker::{Msg, Remote};
+use crate::task::waker::Msg;
 
 /// The index of the core running the caller, `0..core_count()`.
 ///
@@ -115,44 +114,10 @@ pub fn run_on(core: usize, f: impl FnOnce() + Send + 'static) -> Result<(), RunO
 pub struct Handle {
     /// The cores of the run this handle was taken in (empty for
     /// [`Runtime::handle`], which looks the running run up in `owner`).
-    pub(super) peers: Arc<[Arc<Remote>]>,
+    pub(super) peers: Peers,
     /// Set by [`Runtime::handle`]: the runtime whose current or next run
     /// the handle reaches.
-    pub(super) owner: Option<Owner>,
-}
-
-/// The parts of a [`Runtime`] its [`Runtime::handle`] needs.
-#[derive(Clone)]
-pub(super) struct Owner {
-    pub(super) config: Arc<Config>,
-    pub(super) spawns: Arc<Mutex<Spawns>>,
-}
-
-impl Owner {
-    fn spawns(&self) -> std::sync::MutexGuard<'_, Spawns> {
-        self.spawns.lock().unwrap_or_else(|e| e.into_inner())
-    }
-
-    /// The running run's handle, if a run is going on.
-    fn running(&self) -> Option<Handle> {
-        self.spawns().running.clone()
-    }
-
-    /// [`Runtime::spawn`]: on the running run, or queued for the next.
-    pub(super) fn spawn<F>(&self, future: F) -> crate::task::JoinHandle<F::Output>
-    where
-        F: Future + Send + 'static,
-        F::Output: Send + 'static,
-    {
-        let mut s = self.spawns();
-        if let Some(handle) = s.running.clone() {
-            drop(s);
-            return handle.spawn(future);
-        }
-        let (start, join) = crate::task::deferred(future);
-        s.queued.push(start);
-        join
-    }
+    pub(super) owner: Option<Shared>,
 }
 
 impl fmt::Debug for Handle {
@@ -221,11 +186,9 @@ impl Handle {
 
     /// The cores this handle reaches now (none between the runs of a
     /// [`Runtime::handle`]).
-    fn peers(&self) -> Arc<[Arc<Remote>]> {
+    fn peers(&self) -> Peers {
         match &self.owner {
-            Some(owner) => owner
-                .running()
-                .map_or_else(|| Arc::from(Vec::new()), |h| h.peers),
+            Some(owner) => owner.running().unwrap_or_else(|| Arc::from(Vec::new())),
             None => self.peers.clone(),
         }
     }
@@ -311,12 +274,12 @@ impl Handle {
         let peers = self.peers();
         if peers.is_empty() {
             if let Some(owner) = &self.owner {
-                let rt = Runtime {
-                    config: owner.config.clone(),
-                    spawns: owner.spawns.clone(),
-                    handle: self.clone(),
+                // Between runs: this thread runs the runtime, as
+                // `Runtime::block_on`.
+                return match owner.try_block_on(future) {
+                    Ok(v) => v,
+                    Err(e) => panic!("{e}"),
                 };
-                return rt.block_on(future);
             }
         }
         let run = Handle { peers, owner: None };
@@ -377,7 +340,7 @@ impl Handle {
         if peers.is_empty() {
             if let Some(owner) = &self.owner {
                 // Between runs: queued for the next, as `Runtime::spawn`.
-                return owner.spawn(future);
+                return spawn_next_run(owner, future);
             }
         }
         spawn_remote(&Handle { peers, owner: None }, 0, future)
@@ -477,6 +440,23 @@ impl Future for ShutdownRequested {
             Poll::Pending
         })
     }
+}
+
+/// Spawns `future` on the running run of `owner`, or queues it for its
+/// next run.
+fn spawn_next_run<F>(owner: &Shared, future: F) -> crate::task::JoinHandle<F::Output>
+where
+    F: Future + Send + 'static,
+    F::Output: Send + 'static,
+{
+    let mut s = owner.spawns();
+    if let Some(peers) = s.running.clone() {
+        drop(s);
+        return Handle { peers, owner: None }.spawn(future);
+    }
+    let (start, join) = crate::task::deferred(future);
+    s.queued.push(start);
+    join
 }
 
 /// Spawns `future` on core `core` of `handle`'s runtime; its output comes
