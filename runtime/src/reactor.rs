@@ -421,13 +421,18 @@ impl Core {
             let stack_now = self.time.begin_tick(now);
             // Closes sent by other threads (dropped sockets) still count.
             self.drain_inbox();
-            // What the last round made due (no task of this core is left,
-            // but a waker may be another thread's).
+            {
+                let mut io = self.net.io.borrow_mut();
+                let driver = io.driver();
+                driver.poll(stack_now);
+                driver.flush(stack_now);
+            }
+            // What the inbox, `poll` and `flush` made due, before parking
+            // (no task of this core is left, but a waker may be another
+            // thread's).
             self.net.wake_due();
             let mut io = self.net.io.borrow_mut();
             let driver = io.driver();
-            driver.poll(stack_now);
-            driver.flush(stack_now);
             if driver.closed_all() {
                 return;
             }

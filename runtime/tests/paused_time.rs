@@ -322,3 +322,49 @@ mod stack_clock {
         assert!(real.elapsed() < REAL_LIMIT, "took {:?}", real.elapsed());
     }
 }
+
+/// A timer's waker may be anyone's: one that moves the paused clock from
+/// inside `wake` (so the wheel fires again, re-entrantly) finds the wheel
+/// and its buffer free, and both timers fire.
+#[mtcp::test]
+async fn a_timer_waker_that_advances_paused_time_finds_the_wheel_free() {
+    use std::future::Future;
+    use std::pin::pin;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    use std::sync::Arc;
+    use std::task::{Context, Poll, Wake, Waker};
+
+    struct AdvanceOnWake(AtomicUsize);
+    impl Wake for AdvanceOnWake {
+        fn wake(self: Arc<Self>) {
+            self.wake_by_ref();
+        }
+        fn wake_by_ref(self: &Arc<Self>) {
+            if self.0.fetch_add(1, Ordering::SeqCst) == 0 {
+                let mut advance = pin!(time::advance(Duration::from_millis(5)));
+                let _ = advance
+                    .as_mut()
+                    .poll(&mut Context::from_waker(Waker::noop()));
+            }
+        }
+    }
+
+    time::pause();
+    let first = Arc::new(AdvanceOnWake(AtomicUsize::new(0)));
+    let second = Arc::new(AdvanceOnWake(AtomicUsize::new(1)));
+    let (w1, w2) = (Waker::from(first.clone()), Waker::from(second.clone()));
+    let mut a = pin!(time::sleep(Duration::from_millis(10)));
+    let mut b = pin!(time::sleep(Duration::from_millis(15)));
+    assert!(a.as_mut().poll(&mut Context::from_waker(&w1)).is_pending());
+    assert!(b.as_mut().poll(&mut Context::from_waker(&w2)).is_pending());
+    let start = Instant::now();
+    // Fires `a`, whose waker advances 5 ms more from inside `wake`: `b` is
+    // then due and fires in the nested pass.
+    time::advance(Duration::from_millis(10)).await;
+    assert_eq!(Instant::now() - start, Duration::from_millis(15));
+    assert_eq!(first.0.load(Ordering::SeqCst), 1);
+    assert_eq!(second.0.load(Ordering::SeqCst), 2);
+    let noop = &mut Context::from_waker(Waker::noop());
+    assert_eq!(a.poll(noop), Poll::Ready(()));
+    assert_eq!(b.poll(noop), Poll::Ready(()));
+}

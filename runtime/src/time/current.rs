@@ -66,11 +66,18 @@ impl TimeCore {
             return 0;
         }
         self.timers_ms.set(now_ms);
-        let mut fired = self.fired.borrow_mut();
+        // Taken out, so a waker that comes back here (a foreign waker that
+        // advances paused time, say) finds neither the wheel nor this
+        // buffer borrowed.
+        let mut fired = self.fired.take();
         let count = self.timers.borrow_mut().advance(now_ms, &mut fired);
-        // Woken outside the wheel's borrow: a waker may be anyone's.
         for w in fired.drain(..) {
             w.wake();
+        }
+        // Keep the buffer with the larger capacity for the next tick.
+        let mut slot = self.fired.borrow_mut();
+        if slot.capacity() < fired.capacity() {
+            *slot = fired;
         }
         count
     }
