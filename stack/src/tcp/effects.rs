@@ -5,7 +5,7 @@
 //! A connection never sees the tables, the TX lists, the timer wheel or
 //! the other connections: it reads the configuration, takes and gives
 //! chunks, counts, and says which lists to join, how its wheel entry
-//! moves and whether it ended.
+//! moves, whether it waits for chunks and whether it ended.
 
 use super::buffer::ChunkPool;
 use super::events::FlowEvents;
@@ -77,6 +77,8 @@ pub(crate) struct Effects {
     pub(crate) wheel: WheelUpdate,
     /// The connection ended: nothing else happens to it in this call.
     pub(crate) end: Option<End>,
+    /// The connection waits for the chunk pool ([`TcpStack::pool_waiters`]).
+    wait_pool: bool,
 }
 
 impl Effects {
@@ -90,6 +92,13 @@ impl Effects {
     #[inline]
     pub(crate) fn event(&mut self, ev: FlowEvents) {
         self.events = self.events | ev;
+    }
+
+    /// Wake the connection's writer when chunks are freed (its send found
+    /// the pool empty).
+    #[inline]
+    pub(crate) fn wait_pool(&mut self) {
+        self.wait_pool = true;
     }
 
     /// The connection ends.
@@ -149,6 +158,10 @@ impl TcpStack {
         }
         if !fx.events.is_empty() {
             self.event(index, fx.events);
+        }
+        if fx.wait_pool {
+            let id = self.tcbs.at(index).id(index);
+            self.pool_waiters.push_back(id);
         }
         match fx.end {
             None => {}

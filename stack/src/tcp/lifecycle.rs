@@ -107,19 +107,6 @@ impl TcpStack {
         }
     }
 
-    /// An orphaned FIN-WAIT-2 (user closed) does not wait forever.
-    pub(crate) fn arm_fin_wait_2(&mut self, index: u32, now: Instant) {
-        let t = self.tcbs.at_mut(index);
-        if t.has(TcbFlags::USER_CLOSED) {
-            t.timers.set_on(
-                Timer::Keepalive,
-                Some(now + self.cfg.fin_timeout),
-                &mut self.wheel,
-                index,
-            );
-        }
-    }
-
     /// Sends a RST for the connection at `index` and closes it at once
     /// (user abort, accept-queue overflow, close with unread data).
     pub(crate) fn abort_index(&mut self, index: u32) {

@@ -54,6 +54,7 @@ mod timeout;
 pub(crate) mod timer;
 pub(crate) mod tx_list;
 pub(crate) mod types;
+mod user;
 
 pub use events::FlowEvents;
 pub use output::Emit;

@@ -6,9 +6,9 @@
 //! of the receive buffer; neither touches the device. Errors are the small
 //! [`TcpError`] enum, which the runtime maps to `std::io::ErrorKind`.
 
+use super::effects::Effects;
 use super::events::FlowEvents;
 use super::flow_table::FlowKey;
-use super::output::rcv_space;
 use super::stack::{PortFilter, TcpConfig, TcpStack};
 use super::state::State;
 use super::tx_list::TxKind;
@@ -264,36 +264,11 @@ impl TcpStack {
     /// failed; `NotConnected` on a listener.
     pub fn send(&mut self, id: SocketId, data: &[u8]) -> Result<usize> {
         let index = self.index_of(id)?;
-        let t = self.tcbs.at_mut(index);
-        match t.head.state {
-            State::Listen => return Err(TcpError::NotConnected),
-            State::Closed => return Err(t.error.unwrap_or(TcpError::BrokenPipe)),
-            s if !s.can_send() || t.has(TcbFlags::FIN_QUEUED) => return Err(TcpError::BrokenPipe),
-            _ => {}
-        }
-        if data.is_empty() {
-            return Ok(0);
-        }
-        let room = (t.send.limit as usize).saturating_sub(t.sndbuf.len());
-        if room == 0 {
-            return Err(TcpError::WouldBlock);
-        }
-        let Ok(n) = t
-            .sndbuf
-            .append(&mut self.pool, &data[..data.len().min(room)])
-        else {
-            // The pool is empty: no ACK of ours may ever free a chunk, so
-            // wait for chunks rather than for this socket's ACKs.
-            if !t.has(TcbFlags::WAIT_POOL) {
-                t.head.flags.insert(TcbFlags::WAIT_POOL);
-                self.pool_waiters.push_back(id);
-            }
-            return Err(TcpError::WouldBlock);
-        };
-        if t.head.state.is_synchronized() {
-            self.queue(index, TxKind::Send);
-        }
-        Ok(n)
+        let (t, mut cx) = self.split(index);
+        let mut fx = Effects::default();
+        let r = t.send(&mut cx, data, &mut fx);
+        self.apply(index, fx);
+        r
     }
 
     /// Copies received bytes into `buf`.
@@ -304,50 +279,11 @@ impl TcpStack {
     /// listener. `Ok(0)` is end of stream (the peer's FIN).
     pub fn recv(&mut self, id: SocketId, buf: &mut [u8]) -> Result<usize> {
         let index = self.index_of(id)?;
-        let t = self.tcbs.at_mut(index);
-        if t.head.state == State::Listen {
-            return Err(TcpError::NotConnected);
-        }
-        if !t.rcvbuf.is_empty() {
-            if buf.is_empty() {
-                return Ok(0);
-            }
-            let n = t.rcvbuf.read(&mut self.pool, buf);
-            // Window update when reading opened the window noticeably
-            // (receiver SWS avoidance: by 2 MSS or half the buffer).
-            if t.head.state.accepts_data() {
-                let free = self.pool.view();
-                let t = self.tcbs.at(index);
-                let shift = if t.has(TcbFlags::WSCALE) {
-                    t.receive.wscale
-                } else {
-                    0
-                };
-                // No update can offer more than the window field holds.
-                let space = rcv_space(t, free).min(65535 << shift);
-                let cur = if t.receive.adv_edge > t.head.rcv.nxt {
-                    t.receive.adv_edge - t.head.rcv.nxt
-                } else {
-                    0
-                };
-                let step = (2 * usize::from(t.receive.mss)).min(t.receive.limit as usize / 2);
-                if space >= cur + step {
-                    self.tcbs.at_mut(index).head.flags.insert(TcbFlags::ACK_NOW);
-                    self.queue(index, TxKind::Ack);
-                }
-            }
-            return Ok(n);
-        }
-        if t.has(TcbFlags::FIN_RECEIVED) {
-            return Ok(0);
-        }
-        match t.head.state {
-            State::Closed => match t.error {
-                Some(e) => Err(e),
-                None => Ok(0),
-            },
-            _ => Err(TcpError::WouldBlock),
-        }
+        let (t, mut cx) = self.split(index);
+        let mut fx = Effects::default();
+        let r = t.recv(&mut cx, buf, &mut fx);
+        self.apply(index, fx);
+        r
     }
 
     /// Copies received bytes into `buf` without consuming them: the next
@@ -360,22 +296,7 @@ impl TcpStack {
     /// listener. `Ok(0)` is end of stream.
     pub fn peek(&self, id: SocketId, buf: &mut [u8]) -> Result<usize> {
         let t = self.tcbs.get(id).ok_or(TcpError::InvalidSocket)?;
-        if t.head.state == State::Listen {
-            return Err(TcpError::NotConnected);
-        }
-        if !t.rcvbuf.is_empty() {
-            return Ok(t.rcvbuf.peek(&self.pool, buf));
-        }
-        if t.has(TcbFlags::FIN_RECEIVED) {
-            return Ok(0);
-        }
-        match t.head.state {
-            State::Closed => match t.error {
-                Some(e) => Err(e),
-                None => Ok(0),
-            },
-            _ => Err(TcpError::WouldBlock),
-        }
+        t.peek(&self.pool, buf)
     }
 
     /// Bytes ready to read.
@@ -406,20 +327,12 @@ impl TcpStack {
 
     /// True when `recv` would not return `WouldBlock`.
     pub fn is_readable(&self, id: SocketId) -> bool {
-        self.tcbs.get(id).is_some_and(|t| {
-            !t.rcvbuf.is_empty()
-                || t.has(TcbFlags::FIN_RECEIVED)
-                || t.head.state == State::Closed
-                || (t.head.state == State::Listen && t.listen.accept_len > 0)
-        })
+        self.tcbs.get(id).is_some_and(|t| t.readable())
     }
 
     /// True when `send` would not return `WouldBlock`.
     pub fn is_writable(&self, id: SocketId) -> bool {
-        self.tcbs.get(id).is_some_and(|t| {
-            !t.head.state.can_send()
-                || t.head.state.is_synchronized() && (t.sndbuf.len() as u32) < t.send.limit
-        })
+        self.tcbs.get(id).is_some_and(|t| t.writable())
     }
 
     /// Closes the sending direction: a FIN follows the queued data.
@@ -428,28 +341,10 @@ impl TcpStack {
     /// `InvalidSocket`; `NotConnected` on a listener.
     pub fn shutdown_write(&mut self, id: SocketId) -> Result<()> {
         let index = self.index_of(id)?;
-        let t = self.tcbs.at_mut(index);
-        let next = match t.head.state {
-            State::Listen => return Err(TcpError::NotConnected),
-            // SYN-SENT: "delete the TCB" — nothing was ever sent.
-            State::SynSent => {
-                self.enter_closed(index, None);
-                return Ok(());
-            }
-            // SYN-RECEIVED / ESTABLISHED: "form a FIN segment and send it,
-            // and enter FIN-WAIT-1 state". (In SYN-RECEIVED the FIN waits
-            // for the handshake, as queued data does.)
-            State::SynReceived | State::Established => State::FinWait1,
-            // CLOSE-WAIT: "send a FIN segment, enter LAST-ACK state".
-            State::CloseWait => State::LastAck,
-            _ => return Ok(()),
-        };
-        t.head.flags.insert(TcbFlags::FIN_QUEUED);
-        if t.head.state != State::SynReceived {
-            t.head.state = next;
-            self.queue(index, TxKind::Control);
-        }
-        Ok(())
+        let mut fx = Effects::default();
+        let r = self.tcbs.at_mut(index).shutdown_write(&mut fx);
+        self.apply(index, fx);
+        r
     }
 
     /// Closes the socket gracefully; its slot is released once the
@@ -462,11 +357,9 @@ impl TcpStack {
     pub fn close(&mut self, id: SocketId) -> Result<()> {
         let index = self.index_of(id)?;
         let t = self.tcbs.at_mut(index);
-        t.head.flags.insert(TcbFlags::USER_CLOSED);
-        t.wakers.read = None;
-        t.wakers.write = None;
         match t.head.state {
             State::Listen => {
+                t.let_go();
                 let mut c = t.listen.accept_head;
                 let half_open = t.listen.syn_count;
                 self.listeners.remove(id);
@@ -505,15 +398,16 @@ impl TcpStack {
                 }
                 self.free_socket(index);
             }
-            State::Closed => self.free_socket(index),
-            State::SynSent => self.enter_closed(index, None),
-            _ if !t.rcvbuf.is_empty() => self.abort_index(index),
-            State::FinWait2 => {
-                let now = self.now;
-                self.arm_fin_wait_2(index, now);
+            State::Closed => {
+                t.let_go();
+                self.free_socket(index);
             }
             _ => {
-                self.shutdown_write(id)?;
+                let now = self.now;
+                let (t, mut cx) = self.split(index);
+                let mut fx = Effects::default();
+                t.close(&mut cx, now, &mut fx);
+                self.apply(index, fx);
             }
         }
         Ok(())
