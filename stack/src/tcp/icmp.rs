@@ -21,10 +21,11 @@
 //! * Everything else is a soft error: remembered, reported instead of
 //!   "timed out" should the connection time out.
 
+use super::effects::{Cx, Effects, End};
 use super::flow_table::FlowKey;
 use super::stack::TcpStack;
 use super::state::State;
-use super::tcb::Tcb;
+use super::tcb::Connection;
 use super::tx_list::TxKind;
 use super::types::TcbFlags;
 use super::types::TcpError;
@@ -39,7 +40,7 @@ const HEADERS: usize = 40;
 
 /// The send MSS a path MTU of `pmtu` allows a connection using `t`'s
 /// options (timestamps take 12 bytes of every segment).
-fn mss_for(t: &Tcb, pmtu: u16) -> u16 {
+fn mss_for(t: &Connection, pmtu: u16) -> u16 {
     let ts = if t.has(TcbFlags::TIMESTAMPS) { 12 } else { 0 };
     let mss = usize::from(pmtu).saturating_sub(HEADERS + ts);
     (mss as u16).max(MIN_MSS)
@@ -47,7 +48,7 @@ fn mss_for(t: &Tcb, pmtu: u16) -> u16 {
 
 /// Lowers `t`'s send MSS to what a known path MTU allows (a new
 /// connection, once the peer's MSS is known).
-pub(crate) fn clamp_mss(t: &mut Tcb, pmtu: Option<u16>) {
+pub(crate) fn clamp_mss(t: &mut Connection, pmtu: Option<u16>) {
     if let Some(pmtu) = pmtu {
         let mss = mss_for(t, pmtu);
         if mss < t.send.mss {
@@ -80,48 +81,16 @@ impl TcpStack {
             return;
         }
         self.stats.icmp_errors += 1;
-        match err.kind {
-            IcmpErrorKind::FragNeeded { mtu } => self.path_mtu_lowered(now, index, err.remote, mtu),
-            IcmpErrorKind::Unreachable { code }
-                if err.kind.is_hard() && state == State::SynSent =>
-            {
-                let e = match code {
-                    unreachable::PORT | unreachable::PROTOCOL => TcpError::ConnectionRefused,
-                    // Network unknown, network administratively prohibited.
-                    6 | 9 => TcpError::NetworkUnreachable,
-                    _ => TcpError::HostUnreachable,
-                };
-                self.stats.icmp_aborts += 1;
-                self.enter_closed(index, Some(e));
-            }
-            kind => {
-                self.stats.icmp_soft_errors += 1;
-                self.tcbs.at_mut(index).soft_error = Some(soft_error(kind));
-            }
-        }
-    }
-
-    /// RFC 1191 §6.4: the path to `remote` carries at most `mtu` bytes.
-    fn path_mtu_lowered(&mut self, now: Instant, index: u32, remote: Ipv4Address, mtu: u16) {
-        let pmtu = self.pmtu.update(remote, mtu, now);
-        let t = self.tcbs.at_mut(index);
-        let mss = mss_for(t, pmtu);
-        if mss >= t.send.mss {
-            // Already this small (an error about a segment sent before the
-            // last shrink), or clamped up to what we use.
-            return;
-        }
-        t.send.mss = mss;
-        t.cc.set_mss(usize::from(mss));
-        self.stats.pmtu_shrinks += 1;
-        if t.head.snd.una != t.head.snd.max && t.head.state != State::SynSent {
-            // Every segment in flight may have been too large: send it all
-            // again, cut to the new size (go back to SND.UNA; no RTT
-            // sample from a retransmission, no congestion response).
-            t.head.snd.nxt = t.head.snd.una;
-            t.sampler.on_retransmit();
-            self.queue(index, TxKind::Send);
-        }
+        // The per-core cache learns the path MTU whatever the connection
+        // makes of it.
+        let pmtu = match err.kind {
+            IcmpErrorKind::FragNeeded { mtu } => Some(self.pmtu.update(err.remote, mtu, now)),
+            _ => None,
+        };
+        let (t, mut cx) = self.split(index);
+        let mut fx = Effects::default();
+        t.icmp_error(&mut cx, err.kind, pmtu, &mut fx);
+        self.apply(index, fx);
     }
 
     /// The path MTU this core knows for `remote`, if lower than the
@@ -142,5 +111,63 @@ fn soft_error(kind: IcmpErrorKind) -> TcpError {
             code: unreachable::PORT | unreachable::PROTOCOL,
         } => TcpError::ConnectionRefused,
         _ => TcpError::HostUnreachable,
+    }
+}
+
+impl Connection {
+    /// An ICMP error about data of ours in flight (the stack checked the
+    /// 4-tuple and the sequence number), with the path MTU the cache now
+    /// holds for a Fragmentation Needed. See the module docs.
+    fn icmp_error(
+        &mut self,
+        cx: &mut Cx<'_>,
+        kind: IcmpErrorKind,
+        pmtu: Option<u16>,
+        fx: &mut Effects,
+    ) {
+        match kind {
+            IcmpErrorKind::FragNeeded { .. } => {
+                if let Some(pmtu) = pmtu {
+                    self.path_mtu_lowered(cx, pmtu, fx);
+                }
+            }
+            IcmpErrorKind::Unreachable { code }
+                if kind.is_hard() && self.head.state == State::SynSent =>
+            {
+                let e = match code {
+                    unreachable::PORT | unreachable::PROTOCOL => TcpError::ConnectionRefused,
+                    // Network unknown, network administratively prohibited.
+                    6 | 9 => TcpError::NetworkUnreachable,
+                    _ => TcpError::HostUnreachable,
+                };
+                cx.stats.icmp_aborts += 1;
+                fx.end(End::Closed(Some(e)));
+            }
+            kind => {
+                cx.stats.icmp_soft_errors += 1;
+                self.soft_error = Some(soft_error(kind));
+            }
+        }
+    }
+
+    /// RFC 1191 §6.4: the path to the peer carries at most `pmtu` bytes.
+    fn path_mtu_lowered(&mut self, cx: &mut Cx<'_>, pmtu: u16, fx: &mut Effects) {
+        let mss = mss_for(self, pmtu);
+        if mss >= self.send.mss {
+            // Already this small (an error about a segment sent before the
+            // last shrink), or clamped up to what we use.
+            return;
+        }
+        self.send.mss = mss;
+        self.cc.set_mss(usize::from(mss));
+        cx.stats.pmtu_shrinks += 1;
+        if self.head.snd.una != self.head.snd.max && self.head.state != State::SynSent {
+            // Every segment in flight may have been too large: send it all
+            // again, cut to the new size (go back to SND.UNA; no RTT
+            // sample from a retransmission, no congestion response).
+            self.head.snd.nxt = self.head.snd.una;
+            self.sampler.on_retransmit();
+            fx.queue(TxKind::Send);
+        }
     }
 }

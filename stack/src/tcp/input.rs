@@ -14,7 +14,7 @@ use super::isn::FourTuple;
 use super::output::rcv_space;
 use super::stack::{Reply, TcpConfig, TcpStack};
 use super::state::State;
-use super::tcb::{Connection, Tcb};
+use super::tcb::Connection;
 use super::time_wait::TimeWaitEntry;
 use super::timer::Timer;
 use super::tx_list::TxKind;
@@ -128,7 +128,12 @@ impl TcpStack {
     }
 
     /// Applies the options of the peer's SYN (or SYN-ACK).
-    pub(crate) fn apply_syn_options(cfg: &TcpConfig, t: &mut Tcb, o: &TcpOptions, now: Instant) {
+    pub(crate) fn apply_syn_options(
+        cfg: &TcpConfig,
+        t: &mut Connection,
+        o: &TcpOptions,
+        now: Instant,
+    ) {
         let ts = cfg.timestamps && o.timestamp.is_some();
         if ts {
             t.head.flags.insert(TcbFlags::TIMESTAMPS);
@@ -327,7 +332,7 @@ impl TcpStack {
     }
 
     /// The RTT sample of a completed handshake.
-    fn rtt_on_handshake(cfg: &TcpConfig, t: &mut Tcb, seg: &TcpRepr, now: Instant) {
+    fn rtt_on_handshake(cfg: &TcpConfig, t: &mut Connection, seg: &TcpRepr, now: Instant) {
         if t.timers.retries > 0 {
             // Karn: no sample after a retransmitted SYN. RFC 6298 (5.7):
             // "the RTO MUST be re-initialized to 3 seconds when data

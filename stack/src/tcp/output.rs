@@ -15,7 +15,7 @@ use super::sack::SegKind;
 use super::stack::TcpConfig;
 use super::stack::{Reply, TcpStack};
 use super::state::State;
-use super::tcb::{Connection, Tcb};
+use super::tcb::Connection;
 use super::timer::{Timer, WheelUpdate};
 use super::tx_list::{ListFlags, TxKind};
 use super::types::TcbFlags;
@@ -33,7 +33,7 @@ pub(crate) struct Blocked;
 pub type Emit<'e> = dyn FnMut(Ipv4Address, Ipv4Address, &TcpRepr) -> bool + 'e;
 
 /// The receive window we may offer now, in bytes from RCV.NXT.
-pub(crate) fn rcv_space(t: &Tcb, pool: PoolView) -> usize {
+pub(crate) fn rcv_space(t: &Connection, pool: PoolView) -> usize {
     let limit = t.receive.limit as usize;
     limit
         .saturating_sub(t.rcvbuf.len())
@@ -43,7 +43,7 @@ pub(crate) fn rcv_space(t: &Tcb, pool: PoolView) -> usize {
 /// Works out the window field of an outgoing segment and records the right
 /// edge it advertises (never moved left, RFC 9293 §3.8.6.2.2; opened only
 /// by at least min(MSS, buffer/2), receiver SWS avoidance, §3.8.6.2.2).
-pub(crate) fn advertise(t: &mut Tcb, space: usize) -> u16 {
+pub(crate) fn advertise(t: &mut Connection, space: usize) -> u16 {
     let nxt = t.head.rcv.nxt;
     let cur = if t.receive.adv_edge > nxt {
         t.receive.adv_edge - nxt

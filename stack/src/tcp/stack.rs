@@ -742,7 +742,7 @@ impl TcpStack {
     /// tables (the same for every configuration).
     pub const fn footprint() -> Footprint {
         Footprint {
-            tcb: core::mem::size_of::<super::tcb::Tcb>(),
+            tcb: core::mem::size_of::<super::tcb::Connection>(),
             flow_buckets: 2 * FlowTable::BUCKET_BYTES,
             time_wait_entry: TimeWaitTable::entry_bytes(),
         }

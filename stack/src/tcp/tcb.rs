@@ -281,9 +281,6 @@ pub(crate) struct Connection {
     pub listen: ListenVars,
 }
 
-/// The former name of [`Connection`].
-pub(crate) type Tcb = Connection;
-
 impl Connection {
     fn empty(ooo_ranges: usize) -> Connection {
         let any = Ipv4Address::UNSPECIFIED;
