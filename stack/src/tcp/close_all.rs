@@ -70,15 +70,7 @@ impl TcpStack {
             } else {
                 // An embryonic child whose listener is gone: nobody will
                 // ever accept it.
-                self.tcbs
-                    .at_mut(index)
-                    .head
-                    .flags
-                    .insert(TcbFlags::USER_CLOSED);
-                self.abort_index(index);
-                if self.tcbs.get(id).is_some() {
-                    self.free_socket(index);
-                }
+                self.abort_and_free(index);
                 closed += 1;
             }
         }
@@ -109,16 +101,7 @@ impl TcpStack {
             if !t.head.in_use || !unfinished(t.head.state) {
                 continue;
             }
-            let id = t.id(index);
-            self.tcbs
-                .at_mut(index)
-                .head
-                .flags
-                .insert(TcbFlags::USER_CLOSED);
-            self.abort_index(index);
-            if self.tcbs.get(id).is_some() {
-                self.free_socket(index);
-            }
+            self.abort_and_free(index);
             self.stats.linger_resets += 1;
             reset += 1;
         }

@@ -107,6 +107,19 @@ impl TcpStack {
         }
     }
 
+    /// Resets the connection at `index` on the user's behalf (abort, a
+    /// shutdown's last resort) and releases its slot at once: nobody will
+    /// ask about it any more.
+    pub(crate) fn abort_and_free(&mut self, index: u32) {
+        let t = self.tcbs.at_mut(index);
+        t.head.flags.insert(TcbFlags::USER_CLOSED);
+        let id = t.id(index);
+        self.abort_index(index);
+        if self.tcbs.get(id).is_some() {
+            self.free_socket(index);
+        }
+    }
+
     /// Sends a RST for the connection at `index` and closes it at once
     /// (user abort, accept-queue overflow, close with unread data).
     pub(crate) fn abort_index(&mut self, index: u32) {

@@ -419,15 +419,10 @@ impl TcpStack {
     /// `InvalidSocket`.
     pub fn abort(&mut self, id: SocketId) -> Result<()> {
         let index = self.index_of(id)?;
-        let t = self.tcbs.at_mut(index);
-        t.head.flags.insert(TcbFlags::USER_CLOSED);
-        if t.head.state == State::Listen {
+        if self.tcbs.at(index).head.state == State::Listen {
             return self.close(id);
         }
-        self.abort_index(index);
-        if self.tcbs.get(id).is_some() {
-            self.free_socket(index);
-        }
+        self.abort_and_free(index);
         Ok(())
     }
 
