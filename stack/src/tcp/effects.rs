@@ -112,6 +112,16 @@ impl Effects {
     pub(crate) fn ended(&self) -> bool {
         self.end.is_some()
     }
+
+    /// Nothing to do but join TX lists (if any): most socket calls.
+    #[inline]
+    fn lists_only(&self) -> bool {
+        self.end.is_none()
+            && self.events.is_empty()
+            && self.wheel.is_empty()
+            && self.progress.is_none()
+            && !self.wait_pool
+    }
 }
 
 impl TcpStack {
@@ -143,18 +153,38 @@ impl TcpStack {
     /// entry first, the progress note, the lists, the flow events, then its
     /// end (the order in which the stack did them when the steps ran
     /// inline).
-    #[inline]
+    ///
+    /// Inlined for its common cases, no effect or lists only (a `recv`
+    /// that finds nothing, a `send`); the rest is one call.
+    #[inline(always)]
     pub(crate) fn apply(&mut self, index: u32, fx: Effects) {
+        if fx.lists_only() {
+            if fx.lists != 0 {
+                self.join_lists(index, fx.lists);
+            }
+            return;
+        }
+        self.apply_all(index, fx);
+    }
+
+    /// The TX lists in `lists` ([`TxKind::bit`] bits), in priority order.
+    #[inline]
+    fn join_lists(&mut self, index: u32, lists: u8) {
+        for kind in [TxKind::Control, TxKind::Ack, TxKind::Send] {
+            if lists & kind.bit() != 0 {
+                self.queue(index, kind);
+            }
+        }
+    }
+
+    /// [`apply`](Self::apply) of an `Effects` with more than lists.
+    fn apply_all(&mut self, index: u32, fx: Effects) {
         fx.wheel.apply(&mut self.wheel, index);
         if let Some(peer) = fx.progress {
             self.note_progress(peer);
         }
         if fx.lists != 0 {
-            for kind in [TxKind::Control, TxKind::Ack, TxKind::Send] {
-                if fx.lists & kind.bit() != 0 {
-                    self.queue(index, kind);
-                }
-            }
+            self.join_lists(index, fx.lists);
         }
         if !fx.events.is_empty() {
             self.event(index, fx.events);

@@ -279,11 +279,14 @@ impl TcpStack {
     /// listener. `Ok(0)` is end of stream (the peer's FIN).
     pub fn recv(&mut self, id: SocketId, buf: &mut [u8]) -> Result<usize> {
         let index = self.index_of(id)?;
+        if let Some(r) = self.tcbs.at(index).nothing_to_read() {
+            return r;
+        }
         let (t, mut cx) = self.split(index);
         let mut fx = Effects::default();
-        let r = t.recv(&mut cx, buf, &mut fx);
+        let n = t.recv(&mut cx, buf, &mut fx);
         self.apply(index, fx);
-        r
+        Ok(n)
     }
 
     /// Copies received bytes into `buf` without consuming them: the next

@@ -340,6 +340,12 @@ impl WheelUpdate {
         self.arm = None;
     }
 
+    /// True when the entry stays as it is.
+    #[inline]
+    pub(crate) fn is_empty(&self) -> bool {
+        !self.cancel && self.arm.is_none()
+    }
+
     /// Applies the update to the entry of the socket at `index`.
     #[inline]
     pub(crate) fn apply(self, wheel: &mut TimerWheel, index: u32) {

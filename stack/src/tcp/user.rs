@@ -24,6 +24,7 @@ impl Connection {
     /// waits for chunks, [`Effects::wait_pool`]) is full; `BrokenPipe`
     /// after shutdown or close; the connection's error once it failed;
     /// `NotConnected` on a listener.
+    #[inline]
     pub(crate) fn send(&mut self, cx: &mut Cx<'_>, data: &[u8], fx: &mut Effects) -> Result<usize> {
         match self.head.state {
             State::Listen => return Err(TcpError::NotConnected),
@@ -55,28 +56,31 @@ impl Connection {
         Ok(n)
     }
 
-    /// RECEIVE (RFC 9293 §3.10.3): copies buffered bytes into `buf`; a
-    /// read that opened the window noticeably (by two segments or half the
-    /// buffer: receiver SWS avoidance, §3.8.6.2.2) sends a window update.
-    ///
-    /// # Errors
-    /// `WouldBlock` when nothing is buffered and the peer has not closed;
-    /// the connection's error after a reset or timeout; `NotConnected` on
-    /// a listener. `Ok(0)` is end of stream (the peer's FIN).
-    pub(crate) fn recv(
-        &mut self,
-        cx: &mut Cx<'_>,
-        buf: &mut [u8],
-        fx: &mut Effects,
-    ) -> Result<usize> {
+    /// What a read returns when it can take nothing: `NotConnected` on a
+    /// listener; with nothing buffered, end of stream after the peer's FIN
+    /// or a clean close, the error after a failure, else `WouldBlock`.
+    /// `None` when there are bytes to read. Changes nothing, so the stack
+    /// asks it before [`recv`](Self::recv) and skips the call's `Effects`.
+    #[inline]
+    pub(crate) fn nothing_to_read(&self) -> Option<Result<usize>> {
         if self.head.state == State::Listen {
-            return Err(TcpError::NotConnected);
+            return Some(Err(TcpError::NotConnected));
         }
         if self.rcvbuf.is_empty() {
-            return self.end_of_data();
+            return Some(self.end_of_data());
         }
+        None
+    }
+
+    /// RECEIVE (RFC 9293 §3.10.3) when [`nothing_to_read`](Self::nothing_to_read)
+    /// is `None`: copies buffered bytes into `buf`; a read that opened the
+    /// window noticeably (by two segments or half the buffer: receiver SWS
+    /// avoidance, §3.8.6.2.2) sends a window update.
+    #[inline]
+    pub(crate) fn recv(&mut self, cx: &mut Cx<'_>, buf: &mut [u8], fx: &mut Effects) -> usize {
+        debug_assert!(self.nothing_to_read().is_none());
         if buf.is_empty() {
-            return Ok(0);
+            return 0;
         }
         let n = self.rcvbuf.read(cx.pool, buf);
         if self.head.state.accepts_data() {
@@ -98,22 +102,19 @@ impl Connection {
                 fx.queue(TxKind::Ack);
             }
         }
-        Ok(n)
+        n
     }
 
     /// [`recv`](Self::recv) without consuming: the next `recv` returns the
     /// same bytes. Opens no window.
     ///
     /// # Errors
-    /// As [`recv`](Self::recv).
+    /// As [`nothing_to_read`](Self::nothing_to_read).
     pub(crate) fn peek(&self, pool: &ChunkPool, buf: &mut [u8]) -> Result<usize> {
-        if self.head.state == State::Listen {
-            return Err(TcpError::NotConnected);
+        match self.nothing_to_read() {
+            Some(r) => r,
+            None => Ok(self.rcvbuf.peek(pool, buf)),
         }
-        if self.rcvbuf.is_empty() {
-            return self.end_of_data();
-        }
-        Ok(self.rcvbuf.peek(pool, buf))
     }
 
     /// What a read of an empty buffer returns: end of stream after the
