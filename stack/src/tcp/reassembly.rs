@@ -67,11 +67,14 @@ pub(crate) struct Assembler {
 }
 
 impl Assembler {
-    /// An empty assembler holding at most `max_ranges` disjoint ranges (the
-    /// only allocation it ever makes).
+    /// An empty assembler holding at most `max_ranges` disjoint ranges. It
+    /// holds no memory until the first out-of-order segment: then it
+    /// allocates room for all `max_ranges` at once, its only allocation,
+    /// kept for the slot's later connections (so an idle or in-order
+    /// connection costs nothing here).
     pub(crate) fn new(max_ranges: usize) -> Assembler {
         Assembler {
-            ranges: Vec::with_capacity(max_ranges),
+            ranges: Vec::new(),
             max_ranges,
             clock: 0,
         }
@@ -124,6 +127,9 @@ impl Assembler {
             if self.ranges.len() >= self.max_ranges {
                 self.clock -= 1;
                 return Err(TooManyRanges);
+            }
+            if self.ranges.capacity() == 0 {
+                self.ranges.reserve_exact(self.max_ranges);
             }
             self.ranges.insert(
                 first,
@@ -329,9 +335,14 @@ mod tests {
         }
 
         #[test]
-        fn never_reallocates() {
+        fn allocates_once_at_the_first_out_of_order_range() {
             let mut a = Assembler::new(4);
+            assert_eq!(a.ranges.capacity(), 0, "in-order data needs no memory");
+            assert_eq!(a.advance(100), 100);
+            assert_eq!(a.ranges.capacity(), 0);
+            a.add(200, 10).unwrap();
             let cap = a.ranges.capacity();
+            assert!(cap >= 4, "{cap}");
             for i in 0..1000 {
                 let _ = a.add((i * 37) % 300, 3);
                 if i % 7 == 0 {

@@ -93,11 +93,13 @@ pub(crate) struct Scoreboard {
 }
 
 impl Scoreboard {
-    /// An empty scoreboard holding at most `max_blocks` ranges (the only
-    /// allocation it makes).
+    /// An empty scoreboard holding at most `max_blocks` ranges. It holds no
+    /// memory until the peer first SACKs: then it allocates room for all
+    /// `max_blocks` at once, its only allocation, kept for the slot's later
+    /// connections (so an idle or loss-free connection costs nothing here).
     pub(crate) fn new(max_blocks: usize) -> Scoreboard {
         Scoreboard {
-            ranges: Vec::with_capacity(max_blocks),
+            ranges: Vec::new(),
             max_blocks,
             high_rxt: None,
             rescue_rxt: None,
@@ -180,6 +182,9 @@ impl Scoreboard {
                 self.ranges.remove(0);
                 self.ranges.insert(first - 1, SackBlock { left, right });
             } else {
+                if self.ranges.capacity() == 0 {
+                    self.ranges.reserve_exact(self.max_blocks);
+                }
                 self.ranges.insert(first, SackBlock { left, right });
             }
             return right - left;
@@ -454,6 +459,27 @@ mod tests {
 
     mod update {
         use super::*;
+
+        #[test]
+        fn allocates_once_at_the_first_sack() {
+            let mut sb = Scoreboard::new(4);
+            assert_eq!(sb.ranges.capacity(), 0, "no SACK, no memory");
+            sb.update(s(0), s(10 * MSS), &[]);
+            assert_eq!(sb.ranges.capacity(), 0);
+            sb.update(s(0), s(100 * MSS), &[seg(2, 3)]);
+            let cap = sb.ranges.capacity();
+            assert!(cap >= 4, "{cap}");
+            for i in 0..200 {
+                sb.update(s(0), s(100 * MSS), &[seg(i % 90 + 4, i % 90 + 5)]);
+            }
+            assert_eq!(sb.ranges.capacity(), cap, "never again");
+            sb.clear();
+            assert_eq!(
+                sb.ranges.capacity(),
+                cap,
+                "kept for the slot's next connection"
+            );
+        }
 
         #[test]
         fn records_and_merges() {
