@@ -115,9 +115,9 @@ struct Topo {
 impl Topo {
     fn device(&self) -> String {
         match self.backend {
-            Backend::AfPacket => "af_packet:mtcp-s0".into(),
-            Backend::Tap => "tap:mtcp-t0".into(),
-            Backend::Xdp => "xdp:mtcp-s0".into(),
+            Backend::AfPacket => format!("af_packet:{}", netns::name("s0")),
+            Backend::Tap => format!("tap:{}", netns::name("t0")),
+            Backend::Xdp => format!("xdp:{}", netns::name("s0")),
         }
     }
 
@@ -153,6 +153,14 @@ enum Offload {
     CsumGso,
 }
 
+/// A name of `scripts/netns.sh`'s topologies, `PREFIX-suffix` with the
+/// prefix from `MTCP_NS_PREFIX` (default `mtcp`). Leaked once per call, so
+/// it can be handed to threads as the fixed names were: a few bytes per
+/// test.
+fn topo_name(suffix: &str) -> &'static str {
+    Box::leak(netns::name(suffix).into_boxed_str())
+}
+
 /// Brings up the backend's topology with `cores` queues and the peer's
 /// offloads.
 fn topology(backend: Backend, cores: usize, offload: Offload) -> Result<Topo, String> {
@@ -172,18 +180,18 @@ fn topology(backend: Backend, cores: usize, offload: Offload) -> Result<Topo, St
     let topo = match backend {
         Backend::AfPacket | Backend::Xdp => Topo {
             backend,
-            run_ns: "mtcp-stk",
-            peer_ns: "mtcp-peer",
-            peer_if: "mtcp-p0",
+            run_ns: topo_name("stk"),
+            peer_ns: topo_name("peer"),
+            peer_if: topo_name("p0"),
             stack_ip: Ipv4Addr::new(10, 99, 0, 2),
             peer_ip: Ipv4Addr::new(10, 99, 0, 1),
             cores,
         },
         Backend::Tap => Topo {
             backend,
-            run_ns: "mtcp-tap",
-            peer_ns: "mtcp-tap",
-            peer_if: "mtcp-t0",
+            run_ns: topo_name("tap"),
+            peer_ns: topo_name("tap"),
+            peer_if: topo_name("t0"),
             stack_ip: Ipv4Addr::new(10, 98, 0, 2),
             peer_ip: Ipv4Addr::new(10, 98, 0, 1),
             cores,
@@ -1112,7 +1120,7 @@ fn check_partial_checksums(topo: &Topo, test: &str) {
     // descriptor), where the peer's partial checksums are visible too.
     let iface = match topo.backend {
         Backend::Tap => topo.peer_if,
-        Backend::AfPacket | Backend::Xdp => "mtcp-s0",
+        Backend::AfPacket | Backend::Xdp => topo_name("s0"),
     };
     let dump = Command::new("ip")
         .args(["netns", "exec", topo.run_ns, "timeout", "10", "tcpdump"])
@@ -1917,17 +1925,31 @@ struct FarNamespace {
     peer_ns: &'static str,
 }
 
-const FAR_NS: &str = "mtcp-far";
+/// The router's far namespace.
+fn far_ns() -> &'static str {
+    topo_name("far")
+}
 
 impl FarNamespace {
     fn up(peer_ns: &'static str) -> Result<FarNamespace, String> {
-        sh(&["ip", "netns", "del", FAR_NS]).ok();
-        sh(&["ip", "netns", "add", FAR_NS])?;
+        sh(&["ip", "netns", "del", far_ns()]).ok();
+        sh(&["ip", "netns", "add", far_ns()])?;
         let far = FarNamespace { peer_ns };
         let steps: [&[&str]; 8] = [
             &[
-                "ip", "-n", peer_ns, "link", "add", "mtcp-f1", "type", "veth", "peer", "name",
-                "mtcp-f0", "netns", FAR_NS,
+                "ip",
+                "-n",
+                peer_ns,
+                "link",
+                "add",
+                topo_name("f1"),
+                "type",
+                "veth",
+                "peer",
+                "name",
+                topo_name("f0"),
+                "netns",
+                far_ns(),
             ],
             &[
                 "ip",
@@ -1937,27 +1959,35 @@ impl FarNamespace {
                 "add",
                 "10.97.0.1/24",
                 "dev",
-                "mtcp-f1",
-            ],
-            &[
-                "ip", "-n", peer_ns, "link", "set", "mtcp-f1", "mtu", "1000", "up",
+                topo_name("f1"),
             ],
             &[
                 "ip",
                 "-n",
-                FAR_NS,
+                peer_ns,
+                "link",
+                "set",
+                topo_name("f1"),
+                "mtu",
+                "1000",
+                "up",
+            ],
+            &[
+                "ip",
+                "-n",
+                far_ns(),
                 "addr",
                 "add",
                 "10.97.0.2/24",
                 "dev",
-                "mtcp-f0",
+                topo_name("f0"),
             ],
-            &["ip", "-n", FAR_NS, "link", "set", "mtcp-f0", "up"],
-            &["ip", "-n", FAR_NS, "link", "set", "lo", "up"],
+            &["ip", "-n", far_ns(), "link", "set", topo_name("f0"), "up"],
+            &["ip", "-n", far_ns(), "link", "set", "lo", "up"],
             &[
                 "ip",
                 "-n",
-                FAR_NS,
+                far_ns(),
                 "route",
                 "add",
                 "10.99.0.0/24",
@@ -1989,7 +2019,7 @@ impl FarNamespace {
 impl Drop for FarNamespace {
     fn drop(&mut self) {
         // The veth pair goes with the namespace; the peer stops routing.
-        sh(&["ip", "netns", "del", FAR_NS]).ok();
+        sh(&["ip", "netns", "del", far_ns()]).ok();
         sh(&[
             "ip",
             "netns",
@@ -2013,7 +2043,7 @@ fn af_packet_path_mtu_discovery_through_a_router() {
     };
     let far = FarNamespace::up(topo.peer_ns).unwrap_or_else(|e| panic!("{test}: {e}"));
     let server = start_echo(test, &topo, &[("MTCP_GATEWAY", topo.peer_ip.to_string())]);
-    check_bulk(FAR_NS, topo.stack(ECHO_PORT), 2 * MB, test);
+    check_bulk(far_ns(), topo.stack(ECHO_PORT), 2 * MB, test);
     server.finish();
     drop(far);
 }
