@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use mtcp::net::{core_stats, NetConfig, TcpKeepalive, TcpListener, TcpSocket, TcpStream};
 use mtcp::runtime::Builder;
-use mtcp::stack::config::Config;
+use mtcp::stack::config::EnvConfig;
 use mtcp::stack::wire::ipv4::{Ipv4Address, Ipv4Cidr};
 
 fn builder() -> Builder {
@@ -116,15 +116,15 @@ fn tcp_socket_keepalive_options_reach_the_connection() {
 
 #[test]
 fn mtcp_keepalive_variable_sets_the_stack_default() {
-    let config = Config::from_lookup(|k| {
+    let config = EnvConfig::from_lookup(|k| {
         (k == "MTCP_KEEPALIVE").then(|| "idle=10s,interval=2s,count=3".to_owned())
     })
     .unwrap();
-    let net = NetConfig::from_config(&config);
+    let net: NetConfig = config.net;
     assert!(net.stack.tcp.keepalive_default);
     assert_eq!(net.stack.tcp.keepalive.idle, Duration::from_secs(10));
     assert_eq!(net.stack.tcp.keepalive.count, 3);
-    let bad = Config::from_lookup(|k| (k == "MTCP_KEEPALIVE").then(|| "idle=10".to_owned()))
+    let bad = EnvConfig::from_lookup(|k| (k == "MTCP_KEEPALIVE").then(|| "idle=10".to_owned()))
         .unwrap_err()
         .to_string();
     assert!(

@@ -27,10 +27,14 @@
 //! ```
 
 use core::fmt;
+use std::io;
 use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
 
 use crate::nic::faults::FaultConfig;
+use crate::nic::NicQueue;
 pub use crate::nic::RingSizes;
+use crate::stack::StackConfig;
 use crate::tcp::stack::KeepaliveConfig;
 use crate::time::Duration;
 use crate::wire::ethernet::EthernetAddress;
@@ -113,7 +117,7 @@ pub enum DeviceSpec {
     AfPacket(String),
     /// An AF_XDP socket on an interface.
     Xdp(String),
-    /// DPDK, with `Config::dpdk_args` as EAL arguments.
+    /// DPDK, with [`NetConfig::dpdk_args`] as EAL arguments.
     Dpdk,
 }
 
@@ -129,63 +133,154 @@ impl fmt::Display for DeviceSpec {
     }
 }
 
-/// The stack's configuration.
-#[derive(Debug, Clone, PartialEq)]
-pub struct Config {
-    /// `MTCP_DEVICE`.
+/// The network settings of a runtime, from the environment or a builder
+/// down to the engine: the device, capture and fault injection, and each
+/// core's [`StackConfig`] (addresses, the TCP engine, UDP, the frame pool).
+/// One type, one name per option: [`EnvConfig::from_lookup`] writes each
+/// `MTCP_*` variable straight into its field here.
+#[derive(Clone, PartialEq)]
+pub struct NetConfig {
+    /// The device (`MTCP_DEVICE`).
     pub device: DeviceSpec,
-    /// `MTCP_DPDK_ARGS`, split on whitespace.
+    /// DPDK EAL arguments (`MTCP_DPDK_ARGS`, split on whitespace).
     pub dpdk_args: Vec<String>,
-    /// `MTCP_ADDR`.
-    pub addr: Ipv4Cidr,
-    /// `MTCP_GATEWAY`.
-    pub gateway: Option<Ipv4Address>,
-    /// `MTCP_MAC`; `None` means the device's, else a locally administered one.
-    pub mac: Option<EthernetAddress>,
-    /// `MTCP_CORES`, at least 1.
-    pub cores: usize,
-    /// `MTCP_PCAP`.
+    /// Capture file (`MTCP_PCAP`).
     pub pcap: Option<PathBuf>,
-    /// `MTCP_FAULTS`.
+    /// Fault injection (`MTCP_FAULTS`).
     pub faults: Option<FaultConfig>,
-    /// `MTCP_RING_FRAMES` (AF_PACKET only).
+    /// AF_PACKET ring slots per queue (`MTCP_RING_FRAMES`).
     pub ring: RingSizes,
-    /// `MTCP_SHUTDOWN_LINGER`; `None`: the runtime's default.
-    pub shutdown_linger: Option<std::time::Duration>,
-    /// `MTCP_STATS`: how often each core prints a line of its counters.
+    /// Print each core's counters to stderr this often (`MTCP_STATS`).
     pub stats: Option<core::time::Duration>,
-    /// `MTCP_MAX_CONNECTIONS`; `None`: the TCP default.
-    pub max_connections: Option<usize>,
-    /// `MTCP_MAX_TIME_WAIT`; `None`: the TCP default.
-    pub max_time_wait: Option<usize>,
-    /// `MTCP_KEEPALIVE`: `None` leaves keepalive off unless a socket asks;
-    /// `Some` turns it on for every connection with this timing.
-    pub keepalive: Option<KeepaliveConfig>,
-    /// `MTCP_FIN_TIMEOUT`; `None` keeps the engine's default.
-    pub fin_timeout: Option<Duration>,
+    /// The stack of each core: its address (`MTCP_ADDR`), gateway
+    /// (`MTCP_GATEWAY`), MAC (`MTCP_MAC`; `None`: the device's, else a
+    /// locally administered one), the TCP engine (`MTCP_MAX_CONNECTIONS`,
+    /// `MTCP_MAX_TIME_WAIT`, `MTCP_KEEPALIVE`, `MTCP_FIN_TIMEOUT`, buffer
+    /// sizes, timers, …), UDP, frame pool and RX burst.
+    pub stack: StackConfig,
+    /// Queues given explicitly (one per core), instead of opening `device`.
+    queues: GivenQueues,
 }
 
-impl Default for Config {
-    fn default() -> Config {
-        Config {
+impl Default for NetConfig {
+    fn default() -> NetConfig {
+        NetConfig {
             device: DeviceSpec::Memory,
             dpdk_args: Vec::new(),
-            addr: Ipv4Cidr {
-                address: Ipv4Address::new(10, 0, 0, 1),
-                prefix_len: 24,
-            },
-            gateway: None,
-            mac: None,
-            cores: 1,
             pcap: None,
             faults: None,
             ring: RingSizes::default(),
-            shutdown_linger: None,
             stats: None,
-            max_connections: None,
-            max_time_wait: None,
-            keepalive: None,
-            fin_timeout: None,
+            stack: StackConfig::default(),
+            queues: GivenQueues::default(),
+        }
+    }
+}
+
+impl fmt::Debug for NetConfig {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("NetConfig")
+            .field("device", &self.device)
+            .field("addr", &self.stack.addr)
+            .field("gateway", &self.stack.gateway)
+            .field("mac", &self.stack.mac)
+            .field("pcap", &self.pcap)
+            .field("faults", &self.faults)
+            .field("stats", &self.stats)
+            .field("explicit_queues", &self.queues.0.is_some())
+            .finish_non_exhaustive()
+    }
+}
+
+impl NetConfig {
+    /// Reads the `MTCP_*` network variables (see [`EnvConfig`]).
+    ///
+    /// # Errors
+    /// The first bad variable (as one line, see [`ConfigError`]; it
+    /// converts into an `io::Error` of kind `InvalidInput`).
+    pub fn from_env() -> Result<NetConfig, ConfigError> {
+        EnvConfig::from_env().map(|e| e.net)
+    }
+
+    /// Uses these queues (one per core, in core order) instead of opening
+    /// [`device`](Self::device): e.g. the ports of an in-memory NIC pair
+    /// joining two runtimes.
+    pub fn with_queues(mut self, queues: Vec<Box<dyn NicQueue>>) -> NetConfig {
+        self.queues = GivenQueues(Some(Arc::new(Mutex::new(
+            queues.into_iter().map(Some).collect(),
+        ))));
+        self
+    }
+
+    /// The queues given with [`with_queues`](Self::with_queues), taken out
+    /// (once) for a runtime of `cores` cores; `None` when none were given.
+    ///
+    /// # Errors
+    /// `InvalidInput` when there are not `cores` of them; an error when
+    /// they were taken already.
+    pub fn take_queues(&self, cores: usize) -> Option<io::Result<Vec<Box<dyn NicQueue>>>> {
+        let given = self.queues.0.as_ref()?;
+        let Ok(mut given) = given.lock() else {
+            return Some(Err(io::Error::other("mtcp: poisoned")));
+        };
+        if given.len() != cores {
+            return Some(Err(io::Error::new(
+                io::ErrorKind::InvalidInput,
+                format!(
+                    "mtcp: {} NIC queues given for {cores} cores: expected one per core",
+                    given.len()
+                ),
+            )));
+        }
+        Some(
+            given
+                .iter_mut()
+                .map(|q| {
+                    q.take()
+                        .ok_or_else(|| io::Error::other("mtcp: NIC queues already used"))
+                })
+                .collect(),
+        )
+    }
+}
+
+/// Queues given to a [`NetConfig`], shared by its clones; each is taken
+/// once.
+#[derive(Clone, Default)]
+struct GivenQueues(Option<Arc<Mutex<QueueSlots>>>);
+
+/// One slot per core: its queue until taken.
+type QueueSlots = Vec<Option<Box<dyn NicQueue>>>;
+
+/// Two configurations with given queues are equal when they share them.
+impl PartialEq for GivenQueues {
+    fn eq(&self, other: &GivenQueues) -> bool {
+        match (&self.0, &other.0) {
+            (None, None) => true,
+            (Some(a), Some(b)) => Arc::ptr_eq(a, b),
+            _ => false,
+        }
+    }
+}
+
+/// Everything the `MTCP_*` variables set: the runtime's own settings
+/// (`MTCP_CORES`, `MTCP_SHUTDOWN_LINGER`) beside the [`NetConfig`].
+#[derive(Debug, Clone, PartialEq)]
+pub struct EnvConfig {
+    /// `MTCP_CORES`, at least 1.
+    pub cores: usize,
+    /// `MTCP_SHUTDOWN_LINGER`; `None`: the runtime's default.
+    pub shutdown_linger: Option<std::time::Duration>,
+    /// Every other variable.
+    pub net: NetConfig,
+}
+
+impl Default for EnvConfig {
+    fn default() -> EnvConfig {
+        EnvConfig {
+            cores: 1,
+            shutdown_linger: None,
+            net: NetConfig::default(),
         }
     }
 }
@@ -215,13 +310,20 @@ impl fmt::Display for ConfigError {
 
 impl std::error::Error for ConfigError {}
 
-impl Config {
+/// An `InvalidInput` error with the one line.
+impl From<ConfigError> for io::Error {
+    fn from(e: ConfigError) -> io::Error {
+        io::Error::new(io::ErrorKind::InvalidInput, e.to_string())
+    }
+}
+
+impl EnvConfig {
     /// Reads the configuration from the process environment.
     ///
     /// # Errors
-    /// The first bad variable, see [`Config::from_lookup`].
-    pub fn from_env() -> Result<Config, ConfigError> {
-        Config::from_lookup(|k| std::env::var_os(k).map(|v| v.to_string_lossy().into_owned()))
+    /// The first bad variable, see [`EnvConfig::from_lookup`].
+    pub fn from_env() -> Result<EnvConfig, ConfigError> {
+        EnvConfig::from_lookup(|k| std::env::var_os(k).map(|v| v.to_string_lossy().into_owned()))
     }
 
     /// Reads the configuration from `lookup` (a variable name to its value),
@@ -230,26 +332,27 @@ impl Config {
     /// # Errors
     /// The first bad variable, in the order of the table in the module
     /// documentation (`MTCP_DEVICE` first).
-    pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<Config, ConfigError> {
+    pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<EnvConfig, ConfigError> {
         let get = |var: &'static str| lookup(var).filter(|v| !v.trim().is_empty());
         let err = |var: &'static str, value: &str, expected: &'static str| ConfigError {
             var,
             value: value.to_owned(),
             expected,
         };
-        let mut cfg = Config::default();
+        let mut cfg = EnvConfig::default();
+        let mut net = NetConfig::default();
 
         if let Some(v) = get(VAR_DEVICE) {
-            cfg.device =
+            net.device =
                 parse_device(v.trim()).ok_or_else(|| err(VAR_DEVICE, &v, EXPECT_DEVICE))?;
         }
         let dpdk_args = lookup(VAR_DPDK_ARGS).unwrap_or_default();
-        cfg.dpdk_args = dpdk_args.split_whitespace().map(str::to_owned).collect();
-        if cfg.device == DeviceSpec::Dpdk && cfg.dpdk_args.is_empty() {
+        net.dpdk_args = dpdk_args.split_whitespace().map(str::to_owned).collect();
+        if net.device == DeviceSpec::Dpdk && net.dpdk_args.is_empty() {
             return Err(err(VAR_DPDK_ARGS, &dpdk_args, EXPECT_DPDK_ARGS));
         }
         if let Some(v) = get(VAR_ADDR) {
-            cfg.addr = parse_ipv4_cidr(v.trim())
+            net.stack.addr = parse_ipv4_cidr(v.trim())
                 .filter(|c| is_host_address(c.address))
                 .ok_or_else(|| err(VAR_ADDR, &v, EXPECT_ADDR))?;
         }
@@ -257,18 +360,18 @@ impl Config {
             let gw = parse_ipv4(v.trim())
                 .filter(|&g| {
                     is_host_address(g)
-                        && g != cfg.addr.address
-                        && cfg.addr.contains(g)
-                        && (cfg.addr.prefix_len >= 31 || g != cfg.addr.broadcast())
+                        && g != net.stack.addr.address
+                        && net.stack.addr.contains(g)
+                        && (net.stack.addr.prefix_len >= 31 || g != net.stack.addr.broadcast())
                 })
                 .ok_or_else(|| err(VAR_GATEWAY, &v, EXPECT_GATEWAY))?;
-            cfg.gateway = Some(gw);
+            net.stack.gateway = Some(gw);
         }
         if let Some(v) = get(VAR_MAC) {
             let mac = parse_mac(v.trim())
                 .filter(|m| m.is_unicast() && *m != EthernetAddress([0; 6]))
                 .ok_or_else(|| err(VAR_MAC, &v, EXPECT_MAC))?;
-            cfg.mac = Some(mac);
+            net.stack.mac = Some(mac);
         }
         if let Some(v) = get(VAR_CORES) {
             cfg.cores = parse_decimal(v.trim())
@@ -276,17 +379,17 @@ impl Config {
                 .ok_or_else(|| err(VAR_CORES, &v, EXPECT_CORES))? as usize;
         }
         if let Some(v) = get(VAR_PCAP) {
-            cfg.pcap = Some(PathBuf::from(v));
+            net.pcap = Some(PathBuf::from(v));
         }
         if let Some(v) = get(VAR_FAULTS) {
             let faults = v
                 .trim()
                 .parse::<FaultConfig>()
                 .map_err(|e| err(VAR_FAULTS, &v, e.expected()))?;
-            cfg.faults = Some(faults);
+            net.faults = Some(faults);
         }
         if let Some(v) = get(VAR_RING_FRAMES) {
-            cfg.ring = parse_ring_frames(v.trim())
+            net.ring = parse_ring_frames(v.trim())
                 .ok_or_else(|| err(VAR_RING_FRAMES, &v, EXPECT_RING_FRAMES))?;
         }
         if let Some(v) = get(VAR_SHUTDOWN_LINGER) {
@@ -296,31 +399,37 @@ impl Config {
             cfg.shutdown_linger = Some(d);
         }
         if let Some(v) = get(VAR_STATS) {
-            cfg.stats =
+            net.stats =
                 Some(parse_interval(v.trim()).ok_or_else(|| err(VAR_STATS, &v, EXPECT_STATS))?);
         }
         if let Some(v) = get(VAR_MAX_CONNECTIONS) {
             let n = parse_decimal(v.trim())
                 .filter(|n| (1..=MAX_PER_CORE as u64).contains(n))
                 .ok_or_else(|| err(VAR_MAX_CONNECTIONS, &v, EXPECT_MAX_CONNECTIONS))?;
-            cfg.max_connections = Some(n as usize);
+            net.stack.tcp.max_connections = n as usize;
         }
         if let Some(v) = get(VAR_MAX_TIME_WAIT) {
             let n = parse_decimal(v.trim())
                 .filter(|&n| n <= MAX_PER_CORE as u64)
                 .ok_or_else(|| err(VAR_MAX_TIME_WAIT, &v, EXPECT_MAX_TIME_WAIT))?;
-            cfg.max_time_wait = Some(n as usize);
+            net.stack.tcp.max_time_wait = n as usize;
         }
         if let Some(v) = get(VAR_KEEPALIVE) {
-            cfg.keepalive = parse_keepalive(v.trim())
+            let ka = parse_keepalive(v.trim())
                 .ok_or_else(|| err(VAR_KEEPALIVE, &v, EXPECT_KEEPALIVE))?;
+            // `off` leaves the engine's default: off unless a socket asks.
+            if let Some(ka) = ka {
+                net.stack.tcp.keepalive_default = true;
+                net.stack.tcp.keepalive = ka;
+            }
         }
         if let Some(v) = get(VAR_FIN_TIMEOUT) {
             let d = parse_time(v.trim())
                 .filter(|d| d.as_millis() <= 86_400_000)
                 .ok_or_else(|| err(VAR_FIN_TIMEOUT, &v, EXPECT_FIN_TIMEOUT))?;
-            cfg.fin_timeout = Some(d);
+            net.stack.tcp.fin_timeout = d;
         }
+        cfg.net = net;
         Ok(cfg)
     }
 }
@@ -503,33 +612,40 @@ pub fn parse_mac(s: &str) -> Option<EthernetAddress> {
 mod tests {
     use super::*;
 
-    fn cfg(vars: &[(&str, &str)]) -> Result<Config, ConfigError> {
+    fn cfg(vars: &[(&str, &str)]) -> Result<EnvConfig, ConfigError> {
         let vars: Vec<(String, String)> = vars
             .iter()
             .map(|(k, v)| (k.to_string(), v.to_string()))
             .collect();
-        Config::from_lookup(move |k| vars.iter().find(|(n, _)| n == k).map(|(_, v)| v.clone()))
+        EnvConfig::from_lookup(move |k| vars.iter().find(|(n, _)| n == k).map(|(_, v)| v.clone()))
+    }
+
+    /// `c` without its random seed (every default draws a fresh one).
+    fn unseeded(mut c: EnvConfig) -> EnvConfig {
+        c.net.stack.tcp.seed = 0;
+        c
+    }
+
+    /// The keepalive `MTCP_KEEPALIVE` turned on for every connection.
+    fn keepalive(c: EnvConfig) -> Option<KeepaliveConfig> {
+        let tcp = c.net.stack.tcp;
+        tcp.keepalive_default.then_some(tcp.keepalive)
     }
 
     #[test]
     fn keepalive_and_fin_timeout() {
-        assert_eq!(cfg(&[]).unwrap().keepalive, None);
-        assert_eq!(cfg(&[(VAR_KEEPALIVE, "off")]).unwrap().keepalive, None);
+        assert_eq!(keepalive(cfg(&[]).unwrap()), None);
+        assert_eq!(keepalive(cfg(&[(VAR_KEEPALIVE, "off")]).unwrap()), None);
         assert_eq!(
-            cfg(&[(VAR_KEEPALIVE, "on")]).unwrap().keepalive,
+            keepalive(cfg(&[(VAR_KEEPALIVE, "on")]).unwrap()),
             Some(KeepaliveConfig::default())
         );
-        let ka = cfg(&[(VAR_KEEPALIVE, "idle=30s, interval=500ms,count=3")])
-            .unwrap()
-            .keepalive
+        let ka = keepalive(cfg(&[(VAR_KEEPALIVE, "idle=30s, interval=500ms,count=3")]).unwrap())
             .unwrap();
         assert_eq!(ka.idle, Duration::from_secs(30));
         assert_eq!(ka.interval, Duration::from_millis(500));
         assert_eq!(ka.count, 3);
-        let ka = cfg(&[(VAR_KEEPALIVE, "idle=2m")])
-            .unwrap()
-            .keepalive
-            .unwrap();
+        let ka = keepalive(cfg(&[(VAR_KEEPALIVE, "idle=2m")]).unwrap()).unwrap();
         assert_eq!(ka.idle, Duration::from_secs(120));
         assert_eq!(ka.count, KeepaliveConfig::default().count);
         for bad in [
@@ -547,8 +663,13 @@ mod tests {
             assert!(!e.to_string().contains('\n'));
         }
         assert_eq!(
-            cfg(&[(VAR_FIN_TIMEOUT, "5s")]).unwrap().fin_timeout,
-            Some(Duration::from_secs(5))
+            cfg(&[(VAR_FIN_TIMEOUT, "5s")])
+                .unwrap()
+                .net
+                .stack
+                .tcp
+                .fin_timeout,
+            Duration::from_secs(5)
         );
         assert_eq!(
             cfg(&[(VAR_FIN_TIMEOUT, "5")]).unwrap_err().var,
@@ -569,7 +690,7 @@ mod tests {
 
     #[test]
     fn ring_frames() {
-        let r = |v: &str| cfg(&[(VAR_RING_FRAMES, v)]).unwrap().ring;
+        let r = |v: &str| cfg(&[(VAR_RING_FRAMES, v)]).unwrap().net.ring;
         let d = RingSizes::default();
         assert_eq!(r("rx=4096"), RingSizes { rx: 4096, tx: d.tx });
         assert_eq!(r("tx=64"), RingSizes { rx: d.rx, tx: 64 });
@@ -595,12 +716,18 @@ mod tests {
     #[test]
     fn defaults_when_nothing_is_set() {
         let c = cfg(&[]).unwrap();
-        assert_eq!(c, Config::default());
-        assert_eq!(c.device, DeviceSpec::Memory);
-        assert_eq!(c.addr.address, Ipv4Address::new(10, 0, 0, 1));
-        assert_eq!(c.addr.prefix_len, 24);
+        assert_eq!(unseeded(c.clone()), unseeded(EnvConfig::default()));
+        assert_eq!(c.net.device, DeviceSpec::Memory);
+        assert_eq!(c.net.stack.addr.address, Ipv4Address::new(10, 0, 0, 1));
+        assert_eq!(c.net.stack.addr.prefix_len, 24);
         assert_eq!(
-            (c.cores, c.gateway, c.mac, c.pcap, c.faults),
+            (
+                c.cores,
+                c.net.stack.gateway,
+                c.net.stack.mac,
+                c.net.pcap,
+                c.net.faults
+            ),
             (1, None, None, None, None)
         );
     }
@@ -620,9 +747,15 @@ mod tests {
             VAR_STATS,
         ];
         let vars: Vec<(&str, &str)> = all.iter().map(|v| (*v, "")).collect();
-        assert_eq!(cfg(&vars).unwrap(), Config::default());
+        assert_eq!(
+            unseeded(cfg(&vars).unwrap()),
+            unseeded(EnvConfig::default())
+        );
         let vars: Vec<(&str, &str)> = all.iter().map(|v| (*v, "  ")).collect();
-        assert_eq!(cfg(&vars).unwrap(), Config::default());
+        assert_eq!(
+            unseeded(cfg(&vars).unwrap()),
+            unseeded(EnvConfig::default())
+        );
     }
 
     #[test]
@@ -657,7 +790,7 @@ mod tests {
 
     #[test]
     fn stats_interval_forms() {
-        let every = |v: &str| cfg(&[(VAR_STATS, v)]).unwrap().stats;
+        let every = |v: &str| cfg(&[(VAR_STATS, v)]).unwrap().net.stats;
         assert_eq!(every("5s"), Some(core::time::Duration::from_secs(5)));
         assert_eq!(
             every(" 500ms "),
@@ -678,7 +811,7 @@ mod tests {
 
     #[test]
     fn device_forms() {
-        let dev = |v: &str| cfg(&[(VAR_DEVICE, v)]).unwrap().device;
+        let dev = |v: &str| cfg(&[(VAR_DEVICE, v)]).unwrap().net.device;
         assert_eq!(dev("memory"), DeviceSpec::Memory);
         assert_eq!(dev("tap:tap0"), DeviceSpec::Tap("tap0".into()));
         assert_eq!(dev("af_packet:veth0"), DeviceSpec::AfPacket("veth0".into()));
@@ -721,31 +854,38 @@ mod tests {
             ),
         ])
         .unwrap();
-        assert_eq!(c.device, DeviceSpec::Dpdk);
+        assert_eq!(c.net.device, DeviceSpec::Dpdk);
         assert_eq!(
-            c.dpdk_args,
+            c.net.dpdk_args,
             ["-l", "0", "--no-huge", "--vdev=net_af_packet0,iface=veth0"]
         );
         // Ignored (but kept) for other devices.
         let c = cfg(&[(VAR_DPDK_ARGS, "-l 0")]).unwrap();
-        assert_eq!(c.device, DeviceSpec::Memory);
-        assert_eq!(c.dpdk_args.len(), 2);
+        assert_eq!(c.net.device, DeviceSpec::Memory);
+        assert_eq!(c.net.dpdk_args.len(), 2);
     }
 
     #[test]
     fn addr_forms_and_the_documented_error_line() {
         let c = cfg(&[(VAR_ADDR, "10.99.0.2/24")]).unwrap();
-        assert_eq!(c.addr.address, Ipv4Address::new(10, 99, 0, 2));
-        assert_eq!(c.addr.prefix_len, 24);
+        assert_eq!(c.net.stack.addr.address, Ipv4Address::new(10, 99, 0, 2));
+        assert_eq!(c.net.stack.addr.prefix_len, 24);
         assert_eq!(
             cfg(&[(VAR_ADDR, "192.168.1.9/32")])
                 .unwrap()
+                .net
+                .stack
                 .addr
                 .prefix_len,
             32
         );
         assert_eq!(
-            cfg(&[(VAR_ADDR, "192.168.1.9/0")]).unwrap().addr.prefix_len,
+            cfg(&[(VAR_ADDR, "192.168.1.9/0")])
+                .unwrap()
+                .net
+                .stack
+                .addr
+                .prefix_len,
             0
         );
         assert_eq!(
@@ -779,7 +919,7 @@ mod tests {
     #[test]
     fn gateway_forms() {
         let c = cfg(&[(VAR_ADDR, "10.99.0.2/24"), (VAR_GATEWAY, "10.99.0.1")]).unwrap();
-        assert_eq!(c.gateway, Some(Ipv4Address::new(10, 99, 0, 1)));
+        assert_eq!(c.net.stack.gateway, Some(Ipv4Address::new(10, 99, 0, 1)));
         // Checked against the default address when MTCP_ADDR is unset.
         assert!(cfg(&[(VAR_GATEWAY, "10.0.0.254")]).is_ok());
         for v in [
@@ -794,13 +934,16 @@ mod tests {
         }
         // A /31 has no broadcast address.
         let c = cfg(&[(VAR_ADDR, "10.0.0.0/31"), (VAR_GATEWAY, "10.0.0.1")]).unwrap();
-        assert!(c.gateway.is_some());
+        assert!(c.net.stack.gateway.is_some());
     }
 
     #[test]
     fn mac_forms() {
         let c = cfg(&[(VAR_MAC, "02:AB:cd:00:11:ff")]).unwrap();
-        assert_eq!(c.mac, Some(EthernetAddress([2, 0xab, 0xcd, 0, 0x11, 0xff])));
+        assert_eq!(
+            c.net.stack.mac,
+            Some(EthernetAddress([2, 0xab, 0xcd, 0, 0x11, 0xff]))
+        );
         for v in [
             "02:ab:cd:00:11",
             "02:ab:cd:00:11:ff:00",
@@ -842,17 +985,21 @@ mod tests {
 
     #[test]
     fn connection_limits_forms() {
-        let c = cfg(&[]).unwrap();
-        assert_eq!((c.max_connections, c.max_time_wait), (None, None));
-        let c = cfg(&[(VAR_MAX_CONNECTIONS, "1000000"), (VAR_MAX_TIME_WAIT, " 0 ")]).unwrap();
-        assert_eq!(c.max_connections, Some(1_000_000));
-        assert_eq!(c.max_time_wait, Some(0));
+        let engine = crate::tcp::TcpConfig::default();
+        let c = cfg(&[]).unwrap().net.stack.tcp;
         assert_eq!(
-            cfg(&[(VAR_MAX_CONNECTIONS, "16777216")])
-                .unwrap()
-                .max_connections,
-            Some(16_777_216)
+            (c.max_connections, c.max_time_wait),
+            (engine.max_connections, engine.max_time_wait)
         );
+        let c = cfg(&[(VAR_MAX_CONNECTIONS, "1000000"), (VAR_MAX_TIME_WAIT, " 0 ")])
+            .unwrap()
+            .net
+            .stack
+            .tcp;
+        assert_eq!(c.max_connections, 1_000_000);
+        assert_eq!(c.max_time_wait, 0);
+        let c = cfg(&[(VAR_MAX_CONNECTIONS, "16777216")]).unwrap();
+        assert_eq!(c.net.stack.tcp.max_connections, 16_777_216);
         for v in ["0", "-1", "1M", "16777217", "1e6", "64k"] {
             let e = bad(VAR_MAX_CONNECTIONS, v);
             assert_eq!(e.expected, EXPECT_MAX_CONNECTIONS, "{v}");
@@ -881,8 +1028,8 @@ mod tests {
             ),
         ])
         .unwrap();
-        assert_eq!(c.pcap, Some(PathBuf::from("/tmp/x y.pcap")));
-        let f = c.faults.unwrap();
+        assert_eq!(c.net.pcap, Some(PathBuf::from("/tmp/x y.pcap")));
+        let f = c.net.faults.unwrap();
         assert_eq!(
             (f.drop, f.dup, f.reorder, f.corrupt, f.seed),
             (0.02, 0.01, 0.05, 0.005, 7)
@@ -914,7 +1061,7 @@ mod tests {
     #[test]
     fn from_env_reads_the_process_environment() {
         // Only checks agreement: the test does not modify the environment.
-        let direct = Config::from_lookup(|k| std::env::var(k).ok());
-        assert_eq!(Config::from_env().is_ok(), direct.is_ok());
+        let direct = EnvConfig::from_lookup(|k| std::env::var(k).ok());
+        assert_eq!(EnvConfig::from_env().is_ok(), direct.is_ok());
     }
 }

@@ -33,7 +33,7 @@ use crate::wire::udp::{self as udp_wire, UdpPacket};
 use std::net::SocketAddrV4;
 
 /// Everything a [`Stack`] needs besides its NIC queue.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct StackConfig {
     /// Our address and subnet.
     pub addr: Ipv4Cidr,

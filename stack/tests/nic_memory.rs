@@ -3,7 +3,7 @@
 
 use std::collections::HashMap;
 
-use mtcp_stack::config::Config;
+use mtcp_stack::config::EnvConfig;
 use mtcp_stack::nic::faults::FaultyQueue;
 use mtcp_stack::nic::memory::MemoryNic;
 use mtcp_stack::nic::pcap::{PcapQueue, PcapWriter};
@@ -165,13 +165,13 @@ fn active_open_port_choice_brings_replies_home() {
 
 #[test]
 fn wrappers_stack_on_boxed_queues_from_config() {
-    let cfg = Config::from_lookup(|k| match k {
+    let cfg = EnvConfig::from_lookup(|k| match k {
         "MTCP_FAULTS" => Some("drop=0.5,seed=11".into()),
         "MTCP_CORES" => Some("2".into()),
         _ => None,
     })
     .unwrap();
-    let faults = cfg.faults.unwrap();
+    let faults = cfg.net.faults.unwrap();
     let dir = std::env::temp_dir().join(format!("mtcp-nic-memory-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
     let writer = PcapWriter::create(dir.join("x.pcap")).unwrap().shared();

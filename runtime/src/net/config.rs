@@ -1,190 +1,66 @@
 //! The network half of a runtime's configuration, and opening its device.
 
-use std::fmt;
 use std::io;
-use std::path::PathBuf;
 use std::sync::{Arc, Mutex, OnceLock};
 
-use mtcp_stack::config::{Config, DeviceSpec};
+use mtcp_stack::config::DeviceSpec;
 use mtcp_stack::nic::af_packet::AfPacketDevice;
-use mtcp_stack::nic::faults::{FaultConfig, FaultyQueue};
+use mtcp_stack::nic::faults::FaultyQueue;
 use mtcp_stack::nic::memory::{MemoryNic, MemoryNicConfig};
 use mtcp_stack::nic::pcap::{PcapQueue, PcapWriter};
 use mtcp_stack::nic::tap::TapQueue;
 use mtcp_stack::nic::xdp::XdpDevice;
 use mtcp_stack::nic::{NicError, NicQueue, RingSizes};
-use mtcp_stack::stack::{Stack, StackConfig};
+use mtcp_stack::stack::Stack;
 
 use super::driver::StackDriver;
 use crate::io_driver::CoreId;
 
-/// NIC queues waiting for their cores, one slot per core.
-pub(crate) type QueueSlots = Arc<Mutex<Vec<Option<Box<dyn NicQueue>>>>>;
-
-/// The network settings of a runtime: the device, the stack's addresses,
-/// capture and fault injection, and the TCP engine's settings.
-///
-/// [`NetConfig::from_env`] reads the `MTCP_*` variables (see
+/// The network settings of a runtime (the device, capture, fault
+/// injection and each core's stack): `mtcp-stack`'s one configuration
+/// type, read from the `MTCP_*` variables by [`NetConfig::from_env`] (see
 /// `docs/configuration.md`); the [`Builder`](crate::runtime::Builder)'s
 /// network setters change single fields.
-#[derive(Clone)]
-pub struct NetConfig {
-    /// The device (`MTCP_DEVICE`).
-    pub device: DeviceSpec,
-    /// DPDK EAL arguments (`MTCP_DPDK_ARGS`).
-    pub dpdk_args: Vec<String>,
-    /// Capture file (`MTCP_PCAP`).
-    pub pcap: Option<PathBuf>,
-    /// Fault injection (`MTCP_FAULTS`).
-    pub faults: Option<FaultConfig>,
-    /// AF_PACKET ring slots per queue (`MTCP_RING_FRAMES`).
-    pub ring: RingSizes,
-    /// Print each core's counters to stderr this often (`MTCP_STATS`).
-    pub stats: Option<std::time::Duration>,
-    /// The stack of each core: its address (`MTCP_ADDR`), gateway
-    /// (`MTCP_GATEWAY`), MAC (`MTCP_MAC`; `None`: the device's, else a
-    /// locally administered one), the TCP engine (buffer sizes,
-    /// `MTCP_MAX_CONNECTIONS`, timers, …), UDP, frame pool and RX burst.
-    pub stack: StackConfig,
-    /// Queues given explicitly (one per core), instead of opening `device`.
-    pub(crate) queues: Option<QueueSlots>,
-}
+pub use mtcp_stack::config::NetConfig;
 
-impl fmt::Debug for NetConfig {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("NetConfig")
-            .field("device", &self.device)
-            .field("addr", &self.stack.addr)
-            .field("gateway", &self.stack.gateway)
-            .field("mac", &self.stack.mac)
-            .field("pcap", &self.pcap)
-            .field("faults", &self.faults)
-            .field("stats", &self.stats)
-            .field("explicit_queues", &self.queues.is_some())
-            .finish_non_exhaustive()
-    }
-}
-
-impl Default for NetConfig {
-    fn default() -> NetConfig {
-        NetConfig::from_config(&Config::default())
-    }
-}
-
-impl NetConfig {
-    /// The settings of `config` (parsed `MTCP_*` variables) with the
-    /// engine's defaults.
-    pub fn from_config(config: &Config) -> NetConfig {
-        let mut stack = StackConfig {
-            addr: config.addr,
-            gateway: config.gateway,
-            mac: config.mac,
-            ..StackConfig::default()
-        };
-        let tcp = &mut stack.tcp;
-        if let Some(n) = config.max_connections {
-            tcp.max_connections = n;
-        }
-        if let Some(n) = config.max_time_wait {
-            tcp.max_time_wait = n;
-        }
-        if let Some(ka) = config.keepalive {
-            tcp.keepalive_default = true;
-            tcp.keepalive = ka;
-        }
-        if let Some(d) = config.fin_timeout {
-            tcp.fin_timeout = d;
-        }
-        NetConfig {
-            device: config.device.clone(),
-            dpdk_args: config.dpdk_args.clone(),
-            pcap: config.pcap.clone(),
-            faults: config.faults,
-            ring: config.ring,
-            stats: config.stats,
-            stack,
-            queues: None,
-        }
-    }
-
-    /// Reads the `MTCP_*` variables.
-    ///
-    /// # Errors
-    /// `InvalidInput` with one line naming the variable, its value and the
-    /// expected form.
-    pub fn from_env() -> io::Result<NetConfig> {
-        let config = Config::from_env()
-            .map_err(|e| io::Error::new(io::ErrorKind::InvalidInput, e.to_string()))?;
-        Ok(NetConfig::from_config(&config))
-    }
-
-    /// Uses these queues (one per core, in core order) instead of opening
-    /// [`device`](Self::device): e.g. the ports of an in-memory NIC pair
-    /// joining two runtimes.
-    pub fn with_queues(mut self, queues: Vec<Box<dyn NicQueue>>) -> NetConfig {
-        self.queues = Some(Arc::new(Mutex::new(queues.into_iter().map(Some).collect())));
-        self
-    }
-
-    /// Opens the device with one queue per core, wrapped for capture and
-    /// fault injection as configured.
-    fn open(&self, cores: usize) -> io::Result<Vec<Box<dyn NicQueue>>> {
-        let queues: Vec<Box<dyn NicQueue>> = match &self.queues {
-            Some(given) => {
-                let mut given = given
-                    .lock()
-                    .map_err(|_| io::Error::other("mtcp: poisoned"))?;
-                if given.len() != cores {
-                    return Err(io::Error::new(
-                        io::ErrorKind::InvalidInput,
+/// Opens `config`'s device with one queue per core (or takes the queues it
+/// was given), wrapped for capture and fault injection as configured.
+fn open(config: &NetConfig, cores: usize) -> io::Result<Vec<Box<dyn NicQueue>>> {
+    let queues = match config.take_queues(cores) {
+        Some(given) => given?,
+        None => open_device(&config.device, &config.dpdk_args, config.ring, cores)?,
+    };
+    let pcap = match &config.pcap {
+        Some(path) => Some(
+            PcapWriter::create(path)
+                .map_err(|e| {
+                    io::Error::new(
+                        e.kind(),
                         format!(
-                            "mtcp: {} NIC queues given for {cores} cores: expected one per core",
-                            given.len()
+                            "MTCP_PCAP={:?}: cannot create the file: {e}",
+                            path.display()
                         ),
-                    ));
-                }
-                given
-                    .iter_mut()
-                    .map(|q| {
-                        q.take()
-                            .ok_or_else(|| io::Error::other("mtcp: NIC queues already used"))
-                    })
-                    .collect::<io::Result<_>>()?
+                    )
+                })?
+                .shared(),
+        ),
+        None => None,
+    };
+    Ok(queues
+        .into_iter()
+        .enumerate()
+        .map(|(i, mut q)| {
+            if let Some(f) = config.faults {
+                let mut f = f;
+                f.seed = f.seed.wrapping_add(i as u64 * 0x9e37_79b9);
+                q = Box::new(FaultyQueue::new(q, f));
             }
-            None => open_device(&self.device, &self.dpdk_args, self.ring, cores)?,
-        };
-        let pcap = match &self.pcap {
-            Some(path) => Some(
-                PcapWriter::create(path)
-                    .map_err(|e| {
-                        io::Error::new(
-                            e.kind(),
-                            format!(
-                                "MTCP_PCAP={:?}: cannot create the file: {e}",
-                                path.display()
-                            ),
-                        )
-                    })?
-                    .shared(),
-            ),
-            None => None,
-        };
-        Ok(queues
-            .into_iter()
-            .enumerate()
-            .map(|(i, mut q)| {
-                if let Some(f) = self.faults {
-                    let mut f = f;
-                    f.seed = f.seed.wrapping_add(i as u64 * 0x9e37_79b9);
-                    q = Box::new(FaultyQueue::new(q, f));
-                }
-                if let Some(w) = &pcap {
-                    q = Box::new(PcapQueue::new(q, w.clone()));
-                }
-                q
-            })
-            .collect())
-    }
+            if let Some(w) = &pcap {
+                q = Box::new(PcapQueue::new(q, w.clone()));
+            }
+            q
+        })
+        .collect())
 }
 
 /// Every core's slot, once the device is open.
@@ -211,8 +87,7 @@ impl StackFactory {
     pub(crate) fn build(&self, core: CoreId) -> io::Result<StackDriver> {
         let cores = core.count();
         let slots = self.opened.get_or_init(|| {
-            self.config
-                .open(cores)
+            open(&self.config, cores)
                 .map(|qs| Arc::new(Mutex::new(qs.into_iter().map(CoreSlot::Queue).collect())))
                 .map_err(|e| (e.kind(), e.to_string()))
         });

@@ -41,11 +41,8 @@ impl Builder {
     /// });
     /// ```
     pub fn from_env() -> io::Result<Builder> {
-        let config = mtcp_stack::config::Config::from_env()
-            .map_err(|e| io::Error::new(io::ErrorKind::InvalidInput, e.to_string()))?;
-        let builder = Builder::new()
-            .cores(config.cores)
-            .net(NetConfig::from_config(&config));
+        let config = mtcp_stack::config::EnvConfig::from_env()?;
+        let builder = Builder::new().cores(config.cores).net(config.net);
         Ok(match config.shutdown_linger {
             Some(linger) => builder.shutdown_linger(linger),
             None => builder,

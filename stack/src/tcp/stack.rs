@@ -61,7 +61,7 @@ impl Default for KeepaliveConfig {
 }
 
 /// The configuration of one core's TCP engine.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct TcpConfig {
     /// Most connections per core, listeners included (each takes a TCB;
     /// TIME-WAIT is held apart, see `max_time_wait`), as
