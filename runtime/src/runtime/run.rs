@@ -62,12 +62,7 @@ impl Shared {
             !context::in_runtime(),
             "Cannot start an mtcp runtime from within a runtime: this thread already runs one"
         );
-        let startup = Arc::new(Startup::new(
-            self.config.clone(),
-            self.spawns.clone(),
-            0,
-            true,
-        ));
+        let startup = self.startup(0);
         let threads = self.spawn_cores(&startup, 1, |s, i| {
             let _ = s.run_core(i, true, true, std::future::pending::<()>);
         });
@@ -91,12 +86,7 @@ impl Shared {
         F::Output: Send + 'static,
     {
         let n = self.config.cores;
-        let startup = Arc::new(Startup::new(
-            self.config.clone(),
-            self.spawns.clone(),
-            n,
-            true,
-        ));
+        let startup = self.startup(n);
         let main = Arc::new(main);
         let (tx, rx) = std::sync::mpsc::channel();
         let threads = self.spawn_cores(&startup, 0, move |s, i| {
@@ -111,6 +101,16 @@ impl Shared {
             outcomes[i] = Some(out);
         }
         collect_outcomes(outcomes, &startup)
+    }
+
+    /// The rendezvous of a new run whose `mains` cores run a main future.
+    fn startup(&self, mains: usize) -> Arc<Startup> {
+        Arc::new(Startup::new(
+            self.config.clone(),
+            self.spawns.clone(),
+            mains,
+            true,
+        ))
     }
 
     /// Starts cores `first..n` on their own threads running `body`.
@@ -157,12 +157,7 @@ impl Shared {
         F: Future + 'static,
     {
         let n = self.config.cores;
-        let startup = Arc::new(Startup::new(
-            self.config.clone(),
-            self.spawns.clone(),
-            n,
-            true,
-        ));
+        let startup = self.startup(n);
         let main = Arc::new(main);
         let failures = Arc::new(Mutex::new(Vec::new()));
         let (m, f) = (main.clone(), failures.clone());
