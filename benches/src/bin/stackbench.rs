@@ -3,13 +3,17 @@
 //!
 //! ```sh
 //! cargo run --release -p benches --bin stackbench -- echo [N]
+//! cargo run --release -p benches --bin stackbench -- connect [N]
 //! cargo run --release -p benches --bin stackbench -- bulk [MBYTES]
 //! ```
 //!
 //! `echo`: 50 connections, each doing N/50 64-byte request/response
-//! transactions. `bulk`: one connection, MBYTES MiB client → server. It
-//! prints ticks, frames per transaction (or per MiB) and wall time; run it
-//! under `valgrind --tool=callgrind` for repeatable instruction counts.
+//! transactions. `connect`: N short connections, 50 at a time, each the
+//! `compare connect` cycle (connect, 64 bytes each way, the server closes
+//! first and keeps the TIME-WAIT, the client closes on the end of stream).
+//! `bulk`: one connection, MBYTES MiB client → server. It prints ticks,
+//! frames per transaction (or per MiB) and wall time; run it under
+//! `valgrind --tool=callgrind` for repeatable instruction counts.
 
 use std::net::SocketAddrV4;
 use std::time::Instant as StdInstant;
@@ -159,6 +163,120 @@ fn echo(total: u64) {
     );
 }
 
+/// Short connections, `CONCURRENT` at a time, until `total` cycles ended.
+fn connect_cycles(total: u64) {
+    const CONCURRENT: usize = 50;
+    let (server, client) = stacks();
+    let mut sim = Sim {
+        server,
+        client,
+        now: Instant::ZERO,
+        ticks: 0,
+    };
+    let listener = sim
+        .server
+        .tcp_mut()
+        .listen(SocketAddrV4::new(SERVER, PORT), 1024)
+        .expect("listen");
+    // The server's MAC first (see `connect`): one warm-up connection.
+    let (warm, _) = connect_on(&mut sim, listener);
+    sim.client.tcp_mut().abort(warm).expect("abort");
+    let req = [7u8; 64];
+    let mut buf = [0u8; 2048];
+    let addr = SocketAddrV4::new(SERVER, PORT);
+    // Client sockets with whether their request went out and the bytes of
+    // the answer still to come; server sockets with the bytes of the
+    // request still to come.
+    let mut clients: Vec<(SocketId, bool, usize)> = Vec::with_capacity(CONCURRENT);
+    let mut servers: Vec<(SocketId, usize)> = Vec::with_capacity(CONCURRENT);
+    let (t0, f0, fs0, k0) = (
+        StdInstant::now(),
+        sim.client.stats().tx_frames,
+        sim.server.stats().tx_frames,
+        sim.ticks,
+    );
+    let (mut started, mut done) = (0u64, 0u64);
+    while done < total {
+        while clients.len() < CONCURRENT && started < total {
+            let now = sim.now;
+            let id = sim
+                .client
+                .tcp_mut()
+                .connect(now, addr, None)
+                .expect("connect");
+            clients.push((id, false, req.len()));
+            started += 1;
+        }
+        sim.tick();
+        let tcp = sim.server.tcp_mut();
+        while let Ok(s) = tcp.accept(listener) {
+            servers.push((s, req.len()));
+        }
+        servers.retain_mut(|(s, want)| {
+            if let Ok(n) = tcp.recv(*s, &mut buf) {
+                *want -= n;
+                if *want == 0 {
+                    tcp.send(*s, &req).expect("answer");
+                    tcp.close(*s).expect("server close");
+                    return false;
+                }
+            }
+            true
+        });
+        let tcp = sim.client.tcp_mut();
+        clients.retain_mut(|(c, sent, want)| {
+            if !*sent {
+                if tcp.is_writable(*c) {
+                    tcp.send(*c, &req).expect("request");
+                    *sent = true;
+                }
+                return true;
+            }
+            match tcp.recv(*c, &mut buf) {
+                Ok(0) if *want == 0 => {
+                    tcp.close(*c).expect("client close");
+                    done += 1;
+                    false
+                }
+                Ok(n) => {
+                    *want -= n;
+                    true
+                }
+                Err(mtcp_stack::tcp::TcpError::WouldBlock) => true,
+                Err(e) => panic!("connect cycle failed: {e:?}"),
+            }
+        });
+    }
+    let dt = t0.elapsed().as_secs_f64();
+    let cf = sim.client.stats().tx_frames - f0;
+    let sf = sim.server.stats().tx_frames - fs0;
+    let ticks = sim.ticks - k0;
+    println!(
+        "connect: {done} cycles in {dt:.3} s = {:.0} conn/s; ticks/conn {:.3}; client frames/conn {:.3}; server frames/conn {:.3}",
+        done as f64 / dt,
+        ticks as f64 / done as f64,
+        cf as f64 / done as f64,
+        sf as f64 / done as f64
+    );
+}
+
+/// One connection to `listener`, ticked until the server accepted it.
+fn connect_on(sim: &mut Sim, listener: SocketId) -> (SocketId, SocketId) {
+    let now = sim.now;
+    let c = sim
+        .client
+        .tcp_mut()
+        .connect(now, SocketAddrV4::new(SERVER, PORT), None)
+        .expect("connect");
+    for _ in 0..10_000 {
+        sim.tick();
+        if let Ok(s) = sim.server.tcp_mut().accept(listener) {
+            return (c, s);
+        }
+    }
+    panic!("the warm-up connection was not accepted");
+}
+
 fn bulk(mib: u64) {
     let (server, client) = stacks();
     let mut sim = Sim {
@@ -225,6 +343,12 @@ enum What {
         #[arg(default_value_t = 200_000, value_parser = clap::value_parser!(u64).range(1..))]
         n: u64,
     },
+    /// N short connections (connect, 64 bytes each way, close), 50 at a time
+    Connect {
+        /// Connections in all
+        #[arg(default_value_t = 20_000, value_parser = clap::value_parser!(u64).range(1..))]
+        n: u64,
+    },
     /// One connection moving MBYTES MiB from client to server
     Bulk {
         /// MiB to move
@@ -236,6 +360,7 @@ enum What {
 fn main() {
     match Args::parse().what.unwrap_or(What::Echo { n: 200_000 }) {
         What::Echo { n } => echo(n),
+        What::Connect { n } => connect_cycles(n),
         What::Bulk { mbytes } => bulk(mbytes),
     }
 }

@@ -5,7 +5,9 @@
 //! A connection never sees the tables, the TX lists, the timer wheel or
 //! the other connections: it reads the configuration, takes and gives
 //! chunks, counts, and says which lists to join, how its wheel entry
-//! moves, whether it waits for chunks and whether it ended.
+//! moves, whether it waits for chunks, whether its handshake completed (a
+//! passive child then joins its listener's accept queue), whether a RST
+//! answers the segment, and whether it ended.
 
 use super::buffer::ChunkPool;
 use super::events::FlowEvents;
@@ -16,6 +18,8 @@ use super::tx_list::TxKind;
 use super::types::TcpError;
 use crate::time::Instant;
 use crate::wire::ipv4::Ipv4Address;
+use crate::wire::tcp::TcpFlags;
+use crate::wire::SeqNumber;
 
 /// What a connection may touch besides itself.
 pub(crate) struct Cx<'a> {
@@ -44,6 +48,32 @@ impl Cx<'_> {
             now,
         )
     }
+}
+
+/// What the stack looked up for a segment before the connection processes
+/// it: facts about the rest of the stack, found only in the states that
+/// need them (SYN-SENT, SYN-RECEIVED), so the ESTABLISHED path looks
+/// nothing up.
+#[derive(Debug, Clone, Copy, Default)]
+pub(crate) struct Given {
+    /// SYN-RECEIVED, passive: the listener is still listening and its
+    /// accept queue has room for this child.
+    pub(crate) accept_room: bool,
+    /// SYN-SENT: the path MTU known for the peer, if any.
+    pub(crate) pmtu: Option<u16>,
+}
+
+/// The fields of a RST that answers a segment (RFC 9293 §3.10.7.1): it
+/// goes to the segment's source, from the connection's own address and
+/// port.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Rst {
+    /// SEG.ACK of the answered segment, or zero.
+    pub(crate) seq: SeqNumber,
+    /// SEG.SEQ+SEG.LEN of the answered segment when it had no ACK.
+    pub(crate) ack: SeqNumber,
+    /// RST, or RST and ACK.
+    pub(crate) flags: TcpFlags,
 }
 
 /// How a connection ended in a call.
@@ -79,6 +109,11 @@ pub(crate) struct Effects {
     pub(crate) end: Option<End>,
     /// The connection waits for the chunk pool ([`TcpStack::pool_waiters`]).
     wait_pool: bool,
+    /// A passive child's handshake completed: it joins its listener's
+    /// accept queue ([`TcpStack::join_accept_queue`]).
+    accepted: bool,
+    /// A RST answers the segment ([`TcpStack::send_rst`]).
+    rst: Option<Rst>,
 }
 
 impl Effects {
@@ -101,6 +136,19 @@ impl Effects {
         self.wait_pool = true;
     }
 
+    /// The passive child is established: hand it to its listener.
+    #[inline]
+    pub(crate) fn accepted(&mut self) {
+        self.accepted = true;
+    }
+
+    /// Answer the segment with this RST (sent before the connection's end,
+    /// if it ends).
+    #[inline]
+    pub(crate) fn rst(&mut self, rst: Rst) {
+        self.rst = Some(rst);
+    }
+
     /// The connection ends.
     #[inline]
     pub(crate) fn end(&mut self, end: End) {
@@ -121,6 +169,8 @@ impl Effects {
             && self.wheel.is_empty()
             && self.progress.is_none()
             && !self.wait_pool
+            && !self.accepted
+            && self.rst.is_none()
     }
 }
 
@@ -150,9 +200,9 @@ impl TcpStack {
     }
 
     /// Does what a call of the connection at `index` asked: its wheel
-    /// entry first, the progress note, the lists, the flow events, then its
-    /// end (the order in which the stack did them when the steps ran
-    /// inline).
+    /// entry first, the progress note, the lists, the flow events, the
+    /// accept queue, the RST, then its end (the order in which the stack
+    /// did them when the steps ran inline).
     ///
     /// Inlined for its common cases, no effect or lists only (a `recv`
     /// that finds nothing, a `send`); the rest is one call.
@@ -192,6 +242,12 @@ impl TcpStack {
         if fx.wait_pool {
             let id = self.tcbs.at(index).id(index);
             self.pool_waiters.push_back(id);
+        }
+        if fx.accepted {
+            self.join_accept_queue(index);
+        }
+        if let Some(rst) = fx.rst {
+            self.send_rst(index, rst);
         }
         match fx.end {
             None => {}

@@ -7,7 +7,7 @@
 //! RFC 7323 (PAWS, TS.Recent) are folded into the steps where they apply.
 
 use super::congestion::AckOutcome;
-use super::effects::{Cx, Effects, End};
+use super::effects::{Cx, Effects, End, Given, Rst};
 use super::events::FlowEvents;
 use super::flow_table::FlowKey;
 use super::isn::FourTuple;
@@ -33,6 +33,30 @@ const SYN_TIMEOUT_RTO: crate::time::Duration = crate::time::Duration::from_secs(
 
 /// Least time between two ACKs answering out-of-window pure ACKs.
 const OOW_ACK_INTERVAL: crate::time::Duration = crate::time::Duration::from_millis(500);
+
+/// §3.10.7.1: the RST that answers `seg`: "If the ACK bit is off,
+/// sequence number zero is used, <SEQ=0><ACK=SEG.SEQ+SEG.LEN><CTL=RST,ACK>;
+/// if the ACK bit is on, <SEQ=SEG.ACK><CTL=RST>". None for a RST: never a
+/// RST in reply to a RST.
+fn rst_answer(seg: &TcpRepr) -> Option<Rst> {
+    if seg.flags.rst() {
+        return None;
+    }
+    Some(if seg.flags.ack() {
+        Rst {
+            seq: seg.ack,
+            ack: SeqNumber(0),
+            flags: TcpFlags::RST,
+        }
+    } else {
+        let len = seg.segment_len().min(i32::MAX as usize);
+        Rst {
+            seq: SeqNumber(0),
+            ack: seg.seq + len,
+            flags: TcpFlags::RST | TcpFlags::ACK,
+        }
+    })
+}
 
 /// `a < b` for 32-bit timestamps (wrapping, RFC 7323 §5.2).
 fn ts_before(a: u32, b: u32) -> bool {
@@ -92,28 +116,38 @@ impl TcpStack {
         self.reset_for(dst, src, seg);
     }
 
-    /// §3.10.7.1 (CLOSED): "If the ACK bit is off, sequence number zero is
-    /// used, <SEQ=0><ACK=SEG.SEQ+SEG.LEN><CTL=RST,ACK>; if the ACK bit is
-    /// on, <SEQ=SEG.ACK><CTL=RST>". Never a RST in reply to a RST.
+    /// §3.10.7.1 (CLOSED): the RST that answers `seg` ([`rst_answer`]),
+    /// from `local` to `remote`.
     pub(crate) fn reset_for(&mut self, local: Ipv4Address, remote: Ipv4Address, seg: &TcpRepr) {
-        if seg.flags.rst() {
-            return;
+        if let Some(rst) = rst_answer(seg) {
+            self.reply_rst(local, remote, seg.dst_port, seg.src_port, rst);
         }
-        let (seq, ack, flags) = if seg.flags.ack() {
-            (seg.ack, SeqNumber(0), TcpFlags::RST)
-        } else {
-            let len = seg.segment_len().min(i32::MAX as usize);
-            (SeqNumber(0), seg.seq + len, TcpFlags::RST | TcpFlags::ACK)
-        };
+    }
+
+    /// The RST a connection's call asked for ([`Effects::rst`]): from the
+    /// connection at `index`'s own address and port to its peer.
+    pub(crate) fn send_rst(&mut self, index: u32, rst: Rst) {
+        let key = self.tcbs.at(index).key;
+        self.reply_rst(
+            key.local_ip,
+            key.remote_ip,
+            key.local_port,
+            key.remote_port,
+            rst,
+        );
+    }
+
+    /// Queues (and counts) the stateless RST `rst`.
+    fn reply_rst(&mut self, src: Ipv4Address, dst: Ipv4Address, sport: u16, dport: u16, rst: Rst) {
         self.stats.resets_sent += 1;
         self.reply(Reply {
-            src: local,
-            dst: remote,
-            src_port: seg.dst_port,
-            dst_port: seg.src_port,
-            seq,
-            ack,
-            flags,
+            src,
+            dst,
+            src_port: sport,
+            dst_port: dport,
+            seq: rst.seq,
+            ack: rst.ack,
+            flags: rst.flags,
             window: 0,
             options: TcpOptions::default(),
         });
@@ -268,67 +302,27 @@ impl TcpStack {
         self.queue(index, TxKind::Control);
     }
 
-    /// The segment belongs to the connection at `index`.
+    /// The segment belongs to the connection at `index`: the stack looks
+    /// up what the connection's state needs from the rest of it, the
+    /// connection processes the segment, and what it asked for is applied
+    /// once.
     fn process(&mut self, now: Instant, index: u32, seg: &TcpRepr) {
-        match self.tcbs.at(index).head.state {
-            State::SynSent => self.syn_sent_input(now, index, seg),
-            State::Closed | State::Listen => {
-                self.stats.drops.ignored += 1;
-            }
-            _ => self.synchronized_input(now, index, seg),
-        }
-    }
-
-    /// §3.10.7.3 SYN-SENT.
-    fn syn_sent_input(&mut self, now: Instant, index: u32, seg: &TcpRepr) {
         let t = self.tcbs.at(index);
-        let (iss, max) = (t.send.iss, t.head.snd.max);
-        // "First, check the ACK bit: if SEG.ACK =< ISS or SEG.ACK > SND.NXT,
-        // send a reset (unless the RST bit is set, if so drop the segment
-        // and return) <SEQ=SEG.ACK><CTL=RST>."
-        if seg.flags.ack() && (seg.ack <= iss || seg.ack > max) {
-            let key = t.key;
-            self.stats.drops.bad_ack += 1;
-            // The answer to an unacceptable SYN-ACK shares the challenge
-            // ACK rate limit (RFC 5961 §7), so a flood of them cannot make
-            // us send a flood of RSTs.
-            if !seg.flags.syn() || self.challenge_allowed(now) {
-                self.reset_for(key.local_ip, key.remote_ip, seg);
-            }
-            return;
-        }
-        // "Second, check the RST bit: if the ACK was acceptable, signal to
-        // the user 'error: connection reset', drop the segment, enter
-        // CLOSED state, delete TCB. Otherwise (no ACK) drop the segment."
-        if seg.flags.rst() {
-            if seg.flags.ack() {
-                self.stats.resets_received += 1;
-                self.enter_closed(index, Some(TcpError::ConnectionRefused));
-            }
-            return;
-        }
-        // "Third, check the security" — skipped.
-        // "Fourth, check the SYN bit."
-        if !seg.flags.syn() {
-            self.stats.drops.ignored += 1;
-            return;
-        }
-        let pmtu = self.pmtu.lookup(t.key.remote_ip, now);
+        let given = match t.head.state {
+            State::SynSent => Given {
+                pmtu: self.pmtu.lookup(t.key.remote_ip, now),
+                ..Given::default()
+            },
+            State::SynReceived if t.has(TcbFlags::PASSIVE) => Given {
+                accept_room: self.accept_room(index),
+                ..Given::default()
+            },
+            _ => Given::default(),
+        };
         let (t, mut cx) = self.split(index);
         let mut fx = Effects::default();
-        t.syn_in_syn_sent(&mut cx, now, seg, pmtu, &mut fx);
-        let established = t.head.state == State::Established;
+        t.process(&mut cx, now, seg, given, &mut fx);
         self.apply(index, fx);
-        // "If there are other controls or text in the segment, continue
-        // processing at the sixth step": data or FIN on the SYN-ACK.
-        if established && (!seg.payload.is_empty() || seg.flags.fin()) {
-            let rest = TcpRepr {
-                seq: seg.seq + 1,
-                flags: seg.flags.without(TcpFlags::SYN),
-                ..*seg
-            };
-            self.synchronized_input(now, index, &rest);
-        }
     }
 
     /// The RTT sample of a completed handshake.
@@ -350,112 +344,6 @@ impl TcpStack {
         }
     }
 
-    /// §3.10.7.4 "Otherwise" (SYN-RECEIVED and the synchronized states).
-    fn synchronized_input(&mut self, now: Instant, index: u32, seg: &TcpRepr) {
-        let t = self.tcbs.at(index);
-        let state = t.head.state;
-
-        // Simultaneous open (RFC 9293 Figure 8): the peer's SYN-ACK repeats
-        // its SYN, now before RCV.NXT; its ACK completes our handshake.
-        if state == State::SynReceived
-            && seg.flags.syn()
-            && seg.flags.ack()
-            && !seg.flags.rst()
-            && seg.seq == t.receive.irs
-        {
-            let rest = TcpRepr {
-                seq: seg.seq + 1,
-                flags: seg.flags.without(TcpFlags::SYN),
-                ..*seg
-            };
-            self.synchronized_input(now, index, &rest);
-            return;
-        }
-
-        // The steps run as the connection's own calls, all into one
-        // `Effects`, applied once (and first wherever the stack itself must
-        // look at or free the connection).
-        let (t, mut cx) = self.split(index);
-        let mut fx = Effects::default();
-        // Steps one to four, and the fifth's ACK-bit check.
-        let Some(Accepted { seq, payload, fin }) = t.check_segment(&mut cx, now, seg, &mut fx)
-        else {
-            self.apply(index, fx);
-            return;
-        };
-
-        if state == State::SynReceived {
-            // "If SND.UNA < SEG.ACK =< SND.NXT, then enter ESTABLISHED
-            // state and continue processing with the variables below set
-            // to: SND.WND <- SEG.WND, SND.WL1 <- SEG.SEQ, SND.WL2 <-
-            // SEG.ACK. If the segment acknowledgment is not acceptable,
-            // form a reset segment <SEQ=SEG.ACK><CTL=RST> and send it."
-            let acked = t.handshake_acked(cx.cfg, now, seg, &mut fx);
-            let key = t.key;
-            self.apply(index, core::mem::take(&mut fx));
-            if !acked {
-                self.stats.drops.bad_ack += 1;
-                self.reset_for(key.local_ip, key.remote_ip, seg);
-                return;
-            }
-            if !self.child_established(index) {
-                return;
-            }
-        }
-        let (t, mut cx) = self.split(index);
-        if !t.process_ack(&mut cx, now, seg, payload.is_empty(), &mut fx) {
-            self.apply(index, fx);
-            return;
-        }
-        t.our_fin_acked(cx.cfg, now, &mut fx);
-        if fx.ended() {
-            self.apply(index, fx);
-            return;
-        }
-
-        // "Sixth, check the URG bit" — counted in `input`, data delivered
-        // as ordinary bytes.
-
-        // "Seventh, process the segment text" (ESTABLISHED, FIN-WAIT-1,
-        // FIN-WAIT-2 only).
-        let state = t.head.state;
-        if !payload.is_empty() {
-            if !state.accepts_data() {
-                cx.stats.drops.ignored += 1;
-            } else if t.has(TcbFlags::USER_CLOSED) {
-                self.apply(index, fx);
-                self.data_after_close(index, seg);
-                return;
-            } else {
-                t.receive_data(&mut cx, now, seq, payload, &mut fx);
-            }
-        }
-
-        // "Eighth, check the FIN bit."
-        let fin_at = fin.then(|| seq + payload.len());
-        t.check_fin(now, state, fin_at, &mut fx);
-        self.apply(index, fx);
-    }
-
-    /// New data (at or after RCV.NXT) for a connection the application has
-    /// closed: nobody will ever read it, so the connection is reset
-    /// (RFC 1122 §4.2.2.13, RFC 9293 §3.10.4 SHLD-3, as Linux does:
-    /// `<SEQ=SEG.ACK><CTL=RST>`) and the peer learns that what it sent was
-    /// not read, instead of a clean close. A half-closed socket
-    /// (`shutdown_write`) is still open for reading and is not affected.
-    /// Returns true when the connection was reset (and is gone).
-    fn data_after_close(&mut self, index: u32, seg: &TcpRepr) -> bool {
-        let t = self.tcbs.at(index);
-        if !t.has(TcbFlags::USER_CLOSED) {
-            return false;
-        }
-        let (local, remote) = (t.key.local_ip, t.key.remote_ip);
-        self.stats.aborts_on_data += 1;
-        self.reset_for(local, remote, seg);
-        self.enter_closed(index, None);
-        true
-    }
-
     /// The receive window the connection at `index` could offer now.
     pub(crate) fn rcv_space_of(&self, index: u32) -> usize {
         rcv_space(self.tcbs.at(index), self.pool.view())
@@ -475,6 +363,180 @@ pub(crate) struct Accepted<'s> {
 }
 
 impl Connection {
+    /// A segment of this connection arrives (RFC 9293 §3.10.7.3 SYN-SENT,
+    /// §3.10.7.4 the other states), with what the stack looked up for it.
+    pub(crate) fn process(
+        &mut self,
+        cx: &mut Cx<'_>,
+        now: Instant,
+        seg: &TcpRepr,
+        given: Given,
+        fx: &mut Effects,
+    ) {
+        match self.head.state {
+            State::SynSent => self.syn_sent(cx, now, seg, given, fx),
+            State::Closed | State::Listen => cx.stats.drops.ignored += 1,
+            _ => self.synchronized(cx, now, seg, given, fx),
+        }
+    }
+
+    /// §3.10.7.3 SYN-SENT.
+    fn syn_sent(
+        &mut self,
+        cx: &mut Cx<'_>,
+        now: Instant,
+        seg: &TcpRepr,
+        given: Given,
+        fx: &mut Effects,
+    ) {
+        // "First, check the ACK bit: if SEG.ACK =< ISS or SEG.ACK > SND.NXT,
+        // send a reset (unless the RST bit is set, if so drop the segment
+        // and return) <SEQ=SEG.ACK><CTL=RST>."
+        if seg.flags.ack() && (seg.ack <= self.send.iss || seg.ack > self.head.snd.max) {
+            cx.stats.drops.bad_ack += 1;
+            // The answer to an unacceptable SYN-ACK shares the challenge
+            // ACK rate limit (RFC 5961 §7), so a flood of them cannot make
+            // us send a flood of RSTs.
+            if !seg.flags.syn() || cx.challenge_allowed(now) {
+                if let Some(rst) = rst_answer(seg) {
+                    fx.rst(rst);
+                }
+            }
+            return;
+        }
+        // "Second, check the RST bit: if the ACK was acceptable, signal to
+        // the user 'error: connection reset', drop the segment, enter
+        // CLOSED state, delete TCB. Otherwise (no ACK) drop the segment."
+        if seg.flags.rst() {
+            if seg.flags.ack() {
+                cx.stats.resets_received += 1;
+                fx.end(End::Closed(Some(TcpError::ConnectionRefused)));
+            }
+            return;
+        }
+        // "Third, check the security" — skipped.
+        // "Fourth, check the SYN bit."
+        if !seg.flags.syn() {
+            cx.stats.drops.ignored += 1;
+            return;
+        }
+        self.syn_in_syn_sent(cx, now, seg, given.pmtu, fx);
+        // "If there are other controls or text in the segment, continue
+        // processing at the sixth step": data or FIN on the SYN-ACK.
+        if self.head.state == State::Established && (!seg.payload.is_empty() || seg.flags.fin()) {
+            let rest = TcpRepr {
+                seq: seg.seq + 1,
+                flags: seg.flags.without(TcpFlags::SYN),
+                ..*seg
+            };
+            self.synchronized(cx, now, &rest, given, fx);
+        }
+    }
+
+    /// §3.10.7.4 "Otherwise" (SYN-RECEIVED and the synchronized states).
+    fn synchronized(
+        &mut self,
+        cx: &mut Cx<'_>,
+        now: Instant,
+        seg: &TcpRepr,
+        given: Given,
+        fx: &mut Effects,
+    ) {
+        let t = self;
+        let state = t.head.state;
+
+        // Simultaneous open (RFC 9293 Figure 8): the peer's SYN-ACK repeats
+        // its SYN, now before RCV.NXT; its ACK completes our handshake.
+        if state == State::SynReceived
+            && seg.flags.syn()
+            && seg.flags.ack()
+            && !seg.flags.rst()
+            && seg.seq == t.receive.irs
+        {
+            let rest = TcpRepr {
+                seq: seg.seq + 1,
+                flags: seg.flags.without(TcpFlags::SYN),
+                ..*seg
+            };
+            t.synchronized(cx, now, &rest, given, fx);
+            return;
+        }
+
+        // Steps one to four, and the fifth's ACK-bit check.
+        let Some(Accepted { seq, payload, fin }) = t.check_segment(cx, now, seg, fx) else {
+            return;
+        };
+
+        if state == State::SynReceived {
+            // "If SND.UNA < SEG.ACK =< SND.NXT, then enter ESTABLISHED
+            // state and continue processing with the variables below set
+            // to: SND.WND <- SEG.WND, SND.WL1 <- SEG.SEQ, SND.WL2 <-
+            // SEG.ACK. If the segment acknowledgment is not acceptable,
+            // form a reset segment <SEQ=SEG.ACK><CTL=RST> and send it."
+            if !t.handshake_acked(cx.cfg, now, seg, fx) {
+                cx.stats.drops.bad_ack += 1;
+                if let Some(rst) = rst_answer(seg) {
+                    fx.rst(rst);
+                }
+                return;
+            }
+            if !t.has(TcbFlags::PASSIVE) {
+                // Simultaneous open: our own connect completed.
+                cx.stats.active_opens += 1;
+                fx.event(FlowEvents::CONNECTED | FlowEvents::WRITABLE);
+            } else if given.accept_room {
+                fx.accepted();
+            } else {
+                // The listener is gone or its accept queue is full: reset.
+                cx.stats.drops.accept_queue_full += 1;
+                fx.end(End::Abort);
+                return;
+            }
+        }
+        if !t.process_ack(cx, now, seg, payload.is_empty(), fx) {
+            return;
+        }
+        t.our_fin_acked(cx.cfg, now, fx);
+        if fx.ended() {
+            return;
+        }
+
+        // "Sixth, check the URG bit" — counted in `input`, data delivered
+        // as ordinary bytes.
+
+        // "Seventh, process the segment text" (ESTABLISHED, FIN-WAIT-1,
+        // FIN-WAIT-2 only).
+        let state = t.head.state;
+        if !payload.is_empty() {
+            if !state.accepts_data() {
+                cx.stats.drops.ignored += 1;
+            } else if t.has(TcbFlags::USER_CLOSED) {
+                t.data_after_close(cx, seg, fx);
+                return;
+            } else {
+                t.receive_data(cx, now, seq, payload, fx);
+            }
+        }
+
+        // "Eighth, check the FIN bit."
+        let fin_at = fin.then(|| seq + payload.len());
+        t.check_fin(now, state, fin_at, fx);
+    }
+
+    /// New data (at or after RCV.NXT) for a connection the application has
+    /// closed: nobody will ever read it, so the connection is reset
+    /// (RFC 1122 §4.2.2.13, RFC 9293 §3.10.4 SHLD-3, as Linux does:
+    /// `<SEQ=SEG.ACK><CTL=RST>`) and the peer learns that what it sent was
+    /// not read, instead of a clean close. A half-closed socket
+    /// (`shutdown_write`) is still open for reading and is not affected.
+    fn data_after_close(&mut self, cx: &mut Cx<'_>, seg: &TcpRepr, fx: &mut Effects) {
+        cx.stats.aborts_on_data += 1;
+        if let Some(rst) = rst_answer(seg) {
+            fx.rst(rst);
+        }
+        fx.end(End::Closed(None));
+    }
+
     /// Challenge ACK (RFC 5961 §3.2, §4.2, §5.2), rate limited per core.
     fn challenge_ack(&mut self, cx: &mut Cx<'_>, now: Instant, fx: &mut Effects) {
         if cx.challenge_allowed(now) {

@@ -50,29 +50,45 @@ impl TcpStack {
         t.timers.last_rx = now;
     }
 
-    /// The handshake of a passive child completed: hand it to its
-    /// listener's accept queue. Returns false when the child was dropped.
+    /// The handshake of the connection at `index` completed (a SYN
+    /// cookie's ACK): a passive child joins its listener's accept queue,
+    /// or is reset when there is no room; our own connect (simultaneous
+    /// open) is reported. Returns false when the child was dropped.
     pub(crate) fn child_established(&mut self, index: u32) -> bool {
-        let t = self.tcbs.at(index);
-        if !t.has(TcbFlags::PASSIVE) {
+        if !self.tcbs.at(index).has(TcbFlags::PASSIVE) {
             // Simultaneous open: our own connect completed.
             self.stats.active_opens += 1;
             self.event(index, FlowEvents::CONNECTED | FlowEvents::WRITABLE);
             return true;
         }
-        let parent = t.listen.parent;
-        let from_syn_queue = t.listen.in_syn_queue;
-        let ok = match parent.and_then(|p| self.tcbs.get(p)) {
-            Some(l) => l.head.state == State::Listen && l.listen.accept_len < l.listen.backlog,
-            None => false,
-        };
-        if !ok {
+        if !self.accept_room(index) {
             // The listener is gone or its accept queue is full: reset.
             self.stats.drops.accept_queue_full += 1;
             self.abort_index(index);
             return false;
         }
-        let Some(p) = parent else { return false };
+        self.join_accept_queue(index);
+        true
+    }
+
+    /// The passive child at `index` has a listener that still listens and
+    /// has room in its accept queue.
+    pub(crate) fn accept_room(&self, index: u32) -> bool {
+        let parent = self.tcbs.at(index).listen.parent;
+        match parent.and_then(|p| self.tcbs.get(p)) {
+            Some(l) => l.head.state == State::Listen && l.listen.accept_len < l.listen.backlog,
+            None => false,
+        }
+    }
+
+    /// The passive child at `index`, established, joins the tail of its
+    /// listener's accept queue (checked by [`accept_room`](Self::accept_room)
+    /// in the same call) and the listener becomes acceptable.
+    pub(crate) fn join_accept_queue(&mut self, index: u32) {
+        debug_assert!(self.accept_room(index));
+        let t = self.tcbs.at(index);
+        let Some(p) = t.listen.parent else { return };
+        let from_syn_queue = t.listen.in_syn_queue;
         let (c, l) = self.tcbs.pair_mut(index, p.index());
         if from_syn_queue {
             l.listen.syn_count = l.listen.syn_count.saturating_sub(1);
@@ -91,7 +107,6 @@ impl TcpStack {
         l.listen.accept_len += 1;
         self.stats.passive_opens += 1;
         self.event(p.index(), FlowEvents::ACCEPTABLE);
-        true
     }
 
     /// Starts keepalive on a newly established connection when enabled.
