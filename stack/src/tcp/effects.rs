@@ -18,8 +18,6 @@ use super::tx_list::TxKind;
 use super::types::TcpError;
 use crate::time::Instant;
 use crate::wire::ipv4::Ipv4Address;
-use crate::wire::tcp::TcpFlags;
-use crate::wire::SeqNumber;
 
 /// What a connection may touch besides itself.
 pub(crate) struct Cx<'a> {
@@ -63,19 +61,6 @@ pub(crate) struct Given {
     pub(crate) pmtu: Option<u16>,
 }
 
-/// The fields of a RST that answers a segment (RFC 9293 §3.10.7.1): it
-/// goes to the segment's source, from the connection's own address and
-/// port.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) struct Rst {
-    /// SEG.ACK of the answered segment, or zero.
-    pub(crate) seq: SeqNumber,
-    /// SEG.SEQ+SEG.LEN of the answered segment when it had no ACK.
-    pub(crate) ack: SeqNumber,
-    /// RST, or RST and ACK.
-    pub(crate) flags: TcpFlags,
-}
-
 /// How a connection ended in a call.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum End {
@@ -107,13 +92,23 @@ pub(crate) struct Effects {
     pub(crate) wheel: WheelUpdate,
     /// The connection ended: nothing else happens to it in this call.
     pub(crate) end: Option<End>,
+    /// What few calls ask ([`Rare`] bits): one byte, so that the common
+    /// case tests it once.
+    rare: u8,
+}
+
+/// The [`Effects::rare`] bits.
+struct Rare;
+
+impl Rare {
     /// The connection waits for the chunk pool ([`TcpStack::pool_waiters`]).
-    wait_pool: bool,
+    const WAIT_POOL: u8 = 1;
     /// A passive child's handshake completed: it joins its listener's
     /// accept queue ([`TcpStack::join_accept_queue`]).
-    accepted: bool,
-    /// A RST answers the segment ([`TcpStack::send_rst`]).
-    rst: Option<Rst>,
+    const ACCEPTED: u8 = 2;
+    /// A RST answers the segment being processed (sent by
+    /// `TcpStack::process`, which has the segment, before the rest).
+    const RST: u8 = 4;
 }
 
 impl Effects {
@@ -133,20 +128,26 @@ impl Effects {
     /// the pool empty).
     #[inline]
     pub(crate) fn wait_pool(&mut self) {
-        self.wait_pool = true;
+        self.rare |= Rare::WAIT_POOL;
     }
 
     /// The passive child is established: hand it to its listener.
     #[inline]
     pub(crate) fn accepted(&mut self) {
-        self.accepted = true;
+        self.rare |= Rare::ACCEPTED;
     }
 
-    /// Answer the segment with this RST (sent before the connection's end,
-    /// if it ends).
+    /// Answer the segment being processed with a RST (RFC 9293 §3.10.7.1's
+    /// form for it).
     #[inline]
-    pub(crate) fn rst(&mut self, rst: Rst) {
-        self.rst = Some(rst);
+    pub(crate) fn reset_segment(&mut self) {
+        self.rare |= Rare::RST;
+    }
+
+    /// True when a RST answers the segment.
+    #[inline]
+    pub(crate) fn resets_segment(&self) -> bool {
+        self.rare & Rare::RST != 0
     }
 
     /// The connection ends.
@@ -168,9 +169,7 @@ impl Effects {
             && self.events.is_empty()
             && self.wheel.is_empty()
             && self.progress.is_none()
-            && !self.wait_pool
-            && !self.accepted
-            && self.rst.is_none()
+            && self.rare & (Rare::WAIT_POOL | Rare::ACCEPTED) == 0
     }
 }
 
@@ -201,8 +200,9 @@ impl TcpStack {
 
     /// Does what a call of the connection at `index` asked: its wheel
     /// entry first, the progress note, the lists, the flow events, the
-    /// accept queue, the RST, then its end (the order in which the stack
-    /// did them when the steps ran inline).
+    /// accept queue, then its end (the order in which the stack did them
+    /// when the steps ran inline). A RST that answers a segment is the
+    /// segment's caller's ([`Effects::resets_segment`]).
     ///
     /// Inlined for its common cases, no effect or lists only (a `recv`
     /// that finds nothing, a `send`); the rest is one call.
@@ -239,15 +239,12 @@ impl TcpStack {
         if !fx.events.is_empty() {
             self.event(index, fx.events);
         }
-        if fx.wait_pool {
+        if fx.rare & Rare::WAIT_POOL != 0 {
             let id = self.tcbs.at(index).id(index);
             self.pool_waiters.push_back(id);
         }
-        if fx.accepted {
+        if fx.rare & Rare::ACCEPTED != 0 {
             self.join_accept_queue(index);
-        }
-        if let Some(rst) = fx.rst {
-            self.send_rst(index, rst);
         }
         match fx.end {
             None => {}

@@ -7,7 +7,7 @@
 //! RFC 7323 (PAWS, TS.Recent) are folded into the steps where they apply.
 
 use super::congestion::AckOutcome;
-use super::effects::{Cx, Effects, End, Given, Rst};
+use super::effects::{Cx, Effects, End, Given};
 use super::events::FlowEvents;
 use super::flow_table::FlowKey;
 use super::isn::FourTuple;
@@ -56,6 +56,16 @@ fn rst_answer(seg: &TcpRepr) -> Option<Rst> {
             flags: TcpFlags::RST | TcpFlags::ACK,
         }
     })
+}
+
+/// The fields of a RST that answers a segment.
+struct Rst {
+    /// SEG.ACK of the answered segment, or zero.
+    seq: SeqNumber,
+    /// SEG.SEQ+SEG.LEN of the answered segment when it had no ACK.
+    ack: SeqNumber,
+    /// RST, or RST and ACK.
+    flags: TcpFlags,
 }
 
 /// `a < b` for 32-bit timestamps (wrapping, RFC 7323 §5.2).
@@ -119,32 +129,13 @@ impl TcpStack {
     /// §3.10.7.1 (CLOSED): the RST that answers `seg` ([`rst_answer`]),
     /// from `local` to `remote`.
     pub(crate) fn reset_for(&mut self, local: Ipv4Address, remote: Ipv4Address, seg: &TcpRepr) {
-        if let Some(rst) = rst_answer(seg) {
-            self.reply_rst(local, remote, seg.dst_port, seg.src_port, rst);
-        }
-    }
-
-    /// The RST a connection's call asked for ([`Effects::rst`]): from the
-    /// connection at `index`'s own address and port to its peer.
-    pub(crate) fn send_rst(&mut self, index: u32, rst: Rst) {
-        let key = self.tcbs.at(index).key;
-        self.reply_rst(
-            key.local_ip,
-            key.remote_ip,
-            key.local_port,
-            key.remote_port,
-            rst,
-        );
-    }
-
-    /// Queues (and counts) the stateless RST `rst`.
-    fn reply_rst(&mut self, src: Ipv4Address, dst: Ipv4Address, sport: u16, dport: u16, rst: Rst) {
+        let Some(rst) = rst_answer(seg) else { return };
         self.stats.resets_sent += 1;
         self.reply(Reply {
-            src,
-            dst,
-            src_port: sport,
-            dst_port: dport,
+            src: local,
+            dst: remote,
+            src_port: seg.dst_port,
+            dst_port: seg.src_port,
             seq: rst.seq,
             ack: rst.ack,
             flags: rst.flags,
@@ -322,6 +313,10 @@ impl TcpStack {
         let (t, mut cx) = self.split(index);
         let mut fx = Effects::default();
         t.process(&mut cx, now, seg, given, &mut fx);
+        if fx.resets_segment() {
+            let key = self.tcbs.at(index).key;
+            self.reset_for(key.local_ip, key.remote_ip, seg);
+        }
         self.apply(index, fx);
     }
 
@@ -398,9 +393,7 @@ impl Connection {
             // ACK rate limit (RFC 5961 §7), so a flood of them cannot make
             // us send a flood of RSTs.
             if !seg.flags.syn() || cx.challenge_allowed(now) {
-                if let Some(rst) = rst_answer(seg) {
-                    fx.rst(rst);
-                }
+                fx.reset_segment();
             }
             return;
         }
@@ -475,9 +468,7 @@ impl Connection {
             // form a reset segment <SEQ=SEG.ACK><CTL=RST> and send it."
             if !t.handshake_acked(cx.cfg, now, seg, fx) {
                 cx.stats.drops.bad_ack += 1;
-                if let Some(rst) = rst_answer(seg) {
-                    fx.rst(rst);
-                }
+                fx.reset_segment();
                 return;
             }
             if !t.has(TcbFlags::PASSIVE) {
@@ -511,7 +502,7 @@ impl Connection {
             if !state.accepts_data() {
                 cx.stats.drops.ignored += 1;
             } else if t.has(TcbFlags::USER_CLOSED) {
-                t.data_after_close(cx, seg, fx);
+                t.data_after_close(cx, fx);
                 return;
             } else {
                 t.receive_data(cx, now, seq, payload, fx);
@@ -529,11 +520,9 @@ impl Connection {
     /// `<SEQ=SEG.ACK><CTL=RST>`) and the peer learns that what it sent was
     /// not read, instead of a clean close. A half-closed socket
     /// (`shutdown_write`) is still open for reading and is not affected.
-    fn data_after_close(&mut self, cx: &mut Cx<'_>, seg: &TcpRepr, fx: &mut Effects) {
+    fn data_after_close(&mut self, cx: &mut Cx<'_>, fx: &mut Effects) {
         cx.stats.aborts_on_data += 1;
-        if let Some(rst) = rst_answer(seg) {
-            fx.rst(rst);
-        }
+        fx.reset_segment();
         fx.end(End::Closed(None));
     }
 
