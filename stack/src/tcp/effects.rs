@@ -17,7 +17,6 @@ use super::timer::WheelUpdate;
 use super::tx_list::TxKind;
 use super::types::TcpError;
 use crate::time::Instant;
-use crate::wire::ipv4::Ipv4Address;
 
 /// What a connection may touch besides itself.
 pub(crate) struct Cx<'a> {
@@ -84,8 +83,6 @@ pub(crate) enum End {
 pub(crate) struct Effects {
     /// The TX lists to join ([`TxKind::bit`] bits).
     lists: u8,
-    /// A peer whose ACK advanced SND.UNA ([`TcpStack::note_progress`]).
-    pub(crate) progress: Option<Ipv4Address>,
     /// Flow events to record.
     events: FlowEvents,
     /// The change of its wheel entry.
@@ -101,6 +98,8 @@ pub(crate) struct Effects {
 struct Rare;
 
 impl Rare {
+    /// The peer's ACK advanced SND.UNA ([`TcpStack::note_progress`]).
+    const PROGRESS: u8 = 8;
     /// The connection waits for the chunk pool ([`TcpStack::pool_waiters`]).
     const WAIT_POOL: u8 = 1;
     /// A passive child's handshake completed: it joins its listener's
@@ -129,6 +128,13 @@ impl Effects {
     #[inline]
     pub(crate) fn wait_pool(&mut self) {
         self.rare |= Rare::WAIT_POOL;
+    }
+
+    /// The peer's ACK advanced SND.UNA: it confirms the neighbour (ARP
+    /// reachability).
+    #[inline]
+    pub(crate) fn progress(&mut self) {
+        self.rare |= Rare::PROGRESS;
     }
 
     /// The passive child is established: hand it to its listener.
@@ -165,11 +171,7 @@ impl Effects {
     /// Nothing to do but join TX lists (if any): most socket calls.
     #[inline]
     fn lists_only(&self) -> bool {
-        self.end.is_none()
-            && self.events.is_empty()
-            && self.wheel.is_empty()
-            && self.progress.is_none()
-            && self.rare & (Rare::WAIT_POOL | Rare::ACCEPTED) == 0
+        self.end.is_none() && self.events.is_empty() && self.wheel.is_empty() && self.rare == 0
     }
 }
 
@@ -230,7 +232,8 @@ impl TcpStack {
     /// [`apply`](Self::apply) of an `Effects` with more than lists.
     fn apply_all(&mut self, index: u32, fx: Effects) {
         fx.wheel.apply(&mut self.wheel, index);
-        if let Some(peer) = fx.progress {
+        if fx.rare & Rare::PROGRESS != 0 {
+            let peer = self.tcbs.at(index).key.remote_ip;
             self.note_progress(peer);
         }
         if fx.lists != 0 {

@@ -940,8 +940,7 @@ impl Connection {
             t.sndbuf.consume(cx.pool, data);
             t.head.snd.una = seg.ack;
             // Forward progress confirms the neighbour (ARP reachability).
-            let peer = t.key.remote_ip;
-            fx.progress = Some(peer);
+            fx.progress();
             if t.head.snd.nxt < seg.ack {
                 t.head.snd.nxt = seg.ack;
             }
