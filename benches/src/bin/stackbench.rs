@@ -73,6 +73,40 @@ impl Sim {
     }
 }
 
+/// Where a measurement started: wall clock, each side's frames sent, ticks.
+struct Start {
+    t0: StdInstant,
+    f0: u64,
+    fs0: u64,
+    k0: u64,
+}
+
+impl Start {
+    /// Now.
+    fn now(sim: &Sim) -> Self {
+        Start {
+            t0: StdInstant::now(),
+            f0: sim.client.stats().tx_frames,
+            fs0: sim.server.stats().tx_frames,
+            k0: sim.ticks,
+        }
+    }
+
+    /// Prints `done` operations (`unit`s) of `what` since the start: the
+    /// rate, and ticks and each side's frames per operation.
+    fn report(&self, sim: &Sim, what: &str, unit: &str, done: u64) {
+        let dt = self.t0.elapsed().as_secs_f64();
+        let per = |n: u64| n as f64 / done as f64;
+        println!(
+            "{what}: {done} {unit} in {dt:.3} s = {:.0} {unit}/s; ticks/{unit} {:.3}; client frames/{unit} {:.3}; server frames/{unit} {:.3}",
+            done as f64 / dt,
+            per(sim.ticks - self.k0),
+            per(sim.client.stats().tx_frames - self.f0),
+            per(sim.server.stats().tx_frames - self.fs0),
+        );
+    }
+}
+
 fn connect(sim: &mut Sim, conns: usize) -> (Vec<SocketId>, Vec<SocketId>) {
     let listener = sim
         .server
@@ -124,8 +158,7 @@ fn echo(total: u64) {
     for &c in &clients {
         sim.client.tcp_mut().send(c, &req).expect("send");
     }
-    let (t0, f0, k0) = (StdInstant::now(), sim.client.stats().tx_frames, sim.ticks);
-    let fs0 = sim.server.stats().tx_frames;
+    let start = Start::now(&sim);
     let mut done = 0u64;
     let mut want = vec![64usize; conns];
     while done < total {
@@ -150,17 +183,7 @@ fn echo(total: u64) {
             }
         }
     }
-    let dt = t0.elapsed().as_secs_f64();
-    let cf = sim.client.stats().tx_frames - f0;
-    let sf = sim.server.stats().tx_frames - fs0;
-    let ticks = sim.ticks - k0;
-    println!(
-        "echo: {done} tx in {dt:.3} s = {:.0} tx/s; ticks/tx {:.3}; client frames/tx {:.3}; server frames/tx {:.3}",
-        done as f64 / dt,
-        ticks as f64 / done as f64,
-        cf as f64 / done as f64,
-        sf as f64 / done as f64
-    );
+    start.report(&sim, "echo", "tx", done);
 }
 
 /// Short connections, `CONCURRENT` at a time, until `total` cycles ended.
@@ -189,12 +212,7 @@ fn connect_cycles(total: u64) {
     // request still to come.
     let mut clients: Vec<(SocketId, bool, usize)> = Vec::with_capacity(CONCURRENT);
     let mut servers: Vec<(SocketId, usize)> = Vec::with_capacity(CONCURRENT);
-    let (t0, f0, fs0, k0) = (
-        StdInstant::now(),
-        sim.client.stats().tx_frames,
-        sim.server.stats().tx_frames,
-        sim.ticks,
-    );
+    let start = Start::now(&sim);
     let (mut started, mut done) = (0u64, 0u64);
     while done < total {
         while clients.len() < CONCURRENT && started < total {
@@ -247,17 +265,7 @@ fn connect_cycles(total: u64) {
             }
         });
     }
-    let dt = t0.elapsed().as_secs_f64();
-    let cf = sim.client.stats().tx_frames - f0;
-    let sf = sim.server.stats().tx_frames - fs0;
-    let ticks = sim.ticks - k0;
-    println!(
-        "connect: {done} cycles in {dt:.3} s = {:.0} conn/s; ticks/conn {:.3}; client frames/conn {:.3}; server frames/conn {:.3}",
-        done as f64 / dt,
-        ticks as f64 / done as f64,
-        cf as f64 / done as f64,
-        sf as f64 / done as f64
-    );
+    start.report(&sim, "connect", "conn", done);
 }
 
 /// One connection to `listener`, ticked until the server accepted it.
