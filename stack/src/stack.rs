@@ -187,6 +187,7 @@ impl Unreachable {
 impl Deliver<'_> {
     /// Hands what the interface received to TCP or UDP; returns the port
     /// unreachable owed, if any.
+    #[inline]
     fn deliver(&mut self, now: Instant, received: Received<'_>) -> Option<Unreachable> {
         match received {
             Received::Tcp { ip, tcp_bytes } => {

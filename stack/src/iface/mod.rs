@@ -646,6 +646,7 @@ impl Interface {
     }
 
     /// The protocol dispatch of a whole datagram for us.
+    #[inline]
     fn dispatch<'a, S: FrameSink>(
         &mut self,
         now: Instant,

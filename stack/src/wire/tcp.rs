@@ -426,6 +426,7 @@ impl<T: AsRef<[u8]> + AsMut<[u8]>> TcpPacket<T> {
 
     /// Computes and stores the full checksum over the pseudo-header and the
     /// whole buffer.
+    #[inline]
     pub fn fill_checksum(&mut self, src: Ipv4Address, dst: Ipv4Address) {
         self.set_checksum(0);
         let b = self.buffer.as_ref();
