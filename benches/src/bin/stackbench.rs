@@ -63,6 +63,17 @@ struct Sim {
 }
 
 impl Sim {
+    /// Two fresh stacks at time zero.
+    fn new() -> Self {
+        let (server, client) = stacks();
+        Sim {
+            server,
+            client,
+            now: Instant::ZERO,
+            ticks: 0,
+        }
+    }
+
     fn tick(&mut self) {
         self.now += Duration::from_micros(1);
         self.ticks += 1;
@@ -144,13 +155,7 @@ fn connect(sim: &mut Sim, conns: usize) -> (Vec<SocketId>, Vec<SocketId>) {
 }
 
 fn echo(total: u64) {
-    let (server, client) = stacks();
-    let mut sim = Sim {
-        server,
-        client,
-        now: Instant::ZERO,
-        ticks: 0,
-    };
+    let mut sim = Sim::new();
     let conns = 50;
     let (clients, servers) = connect(&mut sim, conns);
     let req = [7u8; 64];
@@ -189,13 +194,7 @@ fn echo(total: u64) {
 /// Short connections, `CONCURRENT` at a time, until `total` cycles ended.
 fn connect_cycles(total: u64) {
     const CONCURRENT: usize = 50;
-    let (server, client) = stacks();
-    let mut sim = Sim {
-        server,
-        client,
-        now: Instant::ZERO,
-        ticks: 0,
-    };
+    let mut sim = Sim::new();
     let listener = sim
         .server
         .tcp_mut()
@@ -286,13 +285,7 @@ fn connect_on(sim: &mut Sim, listener: SocketId) -> (SocketId, SocketId) {
 }
 
 fn bulk(mib: u64) {
-    let (server, client) = stacks();
-    let mut sim = Sim {
-        server,
-        client,
-        now: Instant::ZERO,
-        ticks: 0,
-    };
+    let mut sim = Sim::new();
     let (clients, servers) = connect(&mut sim, 1);
     let (c, s) = (clients[0], servers[0]);
     let chunk = vec![0x5au8; 64 * 1024];

@@ -98,8 +98,6 @@ pub(crate) struct Effects {
 struct Rare;
 
 impl Rare {
-    /// The peer's ACK advanced SND.UNA ([`TcpStack::note_progress`]).
-    const PROGRESS: u8 = 8;
     /// The connection waits for the chunk pool ([`TcpStack::pool_waiters`]).
     const WAIT_POOL: u8 = 1;
     /// A passive child's handshake completed: it joins its listener's
@@ -108,6 +106,8 @@ impl Rare {
     /// A RST answers the segment being processed (sent by
     /// `TcpStack::process`, which has the segment, before the rest).
     const RST: u8 = 4;
+    /// The peer's ACK advanced SND.UNA ([`TcpStack::note_progress`]).
+    const PROGRESS: u8 = 8;
 }
 
 impl Effects {

@@ -448,6 +448,30 @@ mod listen {
     }
 
     #[test]
+    fn accept_queue_full_at_the_handshake_ack_resets_the_child() {
+        // Both SYNs find the accept queue empty; the first ACK fills it, so
+        // the second child is reset and counted, and only the first is
+        // accepted.
+        let mut t = T::new(cfg());
+        let l =
+            t.s.listen(SocketAddrV4::new(Ipv4Address::UNSPECIFIED, LPORT), 1)
+                .unwrap();
+        send!(t, flags: SYN, seq: r(0));
+        let iss_a = recv!(t, [flags: SYN | ACK]).seq;
+        send!(t, flags: SYN, seq: r(0), src_port: RPORT + 1);
+        let iss_b = recv!(t, [flags: SYN | ACK]).seq;
+        send!(t, flags: ACK, seq: r(1), ack: iss_a + 1);
+        recv!(t, []);
+        send!(t, flags: ACK, seq: r(1), ack: iss_b + 1, src_port: RPORT + 1);
+        recv!(t, [flags: RST | ACK, seq: iss_b + 1]);
+        assert_eq!(t.s.stats().drops.accept_queue_full, 1);
+        assert_eq!(t.s.stats().passive_opens, 1);
+        let c = t.s.accept(l).unwrap();
+        assert_eq!(t.s.peer_addr(c).unwrap().port(), RPORT);
+        assert_eq!(t.s.accept(l), Err(TcpError::WouldBlock));
+    }
+
+    #[test]
     fn accept_is_fifo_and_raises_acceptable() {
         let mut t = listen();
         let l = t.listener.unwrap();
