@@ -186,8 +186,10 @@ impl Unreachable {
 
 impl Deliver<'_> {
     /// Hands what the interface received to TCP or UDP; returns the port
-    /// unreachable owed, if any.
-    #[inline]
+    /// unreachable owed, if any. Always inlined into
+    /// [`Stack::input`]'s two callers, as the received-frame match was
+    /// before it moved here (outlined, it cost 67 instructions a segment).
+    #[inline(always)]
     fn deliver(&mut self, now: Instant, received: Received<'_>) -> Option<Unreachable> {
         match received {
             Received::Tcp { ip, tcp_bytes } => {

@@ -5,8 +5,12 @@
 //! work, so nothing spins and `valgrind --tool=callgrind` counts what one
 //! transaction costs both sides together, executor included.
 //!
+//! With `--connect`, N is short connections instead, `--conns` at a time,
+//! each the `compare connect` cycle (connect, 64 bytes each way, the server
+//! closes first and keeps the TIME-WAIT).
+//!
 //! ```sh
-//! cargo run --release -p benches --bin pathbench -- [N] [--conns C]
+//! cargo run --release -p benches --bin pathbench -- [N] [--conns C] [--connect]
 //! valgrind --tool=callgrind target/release/pathbench 100000
 //! ```
 
@@ -29,12 +33,16 @@ struct Args {
     /// Client connections
     #[arg(long, default_value_t = 50, value_parser = clap::value_parser!(u64).range(1..))]
     conns: u64,
+    /// Short connections (N cycles) instead of transactions on open ones
+    #[arg(long)]
+    connect: bool,
 }
 
 const SIZE: usize = 64;
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     let args = Args::parse();
+    let short = args.connect;
     let rt = Builder::new()
         .cores(1)
         .pin_threads(false)
@@ -55,6 +63,13 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
                 };
                 mtcp::spawn(async move {
                     let mut buf = [0u8; SIZE];
+                    if short {
+                        // One request, its echo, then the active close.
+                        if s.read_exact(&mut buf).await.is_ok() {
+                            let _ = s.write_all(&buf).await;
+                        }
+                        return;
+                    }
                     while s.read_exact(&mut buf).await.is_ok() {
                         if s.write_all(&buf).await.is_err() {
                             return;
@@ -63,6 +78,9 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
                 });
             }
         });
+        if short {
+            return connect_cycles(addr, per_conn, args.conns).await;
+        }
         let mut clients = Vec::new();
         for _ in 0..args.conns {
             clients.push(TcpStream::connect(addr).await?);
@@ -89,11 +107,53 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         Ok::<_, Box<dyn std::error::Error>>(elapsed)
     })?;
     let total = per_conn * args.conns;
+    let (what, on) = if args.connect {
+        ("connections", "at a time")
+    } else {
+        ("tx", "connections")
+    };
     println!(
-        "pathbench: {total} tx on {} connections in {:.3} s = {:.0} tx/s (one core, both sides)",
+        "pathbench: {total} {what}, {} {on}, in {:.3} s = {:.0}/s (one core, both sides)",
         args.conns,
         elapsed.as_secs_f64(),
         total as f64 / elapsed.as_secs_f64()
     );
     Ok(())
+}
+
+/// `conns` clients, each `per_conn` cycles of `compare connect`'s: connect,
+/// write 64 bytes, read them back, see the server's FIN, close.
+async fn connect_cycles(
+    addr: SocketAddr,
+    per_conn: u64,
+    conns: u64,
+) -> Result<std::time::Duration, Box<dyn std::error::Error>> {
+    // A first cycle alone, so that the timed ones find everything set up.
+    cycle(addr, &mut [0; SIZE]).await?;
+    let t0 = Instant::now();
+    let mut set = mtcp::task::JoinSet::new();
+    for i in 0..conns {
+        set.spawn_local(async move {
+            let mut buf = [i as u8; SIZE];
+            for _ in 0..per_conn {
+                cycle(addr, &mut buf).await?;
+            }
+            Ok::<_, std::io::Error>(())
+        });
+    }
+    while let Some(r) = set.join_next().await {
+        r??;
+    }
+    Ok(t0.elapsed())
+}
+
+/// One short connection.
+async fn cycle(addr: SocketAddr, buf: &mut [u8; SIZE]) -> std::io::Result<()> {
+    let mut s = TcpStream::connect(addr).await?;
+    s.write_all(buf).await?;
+    s.read_exact(buf).await?;
+    if s.read(&mut [0u8; 1]).await? != 0 {
+        return Err(std::io::Error::other("the server sent more than its echo"));
+    }
+    s.shutdown().await
 }

@@ -222,11 +222,9 @@ impl TcpStack {
     /// The TX lists in `lists` ([`TxKind::bit`] bits), in priority order.
     #[inline]
     fn join_lists(&mut self, index: u32, lists: u8) {
-        for kind in [TxKind::Control, TxKind::Ack, TxKind::Send] {
-            if lists & kind.bit() != 0 {
-                self.queue(index, kind);
-            }
-        }
+        let t = self.tcbs.at_mut(index);
+        let id = t.id(index);
+        self.lists.join(id, &mut t.head.lists, lists);
     }
 
     /// [`apply`](Self::apply) of an `Effects` with more than lists.

@@ -174,8 +174,26 @@ impl FlowTable {
 
     /// Removes `key`; returns its socket if it was present.
     pub(crate) fn remove(&mut self, key: &FlowKey) -> Option<SocketId> {
-        let mut hole = self.find(key)?;
+        let hole = self.find(key)?;
         let id = decode_id(&self.slots[hole]);
+        self.remove_at(hole);
+        Some(id)
+    }
+
+    /// Removes `key` only if it maps to `id` (a newer connection may have
+    /// taken the tuple over); returns whether it did. One lookup.
+    pub(crate) fn remove_if(&mut self, key: &FlowKey, id: SocketId) -> bool {
+        match self.find(key) {
+            Some(i) if decode_id(&self.slots[i]) == id => {
+                self.remove_at(i);
+                true
+            }
+            _ => false,
+        }
+    }
+
+    /// Empties bucket `hole` and closes the gap.
+    fn remove_at(&mut self, mut hole: usize) {
         self.slots[hole] = [0; 5];
         self.len -= 1;
         // Backward-shift deletion: move later entries of the run into the
@@ -197,7 +215,6 @@ impl FlowTable {
                 hole = j;
             }
         }
-        Some(id)
     }
 }
 
@@ -285,6 +302,17 @@ mod tests {
             assert_eq!(t.get(&key(n)), want, "{n}");
         }
         assert_eq!(t.len(), 50);
+    }
+
+    #[test]
+    fn remove_if_leaves_a_newer_owner() {
+        let mut t = FlowTable::new(8, 7);
+        t.insert(key(1), SocketId::new(1, 2)).unwrap();
+        assert!(!t.remove_if(&key(1), SocketId::new(1, 1)));
+        assert!(!t.remove_if(&key(2), SocketId::new(1, 2)));
+        assert_eq!(t.get(&key(1)), Some(SocketId::new(1, 2)));
+        assert!(t.remove_if(&key(1), SocketId::new(1, 2)));
+        assert_eq!((t.get(&key(1)), t.len()), (None, 0));
     }
 
     #[test]

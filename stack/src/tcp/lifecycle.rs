@@ -204,9 +204,7 @@ impl TcpStack {
         if was == State::Closed {
             return;
         }
-        if self.flows.get(&key) == Some(id) {
-            self.flows.remove(&key);
-        }
+        self.flows.remove_if(&key, id);
         if was != State::Listen {
             self.stats.conns_closed += 1;
         }
@@ -240,9 +238,7 @@ impl TcpStack {
         t.wakers.take_all(&mut self.due);
         let key = t.key;
         let was_listen = t.head.state == State::Listen;
-        if self.flows.get(&key) == Some(id) {
-            self.flows.remove(&key);
-        }
+        self.flows.remove_if(&key, id);
         if was_listen {
             self.listeners.remove(id);
         }

