@@ -4,7 +4,7 @@
 //! client can see how TIME-WAIT is held:
 //!
 //! ```text
-//! hello sockets=2 time_wait=19999 reused=1 overflow=0 table_full_resets=0
+//! hello sockets=2 time_wait=19999 reused=1 overflow=0 table_full_resets=0 tw_reset=0
 //! ```
 //!
 //! Listens on the address given as the first argument (default
@@ -34,12 +34,13 @@ async fn main() -> Result<(), Box<dyn Error>> {
         let (mut socket, _) = listener.accept().await?;
         let st = mtcp::net::core_stats()?;
         let line = format!(
-            "hello sockets={} time_wait={} reused={} overflow={} table_full_resets={}\n",
+            "hello sockets={} time_wait={} reused={} overflow={} table_full_resets={} tw_reset={}\n",
             st.sockets,
             st.time_wait,
             st.tcp.time_wait_reused,
             st.tcp.time_wait_overflow,
             st.tcp.table_full_resets,
+            st.tcp.time_wait_reset,
         );
         mtcp::spawn(async move {
             if let Err(e) = socket.write_all(line.as_bytes()).await {

@@ -1232,6 +1232,7 @@ impl TcpStack {
         if seg.flags.rst() {
             if seg.seq == e.rcv_nxt {
                 self.stats.resets_received += 1;
+                self.stats.time_wait_reset += 1;
                 self.tw.remove(&e.key);
             } else {
                 self.stats.drops.out_of_window += 1;

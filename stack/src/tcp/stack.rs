@@ -405,6 +405,10 @@ pub struct TcpStats {
     pub conns_reset: u64,
     /// TIME-WAIT 4-tuples taken over by a new connection.
     pub time_wait_reused: u64,
+    /// TIME-WAIT entries ended early by the peer's RST with SEG.SEQ =
+    /// RCV.NXT (RFC 9293, as Linux with `tcp_rfc1337 = 0`): a peer's
+    /// answer to the ACK that refused its SYN, say.
+    pub time_wait_reset: u64,
     /// Connections that closed without TIME-WAIT because the TIME-WAIT
     /// table was at its cap (`max_time_wait`).
     pub time_wait_overflow: u64,
@@ -456,7 +460,7 @@ pub struct TcpStats {
 impl fmt::Display for TcpStats {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let d = &self.drops;
-        let rows: [(&str, u64); 55] = [
+        let rows: [(&str, u64); 56] = [
             ("segs_in", self.segs_in),
             ("segs_out", self.segs_out),
             ("bytes_in", self.bytes_in),
@@ -478,6 +482,7 @@ impl fmt::Display for TcpStats {
             ("conns_timed_out", self.conns_timed_out),
             ("conns_reset", self.conns_reset),
             ("time_wait_reused", self.time_wait_reused),
+            ("time_wait_reset", self.time_wait_reset),
             ("time_wait_overflow", self.time_wait_overflow),
             ("syn_queue_cookies", self.syn_queue_cookies),
             ("table_full_resets", self.table_full_resets),

@@ -2147,6 +2147,7 @@ mod closing {
         let mut t = time_wait();
         send!(t, flags: RST, seq: r(2));
         assert!(!t.in_time_wait());
+        assert_eq!(t.s.stats().time_wait_reset, 1);
     }
 
     #[test]
@@ -2181,6 +2182,7 @@ mod closing {
         send!(t, flags: ACK, seq: r(2), ack: ack);
         recv!(t, []);
         assert!(t.in_time_wait());
+        assert_eq!(t.s.stats().time_wait_reset, 0);
         // Old data is acknowledged.
         send!(t, flags: ACK, seq: r(0), ack: ack, payload: b"x");
         recv!(t, [flags: ACK, seq: t.l(2), ack: r(2)]);
