@@ -107,7 +107,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         Ok::<_, Box<dyn std::error::Error>>(elapsed)
     })?;
     let total = per_conn * args.conns;
-    let (what, on) = if args.connect {
+    let (what, on) = if short {
         ("connections", "at a time")
     } else {
         ("tx", "connections")
