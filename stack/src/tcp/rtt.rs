@@ -33,8 +33,10 @@ pub(crate) const CLOCK_GRANULARITY: Duration = Duration::from_millis(1);
 
 /// RFC 6298 SRTT/RTTVAR/RTO state, with exponential backoff (§5.5).
 ///
-/// Values are held in microseconds. RTO always lies in
-/// `[min_rto, max_rto]`, backoff included.
+/// Values are held in microseconds, as `u32` (a connection keeps one
+/// estimator: 24 bytes where `u64`s took 56), so every value saturates at
+/// [`MAX_MICROS`] (about 71 minutes, far above any RTO bound in use).
+/// RTO always lies in `[min_rto, max_rto]`, backoff included.
 ///
 /// # Examples
 ///
@@ -52,17 +54,23 @@ pub(crate) const CLOCK_GRANULARITY: Duration = Duration::from_millis(1);
 /// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) struct RttEstimator {
-    /// SRTT in µs; `None` until the first sample.
-    srtt: Option<u64>,
+    /// SRTT in µs; [`NO_SAMPLE`] until the first sample.
+    srtt: u32,
     /// RTTVAR in µs.
-    rttvar: u64,
+    rttvar: u32,
     /// The RTO computed from SRTT/RTTVAR (or the initial RTO), clamped, µs.
-    base_rto: u64,
+    base_rto: u32,
+    min_rto: u32,
+    max_rto: u32,
     /// How many times the RTO has been doubled since the last sample/reset.
-    backoff_shift: u32,
-    min_rto: u64,
-    max_rto: u64,
+    backoff_shift: u8,
 }
+
+/// The largest value an estimator holds, in µs; longer durations saturate.
+pub(crate) const MAX_MICROS: u32 = u32::MAX - 1;
+
+/// `srtt` before the first sample.
+const NO_SAMPLE: u32 = u32::MAX;
 
 impl Default for RttEstimator {
     /// 1 s initial, 200 ms minimum, 60 s maximum.
@@ -71,8 +79,9 @@ impl Default for RttEstimator {
     }
 }
 
-fn micros(d: Duration) -> u64 {
-    u64::try_from(d.as_micros()).unwrap_or(u64::MAX)
+/// `d` in µs, saturated at [`MAX_MICROS`].
+fn micros(d: Duration) -> u32 {
+    u32::try_from(d.as_micros()).map_or(MAX_MICROS, |us| us.min(MAX_MICROS))
 }
 
 impl RttEstimator {
@@ -84,12 +93,12 @@ impl RttEstimator {
         let min_rto = micros(min_rto);
         let max_rto = micros(max_rto).max(min_rto);
         RttEstimator {
-            srtt: None,
+            srtt: NO_SAMPLE,
             rttvar: 0,
             base_rto: micros(initial_rto).clamp(min_rto, max_rto),
-            backoff_shift: 0,
             min_rto,
             max_rto,
+            backoff_shift: 0,
         }
     }
 
@@ -104,22 +113,20 @@ impl RttEstimator {
     /// note after (5.7)).
     pub(crate) fn sample(&mut self, rtt: Duration) {
         let r = micros(rtt);
-        match self.srtt {
-            None => {
-                self.srtt = Some(r);
-                self.rttvar = r / 2;
-            }
-            Some(srtt) => {
-                let delta = srtt.abs_diff(r);
-                // Integer forms of beta = 1/4 and alpha = 1/8; u128 keeps
-                // absurd inputs from overflowing.
-                self.rttvar = ((3 * u128::from(self.rttvar) + u128::from(delta)) / 4) as u64;
-                self.srtt = Some(((7 * u128::from(srtt) + u128::from(r)) / 8) as u64);
-            }
+        if self.srtt == NO_SAMPLE {
+            self.srtt = r;
+            self.rttvar = r / 2;
+        } else {
+            let srtt = u64::from(self.srtt);
+            let delta = srtt.abs_diff(u64::from(r));
+            // Integer forms of beta = 1/4 and alpha = 1/8, in u64 (both
+            // results are below MAX_MICROS, as their inputs are).
+            self.rttvar = ((3 * u64::from(self.rttvar) + delta) / 4) as u32;
+            self.srtt = ((7 * srtt + u64::from(r)) / 8) as u32;
         }
-        let srtt = self.srtt.unwrap_or(r);
         let var_term = self.rttvar.saturating_mul(4).max(micros(CLOCK_GRANULARITY));
-        self.base_rto = srtt
+        self.base_rto = self
+            .srtt
             .saturating_add(var_term)
             .clamp(self.min_rto, self.max_rto);
         self.backoff_shift = 0;
@@ -148,28 +155,28 @@ impl RttEstimator {
     /// The current retransmission timeout, backoff included, within
     /// `[min_rto, max_rto]`.
     pub(crate) fn rto(&self) -> Duration {
-        let rto = if self.backoff_shift >= 63 {
+        let rto = if self.backoff_shift >= 32 {
             self.max_rto
         } else {
             self.base_rto
-                .saturating_mul(1u64 << self.backoff_shift)
+                .saturating_mul(1u32 << self.backoff_shift)
                 .min(self.max_rto)
         };
-        Duration::from_micros(rto)
+        Duration::from_micros(u64::from(rto))
     }
 
     /// Doubles the RTO after a retransmission timeout (RFC 6298 (5.5)),
     /// capped at `max_rto`.
     pub(crate) fn backoff(&mut self) {
-        if self.rto() < Duration::from_micros(self.max_rto) {
-            self.backoff_shift += 1;
+        if self.rto() < Duration::from_micros(u64::from(self.max_rto)) {
+            self.backoff_shift = self.backoff_shift.saturating_add(1);
         }
     }
 
     /// Number of doublings currently applied.
     #[cfg(test)]
     pub(crate) fn backoff_count(&self) -> u32 {
-        self.backoff_shift
+        u32::from(self.backoff_shift)
     }
 
     /// Forgets the backoff (e.g. when new data is acknowledged), keeping
@@ -180,18 +187,19 @@ impl RttEstimator {
 
     /// The smoothed RTT, or `None` before the first sample.
     pub(crate) fn srtt(&self) -> Option<Duration> {
-        self.srtt.map(Duration::from_micros)
+        self.has_sample()
+            .then(|| Duration::from_micros(u64::from(self.srtt)))
     }
 
     /// The RTT variation (zero before the first sample).
     #[cfg(test)]
     pub(crate) fn rttvar(&self) -> Duration {
-        Duration::from_micros(self.rttvar)
+        Duration::from_micros(u64::from(self.rttvar))
     }
 
     /// Whether at least one sample has been taken.
     pub(crate) fn has_sample(&self) -> bool {
-        self.srtt.is_some()
+        self.srtt != NO_SAMPLE
     }
 }
 
@@ -203,16 +211,31 @@ impl RttEstimator {
 /// timed), calls [`on_retransmit`](Self::on_retransmit) whenever it
 /// retransmits anything, and passes every advancing ACK to
 /// [`on_ack`](Self::on_ack).
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) struct RttSampler {
-    /// (sequence number an ACK must reach, time the segment was sent).
-    timing: Option<(SeqNumber, Instant)>,
+    /// The sequence number an ACK must reach.
+    end: SeqNumber,
+    /// When the timed segment was sent, in µs; [`NOT_TIMING`] when nothing
+    /// is timed (16 bytes, where an `Option` of the pair took 24).
+    sent: u64,
+}
+
+/// `RttSampler::sent` while nothing is timed.
+const NOT_TIMING: u64 = u64::MAX;
+
+impl Default for RttSampler {
+    fn default() -> RttSampler {
+        RttSampler::new()
+    }
 }
 
 impl RttSampler {
     /// A sampler timing nothing.
     pub(crate) const fn new() -> RttSampler {
-        RttSampler { timing: None }
+        RttSampler {
+            end: SeqNumber(0),
+            sent: NOT_TIMING,
+        }
     }
 
     /// Starts timing the segment that ends just before `end` (its sequence
@@ -220,32 +243,37 @@ impl RttSampler {
     /// nothing when a segment is already being timed (one at a time, as
     /// RFC 6298 §3 allows). Returns whether timing started.
     pub(crate) fn start(&mut self, end: SeqNumber, now: Instant) -> bool {
-        if self.timing.is_some() {
+        if self.sent != NOT_TIMING {
             return false;
         }
-        self.timing = Some((end, now));
+        self.end = end;
+        // An instant is never u64::MAX µs (585 000 years).
+        self.sent = now.total_micros().min(NOT_TIMING - 1);
         true
     }
 
     /// Whether a segment is being timed.
     #[cfg(test)]
     pub(crate) fn is_timing(&self) -> bool {
-        self.timing.is_some()
+        self.sent != NOT_TIMING
     }
 
     /// Karn's algorithm: something was retransmitted, so an ACK can no
     /// longer be attributed to the original transmission; drop the timing.
     pub(crate) fn on_retransmit(&mut self) {
-        self.timing = None;
+        self.sent = NOT_TIMING;
     }
 
     /// An ACK acknowledging everything below `ack` arrived at `now`. When it
     /// covers the timed segment (`ack >= end`), returns the RTT sample and
     /// stops timing.
     pub(crate) fn on_ack(&mut self, ack: SeqNumber, now: Instant) -> Option<Duration> {
-        let (end, sent) = self.timing?;
-        if ack >= end {
-            self.timing = None;
+        if self.sent == NOT_TIMING {
+            return None;
+        }
+        if ack >= self.end {
+            let sent = Instant::from_micros(self.sent);
+            self.sent = NOT_TIMING;
             Some(now - sent)
         } else {
             None
@@ -402,6 +430,19 @@ mod tests {
                 est.backoff();
             }
             let _ = est.rto();
+        }
+
+        #[test]
+        fn durations_beyond_the_u32_range_saturate() {
+            let long = Duration::from_secs(10_000);
+            let mut est = RttEstimator::new(long, ms(200), long);
+            let top = Duration::from_micros(u64::from(MAX_MICROS));
+            assert_eq!(est.rto(), top);
+            est.sample(long);
+            assert_eq!(est.srtt(), Some(top));
+            assert_eq!(est.rto(), top);
+            est.backoff();
+            assert_eq!(est.backoff_count(), 0, "already at max_rto");
         }
 
         #[test]

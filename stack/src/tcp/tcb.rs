@@ -473,9 +473,10 @@ mod tests {
         );
         assert_eq!(core::mem::size_of::<SocketId>(), 8);
         // An idle connection costs its TCB only (no buffer chunk): keep the
-        // whole block within 1 KiB.
+        // whole block within the budget docs/benchmarks.md accounts for
+        // (736 bytes before the compact timers, RTT and congestion state).
         assert!(
-            core::mem::size_of::<Connection>() <= 1024,
+            core::mem::size_of::<Connection>() <= 568,
             "{}",
             core::mem::size_of::<Connection>()
         );

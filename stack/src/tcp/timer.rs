@@ -207,25 +207,20 @@ pub(crate) enum Timer {
 /// A deadline changes only through `Timers::set`, which keeps the wheel
 /// consistent (through the [`WheelUpdate`] the stack applies): an armed deadline is never later than the socket's wheel
 /// entry, and a socket with no deadline left has no entry.
-#[derive(Debug, Clone, Copy, Default)]
+#[derive(Debug, Clone, Copy)]
 pub(crate) struct Timers {
-    /// Retransmission (also SYN / SYN-ACK retries).
-    rto_at: Option<Instant>,
-    /// Delayed ACK.
-    delack_at: Option<Instant>,
-    /// Persist (zero-window probe).
-    persist_at: Option<Instant>,
-    /// Keepalive.
-    keepalive_at: Option<Instant>,
+    /// The four deadlines in µs, indexed by `Timer as usize`; [`NEVER`]
+    /// when stopped (8 bytes each, where an `Option<Instant>` takes 16).
+    deadlines: [u64; 4],
     /// Consecutive retransmissions without progress.
     pub retries: u8,
     /// Persist backoff exponent.
     pub persist_shift: u8,
+    /// Keepalive probes sent without answer.
+    pub ka_probes: u8,
     /// When the persist timer was last armed (a probe sent, or the window
     /// found closed): a segment heard since then answers the probe.
     pub persist_armed_at: Instant,
-    /// Keepalive probes sent without answer.
-    pub ka_probes: u8,
     /// Last time a segment arrived (for keepalive idle).
     pub last_rx: Instant,
     /// Last time data was sent (restart after idle, RFC 5681 §4.1).
@@ -234,16 +229,42 @@ pub(crate) struct Timers {
     pub oow_ack_at: Instant,
 }
 
+/// A stopped deadline: u64::MAX µs, far beyond any real instant, so the
+/// earliest deadline is one minimum over the four words.
+const NEVER: u64 = u64::MAX;
+
+impl Default for Timers {
+    fn default() -> Timers {
+        Timers {
+            deadlines: [NEVER; 4],
+            retries: 0,
+            persist_shift: 0,
+            ka_probes: 0,
+            persist_armed_at: Instant::ZERO,
+            last_rx: Instant::ZERO,
+            last_tx: Instant::ZERO,
+            oow_ack_at: Instant::ZERO,
+        }
+    }
+}
+
+/// A deadline as stored.
+#[inline]
+fn stored(at: Option<Instant>) -> u64 {
+    at.map_or(NEVER, Instant::total_micros)
+}
+
+/// A stored deadline, when armed.
+#[inline]
+fn armed(us: u64) -> Option<Instant> {
+    (us != NEVER).then(|| Instant::from_micros(us))
+}
+
 impl Timers {
     /// The deadline of `which`, when armed.
     #[inline]
     pub(crate) fn deadline(&self, which: Timer) -> Option<Instant> {
-        match which {
-            Timer::Rto => self.rto_at,
-            Timer::DelayedAck => self.delack_at,
-            Timer::Persist => self.persist_at,
-            Timer::Keepalive => self.keepalive_at,
-        }
+        armed(self.deadlines[which as usize])
     }
 
     /// Arms (`Some`) or stops (`None`) timer `which`, and records what the
@@ -255,13 +276,7 @@ impl Timers {
     /// entry.
     #[inline]
     pub(crate) fn set(&mut self, which: Timer, at: Option<Instant>, wheel: &mut WheelUpdate) {
-        let slot = match which {
-            Timer::Rto => &mut self.rto_at,
-            Timer::DelayedAck => &mut self.delack_at,
-            Timer::Persist => &mut self.persist_at,
-            Timer::Keepalive => &mut self.keepalive_at,
-        };
-        *slot = at;
+        self.deadlines[which as usize] = stored(at);
         match at {
             Some(at) => wheel.arm(at),
             None if self.earliest().is_none() => wheel.cancel(),
@@ -286,10 +301,7 @@ impl Timers {
 
     /// Stops every timer and removes the wheel entry (the connection ended).
     pub(crate) fn stop_all(&mut self, wheel: &mut TimerWheel, index: u32) {
-        self.rto_at = None;
-        self.delack_at = None;
-        self.persist_at = None;
-        self.keepalive_at = None;
+        self.deadlines = [NEVER; 4];
         wheel.cancel(index);
     }
 
@@ -303,14 +315,10 @@ impl Timers {
     }
 
     /// The earliest armed deadline.
+    #[inline]
     pub(crate) fn earliest(&self) -> Option<Instant> {
-        // Branch-free: an unarmed timer counts as "never" (u64::MAX µs, far
-        // beyond any real instant), then one minimum over four words.
-        let at = |t: Option<Instant>| t.map_or(u64::MAX, Instant::total_micros);
-        let m = at(self.rto_at)
-            .min(at(self.delack_at))
-            .min(at(self.persist_at).min(at(self.keepalive_at)));
-        (m != u64::MAX).then(|| Instant::from_micros(m))
+        let [a, b, c, d] = self.deadlines;
+        armed(a.min(b).min(c.min(d)))
     }
 }
 

@@ -7,7 +7,15 @@
 //! ACKs, partial-ACK deflation, full-ACK exit) and the RTO response — and
 //! dispatches to the algorithm for the parts that differ: growth in
 //! congestion avoidance and the window reduction on loss. Dispatch is a
-//! `match` on a small enum, chosen at socket creation: no trait objects.
+//! `match` on the [`Algorithm`], chosen at socket creation: no trait
+//! objects.
+//!
+//! NewReno's state is one counter, held inline. CUBIC's (about 90 bytes of
+//! `f64`s) is boxed: allocated the first time a TCB slot runs CUBIC and
+//! kept, reset, for the slot's later connections (the policy of the
+//! out-of-order ranges and the SACK scoreboard), so a slot costs 48 bytes
+//! here instead of 136 and no connection set-up allocates once the slots
+//! are warm.
 //!
 //! # How the state machine drives it
 //!
@@ -84,12 +92,6 @@ pub(crate) enum AckOutcome {
     RecoveryExited,
 }
 
-#[derive(Debug, Clone)]
-enum Algo {
-    NewReno(NewReno),
-    Cubic(Cubic),
-}
-
 /// Congestion-control state of one connection. Windows are in bytes.
 ///
 /// # Examples
@@ -113,11 +115,18 @@ enum Algo {
 /// ```
 #[derive(Debug, Clone)]
 pub(crate) struct Congestion {
-    algo: Algo,
-    cwnd: usize,
-    ssthresh: usize,
-    mss: usize,
+    /// CUBIC's state: present while `algo` is CUBIC, and kept (for the
+    /// slot's next connection) when it is not.
+    cubic: Option<Box<Cubic>>,
+    /// NewReno's state.
+    reno: NewReno,
+    /// cwnd, ssthresh and SMSS in bytes; stored as `u32` (all are at most
+    /// [`INITIAL_SSTHRESH`] plus a few segments), computed with as `usize`.
+    cwnd: u32,
+    ssthresh: u32,
+    mss: u32,
     dup_acks: u32,
+    algo: Algorithm,
     in_recovery: bool,
     /// RFC 6582 "recover": the highest sequence number transmitted when
     /// recovery (or the last RTO) began, i.e. SND.MAX - 1. `None` once
@@ -135,56 +144,100 @@ impl Congestion {
     /// Fresh state for a connection with sender MSS `mss` (at least 1):
     /// cwnd = [`initial_window`], ssthresh = [`INITIAL_SSTHRESH`].
     pub(crate) fn new(algorithm: Algorithm, mss: usize) -> Congestion {
-        let mss = mss.max(1);
-        Congestion {
-            algo: match algorithm {
-                Algorithm::NewReno => Algo::NewReno(NewReno::new()),
-                Algorithm::Cubic => Algo::Cubic(Cubic::new()),
-            },
-            cwnd: initial_window(mss),
-            ssthresh: INITIAL_SSTHRESH,
-            mss,
+        let mut cc = Congestion {
+            cubic: None,
+            reno: NewReno::new(),
+            cwnd: 0,
+            ssthresh: 0,
+            mss: 0,
             dup_acks: 0,
+            algo: Algorithm::NewReno,
             in_recovery: false,
             recover: None,
             rto_pending: false,
             slow_start_after_rto: false,
+        };
+        cc.reset(algorithm, mss);
+        cc
+    }
+
+    /// Fresh state, as [`Congestion::new`], for the slot's next
+    /// connection: CUBIC's box, once allocated, is reset and reused.
+    pub(crate) fn reset(&mut self, algorithm: Algorithm, mss: usize) {
+        let mss = mss.max(1);
+        if algorithm == Algorithm::Cubic {
+            match self.cubic.as_deref_mut() {
+                Some(c) => *c = Cubic::new(),
+                None => self.cubic = Some(Box::new(Cubic::new())),
+            }
         }
+        self.reno = NewReno::new();
+        self.algo = algorithm;
+        self.set_windows(initial_window(mss), INITIAL_SSTHRESH, mss);
+        self.dup_acks = 0;
+        self.in_recovery = false;
+        self.recover = None;
+        self.rto_pending = false;
+        self.slow_start_after_rto = false;
     }
 
     /// The algorithm in use.
     #[cfg(test)]
     pub(crate) fn algorithm(&self) -> Algorithm {
-        match self.algo {
-            Algo::NewReno(_) => Algorithm::NewReno,
-            Algo::Cubic(_) => Algorithm::Cubic,
-        }
+        self.algo
     }
 
     /// The CUBIC state, when CUBIC is in use (for inspection and stats).
     #[cfg(test)]
     pub(crate) fn cubic(&self) -> Option<&Cubic> {
-        match &self.algo {
-            Algo::Cubic(c) => Some(c),
-            Algo::NewReno(_) => None,
+        match self.algo {
+            Algorithm::Cubic => self.cubic.as_deref(),
+            Algorithm::NewReno => None,
         }
     }
 
+    /// cwnd, ssthresh and SMSS as computed with.
+    #[inline]
+    fn windows(&self) -> (usize, usize, usize) {
+        (
+            self.cwnd as usize,
+            self.ssthresh as usize,
+            self.mss as usize,
+        )
+    }
+
+    /// Stores cwnd, ssthresh and SMSS (each saturated at `u32::MAX`, which
+    /// none reaches: see the fields).
+    #[inline]
+    fn set_windows(&mut self, cwnd: usize, ssthresh: usize, mss: usize) {
+        let narrow = |v: usize| u32::try_from(v).unwrap_or(u32::MAX);
+        self.cwnd = narrow(cwnd);
+        self.ssthresh = narrow(ssthresh);
+        self.mss = narrow(mss);
+    }
+
+    /// Stores cwnd.
+    #[inline]
+    fn set_cwnd(&mut self, cwnd: usize) {
+        self.cwnd = u32::try_from(cwnd).unwrap_or(u32::MAX);
+    }
+
     /// The congestion window in bytes.
+    #[inline]
     pub(crate) fn cwnd(&self) -> usize {
-        self.cwnd
+        self.cwnd as usize
     }
 
     /// The slow-start threshold in bytes.
     #[cfg(test)]
     pub(crate) fn ssthresh(&self) -> usize {
-        self.ssthresh
+        self.ssthresh as usize
     }
 
     /// The sender MSS (SMSS) in bytes.
     #[cfg(test)]
     pub(crate) fn mss(&self) -> usize {
-        self.mss
+        self.mss as usize
     }
 
     /// Changes SMSS (e.g. once the peer's MSS option is known, or on a path
@@ -192,12 +245,11 @@ impl Congestion {
     /// for the new SMSS; otherwise it is kept, but never below one SMSS.
     pub(crate) fn set_mss(&mut self, mss: usize) {
         let mss = mss.max(1);
-        if self.cwnd == initial_window(self.mss) && self.ssthresh == INITIAL_SSTHRESH {
-            self.cwnd = initial_window(mss);
+        let (mut cwnd, ssthresh, old) = self.windows();
+        if cwnd == initial_window(old) && ssthresh == INITIAL_SSTHRESH {
+            cwnd = initial_window(mss);
         }
-        self.mss = mss;
-        self.cwnd = self.cwnd.max(mss);
-        self.ssthresh = self.ssthresh.max(2 * mss);
+        self.set_windows(cwnd.max(mss), ssthresh.max(2 * mss), mss);
     }
 
     /// Whether fast recovery (RFC 6582) is in progress.
@@ -244,24 +296,22 @@ impl Congestion {
             self.rto_pending = false;
         }
         let past_recover = self.recover.is_none_or(|r| ack > r);
+        let (mut cwnd, ssthresh, mss) = self.windows();
         if self.in_recovery {
             if past_recover {
                 // Full ACK, option (1) of RFC 6582 §3.2 step 3.
                 self.in_recovery = false;
                 self.recover = None;
-                self.cwnd = self
-                    .ssthresh
-                    .min(flight_size.max(self.mss) + self.mss)
-                    .max(self.mss);
+                self.set_cwnd(ssthresh.min(flight_size.max(mss) + mss).max(mss));
                 return AckOutcome::RecoveryExited;
             }
             // Partial ACK: deflate by the amount acknowledged, add back one
             // SMSS when at least one SMSS was acknowledged.
-            self.cwnd = self.cwnd.saturating_sub(bytes_acked);
-            if bytes_acked >= self.mss {
-                self.cwnd += self.mss;
+            cwnd = cwnd.saturating_sub(bytes_acked);
+            if bytes_acked >= mss {
+                cwnd += mss;
             }
-            self.cwnd = self.cwnd.max(self.mss);
+            self.set_cwnd(cwnd.max(mss));
             return AckOutcome::PartialAck;
         }
         if past_recover {
@@ -270,24 +320,21 @@ impl Congestion {
         if bytes_acked == 0 {
             return AckOutcome::Normal;
         }
-        if self.cwnd < self.ssthresh {
+        if cwnd < ssthresh {
             let limit = if self.slow_start_after_rto {
                 1
             } else {
                 ABC_LIMIT
             };
-            self.cwnd = self
-                .cwnd
-                .saturating_add(bytes_acked.min(limit * self.mss))
-                .min(INITIAL_SSTHRESH);
+            cwnd = cwnd.saturating_add(bytes_acked.min(limit * mss));
         } else {
             self.slow_start_after_rto = false;
-            match &mut self.algo {
-                Algo::NewReno(r) => r.on_ack_ca(&mut self.cwnd, self.mss, bytes_acked),
-                Algo::Cubic(c) => c.on_ack_ca(&mut self.cwnd, self.mss, now, bytes_acked, rtt),
+            match (self.algo, self.cubic.as_deref_mut()) {
+                (Algorithm::Cubic, Some(c)) => c.on_ack_ca(&mut cwnd, mss, now, bytes_acked, rtt),
+                _ => self.reno.on_ack_ca(&mut cwnd, mss, bytes_acked),
             }
-            self.cwnd = self.cwnd.min(INITIAL_SSTHRESH);
         }
+        self.set_cwnd(cwnd.min(INITIAL_SSTHRESH));
         AckOutcome::Normal
     }
 
@@ -307,8 +354,9 @@ impl Congestion {
         snd_max: SeqNumber,
     ) -> bool {
         self.dup_acks = self.dup_acks.saturating_add(1);
+        let (cwnd, _, mss) = self.windows();
         if self.in_recovery {
-            self.cwnd = self.cwnd.saturating_add(self.mss).min(INITIAL_SSTHRESH);
+            self.set_cwnd(cwnd.saturating_add(mss).min(INITIAL_SSTHRESH));
             return false;
         }
         if self.dup_acks != DUP_THRESH {
@@ -324,7 +372,7 @@ impl Congestion {
         };
         self.enter_recovery(now, snd_max, flight);
         // RFC 5681 §3.2 step 3: inflate by the three segments that left.
-        self.cwnd = self.ssthresh.saturating_add(3 * self.mss);
+        self.set_cwnd((self.ssthresh as usize).saturating_add(3 * mss));
         true
     }
 
@@ -336,8 +384,8 @@ impl Congestion {
         if self.in_recovery {
             return;
         }
-        self.ssthresh = self.reduce(now, flight_size);
-        self.cwnd = self.ssthresh;
+        let ssthresh = self.reduce(now, flight_size);
+        self.set_windows(ssthresh, ssthresh, self.mss as usize);
         self.in_recovery = true;
         self.recover = Some(snd_max - 1);
         self.slow_start_after_rto = false;
@@ -360,8 +408,9 @@ impl Congestion {
     /// SND.MAX - 1.
     pub(crate) fn on_rto(&mut self, now: Instant, snd_max: SeqNumber, flight_size: usize) {
         if !self.rto_pending {
-            self.ssthresh = self.reduce(now, flight_size);
-            if let Algo::Cubic(c) = &mut self.algo {
+            let ssthresh = self.reduce(now, flight_size);
+            self.ssthresh = u32::try_from(ssthresh).unwrap_or(u32::MAX);
+            if let Some(c) = self.cubic_mut() {
                 c.on_timeout();
             }
         }
@@ -378,19 +427,30 @@ impl Congestion {
     /// stale window is not dumped into the network at once. For CUBIC the
     /// current epoch ends too, so growth restarts from the new cwnd.
     pub(crate) fn restart_after_idle(&mut self) {
-        self.cwnd = self.cwnd.min(initial_window(self.mss));
-        if let Algo::Cubic(c) = &mut self.algo {
+        let (cwnd, _, mss) = self.windows();
+        self.set_cwnd(cwnd.min(initial_window(mss)));
+        if let Some(c) = self.cubic_mut() {
             c.end_epoch();
         }
     }
 
     /// The algorithm's new ssthresh after a loss, at least 2 SMSS.
     fn reduce(&mut self, now: Instant, flight_size: usize) -> usize {
-        let ssthresh = match &mut self.algo {
-            Algo::NewReno(r) => r.ssthresh_after_loss(flight_size),
-            Algo::Cubic(c) => c.on_congestion_event(now, self.cwnd, self.mss, flight_size),
+        let (cwnd, _, mss) = self.windows();
+        let ssthresh = match (self.algo, self.cubic.as_deref_mut()) {
+            (Algorithm::Cubic, Some(c)) => c.on_congestion_event(now, cwnd, mss, flight_size),
+            _ => self.reno.ssthresh_after_loss(flight_size),
         };
-        ssthresh.max(2 * self.mss)
+        ssthresh.max(2 * mss)
+    }
+
+    /// CUBIC's state, when CUBIC is in use.
+    #[inline]
+    fn cubic_mut(&mut self) -> Option<&mut Cubic> {
+        match self.algo {
+            Algorithm::Cubic => self.cubic.as_deref_mut(),
+            Algorithm::NewReno => None,
+        }
     }
 }
 
@@ -399,6 +459,42 @@ mod tests {
     use super::*;
 
     const MSS: usize = 1000;
+
+    #[test]
+    fn reset_reuses_cubic_state_and_clears_it() {
+        let mut cc = Congestion::new(Algorithm::Cubic, MSS);
+        let (una, max) = (SeqNumber(0), SeqNumber(20 * MSS as u32));
+        cc.enter_recovery(Instant::ZERO, max, 20 * MSS);
+        cc.on_ack(Instant::ZERO, una + 20 * MSS, 20 * MSS, None, 0);
+        let first = cc.cubic().unwrap() as *const Cubic;
+        assert!(cc.cubic().unwrap().w_max() > 0.0);
+        // The slot's next connection runs NewReno: the box is kept, unused.
+        cc.reset(Algorithm::NewReno, MSS);
+        assert!(cc.cubic().is_none());
+        assert_eq!(cc.algorithm(), Algorithm::NewReno);
+        assert_eq!(cc.cwnd(), initial_window(MSS));
+        assert_eq!(cc.ssthresh(), INITIAL_SSTHRESH);
+        // And the one after that CUBIC again: the same box, fresh state.
+        cc.reset(Algorithm::Cubic, 1460);
+        let again = cc.cubic().unwrap();
+        assert_eq!(again as *const Cubic, first);
+        assert_eq!(again.w_max(), 0.0);
+        assert_eq!(again.epoch_start(), None);
+        assert_eq!(cc.cwnd(), initial_window(1460));
+        assert_eq!(cc.mss(), 1460);
+        assert!(!cc.in_recovery());
+        assert_eq!(cc.recover(), None);
+    }
+
+    #[test]
+    fn a_slot_holds_newreno_in_40_bytes() {
+        // CUBIC's f64s live behind the box; the windows are u32s.
+        assert!(
+            core::mem::size_of::<Congestion>() <= 40,
+            "{}",
+            core::mem::size_of::<Congestion>()
+        );
+    }
 
     #[test]
     fn initial_window_rfc5681() {

@@ -8,8 +8,9 @@
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub(crate) struct NewReno {
     /// Bytes acknowledged in congestion avoidance not yet turned into
-    /// window growth (RFC 3465 `bytes_acked`).
-    bytes_acked: usize,
+    /// window growth (RFC 3465 `bytes_acked`); at most one cwnd, so a
+    /// `u32` holds it.
+    bytes_acked: u32,
 }
 
 impl NewReno {
@@ -21,13 +22,14 @@ impl NewReno {
     /// RFC 3465 §2.1: count acknowledged bytes; each time a full cwnd has
     /// been acknowledged, grow cwnd by one SMSS.
     pub(super) fn on_ack_ca(&mut self, cwnd: &mut usize, mss: usize, bytes_acked: usize) {
-        self.bytes_acked = self.bytes_acked.saturating_add(bytes_acked);
-        if self.bytes_acked >= *cwnd {
-            self.bytes_acked -= *cwnd;
+        let mut credit = (self.bytes_acked as usize).saturating_add(bytes_acked);
+        if credit >= *cwnd {
+            credit -= *cwnd;
             *cwnd = cwnd.saturating_add(mss);
             // Never carry more than one window's worth of credit.
-            self.bytes_acked = self.bytes_acked.min(*cwnd);
+            credit = credit.min(*cwnd);
         }
+        self.bytes_acked = u32::try_from(credit).unwrap_or(u32::MAX);
     }
 
     /// RFC 5681 equation 4: FlightSize / 2 (the caller applies the 2 SMSS
