@@ -373,6 +373,9 @@ async fn peek_linger_and_ttl() {
     assert_eq!(c.linger().unwrap(), None);
     c.set_linger(Some(Duration::from_secs(3))).unwrap();
     assert_eq!(c.linger().unwrap(), Some(Duration::from_secs(3)));
+    // Kept in whole milliseconds, rounded up: never the zero that resets.
+    c.set_linger(Some(Duration::from_nanos(1))).unwrap();
+    assert_eq!(c.linger().unwrap(), Some(Duration::from_millis(1)));
     c.set_linger(Some(Duration::ZERO)).unwrap();
     drop(c);
     let r = timeout(Duration::from_secs(5), server)

@@ -19,16 +19,19 @@ use crate::task::waker::{Msg, Remote};
 /// over, its end of run already closed the socket).
 pub(crate) struct Socket {
     pub(crate) id: SocketId,
-    pub(crate) core: usize,
+    /// `SO_LINGER` as set by `set_linger`, in whole milliseconds (rounded
+    /// up, so only zero reads as zero); `NO_LINGER` when unset. Only zero
+    /// changes anything: the close becomes a reset.
+    pub(crate) linger_ms: std::sync::atomic::AtomicU32,
+    /// The owning core's index (a `u32`: with the linger, every stream's
+    /// shared block is 40 bytes, a 48-byte heap chunk where it took 64).
+    pub(crate) core: u32,
     /// The owning core's inbox (of the run that created the socket).
     remote: Option<Arc<Remote>>,
-    /// `SO_LINGER` as set by `set_linger`, in microseconds; `NO_LINGER`
-    /// when unset. Only zero changes anything: the close becomes a reset.
-    pub(crate) linger_us: std::sync::atomic::AtomicU64,
 }
 
-/// `Socket::linger_us` when no linger is set.
-pub(crate) const NO_LINGER: u64 = u64::MAX;
+/// `Socket::linger_ms` when no linger is set.
+pub(crate) const NO_LINGER: u32 = u32::MAX;
 
 impl fmt::Debug for Socket {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -46,9 +49,9 @@ impl Socket {
             .unwrap_or((0, None));
         Socket {
             id,
-            core,
+            linger_ms: std::sync::atomic::AtomicU32::new(NO_LINGER),
+            core: u32::try_from(core).expect("fewer than 2^32 cores"),
             remote,
-            linger_us: std::sync::atomic::AtomicU64::new(NO_LINGER),
         }
     }
 
@@ -62,7 +65,7 @@ impl Socket {
 
     /// Checks that the caller runs on the socket's core.
     pub(crate) fn check_core(&self) -> io::Result<()> {
-        match super::current::with_current(|c| c.index == self.core) {
+        match super::current::with_current(|c| c.index == self.core as usize) {
             Some(true) => Ok(()),
             _ => Err(self.wrong_thread()),
         }
@@ -75,7 +78,7 @@ impl Socket {
         f: impl FnOnce(&mut mtcp_stack::stack::Stack, mtcp_stack::time::Instant, SocketId) -> R,
     ) -> io::Result<R> {
         super::current::with_current(|c| {
-            if c.index != self.core {
+            if c.index != self.core as usize {
                 return Err(self.wrong_thread());
             }
             c.with_stack(|s, now| f(s, now, self.id))
@@ -100,7 +103,7 @@ impl Drop for Socket {
     fn drop(&mut self) {
         let id = self.id;
         // A zero linger closes with a reset, as SO_LINGER { 0 } does.
-        let reset = *self.linger_us.get_mut() == 0;
+        let reset = *self.linger_ms.get_mut() == 0;
         let close = move |s: &mut mtcp_stack::stack::Stack| {
             if reset {
                 let _ = s.tcp_mut().abort(id);
@@ -113,7 +116,7 @@ impl Drop for Socket {
         // own poll) post the close to the owning core's inbox. If that core
         // has stopped, the send fails: its end of run closed every socket.
         let closed = super::current::with_current(|c| {
-            c.index == self.core && !c.busy() && {
+            c.index == self.core as usize && !c.busy() && {
                 let _ = c.with_stack(|s, _| close(s));
                 true
             }
@@ -158,6 +161,17 @@ mod tests {
 
     use crate::io::{AsyncReadExt, AsyncWriteExt};
     use crate::net::{TcpListener, TcpStream};
+
+    #[test]
+    fn a_stream_shares_a_small_block() {
+        // Every idle connection holds one: 16 bytes of counts plus the
+        // socket fit a 48-byte heap chunk (docs/benchmarks.md, idle).
+        assert!(
+            core::mem::size_of::<super::Socket>() <= 24,
+            "{}",
+            core::mem::size_of::<super::Socket>()
+        );
+    }
 
     /// A foreign waker that uses its socket as soon as it is woken, as an
     /// executor polling inside `wake` would. The stack's `poll` made it

@@ -89,15 +89,15 @@ impl TcpStream {
     }
 
     /// The `SO_LINGER` value last set with [`set_linger`](Self::set_linger)
-    /// (`None` by default).
+    /// (`None` by default), in whole milliseconds (rounded up).
     ///
     /// # Errors
     /// `NotConnected` once the socket is gone.
     pub fn linger(&self) -> io::Result<Option<Duration>> {
         self.socket.check_core()?;
-        Ok(match self.socket.linger_us.load(Ordering::Relaxed) {
+        Ok(match self.socket.linger_ms.load(Ordering::Relaxed) {
             NO_LINGER => None,
-            us => Some(Duration::from_micros(us)),
+            ms => Some(Duration::from_millis(u64::from(ms))),
         })
     }
 
@@ -111,10 +111,13 @@ impl TcpStream {
     /// Off the socket's core.
     pub fn set_linger(&self, dur: Option<Duration>) -> io::Result<()> {
         self.socket.check_core()?;
-        let us = dur.map_or(NO_LINGER, |d| {
-            u64::try_from(d.as_micros()).map_or(NO_LINGER - 1, |us| us.min(NO_LINGER - 1))
+        // Whole milliseconds, rounded up: a non-zero linger never becomes
+        // the zero that resets (Linux keeps whole seconds).
+        let ms = dur.map_or(NO_LINGER, |d| {
+            u32::try_from(d.as_nanos().div_ceil(1_000_000))
+                .map_or(NO_LINGER - 1, |ms| ms.min(NO_LINGER - 1))
         });
-        self.socket.linger_us.store(us, Ordering::Relaxed);
+        self.socket.linger_ms.store(ms, Ordering::Relaxed);
         Ok(())
     }
 

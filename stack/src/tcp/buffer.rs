@@ -382,7 +382,8 @@ impl Chain {
 #[derive(Debug, Clone)]
 pub(crate) struct SendBuffer {
     chain: Chain,
-    len: usize,
+    /// Bytes queued: at most the send limit, a `u32`.
+    len: u32,
 }
 
 impl Default for SendBuffer {
@@ -401,8 +402,9 @@ impl SendBuffer {
     }
 
     /// Bytes queued.
+    #[inline]
     pub(crate) fn len(&self) -> usize {
-        self.len
+        self.len as usize
     }
 
     /// True when nothing is queued.
@@ -428,31 +430,34 @@ impl SendBuffer {
             return Ok(0);
         }
         let cs = pool.chunk_size;
-        let want = self.len + data.len();
+        let len = self.len();
+        // A u32 of bytes at most (the caller keeps below the send limit).
+        let want = len + data.len().min((u32::MAX as usize) - len);
         let _ = self.chain.reserve(pool, want);
-        let n = self.chain.room(cs).min(want) - self.len;
+        let n = self.chain.room(cs).min(want) - len;
         if n == 0 {
             return Err(PoolExhausted);
         }
-        self.chain.copy_in(pool, self.len, &data[..n]);
-        self.len += n;
+        self.chain.copy_in(pool, len, &data[..n]);
+        self.len = (len + n) as u32;
         Ok(n)
     }
 
     /// Copies bytes from `offset` into `buf`; returns how many were copied.
     pub(crate) fn read_at(&self, pool: &ChunkPool, offset: usize, buf: &mut [u8]) -> usize {
-        if offset >= self.len {
+        let len = self.len();
+        if offset >= len {
             return 0;
         }
-        let n = buf.len().min(self.len - offset);
+        let n = buf.len().min(len - offset);
         self.chain.copy_out(pool, offset, &mut buf[..n]);
         n
     }
 
     /// Drops `n` acknowledged bytes from the front (clamped to the length).
     pub(crate) fn consume(&mut self, pool: &mut ChunkPool, n: usize) {
-        let n = n.min(self.len);
-        self.len -= n;
+        let n = n.min(self.len());
+        self.len -= n as u32;
         if self.len == 0 {
             self.chain.clear(pool);
         } else {
@@ -474,9 +479,11 @@ impl SendBuffer {
 #[derive(Debug, Clone)]
 pub(crate) struct RecvBuffer {
     chain: Chain,
-    len: usize,
+    /// Readable bytes; with `high`, at most the receive limit plus the
+    /// window, so `u32`s hold both.
+    len: u32,
     /// End of the highest byte ever written, relative to offset 0.
-    high: usize,
+    high: u32,
 }
 
 impl Default for RecvBuffer {
@@ -496,8 +503,9 @@ impl RecvBuffer {
     }
 
     /// Contiguous bytes ready to be read.
+    #[inline]
     pub(crate) fn len(&self) -> usize {
-        self.len
+        self.len as usize
     }
 
     /// True when nothing is readable.
@@ -513,7 +521,7 @@ impl RecvBuffer {
     /// Chunks that hold only bytes beyond the contiguous end (out of order).
     pub(crate) fn ooo_chunks(&self, pool: &ChunkPool) -> usize {
         let cs = pool.chunk_size;
-        let used = (self.chain.start as usize + self.len).div_ceil(cs);
+        let used = (self.chain.start as usize + self.len()).div_ceil(cs);
         self.chunks().saturating_sub(used)
     }
 
@@ -532,21 +540,25 @@ impl RecvBuffer {
             return Ok(());
         }
         let end = offset + data.len();
+        let Ok(end32) = u32::try_from(end) else {
+            // Past any window: no chunk could be taken for it either.
+            return Err(PoolExhausted);
+        };
         self.chain.reserve(pool, end)?;
         self.chain.copy_in(pool, offset, data);
-        self.high = self.high.max(end);
+        self.high = self.high.max(end32);
         Ok(())
     }
 
     /// Marks `n` more bytes (already written) as contiguous and readable.
     pub(crate) fn commit(&mut self, n: usize) {
-        self.len += n;
+        self.len = u32::try_from(self.len() + n).unwrap_or(u32::MAX);
         self.high = self.high.max(self.len);
     }
 
     /// Copies up to `buf.len()` readable bytes out without consuming them.
     pub(crate) fn peek(&self, pool: &ChunkPool, buf: &mut [u8]) -> usize {
-        let n = buf.len().min(self.len);
+        let n = buf.len().min(self.len());
         if n > 0 {
             self.chain.copy_out(pool, 0, &mut buf[..n]);
         }
@@ -555,13 +567,13 @@ impl RecvBuffer {
 
     /// Copies up to `buf.len()` readable bytes out and consumes them.
     pub(crate) fn read(&mut self, pool: &mut ChunkPool, buf: &mut [u8]) -> usize {
-        let n = buf.len().min(self.len);
+        let n = buf.len().min(self.len());
         if n == 0 {
             return 0;
         }
         self.chain.copy_out(pool, 0, &mut buf[..n]);
-        self.len -= n;
-        self.high -= n;
+        self.len -= n as u32;
+        self.high -= n as u32;
         if self.high == 0 {
             self.chain.clear(pool);
         } else {
@@ -572,12 +584,12 @@ impl RecvBuffer {
 
     /// Drops up to `n` readable bytes without copying them; returns the count.
     pub(crate) fn discard(&mut self, pool: &mut ChunkPool, n: usize) -> usize {
-        let n = n.min(self.len);
+        let n = n.min(self.len());
         if n == 0 {
             return 0;
         }
-        self.len -= n;
-        self.high -= n;
+        self.len -= n as u32;
+        self.high -= n as u32;
         if self.high == 0 {
             self.chain.clear(pool);
         } else {

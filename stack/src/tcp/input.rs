@@ -576,7 +576,7 @@ impl Connection {
             t.head.flags.insert(TcbFlags::ACK_NOW);
             cx.stats.active_opens += 1;
             if t.has(TcbFlags::KEEPALIVE) {
-                let at = now + t.opts.ka_idle;
+                let at = now + t.opts.ka_idle();
                 t.timers.set(Timer::Keepalive, Some(at), &mut fx.wheel);
             }
             fx.queue(TxKind::Ack);
@@ -632,7 +632,7 @@ impl Connection {
             fx.queue(TxKind::Control);
         }
         if t.has(TcbFlags::KEEPALIVE) {
-            let at = now + t.opts.ka_idle;
+            let at = now + t.opts.ka_idle();
             t.timers.set(Timer::Keepalive, Some(at), &mut fx.wheel);
         }
         true

@@ -39,9 +39,7 @@ impl TcpStack {
         t.send.mss = DEFAULT_MSS;
         t.rtt = super::rtt::RttEstimator::new(cfg.rto_initial, cfg.rto_min, cfg.rto_max);
         t.opts.ts_offset = ts_offset;
-        t.opts.ka_idle = cfg.keepalive.idle;
-        t.opts.ka_interval = cfg.keepalive.interval;
-        t.opts.ka_count = cfg.keepalive.count;
+        t.opts.set_keepalive(&cfg.keepalive);
         if cfg.keepalive_default {
             t.head.flags.insert(TcbFlags::KEEPALIVE);
         }
@@ -120,7 +118,7 @@ impl TcpStack {
         if t.has(TcbFlags::KEEPALIVE) {
             t.timers.set_on(
                 Timer::Keepalive,
-                Some(now + t.opts.ka_idle),
+                Some(now + t.opts.ka_idle()),
                 &mut self.wheel,
                 index,
             );

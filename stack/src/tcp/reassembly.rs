@@ -42,7 +42,7 @@ struct Range {
     start: usize,
     end: usize,
     /// When the range last grew: a counter, higher is more recent.
-    stamp: u64,
+    stamp: u32,
 }
 
 /// A bounded set of received byte ranges beyond RCV.NXT.
@@ -62,8 +62,11 @@ struct Range {
 #[derive(Debug, Clone)]
 pub(crate) struct Assembler {
     ranges: Vec<Range>,
-    max_ranges: usize,
-    clock: u64,
+    /// At most this many ranges (a `u32`, like the clock: 32 bytes in all).
+    max_ranges: u32,
+    /// The last stamp handed out; restarts when it would reach
+    /// `u32::MAX` (see [`Assembler::restamp`]).
+    clock: u32,
 }
 
 impl Assembler {
@@ -75,7 +78,7 @@ impl Assembler {
     pub(crate) fn new(max_ranges: usize) -> Assembler {
         Assembler {
             ranges: Vec::new(),
-            max_ranges,
+            max_ranges: u32::try_from(max_ranges).unwrap_or(u32::MAX),
             clock: 0,
         }
     }
@@ -121,15 +124,18 @@ impl Assembler {
         let first = self.ranges.partition_point(|r| r.end < offset);
         // First range that starts after `end`: one past the last to merge.
         let last = self.ranges.partition_point(|r| r.start <= end);
+        let max = self.max_ranges as usize;
+        if first == last && self.ranges.len() >= max {
+            return Err(TooManyRanges);
+        }
+        if self.clock >= u32::MAX - 1 {
+            self.restamp();
+        }
         self.clock += 1;
         let stamp = self.clock;
         if first == last {
-            if self.ranges.len() >= self.max_ranges {
-                self.clock -= 1;
-                return Err(TooManyRanges);
-            }
             if self.ranges.capacity() == 0 {
-                self.ranges.reserve_exact(self.max_ranges);
+                self.ranges.reserve_exact(max);
             }
             self.ranges.insert(
                 first,
@@ -149,6 +155,19 @@ impl Assembler {
             self.ranges.drain(first + 1..last);
         }
         Ok(())
+    }
+
+    /// The clock is about to run out (after four billion out-of-order
+    /// segments with data held all along): the ranges get stamps 1..=n in
+    /// sequence order and the clock restarts from n. The range that grows
+    /// next is stamped newest at once, so the first SACK block stays the
+    /// one RFC 2018 §4 requires; only the order of the others may differ,
+    /// once.
+    fn restamp(&mut self) {
+        for (i, r) in self.ranges.iter_mut().enumerate() {
+            r.stamp = i as u32 + 1;
+        }
+        self.clock = self.ranges.len() as u32;
     }
 
     /// When bytes are present at offset 0, removes that range, shifts the
@@ -209,7 +228,7 @@ impl Assembler {
         };
         // Selection by decreasing stamp: at most MAX_SACK_BLOCKS passes over
         // at most max_ranges entries. Stamps are unique.
-        let mut below = u64::MAX;
+        let mut below = u32::MAX;
         while out.len < MAX_SACK_BLOCKS {
             let best = self
                 .ranges
@@ -263,6 +282,24 @@ mod tests {
 
     fn ranges(a: &Assembler) -> Vec<(usize, usize)> {
         a.ranges().collect()
+    }
+
+    #[test]
+    fn a_clock_that_runs_out_restarts_and_keeps_the_newest_first() {
+        let mut a = Assembler::new(4);
+        a.clock = u32::MAX - 3;
+        a.add(300, 10).unwrap(); // stamp MAX - 2
+        a.add(100, 10).unwrap(); // stamp MAX - 1: the clock is used up
+        a.add(200, 10).unwrap(); // restamped 1, 2, then this one 4
+        assert!(a.clock < 10, "{}", a.clock);
+        let first = a.sack_blocks(SeqNumber(0)).next().unwrap();
+        assert_eq!((first.left, first.right), (SeqNumber(200), SeqNumber(210)));
+        assert_eq!(a.sack_blocks(SeqNumber(0)).len(), 3);
+        // Growing an old range makes it the newest again.
+        a.add(110, 5).unwrap();
+        let first = a.sack_blocks(SeqNumber(0)).next().unwrap();
+        assert_eq!((first.left, first.right), (SeqNumber(100), SeqNumber(115)));
+        assert_eq!(ranges(&a), vec![(100, 115), (200, 210), (300, 310)]);
     }
 
     mod add {

@@ -85,12 +85,21 @@ fn lost_by(sacked_above: usize, ranges_above: usize, mss: usize) -> bool {
 #[derive(Debug, Clone)]
 pub(crate) struct Scoreboard {
     ranges: Vec<SackBlock>,
-    max_blocks: usize,
-    /// One past HighRxt: the end of the highest retransmission.
-    high_rxt: Option<SeqNumber>,
-    /// RescueRxt.
-    rescue_rxt: Option<SeqNumber>,
+    /// One past HighRxt: the end of the highest retransmission (valid with
+    /// [`HIGH_RXT`] in `marks`).
+    high_rxt: SeqNumber,
+    /// RescueRxt (valid with [`RESCUE_RXT`] in `marks`).
+    rescue_rxt: SeqNumber,
+    max_blocks: u16,
+    /// Which of the two marks are set: two `Option`s would take 16 bytes
+    /// where this takes one (40 bytes in all, where it took 48).
+    marks: u8,
 }
+
+/// `Scoreboard::marks`: HighRxt is set.
+const HIGH_RXT: u8 = 1;
+/// `Scoreboard::marks`: RescueRxt is set.
+const RESCUE_RXT: u8 = 2;
 
 impl Scoreboard {
     /// An empty scoreboard holding at most `max_blocks` ranges. It holds no
@@ -100,10 +109,30 @@ impl Scoreboard {
     pub(crate) fn new(max_blocks: usize) -> Scoreboard {
         Scoreboard {
             ranges: Vec::new(),
-            max_blocks,
-            high_rxt: None,
-            rescue_rxt: None,
+            high_rxt: SeqNumber(0),
+            rescue_rxt: SeqNumber(0),
+            max_blocks: u16::try_from(max_blocks).unwrap_or(u16::MAX),
+            marks: 0,
         }
+    }
+
+    /// A mark, when set.
+    #[inline]
+    fn mark(&self, bit: u8, at: SeqNumber) -> Option<SeqNumber> {
+        (self.marks & bit != 0).then_some(at)
+    }
+
+    /// HighRxt, when set.
+    #[inline]
+    fn high(&self) -> Option<SeqNumber> {
+        self.mark(HIGH_RXT, self.high_rxt)
+    }
+
+    /// Sets HighRxt.
+    #[inline]
+    fn set_high(&mut self, at: SeqNumber) {
+        self.high_rxt = at;
+        self.marks |= HIGH_RXT;
     }
 
     /// The SACKed ranges, lowest first.
@@ -116,8 +145,7 @@ impl Scoreboard {
     /// RTO, RFC 6675 §5.1, or when the peer reneges).
     pub(crate) fn clear(&mut self) {
         self.ranges.clear();
-        self.high_rxt = None;
-        self.rescue_rxt = None;
+        self.marks = 0;
     }
 
     /// Whether nothing is SACKed.
@@ -139,8 +167,8 @@ impl Scoreboard {
                 first.left = snd_una;
             }
         }
-        if self.high_rxt.is_some_and(|h| h <= snd_una) {
-            self.high_rxt = None;
+        if self.high().is_some_and(|h| h <= snd_una) {
+            self.marks &= !HIGH_RXT;
         }
     }
 
@@ -174,8 +202,9 @@ impl Scoreboard {
         let first = self.ranges.partition_point(|r| r.right < left);
         let last = self.ranges.partition_point(|r| r.left <= right);
         if first == last {
-            if self.ranges.len() >= self.max_blocks {
-                if first == 0 || self.max_blocks == 0 {
+            let max = usize::from(self.max_blocks);
+            if self.ranges.len() >= max {
+                if first == 0 || max == 0 {
                     // The new range would itself be the lowest: forget it.
                     return 0;
                 }
@@ -183,7 +212,7 @@ impl Scoreboard {
                 self.ranges.insert(first - 1, SackBlock { left, right });
             } else {
                 if self.ranges.capacity() == 0 {
-                    self.ranges.reserve_exact(self.max_blocks);
+                    self.ranges.reserve_exact(max);
                 }
                 self.ranges.insert(first, SackBlock { left, right });
             }
@@ -302,7 +331,7 @@ impl Scoreboard {
             return 0;
         }
         let mut pipe = 0;
-        let high_rxt = self.high_rxt;
+        let high_rxt = self.high();
         self.find_hole(snd_una, snd_max, |h| {
             let len = h.end - h.start;
             if !lost_by(h.sacked_above, h.ranges_above, mss) {
@@ -342,7 +371,7 @@ impl Scoreboard {
         if snd_max < snd_una {
             return None;
         }
-        let from = self.high_rxt.map_or(snd_una, |h| h.max(snd_una));
+        let from = self.high().map_or(snd_una, |h| h.max(snd_una));
         let high_sack = self.highest_sacked();
         // The first un-SACKed octet S2 >= HighRxt, below HighSACK.
         let candidate = high_sack.and_then(|hs| {
@@ -381,7 +410,10 @@ impl Scoreboard {
             });
         }
         // Rule 4: a rescue retransmission, once per recovery.
-        if self.rescue_rxt.is_some_and(|r| snd_una <= r) {
+        if self
+            .mark(RESCUE_RXT, self.rescue_rxt)
+            .is_some_and(|r| snd_una <= r)
+        {
             return None;
         }
         let mut top = None;
@@ -406,29 +438,31 @@ impl Scoreboard {
     /// rescue retransmission is allowed again once SND.UNA has passed the
     /// previous one.
     pub(crate) fn start_recovery(&mut self, snd_una: SeqNumber) {
-        self.high_rxt = Some(snd_una);
+        self.set_high(snd_una);
     }
 
     /// A segment ending just before `end` was retransmitted (NextSeg rule 1
     /// or 3): raises HighRxt (RFC 6675 §5 step C.3).
     pub(crate) fn mark_retransmitted(&mut self, end: SeqNumber) {
-        self.high_rxt = Some(self.high_rxt.map_or(end, |h| h.max(end)));
+        let high = self.high().map_or(end, |h| h.max(end));
+        self.set_high(high);
     }
 
     /// The rescue retransmission (NextSeg rule 4) was sent: RescueRxt =
     /// `recovery_point` (SND.MAX when recovery began).
     pub(crate) fn mark_rescue(&mut self, recovery_point: SeqNumber) {
-        self.rescue_rxt = Some(recovery_point);
+        self.rescue_rxt = recovery_point;
+        self.marks |= RESCUE_RXT;
     }
 
     /// One past HighRxt, if anything was retransmitted in this recovery.
     pub(crate) fn high_rxt(&self) -> Option<SeqNumber> {
-        self.high_rxt
+        self.high()
     }
 
     /// Ends the recovery episode's retransmission accounting.
     pub(crate) fn end_recovery(&mut self) {
-        self.high_rxt = None;
+        self.marks &= !HIGH_RXT;
     }
 }
 

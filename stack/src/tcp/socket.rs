@@ -478,10 +478,8 @@ impl TcpStack {
         let t = self.tcbs.at_mut(index);
         if on {
             t.head.flags.insert(TcbFlags::KEEPALIVE);
-            if t.opts.ka_idle.is_zero() {
-                t.opts.ka_idle = self.cfg.keepalive.idle;
-                t.opts.ka_interval = self.cfg.keepalive.interval;
-                t.opts.ka_count = self.cfg.keepalive.count;
+            if !t.opts.has_keepalive_timing() {
+                t.opts.set_keepalive(&self.cfg.keepalive);
             }
             if matches!(t.head.state, State::Established | State::CloseWait) {
                 self.arm_keepalive(index, now);
@@ -510,14 +508,10 @@ impl TcpStack {
     /// `InvalidSocket`.
     pub fn keepalive_timing(&self, id: SocketId) -> Result<super::stack::KeepaliveConfig> {
         let t = self.tcbs.get(id).ok_or(TcpError::InvalidSocket)?;
-        if t.opts.ka_idle.is_zero() {
+        if !t.opts.has_keepalive_timing() {
             return Ok(self.cfg.keepalive);
         }
-        Ok(super::stack::KeepaliveConfig {
-            idle: t.opts.ka_idle,
-            interval: t.opts.ka_interval,
-            count: t.opts.ka_count,
-        })
+        Ok(t.opts.keepalive())
     }
 
     /// Sets this socket's keepalive timing (idle time, probe interval, probe
@@ -536,9 +530,7 @@ impl TcpStack {
         }
         let index = self.index_of(id)?;
         let t = self.tcbs.at_mut(index);
-        t.opts.ka_idle = timing.idle;
-        t.opts.ka_interval = timing.interval;
-        t.opts.ka_count = timing.count;
+        t.opts.set_keepalive(&timing);
         Ok(())
     }
 

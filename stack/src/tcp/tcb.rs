@@ -67,6 +67,7 @@ use super::flow_table::FlowKey;
 use super::reassembly::Assembler;
 use super::rtt::{RttEstimator, RttSampler};
 use super::sack::Scoreboard;
+use super::stack::KeepaliveConfig;
 use super::state::State;
 use super::timer::Timers;
 use super::tx_list::ListFlags;
@@ -191,12 +192,58 @@ pub(crate) struct Negotiated {
     /// retransmission filling a hole echoes the TS.Recent of the segment
     /// before the hole, RFC 7323 §4.3) and must not inflate the RTT.
     pub rto_ts_floor: u32,
-    /// Keepalive idle time.
-    pub ka_idle: Duration,
-    /// Keepalive interval.
-    pub ka_interval: Duration,
+    /// Keepalive idle time in whole milliseconds (0: not set yet), held
+    /// as a `u32` (4 bytes where a `Duration` takes 16): see
+    /// [`Negotiated::set_keepalive`].
+    ka_idle_ms: u32,
+    /// Keepalive interval in whole milliseconds.
+    ka_interval_ms: u32,
     /// Keepalive probes before giving up.
     pub ka_count: u8,
+}
+
+impl Negotiated {
+    /// Keepalive idle time.
+    #[inline]
+    pub(crate) fn ka_idle(&self) -> Duration {
+        Duration::from_millis(u64::from(self.ka_idle_ms))
+    }
+
+    /// Keepalive interval.
+    #[inline]
+    pub(crate) fn ka_interval(&self) -> Duration {
+        Duration::from_millis(u64::from(self.ka_interval_ms))
+    }
+
+    /// Whether this socket's keepalive timing has been set.
+    pub(crate) fn has_keepalive_timing(&self) -> bool {
+        self.ka_idle_ms != 0
+    }
+
+    /// Sets the keepalive timing. Times are rounded up to whole
+    /// milliseconds (the timer wheel's tick, so no deadline moves) and
+    /// saturate at `u32::MAX` ms, about 49 days (Linux caps
+    /// `TCP_KEEPIDLE` at 32 767 s).
+    pub(crate) fn set_keepalive(&mut self, k: &KeepaliveConfig) {
+        self.ka_idle_ms = ceil_millis(k.idle);
+        self.ka_interval_ms = ceil_millis(k.interval);
+        self.ka_count = k.count;
+    }
+
+    /// This socket's keepalive timing, as set.
+    pub(crate) fn keepalive(&self) -> KeepaliveConfig {
+        KeepaliveConfig {
+            idle: self.ka_idle(),
+            interval: self.ka_interval(),
+            count: self.ka_count,
+        }
+    }
+}
+
+/// `d` in milliseconds, rounded up, saturated at `u32::MAX`.
+fn ceil_millis(d: Duration) -> u32 {
+    let ms = d.as_nanos().div_ceil(1_000_000);
+    u32::try_from(ms).unwrap_or(u32::MAX)
 }
 
 /// Listener bookkeeping (LISTEN sockets and their children).
@@ -474,12 +521,37 @@ mod tests {
         assert_eq!(core::mem::size_of::<SocketId>(), 8);
         // An idle connection costs its TCB only (no buffer chunk): keep the
         // whole block within the budget docs/benchmarks.md accounts for
-        // (736 bytes before the compact timers, RTT and congestion state).
+        // (736 bytes before the compact timers, RTT, keepalive, congestion,
+        // buffer, reassembly and scoreboard state).
         assert!(
-            core::mem::size_of::<Connection>() <= 568,
+            core::mem::size_of::<Connection>() <= 560,
             "{}",
             core::mem::size_of::<Connection>()
         );
+    }
+
+    #[test]
+    fn keepalive_timing_is_kept_in_whole_milliseconds() {
+        let mut o = Negotiated::default();
+        assert!(!o.has_keepalive_timing());
+        o.set_keepalive(&KeepaliveConfig {
+            idle: Duration::from_micros(1_500),
+            interval: Duration::from_secs(75),
+            count: 9,
+        });
+        assert!(o.has_keepalive_timing());
+        // Rounded up, so a deadline never comes early and a non-zero time
+        // never reads as "not set".
+        assert_eq!(o.ka_idle(), Duration::from_millis(2));
+        assert_eq!(o.ka_interval(), Duration::from_secs(75));
+        o.set_keepalive(&KeepaliveConfig {
+            idle: Duration::from_nanos(1),
+            interval: Duration::from_secs(u64::MAX),
+            count: 1,
+        });
+        assert_eq!(o.ka_idle(), Duration::from_millis(1));
+        assert_eq!(o.ka_interval(), Duration::from_millis(u64::from(u32::MAX)));
+        assert_eq!(o.keepalive().count, 1);
     }
 
     #[test]

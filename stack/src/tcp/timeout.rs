@@ -204,15 +204,18 @@ impl Connection {
                 // is outstanding; retransmission handles a silent peer then.
                 if t.head.snd.una != t.head.snd.max {
                     t.timers.ka_probes = 0;
-                    t.timers
-                        .set(Timer::Keepalive, Some(now + t.opts.ka_idle), &mut fx.wheel);
+                    t.timers.set(
+                        Timer::Keepalive,
+                        Some(now + t.opts.ka_idle()),
+                        &mut fx.wheel,
+                    );
                     return;
                 }
                 let idle = now.saturating_duration_since(t.timers.last_rx);
-                if idle < t.opts.ka_idle && t.timers.ka_probes == 0 {
+                if idle < t.opts.ka_idle() && t.timers.ka_probes == 0 {
                     t.timers.set(
                         Timer::Keepalive,
-                        Some(t.timers.last_rx + t.opts.ka_idle),
+                        Some(t.timers.last_rx + t.opts.ka_idle()),
                         &mut fx.wheel,
                     );
                     return;
@@ -227,7 +230,7 @@ impl Connection {
                 t.head.flags.insert(TcbFlags::PROBE);
                 t.timers.set(
                     Timer::Keepalive,
-                    Some(now + t.opts.ka_interval),
+                    Some(now + t.opts.ka_interval()),
                     &mut fx.wheel,
                 );
                 cx.stats.keepalive_probes += 1;

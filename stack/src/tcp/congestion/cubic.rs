@@ -12,7 +12,11 @@
 //! further when the window had not recovered to the previous W_max.
 //!
 //! Windows inside this module are in segments (f64), as in the RFC; the
-//! shared [`super::Congestion`] keeps cwnd in bytes. Slow start, fast
+//! shared [`super::Congestion`] keeps cwnd in bytes. The state is held by
+//! every connection, so what needs no `f64` is stored narrower: the epoch
+//! start as µs with a sentinel, the RTT as `u32` µs, the window before the
+//! last reduction (only compared with) and the carried byte fraction as
+//! `f32`s (64 bytes in all, where it took 96). Slow start, fast
 //! recovery bookkeeping and the RTO collapse are shared with NewReno.
 //! HyStart and spurious-loss undo are not implemented.
 
@@ -40,24 +44,33 @@ pub(crate) struct Cubic {
     /// possibly lowered by fast convergence.
     w_max: f64,
     /// cwnd_prior: the window just before the last reduction.
-    cwnd_prior: f64,
+    cwnd_prior: f32,
     /// The plateau of the current epoch's curve: W_max, or cwnd_epoch when
     /// the epoch starts above W_max (then K = 0).
     origin: f64,
     /// K in seconds for the current epoch.
     k: f64,
-    /// t = 0 of the current congestion-avoidance epoch.
-    epoch_start: Option<Instant>,
+    /// t = 0 of the current congestion-avoidance epoch, in µs;
+    /// [`NO_EPOCH`] between epochs.
+    epoch_start: u64,
     /// cwnd at the start of the epoch (segments).
     cwnd_epoch: f64,
     /// W_est, the Reno-friendly window estimate (segments).
     w_est: f64,
     /// The next epoch is the first one after an RTO (§4.8).
     after_timeout: bool,
-    /// The last RTT the caller gave.
-    rtt: Duration,
+    /// The last RTT the caller gave, µs (saturated at `u32::MAX`).
+    rtt_us: u32,
     /// Growth below one byte carried to the next ACK.
-    frac_bytes: f64,
+    frac_bytes: f32,
+}
+
+/// `Cubic::epoch_start` between epochs.
+const NO_EPOCH: u64 = u64::MAX;
+
+/// `d` in µs, saturated at `u32::MAX` (71 minutes: no RTT is longer).
+fn rtt_micros(d: Duration) -> u32 {
+    u32::try_from(d.as_micros()).unwrap_or(u32::MAX)
 }
 
 impl Default for Cubic {
@@ -75,11 +88,11 @@ impl Cubic {
             cwnd_prior: 0.0,
             origin: 0.0,
             k: 0.0,
-            epoch_start: None,
+            epoch_start: NO_EPOCH,
             cwnd_epoch: 0.0,
             w_est: 0.0,
             after_timeout: false,
-            rtt: DEFAULT_RTT,
+            rtt_us: rtt_micros(DEFAULT_RTT),
             frac_bytes: 0.0,
         }
     }
@@ -111,7 +124,7 @@ impl Cubic {
     /// When the current congestion-avoidance epoch started.
     #[cfg(test)]
     pub(crate) fn epoch_start(&self) -> Option<Instant> {
-        self.epoch_start
+        (self.epoch_start != NO_EPOCH).then(|| Instant::from_micros(self.epoch_start))
     }
 
     /// RFC 9438 eq. 2: K = cbrt((W_max - cwnd_epoch) / C), in seconds.
@@ -135,23 +148,19 @@ impl Cubic {
         rtt: Option<Duration>,
     ) {
         if let Some(r) = rtt {
-            self.rtt = r;
+            self.rtt_us = rtt_micros(r);
         }
         let mss_f = mss as f64;
         let cw = (*cwnd as f64 / mss_f).max(1.0);
-        let epoch_start = match self.epoch_start {
-            Some(t) => t,
-            None => {
-                self.start_epoch(now, cw);
-                now
-            }
-        };
-        let t = (now - epoch_start).as_secs_f64();
+        if self.epoch_start == NO_EPOCH {
+            self.start_epoch(now, cw);
+        }
+        let t = (now - Instant::from_micros(self.epoch_start)).as_secs_f64();
         let segs_acked = bytes_acked as f64 / mss_f;
 
         // §4.3: W_est grows by alpha per window acknowledged; alpha becomes
         // 1 once W_est reaches the window before the last reduction.
-        let alpha = if self.w_est >= self.cwnd_prior {
+        let alpha = if self.w_est >= f64::from(self.cwnd_prior) {
             1.0
         } else {
             ALPHA
@@ -164,17 +173,19 @@ impl Cubic {
         } else {
             // §4.4/§4.5: move towards W_cubic(t + RTT), clamped to
             // [cwnd, 1.5 cwnd], by (target - cwnd) / cwnd per segment.
-            let goal = self.w_cubic(t + self.rtt.as_secs_f64()).clamp(cw, 1.5 * cw);
+            let rtt = f64::from(self.rtt_us) / 1e6;
+            let goal = self.w_cubic(t + rtt).clamp(cw, 1.5 * cw);
             cw + (goal - cw) / cw * segs_acked
         };
-        let grow = ((target - cw) * mss_f).max(0.0) + self.frac_bytes;
+        let grow = ((target - cw) * mss_f).max(0.0) + f64::from(self.frac_bytes);
         let whole = grow.floor();
-        self.frac_bytes = grow - whole;
+        self.frac_bytes = (grow - whole) as f32;
         *cwnd = cwnd.saturating_add(whole as usize);
     }
 
     fn start_epoch(&mut self, now: Instant, cw: f64) {
-        self.epoch_start = Some(now);
+        // An instant is never u64::MAX µs (585 000 years).
+        self.epoch_start = now.total_micros().min(NO_EPOCH - 1);
         self.cwnd_epoch = cw;
         self.w_est = cw;
         if self.after_timeout {
@@ -208,21 +219,21 @@ impl Cubic {
         } else {
             cw
         };
-        self.cwnd_prior = cw;
-        self.epoch_start = None;
+        self.cwnd_prior = cw as f32;
+        self.epoch_start = NO_EPOCH;
         self.frac_bytes = 0.0;
         (flight_size as f64 * BETA) as usize
     }
 
     /// Ends the current epoch (after idle): the next CA ACK starts a new one.
     pub(super) fn end_epoch(&mut self) {
-        self.epoch_start = None;
+        self.epoch_start = NO_EPOCH;
     }
 
     /// An RTO (§4.8): the next congestion-avoidance epoch starts with K = 0.
     pub(super) fn on_timeout(&mut self) {
         self.after_timeout = true;
-        self.epoch_start = None;
+        self.epoch_start = NO_EPOCH;
     }
 }
 

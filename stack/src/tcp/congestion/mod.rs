@@ -10,12 +10,10 @@
 //! `match` on the [`Algorithm`], chosen at socket creation: no trait
 //! objects.
 //!
-//! NewReno's state is one counter, held inline. CUBIC's (about 90 bytes of
-//! `f64`s) is boxed: allocated the first time a TCB slot runs CUBIC and
-//! kept, reset, for the slot's later connections (the policy of the
-//! out-of-order ranges and the SACK scoreboard), so a slot costs 48 bytes
-//! here instead of 136 and no connection set-up allocates once the slots
-//! are warm.
+//! Every connection holds this state for its whole life, idle or not, so
+//! it is kept small (88 bytes, CUBIC's included): windows are stored as
+//! `u32`s and computed with as `usize`; CUBIC keeps `f64`s only where its
+//! curve needs them (see [`Cubic`]).
 //!
 //! # How the state machine drives it
 //!
@@ -92,6 +90,13 @@ pub(crate) enum AckOutcome {
     RecoveryExited,
 }
 
+/// The algorithm's own state.
+#[derive(Debug, Clone)]
+enum Algo {
+    NewReno(NewReno),
+    Cubic(Cubic),
+}
+
 /// Congestion-control state of one connection. Windows are in bytes.
 ///
 /// # Examples
@@ -115,18 +120,15 @@ pub(crate) enum AckOutcome {
 /// ```
 #[derive(Debug, Clone)]
 pub(crate) struct Congestion {
-    /// CUBIC's state: present while `algo` is CUBIC, and kept (for the
-    /// slot's next connection) when it is not.
-    cubic: Option<Box<Cubic>>,
-    /// NewReno's state.
-    reno: NewReno,
+    algo: Algo,
     /// cwnd, ssthresh and SMSS in bytes; stored as `u32` (all are at most
     /// [`INITIAL_SSTHRESH`] plus a few segments), computed with as `usize`.
     cwnd: u32,
     ssthresh: u32,
     mss: u32,
-    dup_acks: u32,
-    algo: Algorithm,
+    /// Duplicate ACKs in a row (saturating: only up to [`DUP_THRESH`]
+    /// matters).
+    dup_acks: u8,
     in_recovery: bool,
     /// RFC 6582 "recover": the highest sequence number transmitted when
     /// recovery (or the last RTO) began, i.e. SND.MAX - 1. `None` once
@@ -145,13 +147,11 @@ impl Congestion {
     /// cwnd = [`initial_window`], ssthresh = [`INITIAL_SSTHRESH`].
     pub(crate) fn new(algorithm: Algorithm, mss: usize) -> Congestion {
         let mut cc = Congestion {
-            cubic: None,
-            reno: NewReno::new(),
+            algo: Algo::NewReno(NewReno::new()),
             cwnd: 0,
             ssthresh: 0,
             mss: 0,
             dup_acks: 0,
-            algo: Algorithm::NewReno,
             in_recovery: false,
             recover: None,
             rto_pending: false,
@@ -162,17 +162,13 @@ impl Congestion {
     }
 
     /// Fresh state, as [`Congestion::new`], for the slot's next
-    /// connection: CUBIC's box, once allocated, is reset and reused.
+    /// connection.
     pub(crate) fn reset(&mut self, algorithm: Algorithm, mss: usize) {
         let mss = mss.max(1);
-        if algorithm == Algorithm::Cubic {
-            match self.cubic.as_deref_mut() {
-                Some(c) => *c = Cubic::new(),
-                None => self.cubic = Some(Box::new(Cubic::new())),
-            }
-        }
-        self.reno = NewReno::new();
-        self.algo = algorithm;
+        self.algo = match algorithm {
+            Algorithm::NewReno => Algo::NewReno(NewReno::new()),
+            Algorithm::Cubic => Algo::Cubic(Cubic::new()),
+        };
         self.set_windows(initial_window(mss), INITIAL_SSTHRESH, mss);
         self.dup_acks = 0;
         self.in_recovery = false;
@@ -184,15 +180,18 @@ impl Congestion {
     /// The algorithm in use.
     #[cfg(test)]
     pub(crate) fn algorithm(&self) -> Algorithm {
-        self.algo
+        match self.algo {
+            Algo::NewReno(_) => Algorithm::NewReno,
+            Algo::Cubic(_) => Algorithm::Cubic,
+        }
     }
 
     /// The CUBIC state, when CUBIC is in use (for inspection and stats).
     #[cfg(test)]
     pub(crate) fn cubic(&self) -> Option<&Cubic> {
-        match self.algo {
-            Algorithm::Cubic => self.cubic.as_deref(),
-            Algorithm::NewReno => None,
+        match &self.algo {
+            Algo::Cubic(c) => Some(c),
+            Algo::NewReno(_) => None,
         }
     }
 
@@ -260,7 +259,7 @@ impl Congestion {
     /// Duplicate ACKs counted since the last advancing ACK.
     #[cfg(test)]
     pub(crate) fn dup_acks(&self) -> u32 {
-        self.dup_acks
+        u32::from(self.dup_acks)
     }
 
     /// Whether cwnd < ssthresh (RFC 5681 §3.1).
@@ -329,9 +328,9 @@ impl Congestion {
             cwnd = cwnd.saturating_add(bytes_acked.min(limit * mss));
         } else {
             self.slow_start_after_rto = false;
-            match (self.algo, self.cubic.as_deref_mut()) {
-                (Algorithm::Cubic, Some(c)) => c.on_ack_ca(&mut cwnd, mss, now, bytes_acked, rtt),
-                _ => self.reno.on_ack_ca(&mut cwnd, mss, bytes_acked),
+            match &mut self.algo {
+                Algo::NewReno(r) => r.on_ack_ca(&mut cwnd, mss, bytes_acked),
+                Algo::Cubic(c) => c.on_ack_ca(&mut cwnd, mss, now, bytes_acked, rtt),
             }
         }
         self.set_cwnd(cwnd.min(INITIAL_SSTHRESH));
@@ -359,7 +358,7 @@ impl Congestion {
             self.set_cwnd(cwnd.saturating_add(mss).min(INITIAL_SSTHRESH));
             return false;
         }
-        if self.dup_acks != DUP_THRESH {
+        if u32::from(self.dup_acks) != DUP_THRESH {
             return false;
         }
         if self.recover.is_some_and(|r| snd_una <= r) {
@@ -437,9 +436,9 @@ impl Congestion {
     /// The algorithm's new ssthresh after a loss, at least 2 SMSS.
     fn reduce(&mut self, now: Instant, flight_size: usize) -> usize {
         let (cwnd, _, mss) = self.windows();
-        let ssthresh = match (self.algo, self.cubic.as_deref_mut()) {
-            (Algorithm::Cubic, Some(c)) => c.on_congestion_event(now, cwnd, mss, flight_size),
-            _ => self.reno.ssthresh_after_loss(flight_size),
+        let ssthresh = match &mut self.algo {
+            Algo::NewReno(r) => r.ssthresh_after_loss(flight_size),
+            Algo::Cubic(c) => c.on_congestion_event(now, cwnd, mss, flight_size),
         };
         ssthresh.max(2 * mss)
     }
@@ -447,9 +446,9 @@ impl Congestion {
     /// CUBIC's state, when CUBIC is in use.
     #[inline]
     fn cubic_mut(&mut self) -> Option<&mut Cubic> {
-        match self.algo {
-            Algorithm::Cubic => self.cubic.as_deref_mut(),
-            Algorithm::NewReno => None,
+        match &mut self.algo {
+            Algo::Cubic(c) => Some(c),
+            Algo::NewReno(_) => None,
         }
     }
 }
@@ -461,23 +460,21 @@ mod tests {
     const MSS: usize = 1000;
 
     #[test]
-    fn reset_reuses_cubic_state_and_clears_it() {
+    fn reset_clears_the_algorithm_state() {
         let mut cc = Congestion::new(Algorithm::Cubic, MSS);
-        let (una, max) = (SeqNumber(0), SeqNumber(20 * MSS as u32));
+        let max = SeqNumber(20 * MSS as u32);
         cc.enter_recovery(Instant::ZERO, max, 20 * MSS);
-        cc.on_ack(Instant::ZERO, una + 20 * MSS, 20 * MSS, None, 0);
-        let first = cc.cubic().unwrap() as *const Cubic;
+        cc.on_ack(Instant::ZERO, max, 20 * MSS, None, 0);
         assert!(cc.cubic().unwrap().w_max() > 0.0);
-        // The slot's next connection runs NewReno: the box is kept, unused.
+        // The slot's next connection runs NewReno ...
         cc.reset(Algorithm::NewReno, MSS);
         assert!(cc.cubic().is_none());
         assert_eq!(cc.algorithm(), Algorithm::NewReno);
         assert_eq!(cc.cwnd(), initial_window(MSS));
         assert_eq!(cc.ssthresh(), INITIAL_SSTHRESH);
-        // And the one after that CUBIC again: the same box, fresh state.
+        // ... and the one after that CUBIC again, from scratch.
         cc.reset(Algorithm::Cubic, 1460);
         let again = cc.cubic().unwrap();
-        assert_eq!(again as *const Cubic, first);
         assert_eq!(again.w_max(), 0.0);
         assert_eq!(again.epoch_start(), None);
         assert_eq!(cc.cwnd(), initial_window(1460));
@@ -487,10 +484,15 @@ mod tests {
     }
 
     #[test]
-    fn a_slot_holds_newreno_in_40_bytes() {
-        // CUBIC's f64s live behind the box; the windows are u32s.
+    fn a_connection_holds_its_congestion_state_in_88_bytes() {
+        // CUBIC's included: see the module docs.
         assert!(
-            core::mem::size_of::<Congestion>() <= 40,
+            core::mem::size_of::<Cubic>() <= 64,
+            "{}",
+            core::mem::size_of::<Cubic>()
+        );
+        assert!(
+            core::mem::size_of::<Congestion>() <= 88,
             "{}",
             core::mem::size_of::<Congestion>()
         );
