@@ -107,10 +107,12 @@ pub(crate) struct EventQueue {
 }
 
 impl EventQueue {
-    /// A queue with room for `capacity` flows.
+    /// A queue for up to `capacity` flows (room for
+    /// [`START_ROOM`](super::tx_list::START_ROOM) of them at first: it
+    /// grows as the TX lists do).
     pub(crate) fn new(capacity: usize) -> EventQueue {
         EventQueue {
-            queue: VecDeque::with_capacity(capacity),
+            queue: VecDeque::with_capacity(capacity.min(super::tx_list::START_ROOM)),
         }
     }
 

@@ -73,6 +73,27 @@ fn ts_before(a: u32, b: u32) -> bool {
     (a.wrapping_sub(b) as i32) < 0
 }
 
+/// `now` in whole seconds, as `RecvVars::ts_recent_secs` keeps it
+/// (wrapping after 136 years; compared with `wrapping_sub`).
+#[inline]
+fn secs(now: Instant) -> u32 {
+    (now.total_micros() / 1_000_000) as u32
+}
+
+/// RFC 7323 §5.5: TS.Recent is invalid once the connection has been idle
+/// for 24 days (the peer's timestamp clock may have wrapped its sign bit
+/// since), so PAWS must not reject against it then: Linux's
+/// `TCP_PAWS_24DAYS`.
+const PAWS_IDLE_SECS: u32 = 24 * 24 * 3600;
+
+/// RFC 7323 §5.3 with §5.5: a segment with timestamp `tsval` is an old
+/// duplicate (TSval before TS.Recent), unless TS.Recent, set at
+/// `ts_recent_secs`, is 24 days old.
+#[inline]
+fn paws_rejects(tsval: u32, ts_recent: u32, ts_recent_secs: u32, now: Instant) -> bool {
+    ts_before(tsval, ts_recent) && secs(now).wrapping_sub(ts_recent_secs) < PAWS_IDLE_SECS
+}
+
 impl TcpStack {
     /// Processes one TCP segment from `src` to `dst` at `now`.
     ///
@@ -163,7 +184,7 @@ impl TcpStack {
         if ts {
             t.head.flags.insert(TcbFlags::TIMESTAMPS);
             t.receive.ts_recent = o.timestamp.map_or(0, |(v, _)| v);
-            t.receive.ts_recent_at = now;
+            t.receive.ts_recent_secs = secs(now);
         } else {
             t.head.flags.remove(TcbFlags::TIMESTAMPS);
         }
@@ -740,10 +761,11 @@ impl Connection {
 
         // RFC 7323 §5.3 (PAWS), before the sequence check: a segment whose
         // TSval is older than TS.Recent is a duplicate; ACK it and drop it
-        // (never for a RST).
+        // (never for a RST; not against a TS.Recent 24 days old, §5.5).
         if t.has(TcbFlags::TIMESTAMPS) && !seg.flags.rst() {
             if let Some((tsval, _)) = seg.options.timestamp {
-                if ts_before(tsval, t.receive.ts_recent) {
+                let r = &t.receive;
+                if paws_rejects(tsval, r.ts_recent, r.ts_recent_secs, now) {
                     cx.stats.drops.paws += 1;
                     t.ack_now(fx);
                     return None;
@@ -834,12 +856,16 @@ impl Connection {
         }
 
         // RFC 7323 §4.3: "If SEG.TSval >= TS.Recent and SEG.SEQ <=
-        // Last.ACK.sent then SEG.TSval is copied to TS.Recent."
+        // Last.ACK.sent then SEG.TSval is copied to TS.Recent" (and any
+        // TSval is, once TS.Recent is 24 days old: §5.5, as Linux).
         if t.has(TcbFlags::TIMESTAMPS) {
             if let Some((tsval, _)) = seg.options.timestamp {
-                if !ts_before(tsval, t.receive.ts_recent) && seg.seq <= t.receive.last_ack_sent {
+                let r = &t.receive;
+                if !paws_rejects(tsval, r.ts_recent, r.ts_recent_secs, now)
+                    && seg.seq <= r.last_ack_sent
+                {
                     t.receive.ts_recent = tsval;
-                    t.receive.ts_recent_at = now;
+                    t.receive.ts_recent_secs = secs(now);
                 }
             }
         }
@@ -1222,7 +1248,7 @@ impl TcpStack {
     pub(crate) fn time_wait_input(&mut self, now: Instant, e: &TimeWaitEntry, seg: &TcpRepr) {
         if e.timestamps && !seg.flags.rst() {
             if let Some((tsval, _)) = seg.options.timestamp {
-                if ts_before(tsval, e.ts_recent) {
+                if paws_rejects(tsval, e.ts_recent, e.ts_recent_secs, now) {
                     self.stats.drops.paws += 1;
                     self.time_wait_ack(e, now);
                     return;
@@ -1249,7 +1275,7 @@ impl TcpStack {
             if let (true, Some((tsval, _))) = (e.timestamps, seg.options.timestamp) {
                 if let Some(m) = self.tw.get_mut(&e.key) {
                     m.ts_recent = tsval;
-                    m.ts_recent_at = now;
+                    m.ts_recent_secs = secs(now);
                 }
             }
             self.restart_time_wait(&e.key, now);

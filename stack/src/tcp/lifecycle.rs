@@ -269,7 +269,7 @@ impl TcpStack {
             rcv_nxt: t.head.rcv.nxt,
             ts_recent: t.receive.ts_recent,
             ts_offset: t.opts.ts_offset,
-            ts_recent_at: t.receive.ts_recent_at,
+            ts_recent_secs: t.receive.ts_recent_secs,
             deadline: now + self.cfg.msl * 2,
             window: window as u16,
             timestamps: t.has(TcbFlags::TIMESTAMPS),

@@ -1893,6 +1893,40 @@ mod options {
     }
 
     #[test]
+    fn paws_spares_a_segment_once_ts_recent_is_24_days_old() {
+        // RFC 7323 §5.5: after 24 days idle TS.Recent is invalid; a TSval
+        // "older" than it is accepted (and becomes TS.Recent).
+        let old = TcpOptions {
+            timestamp: Some((50, 0)),
+            ..TcpOptions::default()
+        };
+        let day = Duration::from_secs(24 * 3600);
+        let mut t = ts_established();
+        let ack = t.l(1);
+        t.now += day * 23;
+        t.s.poll_timers(t.now);
+        send!(t, flags: ACK, seq: r(1), ack: ack, payload: b"old", options: old);
+        recv!(t, [flags: ACK, ack: r(1)]);
+        assert_eq!(t.s.stats().drops.paws, 1, "23 days: still a duplicate");
+        t.now += day;
+        t.s.poll_timers(t.now);
+        send!(t, flags: ACK, seq: r(1), ack: ack, payload: b"old", options: old);
+        t.advance(Duration::from_millis(500)); // the delayed ACK
+        recv!(t, [flags: ACK, ack: r(4)]);
+        assert_eq!(t.s.stats().drops.paws, 1);
+        assert_eq!(t.s.recv_queue(t.id), Ok(3));
+        // TS.Recent is the accepted TSval now, and fresh: PAWS is back.
+        let older = TcpOptions {
+            timestamp: Some((40, 0)),
+            ..TcpOptions::default()
+        };
+        send!(t, flags: ACK, seq: r(4), ack: ack, payload: b"x", options: older);
+        let o = recv!(t, [flags: ACK, ack: r(4)]);
+        assert_eq!(o.options.timestamp.map(|(_, e)| e), Some(50));
+        assert_eq!(t.s.stats().drops.paws, 2);
+    }
+
+    #[test]
     fn ts_recent_only_from_segments_at_last_ack_sent() {
         let mut t = ts_established();
         let ack = t.l(1);

@@ -74,7 +74,7 @@ use super::tx_list::ListFlags;
 use super::types::TcpError;
 /// Re-exported from [`types`](super::types), where they live.
 pub(crate) use super::types::{SocketId, TcbFlags};
-use crate::time::{Duration, Instant};
+use crate::time::Duration;
 use crate::wire::ipv4::Ipv4Address;
 use crate::wire::SeqNumber;
 
@@ -167,8 +167,10 @@ pub(crate) struct RecvVars {
     pub unacked_bytes: u32,
     /// TS.Recent (RFC 7323 §4.3).
     pub ts_recent: u32,
-    /// When TS.Recent was last updated.
-    pub ts_recent_at: Instant,
+    /// When TS.Recent was last updated, in whole seconds of the stack's
+    /// clock (`input.rs`' `secs`): RFC 7323 §5.5's 24-day rule needs no finer (Linux
+    /// keeps seconds too).
+    pub ts_recent_secs: u32,
     /// Last ACK number sent (Last.ACK.sent of RFC 7323).
     pub last_ack_sent: SeqNumber,
     /// Most bytes buffered for the user.
@@ -524,7 +526,7 @@ mod tests {
         // (736 bytes before the compact timers, RTT, keepalive, congestion,
         // buffer, reassembly and scoreboard state).
         assert!(
-            core::mem::size_of::<Connection>() <= 560,
+            core::mem::size_of::<Connection>() <= 552,
             "{}",
             core::mem::size_of::<Connection>()
         );

@@ -40,7 +40,7 @@ pub(crate) struct TimeWaitEntry {
     /// Our timestamp offset (TSval = now in ms + offset).
     pub ts_offset: u32,
     /// When TS.Recent was last updated.
-    pub ts_recent_at: Instant,
+    pub ts_recent_secs: u32,
     /// When the entry expires (2×MSL after the last FIN).
     pub deadline: Instant,
     /// The window field of our ACKs (already shifted by our scale).
@@ -221,7 +221,7 @@ mod tests {
             rcv_nxt: SeqNumber(9),
             ts_recent: 0,
             ts_offset: 0,
-            ts_recent_at: Instant::ZERO,
+            ts_recent_secs: 0,
             deadline,
             window: 100,
             timestamps: false,
