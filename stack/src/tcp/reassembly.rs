@@ -103,6 +103,7 @@ impl Assembler {
     /// Forgets everything (e.g. on connection reset).
     pub(crate) fn clear(&mut self) {
         self.ranges.clear();
+        self.clock = 0;
     }
 
     /// Records that bytes `offset..offset + len` have arrived, merging with
@@ -163,6 +164,7 @@ impl Assembler {
     /// next is stamped newest at once, so the first SACK block stays the
     /// one RFC 2018 §4 requires; only the order of the others may differ,
     /// once.
+    #[cold]
     fn restamp(&mut self) {
         for (i, r) in self.ranges.iter_mut().enumerate() {
             r.stamp = i as u32 + 1;

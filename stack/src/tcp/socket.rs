@@ -515,7 +515,9 @@ impl TcpStack {
     }
 
     /// Sets this socket's keepalive timing (idle time, probe interval, probe
-    /// count); [`set_keepalive`](Self::set_keepalive) turns it on.
+    /// count); [`set_keepalive`](Self::set_keepalive) turns it on. Times are
+    /// kept in whole milliseconds, rounded up, and at most `u32::MAX` ms
+    /// (about 49.7 days; Linux caps `TCP_KEEPIDLE` at about 9 hours).
     ///
     /// # Errors
     /// `InvalidSocket`; `InvalidInput` for a zero idle time, interval or

@@ -95,11 +95,13 @@ pub struct TcpConfig {
     pub syn_backlog: usize,
     /// Answer SYN floods with SYN cookies.
     pub syn_cookies: bool,
-    /// RTO before the first RTT sample.
+    /// RTO before the first RTT sample. The RTO values are kept in u32 µs:
+    /// above about 71 minutes they act as 71 minutes.
     pub rto_initial: Duration,
     /// Lower bound of the RTO.
     pub rto_min: Duration,
-    /// Upper bound of the RTO (backoff included).
+    /// Upper bound of the RTO (backoff included; at most about 71 minutes,
+    /// see `rto_initial`).
     pub rto_max: Duration,
     /// SYN / SYN-ACK retransmissions before giving up. The default, 7,
     /// keeps retrying for about 3 minutes with the default RTOs (RFC 9293
@@ -107,7 +109,8 @@ pub struct TcpConfig {
     pub syn_retries: u8,
     /// Data retransmissions without progress before giving up.
     pub data_retries: u8,
-    /// Keepalive timing.
+    /// Keepalive timing (each socket keeps it in whole milliseconds,
+    /// rounded up, at most `u32::MAX` ms, about 49.7 days).
     pub keepalive: KeepaliveConfig,
     /// Keepalive on for every new socket.
     pub keepalive_default: bool,

@@ -248,10 +248,12 @@ impl Default for Timers {
     }
 }
 
-/// A deadline as stored.
+/// A deadline as stored: an armed one stays below [`NEVER`] (an instant
+/// saturated at u64::MAX µs, e.g. `now + Duration::MAX`, is armed at the
+/// latest representable moment, as before, not read as stopped).
 #[inline]
 fn stored(at: Option<Instant>) -> u64 {
-    at.map_or(NEVER, Instant::total_micros)
+    at.map_or(NEVER, |t| t.total_micros().min(NEVER - 1))
 }
 
 /// A stored deadline, when armed.
@@ -413,6 +415,16 @@ impl CoarseList {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn a_deadline_at_the_end_of_time_stays_armed() {
+        let mut t = Timers::default();
+        let mut up = WheelUpdate::default();
+        let end = Instant::from_micros(u64::MAX);
+        t.set(Timer::Keepalive, Some(end), &mut up);
+        assert!(t.deadline(Timer::Keepalive).is_some());
+        assert!(t.earliest().is_some());
+    }
+
     use super::*;
 
     fn ms(n: u64) -> Instant {
