@@ -5,6 +5,7 @@
 //! TIME-WAIT (the TCB becomes a compact [`TimeWaitEntry`]) and the release
 //! of the slot ([`TcpStack::free_socket`]).
 
+use super::congestion::Congestion;
 use super::events::FlowEvents;
 use super::flow_table::FlowKey;
 use super::isn::siphash24;
@@ -43,7 +44,7 @@ impl TcpStack {
         if cfg.keepalive_default {
             t.head.flags.insert(TcbFlags::KEEPALIVE);
         }
-        t.cc.reset(cfg.congestion, usize::from(DEFAULT_MSS));
+        t.cc = Congestion::new(cfg.congestion, usize::from(DEFAULT_MSS));
         t.timers.last_rx = now;
     }
 

@@ -90,6 +90,13 @@ pub(crate) enum AckOutcome {
     RecoveryExited,
 }
 
+/// A window as stored: saturated at `u32::MAX`, which none reaches (see
+/// [`Congestion`]'s fields).
+#[inline]
+fn narrow(v: usize) -> u32 {
+    u32::try_from(v).unwrap_or(u32::MAX)
+}
+
 /// The algorithm's own state.
 #[derive(Debug, Clone)]
 enum Algo {
@@ -146,35 +153,21 @@ impl Congestion {
     /// Fresh state for a connection with sender MSS `mss` (at least 1):
     /// cwnd = [`initial_window`], ssthresh = [`INITIAL_SSTHRESH`].
     pub(crate) fn new(algorithm: Algorithm, mss: usize) -> Congestion {
-        let mut cc = Congestion {
-            algo: Algo::NewReno(NewReno::new()),
-            cwnd: 0,
-            ssthresh: 0,
-            mss: 0,
+        let mss = mss.max(1);
+        Congestion {
+            algo: match algorithm {
+                Algorithm::NewReno => Algo::NewReno(NewReno::new()),
+                Algorithm::Cubic => Algo::Cubic(Cubic::new()),
+            },
+            cwnd: narrow(initial_window(mss)),
+            ssthresh: narrow(INITIAL_SSTHRESH),
+            mss: narrow(mss),
             dup_acks: 0,
             in_recovery: false,
             recover: None,
             rto_pending: false,
             slow_start_after_rto: false,
-        };
-        cc.reset(algorithm, mss);
-        cc
-    }
-
-    /// Fresh state, as [`Congestion::new`], for the slot's next
-    /// connection.
-    pub(crate) fn reset(&mut self, algorithm: Algorithm, mss: usize) {
-        let mss = mss.max(1);
-        self.algo = match algorithm {
-            Algorithm::NewReno => Algo::NewReno(NewReno::new()),
-            Algorithm::Cubic => Algo::Cubic(Cubic::new()),
-        };
-        self.set_windows(initial_window(mss), INITIAL_SSTHRESH, mss);
-        self.dup_acks = 0;
-        self.in_recovery = false;
-        self.recover = None;
-        self.rto_pending = false;
-        self.slow_start_after_rto = false;
+        }
     }
 
     /// The algorithm in use.
@@ -205,11 +198,9 @@ impl Congestion {
         )
     }
 
-    /// Stores cwnd, ssthresh and SMSS (each saturated at `u32::MAX`, which
-    /// none reaches: see the fields).
+    /// Stores cwnd, ssthresh and SMSS.
     #[inline]
     fn set_windows(&mut self, cwnd: usize, ssthresh: usize, mss: usize) {
-        let narrow = |v: usize| u32::try_from(v).unwrap_or(u32::MAX);
         self.cwnd = narrow(cwnd);
         self.ssthresh = narrow(ssthresh);
         self.mss = narrow(mss);
@@ -218,7 +209,7 @@ impl Congestion {
     /// Stores cwnd.
     #[inline]
     fn set_cwnd(&mut self, cwnd: usize) {
-        self.cwnd = u32::try_from(cwnd).unwrap_or(u32::MAX);
+        self.cwnd = narrow(cwnd);
     }
 
     /// The congestion window in bytes.
@@ -408,7 +399,7 @@ impl Congestion {
     pub(crate) fn on_rto(&mut self, now: Instant, snd_max: SeqNumber, flight_size: usize) {
         if !self.rto_pending {
             let ssthresh = self.reduce(now, flight_size);
-            self.ssthresh = u32::try_from(ssthresh).unwrap_or(u32::MAX);
+            self.ssthresh = narrow(ssthresh);
             if let Some(c) = self.cubic_mut() {
                 c.on_timeout();
             }
@@ -458,30 +449,6 @@ mod tests {
     use super::*;
 
     const MSS: usize = 1000;
-
-    #[test]
-    fn reset_clears_the_algorithm_state() {
-        let mut cc = Congestion::new(Algorithm::Cubic, MSS);
-        let max = SeqNumber(20 * MSS as u32);
-        cc.enter_recovery(Instant::ZERO, max, 20 * MSS);
-        cc.on_ack(Instant::ZERO, max, 20 * MSS, None, 0);
-        assert!(cc.cubic().unwrap().w_max() > 0.0);
-        // The slot's next connection runs NewReno ...
-        cc.reset(Algorithm::NewReno, MSS);
-        assert!(cc.cubic().is_none());
-        assert_eq!(cc.algorithm(), Algorithm::NewReno);
-        assert_eq!(cc.cwnd(), initial_window(MSS));
-        assert_eq!(cc.ssthresh(), INITIAL_SSTHRESH);
-        // ... and the one after that CUBIC again, from scratch.
-        cc.reset(Algorithm::Cubic, 1460);
-        let again = cc.cubic().unwrap();
-        assert_eq!(again.w_max(), 0.0);
-        assert_eq!(again.epoch_start(), None);
-        assert_eq!(cc.cwnd(), initial_window(1460));
-        assert_eq!(cc.mss(), 1460);
-        assert!(!cc.in_recovery());
-        assert_eq!(cc.recover(), None);
-    }
 
     #[test]
     fn a_connection_holds_its_congestion_state_in_88_bytes() {
