@@ -31,9 +31,6 @@ const MAX_DUPACKS_PER_TICK: u8 = 16;
 /// RFC 6298 (5.7): the RTO after a handshake whose SYN timed out.
 const SYN_TIMEOUT_RTO: crate::time::Duration = crate::time::Duration::from_secs(3);
 
-/// Least time between two ACKs answering out-of-window pure ACKs.
-const OOW_ACK_INTERVAL: crate::time::Duration = crate::time::Duration::from_millis(500);
-
 /// §3.10.7.1: the RST that answers `seg`: "If the ACK bit is off,
 /// sequence number zero is used, <SEQ=0><ACK=SEG.SEQ+SEG.LEN><CTL=RST,ACK>;
 /// if the ACK bit is on, <SEQ=SEG.ACK><CTL=RST>". None for a RST: never a
@@ -242,12 +239,12 @@ impl TcpStack {
             self.stats.drops.ignored += 1;
             return;
         }
-        let l = self.tcbs.at(listener.index());
-        if l.listen.accept_len >= l.listen.backlog {
+        let q = *self.queue_of(listener.index());
+        if !q.has_room() {
             self.stats.drops.accept_queue_full += 1;
             return;
         }
-        if l.listen.syn_count as usize >= self.cfg.syn_backlog {
+        if q.syn_count as usize >= self.cfg.syn_backlog {
             if self.cfg.syn_cookies {
                 // The half-open queue is the limit: a cookie keeps no state.
                 self.stats.syn_queue_cookies += 1;
@@ -282,12 +279,11 @@ impl TcpStack {
                 iss = m + 65536 * 2;
             }
         }
-        let l = self.tcbs.at_mut(listener.index());
-        l.listen.syn_count += 1;
+        self.queue_of_mut(listener.index()).syn_count += 1;
         let cfg = &self.cfg;
         let t = self.tcbs.at_mut(index);
         t.listen.parent = Some(listener);
-        t.listen.in_syn_queue = true;
+        t.head.flags.insert(TcbFlags::IN_SYN_QUEUE);
         t.head.flags.insert(TcbFlags::PASSIVE);
         // "Set RCV.NXT to SEG.SEQ+1, IRS is set to SEG.SEQ, and any other
         // control or text should be queued for processing later. ISS
@@ -715,14 +711,12 @@ impl Connection {
                     self.process_fin(now, fx);
                 } else if fin_seq > self.head.rcv.nxt {
                     // Out of order: remembered until the gap is filled.
-                    self.receive.fin_seq = Some(fin_seq);
+                    self.set_ooo_fin(Some(fin_seq));
                     self.ack_now(fx);
                 }
             }
             _ => {
-                if self.receive.fin_seq == Some(self.head.rcv.nxt)
-                    && !self.has(TcbFlags::FIN_RECEIVED)
-                {
+                if self.ooo_fin() == Some(self.head.rcv.nxt) && !self.has(TcbFlags::FIN_RECEIVED) {
                     self.process_fin(now, fx);
                 }
             }
@@ -814,8 +808,7 @@ impl Connection {
                     // receives its own SYN-ACK (a LAND SYN, through the
                     // loopback) would answer itself forever.
                     t.challenge_ack(cx, now, fx);
-                } else if seg_len > 0 || now >= t.timers.oow_ack_at {
-                    t.timers.oow_ack_at = now + OOW_ACK_INTERVAL;
+                } else if seg_len > 0 || t.timers.oow_ack_allowed(now) {
                     t.ack_now(fx);
                 }
             }
@@ -870,6 +863,7 @@ impl Connection {
             }
         }
         t.timers.last_rx = now;
+        t.head.flags.insert(TcbFlags::PROBE_ANSWERED);
         t.timers.ka_probes = 0;
 
         // "Second, check the RST bit." RFC 5961 §3.2: reset only when
@@ -987,7 +981,7 @@ impl Connection {
             t.timers.persist_shift = 0;
             // SACK scoreboard (RFC 6675 Update()) and congestion control.
             if t.has(TcbFlags::SACK) {
-                t.sb.update(seg.ack, t.head.snd.max, seg.options.sack());
+                t.sb_update(seg.ack, t.head.snd.max, seg.options.sack());
             }
             let flight = t.head.snd.max - seg.ack;
             let outcome = t.cc.on_ack(now, seg.ack, acked, t.rtt.srtt(), flight);
@@ -997,7 +991,7 @@ impl Connection {
                     // segment.
                     t.head.flags.insert(TcbFlags::REXMIT_ONE);
                 }
-                AckOutcome::RecoveryExited => t.sb.end_recovery(),
+                AckOutcome::RecoveryExited => t.sb_mut().end_recovery(),
                 _ => {}
             }
             // RFC 6298 (5.2)/(5.3): stop the timer when all is acked,
@@ -1021,7 +1015,7 @@ impl Connection {
             }
         } else if seg.ack == una {
             let newly_sacked = if t.has(TcbFlags::SACK) {
-                t.sb.update(una, t.head.snd.max, seg.options.sack())
+                t.sb_update(una, t.head.snd.max, seg.options.sack())
             } else {
                 0
             };
@@ -1044,7 +1038,7 @@ impl Connection {
                 if !fast
                     && t.has(TcbFlags::SACK)
                     && !t.cc.in_recovery()
-                    && t.sb.is_lost(una, mss)
+                    && t.sb().is_lost(una, mss)
                     && t.cc.recover().is_none_or(|r| una > r)
                 {
                     // RFC 6675 §5: loss detected by SACK before three
@@ -1055,7 +1049,7 @@ impl Connection {
                 if fast {
                     // Fast retransmit (RFC 5681 §3.2, RFC 6675 §5).
                     if t.has(TcbFlags::SACK) {
-                        t.sb.start_recovery(una);
+                        t.sb_mut().start_recovery(una);
                         t.send.recovery_point = t.head.snd.max;
                     }
                     t.head.flags.insert(TcbFlags::REXMIT_ONE);
@@ -1125,7 +1119,7 @@ impl Connection {
         let t = self;
         let off = seq - t.head.rcv.nxt;
         let base = t.rcvbuf.len();
-        let had_ooo = !t.ooo.is_empty();
+        let had_ooo = t.has_ooo();
         let before = t.rcvbuf.ooo_chunks(cx.pool);
         if off > 0 {
             // Out of order: bounded per connection (Assembler ranges) and
@@ -1137,7 +1131,11 @@ impl Connection {
             }
             if t.rcvbuf.write_at(cx.pool, base + off, payload).is_err() {
                 cx.stats.drops.pool_exhausted += 1;
-            } else if t.ooo.add(off, payload.len()).is_err() {
+            } else if t
+                .ooo_mut(cx.cfg.ooo_max_ranges)
+                .add(off, payload.len())
+                .is_err()
+            {
                 cx.stats.drops.ooo_limit += 1;
             }
             let after = t.rcvbuf.ooo_chunks(cx.pool);
@@ -1158,7 +1156,7 @@ impl Connection {
             t.ack_now(fx);
             return;
         }
-        let adv = t.ooo.advance(payload.len());
+        let adv = t.ooo_advance(payload.len());
         t.rcvbuf.commit(adv);
         t.head.rcv.nxt += adv;
         let after = t.rcvbuf.ooo_chunks(cx.pool);
@@ -1199,7 +1197,7 @@ impl Connection {
         // "Advance RCV.NXT over the FIN, and send an acknowledgment for
         // the FIN."
         t.head.rcv.nxt += 1;
-        t.receive.fin_seq = None;
+        t.set_ooo_fin(None);
         t.head.flags.insert(TcbFlags::FIN_RECEIVED);
         let fin_acked = t.has(TcbFlags::FIN_SENT) && t.head.snd.una == t.head.snd.max;
         let state = t.head.state;
@@ -1326,8 +1324,7 @@ impl TcpStack {
         key: FlowKey,
         seg: &TcpRepr,
     ) -> bool {
-        let l = self.tcbs.at(listener.index());
-        if l.listen.accept_len >= l.listen.backlog {
+        if !self.queue_of(listener.index()).has_room() {
             return false;
         }
         let tuple = four_tuple(&key);

@@ -5,6 +5,7 @@
 //! TIME-WAIT (the TCB becomes a compact [`TimeWaitEntry`]) and the release
 //! of the slot ([`TcpStack::free_socket`]).
 
+use super::accept_queue::{AcceptQueue, NIL};
 use super::congestion::Congestion;
 use super::events::FlowEvents;
 use super::flow_table::FlowKey;
@@ -45,7 +46,8 @@ impl TcpStack {
             t.head.flags.insert(TcbFlags::KEEPALIVE);
         }
         t.cc = Congestion::new(cfg.congestion, usize::from(DEFAULT_MSS));
-        t.timers.last_rx = now;
+        t.timers.start(now);
+        t.head.flags.insert(TcbFlags::PROBE_ANSWERED);
     }
 
     /// The handshake of the connection at `index` completed (a SYN
@@ -75,12 +77,24 @@ impl TcpStack {
         true
     }
 
+    /// The accept queue of the listener at `index`.
+    #[inline]
+    pub(crate) fn queue_of(&self, index: u32) -> &AcceptQueue {
+        self.queues.get(self.tcbs.at(index).listen.queue)
+    }
+
+    /// The accept queue of the listener at `index`.
+    #[inline]
+    pub(crate) fn queue_of_mut(&mut self, index: u32) -> &mut AcceptQueue {
+        self.queues.get_mut(self.tcbs.at(index).listen.queue)
+    }
+
     /// The passive child at `index` has a listener that still listens and
     /// has room in its accept queue.
     pub(crate) fn accept_room(&self, index: u32) -> bool {
         let parent = self.tcbs.at(index).listen.parent;
         match parent.and_then(|p| self.tcbs.get(p)) {
-            Some(l) => l.head.state == State::Listen && l.listen.accept_len < l.listen.backlog,
+            Some(l) => l.head.state == State::Listen && self.queues.get(l.listen.queue).has_room(),
             None => false,
         }
     }
@@ -90,25 +104,25 @@ impl TcpStack {
     /// in the same call) and the listener becomes acceptable.
     pub(crate) fn join_accept_queue(&mut self, index: u32) {
         debug_assert!(self.accept_room(index));
-        let t = self.tcbs.at(index);
-        let Some(p) = t.listen.parent else { return };
-        let from_syn_queue = t.listen.in_syn_queue;
+        let Some(p) = self.tcbs.at(index).listen.parent else {
+            return;
+        };
         let (c, l) = self.tcbs.pair_mut(index, p.index());
-        if from_syn_queue {
-            l.listen.syn_count = l.listen.syn_count.saturating_sub(1);
-            c.listen.in_syn_queue = false;
+        let q = self.queues.get_mut(l.listen.queue);
+        if c.has(TcbFlags::IN_SYN_QUEUE) {
+            q.syn_count = q.syn_count.saturating_sub(1);
+            c.head.flags.remove(TcbFlags::IN_SYN_QUEUE);
         }
-        c.listen.in_accept_queue = true;
-        c.listen.accept_next = u32::MAX;
-        if l.listen.accept_tail == u32::MAX {
-            l.listen.accept_head = index;
+        c.head.flags.insert(TcbFlags::IN_ACCEPT_QUEUE);
+        c.listen.next = NIL;
+        let tail = q.tail;
+        q.tail = index;
+        q.len += 1;
+        if tail == NIL {
+            l.listen.next = index;
         } else {
-            let tail = l.listen.accept_tail;
-            self.tcbs.at_mut(tail).listen.accept_next = index;
+            self.tcbs.at_mut(tail).listen.next = index;
         }
-        let l = self.tcbs.at_mut(p.index());
-        l.listen.accept_tail = index;
-        l.listen.accept_len += 1;
         self.stats.passive_opens += 1;
         self.event(p.index(), FlowEvents::ACCEPTABLE);
     }
@@ -194,7 +208,7 @@ impl TcpStack {
                 t.key,
                 was,
                 t.listen.parent,
-                t.listen.in_syn_queue,
+                t.has(TcbFlags::IN_SYN_QUEUE),
                 t.has(TcbFlags::USER_OWNED),
                 t.has(TcbFlags::USER_CLOSED),
             )
@@ -207,12 +221,17 @@ impl TcpStack {
             self.stats.conns_closed += 1;
         }
         if in_syn_queue {
-            if let Some(p) = parent.and_then(|p| self.tcbs.get_mut(p)) {
-                p.listen.syn_count = p.listen.syn_count.saturating_sub(1);
+            if let Some(p) = parent.and_then(|p| self.tcbs.get(p)) {
+                let q = self.queues.get_mut(p.listen.queue);
+                q.syn_count = q.syn_count.saturating_sub(1);
             }
-            self.tcbs.at_mut(index).listen.in_syn_queue = false;
+            self.tcbs
+                .at_mut(index)
+                .head
+                .flags
+                .remove(TcbFlags::IN_SYN_QUEUE);
         }
-        let in_accept = self.tcbs.at(index).listen.in_accept_queue;
+        let in_accept = self.tcbs.at(index).has(TcbFlags::IN_ACCEPT_QUEUE);
         if user_closed || (!owned && !in_accept) {
             self.free_socket(index);
         } else {
@@ -232,13 +251,17 @@ impl TcpStack {
         self.ooo_chunks = self.ooo_chunks.saturating_sub(before);
         t.sndbuf.clear(&mut self.pool);
         t.rcvbuf.clear(&mut self.pool);
-        t.ooo.clear();
+        t.clear_ooo();
         t.wakers.take_all(&mut self.due);
         let key = t.key;
         let was_listen = t.head.state == State::Listen;
+        let queue = core::mem::replace(&mut t.listen.queue, NIL);
         self.flows.remove_if(&key, id);
         if was_listen {
             self.listeners.remove(id);
+        }
+        if queue != NIL {
+            self.queues.close(queue);
         }
         self.wheel.cancel(index);
         self.tcbs.free(id);

@@ -20,7 +20,7 @@
 //! | `effects.rs` | what a connection call may touch (`Cx`: config, pool, stats, …) and the `Effects` it returns, applied by the stack in one place |
 //! | `buffer.rs` | the chunk pool and the send/receive chunk chains |
 //! | `timer.rs` | the timer wheel, the TIME-WAIT list and a connection's `Timers` (the one place its deadlines change) |
-//! | `flow_table.rs`, `tx_list.rs`, `events.rs` | per-core machinery |
+//! | `flow_table.rs`, `accept_queue.rs`, `tx_list.rs`, `events.rs` | per-core machinery |
 //! | `congestion/`, `rtt.rs`, `sack.rs`, `reassembly.rs`, `isn.rs`, `syncookie.rs` | pure algorithms |
 
 // Algorithms, each pure and separately tested.
@@ -32,6 +32,7 @@ pub(crate) mod sack;
 pub(crate) mod syncookie;
 
 // Per-core machinery and the state machine.
+pub(crate) mod accept_queue;
 pub(crate) mod buffer;
 mod close_all;
 mod effects;

@@ -82,9 +82,9 @@ impl Connection {
         if t.has(TcbFlags::TIMESTAMPS) {
             o.timestamp = Some((TcpStack::ts_val(now, t.opts.ts_offset), t.receive.ts_recent));
         }
-        if t.has(TcbFlags::SACK) && !t.ooo.is_empty() {
+        if t.has(TcbFlags::SACK) && t.has_ooo() {
             let n = if o.timestamp.is_some() { 3 } else { 4 };
-            for b in t.ooo.sack_blocks(t.head.rcv.nxt).take(n) {
+            for b in t.ooo().sack_blocks(t.head.rcv.nxt).take(n) {
                 o.push_sack(b);
             }
         }
@@ -248,7 +248,7 @@ impl Connection {
                     let t = &mut *self;
                     t.sampler.on_retransmit();
                     if t.has(TcbFlags::SACK) {
-                        t.sb.mark_retransmitted(end);
+                        t.sb_mut().mark_retransmitted(end);
                     }
                 }
                 Ok(None) => {}
@@ -267,7 +267,7 @@ impl Connection {
                 let t = &*self;
                 let (una, max) = (t.head.snd.una, t.head.snd.max);
                 let mss = usize::from(t.send.mss);
-                let pipe = t.sb.pipe(una, max, mss);
+                let pipe = t.sb().pipe(una, max, mss);
                 if pipe + mss > t.cc.cwnd() {
                     break;
                 }
@@ -277,14 +277,15 @@ impl Connection {
                 let room = if wnd_edge > max { wnd_edge - max } else { 0 };
                 let fin_unsent = self.fin_allowed() && !t.has(TcbFlags::FIN_SENT);
                 let sendable_new = unsent.min(room) + usize::from(fin_unsent && unsent < room);
-                let Some(next) = t.sb.next_seg(una, max, mss, sendable_new) else {
+                let Some(next) = t.sb().next_seg(una, max, mss, sendable_new) else {
                     break;
                 };
-                if next.kind == SegKind::Rescue && t.sb.high_rxt().is_some_and(|h| next.end <= h) {
+                if next.kind == SegKind::Rescue && t.sb().high_rxt().is_some_and(|h| next.end <= h)
+                {
                     // The rescue would resend what this recovery already
                     // retransmitted: spend it without sending.
                     let rp = t.send.recovery_point;
-                    self.sb.mark_rescue(rp);
+                    self.sb_mut().mark_rescue(rp);
                     break;
                 }
                 match self.send_segment(cx, now, next.start, next.len(), emit, fx) {
@@ -294,10 +295,10 @@ impl Connection {
                         n += 1;
                         let t = &mut *self;
                         match next.kind {
-                            SegKind::Lost | SegKind::Unsacked => t.sb.mark_retransmitted(end),
+                            SegKind::Lost | SegKind::Unsacked => t.sb_mut().mark_retransmitted(end),
                             SegKind::Rescue => {
                                 let rp = t.send.recovery_point;
-                                t.sb.mark_rescue(rp);
+                                t.sb_mut().mark_rescue(rp);
                             }
                             SegKind::New => {}
                         }
@@ -345,7 +346,7 @@ impl Connection {
                             Some(now + d.min(cx.cfg.rto_max)),
                             &mut fx.wheel,
                         );
-                        t.timers.persist_armed_at = now;
+                        t.head.flags.insert(TcbFlags::PROBE_ANSWERED);
                     }
                     break;
                 }

@@ -70,15 +70,19 @@ pub(crate) struct Assembler {
 }
 
 impl Assembler {
-    /// An empty assembler holding at most `max_ranges` disjoint ranges. It
-    /// holds no memory until the first out-of-order segment: then it
-    /// allocates room for all `max_ranges` at once, its only allocation,
-    /// kept for the slot's later connections (so an idle or in-order
-    /// connection costs nothing here).
-    pub(crate) fn new(max_ranges: usize) -> Assembler {
+    /// An empty assembler holding at most `max_ranges` disjoint ranges
+    /// (saturated at `u32::MAX`). It holds no memory until the first range
+    /// is added: then it allocates room for all `max_ranges` at once, its
+    /// only allocation. (A connection holds no assembler at all until its
+    /// first out-of-order segment: see `Connection::ooo`.)
+    pub(crate) const fn new(max_ranges: usize) -> Assembler {
         Assembler {
             ranges: Vec::new(),
-            max_ranges: u32::try_from(max_ranges).unwrap_or(u32::MAX),
+            max_ranges: if max_ranges > u32::MAX as usize {
+                u32::MAX
+            } else {
+                max_ranges as u32
+            },
             clock: 0,
         }
     }

@@ -102,16 +102,21 @@ const HIGH_RXT: u8 = 1;
 const RESCUE_RXT: u8 = 2;
 
 impl Scoreboard {
-    /// An empty scoreboard holding at most `max_blocks` ranges. It holds no
-    /// memory until the peer first SACKs: then it allocates room for all
-    /// `max_blocks` at once, its only allocation, kept for the slot's later
-    /// connections (so an idle or loss-free connection costs nothing here).
-    pub(crate) fn new(max_blocks: usize) -> Scoreboard {
+    /// An empty scoreboard holding at most `max_blocks` ranges (saturated
+    /// at `u16::MAX`). It holds no memory until a block is recorded: then
+    /// it allocates room for all `max_blocks` at once, its only
+    /// allocation. (A connection holds none at all until the peer first
+    /// SACKs: see `Connection::sb`.)
+    pub(crate) const fn new(max_blocks: usize) -> Scoreboard {
         Scoreboard {
             ranges: Vec::new(),
             high_rxt: SeqNumber(0),
             rescue_rxt: SeqNumber(0),
-            max_blocks: u16::try_from(max_blocks).unwrap_or(u16::MAX),
+            max_blocks: if max_blocks > u16::MAX as usize {
+                u16::MAX
+            } else {
+                max_blocks as u16
+            },
             marks: 0,
         }
     }

@@ -6,6 +6,7 @@
 //! of the receive buffer; neither touches the device. Errors are the small
 //! [`TcpError`] enum, which the runtime maps to `std::io::ErrorKind`.
 
+use super::accept_queue::NIL;
 use super::effects::Effects;
 use super::events::FlowEvents;
 use super::flow_table::FlowKey;
@@ -63,7 +64,8 @@ impl TcpStack {
         t.key = FlowKey::new(ip, local.port(), Ipv4Address::UNSPECIFIED, 0);
         t.head.state = State::Listen;
         t.head.flags.insert(TcbFlags::USER_OWNED);
-        t.listen.backlog = backlog.clamp(1, self.cfg.max_connections) as u32;
+        let backlog = u32::try_from(backlog.clamp(1, self.cfg.max_connections)).unwrap_or(u32::MAX);
+        t.listen.queue = self.queues.open(backlog);
         self.listeners.insert(ip, local.port(), id);
         Ok(id)
     }
@@ -79,23 +81,24 @@ impl TcpStack {
         if l.head.state != State::Listen {
             return Err(TcpError::InvalidInput);
         }
-        let head = l.listen.accept_head;
-        if head == u32::MAX {
+        let head = l.listen.next;
+        if head == NIL {
             return Err(TcpError::WouldBlock);
         }
+        let queue = l.listen.queue;
         let c = self.tcbs.at_mut(head);
-        let next = c.listen.accept_next;
-        c.listen.accept_next = u32::MAX;
-        c.listen.in_accept_queue = false;
+        let next = c.listen.next;
+        c.listen.next = NIL;
+        c.head.flags.remove(TcbFlags::IN_ACCEPT_QUEUE);
         c.head.flags.insert(TcbFlags::USER_OWNED);
         let id = c.id(head);
         let closed = c.head.state == State::Closed;
-        let l = self.tcbs.at_mut(li);
-        l.listen.accept_head = next;
-        if next == u32::MAX {
-            l.listen.accept_tail = u32::MAX;
+        self.tcbs.at_mut(li).listen.next = next;
+        let q = self.queues.get_mut(queue);
+        if next == NIL {
+            q.tail = NIL;
         }
-        l.listen.accept_len -= 1;
+        q.len -= 1;
         if closed {
             // Reset before it was accepted: the user sees the error.
             self.event(head, FlowEvents::CLOSED | FlowEvents::ERROR);
@@ -363,15 +366,16 @@ impl TcpStack {
         match t.head.state {
             State::Listen => {
                 t.let_go();
-                let mut c = t.listen.accept_head;
-                let half_open = t.listen.syn_count;
+                let mut c = t.listen.next;
+                let half_open = self.queues.get(t.listen.queue).syn_count;
                 self.listeners.remove(id);
                 // Un-accepted children (established, in the accept queue):
                 // RST each, as Linux's `inet_csk_listen_stop`.
-                while c != u32::MAX {
-                    let next = self.tcbs.at(c).listen.accept_next;
+                while c != NIL {
                     let ct = self.tcbs.at_mut(c);
-                    ct.listen.in_accept_queue = false;
+                    let next = ct.listen.next;
+                    ct.listen.next = NIL;
+                    ct.head.flags.remove(TcbFlags::IN_ACCEPT_QUEUE);
                     ct.head.flags.insert(TcbFlags::USER_CLOSED);
                     if ct.head.state == State::Closed {
                         self.free_socket(c);

@@ -13,6 +13,7 @@
 //!
 //! Nothing here reads a clock, touches a device or allocates per packet.
 
+use super::accept_queue::AcceptQueues;
 use super::buffer::ChunkPool;
 use super::events::{EventQueue, FlowEvents};
 use super::flow_table::{FlowTable, ListenerTable};
@@ -582,6 +583,8 @@ pub struct TcpStack {
     pub(crate) pool: ChunkPool,
     pub(crate) flows: FlowTable,
     pub(crate) listeners: ListenerTable,
+    /// The listeners' accept and SYN queue counts.
+    pub(crate) queues: AcceptQueues,
     pub(crate) wheel: TimerWheel,
     /// TIME-WAIT entries (outside the slab).
     pub(crate) tw: TimeWaitTable,
@@ -651,10 +654,11 @@ impl TcpStack {
         let next_port = cfg.ephemeral_ports.0 + rng.range(0, span) as u16;
         let n = cfg.max_connections;
         Ok(TcpStack {
-            tcbs: TcbSlab::new(n, cfg.ooo_max_ranges),
+            tcbs: TcbSlab::new(n),
             pool: ChunkPool::new(cfg.chunk_size, cfg.chunk_count),
             flows: FlowTable::new(n, hash_seed),
             listeners: ListenerTable::new(16),
+            queues: AcceptQueues::default(),
             wheel: TimerWheel::new(n, Instant::ZERO),
             tw: TimeWaitTable::new(cfg.max_time_wait, hash_seed.rotate_left(17)),
             broadcasts: Vec::new(),

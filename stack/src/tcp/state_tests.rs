@@ -1761,6 +1761,31 @@ mod probes {
         assert_eq!(t.s.take_error(t.id), Ok(Some(TcpError::TimedOut)));
     }
 
+    /// The window closed well before the data was written: the persist
+    /// timer's first expiry sends the first probe, which no one could
+    /// have answered yet, so it is not counted as unanswered (when the
+    /// "answered" test compared instants, a write later than the
+    /// window's closing lost one probe).
+    #[test]
+    fn a_write_long_after_the_window_closed_gets_every_probe() {
+        let mut c = cfg();
+        c.data_retries = 3;
+        let mut t = established_with(c, TcpOptions::default());
+        let ack = t.l(1);
+        send!(t, flags: ACK, seq: r(1), ack: ack, window: 0);
+        t.advance(Duration::from_secs(5));
+        t.write(100);
+        recv!(t, []);
+        let mut probes = 0;
+        while t.state() != State::Closed {
+            let (_, out) = t.wait_output(Duration::from_secs(120));
+            assert!(probes < 10, "still probing after {probes} probes");
+            probes += out.len();
+        }
+        assert_eq!(probes, 4);
+        assert_eq!(t.s.take_error(t.id), Ok(Some(TcpError::TimedOut)));
+    }
+
     #[test]
     fn answered_zero_window_probes_keep_the_connection() {
         let mut c = cfg();

@@ -60,6 +60,7 @@
 //!   RCV.WND  - the window we offer (bytes from RCV.NXT)
 //! ```
 
+use super::accept_queue::NIL;
 use super::buffer::{RecvBuffer, SendBuffer};
 use super::congestion::{Algorithm, Congestion};
 use super::events::{FlowEvents, WakerSlots};
@@ -80,6 +81,12 @@ use crate::wire::SeqNumber;
 
 /// SACKed ranges the sender remembers per connection.
 pub(crate) const SCOREBOARD_RANGES: usize = 16;
+
+/// What a connection without out-of-order data reads as its assembler.
+static NO_OOO: Assembler = Assembler::new(0);
+
+/// What a connection the peer never SACKed reads as its scoreboard.
+static NO_SACK: Scoreboard = Scoreboard::new(0);
 
 /// The send sequence variables every segment reads.
 #[derive(Debug, Clone, Copy, Default)]
@@ -180,8 +187,9 @@ pub(crate) struct RecvVars {
     pub seg_size: u16,
     /// Duplicate ACKs owed for out-of-order segments of this tick.
     pub dupacks_owed: u8,
-    /// Sequence number of a FIN received out of order.
-    pub fin_seq: Option<SeqNumber>,
+    /// Sequence number of a FIN received out of order, valid with the
+    /// `OOO_FIN` flag bit (see [`Connection::ooo_fin`]).
+    fin_seq: SeqNumber,
 }
 
 /// Options negotiated on the SYN exchange, plus per-socket settings.
@@ -248,41 +256,29 @@ fn ceil_millis(d: Duration) -> u32 {
     u32::try_from(ms).unwrap_or(u32::MAX)
 }
 
-/// Listener bookkeeping (LISTEN sockets and their children).
+/// Listener and child links. A listener's queue counts (tail, length,
+/// backlog, half-open children) live in the stack's
+/// [`AcceptQueues`](super::accept_queue::AcceptQueues), not in every slot;
+/// whether a child is in its listener's SYN or accept queue is a flag bit
+/// (`IN_SYN_QUEUE`, `IN_ACCEPT_QUEUE`).
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct ListenVars {
     /// For a child: the listener's id.
     pub parent: Option<SocketId>,
-    /// Intrusive accept queue link (next child index).
-    pub accept_next: u32,
-    /// Accept queue head (listener).
-    pub accept_head: u32,
-    /// Accept queue tail (listener).
-    pub accept_tail: u32,
-    /// Children in the accept queue (listener).
-    pub accept_len: u32,
-    /// Accept queue limit (listener).
-    pub backlog: u32,
-    /// Children in SYN-RECEIVED (listener).
-    pub syn_count: u32,
-    /// The child has been counted in the listener's `syn_count`.
-    pub in_syn_queue: bool,
-    /// The child is in the listener's accept queue.
-    pub in_accept_queue: bool,
+    /// The intrusive accept queue: for a child in the queue, the next
+    /// child's slot; for a listener, the first child's ([`NIL`]: none).
+    pub next: u32,
+    /// For a listener: its entry in the stack's accept queues ([`NIL`]
+    /// for any other socket).
+    pub queue: u32,
 }
 
 impl Default for ListenVars {
     fn default() -> ListenVars {
         ListenVars {
             parent: None,
-            accept_next: u32::MAX,
-            accept_head: u32::MAX,
-            accept_tail: u32::MAX,
-            accept_len: 0,
-            backlog: 0,
-            syn_count: 0,
-            in_syn_queue: false,
-            in_accept_queue: false,
+            next: NIL,
+            queue: NIL,
         }
     }
 }
@@ -313,12 +309,17 @@ pub(crate) struct Connection {
     pub sndbuf: SendBuffer,
     /// Data received, from the user's read point.
     pub rcvbuf: RecvBuffer,
-    /// Out-of-order ranges beyond RCV.NXT.
-    pub ooo: Assembler,
+    /// Out-of-order ranges beyond RCV.NXT: none until the slot's first
+    /// out-of-order segment, then kept for the slot's later connections
+    /// (8 bytes in the slot where the assembler takes 32: see
+    /// [`Connection::ooo`]).
+    ooo: Option<Box<Assembler>>,
     /// Congestion control (NewReno or CUBIC) and fast-recovery state.
     pub cc: Congestion,
-    /// The SACK scoreboard (RFC 6675).
-    pub sb: Scoreboard,
+    /// The SACK scoreboard (RFC 6675): none until the peer first SACKs
+    /// on this slot, then kept (8 bytes where the scoreboard takes 40: see
+    /// [`Connection::sb`]).
+    sb: Option<Box<Scoreboard>>,
     /// Read and write wakers.
     pub wakers: WakerSlots,
     /// The error to report to the user.
@@ -331,7 +332,7 @@ pub(crate) struct Connection {
 }
 
 impl Connection {
-    fn empty(ooo_ranges: usize) -> Connection {
+    fn empty() -> Connection {
         let any = Ipv4Address::UNSPECIFIED;
         Connection {
             head: TcbHead::default(),
@@ -344,9 +345,9 @@ impl Connection {
             sampler: RttSampler::new(),
             sndbuf: SendBuffer::new(),
             rcvbuf: RecvBuffer::new(),
-            ooo: Assembler::new(ooo_ranges),
+            ooo: None,
             cc: Congestion::new(Algorithm::NewReno, 536),
-            sb: Scoreboard::new(SCOREBOARD_RANGES),
+            sb: None,
             wakers: WakerSlots::default(),
             error: None,
             soft_error: None,
@@ -368,12 +369,98 @@ impl Connection {
         self.sampler = RttSampler::new();
         self.sndbuf = SendBuffer::new();
         self.rcvbuf = RecvBuffer::new();
-        self.ooo.clear();
-        self.sb.clear();
+        self.clear_ooo();
+        self.clear_sb();
         self.wakers = WakerSlots::default();
         self.error = None;
         self.soft_error = None;
         self.listen = ListenVars::default();
+    }
+
+    /// The sequence number of a FIN received out of order, if any.
+    #[inline]
+    pub(crate) fn ooo_fin(&self) -> Option<SeqNumber> {
+        self.has(TcbFlags::OOO_FIN).then_some(self.receive.fin_seq)
+    }
+
+    /// Remembers (or forgets) a FIN received out of order.
+    pub(crate) fn set_ooo_fin(&mut self, fin: Option<SeqNumber>) {
+        match fin {
+            Some(seq) => {
+                self.receive.fin_seq = seq;
+                self.head.flags.insert(TcbFlags::OOO_FIN);
+            }
+            None => self.head.flags.remove(TcbFlags::OOO_FIN),
+        }
+    }
+
+    /// The out-of-order ranges (empty when the slot never held any).
+    #[inline]
+    pub(crate) fn ooo(&self) -> &Assembler {
+        self.ooo.as_deref().unwrap_or(&NO_OOO)
+    }
+
+    /// Whether out-of-order data is held.
+    #[inline]
+    pub(crate) fn has_ooo(&self) -> bool {
+        !self.ooo().is_empty()
+    }
+
+    /// The out-of-order ranges to add to: built (holding at most
+    /// `max_ranges`) at the slot's first out-of-order segment.
+    pub(crate) fn ooo_mut(&mut self, max_ranges: usize) -> &mut Assembler {
+        self.ooo
+            .get_or_insert_with(|| Box::new(Assembler::new(max_ranges)))
+    }
+
+    /// An in-order segment of `len` bytes arrived: [`Assembler::advance`],
+    /// or `len` when nothing is held out of order.
+    #[inline]
+    pub(crate) fn ooo_advance(&mut self, len: usize) -> usize {
+        match self.ooo.as_deref_mut() {
+            Some(a) => a.advance(len),
+            None => len,
+        }
+    }
+
+    /// Forgets the out-of-order ranges (their room stays with the slot).
+    pub(crate) fn clear_ooo(&mut self) {
+        if let Some(a) = self.ooo.as_deref_mut() {
+            a.clear();
+        }
+    }
+
+    /// The SACK scoreboard (empty when the peer never SACKed on this slot).
+    #[inline]
+    pub(crate) fn sb(&self) -> &Scoreboard {
+        self.sb.as_deref().unwrap_or(&NO_SACK)
+    }
+
+    /// The SACK scoreboard to change: built at the slot's first need.
+    pub(crate) fn sb_mut(&mut self) -> &mut Scoreboard {
+        self.sb
+            .get_or_insert_with(|| Box::new(Scoreboard::new(SCOREBOARD_RANGES)))
+    }
+
+    /// RFC 6675 Update() ([`Scoreboard::update`]); an ACK with no SACK
+    /// block builds no scoreboard.
+    pub(crate) fn sb_update(
+        &mut self,
+        snd_una: SeqNumber,
+        snd_max: SeqNumber,
+        blocks: &[crate::wire::tcp::SackBlock],
+    ) -> usize {
+        if self.sb.is_none() && blocks.is_empty() {
+            return 0;
+        }
+        self.sb_mut().update(snd_una, snd_max, blocks)
+    }
+
+    /// Forgets all SACK information (the room stays with the slot).
+    pub(crate) fn clear_sb(&mut self) {
+        if let Some(sb) = self.sb.as_deref_mut() {
+            sb.clear();
+        }
     }
 
     /// This socket's id.
@@ -398,18 +485,15 @@ pub(crate) struct TcbSlab {
     slots: Vec<Connection>,
     free: Vec<u32>,
     capacity: usize,
-    ooo_ranges: usize,
 }
 
 impl TcbSlab {
-    /// Room for `capacity` TCBs, each with an assembler of `ooo_ranges`
-    /// ranges; none is built yet.
-    pub(crate) fn new(capacity: usize, ooo_ranges: usize) -> TcbSlab {
+    /// Room for `capacity` TCBs; none is built yet.
+    pub(crate) fn new(capacity: usize) -> TcbSlab {
         TcbSlab {
             slots: Vec::with_capacity(capacity),
             free: Vec::with_capacity(capacity),
             capacity,
-            ooo_ranges,
         }
     }
 
@@ -434,7 +518,7 @@ impl TcbSlab {
             Some(i) => i,
             None if self.slots.len() < self.capacity => {
                 // Within the reserved capacity: no reallocation.
-                self.slots.push(Connection::empty(self.ooo_ranges));
+                self.slots.push(Connection::empty());
                 (self.slots.len() - 1) as u32
             }
             None => return None,
@@ -526,7 +610,7 @@ mod tests {
         // (736 bytes before the compact timers, RTT, keepalive, congestion,
         // buffer, reassembly and scoreboard state).
         assert!(
-            core::mem::size_of::<Connection>() <= 552,
+            core::mem::size_of::<Connection>() <= 456,
             "{}",
             core::mem::size_of::<Connection>()
         );
@@ -558,7 +642,7 @@ mod tests {
 
     #[test]
     fn slab_generations_make_old_ids_stale() {
-        let mut s = TcbSlab::new(2, 4);
+        let mut s = TcbSlab::new(2);
         let a = s.alloc().unwrap();
         let b = s.alloc().unwrap();
         assert!(s.alloc().is_none());

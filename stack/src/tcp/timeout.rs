@@ -70,7 +70,7 @@ impl Connection {
                 // probes count as retransmissions (as the RTO path's
                 // zero-window probes and Linux's tcp_probe_timer do), else
                 // a closed socket behind a zero window lives forever.
-                if t.timers.last_rx >= t.timers.persist_armed_at {
+                if t.has(TcbFlags::PROBE_ANSWERED) {
                     t.timers.retries = 0;
                 } else if t.timers.retries >= cx.cfg.data_retries {
                     cx.stats.conns_timed_out += 1;
@@ -87,7 +87,7 @@ impl Connection {
                     Some(now + d.min(cx.cfg.rto_max)),
                     &mut fx.wheel,
                 );
-                t.timers.persist_armed_at = now;
+                t.head.flags.remove(TcbFlags::PROBE_ANSWERED);
                 cx.stats.window_probes += 1;
                 fx.queue(TxKind::Send);
             }
@@ -179,7 +179,7 @@ impl Connection {
                 t.cc.on_rto(now, t.head.snd.max, flight);
                 // RFC 6675 §5.1: after an RTO the receiver may have reneged;
                 // start over without SACK information.
-                t.sb.clear();
+                t.clear_sb();
                 t.head.flags.remove(TcbFlags::REXMIT_ONE);
                 t.head.snd.nxt = t.head.snd.una;
                 t.timers

@@ -218,15 +218,27 @@ pub(crate) struct Timers {
     pub persist_shift: u8,
     /// Keepalive probes sent without answer.
     pub ka_probes: u8,
-    /// When the persist timer was last armed (a probe sent, or the window
-    /// found closed): a segment heard since then answers the probe.
-    pub persist_armed_at: Instant,
-    /// Last time a segment arrived (for keepalive idle).
+    /// Last time a segment arrived (for keepalive idle). Whether one
+    /// answered the last zero-window probe is a flag bit
+    /// (`TcbFlags::PROBE_ANSWERED`), where the probe's instant took 8
+    /// bytes.
     pub last_rx: Instant,
     /// Last time data was sent (restart after idle, RFC 5681 §4.1).
     pub last_tx: Instant,
-    /// No ACK answers an out-of-window pure ACK before this time.
-    pub oow_ack_at: Instant,
+    /// When an out-of-window pure ACK was last answered, in whole
+    /// milliseconds of the stack's clock kept to 32 bits: see
+    /// [`Timers::oow_ack_allowed`].
+    oow_acked_ms: u32,
+}
+
+/// Out-of-window pure ACKs are answered at most once in this many
+/// milliseconds per connection (as Linux's `tcp_invalid_ratelimit`).
+pub(crate) const OOW_ACK_INTERVAL_MS: u32 = 500;
+
+/// `now` in whole milliseconds, kept to 32 bits (wraps every 49.7 days).
+#[inline]
+fn ms32(now: Instant) -> u32 {
+    now.total_millis() as u32
 }
 
 /// A stopped deadline: u64::MAX µs, far beyond any real instant, so the
@@ -240,11 +252,34 @@ impl Default for Timers {
             retries: 0,
             persist_shift: 0,
             ka_probes: 0,
-            persist_armed_at: Instant::ZERO,
             last_rx: Instant::ZERO,
             last_tx: Instant::ZERO,
-            oow_ack_at: Instant::ZERO,
+            oow_acked_ms: 0,
         }
+    }
+}
+
+impl Timers {
+    /// A connection's clocks start at `now`: heard from now, and an
+    /// out-of-window pure ACK may be answered at once.
+    pub(crate) fn start(&mut self, now: Instant) {
+        self.last_rx = now;
+        self.oow_acked_ms = ms32(now).wrapping_sub(OOW_ACK_INTERVAL_MS + 1);
+    }
+
+    /// Whether an out-of-window pure ACK may be answered at `now` (at
+    /// least [`OOW_ACK_INTERVAL_MS`] since the last one answered); when it
+    /// may, `now` becomes the last one. The elapsed time is a wrapping
+    /// 32-bit difference of milliseconds: exact for gaps under 49.7 days,
+    /// and a gap of a whole multiple of that (to within half a second)
+    /// costs one unanswered ACK of a rate limit, never a stuck one.
+    pub(crate) fn oow_ack_allowed(&mut self, now: Instant) -> bool {
+        let ms = ms32(now);
+        if ms.wrapping_sub(self.oow_acked_ms) <= OOW_ACK_INTERVAL_MS {
+            return false;
+        }
+        self.oow_acked_ms = ms;
+        true
     }
 }
 

@@ -74,6 +74,9 @@ bitflags::bitflags! {
         const KEEPALIVE = 1 << 10;
         /// The peer's FIN was received (EOF after the buffered data).
         const FIN_RECEIVED = 1 << 11;
+        /// A passive child counted in its listener's half-open (SYN)
+        /// queue.
+        const IN_SYN_QUEUE = 1 << 12;
         /// The SYN (or SYN-ACK) must be (re)sent.
         const SYN_PENDING = 1 << 13;
         /// A zero-window or keepalive probe must be sent.
@@ -90,6 +93,15 @@ bitflags::bitflags! {
         /// A write found the chunk pool empty: wake the writer when chunks
         /// are free again.
         const WAIT_POOL = 1 << 19;
+        /// A passive child in its listener's accept queue.
+        const IN_ACCEPT_QUEUE = 1 << 20;
+        /// No zero-window probe awaits an answer: a segment arrived since
+        /// the last one was sent, or none was sent since the window was
+        /// found closed (so the persist timer's first expiry never counts
+        /// as an unanswered probe, as Linux's `icsk_probes_out`).
+        const PROBE_ANSWERED = 1 << 21;
+        /// A FIN arrived out of order (its sequence number is kept).
+        const OOO_FIN = 1 << 22;
     }
 }
 

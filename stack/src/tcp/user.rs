@@ -4,6 +4,7 @@
 //! connection and its [`Cx`], and leave the rest to the [`Effects`] the
 //! stack applies (`socket.rs` finds the connection, calls, applies).
 
+use super::accept_queue::NIL;
 use super::buffer::ChunkPool;
 use super::effects::{Cx, Effects, End};
 use super::output::rcv_space;
@@ -139,7 +140,7 @@ impl Connection {
         !self.rcvbuf.is_empty()
             || self.has(TcbFlags::FIN_RECEIVED)
             || self.head.state == State::Closed
-            || (self.head.state == State::Listen && self.listen.accept_len > 0)
+            || (self.head.state == State::Listen && self.listen.next != NIL)
     }
 
     /// True when [`send`](Self::send) would not return `WouldBlock`.
