@@ -23,8 +23,8 @@ pub(crate) struct Socket {
     /// up, so only zero reads as zero); `NO_LINGER` when unset. Only zero
     /// changes anything: the close becomes a reset.
     pub(crate) linger_ms: std::sync::atomic::AtomicU32,
-    /// The owning core's index (a `u32`: with the linger, every stream's
-    /// shared block is 40 bytes, a 48-byte heap chunk where it took 64).
+    /// The owning core's index (a `u32`: with the linger, 8 bytes, so a
+    /// stream, which holds its socket inline, is 24 bytes).
     pub(crate) core: u32,
     /// The owning core's inbox (of the run that created the socket).
     remote: Option<Arc<Remote>>,
@@ -163,13 +163,13 @@ mod tests {
     use crate::net::{TcpListener, TcpStream};
 
     #[test]
-    fn a_stream_shares_a_small_block() {
-        // Every idle connection holds one: 16 bytes of counts plus the
-        // socket fit a 48-byte heap chunk (docs/benchmarks.md, idle).
+    fn a_stream_holds_its_socket_inline() {
+        // Every idle connection holds one stream: its socket is inline, no
+        // heap block (docs/benchmarks.md, idle; it was a 48-byte `Arc`).
         assert!(
-            core::mem::size_of::<super::Socket>() <= 24,
+            core::mem::size_of::<TcpStream>() <= 24,
             "{}",
-            core::mem::size_of::<super::Socket>()
+            core::mem::size_of::<TcpStream>()
         );
     }
 

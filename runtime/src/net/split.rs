@@ -62,7 +62,7 @@ pub(crate) fn split(stream: &mut TcpStream) -> (ReadHalf<'_>, WriteHalf<'_>) {
 }
 
 pub(crate) fn split_owned(stream: TcpStream) -> (OwnedReadHalf, OwnedWriteHalf) {
-    let socket = stream.socket;
+    let socket = Arc::new(stream.socket);
     (
         OwnedReadHalf {
             socket: socket.clone(),
@@ -82,9 +82,11 @@ impl OwnedReadHalf {
     pub fn reunite(self, other: OwnedWriteHalf) -> Result<TcpStream, ReuniteError> {
         if Arc::ptr_eq(&self.socket, &other.socket) {
             other.forget();
-            Ok(TcpStream {
-                socket: self.socket,
-            })
+            // The two halves held the only references, and the other is
+            // gone.
+            let socket = Arc::try_unwrap(self.socket)
+                .expect("a stream's owned halves hold the only references to its socket");
+            Ok(TcpStream { socket })
         } else {
             Err(ReuniteError(self, other))
         }

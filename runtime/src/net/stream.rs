@@ -5,7 +5,6 @@ use std::future::poll_fn;
 use std::io;
 use std::net::SocketAddr;
 use std::pin::Pin;
-use std::sync::Arc;
 use std::task::{Context, Poll};
 
 use mtcp_stack::tcp::State;
@@ -43,7 +42,10 @@ use super::split::{split, split_owned, OwnedReadHalf, OwnedWriteHalf, ReadHalf, 
 /// }
 /// ```
 pub struct TcpStream {
-    pub(crate) socket: Arc<Socket>,
+    /// Held inline (24 bytes): a stream costs no heap block of its own.
+    /// Only [`into_split`](Self::into_split) shares it, in an `Arc`, as
+    /// tokio's owned halves do.
+    pub(crate) socket: Socket,
 }
 
 impl fmt::Debug for TcpStream {
@@ -56,9 +58,7 @@ impl fmt::Debug for TcpStream {
 
 impl TcpStream {
     pub(crate) fn from_socket(socket: Socket) -> TcpStream {
-        TcpStream {
-            socket: Arc::new(socket),
-        }
+        TcpStream { socket }
     }
 
     /// Opens a connection to `addr`, trying each resolved IPv4 address in
