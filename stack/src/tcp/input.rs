@@ -991,7 +991,13 @@ impl Connection {
                     // segment.
                     t.head.flags.insert(TcbFlags::REXMIT_ONE);
                 }
-                AckOutcome::RecoveryExited => t.sb_mut().end_recovery(),
+                AckOutcome::RecoveryExited => {
+                    // Without SACK (or before the peer's first block) there
+                    // is no scoreboard to end a recovery on: build none.
+                    if let Some(sb) = t.sb_if_built() {
+                        sb.end_recovery();
+                    }
+                }
                 _ => {}
             }
             // RFC 6298 (5.2)/(5.3): stop the timer when all is acked,

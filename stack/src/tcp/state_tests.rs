@@ -1751,14 +1751,20 @@ mod probes {
         send!(t, flags: ACK, seq: r(1), ack: ack, window: 0);
         t.write(100);
         recv!(t, []);
+        assert_eq!(probes_until_timeout(&mut t), 4);
+    }
+
+    /// Runs the timers until the connection times out; returns the
+    /// probes sent on the way.
+    fn probes_until_timeout(t: &mut T) -> usize {
         let mut probes = 0;
         while t.state() != State::Closed {
             let (_, out) = t.wait_output(Duration::from_secs(120));
             assert!(probes < 10, "still probing after {probes} probes");
             probes += out.len();
         }
-        assert_eq!(probes, 4);
         assert_eq!(t.s.take_error(t.id), Ok(Some(TcpError::TimedOut)));
+        probes
     }
 
     /// The window closed well before the data was written: the persist
@@ -1776,14 +1782,7 @@ mod probes {
         t.advance(Duration::from_secs(5));
         t.write(100);
         recv!(t, []);
-        let mut probes = 0;
-        while t.state() != State::Closed {
-            let (_, out) = t.wait_output(Duration::from_secs(120));
-            assert!(probes < 10, "still probing after {probes} probes");
-            probes += out.len();
-        }
-        assert_eq!(probes, 4);
-        assert_eq!(t.s.take_error(t.id), Ok(Some(TcpError::TimedOut)));
+        assert_eq!(probes_until_timeout(&mut t), 4);
     }
 
     #[test]

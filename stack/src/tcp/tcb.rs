@@ -456,9 +456,15 @@ impl Connection {
         self.sb_mut().update(snd_una, snd_max, blocks)
     }
 
+    /// The SACK scoreboard to change, only when it was built: a change
+    /// that means nothing on an empty one builds none.
+    pub(crate) fn sb_if_built(&mut self) -> Option<&mut Scoreboard> {
+        self.sb.as_deref_mut()
+    }
+
     /// Forgets all SACK information (the room stays with the slot).
     pub(crate) fn clear_sb(&mut self) {
-        if let Some(sb) = self.sb.as_deref_mut() {
+        if let Some(sb) = self.sb_if_built() {
             sb.clear();
         }
     }
