@@ -64,11 +64,10 @@ impl TcpStack {
     pub fn icmp_error(&mut self, now: Instant, err: &TcpIcmpError) {
         self.now = now;
         let key = FlowKey::new(err.local, err.local_port, err.remote, err.remote_port);
-        let Some(id) = self.flows.get(&key) else {
+        let Some(index) = self.flow(&key) else {
             self.stats.drops.icmp_no_socket += 1;
             return;
         };
-        let index = id.index();
         let t = self.tcbs.at(index);
         let state = t.head.state;
         if matches!(state, State::Closed | State::Listen | State::TimeWait) {

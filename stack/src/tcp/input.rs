@@ -117,8 +117,8 @@ impl TcpStack {
         }
         let key = FlowKey::new(dst, seg.dst_port, src, seg.src_port);
         let mut min_iss = None;
-        if let Some(id) = self.flows.get(&key) {
-            self.process(now, id.index(), seg);
+        if let Some(index) = self.flow(&key) {
+            self.process(now, index, seg);
             return;
         }
         if let Some(e) = self.tw.get(&key).copied() {
@@ -261,7 +261,7 @@ impl TcpStack {
             return;
         };
         let index = id.index();
-        if self.flows.insert(key, id).is_err() {
+        if self.add_flow(key, index).is_err() {
             self.tcbs.free(id);
             self.table_full(key, seg);
             return;
@@ -1345,7 +1345,7 @@ impl TcpStack {
             return false;
         };
         let index = id.index();
-        if self.flows.insert(key, id).is_err() {
+        if self.add_flow(key, index).is_err() {
             self.tcbs.free(id);
             self.stats.drops.no_tcb += 1;
             self.stats.table_full_resets += 1;

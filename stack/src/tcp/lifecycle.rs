@@ -188,7 +188,7 @@ impl TcpStack {
     /// and the timers, drops what is no longer needed, reports `err` and
     /// frees the slot when nobody will ask about it any more.
     pub(crate) fn enter_closed(&mut self, index: u32, err: Option<TcpError>) {
-        let (id, key, was, parent, in_syn_queue, owned, user_closed) = {
+        let (key, was, parent, in_syn_queue, owned, user_closed) = {
             let t = self.tcbs.at_mut(index);
             let was = t.head.state;
             t.head.state = State::Closed;
@@ -204,7 +204,6 @@ impl TcpStack {
                 t.error = err;
             }
             (
-                t.id(index),
                 t.key,
                 was,
                 t.listen.parent,
@@ -216,7 +215,7 @@ impl TcpStack {
         if was == State::Closed {
             return;
         }
-        self.flows.remove_if(&key, id);
+        self.flows.remove_if(&key, index);
         if was != State::Listen {
             self.stats.conns_closed += 1;
         }
@@ -256,7 +255,7 @@ impl TcpStack {
         let key = t.key;
         let was_listen = t.head.state == State::Listen;
         let queue = core::mem::replace(&mut t.listen.queue, NIL);
-        self.flows.remove_if(&key, id);
+        self.flows.remove_if(&key, index);
         if was_listen {
             self.listeners.remove(id);
         }

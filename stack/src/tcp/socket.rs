@@ -149,7 +149,7 @@ impl TcpStack {
         let key = match local.map(|l| l.port()).filter(|&p| p != 0) {
             Some(port) => {
                 let key = FlowKey::new(lip, port, rip, remote.port());
-                if self.flows.get(&key).is_some() {
+                if self.flow(&key).is_some() {
                     return Err(TcpError::AddrInUse);
                 }
                 if self.tw.get(&key).is_some() {
@@ -174,7 +174,7 @@ impl TcpStack {
         }
         let id = self.tcbs.alloc().ok_or(TcpError::NoResources)?;
         let index = id.index();
-        if self.flows.insert(key, id).is_err() {
+        if self.add_flow(key, index).is_err() {
             self.tcbs.free(id);
             return Err(TcpError::NoResources);
         }
@@ -244,7 +244,7 @@ impl TcpStack {
                 continue;
             }
             let key = FlowKey::new(lip, port, rip, rport);
-            if self.flows.get(&key).is_some() {
+            if self.flow(&key).is_some() {
                 continue;
             }
             if self.tw.get(&key).is_none() {

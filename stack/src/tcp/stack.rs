@@ -16,7 +16,7 @@
 use super::accept_queue::AcceptQueues;
 use super::buffer::ChunkPool;
 use super::events::{EventQueue, FlowEvents};
-use super::flow_table::{FlowTable, ListenerTable};
+use super::flow_table::{FlowKey, FlowTable, ListenerTable, TableFull};
 use super::isn::IsnGenerator;
 use super::syncookie::SynCookies;
 use super::tcb::TcbSlab;
@@ -726,6 +726,22 @@ impl TcpStack {
     /// Flows in the flow table.
     pub fn flows(&self) -> usize {
         self.flows.len()
+    }
+
+    /// The slab index of `key`'s connection, if the flow table has it.
+    #[inline]
+    pub(crate) fn flow(&self, key: &FlowKey) -> Option<u32> {
+        let tcbs = &self.tcbs;
+        self.flows.get(key, |i| tcbs.key_at(i))
+    }
+
+    /// Enters `key` → TCB `index` in the flow table.
+    ///
+    /// # Errors
+    /// [`TableFull`] at the table's maximum.
+    pub(crate) fn add_flow(&mut self, key: FlowKey, index: u32) -> Result<(), TableFull> {
+        let tcbs = &self.tcbs;
+        self.flows.insert(key, index, |i| tcbs.key_at(i))
     }
 
     /// Connections now in TIME-WAIT (each holds its 4-tuple for 2×MSL, or

@@ -561,6 +561,13 @@ impl TcbSlab {
         (t.head.in_use && t.head.generation == id.generation()).then_some(t)
     }
 
+    /// The 4-tuple of the TCB at `index` (the flow table keeps only the
+    /// index and confirms the key here).
+    #[inline]
+    pub(crate) fn key_at(&self, index: u32) -> FlowKey {
+        self.slots[index as usize].key
+    }
+
     /// The TCB at `index`, whatever its state.
     #[inline]
     pub(crate) fn at(&self, index: u32) -> &Connection {

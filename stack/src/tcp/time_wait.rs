@@ -112,14 +112,26 @@ impl TimeWaitTable {
 
     /// The entry for `key`, if one is held.
     pub(crate) fn get(&self, key: &FlowKey) -> Option<&TimeWaitEntry> {
-        let id = self.index.get(key)?;
-        Some(&self.slots[id.index() as usize].entry)
+        let i = self.find(key)?;
+        Some(&self.slots[i as usize].entry)
+    }
+
+    /// The slot index of `key`'s entry (the index confirms the key
+    /// against the slot's entry).
+    fn find(&self, key: &FlowKey) -> Option<u32> {
+        let slots = &self.slots;
+        self.index.get(key, |i| slots[i as usize].entry.key)
+    }
+
+    /// The id (index and generation) of the entry at slot `i`.
+    fn id(&self, i: u32) -> SocketId {
+        SocketId::new(i, self.slots[i as usize].generation)
     }
 
     /// The entry for `key`, mutable.
     pub(crate) fn get_mut(&mut self, key: &FlowKey) -> Option<&mut TimeWaitEntry> {
-        let id = self.index.get(key)?;
-        Some(&mut self.slots[id.index() as usize].entry)
+        let i = self.find(key)?;
+        Some(&mut self.slots[i as usize].entry)
     }
 
     /// Adds `entry` (replacing one with the same 4-tuple).
@@ -130,9 +142,9 @@ impl TimeWaitTable {
         if self.cap == 0 {
             return Err(TimeWaitFull);
         }
-        if let Some(id) = self.index.get(&entry.key) {
-            self.slots[id.index() as usize].entry = entry;
-            self.expiry.push(id, entry.deadline);
+        if let Some(i) = self.find(&entry.key) {
+            self.slots[i as usize].entry = entry;
+            self.expiry.push(self.id(i), entry.deadline);
             return Ok(());
         }
         if self.index.is_full() {
@@ -153,7 +165,10 @@ impl TimeWaitTable {
         slot.entry = entry;
         let id = SocketId::new(i, slot.generation);
         // Cannot fail: the index is sized for `cap` and was not full.
-        self.index.insert(entry.key, id).map_err(|_| TimeWaitFull)?;
+        let slots = &self.slots;
+        self.index
+            .insert(entry.key, i, |j| slots[j as usize].entry.key)
+            .map_err(|_| TimeWaitFull)?;
         self.expiry.push(id, entry.deadline);
         Ok(())
     }
@@ -161,18 +176,19 @@ impl TimeWaitTable {
     /// Moves the deadline of `key`'s entry to `deadline` (not earlier than
     /// any deadline given before: TIME-WAIT has one timeout).
     pub(crate) fn restart(&mut self, key: &FlowKey, deadline: Instant) {
-        if let Some(id) = self.index.get(key) {
-            self.slots[id.index() as usize].entry.deadline = deadline;
-            self.expiry.push(id, deadline);
+        if let Some(i) = self.find(key) {
+            self.slots[i as usize].entry.deadline = deadline;
+            self.expiry.push(self.id(i), deadline);
         }
     }
 
     /// Removes `key`'s entry; returns it.
     pub(crate) fn remove(&mut self, key: &FlowKey) -> Option<TimeWaitEntry> {
-        let id = self.index.remove(key)?;
-        let slot = &mut self.slots[id.index() as usize];
+        let slots = &self.slots;
+        let i = self.index.remove(key, |j| slots[j as usize].entry.key)?;
+        let slot = &mut self.slots[i as usize];
         slot.generation = slot.generation.wrapping_add(1);
-        self.free.push(id.index());
+        self.free.push(i);
         Some(slot.entry)
     }
 
@@ -189,7 +205,7 @@ impl TimeWaitTable {
                 continue;
             }
             let key = slot.entry.key;
-            if self.index.get(&key) == Some(id) {
+            if self.find(&key) == Some(id.index()) {
                 self.remove(&key);
                 n += 1;
             }
