@@ -4,9 +4,10 @@
 //! (2 KiB by default) named by `u32` ids. Free chunks form an intrusive list
 //! through the `next` array; the same array links the chunks of a socket
 //! buffer into a chain. A [`SendBuffer`] or [`RecvBuffer`] is a handful of
-//! integers (head, tail, start offset, lengths): it takes chunks lazily when
-//! data is queued and gives them back as soon as they are drained, so an idle
-//! connection holds no chunk at all.
+//! integers in the TCB (head chunk, chunk count, lengths; the chain's tail,
+//! start offset and cursor are kept in the pool at its head chunk): it takes
+//! chunks lazily when data is queued and gives them back as soon as they are
+//! drained, so an idle connection holds no chunk at all.
 //!
 //! Pool exhaustion is an ordinary outcome ([`PoolExhausted`]): the caller
 //! shrinks the receive window or answers `WouldBlock` to a write.
@@ -82,6 +83,8 @@ impl fmt::Display for PoolExhausted {
 pub(crate) struct ChunkPool {
     arena: Vec<u8>,
     next: Vec<u32>,
+    /// Per chunk: the state of the chain it heads (valid at head chunks).
+    meta: Vec<Cell<ChainMeta>>,
     free_head: u32,
     free: usize,
     chunk_size: usize,
@@ -116,6 +119,7 @@ impl ChunkPool {
         ChunkPool {
             arena: vec![0; chunk_size * count],
             next,
+            meta: vec![Cell::new(ChainMeta::EMPTY); count],
             free_head: if count > 0 { 0 } else { NIL },
             free: count,
             chunk_size,
@@ -234,36 +238,74 @@ impl ChunkPool {
     }
 }
 
-/// A chain of chunks holding a byte stream that starts `start` bytes into
-/// the head chunk. Logical offset 0 is the first byte of the stream.
+/// What a chain keeps beyond its head and chunk count: the tail chunk, the
+/// offset of logical byte 0 in the head chunk, and the cursor (the last
+/// chunk reached and its position in the chain), so that sequential access
+/// — the next segment to send, the next in-order write — does not walk the
+/// chain from its head every time.
 ///
-/// `cursor` remembers the last chunk reached (its id and its position in the
-/// chain), so that sequential access — the next segment to send, the next
-/// in-order write — does not walk the chain from its head every time.
+/// It lives in the pool, in the entry of the chain's head chunk, and moves
+/// when the head chunk is given back: a chain without chunks (every idle
+/// connection's two buffers) has none, and the TCB holds only the 8-byte
+/// [`Chain`] handle.
+#[derive(Debug, Clone, Copy)]
+struct ChainMeta {
+    tail: u32,
+    start: u32,
+    cursor: (u32, u32),
+}
+
+impl ChainMeta {
+    const EMPTY: ChainMeta = ChainMeta {
+        tail: NIL,
+        start: 0,
+        cursor: (NIL, 0),
+    };
+}
+
+/// A chain of chunks holding a byte stream that starts `start` bytes into
+/// the head chunk. Logical offset 0 is the first byte of the stream. The
+/// rest of its state is the [`ChainMeta`] at its head chunk.
 #[derive(Debug, Clone)]
 struct Chain {
     head: u32,
-    tail: u32,
-    start: u32,
     chunks: u32,
-    cursor: Cell<(u32, u32)>,
 }
 
 impl Chain {
     const fn empty() -> Chain {
         Chain {
             head: NIL,
-            tail: NIL,
-            start: 0,
             chunks: 0,
-            cursor: Cell::new((NIL, 0)),
         }
+    }
+
+    /// The chain's state beyond the handle (empty for a chain without
+    /// chunks).
+    #[inline]
+    fn meta(&self, pool: &ChunkPool) -> ChainMeta {
+        if self.head == NIL {
+            ChainMeta::EMPTY
+        } else {
+            pool.meta[self.head as usize].get()
+        }
+    }
+
+    /// The offset of logical byte 0 in the head chunk.
+    #[inline]
+    fn start(&self, pool: &ChunkPool) -> usize {
+        self.meta(pool).start as usize
     }
 
     /// The chunk holding chain position `k` (0 = head), walking from the
     /// cursor when it is not past `k`.
     fn nth(&self, pool: &ChunkPool, k: u32) -> u32 {
-        let (cc, ci) = self.cursor.get();
+        if self.head == NIL {
+            return NIL;
+        }
+        let cell = &pool.meta[self.head as usize];
+        let mut m = cell.get();
+        let (cc, ci) = m.cursor;
         let (mut c, mut i) = if cc != NIL && ci <= k {
             (cc, ci)
         } else {
@@ -274,27 +316,34 @@ impl Chain {
             i += 1;
         }
         if c != NIL {
-            self.cursor.set((c, i));
+            m.cursor = (c, i);
+            cell.set(m);
         }
         c
     }
 
     /// Bytes addressable from logical offset 0 to the end of the tail chunk.
-    fn room(&self, cs: usize) -> usize {
-        (self.chunks as usize * cs).saturating_sub(self.start as usize)
+    fn room(&self, pool: &ChunkPool) -> usize {
+        (self.chunks as usize * pool.chunk_size).saturating_sub(self.start(pool))
     }
 
     /// Grows the chain until `room() >= end`.
     fn reserve(&mut self, pool: &mut ChunkPool, end: usize) -> Result<(), PoolExhausted> {
-        let cs = pool.chunk_size;
-        while self.room(cs) < end {
+        while self.room(pool) < end {
             let c = pool.alloc_for(self.chunks as usize)?;
-            if self.tail == NIL {
+            if self.head == NIL {
                 self.head = c;
+                pool.meta[c as usize].set(ChainMeta {
+                    tail: c,
+                    ..ChainMeta::EMPTY
+                });
             } else {
-                pool.next[self.tail as usize] = c;
+                let cell = &pool.meta[self.head as usize];
+                let mut m = cell.get();
+                pool.next[m.tail as usize] = c;
+                m.tail = c;
+                cell.set(m);
             }
-            self.tail = c;
             self.chunks += 1;
         }
         Ok(())
@@ -303,7 +352,7 @@ impl Chain {
     /// Calls `f(chunk, offset_in_chunk, len)` for the pieces of `[off, off+len)`.
     fn walk(&self, pool: &ChunkPool, off: usize, len: usize, mut f: impl FnMut(u32, usize, usize)) {
         let cs = pool.chunk_size;
-        let mut pos = off + self.start as usize;
+        let mut pos = off + self.start(pool);
         let mut c = self.nth(pool, (pos / cs) as u32);
         pos %= cs;
         let mut left = len;
@@ -320,7 +369,7 @@ impl Chain {
         // An index-based loop, because `walk` would borrow the pool.
         let mut done = 0;
         let cs = pool.chunk_size;
-        let mut pos = off + self.start as usize;
+        let mut pos = off + self.start(pool);
         let mut c = self.nth(pool, (pos / cs) as u32);
         pos %= cs;
         while done < data.len() && c != NIL {
@@ -340,10 +389,12 @@ impl Chain {
         });
     }
 
-    /// Drops `n` bytes from the front, releasing chunks left empty.
+    /// Drops `n` bytes from the front, releasing chunks left empty; the
+    /// chain's state moves to the new head chunk.
     fn advance(&mut self, pool: &mut ChunkPool, n: usize) {
         let cs = pool.chunk_size;
-        let mut pos = self.start as usize + n;
+        let mut m = self.meta(pool);
+        let mut pos = m.start as usize + n;
         let mut dropped = 0;
         while pos >= cs && self.head != NIL {
             let c = self.head;
@@ -353,17 +404,18 @@ impl Chain {
             pos -= cs;
             dropped += 1;
         }
-        let (cc, ci) = self.cursor.get();
-        self.cursor.set(if cc != NIL && ci >= dropped {
+        if self.head == NIL {
+            *self = Chain::empty();
+            return;
+        }
+        let (cc, ci) = m.cursor;
+        m.cursor = if cc != NIL && ci >= dropped {
             (cc, ci - dropped)
         } else {
             (NIL, 0)
-        });
-        if self.head == NIL {
-            self.tail = NIL;
-            pos = 0;
-        }
-        self.start = pos as u32;
+        };
+        m.start = pos as u32;
+        pool.meta[self.head as usize].set(m);
     }
 
     fn clear(&mut self, pool: &mut ChunkPool) {
@@ -429,12 +481,11 @@ impl SendBuffer {
         if data.is_empty() {
             return Ok(0);
         }
-        let cs = pool.chunk_size;
         let len = self.len();
         // A u32 of bytes at most (the caller keeps below the send limit).
         let want = len + data.len().min((u32::MAX as usize) - len);
         let _ = self.chain.reserve(pool, want);
-        let n = self.chain.room(cs).min(want) - len;
+        let n = self.chain.room(pool).min(want) - len;
         if n == 0 {
             return Err(PoolExhausted);
         }
@@ -521,7 +572,7 @@ impl RecvBuffer {
     /// Chunks that hold only bytes beyond the contiguous end (out of order).
     pub(crate) fn ooo_chunks(&self, pool: &ChunkPool) -> usize {
         let cs = pool.chunk_size;
-        let used = (self.chain.start as usize + self.len()).div_ceil(cs);
+        let used = (self.chain.start(pool) + self.len()).div_ceil(cs);
         self.chunks().saturating_sub(used)
     }
 
@@ -614,6 +665,40 @@ mod tests {
         (0..n)
             .map(|i| (i as u8).wrapping_mul(31).wrapping_add(seed))
             .collect()
+    }
+
+    #[test]
+    fn an_empty_buffer_is_a_handful_of_words() {
+        // docs/benchmarks.md counts 12 and 16 bytes in the TCB: the rest of
+        // a chain's state lives at its head chunk.
+        assert_eq!(core::mem::size_of::<SendBuffer>(), 12);
+        assert_eq!(core::mem::size_of::<RecvBuffer>(), 16);
+    }
+
+    #[test]
+    fn a_chain_keeps_its_state_as_its_head_chunk_is_given_back() {
+        let mut p = ChunkPool::new(16, 8);
+        let mut sb = SendBuffer::new();
+        let data = pattern(100, 9);
+        assert_eq!(sb.append(&mut p, &data).unwrap(), 100);
+        // Consume in steps that cross chunk boundaries; each step moves the
+        // head (and the chain's state) to a later chunk.
+        let mut off = 0;
+        for step in [5, 11, 16, 1, 30] {
+            sb.consume(&mut p, step);
+            off += step;
+            let mut out = vec![0; 100 - off];
+            assert_eq!(sb.read_at(&p, 0, &mut out), 100 - off);
+            assert_eq!(out, &data[off..], "after {off}");
+            assert_eq!(sb.chunks(), (off % 16 + 100 - off).div_ceil(16));
+        }
+        // Appending after the head moved links at the tail.
+        assert_eq!(sb.append(&mut p, &data[..20]).unwrap(), 20);
+        let mut out = vec![0; 20];
+        assert_eq!(sb.read_at(&p, 100 - off, &mut out), 20);
+        assert_eq!(out, &data[..20]);
+        sb.clear(&mut p);
+        assert_eq!(p.in_use(), 0);
     }
 
     #[test]

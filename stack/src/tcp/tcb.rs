@@ -623,7 +623,7 @@ mod tests {
         // (736 bytes before the compact timers, RTT, keepalive, congestion,
         // buffer, reassembly and scoreboard state).
         assert!(
-            core::mem::size_of::<Connection>() <= 456,
+            core::mem::size_of::<Connection>() <= 424,
             "{}",
             core::mem::size_of::<Connection>()
         );
