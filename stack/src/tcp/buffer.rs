@@ -297,14 +297,23 @@ impl Chain {
         self.meta(pool).start as usize
     }
 
-    /// The chunk holding chain position `k` (0 = head), walking from the
-    /// cursor when it is not past `k`.
-    fn nth(&self, pool: &ChunkPool, k: u32) -> u32 {
+    /// The chunk holding logical offset `off` and the offset within it (NIL
+    /// past the tail). The chain's state is read once; a position past the
+    /// head chunk is reached from the cursor when it is not beyond it, and
+    /// becomes the cursor.
+    #[inline]
+    fn locate(&self, pool: &ChunkPool, off: usize) -> (u32, usize) {
         if self.head == NIL {
-            return NIL;
+            return (NIL, 0);
         }
+        let cs = pool.chunk_size;
         let cell = &pool.meta[self.head as usize];
         let mut m = cell.get();
+        let pos = off + m.start as usize;
+        let (k, pos) = ((pos / cs) as u32, pos % cs);
+        if k == 0 {
+            return (self.head, pos);
+        }
         let (cc, ci) = m.cursor;
         let (mut c, mut i) = if cc != NIL && ci <= k {
             (cc, ci)
@@ -319,18 +328,20 @@ impl Chain {
             m.cursor = (c, i);
             cell.set(m);
         }
-        c
+        (c, pos)
     }
 
-    /// Bytes addressable from logical offset 0 to the end of the tail chunk.
-    fn room(&self, pool: &ChunkPool) -> usize {
-        (self.chunks as usize * pool.chunk_size).saturating_sub(self.start(pool))
-    }
-
-    /// Grows the chain until `room() >= end`.
-    fn reserve(&mut self, pool: &mut ChunkPool, end: usize) -> Result<(), PoolExhausted> {
-        while self.room(pool) < end {
-            let c = pool.alloc_for(self.chunks as usize)?;
+    /// Grows the chain towards `end` bytes addressable from logical offset
+    /// 0 (to the end of the tail chunk) as far as the pool allows; returns
+    /// the room reached.
+    fn grow(&mut self, pool: &mut ChunkPool, end: usize) -> usize {
+        // Growing at the tail leaves the head's start where it is.
+        let start = self.start(pool);
+        let mut room = (self.chunks as usize * pool.chunk_size).saturating_sub(start);
+        while room < end {
+            let Ok(c) = pool.alloc_for(self.chunks as usize) else {
+                break;
+            };
             if self.head == NIL {
                 self.head = c;
                 pool.meta[c as usize].set(ChainMeta {
@@ -345,16 +356,24 @@ impl Chain {
                 cell.set(m);
             }
             self.chunks += 1;
+            room += pool.chunk_size;
         }
-        Ok(())
+        room
+    }
+
+    /// Grows the chain until `end` bytes from offset 0 are addressable.
+    fn reserve(&mut self, pool: &mut ChunkPool, end: usize) -> Result<(), PoolExhausted> {
+        if self.grow(pool, end) >= end {
+            Ok(())
+        } else {
+            Err(PoolExhausted)
+        }
     }
 
     /// Calls `f(chunk, offset_in_chunk, len)` for the pieces of `[off, off+len)`.
     fn walk(&self, pool: &ChunkPool, off: usize, len: usize, mut f: impl FnMut(u32, usize, usize)) {
         let cs = pool.chunk_size;
-        let mut pos = off + self.start(pool);
-        let mut c = self.nth(pool, (pos / cs) as u32);
-        pos %= cs;
+        let (mut c, mut pos) = self.locate(pool, off);
         let mut left = len;
         while left > 0 && c != NIL {
             let n = left.min(cs - pos);
@@ -369,9 +388,7 @@ impl Chain {
         // An index-based loop, because `walk` would borrow the pool.
         let mut done = 0;
         let cs = pool.chunk_size;
-        let mut pos = off + self.start(pool);
-        let mut c = self.nth(pool, (pos / cs) as u32);
-        pos %= cs;
+        let (mut c, mut pos) = self.locate(pool, off);
         while done < data.len() && c != NIL {
             let n = (data.len() - done).min(cs - pos);
             pool.chunk_mut(c)[pos..pos + n].copy_from_slice(&data[done..done + n]);
@@ -484,8 +501,7 @@ impl SendBuffer {
         let len = self.len();
         // A u32 of bytes at most (the caller keeps below the send limit).
         let want = len + data.len().min((u32::MAX as usize) - len);
-        let _ = self.chain.reserve(pool, want);
-        let n = self.chain.room(pool).min(want) - len;
+        let n = self.chain.grow(pool, want).min(want) - len;
         if n == 0 {
             return Err(PoolExhausted);
         }
