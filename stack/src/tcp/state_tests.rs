@@ -2607,6 +2607,12 @@ mod machinery {
     #[test]
     fn next_deadline_tracks_timers() {
         let mut t = established();
+        // The handshake's retransmission timer stopped; its wheel entry
+        // stays (lazy cancellation) and fires once, with nothing to do.
+        let stale = t.s.next_deadline().unwrap();
+        assert!(stale <= t.now + Duration::from_secs(1));
+        t.advance(stale - t.now);
+        assert!(t.out().is_empty());
         assert_eq!(t.s.next_deadline(), None);
         t.write(10);
         t.out();

@@ -9,9 +9,10 @@
 //! the wheel's span wait in their slot until their own expiry comes round
 //! (the stored expiry is the rounds count). Cancellation is lazy: the real
 //! deadlines are a connection's [`Timers`], changed only through
-//! `Timers::set`, which moves the entry earlier when needed and removes it
-//! when no deadline is left; when an entry fires, the stack checks the
-//! deadlines and re-arms the socket for the rest (`Timers::rearm`).
+//! `Timers::set`, which moves the entry earlier when needed and leaves it
+//! where it is when a deadline stops, even the last one; when an entry
+//! fires, the stack checks the deadlines and re-arms the socket for the
+//! rest (`Timers::rearm`), or not at all when none is left.
 //!
 //! TIME-WAIT entries all share one timeout, so [`CoarseList`] keeps them in a
 //! FIFO that stays sorted by appending, checked once per second.
@@ -205,8 +206,10 @@ pub(crate) enum Timer {
 /// the earliest of them, or before it) and retry counters.
 ///
 /// A deadline changes only through `Timers::set`, which keeps the wheel
-/// consistent (through the [`WheelUpdate`] the stack applies): an armed deadline is never later than the socket's wheel
-/// entry, and a socket with no deadline left has no entry.
+/// consistent (through the [`WheelUpdate`] the stack applies): an armed
+/// deadline is never later than the socket's wheel entry. A socket with no
+/// deadline left may keep its entry until it fires once (lazy
+/// cancellation); a freed one has none (`Timers::stop_all`).
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct Timers {
     /// The four deadlines in µs, indexed by `Timer as usize`; [`NEVER`]
@@ -309,15 +312,16 @@ impl Timers {
     /// the connection returns, see [`WheelUpdate`]): the one place where a
     /// connection's deadline changes. Arming moves the entry earlier when
     /// needed (never later: a later deadline is found when the entry fires,
-    /// see `Timers::rearm`); stopping the last armed timer removes the
-    /// entry.
+    /// see `Timers::rearm`). Stopping leaves the entry, even for the last
+    /// armed timer: it fires once, finds nothing due and is not put back.
+    /// A connection that sends and is acknowledged again and again (every
+    /// request-response exchange) so keeps one entry for a whole RTO or
+    /// delayed-ACK period instead of linking and unlinking it per segment.
     #[inline]
     pub(crate) fn set(&mut self, which: Timer, at: Option<Instant>, wheel: &mut WheelUpdate) {
         self.deadlines[which as usize] = stored(at);
-        match at {
-            Some(at) => wheel.arm(at),
-            None if self.earliest().is_none() => wheel.cancel(),
-            None => {}
+        if let Some(at) = at {
+            wheel.arm(at);
         }
     }
 
@@ -542,12 +546,24 @@ mod tests {
         assert_eq!(t.earliest(), Some(Instant::from_millis(10)));
         assert_eq!(Timers::default().earliest(), None);
         assert_eq!(w.armed_at(0), Some(Instant::from_millis(10)));
-        // Stopping one timer leaves the (early) entry; stopping the last
-        // one removes it.
+        // Stopping a timer, even the last one, leaves the (early) entry.
         t.set_on(Timer::DelayedAck, None, &mut w, 0);
         assert_eq!(w.armed_at(0), Some(Instant::from_millis(10)));
         t.set_on(Timer::Rto, None, &mut w, 0);
-        assert_eq!(w.armed_at(0), None);
+        assert_eq!(w.armed_at(0), Some(Instant::from_millis(10)));
         assert_eq!(t.earliest(), None);
+        // It fires once, finds nothing due and is not put back.
+        let mut out = Vec::new();
+        w.expire(Instant::from_millis(10), &mut out);
+        assert_eq!(out, vec![0]);
+        let mut up = WheelUpdate::default();
+        t.rearm(&mut up);
+        up.apply(&mut w, 0);
+        assert_eq!(w.armed_at(0), None);
+        assert!(w.is_empty());
+        // Stopping everything (the connection ended) removes it at once.
+        t.set_on(Timer::Rto, Some(Instant::from_millis(30)), &mut w, 0);
+        t.stop_all(&mut w, 0);
+        assert_eq!(w.armed_at(0), None);
     }
 }
