@@ -122,13 +122,24 @@ impl TimerWheel {
 
     /// Makes `index` fire no later than `at`. An entry already due earlier is
     /// left alone (lazy: the stack re-arms later deadlines when it fires).
+    ///
+    /// Inlined for that common case (the entry already fires in time: a
+    /// connection sending again within its RTO); moving or adding the entry
+    /// is [`TimerWheel::relink`].
+    #[inline]
     pub(crate) fn arm(&mut self, index: u32, at: Instant) {
         let i = index as usize;
         let ms = ms_ceil(at).max(self.current + 1);
+        if self.armed[i] && self.expires[i] <= ms {
+            return;
+        }
+        self.relink(i, ms);
+    }
+
+    /// Puts entry `i` in the slot of `ms`, taking it out of its own first.
+    #[inline(never)]
+    fn relink(&mut self, i: usize, ms: u64) {
         if self.armed[i] {
-            if self.expires[i] <= ms {
-                return;
-            }
             self.unlink(i);
         }
         self.link(i, ms);
