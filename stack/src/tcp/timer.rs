@@ -358,11 +358,11 @@ impl Timers {
     }
 
     /// Puts the socket back on the wheel at its earliest deadline, after
-    /// its entry fired.
+    /// its entry fired (and left the wheel); with no deadline left it
+    /// stays off.
     pub(crate) fn rearm(&self, wheel: &mut WheelUpdate) {
-        match self.earliest() {
-            Some(at) => wheel.arm(at),
-            None => wheel.cancel(),
+        if let Some(at) = self.earliest() {
+            wheel.arm(at);
         }
     }
 
@@ -376,13 +376,12 @@ impl Timers {
 
 /// What one connection call did to its socket's wheel entry, applied by
 /// the stack when the call returns ([`WheelUpdate::apply`]). It folds the
-/// call's sequence of [`TimerWheel::arm`] and [`TimerWheel::cancel`] into
-/// at most one of each, with the same result: arming only moves an entry
-/// earlier, so arms fold into their minimum, and a cancel forgets the arms
-/// before it.
+/// call's [`TimerWheel::arm`]s into one, with the same result: arming only
+/// moves an entry earlier, so arms fold into their minimum. A connection
+/// call never removes the entry (cancellation is lazy, see [`Timers::set`];
+/// a freed socket's entry goes through [`Timers::stop_all`]).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub(crate) struct WheelUpdate {
-    cancel: bool,
     arm: Option<Instant>,
 }
 
@@ -393,25 +392,15 @@ impl WheelUpdate {
         self.arm = Some(self.arm.map_or(at, |a| a.min(at)));
     }
 
-    /// The entry goes (no deadline is left).
-    #[inline]
-    pub(crate) fn cancel(&mut self) {
-        self.cancel = true;
-        self.arm = None;
-    }
-
     /// True when the entry stays as it is.
     #[inline]
     pub(crate) fn is_empty(&self) -> bool {
-        !self.cancel && self.arm.is_none()
+        self.arm.is_none()
     }
 
     /// Applies the update to the entry of the socket at `index`.
     #[inline]
     pub(crate) fn apply(self, wheel: &mut TimerWheel, index: u32) {
-        if self.cancel {
-            wheel.cancel(index);
-        }
         if let Some(at) = self.arm {
             wheel.arm(index, at);
         }
