@@ -48,8 +48,32 @@ pub struct StackConfig {
     pub udp: UdpConfig,
     /// Frames in this core's pool (RX, TX and loopback together).
     pub frames: usize,
-    /// The most frames taken from the device per RX burst.
+    /// The most frames taken from the device per RX burst (a burst takes
+    /// half of a backlog the device can count: see [`Stack::poll`]).
     pub rx_batch: usize,
+}
+
+/// The fewest frames an RX burst takes from a counted backlog (all of a
+/// smaller one), unless `rx_batch` is smaller.
+pub const RX_BURST_MIN: usize = 16;
+
+/// How many frames the next RX burst takes: `rx_batch` from a device that
+/// cannot count its backlog; from one that can, half the backlog (rounded
+/// up), at least [`RX_BURST_MIN`] and at most `rx_batch`.
+///
+/// Why half: the answers to a burst leave at the end of its tick. A tick
+/// that takes everything waiting sends everything back at once, and two
+/// stacks that talk to each other (two cores over the in-memory NIC) fall
+/// into step: each works while the other waits for its answers, a convoy
+/// that halves the throughput of a closed loop of requests (64-byte echo,
+/// 50 connections: 0.82 M transactions/s with bursts of 64, 1.29 M with
+/// half the backlog). Leaving half for the next tick lets the first half's
+/// answers reach the peer while this core works on the rest.
+pub(crate) fn rx_burst_size(backlog: Option<usize>, rx_batch: usize) -> usize {
+    match backlog {
+        None => rx_batch,
+        Some(n) => n.div_ceil(2).max(RX_BURST_MIN).min(rx_batch),
+    }
 }
 
 impl Default for StackConfig {
@@ -590,6 +614,12 @@ impl Stack {
     /// The first half of a tick: loopback frames, one RX burst through the
     /// interface into TCP, TCP and ARP timers, then one batch of flow-event
     /// wake-ups. Returns whether anything happened.
+    ///
+    /// The burst takes half of what waits in the device when the device can
+    /// count it, between [`RX_BURST_MIN`] and `rx_batch` frames, else
+    /// `rx_batch`; the rest waits for the next tick. Taking everything would
+    /// send every answer at the end of one tick and let two stacks that
+    /// talk to each other fall into step, each idle while the other works.
     pub fn poll(&mut self, now: Instant) -> bool {
         let mut work = false;
         if !self.announced {
@@ -613,10 +643,9 @@ impl Stack {
             self.pool.free(frame);
         }
 
-        // One RX burst.
-        let n = self
-            .nic
-            .rx_burst(&mut self.pool, &mut self.rx, self.rx_batch);
+        // One RX burst, sized by the backlog ([`rx_burst_size`]).
+        let max = rx_burst_size(self.nic.rx_backlog(), self.rx_batch);
+        let n = self.nic.rx_burst(&mut self.pool, &mut self.rx, max);
         if n > 0 {
             work = true;
             let mut frames = core::mem::take(&mut self.rx);
@@ -893,5 +922,27 @@ impl Stack {
     /// `timeout` passes.
     pub fn wait_rx(&self, timeout: Duration) {
         self.nic.wait_rx(timeout)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{rx_burst_size, RX_BURST_MIN};
+
+    #[test]
+    fn a_burst_takes_half_of_a_counted_backlog_within_its_bounds() {
+        // A device that cannot count: the configured batch.
+        assert_eq!(rx_burst_size(None, 64), 64);
+        // A small backlog is taken whole.
+        assert_eq!(rx_burst_size(Some(0), 64), RX_BURST_MIN);
+        assert_eq!(rx_burst_size(Some(10), 64), RX_BURST_MIN);
+        assert_eq!(rx_burst_size(Some(RX_BURST_MIN), 64), RX_BURST_MIN);
+        // Half of a larger one, rounded up.
+        assert_eq!(rx_burst_size(Some(50), 64), 25);
+        assert_eq!(rx_burst_size(Some(51), 64), 26);
+        // Never more than the batch, and never more than a smaller batch.
+        assert_eq!(rx_burst_size(Some(500), 64), 64);
+        assert_eq!(rx_burst_size(Some(500), 4), 4);
+        assert_eq!(rx_burst_size(Some(1), 4), 4);
     }
 }

@@ -4,11 +4,13 @@
 use std::collections::HashMap;
 
 use mtcp_stack::config::EnvConfig;
-use mtcp_stack::nic::faults::FaultyQueue;
+use mtcp_stack::nic::faults::{FaultConfig, FaultyQueue};
 use mtcp_stack::nic::memory::MemoryNic;
 use mtcp_stack::nic::pcap::{PcapQueue, PcapWriter};
 use mtcp_stack::nic::rss::{ephemeral_port_for_queue, Rss};
 use mtcp_stack::nic::{Frame, FramePool, NicQueue};
+use mtcp_stack::stack::{Stack, StackConfig, RX_BURST_MIN};
+use mtcp_stack::time::Instant;
 use mtcp_stack::wire::ipv4::Ipv4Address;
 use proptest::prelude::*;
 
@@ -211,4 +213,39 @@ fn wrappers_stack_on_boxed_queues_from_config() {
     drop(cores);
     assert_eq!(writer.lock().unwrap().frames(), got as u64);
     std::fs::remove_dir_all(&dir).ok();
+}
+
+/// A stack's tick takes half of what waits in the in-memory NIC (at least
+/// `RX_BURST_MIN`, at most `rx_batch`), seen through the wrappers the
+/// runtime stacks on a queue, and the rest at the next ticks: nothing is
+/// left behind.
+#[test]
+fn a_tick_takes_half_the_backlog() {
+    let (a, b) = MemoryNic::pair(1, 512);
+    let queue: Box<dyn NicQueue> = Box::new(FaultyQueue::new(
+        a.split_boxed().remove(0),
+        FaultConfig::default(),
+    ));
+    let mut stack = Stack::new(StackConfig::default(), queue).unwrap();
+    let mut peer = b.split().remove(0);
+    let mut pool = FramePool::new(512);
+    let t = ([10, 0, 0, 2], [10, 0, 0, 1], 1234, 80);
+    let mut frames: Vec<Frame> = (0..300).map(|i| tcp_frame(&mut pool, t, i)).collect();
+    assert_eq!(peer.tx_burst(&mut frames, &mut pool), 300);
+
+    let mut taken = Vec::new();
+    let mut before = 0;
+    for _ in 0..12 {
+        stack.poll(Instant::ZERO);
+        let now = stack.stats().rx_frames;
+        taken.push(now - before);
+        before = now;
+    }
+    // 300 waiting: bursts of 64 (the batch) while half the backlog is more,
+    // then half of it (108 / 2, 54 / 2), the minimum of 16 when half is
+    // less (14), and the 11 left.
+    let expect: Vec<u64> = vec![64, 64, 64, 54, 27, 16, 11, 0, 0, 0, 0, 0];
+    assert_eq!(RX_BURST_MIN, 16, "the bursts above assume it");
+    assert_eq!(taken, expect);
+    assert_eq!(before, 300);
 }

@@ -416,6 +416,11 @@ impl<Q: NicQueue> NicQueue for FaultyQueue<Q> {
         !self.rx_ready.is_empty() || self.rx.held.is_some() || self.inner.rx_pending()
     }
 
+    fn rx_backlog(&mut self) -> Option<usize> {
+        let here = self.rx_ready.len() + usize::from(self.rx.held.is_some());
+        self.inner.rx_backlog().map(|n| n + here)
+    }
+
     fn wait_rx(&self, timeout: Duration) {
         // Frames waiting here (received, or held back on either path) go
         // out only on the next burst call: do not park on them.

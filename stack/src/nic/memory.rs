@@ -374,6 +374,10 @@ impl NicQueue for MemoryQueue {
         self.rx.iter().any(Consumer::has_pending)
     }
 
+    fn rx_backlog(&mut self) -> Option<usize> {
+        Some(self.rx.iter_mut().map(Consumer::backlog).sum())
+    }
+
     fn wait_rx(&self, timeout: Duration) {
         self.notify.wait(|| self.rx_pending(), timeout);
     }
@@ -453,6 +457,30 @@ mod tests {
         assert_eq!(b.counters().rx_frames, next_rx);
         assert_eq!(pa.available(), 128);
         assert_eq!(pb.available(), 128);
+    }
+
+    #[test]
+    fn rx_backlog_counts_what_waits_on_every_ring() {
+        let (a, b) = MemoryNic::pair(2, 64);
+        let (mut a, mut b) = (a.split(), b.split());
+        let mut pool = FramePool::new(128);
+        assert_eq!(b[0].rx_backlog(), Some(0));
+        // One flow sent from both of a's queues: it is steered to one of
+        // b's queues, through two rings (one from each sender).
+        for (q, count) in [(0, 10), (1, 5)] {
+            let mut frames: Vec<Frame> = (0..count)
+                .map(|i| tcp_frame(&mut pool, ([1; 4], [2; 4], 1, 2), i))
+                .collect();
+            assert_eq!(a[q].tx_burst(&mut frames, &mut pool), count as usize);
+        }
+        let backlogs: Vec<usize> = b.iter_mut().map(|q| q.rx_backlog().unwrap()).collect();
+        assert!(backlogs == [15, 0] || backlogs == [0, 15], "{backlogs:?}");
+        let home = &mut b[usize::from(backlogs[0] == 0)];
+        let mut out = Vec::new();
+        assert_eq!(home.rx_burst(&mut pool, &mut out, 12), 12);
+        assert_eq!(home.rx_backlog(), Some(3));
+        assert_eq!(home.rx_burst(&mut pool, &mut out, 12), 3);
+        assert_eq!(home.rx_backlog(), Some(0));
     }
 
     #[test]

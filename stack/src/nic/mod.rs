@@ -257,6 +257,14 @@ pub trait NicQueue: Send {
     /// a wrapper may still drop it).
     fn rx_pending(&self) -> bool;
 
+    /// Frames waiting in the RX queue now, for a device that can count
+    /// them cheaply (the in-memory NIC); `None` (the default) for one that
+    /// cannot. A hint, like [`rx_pending`](Self::rx_pending): the stack
+    /// sizes its RX bursts by it ([`crate::Stack::poll`]).
+    fn rx_backlog(&mut self) -> Option<usize> {
+        None
+    }
+
     /// Parks the calling thread until frames may be pending or `timeout`
     /// passes. It may return early; the caller re-checks. Used by the
     /// runtime's idle policy when a tick did nothing.
@@ -287,6 +295,9 @@ impl<Q: NicQueue + ?Sized> NicQueue for Box<Q> {
     }
     fn rx_pending(&self) -> bool {
         (**self).rx_pending()
+    }
+    fn rx_backlog(&mut self) -> Option<usize> {
+        (**self).rx_backlog()
     }
     fn wait_rx(&self, timeout: Duration) {
         (**self).wait_rx(timeout)

@@ -224,6 +224,10 @@ impl<Q: NicQueue> NicQueue for PcapQueue<Q> {
         self.inner.rx_pending()
     }
 
+    fn rx_backlog(&mut self) -> Option<usize> {
+        self.inner.rx_backlog()
+    }
+
     fn wait_rx(&self, timeout: Duration) {
         self.inner.wait_rx(timeout)
     }

@@ -258,6 +258,13 @@ impl Consumer {
         self.shared.mask + 1
     }
 
+    /// Published frames waiting now (reloads the producer's counter).
+    #[inline]
+    pub(crate) fn backlog(&mut self) -> usize {
+        self.cached_tail = self.shared.tail.0.load(Ordering::Acquire);
+        self.cached_tail.wrapping_sub(self.head)
+    }
+
     /// True when at least one published frame is waiting.
     #[inline]
     pub(crate) fn has_pending(&self) -> bool {
@@ -368,6 +375,22 @@ mod tests {
         for (i, &b) in data[8..].iter().enumerate() {
             assert_eq!(b, (seq as u8).wrapping_add(i as u8), "corrupt payload");
         }
+    }
+
+    #[test]
+    fn backlog_counts_published_unread_frames() {
+        let (mut p, mut c) = channel(8);
+        p.push(&[1]).unwrap();
+        p.push(&[2]).unwrap();
+        assert_eq!(c.backlog(), 0, "unpublished frames are not counted");
+        p.publish();
+        assert_eq!(c.backlog(), 2);
+        assert_eq!(c.pop_with(|d| d[0]), Some(1));
+        assert_eq!(c.backlog(), 1, "a frame read but not released is gone");
+        c.release();
+        assert_eq!(c.backlog(), 1);
+        assert_eq!(c.pop_with(|d| d[0]), Some(2));
+        assert_eq!(c.backlog(), 0);
     }
 
     #[test]
