@@ -9,7 +9,7 @@ use mtcp_stack::nic::memory::MemoryNic;
 use mtcp_stack::nic::pcap::{PcapQueue, PcapWriter};
 use mtcp_stack::nic::rss::{ephemeral_port_for_queue, Rss};
 use mtcp_stack::nic::{Frame, FramePool, NicQueue};
-use mtcp_stack::stack::{Stack, StackConfig, RX_BURST_MIN};
+use mtcp_stack::stack::{Stack, StackConfig};
 use mtcp_stack::time::Instant;
 use mtcp_stack::wire::ipv4::Ipv4Address;
 use proptest::prelude::*;
@@ -216,7 +216,7 @@ fn wrappers_stack_on_boxed_queues_from_config() {
 }
 
 /// A stack's tick takes half of what waits in the in-memory NIC (at least
-/// `RX_BURST_MIN`, at most `rx_batch`), seen through the wrappers the
+/// one frame, at most `rx_batch`), seen through the wrappers the
 /// runtime stacks on a queue, and the rest at the next ticks: nothing is
 /// left behind.
 #[test]
@@ -242,10 +242,8 @@ fn a_tick_takes_half_the_backlog() {
         before = now;
     }
     // 300 waiting: bursts of 64 (the batch) while half the backlog is more,
-    // then half of it (108 / 2, 54 / 2), the minimum of 16 when half is
-    // less (14), and the 11 left.
-    let expect: Vec<u64> = vec![64, 64, 64, 54, 27, 16, 11, 0, 0, 0, 0, 0];
-    assert_eq!(RX_BURST_MIN, 16, "the bursts above assume it");
+    // then half of it, rounded up: 108 / 2, 54 / 2, 27 / 2, ...
+    let expect: Vec<u64> = vec![64, 64, 64, 54, 27, 14, 7, 3, 2, 1, 0, 0];
     assert_eq!(taken, expect);
     assert_eq!(before, 300);
 }
