@@ -128,6 +128,9 @@ pub struct Expired<'a> {
 pub struct Reassembler {
     config: ReassemblyConfig,
     contexts: Box<[Context]>,
+    /// Contexts in use: when none is, the per-tick expiry check reads no
+    /// context (the pool is a few hundred bytes per context).
+    active: usize,
     arena: Box<[u8]>,
     held: usize,
     /// Where the last completed datagram lies in the arena.
@@ -143,6 +146,7 @@ impl Reassembler {
         };
         Reassembler {
             contexts: vec![FREE; config.contexts].into_boxed_slice(),
+            active: 0,
             arena: vec![0u8; config.contexts * config.max_datagram].into_boxed_slice(),
             held: 0,
             last: (0, 0),
@@ -157,7 +161,7 @@ impl Reassembler {
 
     /// Datagrams being reassembled.
     pub fn in_use(&self) -> usize {
-        self.contexts.iter().filter(|c| c.key.is_some()).count()
+        self.active
     }
 
     /// Fragment bytes held.
@@ -166,6 +170,9 @@ impl Reassembler {
     }
 
     fn free(&mut self, i: usize) {
+        if self.contexts[i].key.is_some() {
+            self.active -= 1;
+        }
         self.held -= self.contexts[i].held;
         self.contexts[i] = FREE;
     }
@@ -208,6 +215,7 @@ impl Reassembler {
                     started: now,
                     ..FREE
                 };
+                self.active += 1;
                 i
             }
         };
@@ -305,6 +313,9 @@ impl Reassembler {
 
     /// When the oldest incomplete datagram times out, if any.
     pub fn next_expiry(&self) -> Option<Instant> {
+        if self.active == 0 {
+            return None;
+        }
         self.contexts
             .iter()
             .filter(|c| c.key.is_some())
@@ -384,6 +395,57 @@ mod tests {
             max_bytes: 8192,
             timeout: Duration::from_secs(30),
         }
+    }
+
+    /// The contexts in use, counted the slow way.
+    fn counted(r: &Reassembler) -> usize {
+        r.contexts.iter().filter(|c| c.key.is_some()).count()
+    }
+
+    #[test]
+    fn the_count_in_use_follows_every_path_that_takes_or_frees_a_context() {
+        let mut rng = crate::rand::Rng::new(5);
+        let mut r = Reassembler::new(ReassemblyConfig {
+            contexts: 4,
+            max_datagram: 256,
+            max_bytes: 600,
+            timeout: Duration::from_secs(1),
+        });
+        let d = data(256);
+        let mut now = Instant::ZERO;
+        let mut seen = [0u32; 6];
+        let mut expired = 0;
+        for _ in 0..20_000 {
+            // Few idents, offsets that overlap, fragments past the
+            // datagram's limit, odd lengths, and time passing: every
+            // outcome of `push` and of `expire`.
+            let ident = (rng.next_u32() % 6) as u16;
+            let offset = (rng.next_u32() % 40) as u16 * 8;
+            let len = match rng.next_u32() % 4 {
+                0 => 7,
+                _ => 8 * (1 + rng.next_u32() as usize % 4),
+            };
+            let more = rng.next_u32() % 3 != 0;
+            let len = len.min(d.len().saturating_sub(usize::from(offset)));
+            let outcome = match r.push(now, &ip(ident), frag(offset, more), &d[..len]) {
+                Reassembled::Complete(..) => 0,
+                Reassembled::Held => 1,
+                Reassembled::Dropped(ReassemblyDrop::Overlap) => 2,
+                Reassembled::Dropped(ReassemblyDrop::Malformed) => 3,
+                Reassembled::Dropped(ReassemblyDrop::TooLarge) => 4,
+                Reassembled::Dropped(ReassemblyDrop::PoolFull) => 5,
+            };
+            seen[outcome] += 1;
+            assert_eq!(r.in_use(), counted(&r));
+            if rng.next_u32() % 8 == 0 {
+                now += Duration::from_millis(300);
+                expired += r.expire(now, 2, |_| {});
+                assert_eq!(r.in_use(), counted(&r));
+            }
+            assert_eq!(r.next_expiry().is_some(), r.in_use() > 0);
+        }
+        assert!(seen.iter().all(|&n| n > 0), "every outcome: {seen:?}");
+        assert!(expired > 0);
     }
 
     #[test]
