@@ -243,6 +243,9 @@ pub struct ArpCache {
     active: usize,
     probing: Vec<Option<Probe>>,
     probing_active: usize,
+    /// No probe is due before this (never later than the earliest one's
+    /// `next_at`): the per-tick poll scans the probing list only from then.
+    probe_due: Instant,
     requests: TokenBucket,
     slots: Vec<Slot>,
     data: Vec<u8>,
@@ -278,6 +281,7 @@ impl ArpCache {
             active: 0,
             probing: vec![None; config.max_probing],
             probing_active: 0,
+            probe_due: Instant::ZERO,
             requests: TokenBucket::new(config.requests_per_sec, config.request_burst),
             slots: vec![Slot::default(); config.queue_slots],
             data: vec![0; config.queue_slots * config.slot_size],
@@ -354,6 +358,7 @@ impl ArpCache {
                     next_at: now + delay,
                 });
                 self.probing_active += 1;
+                self.probe_due = self.probe_due.min(now + delay);
                 if let Some(e) = self.entry_mut(ip) {
                     e.probing = true;
                 }
@@ -652,11 +657,22 @@ impl ArpCache {
         }
         // Probes: the confirmed ones end without an action; the loop is
         // bounded by the probing list.
-        while self.probing_active > 0 {
-            let qi = self
+        while self.probing_active > 0 && self.probe_due <= now {
+            let Some(qi) = self
                 .probing
                 .iter()
-                .position(|p| matches!(p, Some(p) if p.next_at <= now))?;
+                .position(|p| matches!(p, Some(p) if p.next_at <= now))
+            else {
+                // None due: the earliest one says when to look again.
+                self.probe_due = self
+                    .probing
+                    .iter()
+                    .flatten()
+                    .map(|p| p.next_at)
+                    .min()
+                    .unwrap_or(now);
+                return None;
+            };
             let p = self.probing[qi].expect("found above");
             let entry = self.entry(p.ip).copied();
             let done = match entry {
@@ -809,6 +825,31 @@ mod tests {
             assert_eq!(c.state(ip(1), t), Some(NeighborState::Failed));
             assert_eq!(c.resolve(ip(1), t), None);
             assert_eq!(c.next_poll_at(), None);
+        }
+
+        #[test]
+        fn probes_of_two_neighbours_fire_at_their_own_times() {
+            // The poll skips the probing list until its earliest probe is
+            // due; a probe started after a poll that found none due, and
+            // a probe re-armed, must still fire on time.
+            let mut c = small();
+            let t0 = Instant::from_secs(1);
+            c.insert(ip(1), mac(1), t0);
+            c.insert(ip(2), mac(2), t0);
+            let t1 = t0 + Duration::from_secs(30);
+            let s = Duration::from_secs(1);
+            c.resolve(ip(1), t1);
+            assert_eq!(c.poll(t1 + s), None);
+            c.resolve(ip(2), t1 + 2 * s);
+            assert_eq!(c.poll(t1 + 4 * s), None);
+            let t = t1 + 5 * s;
+            assert_eq!(c.poll(t), Some(PollAction::Probe(ip(1), mac(1))));
+            assert_eq!(c.poll(t), None);
+            assert_eq!(c.poll(t + s - Duration::from_micros(1)), None);
+            assert_eq!(c.poll(t + s), Some(PollAction::Probe(ip(1), mac(1))));
+            assert_eq!(c.poll(t + 2 * s), Some(PollAction::Probe(ip(1), mac(1))));
+            assert_eq!(c.poll(t + 2 * s), Some(PollAction::Probe(ip(2), mac(2))));
+            assert_eq!(c.poll(t + 2 * s), None);
         }
 
         #[test]
