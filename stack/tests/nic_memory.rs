@@ -222,10 +222,13 @@ fn wrappers_stack_on_boxed_queues_from_config() {
 #[test]
 fn a_tick_takes_half_the_backlog() {
     let (a, b) = MemoryNic::pair(1, 512);
-    let queue: Box<dyn NicQueue> = Box::new(FaultyQueue::new(
-        a.split_boxed().remove(0),
-        FaultConfig::default(),
-    ));
+    let dir = std::env::temp_dir().join(format!("mtcp-nic-backlog-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let writer = PcapWriter::create(dir.join("x.pcap")).unwrap().shared();
+    // As the runtime stacks them: faults outside, capture inside.
+    let captured: Box<dyn NicQueue> =
+        Box::new(PcapQueue::new(a.split_boxed().remove(0), writer.clone()));
+    let queue: Box<dyn NicQueue> = Box::new(FaultyQueue::new(captured, FaultConfig::default()));
     let mut stack = Stack::new(StackConfig::default(), queue).unwrap();
     let mut peer = b.split().remove(0);
     let mut pool = FramePool::new(512);
@@ -246,4 +249,7 @@ fn a_tick_takes_half_the_backlog() {
     let expect: Vec<u64> = vec![64, 64, 64, 54, 27, 14, 7, 3, 2, 1, 0, 0];
     assert_eq!(taken, expect);
     assert_eq!(before, 300);
+    drop(stack);
+    assert_eq!(writer.lock().unwrap().frames(), 300);
+    std::fs::remove_dir_all(&dir).ok();
 }

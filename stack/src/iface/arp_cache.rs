@@ -853,6 +853,35 @@ mod tests {
         }
 
         #[test]
+        fn a_probe_started_after_a_poll_may_be_due_before_the_others() {
+            // DELAY shorter than the retry interval: a neighbour that turns
+            // STALE after another's probe went out is due first.
+            let mut c = ArpCache::new(ArpConfig {
+                capacity: 8,
+                queue_slots: 4,
+                slot_size: 64,
+                max_pending: 2,
+                max_probing: 2,
+                delay_first_probe: Duration::from_millis(100),
+                retry_interval: Duration::from_secs(1),
+                ..ArpConfig::default()
+            });
+            let t0 = Instant::from_secs(1);
+            c.insert(ip(1), mac(1), t0);
+            c.insert(ip(2), mac(2), t0);
+            let t1 = t0 + c.config().reachable_time;
+            let ms = Duration::from_millis(1);
+            c.resolve(ip(1), t1);
+            let t = t1 + 100 * ms;
+            assert_eq!(c.poll(t), Some(PollAction::Probe(ip(1), mac(1))));
+            // Nothing due: the next look is at ip(1)'s retry, t + 1 s.
+            assert_eq!(c.poll(t + ms), None);
+            c.resolve(ip(2), t + ms);
+            assert_eq!(c.poll(t + 100 * ms), None);
+            assert_eq!(c.poll(t + 101 * ms), Some(PollAction::Probe(ip(2), mac(2))));
+        }
+
+        #[test]
         fn confirmation_during_delay_avoids_probes() {
             let mut c = small();
             let t0 = Instant::from_secs(1);

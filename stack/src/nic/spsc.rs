@@ -25,7 +25,9 @@
 //! * Each side caches the other side's counter and reloads it (`Acquire`) only
 //!   when the cached value says the ring is full (producer) or empty
 //!   (consumer), so the common case touches no shared cache line but the
-//!   slots themselves.
+//!   slots themselves. The exception is [`Consumer::backlog`], which the
+//!   stack calls once per tick to size its RX burst: it reloads `tail`
+//!   (and keeps the value, so the pops after it need not).
 //! * `head` and `tail` sit on separate cache lines (128-byte aligned, to keep
 //!   adjacent-line prefetch from pairing them).
 //!
